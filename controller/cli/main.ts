@@ -1,0 +1,52 @@
+import { Command, CommanderError } from 'commander';
+import { registerBench } from './commands/bench.js';
+import { registerDemo } from './commands/demo.js';
+import { registerFirmware } from './commands/firmware.js';
+import { registerHistory } from './commands/history.js';
+import { registerMigrate } from './commands/migrate.js';
+import { registerPki } from './commands/pki.js';
+import { registerPlan } from './commands/plan.js';
+import { registerRun } from './commands/run.js';
+import { registerSim } from './commands/sim.js';
+import { registerStatus } from './commands/status.js';
+import { registerValidate } from './commands/validate.js';
+import { UserError } from './user-error.js';
+
+export function buildProgram(): Command {
+  const program = new Command('otactl')
+    .description('Declarative GitOps rollout controller for firmware updates of LwM2M devices')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of [
+    registerRun,
+    registerMigrate,
+    registerValidate,
+    registerPlan,
+    registerStatus,
+    registerHistory,
+    registerSim,
+    registerFirmware,
+    registerPki,
+    registerDemo,
+    registerBench,
+  ]) {
+    register(program);
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof UserError) {
+      process.stderr.write(`otactl: ${error.message}\n`);
+      return error.exitCode;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,23 @@
+import { Option } from 'commander';
+
+export const DEFAULT_DB_PATH = './.otactl/db';
+
+/** `--db memory|PATH|postgres://...`; falls back to DATABASE_URL, then the embedded default. */
+export function dbOption(): Option {
+  return new Option(
+    '--db <spec>',
+    `database: "memory", a PGlite data directory, or a postgres:// URL (default: DATABASE_URL, else ${DEFAULT_DB_PATH})`,
+  );
+}
+
+export function resolveDbSpec(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return flag ?? env.DATABASE_URL ?? DEFAULT_DB_PATH;
+}
+
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`not a port number: ${value}`);
+  }
+  return port;
+}

@@ -1,0 +1,18 @@
+/**
+ * An error caused by the operator's input or environment (bad flag, unreachable database,
+ * invalid manifest). The CLI prints its message as one line and exits with `exitCode`;
+ * anything else is a bug and gets a stack trace.
+ */
+export class UserError extends Error {
+  readonly exitCode: number;
+
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = 'UserError';
+    this.exitCode = exitCode;
+  }
+}
+
+export function notYetImplemented(command: string, issue: number): never {
+  throw new UserError(`${command}: not yet implemented (tracked in issue #${issue})`, 3);
+}
