@@ -17,6 +17,8 @@ export function buildProgram(): Command {
     .description('Declarative GitOps rollout controller for firmware updates of LwM2M devices')
     .version('0.1.0')
     .showHelpAfterError()
+    // Subcommands own their options: `sim --version V` is the device firmware, not otactl's version.
+    .enablePositionalOptions()
     .exitOverride();
   for (const register of [
     registerRun,

@@ -1,0 +1,13 @@
+export { isUniqueViolation } from './errors.js';
+export { activeUpdateOf, type StartUpdateOutcome, startUpdate } from './firmware-updates.js';
+export { type MigrateResult, migrateToLatest } from './migrate.js';
+export {
+  DatabaseOpenError,
+  type DatabaseSpec,
+  type OpenDatabase,
+  type OpenOptions,
+  openDatabase,
+  parseDatabaseSpec,
+} from './open-database.js';
+export type * from './schema.js';
+export * from './update-phase.js';

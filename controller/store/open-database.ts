@@ -1,0 +1,143 @@
+import { resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect } from 'kysely';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import pg from 'pg';
+import { lockDataDir } from './data-dir-lock.js';
+import { migrateToLatest } from './migrate.js';
+import type { Database } from './schema.js';
+
+export type DatabaseSpec =
+  /** `template`: a PGlite data-directory dump to start from (tests load a migrated one). */
+  | { readonly kind: 'memory'; readonly template?: Blob }
+  | { readonly kind: 'pglite'; readonly dataDir: string }
+  | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string };
+
+export interface OpenDatabase {
+  readonly db: Kysely<Database>;
+  readonly spec: DatabaseSpec;
+  /** For logs and errors: never contains a password. */
+  readonly description: string;
+  /** PGlite only: a dump of the data directory (a template for fresh copies). */
+  dump?(): Promise<Blob | File>;
+  close(): Promise<void>;
+}
+
+/** A problem opening the database that the operator must fix; the message is one line. */
+export class DatabaseOpenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatabaseOpenError';
+  }
+}
+
+export function parseDatabaseSpec(text: string): DatabaseSpec {
+  if (text === 'memory' || text === 'memory://') return { kind: 'memory' };
+  if (/^postgres(ql)?:\/\//.test(text)) return { kind: 'postgres', url: text };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw new DatabaseOpenError(
+      `unsupported database "${redact(text)}": use "memory", a directory path, or a postgres:// URL`,
+    );
+  }
+  return { kind: 'pglite', dataDir: resolve(text) };
+}
+
+export interface OpenOptions {
+  /** Apply migrations on open (default true); `otactl migrate` and tests may want them explicit. */
+  readonly migrate?: boolean;
+  /** Max connections for Postgres. */
+  readonly poolSize?: number;
+}
+
+export async function openDatabase(spec: DatabaseSpec, options: OpenOptions = {}): Promise<OpenDatabase> {
+  const opened = spec.kind === 'postgres' ? await openPostgres(spec, options) : await openPglite(spec);
+  if (options.migrate ?? true) {
+    const result = await migrateToLatest(opened.db, spec.kind === 'postgres' ? spec.schema : undefined);
+    if (!result.ok) {
+      await opened.close();
+      throw new DatabaseOpenError(`migrating ${opened.description} failed: ${result.error}`);
+    }
+  }
+  return opened;
+}
+
+// int8 columns (bigint ids, counts) are read as numbers: ids stay far below 2^53.
+const parseInt8 = (value: string) => Number(value);
+
+async function openPglite(spec: Extract<DatabaseSpec, { kind: 'memory' | 'pglite' }>): Promise<OpenDatabase> {
+  let release = () => {};
+  let description = 'embedded database (in memory)';
+  if (spec.kind === 'pglite') {
+    description = `embedded database at ${spec.dataDir}`;
+    const lock = lockDataDir(spec.dataDir);
+    if (lock.kind === 'busy') {
+      throw new DatabaseOpenError(
+        `${description} is in use by another otactl (pid ${lock.pid}); stop it or pass another --db`,
+      );
+    }
+    release = lock.release;
+  }
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(spec.kind === 'pglite' ? spec.dataDir : undefined, {
+      parsers: { 20: parseInt8 },
+      ...(spec.kind === 'memory' && spec.template ? { loadDataDir: spec.template } : {}),
+    });
+  } catch (error) {
+    release();
+    throw new DatabaseOpenError(`cannot open ${description}: ${messageOf(error)}`);
+  }
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db,
+    spec,
+    description,
+    dump: () => pglite.dumpDataDir('none'),
+    close: async () => {
+      await db.destroy();
+      release();
+    },
+  };
+}
+
+async function openPostgres(
+  spec: Extract<DatabaseSpec, { kind: 'postgres' }>,
+  options: OpenOptions,
+): Promise<OpenDatabase> {
+  const description = `Postgres at ${redact(spec.url)}${spec.schema ? ` (schema ${spec.schema})` : ''}`;
+  const types = {
+    getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+      oid === 20 ? parseInt8 : pg.types.getTypeParser(oid, format),
+  };
+  const pool = new pg.Pool({
+    connectionString: spec.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5_000,
+    ...(spec.schema ? { options: `-c search_path=${spec.schema}` } : {}),
+    types,
+  });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', () => {});
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw new DatabaseOpenError(`cannot connect to ${description}: ${messageOf(error)}`);
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, spec, description, close: () => db.destroy() };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return messageOf(error.errors[0]);
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,127 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** Timestamps are written as Date or ISO text, always read back as Date. */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+/** jsonb: written as JSON text (both drivers accept it), read back parsed. */
+type Json<T> = ColumnType<T, string, string>;
+
+export const REGISTRATION_STATES = ['registered', 'expired', 'deregistered'] as const;
+export type RegistrationState = (typeof REGISTRATION_STATES)[number];
+
+export interface DevicesTable {
+  id: Generated<number>;
+  endpoint: string;
+  /** The current (or last) registration; null before the first Register. */
+  registration_id: string | null;
+  registration_state: RegistrationState | null;
+  address: string | null;
+  port: number | null;
+  lifetime_s: number | null;
+  binding: string | null;
+  queue_mode: Generated<boolean>;
+  lwm2m_version: string | null;
+  sms_number: string | null;
+  object_links: string | null;
+  registered_at: Timestamp | null;
+  last_seen_at: Timestamp | null;
+  /** last_seen_at + lifetime: lets expiry be one set-based UPDATE. */
+  expires_at: Timestamp | null;
+  // Object 3, Device
+  manufacturer: string | null;
+  model: string | null;
+  serial_number: string | null;
+  /** 3/0/3 as last reported. */
+  firmware_version: string | null;
+  hardware_version: string | null;
+  device_type: string | null;
+  info_read_at: Timestamp | null;
+  // Object 5, Firmware Update
+  /** 5/0/8, e.g. [2, 3] for HTTP and HTTPS; null when the device does not have it. */
+  fw_protocol_support: number[] | null;
+  /** 5/0/9: 0 pull, 1 push, 2 both. */
+  fw_delivery_method: number | null;
+  /** 5/0/3 and 5/0/5 as last reported, with the time of that report. */
+  fw_state: number | null;
+  fw_result: number | null;
+  fw_reported_at: Timestamp | null;
+  labels: Generated<Json<Record<string, string>>>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+/**
+ * The controller's own view of one update attempt; `state` and `result` are the device's
+ * 5/0/3 and 5/0/5 codes as in flownexus' FirmwareUpdate table. The phases are defined in
+ * controller/store/update-phase.ts.
+ */
+export interface FirmwareUpdatesTable {
+  id: Generated<number>;
+  device_id: number;
+  endpoint: string;
+  rollout: string;
+  firmware: string;
+  target_version: string;
+  from_version: string | null;
+  package_uri: string | null;
+  attempt: number;
+  phase: string;
+  state: Generated<number>;
+  result: Generated<number>;
+  failure_reason: string | null;
+  git_revision: string | null;
+  created_at: CreatedAt;
+  phase_changed_at: Timestamp;
+  /** When the current phase times out; null where no timeout applies. */
+  deadline_at: Timestamp | null;
+  uri_written_at: Timestamp | null;
+  downloaded_at: Timestamp | null;
+  executed_at: Timestamp | null;
+  finished_at: Timestamp | null;
+}
+
+export interface RolloutsTable {
+  name: string;
+  spec: Json<unknown>;
+  generation: string;
+  observed_generation: string | null;
+  git_revision: string | null;
+  phase: string;
+  current_step: Generated<number>;
+  step_started_at: Timestamp | null;
+  paused_reason: string | null;
+  counts: Generated<Json<Record<string, number>>>;
+  conditions: Generated<Json<unknown[]>>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+  /** Set when the Rollout disappeared from git; its history stays. */
+  removed_at: Timestamp | null;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  at: Generated<Date>;
+  rollout: string | null;
+  endpoint: string | null;
+  update_id: number | null;
+  type: string;
+  message: string;
+  details: Generated<Json<Record<string, unknown>>>;
+  git_revision: string | null;
+}
+
+export interface Database {
+  devices: DevicesTable;
+  firmware_updates: FirmwareUpdatesTable;
+  rollouts: RolloutsTable;
+  events: EventsTable;
+}
+
+export type DeviceRow = Selectable<DevicesTable>;
+export type NewDevice = Insertable<DevicesTable>;
+export type DeviceChanges = Updateable<DevicesTable>;
+export type FirmwareUpdateRow = Selectable<FirmwareUpdatesTable>;
+export type NewFirmwareUpdate = Insertable<FirmwareUpdatesTable>;
+export type RolloutRow = Selectable<RolloutsTable>;
+export type EventRow = Selectable<EventsTable>;
+export type NewEvent = Insertable<EventsTable>;

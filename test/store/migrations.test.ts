@@ -1,0 +1,43 @@
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { migrateToLatest } from '../../controller/store/index.js';
+import { testBackends } from '../helpers/databases.js';
+
+describe.each(testBackends)('migrations on $name', (backend) => {
+  it('apply on an empty database and create every table', async () => {
+    const store = await backend.open({ migrate: false });
+    try {
+      const first = await migrateToLatest(store.db, schemaOf(store.spec));
+      expect(first).toEqual({ ok: true, applied: ['0001-initial'] });
+      const tables = (await store.db.introspection.getTables()).map((t) => t.name);
+      expect(tables).toEqual(expect.arrayContaining(['devices', 'firmware_updates', 'rollouts', 'events']));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('are idempotent on a migrated database', async () => {
+    const store = await backend.open();
+    try {
+      const again = await migrateToLatest(store.db, schemaOf(store.spec));
+      expect(again).toEqual({ ok: true, applied: [] });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('make the events table append-only', async () => {
+    const store = await backend.open();
+    try {
+      await store.db.insertInto('events').values({ type: 'test', message: 'x' }).execute();
+      await expect(sql`update events set message = 'y'`.execute(store.db)).rejects.toThrow(/append-only/);
+      await expect(sql`delete from events`.execute(store.db)).rejects.toThrow(/append-only/);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+function schemaOf(spec: { kind: string; schema?: string }): string | undefined {
+  return spec.kind === 'postgres' ? spec.schema : undefined;
+}
