@@ -1,0 +1,97 @@
+/** An LwM2M path: `/objectId[/instanceId[/resourceId[/resourceInstanceId]]]`. */
+export interface Lwm2mPath {
+  readonly objectId: number;
+  readonly instanceId?: number;
+  readonly resourceId?: number;
+  readonly resourceInstanceId?: number;
+}
+
+/** The root path `/` parses to this: no object id is meaningful. */
+export const ROOT_OBJECT_ID = -1;
+
+export class PathError extends Error {
+  readonly kind = 'path-error';
+  constructor(
+    readonly input: string,
+    reason: string,
+  ) {
+    super(`invalid LwM2M path '${input}': ${reason}`);
+    this.name = 'PathError';
+  }
+}
+
+const MAX_ID = 65535;
+
+/**
+ * Parses '/3/0/3', '3/0/3' or '/'. A trailing slash is tolerated ('/5/0/').
+ * The root path '/' yields `{ objectId: ROOT_OBJECT_ID }`; use `isRootPath` to test it.
+ */
+export function parsePath(text: string): Lwm2mPath {
+  let body = text.trim();
+  if (body.startsWith('/')) body = body.slice(1);
+  if (body.endsWith('/')) body = body.slice(0, -1);
+  if (body === '') return { objectId: ROOT_OBJECT_ID };
+  const parts = body.split('/');
+  if (parts.length > 4) throw new PathError(text, 'more than 4 segments');
+  const ids = parts.map((part) => {
+    if (!/^\d{1,5}$/.test(part)) throw new PathError(text, `segment '${part}' is not a number`);
+    const n = Number(part);
+    if (n > MAX_ID) throw new PathError(text, `segment ${n} exceeds ${MAX_ID}`);
+    return n;
+  });
+  const [objectId, instanceId, resourceId, resourceInstanceId] = ids as [number, ...(number | undefined)[]];
+  return {
+    objectId,
+    ...(instanceId === undefined ? {} : { instanceId }),
+    ...(resourceId === undefined ? {} : { resourceId }),
+    ...(resourceInstanceId === undefined ? {} : { resourceInstanceId }),
+  };
+}
+
+/** Like `parsePath` but returns undefined instead of throwing. */
+export function tryParsePath(text: string): Lwm2mPath | undefined {
+  try {
+    return parsePath(text);
+  } catch (err) {
+    if (err instanceof PathError) return undefined;
+    throw err;
+  }
+}
+
+export function isRootPath(p: Lwm2mPath): boolean {
+  return p.objectId === ROOT_OBJECT_ID;
+}
+
+export function formatPath(p: Lwm2mPath): string {
+  if (isRootPath(p)) return '/';
+  let out = `/${p.objectId}`;
+  if (p.instanceId === undefined) return out;
+  out += `/${p.instanceId}`;
+  if (p.resourceId === undefined) return out;
+  out += `/${p.resourceId}`;
+  if (p.resourceInstanceId === undefined) return out;
+  return `${out}/${p.resourceInstanceId}`;
+}
+
+function segments(p: Lwm2mPath): number[] {
+  if (isRootPath(p)) return [];
+  const out = [p.objectId];
+  for (const id of [p.instanceId, p.resourceId, p.resourceInstanceId]) {
+    if (id === undefined) break;
+    out.push(id);
+  }
+  return out;
+}
+
+/** The depth: 0 root, 1 object, 2 instance, 3 resource, 4 resource instance. */
+export function pathDepth(p: Lwm2mPath): number {
+  return segments(p).length;
+}
+
+/** True when `path` equals `prefix` or lies below it ('/' is a prefix of everything). */
+export function isPrefixOf(prefix: Lwm2mPath, path: Lwm2mPath): boolean {
+  const a = segments(prefix);
+  const b = segments(path);
+  if (a.length > b.length) return false;
+  return a.every((id, i) => b[i] === id);
+}
