@@ -1,6 +1,15 @@
+import path from 'node:path';
+
 import type { Command } from 'commander';
 
-import { notYetImplemented } from '../user-error.js';
+import { loadDesiredState } from '../../manifests/load-desired-state.js';
+import { formatProblem, type Problem } from '../../manifests/problem.js';
+
+interface ValidateFlags {
+  readonly firmwareDir: string;
+  readonly json?: boolean;
+  readonly requireCommitted?: boolean;
+}
 
 export function registerValidate(program: Command): void {
   program
@@ -9,5 +18,49 @@ export function registerValidate(program: Command): void {
     .argument('[dir]', 'manifests directory', './rollouts')
     .option('--firmware-dir <dir>', 'firmware images directory', './firmware')
     .option('--json', 'machine-readable output')
-    .action(() => notYetImplemented('validate', 5));
+    .option('--require-committed', 'refuse manifests with changes not committed to git')
+    .action(async (dir: string, flags: ValidateFlags) => {
+      process.exitCode = await validate(dir, flags);
+    });
+}
+
+/** Exit code 0 when the manifests are valid, 1 when not; no database, no network. */
+async function validate(dir: string, flags: ValidateFlags): Promise<number> {
+  const result = await loadDesiredState(dir, {
+    firmwareDir: flags.firmwareDir,
+    git: flags.requireCommitted === true,
+    requireCommitted: flags.requireCommitted === true,
+  });
+  const problems = result.ok ? [] : result.problems;
+  const display = (file: string) => path.relative(process.cwd(), file) || '.';
+  if (flags.json) {
+    const entries = [
+      ...problems.map((p) => ({ ...toJson(p, display), severity: 'error' })),
+      ...result.warnings.map((p) => ({ ...toJson(p, display), severity: 'warning' })),
+    ];
+    process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+    return result.ok ? 0 : 1;
+  }
+  const lines = [
+    ...problems.map((p) => formatProblem(p, display)),
+    ...result.warnings.map((p) => formatProblem({ ...p, message: `warning: ${p.message}` }, display)),
+  ];
+  if (result.ok) {
+    const { firmware, groups, rollouts } = result.state;
+    lines.push(
+      `${display(path.resolve(dir))}: valid: ${count(firmware.size, 'firmware', 'firmware')}, ${count(groups.size, 'group')}, ${count(rollouts.size, 'rollout')}${result.warnings.length > 0 ? `, ${count(result.warnings.length, 'warning')}` : ''} (generation ${result.state.generation.slice(0, 12)})`,
+    );
+  } else {
+    lines.push(`${display(path.resolve(dir))}: invalid: ${count(problems.length, 'problem')}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return result.ok ? 0 : 1;
+}
+
+function toJson(p: Problem, display: (file: string) => string) {
+  return { path: display(p.file), line: p.line, col: p.col, message: p.message };
+}
+
+function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
 }

@@ -1,0 +1,22 @@
+export type {
+  DesiredState,
+  DeviceSelector,
+  FailureThreshold,
+  FirmwareSpec,
+  GitCommit,
+  GitHead,
+  GitRevision,
+  GroupSpec,
+  ManifestSource,
+  Pause,
+  ResolvedRollout,
+  RolloutStep,
+  RolloutWindow,
+} from './desired-state.js';
+export { parseDuration } from './duration.js';
+export { type GitSync, type GitSyncOptions, type GitSyncResult, syncGitRemote } from './git-sync.js';
+export { API_VERSION, type FailureAction, MANIFEST_KINDS, type ManifestKind } from './kinds.js';
+export { type LoadOptions, type LoadResult, loadDesiredState } from './load-desired-state.js';
+export { formatProblem, type Problem } from './problem.js';
+export { type DeviceFacts, matchesSelector } from './selector.js';
+export { type ManifestWatcher, type WatchOptions, watchManifests } from './watch.js';

@@ -1,0 +1,16 @@
+/** The manifest API version and kinds; one source for the union type, the runtime check and the schemas. */
+export const API_VERSION = 'otactl/v1alpha1';
+
+export const MANIFEST_KINDS = ['Firmware', 'DeviceGroup', 'Rollout'] as const;
+export type ManifestKind = (typeof MANIFEST_KINDS)[number];
+
+export function isManifestKind(value: unknown): value is ManifestKind {
+  return typeof value === 'string' && (MANIFEST_KINDS as readonly string[]).includes(value);
+}
+
+export const FAILURE_ACTIONS = ['pause', 'abort'] as const;
+export type FailureAction = (typeof FAILURE_ACTIONS)[number];
+
+/** Device attributes from LwM2M object 3 a selector may require. */
+export const SELECTOR_ATTRIBUTES = ['manufacturer', 'model', 'hardwareVersion', 'deviceType'] as const;
+export type SelectorAttribute = (typeof SELECTOR_ATTRIBUTES)[number];

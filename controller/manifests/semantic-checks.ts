@@ -1,0 +1,267 @@
+import { Cron } from 'croner';
+import semver from 'semver';
+
+import type { DesiredState } from './desired-state.js';
+import type { PathSegment } from './load-documents.js';
+import type {
+  AnyManifest,
+  DeviceGroupManifest,
+  FirmwareManifest,
+  Located,
+  RolloutManifest,
+  ValidManifests,
+} from './manifest-types.js';
+import type { Problem, SourcePosition } from './problem.js';
+import { matchesEndpointLists } from './selector.js';
+
+export interface SemanticOptions {
+  /** How another manifest's position is named inside a message (e.g. relative to the manifests dir). */
+  readonly describe: (at: SourcePosition) => string;
+  /** The last valid state: a rollout whose target version fell since then is a downgrade. */
+  readonly previous?: DesiredState | undefined;
+}
+
+export interface SemanticResult {
+  readonly problems: readonly Problem[];
+  readonly warnings: readonly Problem[];
+}
+
+class Findings {
+  readonly problems: Problem[] = [];
+  readonly warnings: Problem[] = [];
+  error(
+    item: Located<AnyManifest>,
+    path: readonly PathSegment[],
+    message: string,
+    part: 'key' | 'value' = 'value',
+  ) {
+    this.problems.push({ ...item.doc.locate(path, part), message });
+  }
+  warn(item: Located<AnyManifest>, path: readonly PathSegment[], message: string) {
+    this.warnings.push({ ...item.doc.locate(path), message });
+  }
+}
+
+/** Checks that need more than one document's schema: names, references, steps, conflicts, downgrades. */
+export function checkSemantics(set: ValidManifests, options: SemanticOptions): SemanticResult {
+  const findings = new Findings();
+  const firmware = uniqueByName(set.firmware, 'Firmware', findings, options);
+  const groups = uniqueByName(set.groups, 'DeviceGroup', findings, options);
+  const rollouts = uniqueByName(set.rollouts, 'Rollout', findings, options);
+  for (const item of firmware.values()) checkFirmware(item, findings);
+  for (const item of groups.values()) checkGroup(item, findings);
+  for (const item of rollouts.values()) checkRollout(item, firmware, groups, findings, options);
+  checkRolloutPairs([...rollouts.values()], firmware, groups, findings, options);
+  return findings;
+}
+
+function uniqueByName<M extends AnyManifest>(
+  items: readonly Located<M>[],
+  kind: string,
+  findings: Findings,
+  options: SemanticOptions,
+): Map<string, Located<M>> {
+  const byName = new Map<string, Located<M>>();
+  for (const item of items) {
+    const name = item.manifest.metadata.name;
+    const first = byName.get(name);
+    if (first) {
+      const where = options.describe(first.doc.locate(['metadata', 'name']));
+      findings.error(item, ['metadata', 'name'], `duplicate ${kind} "${name}" (first defined at ${where})`);
+    } else {
+      byName.set(name, item);
+    }
+  }
+  return byName;
+}
+
+function checkFirmware(item: Located<FirmwareManifest>, findings: Findings): void {
+  const { version } = item.manifest.spec;
+  if (semver.valid(version) === null) {
+    findings.warn(
+      item,
+      ['spec', 'version'],
+      `version "${version}" is not semver; downgrade checks will refuse devices whose version cannot be ordered against it`,
+    );
+  }
+}
+
+function checkGroup(item: Located<DeviceGroupManifest>, findings: Findings): void {
+  const { endpoints, endpointPatterns, attributes } = item.manifest.spec.selector;
+  if (endpoints.length === 0 && endpointPatterns.length === 0 && Object.keys(attributes).length === 0) {
+    findings.error(
+      item,
+      ['spec', 'selector'],
+      'selector is empty: give endpoints, endpointPatterns or attributes (endpointPatterns: ["*"] selects every device)',
+      'key',
+    );
+  }
+}
+
+function checkRollout(
+  item: Located<RolloutManifest>,
+  firmware: ReadonlyMap<string, Located<FirmwareManifest>>,
+  groups: ReadonlyMap<string, Located<DeviceGroupManifest>>,
+  findings: Findings,
+  options: SemanticOptions,
+): void {
+  const { spec } = item.manifest;
+  const group = groups.get(spec.group);
+  if (!group) findings.error(item, ['spec', 'group'], `DeviceGroup "${spec.group}" not found`);
+  const target = firmware.get(spec.firmware);
+  if (!target) findings.error(item, ['spec', 'firmware'], `Firmware "${spec.firmware}" not found`);
+
+  const steps = spec.strategy.steps;
+  steps.forEach((step, index) => {
+    const previous = steps[index - 1];
+    if (previous && step.percent <= previous.percent) {
+      findings.error(
+        item,
+        ['spec', 'strategy', 'steps', index, 'percent'],
+        `step percentages must rise: ${step.percent} after ${previous.percent}`,
+      );
+    }
+  });
+  const last = steps[steps.length - 1];
+  if (last && last.percent !== 100) {
+    findings.error(
+      item,
+      ['spec', 'strategy', 'steps', steps.length - 1, 'percent'],
+      `the last step must reach 100 percent (is ${last.percent})`,
+    );
+  }
+  const manualPauses = steps.filter((s) => s.pause === 'manual').length;
+  if (spec.strategy.approved > manualPauses) {
+    findings.error(
+      item,
+      ['spec', 'strategy', 'approved'],
+      `approved is ${spec.strategy.approved} but the strategy has ${manualPauses} manual pause${manualPauses === 1 ? '' : 's'}`,
+    );
+  }
+
+  if (spec.window) {
+    try {
+      new Cron(spec.window.cron, { paused: true });
+    } catch (error) {
+      findings.error(item, ['spec', 'window', 'cron'], `invalid cron expression: ${describe(error)}`);
+    }
+    if (!isTimeZone(spec.window.timezone)) {
+      findings.error(item, ['spec', 'window', 'timezone'], `unknown time zone "${spec.window.timezone}"`);
+    }
+  }
+
+  if (group && target) {
+    const model = group.manifest.spec.selector.attributes.model;
+    const models = target.manifest.spec.models;
+    if (model !== undefined && models && !models.includes(model)) {
+      findings.error(
+        item,
+        ['spec', 'firmware'],
+        `Firmware "${spec.firmware}" is for models ${models.join(', ')} but DeviceGroup "${spec.group}" selects model ${model}`,
+      );
+    }
+  }
+
+  const before = options.previous?.rollouts.get(item.manifest.metadata.name);
+  if (
+    target &&
+    before &&
+    !spec.allowDowngrade &&
+    isLower(target.manifest.spec.version, before.firmware.version)
+  ) {
+    findings.error(
+      item,
+      ['spec', 'firmware'],
+      `downgrade from ${before.firmware.version} to ${target.manifest.spec.version} without allowDowngrade: true`,
+    );
+  }
+}
+
+/** Pairs of rollouts: conflicts at equal priority, and a winning rollout that would downgrade another's devices. */
+function checkRolloutPairs(
+  rollouts: readonly Located<RolloutManifest>[],
+  firmware: ReadonlyMap<string, Located<FirmwareManifest>>,
+  groups: ReadonlyMap<string, Located<DeviceGroupManifest>>,
+  findings: Findings,
+  options: SemanticOptions,
+): void {
+  for (const [i, a] of rollouts.entries()) {
+    for (const b of rollouts.slice(i + 1)) {
+      const groupA = groups.get(a.manifest.spec.group);
+      const groupB = groups.get(b.manifest.spec.group);
+      if (!groupA || !groupB) continue;
+      const aName = a.manifest.metadata.name;
+      const where = options.describe(a.doc.locate(['spec', 'group']));
+      if (a.manifest.spec.priority === b.manifest.spec.priority) {
+        if (groupA === groupB) {
+          findings.error(
+            b,
+            ['spec', 'group'],
+            `Rollout "${aName}" (${where}) targets the same DeviceGroup at equal priority ${b.manifest.spec.priority}; every device would conflict (give one a higher priority)`,
+          );
+          continue;
+        }
+        const shared = sharedExplicitEndpoints(groupA.manifest, groupB.manifest);
+        if (shared.length > 0) {
+          findings.error(
+            b,
+            ['spec', 'group'],
+            `Rollout "${aName}" (${where}) selects the same endpoint${shared.length === 1 ? '' : 's'} ${shared.join(', ')} at equal priority ${b.manifest.spec.priority} (give one a higher priority)`,
+          );
+        }
+      } else if (groupA === groupB) {
+        const [winner, loser] = a.manifest.spec.priority > b.manifest.spec.priority ? [a, b] : [b, a];
+        const winVersion = firmware.get(winner.manifest.spec.firmware)?.manifest.spec.version;
+        const loseVersion = firmware.get(loser.manifest.spec.firmware)?.manifest.spec.version;
+        if (
+          winVersion &&
+          loseVersion &&
+          !winner.manifest.spec.allowDowngrade &&
+          isLower(winVersion, loseVersion)
+        ) {
+          findings.error(
+            winner,
+            ['spec', 'firmware'],
+            `downgrade: outranks Rollout "${loser.manifest.metadata.name}" on DeviceGroup "${winner.manifest.spec.group}" with ${winVersion} < ${loseVersion}, without allowDowngrade: true`,
+          );
+        }
+      }
+    }
+  }
+}
+
+/** Endpoints listed explicitly in one group that the other group's endpoint lists also select, with compatible attributes. */
+function sharedExplicitEndpoints(a: DeviceGroupManifest, b: DeviceGroupManifest): string[] {
+  const attrsA = a.spec.selector.attributes;
+  const attrsB = b.spec.selector.attributes;
+  for (const key of Object.keys(attrsA) as (keyof typeof attrsA)[]) {
+    if (attrsB[key] !== undefined && attrsB[key] !== attrsA[key]) return [];
+  }
+  const shared = new Set<string>();
+  for (const endpoint of a.spec.selector.endpoints) {
+    if (matchesEndpointLists(b.spec.selector, endpoint)) shared.add(endpoint);
+  }
+  for (const endpoint of b.spec.selector.endpoints) {
+    if (matchesEndpointLists(a.spec.selector, endpoint)) shared.add(endpoint);
+  }
+  return [...shared].sort();
+}
+
+function isLower(version: string, than: string): boolean {
+  const a = semver.valid(version);
+  const b = semver.valid(than);
+  return a !== null && b !== null && semver.lt(a, b);
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,103 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import { main } from '../../controller/cli/main.js';
+import { manifestSet, rolloutYaml } from './helpers.js';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+
+async function runValidate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    stdout += String(chunk);
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    stderr += String(chunk);
+    return true;
+  });
+  try {
+    const code = await main(['validate', ...args]);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+afterEach(() => {
+  process.exitCode = undefined;
+});
+
+const rel = (file: string) => path.relative(process.cwd(), file);
+
+describe('otactl validate', () => {
+  it('prints every problem as path:line:col: message and a summary, and exits 1', async () => {
+    const set = await manifestSet({
+      'a.yaml': rolloutYaml('r1', '  group: nope\n  firmware: fw-2.0.0\n'),
+      'b.yaml': rolloutYaml('r2', '  group: lab\n  firmware: fw-2.0.0\n  suspend: maybe\n'),
+    });
+    const { code, stdout } = await runValidate([set.manifests, '--firmware-dir', set.firmware]);
+    expect(code).toBe(1);
+    expect(stdout.trimEnd().split('\n')).toEqual([
+      `${rel(path.join(set.manifests, 'a.yaml'))}:6:10: DeviceGroup "nope" not found`,
+      `${rel(path.join(set.manifests, 'b.yaml'))}:8:12: spec.suspend: must be boolean`,
+      `${rel(set.manifests)}: invalid: 2 problems`,
+    ]);
+  });
+
+  it('exits 0 with a summary when the manifests are valid', async () => {
+    const set = await manifestSet({ 'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n') });
+    const { code, stdout } = await runValidate([set.manifests, '--firmware-dir', set.firmware]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/: valid: 2 firmware, 2 groups, 1 rollout \(generation [0-9a-f]{12}\)\n$/);
+  });
+
+  it('prints a JSON array with --json', async () => {
+    const set = await manifestSet({ 'a.yaml': rolloutYaml('r1', '  group: lab\n  firmware: nope\n') });
+    const { code, stdout } = await runValidate([set.manifests, '--firmware-dir', set.firmware, '--json']);
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout)).toEqual([
+      {
+        path: rel(path.join(set.manifests, 'a.yaml')),
+        line: 7,
+        col: 13,
+        message: 'Firmware "nope" not found',
+        severity: 'error',
+      },
+    ]);
+  });
+
+  it('reports a missing manifests directory', async () => {
+    const set = await manifestSet();
+    const { code, stdout } = await runValidate([path.join(set.root, 'absent')]);
+    expect(code).toBe(1);
+    expect(stdout).toContain('absent:1:1: cannot read manifests directory: ENOENT');
+  });
+
+  it('validates examples/ and rollouts/ against examples/firmware', async () => {
+    for (const dir of ['examples', 'rollouts']) {
+      const { code, stdout } = await runValidate([
+        path.join(REPO, dir),
+        '--firmware-dir',
+        path.join(REPO, 'examples/firmware'),
+      ]);
+      expect({ dir, code, stdout }).toMatchObject({ dir, code: 0 });
+      expect(stdout).toContain(': valid: ');
+    }
+  });
+
+  it('has a yaml-language-server schema line in every example manifest', async () => {
+    for (const dir of ['examples', 'rollouts']) {
+      for (const file of (await readdir(path.join(REPO, dir))).filter((f) => f.endsWith('.yaml'))) {
+        const text = await readFile(path.join(REPO, dir, file), 'utf8');
+        expect(text, file).toMatch(
+          /^# yaml-language-server: \$schema=\.\.\/schemas\/[a-z-]+\.schema\.json$/m,
+        );
+      }
+    }
+  });
+});
