@@ -1,6 +1,14 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { initPki } from '../../pki/init-pki.js';
+import { TLS_FILES } from '../../pki/tls-files.js';
+import { UserError } from '../user-error.js';
 
-import { notYetImplemented } from '../user-error.js';
+interface PkiInitFlags {
+  readonly host: string[];
+  readonly out: string;
+  readonly force?: boolean;
+}
 
 export function registerPki(program: Command): void {
   program
@@ -10,5 +18,23 @@ export function registerPki(program: Command): void {
     .description('create a CA and a server certificate for the given host names')
     .requiredOption('--host <name...>', 'host names or addresses the certificate is for')
     .option('--out <dir>', 'output directory', './.otactl/tls')
-    .action(() => notYetImplemented('pki init', 6));
+    .option('--force', 'overwrite existing files')
+    .action(async (flags: PkiInitFlags) => {
+      const result = await initPki({ hosts: flags.host, outDir: flags.out, force: flags.force === true });
+      switch (result.kind) {
+        case 'invalid-host':
+          throw new UserError(`pki init: ${result.message}`);
+        case 'exists':
+          throw new UserError(
+            `pki init: ${result.files.join(', ')} already exist (use --force to overwrite)`,
+          );
+        case 'created': {
+          const names = result.names.map((name) => `${name.kind.toUpperCase()}:${name.value}`).join(', ');
+          process.stdout.write(
+            `created a CA and a server certificate for ${names} in ${result.outDir}\n` +
+              `devices must trust ${join(result.outDir, TLS_FILES.caCert)}; serve with: otactl run --tls-dir ${result.outDir}\n`,
+          );
+        }
+      }
+    });
 }

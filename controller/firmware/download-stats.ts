@@ -1,0 +1,116 @@
+export const DOWNLOAD_PROTOCOLS = ['http', 'https', 'coap'] as const;
+export type DownloadProtocol = (typeof DOWNLOAD_PROTOCOLS)[number];
+
+export interface DownloadProgress {
+  readonly id: number;
+  readonly protocol: DownloadProtocol;
+  readonly file: string;
+  /** Client address (IPv4-mapped IPv6 addresses normalised to IPv4). */
+  readonly client: string;
+  /** Device endpoint, when a signed link named it. */
+  readonly device?: string;
+  readonly bytesSent: number;
+  readonly size: number;
+  readonly startedAt: number;
+}
+
+export type DownloadEvent =
+  | { readonly kind: 'started'; readonly download: DownloadProgress }
+  | { readonly kind: 'finished'; readonly download: DownloadProgress; readonly complete: boolean };
+
+/** Read side, for metrics and status. */
+export interface DownloadStats {
+  bytesByFile(): ReadonlyMap<string, number>;
+  bytesByClient(): ReadonlyMap<string, number>;
+  bytesByDevice(): ReadonlyMap<string, number>;
+  inProgress(): readonly DownloadProgress[];
+  /** Calls `listener` on every start and end of a download; returns the unsubscribe function. */
+  subscribe(listener: (event: DownloadEvent) => void): () => void;
+}
+
+export interface DownloadHandle {
+  sent(bytes: number): void;
+  /** Idempotent. */
+  finish(complete: boolean): void;
+}
+
+export interface DownloadStart {
+  readonly protocol: DownloadProtocol;
+  readonly file: string;
+  readonly client: string;
+  readonly device?: string;
+  readonly size: number;
+  /** Bytes already delivered before this transfer (a resumed range, a later CoAP block). */
+  readonly offset?: number;
+}
+
+/** Write side, used by the file servers. */
+export interface DownloadRecorder extends DownloadStats {
+  begin(start: DownloadStart): DownloadHandle;
+  /** Counts bytes that belong to no tracked transfer. */
+  count(file: string, client: string, device: string | undefined, bytes: number): void;
+}
+
+function add(map: Map<string, number>, key: string, bytes: number): void {
+  map.set(key, (map.get(key) ?? 0) + bytes);
+}
+
+export function createDownloadStats(now: () => number = Date.now): DownloadRecorder {
+  const byFile = new Map<string, number>();
+  const byClient = new Map<string, number>();
+  const byDevice = new Map<string, number>();
+  const active = new Map<number, DownloadProgress>();
+  const listeners = new Set<(event: DownloadEvent) => void>();
+  let nextId = 1;
+
+  const emit = (event: DownloadEvent): void => {
+    for (const listener of listeners) listener(event);
+  };
+  const count = (file: string, client: string, device: string | undefined, bytes: number): void => {
+    add(byFile, file, bytes);
+    add(byClient, client, bytes);
+    if (device !== undefined) add(byDevice, device, bytes);
+  };
+
+  return {
+    bytesByFile: () => byFile,
+    bytesByClient: () => byClient,
+    bytesByDevice: () => byDevice,
+    inProgress: () => [...active.values()],
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    count,
+    begin(start) {
+      const id = nextId++;
+      const base = {
+        id,
+        protocol: start.protocol,
+        file: start.file,
+        client: start.client,
+        size: start.size,
+        startedAt: now(),
+        ...(start.device === undefined ? {} : { device: start.device }),
+      };
+      let bytesSent = start.offset ?? 0;
+      let done = false;
+      active.set(id, { ...base, bytesSent });
+      emit({ kind: 'started', download: { ...base, bytesSent } });
+      return {
+        sent(bytes) {
+          if (done) return;
+          bytesSent += bytes;
+          count(start.file, start.client, start.device, bytes);
+          active.set(id, { ...base, bytesSent });
+        },
+        finish(complete) {
+          if (done) return;
+          done = true;
+          active.delete(id);
+          emit({ kind: 'finished', download: { ...base, bytesSent }, complete });
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,166 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import type { FirmwareCatalog, FirmwareFile } from '../catalog.js';
+import { normalizeAddress } from '../client-address.js';
+import type { DownloadRecorder } from '../download-stats.js';
+import { openFirmware } from '../open-firmware.js';
+import { verifyDownload } from '../signed-url.js';
+import { createClientLimiter } from './client-limiter.js';
+import { decideRange } from './range.js';
+import { type FirmwareRequestTarget, parseFirmwareTarget } from './request-path.js';
+
+/** Mountable on any node:http(s) server: returns true when it took the request. */
+export type FirmwareHttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export interface FirmwareHttpHandlerOptions {
+  readonly catalog: FirmwareCatalog;
+  readonly stats?: DownloadRecorder;
+  /** Concurrent downloads one client address may run; beyond it the answer is 429. Default 4. */
+  readonly maxDownloadsPerClient?: number;
+  /** When set, every request needs a valid signed-link token (`signDownload`), else 403. */
+  readonly signingKey?: Uint8Array;
+  readonly now?: () => number;
+  readonly protocol?: 'http' | 'https';
+  /** Told about every refused request (for logs); never about served ones. */
+  readonly onRefused?: (event: { status: number; reason: string; client: string; url: string }) => void;
+}
+
+export const DEFAULT_MAX_DOWNLOADS_PER_CLIENT = 4;
+
+type FileTarget = Extract<FirmwareRequestTarget, { kind: 'file' }>;
+
+export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): FirmwareHttpHandler {
+  const limiter = createClientLimiter(options.maxDownloadsPerClient ?? DEFAULT_MAX_DOWNLOADS_PER_CLIENT);
+  const now = options.now ?? Date.now;
+  const protocol = options.protocol ?? 'http';
+
+  const refuse = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    reason: string,
+    headers: Record<string, string> = {},
+  ): void => {
+    options.onRefused?.({
+      status,
+      reason,
+      client: normalizeAddress(req.socket.remoteAddress),
+      url: req.url ?? '',
+    });
+    const body = `${reason}\n`;
+    res.writeHead(status, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': String(Buffer.byteLength(body)),
+      ...headers,
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+
+  const serveFile = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    file: FirmwareFile,
+    device: string | undefined,
+  ): Promise<void> => {
+    const client = normalizeAddress(req.socket.remoteAddress);
+    const release = limiter.tryAcquire(client);
+    if (release === undefined) {
+      refuse(req, res, 429, 'too many concurrent downloads from this address', { 'Retry-After': '5' });
+      return;
+    }
+    res.once('close', release);
+    const opened = await openFirmware(file);
+    if (opened.kind === 'refused') {
+      refuse(req, res, 404, 'not found');
+      return;
+    }
+    const { handle } = opened;
+    const etag = `"${file.sha256}"`;
+    const common = {
+      ETag: etag,
+      'Accept-Ranges': 'bytes',
+      'Content-Type': 'application/octet-stream',
+      'Cache-Control': 'no-cache',
+    };
+    if (matchesEtag(req.headers['if-none-match'], etag)) {
+      await handle.close();
+      res.writeHead(304, common);
+      res.end();
+      return;
+    }
+    const ifRange = req.headers['if-range'] as string | undefined;
+    const rangeHeader = ifRange === undefined || ifRange.trim() === etag ? req.headers.range : undefined;
+    const range = decideRange(rangeHeader, file.size);
+    if (range.kind === 'unsatisfiable') {
+      await handle.close();
+      refuse(req, res, 416, 'range not satisfiable', { ...common, 'Content-Range': `bytes */${file.size}` });
+      return;
+    }
+    const start = range.kind === 'partial' ? range.start : 0;
+    const end = range.kind === 'partial' ? range.end : file.size - 1;
+    const length = end - start + 1;
+    const headers: Record<string, string> = { ...common, 'Content-Length': String(length) };
+    if (range.kind === 'partial') headers['Content-Range'] = `bytes ${start}-${end}/${file.size}`;
+    res.writeHead(range.kind === 'partial' ? 206 : 200, headers);
+    if (req.method === 'HEAD' || length === 0) {
+      await handle.close();
+      res.end();
+      return;
+    }
+    const download = options.stats?.begin({
+      protocol,
+      file: file.fileName,
+      client,
+      size: file.size,
+      offset: start,
+      ...(device === undefined ? {} : { device }),
+    });
+    const stream = handle.createReadStream({ start, end });
+    if (download !== undefined) stream.on('data', (chunk) => download.sent(chunk.length));
+    pipeline(stream, res, (error) => download?.finish(error == null));
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, target: FileTarget): Promise<void> => {
+    const file = options.catalog.lookup(target.fileName);
+    if (file === undefined) {
+      refuse(req, res, 404, 'not found');
+      return;
+    }
+    let device: string | undefined;
+    if (options.signingKey !== undefined) {
+      const verdict = verifyDownload(options.signingKey, file.fileName, target.query, now());
+      if (!verdict.ok) {
+        refuse(req, res, 403, `download link refused: ${verdict.reason}`);
+        return;
+      }
+      device = verdict.endpoint;
+    }
+    await serveFile(req, res, file, device);
+  };
+
+  return (req, res) => {
+    const target = parseFirmwareTarget(req.url);
+    if (target.kind === 'not-ours') return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      refuse(req, res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
+      return true;
+    }
+    if (target.kind === 'refused') {
+      refuse(req, res, 404, 'not found');
+      return true;
+    }
+    handle(req, res, target).catch((error: unknown) => {
+      if (res.headersSent) res.destroy(error instanceof Error ? error : undefined);
+      else refuse(req, res, 500, 'internal error');
+    });
+    return true;
+  };
+}
+
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((candidate) => {
+    const tag = candidate.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
+}

@@ -1,0 +1,53 @@
+export {
+  type BuildCatalogOptions,
+  type BuildCatalogResult,
+  buildFirmwareCatalog,
+  CATALOG_PROBLEM_KINDS,
+  type CatalogProblem,
+  type CatalogProblemKind,
+  type DeclaredFirmwareFile,
+} from './build-catalog.js';
+export {
+  catalogFromFiles,
+  createSwappableCatalog,
+  EMPTY_CATALOG,
+  type FirmwareCatalog,
+  type FirmwareFile,
+  type ListableFirmwareCatalog,
+  type SwappableCatalog,
+} from './catalog.js';
+export { normalizeAddress } from './client-address.js';
+export * from './coap/index.js';
+export {
+  createDownloadStats,
+  DOWNLOAD_PROTOCOLS,
+  type DownloadEvent,
+  type DownloadHandle,
+  type DownloadProgress,
+  type DownloadProtocol,
+  type DownloadRecorder,
+  type DownloadStart,
+  type DownloadStats,
+} from './download-stats.js';
+export { isSafeFileName } from './file-name.js';
+export { createHashCache, defaultHashCache, type HashCache } from './hash-cache.js';
+export * from './http/index.js';
+export {
+  type ChoosePackageUriInput,
+  choosePackageUri,
+  type Endpoint,
+  MAX_PACKAGE_URI_BYTES,
+  type PackageUriReason,
+  type PackageUriResult,
+  PROTOCOL_SUPPORT_CODE,
+  SERVED_SCHEMES,
+  type ServedScheme,
+} from './package-uri.js';
+export {
+  createUrlSigner,
+  type DownloadGrant,
+  signDownload,
+  type UrlSignerOptions,
+  type VerifyResult,
+  verifyDownload,
+} from './signed-url.js';

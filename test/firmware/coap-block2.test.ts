@@ -1,0 +1,234 @@
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { Agent, createServer, request, type Server } from 'coap';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFirmwareCatalog } from '../../controller/firmware/build-catalog.js';
+import { decodeBlockOption, encodeBlockOption } from '../../controller/firmware/coap/block-option.js';
+import { COAP_FIRMWARE_PREFIX, createFirmwareCoapHandler } from '../../controller/firmware/coap/handler.js';
+import { createDownloadStats } from '../../controller/firmware/download-stats.js';
+import { signDownload } from '../../controller/firmware/signed-url.js';
+import { type FirmwareDir, makeFirmwareDir, writeImage } from './helpers.js';
+import { optionOf, RawCoapClient } from './raw-coap-client.js';
+
+let fw: FirmwareDir;
+let image: { data: Buffer; sha256: string };
+let small: { data: Buffer; sha256: string };
+const servers: Server[] = [];
+const stats = createDownloadStats();
+const key = randomBytes(32);
+
+async function startCoap(handler: ReturnType<typeof createFirmwareCoapHandler>): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const server = createServer((req, res) => {
+    if (req.url.startsWith(COAP_FIRMWARE_PREFIX)) handler(req, res);
+    else {
+      res.code = '4.04';
+      res.end();
+    }
+  });
+  server.listen(socket);
+  servers.push(server);
+  return socket.address().port;
+}
+
+let port: number;
+let smallBlockPort: number;
+let signedPort: number;
+
+beforeAll(async () => {
+  fw = await makeFirmwareDir();
+  image = await writeImage(fw.dir, 'node-3.1.0.bin', 10_000 + 37);
+  small = await writeImage(fw.dir, 'tiny.bin', 100);
+  const { catalog } = await buildFirmwareCatalog(fw.dir, [
+    { file: 'node-3.1.0.bin', sha256: image.sha256 },
+    { file: 'tiny.bin', sha256: small.sha256 },
+  ]);
+  port = await startCoap(createFirmwareCoapHandler({ catalog, stats }));
+  smallBlockPort = await startCoap(createFirmwareCoapHandler({ catalog, maxBlockSize: 256 }));
+  signedPort = await startCoap(createFirmwareCoapHandler({ catalog, signingKey: key, now: () => 0 }));
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  await fw?.remove();
+});
+
+describe('CoAP Block2 firmware download', () => {
+  it('delivers the file byte-exact to a client that keeps one token', async () => {
+    const client = await RawCoapClient.open(port);
+    try {
+      const { data, responses } = await client.download(['fw', 'node-3.1.0.bin'], {
+        blockSize: 1024,
+        tokens: 'fixed',
+      });
+      expect(data.equals(image.data)).toBe(true);
+      expect(responses).toHaveLength(Math.ceil(image.data.length / 1024));
+    } finally {
+      client.close();
+    }
+  });
+
+  it('delivers the file byte-exact to a client that changes token for every block', async () => {
+    const client = await RawCoapClient.open(port);
+    try {
+      const { data } = await client.download(['fw', 'node-3.1.0.bin'], {
+        blockSize: 512,
+        tokens: 'per-block',
+      });
+      expect(data.equals(image.data)).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('marks every block but the last with More, and keeps one ETag across blocks', async () => {
+    const client = await RawCoapClient.open(port);
+    try {
+      const { responses } = await client.download(['fw', 'node-3.1.0.bin'], {
+        blockSize: 1024,
+        tokens: 'per-block',
+      });
+      const blocks = responses.map((r) => decodeBlockOption(optionOf(r, 'Block2') ?? Buffer.alloc(0)));
+      expect(blocks.map((b) => b?.num)).toEqual(responses.map((_, i) => i));
+      expect(blocks.map((b) => b?.more)).toEqual(responses.map((_, i) => i < responses.length - 1));
+      const etags = new Set(responses.map((r) => optionOf(r, 'ETag')?.toString('hex')));
+      expect(etags.size).toBe(1);
+      expect([...etags][0]).toBeTruthy();
+      const size2 = optionOf(responses[0]!, 'Size2');
+      expect(size2?.readUIntBE(0, size2.length)).toBe(image.data.length);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('serves block 0 at the client-requested smaller size (SZX negotiation)', async () => {
+    const client = await RawCoapClient.open(port);
+    try {
+      const { data, responses } = await client.download(['fw', 'node-3.1.0.bin'], {
+        blockSize: 64,
+        tokens: 'fixed',
+      });
+      expect(data.equals(image.data)).toBe(true);
+      expect(responses[0]!.payload.length).toBe(64);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers a larger requested block size with its own maximum, and the client follows', async () => {
+    const client = await RawCoapClient.open(smallBlockPort);
+    try {
+      const { data, responses } = await client.download(['fw', 'node-3.1.0.bin'], {
+        blockSize: 1024,
+        tokens: 'per-block',
+      });
+      expect(data.equals(image.data)).toBe(true);
+      expect(responses[0]!.payload.length).toBe(256);
+      expect(decodeBlockOption(optionOf(responses[0]!, 'Block2')!)?.size).toBe(256);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('maps a later block requested at a larger size to the same byte offset', async () => {
+    const client = await RawCoapClient.open(smallBlockPort);
+    try {
+      const res = await client.get(['fw', 'node-3.1.0.bin'], {
+        token: randomBytes(2),
+        block2: encodeBlockOption({ num: 3, more: false, size: 1024 }),
+      });
+      expect(res.code).toBe('2.05');
+      expect(decodeBlockOption(optionOf(res, 'Block2')!)).toEqual({ num: 12, more: true, size: 256 });
+      expect(res.payload.equals(image.data.subarray(3072, 3328))).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers a file smaller than a block in one response', async () => {
+    const client = await RawCoapClient.open(port);
+    try {
+      const res = await client.get(['fw', 'tiny.bin'], { token: randomBytes(2) });
+      expect(res.code).toBe('2.05');
+      expect(res.payload.equals(small.data)).toBe(true);
+      expect(optionOf(res, 'Block2')).toBeUndefined();
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers 4.02 for a block beyond the end and 4.04 for an undeclared file or a traversal', async () => {
+    const client = await RawCoapClient.open(port);
+    try {
+      const beyond = await client.get(['fw', 'node-3.1.0.bin'], {
+        token: randomBytes(2),
+        block2: encodeBlockOption({ num: 100, more: false, size: 1024 }),
+      });
+      expect(beyond.code).toBe('4.02');
+      for (const path of [
+        ['fw', 'nope.bin'],
+        ['fw', '..', 'etc', 'passwd'],
+        ['fw', '../secret.txt'],
+        ['fw'],
+      ]) {
+        expect((await client.get(path, { token: randomBytes(2) })).code).toBe('4.04');
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers 2.03 Valid when the client presents the current ETag', async () => {
+    const client = await RawCoapClient.open(port);
+    try {
+      const first = await client.get(['fw', 'node-3.1.0.bin'], { token: randomBytes(2) });
+      const etag = optionOf(first, 'ETag')!;
+      const again = await client.get(['fw', 'node-3.1.0.bin'], { token: randomBytes(2), etag });
+      expect(again.code).toBe('2.03');
+      expect(again.payload.length).toBe(0);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('is downloadable with node-coap’s own agent (which reassembles Block2)', async () => {
+    const agent = new Agent({ type: 'udp4' });
+    try {
+      const body = await new Promise<Buffer>((resolve, reject) => {
+        const req = request({ hostname: '127.0.0.1', port, pathname: '/fw/node-3.1.0.bin', agent });
+        req.on('response', (res) => resolve(res.payload));
+        req.on('error', reject);
+        req.end();
+      });
+      expect(body.equals(image.data)).toBe(true);
+    } finally {
+      agent.close();
+    }
+  });
+
+  it('counts CoAP bytes per file and ends the download after the last block', async () => {
+    const before = stats.bytesByFile().get('tiny.bin') ?? 0;
+    const client = await RawCoapClient.open(port);
+    try {
+      await client.download(['fw', 'tiny.bin'], { blockSize: 32, tokens: 'per-block' });
+      expect((stats.bytesByFile().get('tiny.bin') ?? 0) - before).toBe(100);
+      expect(stats.inProgress().filter((d) => d.file === 'tiny.bin')).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('with a signing key, serves a signed link and refuses an unsigned one with 4.03', async () => {
+    const client = await RawCoapClient.open(signedPort);
+    try {
+      const query = signDownload(key, { endpoint: 'dev-9', fileName: 'tiny.bin', expiresAt: 60 }).split('&');
+      const ok = await client.get(['fw', 'tiny.bin'], { token: randomBytes(2), query });
+      expect(ok.code).toBe('2.05');
+      const refused = await client.get(['fw', 'tiny.bin'], { token: randomBytes(2) });
+      expect(refused.code).toBe('4.03');
+    } finally {
+      client.close();
+    }
+  });
+});
