@@ -1,0 +1,27 @@
+import type { Registration } from '../registration/registration.js';
+import type { Peer } from '../transport/peer.js';
+
+export interface DeviceTarget {
+  readonly registration: Registration;
+  readonly peer: Peer;
+}
+
+export type Unreachable = { readonly kind: 'unreachable'; readonly reason: string };
+
+/** Runs one request against the device's current registration. */
+export type Job<T> = (target: DeviceTarget) => Promise<T>;
+
+export interface Dispatcher {
+  dispatch<T extends { readonly kind: string }>(endpoint: string, job: Job<T>): Promise<T | Unreachable>;
+}
+
+/** Sends at once to the registered address, or answers `unreachable` for an unknown endpoint. */
+export class DirectDispatcher implements Dispatcher {
+  constructor(readonly target: (endpoint: string) => DeviceTarget | undefined) {}
+
+  dispatch<T extends { readonly kind: string }>(endpoint: string, job: Job<T>): Promise<T | Unreachable> {
+    const target = this.target(endpoint);
+    if (target === undefined) return Promise.resolve({ kind: 'unreachable', reason: 'not registered' });
+    return job(target);
+  }
+}

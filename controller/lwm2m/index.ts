@@ -1,0 +1,29 @@
+export type { DeviceClient, RequestOpts, WriteOpts } from './downlink/device-client.js';
+export type {
+  ChangeResult,
+  DiscoverResult,
+  Failure,
+  NotificationResult,
+  Observation,
+  ObserveResult,
+  ReadResult,
+} from './downlink/results.js';
+export {
+  type Lwm2mLogger,
+  Lwm2mServer,
+  type Lwm2mServerEvents,
+  type Lwm2mServerOptions,
+  type NotificationEvent,
+  type RegisteredEvent,
+  type RegistrationEndedEvent,
+  type RouteHandler,
+  type UpdatedEvent,
+} from './lwm2m-server.js';
+export {
+  expiresAt,
+  type Lwm2mVersion,
+  type Registration,
+  registeredObjects,
+  SUPPORTED_LWM2M_VERSIONS,
+} from './registration/registration.js';
+export { type CoapTiming, FLEET_TIMING } from './transport/timing.js';

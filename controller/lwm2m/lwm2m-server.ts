@@ -1,0 +1,320 @@
+import type { Socket } from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, OutgoingMessage } from 'coap';
+import type { ContentFormatId } from './content-format.js';
+import { createDeviceClient, type DeviceClient } from './downlink/device-client.js';
+import type { DeviceTarget } from './downlink/dispatcher.js';
+import { QueueModeDispatcher } from './downlink/queue-mode-dispatcher.js';
+import type { NotificationResult, Observation } from './downlink/results.js';
+import { defaultModel, type ObjectModel } from './model/index.js';
+import type { Registration } from './registration/registration.js';
+import {
+  ANSWER_CODE,
+  handleRegistration,
+  type RegistrationOutcome,
+} from './registration/registration-handler.js';
+import { RegistrationStore } from './registration/registration-store.js';
+import { CoapOption, optionValues, uintOption } from './transport/coap-options.js';
+import { GuardedCoapServer, requestOptions } from './transport/guarded-coap-server.js';
+import type { Peer } from './transport/peer.js';
+import { CoapRequester } from './transport/requester.js';
+import { applyTimingToNodeCoap, type CoapTiming, FLEET_TIMING } from './transport/timing.js';
+import { bindUdpSocket, type UdpFamily } from './transport/udp-socket.js';
+
+/** The subset of a pino logger this module uses. */
+export interface Lwm2mLogger {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface Lwm2mServerOptions {
+  /** UDP port; 0 picks a free one (see `address()`). Default 5683. */
+  readonly port?: number;
+  /** Default '::' (IPv6 and IPv4); an IPv4 address binds udp4. */
+  readonly host?: string;
+  readonly family?: UdpFamily;
+  /** Epoch ms; inject to test lifetimes and queue mode. */
+  readonly clock?: () => number;
+  readonly logger?: Lwm2mLogger;
+  readonly timing?: Partial<CoapTiming>;
+  /** How often `expire(now)` runs; 0 disables the timer. Default 5 s. */
+  readonly expirySweepMs?: number;
+  /** Slack after a lifetime ends before the registration expires. Default 0. */
+  readonly expiryGraceMs?: number;
+  /** How long a queue-mode device listens after Register/Update. Default 93 s (MAX_TRANSMIT_WAIT). */
+  readonly queueAwakeMs?: number;
+  readonly maxQueuedPerDevice?: number;
+  readonly maxCachedResponses?: number;
+  readonly maxBodyBytes?: number;
+  readonly model?: ObjectModel;
+}
+
+export interface RegisteredEvent {
+  readonly registration: Registration;
+  /** The registration this one replaced (same endpoint registered again without de-registering). */
+  readonly previous: Registration | undefined;
+}
+export interface UpdatedEvent {
+  readonly registration: Registration;
+  readonly previous: Registration;
+}
+export interface RegistrationEndedEvent {
+  readonly registration: Registration;
+}
+export interface NotificationEvent {
+  readonly endpoint: string;
+  readonly path: string;
+  readonly notification: NotificationResult;
+}
+
+export interface Lwm2mServerEvents {
+  registered: [RegisteredEvent];
+  updated: [UpdatedEvent];
+  deregistered: [RegistrationEndedEvent];
+  expired: [RegistrationEndedEvent];
+  notification: [NotificationEvent];
+}
+
+export type RouteHandler = (req: IncomingMessage, res: OutgoingMessage) => void;
+
+const silentLogger: Lwm2mLogger = { debug() {}, warn() {}, error() {} };
+
+/** The LwM2M server: registration interface, device management and observe on one UDP socket. */
+export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
+  readonly #socket: Socket;
+  readonly #coap: GuardedCoapServer;
+  readonly #requester: CoapRequester;
+  readonly #store = new RegistrationStore();
+  readonly #queue: QueueModeDispatcher;
+  readonly #clock: () => number;
+  readonly #log: Lwm2mLogger;
+  readonly #graceMs: number;
+  readonly #model: ObjectModel;
+  readonly #routes: { prefix: string[]; handler: RouteHandler }[] = [];
+  readonly #observations = new Map<string, Set<Observation>>();
+  readonly #formatMemory = new Map<string, ContentFormatId>();
+  readonly #sweep: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  private constructor(socket: Socket, opts: Lwm2mServerOptions, timing: CoapTiming) {
+    super();
+    this.#socket = socket;
+    this.#clock = opts.clock ?? Date.now;
+    this.#log = opts.logger ?? silentLogger;
+    this.#graceMs = opts.expiryGraceMs ?? 0;
+    this.#model = opts.model ?? defaultModel;
+    this.#requester = new CoapRequester(socket, timing, this.#clock);
+    this.#coap = new GuardedCoapServer({
+      onResponse: (packet, peer) => this.#requester.handleIncoming(packet, peer),
+      onRequest: (req, res) => this.#onRequest(req, res),
+      maxCachedResponses: opts.maxCachedResponses ?? 20_000,
+      maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024,
+      onError: (msg, err) => this.#log.warn({ err }, msg),
+    });
+    this.#coap.listen(socket);
+    socket.on('error', (err) => this.#log.error({ err }, 'udp socket error'));
+    this.#queue = new QueueModeDispatcher((ep) => this.#target(ep), {
+      awakeMs: opts.queueAwakeMs ?? 93_000,
+      maxQueued: opts.maxQueuedPerDevice ?? 16,
+      clock: this.#clock,
+    });
+    const sweepMs = opts.expirySweepMs ?? 5000;
+    if (sweepMs > 0) {
+      this.#sweep = setInterval(() => this.expire(this.#clock()), sweepMs);
+      this.#sweep.unref();
+    }
+  }
+
+  /** Binds the socket and starts serving. Throws when the port cannot be bound. */
+  static async start(opts: Lwm2mServerOptions = {}): Promise<Lwm2mServer> {
+    const timing: CoapTiming = { ...FLEET_TIMING, ...opts.timing };
+    applyTimingToNodeCoap(timing);
+    const bound = await bindUdpSocket({
+      port: opts.port ?? 5683,
+      ...(opts.host === undefined ? {} : { host: opts.host }),
+      ...(opts.family === undefined ? {} : { family: opts.family }),
+    });
+    if (bound.kind === 'error') throw new Error(bound.message);
+    const server = new Lwm2mServer(bound.bound.socket, opts, timing);
+    if (bound.bound.receiveBufferWarning) server.#log.warn({}, bound.bound.receiveBufferWarning);
+    return server;
+  }
+
+  /** Stops serving: pending requests end `unreachable`, queued ones too; the socket closes. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#sweep);
+    this.#requester.close();
+    for (const reg of this.#store.values()) this.#queue.drop(reg.endpoint, 'server stopped');
+    this.#coap.close();
+    await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+  }
+
+  address(): { readonly address: string; readonly port: number; readonly family: UdpFamily } {
+    const a = this.#socket.address();
+    return { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'udp6' : 'udp4' };
+  }
+
+  registrations(): IterableIterator<Registration> {
+    return this.#store.values();
+  }
+
+  registration(endpoint: string): Registration | undefined {
+    return this.#store.byEndpoint(endpoint);
+  }
+
+  /** Loads registrations kept elsewhere (after a restart) so their Updates keep being served. No events. */
+  restoreRegistrations(list: Iterable<Registration>): void {
+    for (const reg of list) this.#store.add(reg);
+  }
+
+  /** Expires every registration whose lifetime ended before `now`; emits 'expired' for each. */
+  expire(now: number): Registration[] {
+    const expired = this.#store.removeExpired(now, this.#graceMs);
+    for (const registration of expired) {
+      this.#forget(registration.endpoint, 'registration expired');
+      this.#emit('expired', { registration });
+    }
+    return expired;
+  }
+
+  device(endpoint: string): DeviceClient {
+    return createDeviceClient(endpoint, {
+      dispatcher: this.#queue,
+      registration: (ep) => this.#store.byEndpoint(ep),
+      requester: this.#requester,
+      model: this.#model,
+      formatMemory: this.#formatMemory,
+      trackObservation: (ep, obs) => {
+        let set = this.#observations.get(ep);
+        if (set === undefined) {
+          set = new Set();
+          this.#observations.set(ep, set);
+        }
+        set.add(obs);
+      },
+      untrackObservation: (ep, obs) => {
+        const set = this.#observations.get(ep);
+        set?.delete(obs);
+        if (set?.size === 0) this.#observations.delete(ep);
+      },
+      onNotification: (ep, path, notification) =>
+        this.#emit('notification', { endpoint: ep, path, notification }),
+    });
+  }
+
+  /** Requests waiting for a queue-mode device to wake up. */
+  queuedRequests(endpoint: string): number {
+    return this.#queue.queued(endpoint);
+  }
+
+  /** Serves CoAP requests whose Uri-Path starts with `pathPrefix` (e.g. '/fw/') on this server's socket. */
+  addRoute(pathPrefix: string, handler: RouteHandler): void {
+    const prefix = pathPrefix.split('/').filter((s) => s !== '');
+    if (prefix[0] === 'rd') throw new Error('the /rd prefix belongs to the registration interface');
+    this.#routes.push({ prefix, handler });
+    this.#routes.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  #target(endpoint: string): DeviceTarget | undefined {
+    const registration = this.#store.byEndpoint(endpoint);
+    if (registration === undefined) return undefined;
+    return { registration, peer: this.#peerOf(registration) };
+  }
+
+  /** A dual-stack socket must send to IPv4 peers as ::ffff:a.b.c.d. */
+  #peerOf(reg: Registration): Peer {
+    const v6Socket = this.#socket.address().family === 'IPv6';
+    const address = v6Socket && reg.address.includes('.') ? `::ffff:${reg.address}` : reg.address;
+    return { address, port: reg.port };
+  }
+
+  #onRequest(req: IncomingMessage, res: OutgoingMessage): void {
+    const path = optionValues(requestOptions(req), CoapOption.URI_PATH).map((b) => b.toString('utf8'));
+    if (req.method === undefined) {
+      res.reset();
+      return;
+    }
+    if (path[0] === 'rd') {
+      this.#onRegistration(req, res, path.slice(1));
+      return;
+    }
+    const route = this.#routes.find((r) => r.prefix.every((seg, i) => path[i] === seg));
+    if (route === undefined) {
+      res.code = '4.04';
+      res.end();
+      return;
+    }
+    route.handler(req, res);
+  }
+
+  #onRegistration(req: IncomingMessage, res: OutgoingMessage, pathAfterRd: string[]): void {
+    const outcome = handleRegistration(
+      { store: this.#store, now: this.#clock },
+      {
+        method: req.method,
+        pathAfterRd,
+        query: optionValues(requestOptions(req), CoapOption.URI_QUERY).map((b) => b.toString('utf8')),
+        contentFormat: uintOption(requestOptions(req), CoapOption.CONTENT_FORMAT),
+        payload: req.payload,
+        peer: req.rsinfo,
+      },
+    );
+    if (outcome.kind === 'rejected') {
+      this.#log.debug({ peer: req.rsinfo, code: outcome.code }, outcome.message);
+      res.code = outcome.code;
+      res.end(outcome.message);
+      return;
+    }
+    res.code = ANSWER_CODE[outcome.kind];
+    if (outcome.kind === 'registered') {
+      res.setOption('Location-Path', [Buffer.from('rd'), Buffer.from(outcome.registration.id)]);
+    }
+    res.end();
+    this.#afterAnswer(outcome);
+  }
+
+  /** Side effects of a registration change, once the answer is on its way. */
+  #afterAnswer(outcome: Exclude<RegistrationOutcome, { kind: 'rejected' }>): void {
+    const { endpoint } = outcome.registration;
+    switch (outcome.kind) {
+      case 'registered':
+        if (outcome.previous !== undefined) this.#cancelObservations(endpoint);
+        this.#formatMemory.delete(endpoint);
+        this.#emit('registered', { registration: outcome.registration, previous: outcome.previous });
+        if (outcome.registration.queueMode) this.#queue.wake(endpoint);
+        return;
+      case 'updated':
+        this.#emit('updated', { registration: outcome.registration, previous: outcome.previous });
+        if (outcome.registration.queueMode) this.#queue.wake(endpoint);
+        return;
+      case 'deregistered':
+        this.#forget(endpoint, 'de-registered');
+        this.#emit('deregistered', { registration: outcome.registration });
+        return;
+    }
+  }
+
+  #forget(endpoint: string, reason: string): void {
+    this.#cancelObservations(endpoint);
+    this.#queue.drop(endpoint, reason);
+    this.#formatMemory.delete(endpoint);
+  }
+
+  #cancelObservations(endpoint: string): void {
+    const set = this.#observations.get(endpoint);
+    if (set === undefined) return;
+    this.#observations.delete(endpoint);
+    for (const obs of set) void obs.cancel({ active: false });
+  }
+
+  #emit<K extends keyof Lwm2mServerEvents>(event: K, ...args: Lwm2mServerEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: Lwm2mServerEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.#log.error({ err, event }, 'event listener threw');
+    }
+  }
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { ContentFormat } from '../content-format.js';
+import { objectLinksFromRegistration, parseLinkFormat } from '../link-format.js';
+import type { Peer } from '../transport/peer.js';
+import { normaliseAddress } from '../transport/peer.js';
+import type { Registration } from './registration.js';
+import { parseRegisterQuery, parseUpdateQuery } from './registration-params.js';
+import type { RegistrationStore } from './registration-store.js';
+
+/** What a registration request asks for, already validated: the code to answer and the change made. */
+export type RegistrationOutcome =
+  | {
+      readonly kind: 'registered';
+      readonly registration: Registration;
+      readonly previous: Registration | undefined;
+    }
+  | { readonly kind: 'updated'; readonly registration: Registration; readonly previous: Registration }
+  | { readonly kind: 'deregistered'; readonly registration: Registration }
+  | { readonly kind: 'rejected'; readonly code: string; readonly message: string };
+
+export interface RegistrationRequest {
+  readonly method: string | undefined;
+  /** Uri-Path segments after `rd`. */
+  readonly pathAfterRd: readonly string[];
+  readonly query: readonly string[];
+  readonly contentFormat: number | undefined;
+  readonly payload: Buffer;
+  readonly peer: Peer;
+}
+
+export const ANSWER_CODE = { registered: '2.01', updated: '2.04', deregistered: '2.02' } as const;
+
+type LinksResult =
+  | { readonly kind: 'ok'; readonly links: string; readonly contentFormats: readonly number[] | undefined }
+  | { readonly kind: 'rejected'; readonly code: string; readonly message: string };
+
+function readLinks(req: RegistrationRequest, required: boolean): LinksResult | undefined {
+  if (req.payload.length === 0) {
+    if (required) return { kind: 'rejected', code: '4.00', message: 'Register without object links' };
+    return undefined;
+  }
+  const ct = req.contentFormat;
+  if (ct !== undefined && ct !== ContentFormat.LINK_FORMAT && ct !== ContentFormat.TEXT) {
+    return { kind: 'rejected', code: '4.15', message: `object links must be link-format, not ${ct}` };
+  }
+  const text = req.payload.toString('utf8');
+  const parsed = parseLinkFormat(text);
+  if (!parsed.ok) return { kind: 'rejected', code: '4.00', message: `invalid link format: ${parsed.error}` };
+  const objects = objectLinksFromRegistration(parsed.links);
+  return { kind: 'ok', links: text, contentFormats: objects.contentFormats };
+}
+
+export interface RegistrationContext {
+  readonly store: RegistrationStore;
+  readonly now: () => number;
+}
+
+/** Reads like the spec: extract, validate, store, and say what to answer (the caller answers, then emits). */
+export function handleRegistration(ctx: RegistrationContext, req: RegistrationRequest): RegistrationOutcome {
+  const [id, ...rest] = req.pathAfterRd;
+  if (rest.length > 0) return { kind: 'rejected', code: '4.04', message: 'no such resource' };
+  if (id === undefined) {
+    if (req.method !== 'POST') return { kind: 'rejected', code: '4.05', message: 'Register is a POST' };
+    return register(ctx, req);
+  }
+  if (req.method === 'POST') return update(ctx, id, req);
+  if (req.method === 'DELETE') return deregister(ctx, id);
+  return { kind: 'rejected', code: '4.05', message: 'method not allowed on a registration' };
+}
+
+function register(ctx: RegistrationContext, req: RegistrationRequest): RegistrationOutcome {
+  const params = parseRegisterQuery(req.query);
+  if (params.kind === 'rejected') return params;
+  const links = readLinks(req, true);
+  if (links === undefined || links.kind === 'rejected') {
+    return links ?? { kind: 'rejected', code: '4.00', message: 'no object links' };
+  }
+  const now = ctx.now();
+  const registration: Registration = {
+    id: randomBytes(6).toString('base64url'),
+    endpoint: params.params.endpoint,
+    address: normaliseAddress(req.peer.address),
+    port: req.peer.port,
+    lifetime: params.params.lifetime,
+    lwm2mVersion: params.params.lwm2mVersion,
+    binding: params.params.binding,
+    queueMode: params.params.queueMode,
+    sms: params.params.sms,
+    links: links.links,
+    contentFormats: links.contentFormats,
+    registeredAt: now,
+    lastUpdateAt: now,
+  };
+  const { previous } = ctx.store.add(registration);
+  return { kind: 'registered', registration, previous };
+}
+
+function update(ctx: RegistrationContext, id: string, req: RegistrationRequest): RegistrationOutcome {
+  const current = ctx.store.get(id);
+  if (current === undefined) return { kind: 'rejected', code: '4.04', message: 'unknown registration' };
+  const params = parseUpdateQuery(req.query);
+  if (params.kind === 'rejected') return params;
+  const links = readLinks(req, false);
+  if (links?.kind === 'rejected') return links;
+  const p = params.params;
+  const registration: Registration = {
+    ...current,
+    address: normaliseAddress(req.peer.address),
+    port: req.peer.port,
+    lifetime: p.lifetime ?? current.lifetime,
+    binding: p.binding ?? current.binding,
+    queueMode: updatedQueueMode(current, p.queueMode, p.queueFromBinding === true),
+    sms: p.sms ?? current.sms,
+    links: links?.links ?? current.links,
+    contentFormats: links === undefined ? current.contentFormats : links.contentFormats,
+    lastUpdateAt: ctx.now(),
+  };
+  const changed = ctx.store.update(registration);
+  if (changed === undefined) return { kind: 'rejected', code: '4.04', message: 'unknown registration' };
+  return { kind: 'updated', registration, previous: changed.previous };
+}
+
+function deregister(ctx: RegistrationContext, id: string): RegistrationOutcome {
+  const registration = ctx.store.remove(id);
+  if (registration === undefined) return { kind: 'rejected', code: '4.04', message: 'unknown registration' };
+  return { kind: 'deregistered', registration };
+}
+
+/** In 1.0 the queue flag lives in `b`, so an Update with b=U leaves queue mode; 1.1+ clients keep it. */
+function updatedQueueMode(
+  current: Registration,
+  requested: boolean | undefined,
+  fromBinding: boolean,
+): boolean {
+  if (requested === undefined) return current.queueMode;
+  if (requested) return true;
+  return fromBinding && current.lwm2mVersion === '1.0' ? false : current.queueMode;
+}

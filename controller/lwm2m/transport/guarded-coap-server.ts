@@ -1,0 +1,171 @@
+import type { AddressInfo } from 'node:net';
+import { type IncomingMessage, type OutgoingMessage, parameters, Server } from 'coap';
+import { generate, type ParsedPacket, parse } from 'coap-packet';
+import { blockSize, CoapOption, hasUnknownCriticalOption, optionValue, parseBlock } from './coap-options.js';
+import type { Peer } from './peer.js';
+
+export type CoapRequestHandler = (req: IncomingMessage, res: OutgoingMessage) => void;
+
+export interface GuardedServerOptions {
+  /** Called for every response and empty ACK/RST (the downlink side of the shared socket). */
+  readonly onResponse: (packet: ParsedPacket, peer: Peer) => void;
+  /** Called for every acceptable request; exceptions are caught and answered 5.00 to the right peer. */
+  readonly onRequest: CoapRequestHandler;
+  /** Upper bound of the response (deduplication) cache, in entries. */
+  readonly maxCachedResponses: number;
+  /** Largest request body accepted, also through Block1. */
+  readonly maxBodyBytes: number;
+  readonly onError: (message: string, err: unknown) => void;
+}
+
+type PacketOptions = ParsedPacket['options'];
+
+/** node-coap rewrites option values in place (Content-Format becomes a media type name); keep the wire form. */
+const wireOptions = new WeakMap<object, PacketOptions>();
+
+/** The options of a request as they were on the wire. */
+export function requestOptions(req: IncomingMessage): PacketOptions {
+  return wireOptions.get(req._packet) ?? [];
+}
+
+const SERVED_METHODS = new Set(['0.01', '0.02', '0.03', '0.04']);
+
+type LruConstructor = new (opts: object) => object;
+
+/**
+ * node-coap's Server with its failure modes closed at the root: one parse per datagram, responses and
+ * empty messages routed to the downlink requester, pings and unknown methods answered here, every error
+ * answered to the peer that caused it (the library's own error path drops the address), and a response
+ * cache bounded by entries rather than wire bytes.
+ */
+export class GuardedCoapServer extends Server {
+  readonly #opts: GuardedServerOptions;
+
+  constructor(opts: GuardedServerOptions) {
+    super({ piggybackReplyMs: 50, sendAcksForNonConfirmablePackets: true });
+    this.#opts = opts;
+    const lruClass = this._lru.constructor as unknown as LruConstructor;
+    // The default bound counts wire bytes while each entry costs kilobytes of heap; count entries.
+    this._lru = new lruClass({
+      max: opts.maxCachedResponses,
+      ttl: parameters.exchangeLifetime * 1000,
+      dispose: (value: { sender?: { reset(): void } }) => value.sender?.reset(),
+    }) as unknown as typeof this._lru;
+    this.on('request', (req: IncomingMessage, res: OutgoingMessage) => this.#serve(req, res));
+    this.on('error', (err: unknown) => opts.onError('coap server error', err));
+  }
+
+  override handleRequest(): (msg: Buffer, rsinfo: AddressInfo) => void {
+    return (msg, rsinfo) => this.#dispatch(msg, rsinfo);
+  }
+
+  override _sendError(payload: Buffer, rsinfo: AddressInfo, packet?: ParsedPacket, code = '5.00'): void {
+    if (packet === undefined) return;
+    this.#answer(rsinfo, packet, code, payload);
+  }
+
+  #dispatch(msg: Buffer, rsinfo: AddressInfo): void {
+    let packet: ParsedPacket;
+    try {
+      packet = parse(msg);
+    } catch {
+      this.#rejectMalformed(msg, rsinfo);
+      return;
+    }
+    try {
+      if (packet.code === '0.00') {
+        if (packet.ack || packet.reset) {
+          this.#opts.onResponse(packet, rsinfo);
+          // Also cancels retransmission of a CON response this server sent.
+          this._handle(packet, rsinfo);
+        } else if (packet.confirmable) {
+          this.#sendRaw(rsinfo, generate({ code: '0.00', messageId: packet.messageId, reset: true }));
+        }
+        return;
+      }
+      if (!packet.code.startsWith('0.')) {
+        this.#opts.onResponse(packet, rsinfo);
+        return;
+      }
+      if (packet.ack || packet.reset) return;
+      if (!SERVED_METHODS.has(packet.code)) {
+        this.#answer(rsinfo, packet, '4.05');
+        return;
+      }
+      if (hasUnknownCriticalOption(packet.options)) {
+        this.#answer(rsinfo, packet, '4.02');
+        return;
+      }
+      if (packet.code !== '0.01') {
+        packet.options = packet.options.filter((o) => o.name !== 'Observe');
+      }
+      if (!this.#bodyFits(packet)) {
+        this.#answer(rsinfo, packet, '4.13');
+        return;
+      }
+      wireOptions.set(
+        packet,
+        packet.options.map((o) => ({ name: o.name, value: o.value })),
+      );
+      this._handle(packet, rsinfo);
+    } catch (err) {
+      this.#opts.onError('failed to handle datagram', err);
+      if (packet.code.startsWith('0.') && packet.code !== '0.00') this.#answer(rsinfo, packet, '5.00');
+    }
+  }
+
+  #bodyFits(packet: ParsedPacket): boolean {
+    const raw = optionValue(packet.options, CoapOption.BLOCK1);
+    if (raw === undefined) return packet.payload.length <= this.#opts.maxBodyBytes;
+    const block = parseBlock(raw);
+    if (block === undefined) return false;
+    const size = blockSize(block.szx);
+    return block.num * size + packet.payload.length <= this.#opts.maxBodyBytes;
+  }
+
+  #serve(req: IncomingMessage, res: OutgoingMessage): void {
+    // A failed send of a CON response emits 'error' on the response; unhandled, it would crash.
+    res.on('error', (err: unknown) => this.#opts.onError('response failed', err));
+    try {
+      this.#opts.onRequest(req, res);
+    } catch (err) {
+      this.#opts.onError('request handler threw', err);
+      if (!res.writableEnded) {
+        res.code = '5.00';
+        res.end();
+      }
+    }
+  }
+
+  /** A datagram that does not parse: a CON with a readable header gets a RST, anything else is dropped. */
+  #rejectMalformed(msg: Buffer, rsinfo: AddressInfo): void {
+    if (msg.length < 4) return;
+    const first = msg[0]!;
+    const version = first >> 6;
+    const type = (first >> 4) & 3;
+    if (version !== 1 || type !== 0) return;
+    this.#sendRaw(rsinfo, generate({ code: '0.00', messageId: msg.readUInt16BE(2), reset: true }));
+  }
+
+  #answer(rsinfo: AddressInfo, request: ParsedPacket, code: string, payload?: Buffer): void {
+    const con = request.confirmable;
+    try {
+      const buf = generate({
+        code,
+        messageId: con ? request.messageId : Math.floor(Math.random() * 0x10000),
+        token: request.token,
+        ack: con,
+        confirmable: false,
+        ...(payload !== undefined && payload.length > 0 ? { payload } : {}),
+      });
+      this.#sendRaw(rsinfo, buf);
+    } catch (err) {
+      this.#opts.onError('cannot encode error answer', err);
+    }
+  }
+
+  #sendRaw(rsinfo: AddressInfo | Peer, buf: Buffer): void {
+    const sock = this._sock as import('node:dgram').Socket | null;
+    sock?.send(buf, rsinfo.port, rsinfo.address, () => {});
+  }
+}

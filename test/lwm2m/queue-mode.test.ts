@@ -1,0 +1,64 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ContentFormat } from '../../controller/lwm2m/content-format.js';
+import { Lwm2mServer } from '../../controller/lwm2m/lwm2m-server.js';
+import { ManualClock } from './support/manual-clock.js';
+import { locationOf, RawDevice } from './support/raw-device.js';
+
+let server: Lwm2mServer;
+let clock: ManualClock;
+let d: RawDevice;
+
+beforeEach(async () => {
+  clock = new ManualClock();
+  server = await Lwm2mServer.start({
+    port: 0,
+    clock: clock.read,
+    expirySweepMs: 0,
+    queueAwakeMs: 93_000,
+    maxQueuedPerDevice: 2,
+  });
+  d = await RawDevice.open(server.address().port);
+});
+
+afterEach(async () => {
+  await d.close();
+  await server.stop();
+});
+
+describe('queue mode', () => {
+  it('sends at once while the device listens after Register', async () => {
+    await d.register(['ep=q-awake', 'lwm2m=1.1', 'Q']);
+    const read = server.device('q-awake').read('/3/0/3', { format: ContentFormat.TEXT });
+    const req = await d.nextRequest();
+    d.answer(req, '2.05', Buffer.from('x'), ContentFormat.TEXT);
+    expect(await read).toMatchObject({ kind: 'ok' });
+  });
+
+  it('holds requests for a sleeping device until its next Update, bounded per device', async () => {
+    const id = locationOf(await d.register(['ep=q-sleep', 'lwm2m=1.0', 'b=UQ']))[1]!;
+    clock.advance(94_000);
+    const first = server.device('q-sleep').read('/3/0/3', { format: ContentFormat.TEXT });
+    const second = server.device('q-sleep').execute('/3/0/4');
+    expect(await server.device('q-sleep').read('/3/0/2')).toEqual({
+      kind: 'unreachable',
+      reason: 'request queue full',
+    });
+    expect(server.queuedRequests('q-sleep')).toBe(2);
+    expect((await d.update(id)).code).toBe('2.04');
+    const r1 = await d.nextRequest();
+    d.answer(r1, '2.05', Buffer.from('1.2.3'), ContentFormat.TEXT);
+    expect(await first).toMatchObject({ kind: 'ok', records: [{ value: '1.2.3' }] });
+    const r2 = await d.nextRequest();
+    expect(r2.packet.code).toBe('0.02');
+    d.answer(r2, '2.04');
+    expect(await second).toEqual({ kind: 'ok', code: '2.04' });
+  });
+
+  it('fails queued requests when the device de-registers', async () => {
+    const id = locationOf(await d.register(['ep=q-gone', 'lwm2m=1.1', 'Q']))[1]!;
+    clock.advance(100_000);
+    const pending = server.device('q-gone').read('/3/0/3');
+    expect((await d.deregister(id)).code).toBe('2.02');
+    expect(await pending).toMatchObject({ kind: 'unreachable' });
+  });
+});
