@@ -1,17 +1,110 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { FAULT_HELP, FleetOptionsError, formatSummary, startFleet } from '../../sim/index.js';
+import { UserError } from '../user-error.js';
 
-import { notYetImplemented } from '../user-error.js';
+interface SimOptions {
+  readonly server: string;
+  readonly count: string;
+  readonly prefix: string;
+  readonly version: string;
+  readonly model: string;
+  readonly faults?: string;
+  readonly seed?: string;
+  readonly ca?: string;
+  readonly lifetime: string;
+  readonly staggerMs: string;
+  readonly protocols: string;
+  readonly downloadBase?: string;
+  readonly deregisterOnReboot?: boolean;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UserError(`${flag} must be a non-negative integer, got ${value}`);
+  return n;
+}
+
+async function runSim(o: SimOptions): Promise<void> {
+  const protocols = o.protocols.split(',').map((p) => positiveInt(p.trim(), '--protocols'));
+  const seed = o.seed ?? String(Math.floor(Math.random() * 2 ** 31));
+  let ca: string | undefined;
+  if (o.ca !== undefined) {
+    try {
+      ca = await readFile(o.ca, 'utf8');
+    } catch (error) {
+      throw new UserError(`cannot read CA certificate ${o.ca}: ${(error as Error).message}`);
+    }
+  }
+  let fleet: Awaited<ReturnType<typeof startFleet>>;
+  try {
+    fleet = await startFleet({
+      server: o.server,
+      count: positiveInt(o.count, '--count'),
+      prefix: o.prefix,
+      version: o.version,
+      model: o.model,
+      seed,
+      lifetime: positiveInt(o.lifetime, '--lifetime'),
+      staggerMs: Number(o.staggerMs),
+      protocols,
+      deregisterOnReboot: o.deregisterOnReboot === true,
+      ...(o.faults === undefined ? {} : { faults: o.faults }),
+      ...(ca === undefined ? {} : { ca }),
+      ...(o.downloadBase === undefined ? {} : { downloadBase: o.downloadBase }),
+    });
+  } catch (error) {
+    if (error instanceof FleetOptionsError) throw new UserError(error.message, 2);
+    throw error;
+  }
+  const tty = process.stderr.isTTY === true;
+  process.stderr.write(`otactl sim: ${fleet.devices.length} devices against ${o.server}, seed ${seed}\n`);
+  let last = '';
+  const print = (final = false) => {
+    const line = formatSummary(fleet.summary());
+    if (tty) process.stderr.write(`\r\u001b[2K${line}${final ? '\n' : ''}`);
+    else if (line !== last || final) process.stderr.write(`${line}\n`);
+    last = line;
+  };
+  // On a TTY the line is redrawn every second; elsewhere (logs, CI) it is printed when it changes, at most every 5 s.
+  const ticker = setInterval(print, tty ? 1000 : 5000);
+  await new Promise<void>((resolve) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  clearInterval(ticker);
+  print(true);
+  process.stderr.write('otactl sim: de-registering...\n');
+  await fleet.stop();
+  process.stderr.write('otactl sim: stopped\n');
+}
 
 export function registerSim(program: Command): void {
   program
     .command('sim')
-    .description('run simulated LwM2M devices against a server')
+    .description('run simulated LwM2M devices against a server until SIGINT/SIGTERM (then de-register all)')
     .requiredOption('--server <uri>', 'LwM2M server, coap://HOST:PORT')
     .option('--count <n>', 'number of devices', '10')
-    .option('--prefix <p>', 'endpoint name prefix', 'sim-')
-    .option('--version <v>', 'initial firmware version', '1.0.0')
-    .option('--model <m>', 'device model (3/0/1)', 'SIM1')
-    .option('--faults <spec>', 'fault injection, e.g. download-fails=0.05')
-    .option('--seed <s>', 'seed for deterministic fault assignment')
-    .action(() => notYetImplemented('sim', 4));
+    .option('--prefix <p>', 'endpoint name prefix (names are PREFIX000001...)', 'sim-')
+    .option('--version <v>', 'initial firmware version (3/0/3)', '1.0.0')
+    .option('--model <m>', 'device model (3/0/1); images for another model are refused (Result 6)', 'SIM1')
+    .option('--faults <spec>', 'fault injection, see below')
+    .option('--seed <s>', 'seed for the fault assignment (default: random, printed at start)')
+    .option('--ca <file>', 'PEM CA certificate the devices trust for HTTPS downloads')
+    .option('--lifetime <s>', 'registration lifetime in seconds (Update at 80%)', '300')
+    .option('--stagger-ms <ms>', 'delay between two devices registering; 0 registers all in a burst', '1')
+    .option('--protocols <list>', 'Firmware Update Protocol Support 5/0/8 (0 CoAP, 2 HTTP, 3 HTTPS)', '0,2,3')
+    .option('--download-base <url>', 'base URL for relative Package URIs such as /binaries/FILE')
+    .option(
+      '--deregister-on-reboot',
+      'de-register before the post-update reboot (default: just register again)',
+    )
+    .addHelpText('after', `\n${FAULT_HELP}\n`)
+    .action((options: SimOptions) => runSim(options));
 }

@@ -1,0 +1,26 @@
+import type { FirmwareStateId, UpdateResultId } from './device-objects.js';
+
+/** What a simulated device reports to its fleet (and to tests). */
+export type DeviceEvent =
+  | {
+      readonly kind: 'registered';
+      readonly endpoint: string;
+      readonly port: number;
+      readonly location: string;
+    }
+  | { readonly kind: 'updated'; readonly endpoint: string }
+  | { readonly kind: 'registration-failed'; readonly endpoint: string; readonly detail: string }
+  | { readonly kind: 'deregistered'; readonly endpoint: string }
+  | {
+      readonly kind: 'state';
+      readonly endpoint: string;
+      readonly state: FirmwareStateId;
+      readonly result: UpdateResultId;
+    }
+  | { readonly kind: 'rebooted'; readonly endpoint: string; readonly version: string; readonly port: number }
+  /** The device died for good after Execute (fault no-reregister). */
+  | { readonly kind: 'halted'; readonly endpoint: string }
+  | { readonly kind: 'offline'; readonly endpoint: string; readonly forMs: number }
+  | { readonly kind: 'online'; readonly endpoint: string };
+
+export type DeviceEventKind = DeviceEvent['kind'];
