@@ -43,7 +43,7 @@ export interface FirmwareSpec {
 /**
  * Which devices a group holds. A device matches when it matches the endpoint lists and every
  * attribute. The endpoint lists match when `endpoints` contains the endpoint or one of
- * `endpointPatterns` (picomatch globs) matches it; when both lists are empty they do not restrict.
+ * `endpointPatterns` (globs, see endpoint-glob.ts) matches it; when both lists are empty they do not restrict.
  * At least one criterion is non-empty (the schema refuses an empty selector).
  */
 export interface DeviceSelector {

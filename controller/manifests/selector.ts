@@ -1,6 +1,5 @@
-import picomatch from 'picomatch';
-
 import type { DeviceSelector } from './desired-state.js';
+import { globToRegex } from './endpoint-glob.js';
 import { SELECTOR_ATTRIBUTES } from './kinds.js';
 
 /** What a selector sees of a device: its endpoint name and the object 3 attributes it reported. */
@@ -43,7 +42,9 @@ export function matchesEndpointLists(selector: DeviceSelector, endpoint: string)
 function patternMatcher(patterns: readonly string[]): (endpoint: string) => boolean {
   let matcher = matcherCache.get(patterns);
   if (!matcher) {
-    matcher = patterns.length === 0 ? () => false : picomatch([...patterns], { dot: true });
+    // The same translation the database uses (reconcile/selector-sql.ts), so both always agree.
+    const regexes = patterns.map((p) => new RegExp(globToRegex(p)));
+    matcher = (endpoint) => regexes.some((r) => r.test(endpoint));
     matcherCache.set(patterns, matcher);
   }
   return matcher;

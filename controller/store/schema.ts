@@ -5,6 +5,8 @@ type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 /** jsonb: written as JSON text (both drivers accept it), read back parsed. */
 type Json<T> = ColumnType<T, string, string>;
+/** jsonb with a database default: optional on insert. */
+type JsonWithDefault<T> = ColumnType<T, string | undefined, string>;
 
 export const REGISTRATION_STATES = ['registered', 'expired', 'deregistered'] as const;
 export type RegistrationState = (typeof REGISTRATION_STATES)[number];
@@ -45,7 +47,7 @@ export interface DevicesTable {
   fw_state: number | null;
   fw_result: number | null;
   fw_reported_at: Timestamp | null;
-  labels: Generated<Json<Record<string, string>>>;
+  labels: JsonWithDefault<Record<string, string>>;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }
@@ -69,6 +71,8 @@ export interface FirmwareUpdatesTable {
   state: Generated<number>;
   result: Generated<number>;
   failure_reason: string | null;
+  /** Only for failed updates: whether another attempt may follow. */
+  retryable: boolean | null;
   git_revision: string | null;
   created_at: CreatedAt;
   phase_changed_at: Timestamp;
@@ -89,9 +93,13 @@ export interface RolloutsTable {
   phase: string;
   current_step: Generated<number>;
   step_started_at: Timestamp | null;
+  /** When every device of the current step had finished; a step's pause counts from here. */
+  step_completed_at: Timestamp | null;
   paused_reason: string | null;
-  counts: Generated<Json<Record<string, number>>>;
-  conditions: Generated<Json<unknown[]>>;
+  /** The generation in which the failure threshold tripped; a changed spec (new generation) lifts it. */
+  tripped_generation: string | null;
+  counts: JsonWithDefault<Record<string, unknown>>;
+  conditions: JsonWithDefault<unknown[]>;
   created_at: CreatedAt;
   updated_at: Timestamp;
   /** Set when the Rollout disappeared from git; its history stays. */
@@ -106,7 +114,7 @@ export interface EventsTable {
   update_id: number | null;
   type: string;
   message: string;
-  details: Generated<Json<Record<string, unknown>>>;
+  details: JsonWithDefault<Record<string, unknown>>;
   git_revision: string | null;
 }
 

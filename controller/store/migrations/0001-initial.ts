@@ -67,6 +67,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('state', 'smallint', (c) => c.notNull().defaultTo(0).check(sql`state between 0 and 3`))
     .addColumn('result', 'smallint', (c) => c.notNull().defaultTo(0).check(sql`result between 0 and 11`))
     .addColumn('failure_reason', 'text')
+    // Set when the update finished as failed: whether another attempt may follow (timeouts,
+    // lost connections) or not (no storage, unsupported package, ...).
+    .addColumn('retryable', 'boolean')
     .addColumn('git_revision', 'text')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('phase_changed_at', 'timestamptz', (c) => c.notNull())
@@ -96,6 +99,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .columns(['rollout', 'target_version', 'phase'])
     .execute();
   await db.schema
+    .createIndex('firmware_updates_rollout_created')
+    .on('firmware_updates')
+    .columns(['rollout', 'created_at'])
+    .execute();
+  await db.schema
     .createIndex('firmware_updates_device')
     .on('firmware_updates')
     .columns(['device_id', 'id'])
@@ -117,7 +125,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('phase', 'text', (c) => c.notNull())
     .addColumn('current_step', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('step_started_at', 'timestamptz')
+    .addColumn('step_completed_at', 'timestamptz')
     .addColumn('paused_reason', 'text')
+    .addColumn('tripped_generation', 'text')
     .addColumn('counts', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
     .addColumn('conditions', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))

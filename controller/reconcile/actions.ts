@@ -1,0 +1,37 @@
+import type { ActiveUpdate } from './observation.js';
+
+export type UpdateOutcome =
+  | { readonly phase: 'succeeded' }
+  | {
+      readonly phase: 'failed';
+      /** The device's 5/0/5 code, or 0 where the device reported none (timeouts). */
+      readonly result: number;
+      readonly reason: string;
+      readonly retryable: boolean;
+      /** Write an empty 5/0/1 so the device drops what it was doing (it is not yet Updating). */
+      readonly resetDevice: boolean;
+    }
+  | { readonly phase: 'cancelled'; readonly reason: string };
+
+/** One step the executor takes for an active update; the planner decides, the executor does I/O. */
+export type UpdateAction =
+  | { readonly kind: 'write-uri'; readonly update: ActiveUpdate }
+  | { readonly kind: 'mark-downloaded'; readonly update: ActiveUpdate }
+  | { readonly kind: 'execute'; readonly update: ActiveUpdate }
+  | { readonly kind: 'poll-state'; readonly update: ActiveUpdate }
+  | { readonly kind: 'verify-version'; readonly update: ActiveUpdate }
+  | { readonly kind: 'withdraw'; readonly update: ActiveUpdate; readonly reason: string }
+  | { readonly kind: 'finish'; readonly update: ActiveUpdate; readonly outcome: UpdateOutcome };
+
+/** Why an update is left alone this pass (for `otactl plan` and the status). */
+export type UpdateWait =
+  | 'device-offline'
+  | 'downloading'
+  | 'outside-window'
+  | 'updating'
+  | 'waiting-for-device';
+
+export interface UpdateDecision {
+  readonly actions: readonly UpdateAction[];
+  readonly wait?: UpdateWait;
+}

@@ -1,0 +1,161 @@
+import { FirmwareState, UpdateResult } from '../store/index.js';
+import type { UpdateAction, UpdateDecision, UpdateOutcome } from './actions.js';
+import { failureReasonForResult, isRetryableResult } from './failure-kinds.js';
+import type { ActiveUpdate } from './observation.js';
+
+/** What the desired state says about an active update's rollout; undefined: the rollout is gone. */
+export interface UpdateIntent {
+  readonly targetVersion: string;
+  /** Set when the rollout no longer wants not-yet-executed updates (aborted). */
+  readonly withdrawReason?: string;
+  /** Whether Execute may run now (maintenance window). */
+  readonly executeAllowed: boolean;
+}
+
+export interface UpdatePlanContext {
+  readonly intent: UpdateIntent | undefined;
+  readonly now: number;
+  /** A followed resource that has not changed for this long is read directly. */
+  readonly pollQuietMs: number;
+}
+
+const ERROR_RESULTS = new Set<number>([2, 3, 4, 5, 6, 7, 8, 9]);
+
+/**
+ * Decides the next step of one active update from its row and its device's last reports. Pure:
+ * the same inputs always give the same decision, so a restarted controller decides the same.
+ */
+export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): UpdateDecision {
+  const { now, intent } = ctx;
+  const device = update.device;
+  const expired = update.deadlineAt !== null && now >= update.deadlineAt;
+
+  if (update.phase === 'cancelling') {
+    if (expired) return finish(update, { phase: 'cancelled', reason: 'withdrawn (device did not confirm)' });
+    return act({ kind: 'withdraw', update, reason: 'withdrawing' });
+  }
+
+  const withdrawReason =
+    intent === undefined
+      ? undefined
+      : intent.targetVersion !== update.targetVersion
+        ? `the rollout's target changed to ${intent.targetVersion}`
+        : intent.withdrawReason;
+  if (withdrawReason !== undefined && update.phase !== 'updating') {
+    if (update.phase === 'pending') return finish(update, { phase: 'cancelled', reason: withdrawReason });
+    return act({ kind: 'withdraw', update, reason: withdrawReason });
+  }
+
+  const registered = device.registrationState === 'registered';
+  const executeAllowed = intent?.executeAllowed ?? true;
+  // Reports older than the write of the Package URI belong to an earlier attempt.
+  const reportedSince = (t: number | null) =>
+    device.fwReportedAt !== null && t !== null && device.fwReportedAt >= t;
+
+  switch (update.phase) {
+    case 'pending': {
+      if (expired) {
+        return fail(update, 0, 'timeout: the device was not reachable to start the download', true, false);
+      }
+      return registered ? act({ kind: 'write-uri', update }) : { actions: [], wait: 'device-offline' };
+    }
+    case 'downloading': {
+      const fresh = reportedSince(update.uriWrittenAt);
+      if (fresh && device.fwState === FirmwareState.DOWNLOADED) {
+        const actions: UpdateAction[] = [{ kind: 'mark-downloaded', update }];
+        if (executeAllowed) actions.push({ kind: 'execute', update });
+        return { actions, ...(executeAllowed ? {} : { wait: 'outside-window' as const }) };
+      }
+      const reported = fresh ? deviceError(update) : undefined;
+      if (reported) return reported;
+      if (expired) return fail(update, 0, 'timeout while downloading', true, true);
+      if (registered && quietFor(device.fwReportedAt, update.uriWrittenAt, now) >= ctx.pollQuietMs) {
+        return { actions: [{ kind: 'poll-state', update }], wait: 'downloading' };
+      }
+      return { actions: [], wait: 'downloading' };
+    }
+    case 'downloaded': {
+      const reported = reportedSince(update.uriWrittenAt) ? deviceError(update) : undefined;
+      if (reported) return reported;
+      if (!executeAllowed) return { actions: [], wait: 'outside-window' };
+      return registered ? act({ kind: 'execute', update }) : { actions: [], wait: 'device-offline' };
+    }
+    case 'updating': {
+      const executedAt = update.executedAt ?? update.phaseChangedAt;
+      if (device.infoReadAt !== null && device.infoReadAt >= executedAt) {
+        if (device.firmwareVersion === update.targetVersion) return finish(update, { phase: 'succeeded' });
+        const rebooted = device.registeredAt !== null && device.registeredAt >= executedAt;
+        const freshResult = reportedSince(executedAt) ? device.fwResult : null;
+        if (rebooted || freshResult === UpdateResult.SUCCESS) {
+          const still = device.firmwareVersion ?? 'an unknown version';
+          if (freshResult !== null && ERROR_RESULTS.has(freshResult)) {
+            return fail(
+              update,
+              freshResult,
+              `${failureReasonForResult(freshResult)}; still on ${still}`,
+              false,
+              false,
+            );
+          }
+          const reason =
+            freshResult === UpdateResult.SUCCESS
+              ? `reported success, still on ${still}`
+              : `the device restarted still on ${still}`;
+          return fail(update, freshResult ?? 0, reason, false, false);
+        }
+      }
+      if (reportedSince(executedAt)) {
+        const reported = deviceError(update);
+        if (reported) return reported;
+        if (
+          device.fwResult === UpdateResult.SUCCESS &&
+          (device.infoReadAt ?? 0) < (device.fwReportedAt ?? 0)
+        ) {
+          return act({ kind: 'verify-version', update });
+        }
+      }
+      if (expired) {
+        return fail(update, 0, 'timeout waiting for the device to report the new firmware', true, false);
+      }
+      if (registered && quietFor(device.fwReportedAt, executedAt, now) >= ctx.pollQuietMs) {
+        return { actions: [{ kind: 'poll-state', update }], wait: 'updating' };
+      }
+      return { actions: [], wait: 'updating' };
+    }
+  }
+}
+
+/** A terminal error code the device reported for this attempt, as a failure decision. */
+function deviceError(update: ActiveUpdate): UpdateDecision | undefined {
+  const { fwState, fwResult } = update.device;
+  if (fwResult === null || !ERROR_RESULTS.has(fwResult)) {
+    if (fwResult === UpdateResult.CANCELLED && fwState === FirmwareState.IDLE) {
+      return finish(update, { phase: 'cancelled', reason: 'cancelled by the device' });
+    }
+    return undefined;
+  }
+  if (fwState !== FirmwareState.IDLE && fwState !== FirmwareState.DOWNLOADED) return undefined;
+  return fail(update, fwResult, failureReasonForResult(fwResult), isRetryableResult(fwResult), false);
+}
+
+function quietFor(lastReport: number | null, since: number | null, now: number): number {
+  return now - Math.max(lastReport ?? 0, since ?? 0);
+}
+
+function act(action: UpdateAction): UpdateDecision {
+  return { actions: [action] };
+}
+
+function finish(update: ActiveUpdate, outcome: UpdateOutcome): UpdateDecision {
+  return { actions: [{ kind: 'finish', update, outcome }] };
+}
+
+function fail(
+  update: ActiveUpdate,
+  result: number,
+  reason: string,
+  retryable: boolean,
+  resetDevice: boolean,
+): UpdateDecision {
+  return finish(update, { phase: 'failed', result, reason, retryable, resetDevice });
+}

@@ -1,0 +1,125 @@
+import type { DesiredState, ResolvedRollout } from '../manifests/index.js';
+import type { UpdateWait } from './actions.js';
+import { type ExecutorDeps, runUpdateActions, startUpdates } from './executor.js';
+import { loadActiveUpdates, loadCandidates, loadRolloutObservation } from './load-observation.js';
+import { windowState } from './maintenance-window.js';
+import { planRollout, type RolloutPlan } from './plan-rollout.js';
+import { planUpdate, type UpdateIntent } from './plan-update.js';
+import { rolloutGeneration } from './rollout-generation.js';
+import { loadStoredStatuses, markRemoved, saveStatus } from './rollout-rows.js';
+import { appendRolloutEvent } from './update-store.js';
+
+export interface PassOptions {
+  /** Read a followed resource directly when it has not changed for this long. */
+  readonly pollQuietMs: number;
+  /** Device requests in flight at once during a pass. */
+  readonly concurrency: number;
+}
+
+export interface PassResult {
+  readonly started: number;
+  readonly actions: number;
+  readonly plans: ReadonlyMap<string, RolloutPlan>;
+  readonly waits: Readonly<Record<UpdateWait, number>>;
+}
+
+/**
+ * One level-triggered pass: re-read everything, decide, act. Nothing from an earlier pass is
+ * trusted; a pass after a crash decides exactly what the lost one would have.
+ */
+export async function reconcilePass(
+  deps: ExecutorDeps,
+  desired: DesiredState | undefined,
+  options: PassOptions,
+): Promise<PassResult> {
+  const now = deps.clock();
+  const stored = await loadStoredStatuses(deps.db);
+  const rollouts = desired ? [...desired.rollouts.values()].sort((a, b) => a.name.localeCompare(b.name)) : [];
+  if (desired) await markRemoved(deps.db, new Set(desired.rollouts.keys()), stored, now);
+
+  const plans = new Map<string, RolloutPlan>();
+  const intents = new Map<string, UpdateIntent>();
+  let started = 0;
+  for (const rollout of rollouts) {
+    const plan = await reconcileRollout(deps, rollout, rollouts, stored.get(rollout.name), now);
+    plans.set(rollout.name, plan);
+    intents.set(rollout.name, {
+      targetVersion: rollout.firmware.version,
+      executeAllowed: plan.executeAllowed,
+      ...(plan.withdrawReason ? { withdrawReason: plan.withdrawReason } : {}),
+    });
+    if (plan.start) {
+      const others = rollouts.filter((o) => o.name !== rollout.name);
+      const candidates = await loadCandidates(
+        deps.db,
+        rollout,
+        others,
+        now,
+        plan.start.maxRank,
+        plan.start.limit,
+      );
+      started += await startUpdates(deps, rollout, candidates);
+    }
+  }
+
+  const waits: Record<UpdateWait, number> = {
+    'device-offline': 0,
+    downloading: 0,
+    'outside-window': 0,
+    updating: 0,
+    'waiting-for-device': 0,
+  };
+  const active = await loadActiveUpdates(deps.db);
+  const work: (() => Promise<void>)[] = [];
+  for (const update of active) {
+    const decision = planUpdate(update, {
+      intent: intents.get(update.rollout),
+      now,
+      pollQuietMs: options.pollQuietMs,
+    });
+    if (decision.wait) waits[decision.wait]++;
+    if (decision.actions.length > 0) work.push(() => runUpdateActions(deps, decision.actions));
+  }
+  await runWithConcurrency(work, options.concurrency);
+  return { started, actions: work.length, plans, waits };
+}
+
+async function reconcileRollout(
+  deps: ExecutorDeps,
+  rollout: ResolvedRollout,
+  all: readonly ResolvedRollout[],
+  stored: Parameters<typeof planRollout>[0]['stored'],
+  now: number,
+): Promise<RolloutPlan> {
+  const others = all.filter((o) => o.name !== rollout.name);
+  const observation = await loadRolloutObservation(deps.db, rollout, others, now);
+  const plan = planRollout({
+    rollout,
+    generation: rolloutGeneration(rollout),
+    stored,
+    observation,
+    window: windowState(rollout.window, now),
+    now,
+  });
+  await saveStatus(deps.db, rollout, plan.status, now);
+  const revision = rollout.source.revision?.commit?.sha ?? null;
+  for (const event of plan.events) await appendRolloutEvent(deps.db, rollout.name, revision, event);
+  return plan;
+}
+
+async function runWithConcurrency(tasks: readonly (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const worker = async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++]!;
+      try {
+        await task();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (errors.length > 0) throw errors[0];
+}

@@ -1,0 +1,106 @@
+import type { Kysely } from 'kysely';
+import type { ResolvedRollout } from '../manifests/index.js';
+import type { Database } from '../store/index.js';
+import type { Condition, RolloutPhase, RolloutStatus, StoredRolloutStatus } from './rollout-status.js';
+import { appendRolloutEvent } from './update-store.js';
+
+/** The spec as stored and served by the API: what the rollout asks for, flat. */
+export function storedSpec(rollout: ResolvedRollout): Record<string, unknown> {
+  return {
+    group: rollout.group.name,
+    selector: rollout.group.selector,
+    firmware: rollout.firmware.name,
+    targetVersion: rollout.firmware.version,
+    file: rollout.firmware.file,
+    suspend: rollout.suspend,
+    priority: rollout.priority,
+    allowDowngrade: rollout.allowDowngrade,
+    steps: rollout.strategy.steps,
+    approved: rollout.strategy.approved,
+    maxInFlight: rollout.strategy.maxInFlight,
+    maxPerMinute: rollout.strategy.maxPerMinute,
+    failureThreshold: rollout.strategy.failureThreshold,
+    timeouts: rollout.timeouts,
+    retries: rollout.retries,
+    window: rollout.window ?? null,
+    source: {
+      file: rollout.source.file,
+      line: rollout.source.line,
+      commit: rollout.source.revision?.commit ?? null,
+      dirty: rollout.source.revision?.dirty ?? false,
+    },
+  };
+}
+
+export async function loadStoredStatuses(
+  db: Kysely<Database>,
+): Promise<Map<string, StoredRolloutStatus & { removed: boolean }>> {
+  const rows = await db.selectFrom('rollouts').selectAll().execute();
+  return new Map(
+    rows.map((r) => [
+      r.name,
+      {
+        generation: r.generation,
+        phase: r.phase as RolloutPhase,
+        currentStep: r.current_step,
+        stepStartedAt: r.step_started_at?.getTime() ?? null,
+        stepCompletedAt: r.step_completed_at?.getTime() ?? null,
+        pausedReason: r.paused_reason,
+        trippedGeneration: r.tripped_generation,
+        conditions: (r.conditions ?? []) as Condition[],
+        removed: r.removed_at !== null,
+      },
+    ]),
+  );
+}
+
+/** Writes a rollout's status once per pass (insert on first sight). */
+export async function saveStatus(
+  db: Kysely<Database>,
+  rollout: ResolvedRollout,
+  status: RolloutStatus,
+  now: number,
+): Promise<void> {
+  const values = {
+    spec: JSON.stringify(storedSpec(rollout)),
+    generation: status.generation,
+    observed_generation: status.generation,
+    git_revision: rollout.source.revision?.commit?.sha ?? null,
+    phase: status.phase,
+    current_step: status.currentStep,
+    step_started_at: status.stepStartedAt === null ? null : new Date(status.stepStartedAt),
+    step_completed_at: status.stepCompletedAt === null ? null : new Date(status.stepCompletedAt),
+    paused_reason: status.pausedReason,
+    tripped_generation: status.trippedGeneration,
+    counts: JSON.stringify({ ...status.counts, steps: status.steps, message: status.message }),
+    conditions: JSON.stringify(status.conditions),
+    updated_at: new Date(now),
+    removed_at: null,
+  };
+  await db
+    .insertInto('rollouts')
+    .values({ name: rollout.name, ...values })
+    .onConflict((oc) => oc.column('name').doUpdateSet(values))
+    .execute();
+}
+
+/** Rollouts that left git: no new starts, history kept, phase Removed. */
+export async function markRemoved(
+  db: Kysely<Database>,
+  present: ReadonlySet<string>,
+  stored: ReadonlyMap<string, { removed: boolean }>,
+  now: number,
+): Promise<void> {
+  for (const [name, row] of stored) {
+    if (present.has(name) || row.removed) continue;
+    await db
+      .updateTable('rollouts')
+      .set({ phase: 'Removed', removed_at: new Date(now), updated_at: new Date(now), paused_reason: null })
+      .where('name', '=', name)
+      .execute();
+    await appendRolloutEvent(db, name, null, {
+      type: 'RolloutRemoved',
+      message: 'the Rollout was removed from the manifests: no new updates start; updates in flight finish',
+    });
+  }
+}

@@ -1,0 +1,194 @@
+import { describe, expect, it } from 'vitest';
+import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/observation.js';
+import { planUpdate, type UpdatePlanContext } from '../../controller/reconcile/plan-update.js';
+
+const T0 = Date.UTC(2026, 10, 1, 12);
+
+function device(overrides: Partial<DeviceView> = {}): DeviceView {
+  return {
+    registrationState: 'registered',
+    registeredAt: T0 - 60_000,
+    firmwareVersion: '1.0.0',
+    infoReadAt: T0 - 59_000,
+    fwState: 0,
+    fwResult: 0,
+    fwReportedAt: T0 - 59_000,
+    fwProtocolSupport: [2],
+    model: 'SIM1',
+    ...overrides,
+  };
+}
+
+function update(
+  overrides: Partial<ActiveUpdate> = {},
+  deviceOverrides: Partial<DeviceView> = {},
+): ActiveUpdate {
+  return {
+    id: 1,
+    deviceId: 1,
+    endpoint: 'dev-1',
+    rollout: 'r',
+    firmware: 'fw-2',
+    targetVersion: '2.0.0',
+    fromVersion: '1.0.0',
+    phase: 'pending',
+    attempt: 1,
+    gitRevision: null,
+    createdAt: T0,
+    phaseChangedAt: T0,
+    deadlineAt: T0 + 600_000,
+    uriWrittenAt: null,
+    executedAt: null,
+    device: device(deviceOverrides),
+    ...overrides,
+  };
+}
+
+const ctx = (
+  now: number,
+  intent: UpdatePlanContext['intent'] = { targetVersion: '2.0.0', executeAllowed: true },
+) => ({
+  now,
+  intent,
+  pollQuietMs: 30_000,
+});
+
+const kinds = (d: ReturnType<typeof planUpdate>) => d.actions.map((a) => a.kind);
+
+describe('planning one update', () => {
+  it('writes the package URI of a pending update to a registered device', () => {
+    expect(kinds(planUpdate(update(), ctx(T0 + 1)))).toEqual(['write-uri']);
+  });
+
+  it('waits for an offline device, and gives up at the deadline', () => {
+    const offline = update({}, { registrationState: 'expired' });
+    expect(planUpdate(offline, ctx(T0 + 1))).toEqual({ actions: [], wait: 'device-offline' });
+    const late = planUpdate(offline, ctx(T0 + 600_000));
+    expect(late.actions[0]).toMatchObject({ kind: 'finish', outcome: { phase: 'failed', retryable: true } });
+  });
+
+  it('ignores reports older than the Package URI write', () => {
+    const u = update(
+      { phase: 'downloading', uriWrittenAt: T0 + 10 },
+      { fwState: 0, fwResult: 4, fwReportedAt: T0 + 5 },
+    );
+    expect(planUpdate(u, ctx(T0 + 20))).toEqual({ actions: [], wait: 'downloading' });
+  });
+
+  it('executes once the device reports Downloaded, only inside the window', () => {
+    const u = update({ phase: 'downloading', uriWrittenAt: T0 + 10 }, { fwState: 2, fwReportedAt: T0 + 15 });
+    expect(kinds(planUpdate(u, ctx(T0 + 20)))).toEqual(['mark-downloaded', 'execute']);
+    const closed = planUpdate(u, ctx(T0 + 20, { targetVersion: '2.0.0', executeAllowed: false }));
+    expect(kinds(closed)).toEqual(['mark-downloaded']);
+    expect(closed.wait).toBe('outside-window');
+  });
+
+  it('ends the attempt with the Update Result the device reports', () => {
+    const u = update(
+      { phase: 'downloading', uriWrittenAt: T0 + 10 },
+      { fwState: 0, fwResult: 6, fwReportedAt: T0 + 15 },
+    );
+    expect(planUpdate(u, ctx(T0 + 20)).actions[0]).toMatchObject({
+      kind: 'finish',
+      outcome: { phase: 'failed', result: 6, retryable: false },
+    });
+    const transient = update(
+      { phase: 'downloading', uriWrittenAt: T0 + 10 },
+      { fwState: 0, fwResult: 4, fwReportedAt: T0 + 15 },
+    );
+    expect(planUpdate(transient, ctx(T0 + 20)).actions[0]).toMatchObject({
+      outcome: { result: 4, retryable: true },
+    });
+  });
+
+  it('times out a download and resets the device', () => {
+    const u = update(
+      { phase: 'downloading', uriWrittenAt: T0 + 10, deadlineAt: T0 + 100 },
+      { fwState: 1, fwReportedAt: T0 + 15 },
+    );
+    expect(planUpdate(u, ctx(T0 + 100)).actions[0]).toMatchObject({
+      outcome: { phase: 'failed', reason: 'timeout while downloading', resetDevice: true },
+    });
+  });
+
+  it('polls a download that went quiet', () => {
+    const u = update({ phase: 'downloading', uriWrittenAt: T0 + 10 }, { fwState: 1, fwReportedAt: T0 + 15 });
+    expect(kinds(planUpdate(u, ctx(T0 + 15 + 30_000)))).toEqual(['poll-state']);
+  });
+
+  it('succeeds only on the new version read after Execute', () => {
+    const updating = {
+      phase: 'updating' as const,
+      uriWrittenAt: T0 + 10,
+      executedAt: T0 + 100,
+      deadlineAt: T0 + 900_000,
+    };
+    const before = update(updating, { firmwareVersion: '2.0.0', infoReadAt: T0 + 50 });
+    expect(planUpdate(before, ctx(T0 + 200)).actions).toEqual([]);
+    const after = update(updating, {
+      firmwareVersion: '2.0.0',
+      infoReadAt: T0 + 150,
+      registeredAt: T0 + 140,
+    });
+    expect(planUpdate(after, ctx(T0 + 200)).actions[0]).toMatchObject({ outcome: { phase: 'succeeded' } });
+  });
+
+  it('fails a device that reports success but keeps its old version', () => {
+    const u = update(
+      { phase: 'updating', uriWrittenAt: T0 + 10, executedAt: T0 + 100, deadlineAt: T0 + 900_000 },
+      {
+        firmwareVersion: '1.0.0',
+        infoReadAt: T0 + 150,
+        registeredAt: T0 + 140,
+        fwResult: 1,
+        fwReportedAt: T0 + 145,
+      },
+    );
+    expect(planUpdate(u, ctx(T0 + 200)).actions[0]).toMatchObject({
+      outcome: { phase: 'failed', result: 1, reason: 'reported success, still on 1.0.0', retryable: false },
+    });
+  });
+
+  it('reads the version when the device reports success without re-registering', () => {
+    const u = update(
+      { phase: 'updating', uriWrittenAt: T0 + 10, executedAt: T0 + 100, deadlineAt: T0 + 900_000 },
+      { fwState: 0, fwResult: 1, fwReportedAt: T0 + 150 },
+    );
+    expect(kinds(planUpdate(u, ctx(T0 + 200)))).toEqual(['verify-version']);
+  });
+
+  it('times out a device that never comes back after Execute', () => {
+    const u = update(
+      { phase: 'updating', uriWrittenAt: T0 + 10, executedAt: T0 + 100, deadlineAt: T0 + 1000 },
+      { registrationState: 'expired' },
+    );
+    expect(planUpdate(u, ctx(T0 + 1000)).actions[0]).toMatchObject({
+      outcome: {
+        phase: 'failed',
+        reason: 'timeout waiting for the device to report the new firmware',
+        retryable: true,
+      },
+    });
+  });
+
+  it('withdraws not-yet-executed updates when the target changes, but lets Updating finish', () => {
+    const changed = { targetVersion: '3.0.0', executeAllowed: true };
+    expect(planUpdate(update(), ctx(T0 + 1, changed)).actions[0]).toMatchObject({
+      outcome: { phase: 'cancelled' },
+    });
+    const downloading = update({ phase: 'downloading', uriWrittenAt: T0 + 10 });
+    expect(kinds(planUpdate(downloading, ctx(T0 + 20, changed)))).toEqual(['withdraw']);
+    const updating = update({
+      phase: 'updating',
+      uriWrittenAt: T0 + 10,
+      executedAt: T0 + 100,
+      deadlineAt: T0 + 9e5,
+    });
+    expect(kinds(planUpdate(updating, ctx(T0 + 200, changed)))).toEqual([]);
+  });
+
+  it('is deterministic: the same inputs decide the same', () => {
+    const u = update({ phase: 'downloading', uriWrittenAt: T0 + 10 }, { fwState: 2, fwReportedAt: T0 + 15 });
+    expect(planUpdate(u, ctx(T0 + 20))).toEqual(planUpdate(u, ctx(T0 + 20)));
+  });
+});
