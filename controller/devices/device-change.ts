@@ -1,0 +1,23 @@
+/** Why a device's row changed; handed to `onDeviceChanged` once the write has committed. */
+export type DeviceChange =
+  | { readonly kind: 'registered'; readonly registrationId: string }
+  | { readonly kind: 'updated'; readonly registrationId: string }
+  | { readonly kind: 'deregistered'; readonly registrationId: string }
+  | { readonly kind: 'expired'; readonly registrationId: string }
+  /** Object 3 (and 5/0/8, 5/0/9) were read and stored. */
+  | { readonly kind: 'info'; readonly firmwareVersion: string | undefined }
+  /** 5/0/3 and/or 5/0/5 were reported (observe answer, notification or poll). */
+  | { readonly kind: 'firmware-state'; readonly state?: number; readonly result?: number }
+  /** 3/0/3 was read on request (`readFirmwareVersion`). */
+  | { readonly kind: 'firmware-version'; readonly firmwareVersion: string };
+
+export type DeviceChangeKind = DeviceChange['kind'];
+
+/** Event types this component appends to the `events` table. */
+export const DEVICE_EVENT_TYPES = [
+  'DeviceRegistered',
+  'DeviceDeregistered',
+  'DeviceExpired',
+  'FirmwareVersionChanged',
+] as const;
+export type DeviceEventType = (typeof DEVICE_EVENT_TYPES)[number];

@@ -1,0 +1,446 @@
+import type { Kysely } from 'kysely';
+import type {
+  Failure,
+  Lwm2mLogger,
+  Lwm2mServer,
+  NotificationResult,
+  Observation,
+  RegisteredEvent,
+  RegistrationEndedEvent,
+  UpdatedEvent,
+} from '../lwm2m/index.js';
+import { type Registration, registeredObjects } from '../lwm2m/registration/registration.js';
+import type { Database } from '../store/schema.js';
+import type { DeviceChange } from './device-change.js';
+import { numberOf, valueAt } from './device-info.js';
+import type { DevicePatch } from './device-patch.js';
+import { expireStaleRegistrations } from './expire-stale.js';
+import {
+  type FirmwareStateRead,
+  type FirmwareVersionRead,
+  isSilence,
+  readFirmwareInfo,
+  readFirmwareState,
+  readFirmwareVersion,
+  readObject3,
+} from './interrogate.js';
+import { Limiter } from './limiter.js';
+import { deregisteredEvent, expiredEvent, registeredEvent } from './registration-events.js';
+import { registrationPatch } from './registration-row.js';
+import { DeviceWriteQueue } from './write-queue.js';
+
+export interface DeviceSyncOptions {
+  readonly server: Lwm2mServer;
+  readonly db: Kysely<Database>;
+  /** Epoch ms; injectable. Default Date.now. */
+  readonly clock?: () => number;
+  readonly logger?: Lwm2mLogger;
+  /** Called after the write that reflects the change has committed. Must not throw (it is logged). */
+  readonly onDeviceChanged?: (endpoint: string, why: DeviceChange) => void;
+  /** How long writes gather before a batch is written. Default 25 ms. */
+  readonly flushIntervalMs?: number;
+  /** Devices per batch; a full batch is written at once. Default 500. */
+  readonly maxBatch?: number;
+  /** Devices interrogated (or read on request) at once. Default 256. */
+  readonly maxConcurrentReads?: number;
+}
+
+export interface DeviceSync {
+  /**
+   * Resolves once start-up work is done: stored registrations that ended while no controller ran are
+   * marked expired, and devices restored into the server before start are observed (and read) again.
+   */
+  readonly resumed: Promise<void>;
+  /** Reads 5/0/3 and 5/0/5 now and stores them; resolves after the write committed. */
+  readFirmwareState(endpoint: string): Promise<FirmwareStateRead>;
+  /** Reads 3/0/3 now and stores it (with info_read_at); resolves after the write committed. */
+  readFirmwareVersion(endpoint: string): Promise<FirmwareVersionRead>;
+  /** Writes what is queued now. */
+  flush(): Promise<void>;
+  /** Stops listening, drops observations, writes what is queued. */
+  stop(): Promise<void>;
+}
+
+const FIRMWARE_PATHS = ['/5/0/3', '/5/0/5'] as const;
+type FirmwarePath = (typeof FIRMWARE_PATHS)[number];
+
+const silentLogger: Lwm2mLogger = { debug() {}, warn() {}, error() {} };
+
+/** One interrogation per endpoint at a time; a request during a run asks for one more run. */
+interface Task {
+  phase: 'queued' | 'running' | 'again';
+  /** Read object 3 and 5/0/8, 5/0/9 too (not only observe). */
+  full: boolean;
+  readonly done: Promise<void>;
+  readonly finish: () => void;
+}
+
+/** Mirrors the LwM2M server's registrations and firmware reports into the `devices` table. */
+export function startDeviceSync(opts: DeviceSyncOptions): DeviceSync {
+  return new DeviceSyncImpl(opts);
+}
+
+class DeviceSyncImpl implements DeviceSync {
+  readonly resumed: Promise<void>;
+  readonly #server: Lwm2mServer;
+  readonly #clock: () => number;
+  readonly #log: Lwm2mLogger;
+  readonly #writes: DeviceWriteQueue;
+  readonly #reads: Limiter;
+  readonly #tasks = new Map<string, Task>();
+  /** Live observations by endpoint (the server drops its own on re-registration and expiry). */
+  readonly #observations = new Map<string, Observation[]>();
+  /** Devices whose interrogation got no answer: tried again at their next Update. */
+  readonly #retry = new Set<string>();
+  readonly #listeners: {
+    registered: (e: RegisteredEvent) => void;
+    updated: (e: UpdatedEvent) => void;
+    deregistered: (e: RegistrationEndedEvent) => void;
+    expired: (e: RegistrationEndedEvent) => void;
+  };
+  readonly #onCommitted: (endpoint: string, why: DeviceChange) => void;
+  #stopped = false;
+
+  constructor(opts: DeviceSyncOptions) {
+    this.#server = opts.server;
+    this.#clock = opts.clock ?? Date.now;
+    this.#log = opts.logger ?? silentLogger;
+    this.#reads = new Limiter(opts.maxConcurrentReads ?? 256);
+    const onChanged = opts.onDeviceChanged;
+    this.#onCommitted = onChanged === undefined ? () => {} : onChanged;
+    this.#writes = new DeviceWriteQueue(opts.db, {
+      flushIntervalMs: opts.flushIntervalMs ?? 25,
+      maxBatch: opts.maxBatch ?? 500,
+      clock: this.#clock,
+      logger: this.#log,
+      onCommitted: this.#onCommitted,
+    });
+    this.#listeners = {
+      registered: (e) => this.#guard('registered', () => this.#onRegistered(e.registration, e.previous)),
+      updated: (e) => this.#guard('updated', () => this.#onUpdated(e.registration)),
+      deregistered: (e) => this.#guard('deregistered', () => this.#onEnded(e.registration, 'deregistered')),
+      expired: (e) => this.#guard('expired', () => this.#onEnded(e.registration, 'expired')),
+    };
+    this.#server.on('registered', this.#listeners.registered);
+    this.#server.on('updated', this.#listeners.updated);
+    this.#server.on('deregistered', this.#listeners.deregistered);
+    this.#server.on('expired', this.#listeners.expired);
+    this.resumed = this.#resume(opts.db).catch((err) => {
+      this.#log.error({ err }, 'resuming restored devices failed');
+    });
+  }
+
+  async readFirmwareState(endpoint: string): Promise<FirmwareStateRead> {
+    if (this.#stopped) return stoppedFailure;
+    const read = await this.#reads.run(() => readFirmwareState(this.#server.device(endpoint), this.#clock));
+    if (read.kind !== 'ok' || this.#stopped) return read;
+    await this.#writes.enqueueAndWait({
+      endpoint,
+      patch: firmwarePatch(endpoint, read.state, read.result, read.reportedAt),
+      change: firmwareChange(read.state, read.result),
+    });
+    return read;
+  }
+
+  async readFirmwareVersion(endpoint: string): Promise<FirmwareVersionRead> {
+    if (this.#stopped) return stoppedFailure;
+    const read = await this.#reads.run(() => readFirmwareVersion(this.#server.device(endpoint), this.#clock));
+    if (read.kind !== 'ok' || this.#stopped) return read;
+    await this.#writes.enqueueAndWait({
+      endpoint,
+      patch: {
+        endpoint,
+        firmware_version: read.firmwareVersion,
+        info_read_at: new Date(read.readAt),
+        updated_at: new Date(read.readAt),
+      },
+      checkVersion: true,
+      change: { kind: 'firmware-version', firmwareVersion: read.firmwareVersion },
+    });
+    return read;
+  }
+
+  async flush(): Promise<void> {
+    while (this.#writes.pending > 0) if (!(await this.#writes.flush())) return;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#server.off('registered', this.#listeners.registered);
+    this.#server.off('updated', this.#listeners.updated);
+    this.#server.off('deregistered', this.#listeners.deregistered);
+    this.#server.off('expired', this.#listeners.expired);
+    // Passive: telling 100k devices at shutdown would be a storm; each RSTs its next notification.
+    const cancels: Promise<void>[] = [];
+    for (const list of this.#observations.values()) {
+      for (const obs of list) cancels.push(obs.cancel({ active: false }).catch(() => {}));
+    }
+    this.#observations.clear();
+    await Promise.all(cancels);
+    await this.#writes.close();
+  }
+
+  // ---- registration events -------------------------------------------------------------------
+
+  #onRegistered(reg: Registration, previous: Registration | undefined): void {
+    const now = this.#clock();
+    // The server already dropped the observations of the previous registration (a dead port).
+    this.#observations.delete(reg.endpoint);
+    this.#writes.enqueue({
+      endpoint: reg.endpoint,
+      patch: registrationPatch(reg, now),
+      events: [registeredEvent(reg, previous, now)],
+      change: { kind: 'registered', registrationId: reg.id },
+    });
+    void this.#interrogate(reg.endpoint, true);
+  }
+
+  #onUpdated(reg: Registration): void {
+    this.#writes.enqueue({
+      endpoint: reg.endpoint,
+      patch: registrationPatch(reg, this.#clock()),
+      change: { kind: 'updated', registrationId: reg.id },
+    });
+    const neverRead = this.#retry.has(reg.endpoint);
+    if (neverRead || (hasFirmwareObject(reg) && !this.#observations.has(reg.endpoint))) {
+      void this.#interrogate(reg.endpoint, neverRead);
+    }
+  }
+
+  #onEnded(reg: Registration, state: 'deregistered' | 'expired'): void {
+    const now = this.#clock();
+    this.#observations.delete(reg.endpoint);
+    this.#retry.delete(reg.endpoint);
+    this.#writes.enqueue({
+      endpoint: reg.endpoint,
+      end: { registrationId: reg.id, state },
+      events: [state === 'expired' ? expiredEvent(reg, now) : deregisteredEvent(reg, now)],
+      change: { kind: state, registrationId: reg.id },
+    });
+  }
+
+  /** Restored registrations (a restarted controller): observe again, read those never read. */
+  async #resume(db: Kysely<Database>): Promise<void> {
+    for (const gone of await expireStaleRegistrations(db, this.#clock())) {
+      try {
+        this.#onCommitted(gone.endpoint, { kind: 'expired', registrationId: gone.registrationId });
+      } catch (err) {
+        this.#log.error({ err, endpoint: gone.endpoint }, 'onDeviceChanged threw');
+      }
+    }
+    const restored = [...this.#server.registrations()];
+    if (restored.length === 0) return;
+    const unread = new Set(
+      (
+        await db
+          .selectFrom('devices')
+          .select('endpoint')
+          .where('registration_state', '=', 'registered')
+          .where('info_read_at', 'is', null)
+          .execute()
+      ).map((r) => r.endpoint),
+    );
+    const runs: Promise<void>[] = [];
+    for (const reg of restored) {
+      if (this.#stopped) break;
+      const full = unread.has(reg.endpoint);
+      // A sleeping queue-mode device is reached when it next sends an Update.
+      if (reg.queueMode) {
+        if (full) this.#retry.add(reg.endpoint);
+        continue;
+      }
+      if (full || hasFirmwareObject(reg)) runs.push(this.#interrogate(reg.endpoint, full));
+    }
+    await Promise.all(runs);
+  }
+
+  // ---- interrogation -------------------------------------------------------------------------
+
+  #interrogate(endpoint: string, full: boolean): Promise<void> {
+    const existing = this.#tasks.get(endpoint);
+    if (existing !== undefined) {
+      existing.full ||= full;
+      if (existing.phase === 'running') existing.phase = 'again';
+      return existing.done;
+    }
+    let finish = () => {};
+    const done = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const task: Task = { phase: 'queued', full, done, finish };
+    this.#tasks.set(endpoint, task);
+    this.#schedule(endpoint, task);
+    return done;
+  }
+
+  #schedule(endpoint: string, task: Task): void {
+    void this.#reads.run(async () => {
+      task.phase = 'running';
+      const full = task.full;
+      task.full = false;
+      try {
+        await this.#interrogateNow(endpoint, full);
+      } catch (err) {
+        this.#log.error({ err, endpoint }, 'interrogating a device failed');
+      }
+      // The phase may have moved to 'again' while the run awaited.
+      if ((task.phase as Task['phase']) === 'again' && !this.#stopped) {
+        task.phase = 'queued';
+        this.#schedule(endpoint, task);
+        return;
+      }
+      this.#tasks.delete(endpoint);
+      task.finish();
+    });
+  }
+
+  /** Reads what the controller needs of the device and observes its firmware state. */
+  async #interrogateNow(endpoint: string, full: boolean): Promise<void> {
+    const reg = this.#server.registration(endpoint);
+    if (reg === undefined || this.#stopped) return;
+    const current = () => !this.#stopped && this.#server.registration(endpoint)?.id === reg.id;
+    const client = this.#server.device(endpoint);
+    const firmware = hasFirmwareObject(reg);
+    if (full) {
+      const info = await readObject3(client, this.#clock);
+      if (!current()) return;
+      if (info.kind !== 'ok' && isSilence(info)) {
+        this.#noAnswer(endpoint, info);
+        return;
+      }
+      const fw = firmware ? await readFirmwareInfo(client) : undefined;
+      if (!current()) return;
+      const now = this.#clock();
+      const patch: Record<string, unknown> = { endpoint, updated_at: new Date(now) };
+      if (info.kind === 'ok') {
+        Object.assign(patch, {
+          manufacturer: info.info.manufacturer ?? null,
+          model: info.info.model ?? null,
+          serial_number: info.info.serialNumber ?? null,
+          firmware_version: info.info.firmwareVersion ?? null,
+          hardware_version: info.info.hardwareVersion ?? null,
+          device_type: info.info.deviceType ?? null,
+          info_read_at: new Date(info.readAt),
+        });
+      } else this.#log.warn({ endpoint, failure: info }, 'device refused to be read: object 3 unknown');
+      if (fw?.kind === 'ok') {
+        patch.fw_protocol_support = fw.protocols;
+        patch.fw_delivery_method = fw.deliveryMethod;
+      }
+      this.#writes.enqueue({
+        endpoint,
+        patch: patch as DevicePatch,
+        checkVersion: true,
+        change: { kind: 'info', firmwareVersion: info.kind === 'ok' ? info.info.firmwareVersion : undefined },
+      });
+      if (fw !== undefined && fw.kind !== 'ok') {
+        this.#noAnswer(endpoint, fw);
+        return;
+      }
+    }
+    if (firmware && !(await this.#observeFirmware(endpoint, current))) return;
+    this.#retry.delete(endpoint);
+  }
+
+  #noAnswer(endpoint: string, failure: Failure): void {
+    this.#log.debug({ endpoint, failure }, 'device did not answer; trying again at its next Update');
+    this.#retry.add(endpoint);
+  }
+
+  /** Observes 5/0/3 and 5/0/5, storing the values the answers carry. False when the device is silent. */
+  async #observeFirmware(endpoint: string, current: () => boolean): Promise<boolean> {
+    const client = this.#server.device(endpoint);
+    const made: Observation[] = [];
+    for (const path of FIRMWARE_PATHS) {
+      const r = await client.observe(path, (n) => this.#onNotification(endpoint, path, n));
+      if (!current()) {
+        if (r.kind === 'ok') await r.observation.cancel({ active: false });
+        return false;
+      }
+      if (r.kind === 'ok') {
+        made.push(r.observation);
+        this.#storeFirmwareValue(endpoint, path, numberOf(valueAt(r.records, path)));
+        continue;
+      }
+      if (isSilence(r)) {
+        this.#noAnswer(endpoint, r);
+        for (const obs of made) await obs.cancel({ active: false });
+        return false;
+      }
+      // The device answers but will not be observed: store a plain read; the reconciler polls.
+      this.#log.debug({ endpoint, path, failure: r }, 'device refused an observation');
+      const read = await client.read(path);
+      if (read.kind === 'ok' && current()) {
+        this.#storeFirmwareValue(endpoint, path, numberOf(valueAt(read.records, path)));
+      }
+    }
+    if (made.length > 0) this.#observations.set(endpoint, made);
+    return true;
+  }
+
+  #onNotification(endpoint: string, path: FirmwarePath, n: NotificationResult): void {
+    if (this.#stopped) return;
+    if (n.kind === 'ok') {
+      this.#storeFirmwareValue(endpoint, path, numberOf(valueAt(n.records, path)));
+      return;
+    }
+    if (n.kind === 'error') {
+      // The observation ended; the next Update sets it up again.
+      const left = this.#observations.get(endpoint)?.filter((o) => o.path !== path) ?? [];
+      if (left.length > 0) this.#observations.set(endpoint, left);
+      else this.#observations.delete(endpoint);
+      return;
+    }
+    this.#log.debug({ endpoint, path, reason: n.reason }, 'undecodable notification');
+  }
+
+  #storeFirmwareValue(endpoint: string, path: FirmwarePath, value: number | undefined): void {
+    if (value === undefined) return;
+    const state = path === '/5/0/3' ? value : undefined;
+    const result = path === '/5/0/5' ? value : undefined;
+    this.#writes.enqueue({
+      endpoint,
+      patch: firmwarePatch(endpoint, state, result, this.#clock()),
+      change: firmwareChange(state, result),
+    });
+  }
+
+  #guard(event: string, fn: () => void): void {
+    if (this.#stopped) return;
+    try {
+      fn();
+    } catch (err) {
+      this.#log.error({ err, event }, 'device sync failed to handle a server event');
+    }
+  }
+}
+
+const stoppedFailure: Failure = { kind: 'unreachable', reason: 'device sync stopped' };
+
+function hasFirmwareObject(reg: Registration): boolean {
+  return registeredObjects(reg).objects.some((o) => o.objectId === 5);
+}
+
+function firmwarePatch(
+  endpoint: string,
+  state: number | undefined,
+  result: number | undefined,
+  at: number,
+): DevicePatch {
+  return {
+    endpoint,
+    ...(state === undefined ? {} : { fw_state: state }),
+    ...(result === undefined ? {} : { fw_result: result }),
+    fw_reported_at: new Date(at),
+    updated_at: new Date(at),
+  };
+}
+
+function firmwareChange(state: number | undefined, result: number | undefined): DeviceChange {
+  return {
+    kind: 'firmware-state',
+    ...(state === undefined ? {} : { state }),
+    ...(result === undefined ? {} : { result }),
+  };
+}
