@@ -1,6 +1,117 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
+import { ApiRequestError, createDbReadApi, createHttpReadApi, type ReadApi } from '../../api/client/index.js';
+import type { RolloutDetailView } from '../../api/read-model/views.js';
+import { renderStatus } from '../../api/report/index.js';
+import { openStoreForCli } from '../open-store.js';
 import { dbOption } from '../options.js';
-import { notYetImplemented } from '../user-error.js';
+import { UserError } from '../user-error.js';
+
+export interface ReadSourceFlags {
+  readonly db?: string;
+  readonly server?: string;
+  readonly apiToken?: string;
+}
+
+export interface ReadSource {
+  readonly api: ReadApi;
+  close(): Promise<void>;
+}
+
+/** `--server URL` reads a running controller's API; otherwise the database (`--db`, DATABASE_URL, default). */
+export async function openReadSource(flags: ReadSourceFlags): Promise<ReadSource> {
+  if (flags.server !== undefined) {
+    if (flags.db !== undefined) throw new UserError('give either --db or --server, not both');
+    try {
+      const api = createHttpReadApi({
+        server: flags.server,
+        token: flags.apiToken ?? process.env.OTACTL_API_TOKEN,
+      });
+      return { api, close: async () => {} };
+    } catch (error) {
+      if (error instanceof ApiRequestError) throw new UserError(error.message);
+      throw error;
+    }
+  }
+  const store = await openStoreForCli(flags.db);
+  return { api: createDbReadApi(store.db), close: () => store.close() };
+}
+
+/** Runs a read; the API's transport failures become one-line user errors. */
+export async function readOrFail<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof ApiRequestError) throw new UserError(error.message);
+    throw error;
+  }
+}
+
+interface StatusFlags extends ReadSourceFlags {
+  readonly watch?: boolean;
+  readonly json?: boolean;
+}
+
+export const WATCH_INTERVAL_MS = 2_000;
+
+async function snapshot(
+  api: ReadApi,
+  name: string | undefined,
+): Promise<RolloutDetailView[] | RolloutDetailView> {
+  if (name === undefined) return api.rollouts();
+  const rollout = await api.rollout(name);
+  if (!rollout) throw new UserError(`rollout "${name}" not found`);
+  return rollout;
+}
+
+function format(view: RolloutDetailView[] | RolloutDetailView, json: boolean, pretty: boolean): string {
+  if (json) {
+    const body = Array.isArray(view) ? { rollouts: view } : view;
+    return pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body);
+  }
+  return renderStatus(Array.isArray(view) ? view : [view]);
+}
+
+async function runStatus(name: string | undefined, flags: StatusFlags): Promise<void> {
+  const source = await openReadSource(flags);
+  try {
+    if (!flags.watch) {
+      const view = await readOrFail(() => snapshot(source.api, name));
+      process.stdout.write(`${format(view, flags.json === true, true)}\n`);
+      return;
+    }
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const clear = process.stdout.isTTY === true && flags.json !== true;
+    try {
+      while (!stop.signal.aborted) {
+        let text: string;
+        try {
+          text = format(await readOrFail(() => snapshot(source.api, name)), flags.json === true, false);
+        } catch (error) {
+          // While watching, a controller restarting or a rollout not yet applied is shown, not fatal.
+          if (!(error instanceof UserError)) throw error;
+          text = `otactl: ${error.message}`;
+        }
+        // --json --watch prints one JSON document per line (NDJSON), for piping.
+        const stamp = flags.json
+          ? ''
+          : `${new Date().toISOString()}  (every ${WATCH_INTERVAL_MS / 1000}s, Ctrl-C to stop)\n\n`;
+        process.stdout.write(
+          `${clear ? '\x1b[2J\x1b[H' : ''}${stamp}${text}\n${clear || flags.json ? '' : '\n'}`,
+        );
+        await delay(WATCH_INTERVAL_MS, undefined, { signal: stop.signal }).catch(() => {});
+      }
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  } finally {
+    await source.close();
+  }
+}
 
 export function registerStatus(program: Command): void {
   program
@@ -9,7 +120,8 @@ export function registerStatus(program: Command): void {
     .argument('[rollout]', 'one rollout')
     .addOption(dbOption())
     .option('--server <url>', "a running controller's HTTP API")
+    .option('--api-token <token>', 'bearer token for --server (default: OTACTL_API_TOKEN)')
     .option('--watch', 'refresh until interrupted')
     .option('--json', 'machine-readable output')
-    .action(() => notYetImplemented('status', 7));
+    .action((rollout: string | undefined, flags: StatusFlags) => runStatus(rollout, flags));
 }

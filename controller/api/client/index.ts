@@ -1,0 +1,7 @@
+export {
+  ApiRequestError,
+  createDbReadApi,
+  createHttpReadApi,
+  type HttpReadApiOptions,
+  type ReadApi,
+} from './read-api.js';

@@ -1,0 +1,139 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Kysely } from 'kysely';
+import { serveDashboard } from '../dashboard/serve-dashboard.js';
+import type { FirmwareHttpHandler } from '../firmware/http/handler.js';
+import type { Logger } from '../log/create-logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Database } from '../store/schema.js';
+import { API_PREFIX, createApiRoutes } from './api-routes.js';
+import { createTokenCheck } from './bearer-token.js';
+import { checkDatabase } from './database-check.js';
+import { createEventStream } from './event-stream.js';
+import { sendError, sendJson, sendText } from './respond.js';
+
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why not ready (empty when ready). */
+  readonly reasons: readonly string[];
+}
+
+export interface HttpAppOptions {
+  readonly db: Kysely<Database>;
+  readonly metrics?: Metrics;
+  /** Serves /binaries/...; mounted before everything else. */
+  readonly firmwareHandler?: FirmwareHttpHandler;
+  /**
+   * When set, /api/* and /metrics need `Authorization: Bearer <token>`. /healthz and /readyz
+   * stay open for probes, / (the page holds no data: it asks for the token) and /binaries
+   * (guarded by signed links) too.
+   */
+  readonly apiToken?: string;
+  /** The controller's own readiness (manifests loaded, servers listening, ...). */
+  readonly readiness?: () => Readiness;
+  readonly logger?: Logger;
+  /** Bound on the /readyz database probe. Default 1 s. */
+  readonly databaseCheckTimeoutMs?: number;
+  /** Event stream polling interval. Default 1 s. */
+  readonly eventPollMs?: number;
+  /** Concurrent /api/v1/events/stream listeners. Default 32. */
+  readonly maxStreamSubscribers?: number;
+  /**
+   * GET /api/v1/plan: what the controller would do now. Returns undefined while no valid
+   * manifests are loaded (answered 409).
+   */
+  readonly plan?: () => Promise<unknown | undefined>;
+}
+
+/** A node:http request listener; `close()` ends open event streams and stops their polling. */
+export interface HttpApp {
+  (req: IncomingMessage, res: ServerResponse): void;
+  close(): void;
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD']);
+
+export function createHttpApp(options: HttpAppOptions): HttpApp {
+  const { db, logger } = options;
+  const isAuthorized = options.apiToken ? createTokenCheck(options.apiToken) : () => true;
+  const events = createEventStream({
+    db,
+    pollMs: options.eventPollMs,
+    maxSubscribers: options.maxStreamSubscribers,
+    logger,
+  });
+  const api = createApiRoutes(db, events);
+  const checkTimeout = options.databaseCheckTimeoutMs ?? 1_000;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const path = url.pathname;
+    if (path === '/healthz') {
+      sendJson(req, res, 200, { status: 'ok' });
+      return;
+    }
+    if (path === '/readyz') {
+      const own = options.readiness?.() ?? { ready: true, reasons: [] };
+      const database = await checkDatabase(db, checkTimeout);
+      const reasons = [...own.reasons, ...(database.kind === 'failed' ? [database.reason] : [])];
+      const ready = own.ready && database.kind === 'ok';
+      sendJson(req, res, ready ? 200 : 503, { ready, reasons });
+      return;
+    }
+    const guarded = path === '/metrics' || path.startsWith('/api/');
+    if (guarded && !isAuthorized(req)) {
+      sendError(req, res, 401, 'missing or wrong bearer token', {
+        'WWW-Authenticate': 'Bearer realm="otactl"',
+      });
+      return;
+    }
+    if (path === '/metrics') {
+      if (!options.metrics) {
+        sendError(req, res, 404, 'metrics are not enabled');
+        return;
+      }
+      sendText(req, res, 200, await options.metrics.render(), options.metrics.contentType);
+      return;
+    }
+    if (path === `${API_PREFIX}plan` && options.plan) {
+      const plan = await options.plan();
+      if (plan === undefined) sendError(req, res, 409, 'no valid manifests are loaded');
+      else sendJson(req, res, 200, plan);
+      return;
+    }
+    if (path.startsWith(API_PREFIX)) {
+      await api(req, res, url);
+      return;
+    }
+    if (path === '/' || path === '/index.html') {
+      serveDashboard(req, res);
+      return;
+    }
+    sendError(req, res, 404, `not found: ${path}`);
+  };
+
+  const app = (req: IncomingMessage, res: ServerResponse): void => {
+    if (options.firmwareHandler?.(req, res)) return;
+    if (!READ_METHODS.has(req.method ?? '')) {
+      sendError(req, res, 405, `method ${req.method} not allowed: this API is read-only`, {
+        Allow: 'GET, HEAD',
+      });
+      return;
+    }
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      sendError(req, res, 400, 'malformed request target');
+      return;
+    }
+    handle(req, res, url).catch((error: unknown) => {
+      if (error instanceof URIError) {
+        if (!res.headersSent) sendError(req, res, 400, 'malformed percent-encoding in the path');
+        return;
+      }
+      logger?.error({ err: error, path: url.pathname }, 'http request failed');
+      if (!res.headersSent) sendError(req, res, 500, 'internal error; see the controller log');
+      else res.destroy();
+    });
+  };
+  return Object.assign(app, { close: () => events.close() });
+}

@@ -1,0 +1,15 @@
+export {
+  DEVICE_EVENTS,
+  DEVICE_STATE_FILTERS,
+  type DevicePage,
+  type DeviceQuery,
+  getDevice,
+  isDeviceStateFilter,
+  listDevices,
+} from './devices.js';
+export { type EventPage, type EventQuery, latestEventId, listEvents } from './events.js';
+export { ROLLOUT_PHASES, type RolloutPhase } from './rollout-phase.js';
+export { getRollout, listRollouts, RECENT_FAILURES } from './rollouts.js';
+export { countsOf, toRolloutView } from './to-view.js';
+export { describeResult, describeState, resultMeaning, stateMeaning } from './update-codes.js';
+export type * from './views.js';

@@ -1,0 +1,32 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../../store/schema.js';
+import { toRolloutView, toUpdateView } from './to-view.js';
+import type { RolloutDetailView, RolloutView } from './views.js';
+
+export const RECENT_FAILURES = 20;
+
+/** Every rollout the reconciler knows, removed ones last, then by name. */
+export async function listRollouts(db: Kysely<Database>): Promise<RolloutView[]> {
+  const rows = await db
+    .selectFrom('rollouts')
+    .selectAll()
+    .orderBy((eb) => eb('removed_at', 'is not', null))
+    .orderBy('name')
+    .execute();
+  return rows.map(toRolloutView);
+}
+
+export async function getRollout(db: Kysely<Database>, name: string): Promise<RolloutDetailView | undefined> {
+  const row = await db.selectFrom('rollouts').selectAll().where('name', '=', name).executeTakeFirst();
+  if (!row) return undefined;
+  const failures = await db
+    .selectFrom('firmware_updates')
+    .selectAll()
+    .where('rollout', '=', name)
+    .where('phase', '=', 'failed')
+    .orderBy('finished_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(RECENT_FAILURES)
+    .execute();
+  return { ...toRolloutView(row), recentFailures: failures.map(toUpdateView) };
+}

@@ -1,0 +1,216 @@
+import type { DeviceRow, EventRow, FirmwareUpdateRow, RolloutRow } from '../../store/schema.js';
+import { resultMeaning, stateMeaning } from './update-codes.js';
+import type {
+  ConditionView,
+  DeviceView,
+  EventView,
+  PauseView,
+  RolloutCountsView,
+  RolloutView,
+  StepStatus,
+  StepView,
+  UpdateView,
+} from './views.js';
+
+export function iso(value: Date | string): string {
+  return (value instanceof Date ? value : new Date(value)).toISOString();
+}
+
+export function isoOrNull(value: Date | string | null | undefined): string | null {
+  return value === null || value === undefined ? null : iso(value);
+}
+
+type Loose = Record<string, unknown>;
+
+function isObject(value: unknown): value is Loose {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
+/** A name given either as a string or as an object with a `name`. */
+function nameOf(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  return isObject(value) ? text(value.name) : null;
+}
+
+function pauseOf(value: unknown): PauseView {
+  if (value === undefined || value === null || value === 'none') return { kind: 'none' };
+  if (value === 'manual') return { kind: 'manual' };
+  if (typeof value === 'number') return { kind: 'duration', ms: value };
+  if (isObject(value)) {
+    if (value.kind === 'none' || value.kind === 'manual') return { kind: value.kind };
+    if (value.kind === 'duration' && typeof value.ms === 'number') return { kind: 'duration', ms: value.ms };
+  }
+  return { kind: 'other', text: typeof value === 'string' ? value : JSON.stringify(value) };
+}
+
+/** Every counts field is optional in the row: missing ones read as 0. */
+export function countsOf(value: unknown): RolloutCountsView {
+  const c = isObject(value) ? value : {};
+  const reasons: Record<string, number> = {};
+  if (isObject(c.failedByReason)) {
+    for (const [reason, n] of Object.entries(c.failedByReason)) reasons[reason] = count(n);
+  }
+  return {
+    selected: count(c.selected),
+    upToDate: count(c.upToDate),
+    pending: count(c.pending),
+    inFlight: count(c.inFlight),
+    downloading: count(c.downloading),
+    downloaded: count(c.downloaded),
+    updating: count(c.updating),
+    succeeded: count(c.succeeded),
+    failed: count(c.failed),
+    waitingForWindow: count(c.waitingForWindow),
+    failedByReason: reasons,
+  };
+}
+
+function conditionsOf(value: unknown): ConditionView[] {
+  if (!Array.isArray(value)) return [];
+  return value.filter(isObject).map((c) => ({
+    type: text(c.type) ?? '',
+    status: text(c.status) ?? '',
+    reason: text(c.reason),
+    message: text(c.message),
+    lastTransitionTime: text(c.lastTransitionTime),
+  }));
+}
+
+/** Reads the resolved spec leniently: steps may sit at `steps` or `strategy.steps`. */
+function specOf(value: unknown) {
+  const spec = isObject(value) ? value : {};
+  const strategy = isObject(spec.strategy) ? spec.strategy : {};
+  const rawSteps = Array.isArray(spec.steps)
+    ? spec.steps
+    : Array.isArray(strategy.steps)
+      ? strategy.steps
+      : [];
+  const firmware = spec.firmware;
+  const maxInFlight = spec.maxInFlight ?? strategy.maxInFlight;
+  return {
+    group: nameOf(spec.group),
+    firmware: nameOf(firmware),
+    targetVersion: text(spec.targetVersion) ?? (isObject(firmware) ? text(firmware.version) : null),
+    maxInFlight: typeof maxInFlight === 'number' ? maxInFlight : null,
+    steps: rawSteps.filter(isObject).map((s) => ({ percent: count(s.percent), pause: pauseOf(s.pause) })),
+  };
+}
+
+function stepStatus(index: number, currentStep: number, phase: string): StepStatus {
+  if (index < currentStep || (index === currentStep && phase === 'Completed')) return 'completed';
+  return index === currentStep ? 'current' : 'pending';
+}
+
+export function toRolloutView(row: RolloutRow): RolloutView {
+  const spec = specOf(row.spec);
+  const counts = countsOf(row.counts);
+  const steps: StepView[] = spec.steps.map((step, index) => {
+    const devices = Math.ceil((counts.selected * step.percent) / 100);
+    return {
+      index,
+      percent: step.percent,
+      pause: step.pause,
+      devices,
+      upToDate: Math.min(counts.upToDate, devices),
+      status: stepStatus(index, row.current_step, row.phase),
+    };
+  });
+  return {
+    name: row.name,
+    phase: row.phase,
+    currentStep: row.current_step,
+    stepCount: steps.length,
+    stepStartedAt: isoOrNull(row.step_started_at),
+    pausedReason: row.paused_reason,
+    gitRevision: row.git_revision,
+    generation: row.generation,
+    observedGeneration: row.observed_generation,
+    group: spec.group,
+    firmware: spec.firmware,
+    targetVersion: spec.targetVersion,
+    maxInFlight: spec.maxInFlight,
+    counts,
+    progress: counts.selected > 0 ? Math.min(1, counts.upToDate / counts.selected) : 0,
+    steps,
+    conditions: conditionsOf(row.conditions),
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+    removedAt: isoOrNull(row.removed_at),
+  };
+}
+
+export function toUpdateView(row: FirmwareUpdateRow): UpdateView {
+  return {
+    id: Number(row.id),
+    endpoint: row.endpoint,
+    rollout: row.rollout,
+    firmware: row.firmware,
+    targetVersion: row.target_version,
+    fromVersion: row.from_version,
+    attempt: row.attempt,
+    phase: row.phase,
+    state: row.state,
+    stateText: stateMeaning(row.state),
+    result: row.result,
+    resultText: resultMeaning(row.result),
+    failureReason: row.failure_reason,
+    packageUri: row.package_uri,
+    gitRevision: row.git_revision,
+    createdAt: iso(row.created_at),
+    phaseChangedAt: iso(row.phase_changed_at),
+    deadlineAt: isoOrNull(row.deadline_at),
+    uriWrittenAt: isoOrNull(row.uri_written_at),
+    downloadedAt: isoOrNull(row.downloaded_at),
+    executedAt: isoOrNull(row.executed_at),
+    finishedAt: isoOrNull(row.finished_at),
+  };
+}
+
+export function toDeviceView(
+  row: DeviceRow,
+  activeUpdate: FirmwareUpdateRow | undefined,
+  lastUpdate: FirmwareUpdateRow | undefined,
+): DeviceView {
+  const labels: Record<string, string> = {};
+  if (isObject(row.labels)) {
+    for (const [key, value] of Object.entries(row.labels)) if (typeof value === 'string') labels[key] = value;
+  }
+  return {
+    endpoint: row.endpoint,
+    firmwareVersion: row.firmware_version,
+    model: row.model,
+    manufacturer: row.manufacturer,
+    serialNumber: row.serial_number,
+    registrationState: row.registration_state,
+    queueMode: row.queue_mode,
+    registeredAt: isoOrNull(row.registered_at),
+    lastSeenAt: isoOrNull(row.last_seen_at),
+    labels,
+    fwState: row.fw_state,
+    fwResult: row.fw_result,
+    activeUpdate: activeUpdate ? toUpdateView(activeUpdate) : null,
+    lastUpdate: lastUpdate ? toUpdateView(lastUpdate) : null,
+  };
+}
+
+export function toEventView(row: EventRow): EventView {
+  return {
+    id: Number(row.id),
+    at: iso(row.at),
+    rollout: row.rollout,
+    endpoint: row.endpoint,
+    updateId: row.update_id === null ? null : Number(row.update_id),
+    type: row.type,
+    message: row.message,
+    details: isObject(row.details) ? row.details : {},
+    gitRevision: row.git_revision,
+  };
+}

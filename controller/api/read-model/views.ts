@@ -1,0 +1,145 @@
+import type { ActivePhase } from '../../store/update-phase.js';
+
+/** JSON shapes of the API (camel-case, ISO timestamps); the CLI and the dashboard read the same. */
+
+export type PauseView =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'manual' }
+  | { readonly kind: 'duration'; readonly ms: number }
+  | { readonly kind: 'other'; readonly text: string };
+
+export type StepStatus = 'completed' | 'current' | 'pending';
+
+export interface StepView {
+  readonly index: number;
+  /** Cumulative share of the group this step reaches. */
+  readonly percent: number;
+  readonly pause: PauseView;
+  /** Devices the step reaches: ceil(selected × percent / 100). */
+  readonly devices: number;
+  /** Of those, how many are up to date (min(upToDate, devices)). */
+  readonly upToDate: number;
+  readonly status: StepStatus;
+}
+
+export interface RolloutCountsView {
+  readonly selected: number;
+  readonly upToDate: number;
+  readonly pending: number;
+  readonly inFlight: number;
+  readonly downloading: number;
+  readonly downloaded: number;
+  readonly updating: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly waitingForWindow: number;
+  readonly failedByReason: Readonly<Record<string, number>>;
+}
+
+export interface ConditionView {
+  readonly type: string;
+  readonly status: string;
+  readonly reason: string | null;
+  readonly message: string | null;
+  readonly lastTransitionTime: string | null;
+}
+
+export interface RolloutView {
+  readonly name: string;
+  readonly phase: string;
+  /** 0-based index into `steps`. */
+  readonly currentStep: number;
+  readonly stepCount: number;
+  readonly stepStartedAt: string | null;
+  readonly pausedReason: string | null;
+  /** Git revision of the manifest the reconciler applied. */
+  readonly gitRevision: string | null;
+  readonly generation: string;
+  readonly observedGeneration: string | null;
+  readonly group: string | null;
+  readonly firmware: string | null;
+  readonly targetVersion: string | null;
+  readonly maxInFlight: number | null;
+  readonly counts: RolloutCountsView;
+  /** upToDate / selected; 0 when nothing is selected. */
+  readonly progress: number;
+  readonly steps: readonly StepView[];
+  readonly conditions: readonly ConditionView[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly removedAt: string | null;
+}
+
+export interface UpdateView {
+  readonly id: number;
+  readonly endpoint: string;
+  readonly rollout: string;
+  readonly firmware: string;
+  readonly targetVersion: string;
+  readonly fromVersion: string | null;
+  readonly attempt: number;
+  readonly phase: string;
+  /** 5/0/3 as last reported, and its meaning. */
+  readonly state: number;
+  readonly stateText: string;
+  /** 5/0/5 (0 while active), and its meaning. */
+  readonly result: number;
+  readonly resultText: string;
+  readonly failureReason: string | null;
+  readonly packageUri: string | null;
+  readonly gitRevision: string | null;
+  readonly createdAt: string;
+  readonly phaseChangedAt: string;
+  readonly deadlineAt: string | null;
+  readonly uriWrittenAt: string | null;
+  readonly downloadedAt: string | null;
+  readonly executedAt: string | null;
+  readonly finishedAt: string | null;
+}
+
+export interface RolloutDetailView extends RolloutView {
+  /** The 20 most recent failed attempts, newest first. */
+  readonly recentFailures: readonly UpdateView[];
+}
+
+export interface DeviceView {
+  readonly endpoint: string;
+  /** 3/0/3 as last reported. */
+  readonly firmwareVersion: string | null;
+  readonly model: string | null;
+  readonly manufacturer: string | null;
+  readonly serialNumber: string | null;
+  readonly registrationState: string | null;
+  readonly queueMode: boolean;
+  readonly registeredAt: string | null;
+  readonly lastSeenAt: string | null;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly fwState: number | null;
+  readonly fwResult: number | null;
+  /** The update holding the device's active slot, if any. */
+  readonly activeUpdate: UpdateView | null;
+  /** The newest attempt (of the filtered rollout, when filtering by one), active or finished. */
+  readonly lastUpdate: UpdateView | null;
+}
+
+export interface DeviceDetailView extends DeviceView {
+  /** Every attempt, oldest first. */
+  readonly updates: readonly UpdateView[];
+  /** The 50 most recent events about the device, oldest first. */
+  readonly events: readonly EventView[];
+}
+
+export interface EventView {
+  readonly id: number;
+  readonly at: string;
+  readonly rollout: string | null;
+  readonly endpoint: string | null;
+  readonly updateId: number | null;
+  readonly type: string;
+  readonly message: string;
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly gitRevision: string | null;
+}
+
+/** `state=` of the device list: an active phase, or the outcome of the last attempt. */
+export type DeviceStateFilter = ActivePhase | 'up-to-date' | 'failed';

@@ -1,0 +1,34 @@
+import type { DeviceDetailView, UpdateView } from '../read-model/views.js';
+
+function updateBlock(u: UpdateView): string[] {
+  const from = u.fromVersion ? `${u.fromVersion} -> ` : '';
+  const reason = u.failureReason ? ` · reason: ${u.failureReason}` : '';
+  const times = [
+    `created ${u.createdAt}`,
+    u.uriWrittenAt ? `uri written ${u.uriWrittenAt}` : undefined,
+    u.downloadedAt ? `downloaded ${u.downloadedAt}` : undefined,
+    u.executedAt ? `executed ${u.executedAt}` : undefined,
+    u.finishedAt ? `finished ${u.finishedAt}` : `phase since ${u.phaseChangedAt}`,
+  ].filter((t) => t !== undefined);
+  return [
+    `#${u.attempt}  ${u.rollout}  ${u.firmware}  ${from}${u.targetVersion}  ${u.phase}`,
+    `    state ${u.state} ${u.stateText} · result ${u.result} ${u.resultText}${reason}`,
+    `    ${times.join(' · ')}`,
+    `    revision ${u.gitRevision ?? '-'}`,
+  ];
+}
+
+/** The text `otactl history` prints: the device, then every update attempt, oldest first. */
+export function renderHistory(device: DeviceDetailView): string {
+  const lines = [
+    `${device.endpoint}  model ${device.model ?? '-'}  firmware ${device.firmwareVersion ?? '-'}  ` +
+      `${device.registrationState ?? 'never registered'}  last seen ${device.lastSeenAt ?? '-'}`,
+  ];
+  if (device.updates.length === 0) {
+    lines.push('no firmware updates');
+    return lines.join('\n');
+  }
+  lines.push(`${device.updates.length} update${device.updates.length === 1 ? '' : 's'}:`);
+  for (const update of device.updates) lines.push(...updateBlock(update));
+  return lines.join('\n');
+}

@@ -1,0 +1,3 @@
+export { renderHistory } from './history-report.js';
+export { percent, progressBar } from './progress-bar.js';
+export { renderRollout, renderStatus } from './status-report.js';

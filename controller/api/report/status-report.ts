@@ -1,0 +1,82 @@
+import type { PauseView, RolloutDetailView, StepView } from '../read-model/views.js';
+import { percent, progressBar } from './progress-bar.js';
+
+function pauseText(pause: PauseView): string {
+  switch (pause.kind) {
+    case 'none':
+      return '';
+    case 'manual':
+      return 'then waits for approval';
+    case 'duration':
+      return `then pauses ${formatMs(pause.ms)}`;
+    case 'other':
+      return `then ${pause.text}`;
+  }
+}
+
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${ms / 1000}s`;
+}
+
+function stepLine(step: StepView, width: number): string {
+  const ratio = step.devices > 0 ? step.upToDate / step.devices : step.status === 'completed' ? 1 : 0;
+  const label = `step ${step.index + 1}`.padEnd(7);
+  const share = `${step.percent}%`.padStart(4);
+  const counts = `${step.upToDate}/${step.devices}`.padEnd(width);
+  const pause = pauseText(step.pause);
+  return `  ${label}${share} ${progressBar(ratio)} ${counts} ${step.status}${pause ? ` (${pause})` : ''}`;
+}
+
+/** The text `otactl status` prints for one rollout. */
+export function renderRollout(rollout: RolloutDetailView, options: { failures?: number } = {}): string {
+  const c = rollout.counts;
+  const lines: string[] = [];
+  const step =
+    rollout.stepCount > 0
+      ? `step ${Math.min(rollout.currentStep + 1, rollout.stepCount)}/${rollout.stepCount}`
+      : 'no steps';
+  const target = rollout.firmware
+    ? `${rollout.firmware}${rollout.targetVersion ? ` (${rollout.targetVersion})` : ''}`
+    : '?';
+  lines.push(
+    `${rollout.name}  ${rollout.phase}  ${step}  target ${target}  revision ${rollout.gitRevision ?? '-'}`,
+  );
+  if (rollout.pausedReason) lines.push(`  paused: ${rollout.pausedReason}`);
+  for (const condition of rollout.conditions) {
+    if (condition.type === 'Stalled' && condition.status === 'True') {
+      lines.push(`  stalled: ${condition.message ?? condition.reason ?? ''}`);
+    }
+  }
+  lines.push(
+    `  ${'total'.padEnd(11)} ${progressBar(rollout.progress)} ${c.upToDate}/${c.selected} up to date (${percent(rollout.progress)})`,
+  );
+  const width = Math.max(...rollout.steps.map((s) => `${s.upToDate}/${s.devices}`.length), 1);
+  for (const s of rollout.steps) lines.push(stepLine(s, width));
+  lines.push(
+    `  pending ${c.pending} · in flight ${c.inFlight} (downloading ${c.downloading}, downloaded ${c.downloaded}, updating ${c.updating})` +
+      ` · succeeded ${c.succeeded} · failed ${c.failed}` +
+      (c.waitingForWindow ? ` · waiting for window ${c.waitingForWindow}` : ''),
+  );
+  const reasons = Object.entries(c.failedByReason).sort((a, b) => b[1] - a[1]);
+  if (reasons.length > 0)
+    lines.push(`  failed by reason: ${reasons.map(([r, n]) => `${r} ${n}`).join(', ')}`);
+  const failures = rollout.recentFailures.slice(0, options.failures ?? 5);
+  if (failures.length > 0) {
+    lines.push('  recent failures:');
+    const endpointWidth = Math.max(...failures.map((f) => f.endpoint.length));
+    for (const f of failures) {
+      const reason = f.failureReason && f.failureReason !== f.resultText ? ` — ${f.failureReason}` : '';
+      lines.push(
+        `    ${f.endpoint.padEnd(endpointWidth)}  attempt ${f.attempt}  result ${f.result} ${f.resultText}${reason}  ${f.finishedAt ?? ''}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+export function renderStatus(rollouts: readonly RolloutDetailView[]): string {
+  if (rollouts.length === 0) return 'no rollouts yet';
+  return rollouts.map((r) => renderRollout(r)).join('\n\n');
+}

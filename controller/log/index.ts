@@ -1,0 +1,9 @@
+export {
+  createLogger,
+  isLogLevel,
+  LOG_LEVELS,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+} from './create-logger.js';
+export { deviceLogger, rolloutLogger } from './device-logger.js';
