@@ -1,15 +1,89 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { formatProblem, loadDesiredState } from '../../manifests/index.js';
+import { buildPlanReport, describeWait, type RolloutPlanReport } from '../../reconcile/plan-report.js';
+import { openStoreForCli } from '../open-store.js';
 import { dbOption } from '../options.js';
-import { notYetImplemented } from '../user-error.js';
+import { UserError } from '../user-error.js';
+
+interface PlanOptions {
+  manifests: string;
+  firmwareDir: string;
+  db?: string;
+  server?: string;
+  json?: boolean;
+}
 
 export function registerPlan(program: Command): void {
   program
     .command('plan')
-    .description('show what the controller would do now, rollout by rollout')
+    .description(
+      'show what the controller would do now, rollout by rollout (exit 2 if a manifest is invalid)',
+    )
     .option('--manifests <dir>', 'manifests directory', './rollouts')
     .option('--firmware-dir <dir>', 'firmware images directory', './firmware')
     .addOption(dbOption())
-    .option('--server <url>', "a running controller's HTTP API")
+    .option('--server <url>', "a running controller's HTTP API (GET /api/v1/plan)")
     .option('--json', 'machine-readable output')
-    .action(() => notYetImplemented('plan', 8));
+    .action(async (options: PlanOptions) => {
+      const reports = options.server ? await planFromServer(options.server) : await planFromDatabase(options);
+      process.stdout.write(options.json ? `${JSON.stringify(reports, null, 2)}\n` : formatPlan(reports));
+    });
+}
+
+async function planFromDatabase(options: PlanOptions): Promise<RolloutPlanReport[]> {
+  const loaded = await loadDesiredState(resolve(options.manifests), {
+    firmwareDir: resolve(options.firmwareDir),
+  });
+  if (!loaded.ok) {
+    for (const problem of loaded.problems) process.stderr.write(`${formatProblem(problem)}\n`);
+    throw new UserError(`${loaded.problems.length} problems in ${options.manifests}; nothing planned`, 2);
+  }
+  const store = await openStoreForCli(options.db);
+  try {
+    return await buildPlanReport(store.db, loaded.state, Date.now());
+  } finally {
+    await store.close();
+  }
+}
+
+async function planFromServer(server: string): Promise<RolloutPlanReport[]> {
+  const url = new URL('/api/v1/plan', server);
+  const headers: Record<string, string> = {};
+  if (process.env.OTACTL_API_TOKEN) headers.authorization = `Bearer ${process.env.OTACTL_API_TOKEN}`;
+  let response: Response;
+  try {
+    response = await fetch(url, { headers });
+  } catch (error) {
+    throw new UserError(`cannot reach ${url.href}: ${(error as Error).message}`);
+  }
+  if (response.status === 409)
+    throw new UserError(`the controller has no valid manifests: ${await response.text()}`, 2);
+  if (!response.ok) throw new UserError(`${url.href} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as RolloutPlanReport[];
+}
+
+export function formatPlan(reports: readonly RolloutPlanReport[]): string {
+  if (reports.length === 0) return 'No rollouts declared.\n';
+  const lines: string[] = [];
+  for (const r of reports) {
+    const s = r.status;
+    const stepCount = s.steps.length;
+    lines.push(
+      `rollout ${r.name} -> ${r.targetVersion}: ${s.phase}, step ${s.currentStep + 1} of ${stepCount}`,
+    );
+    lines.push(`  ${s.message}`);
+    const c = s.counts;
+    lines.push(
+      `  devices: ${c.selected} selected, ${c.upToDate} up to date, ${c.inFlight} in flight, ${c.pending} pending, ${c.failed} failed`,
+    );
+    if (r.startsNext.count > 0) {
+      const more = r.startsNext.count > r.startsNext.endpoints.length ? ', ...' : '';
+      lines.push(`  starts next: ${r.startsNext.count} (${r.startsNext.endpoints.join(', ')}${more})`);
+    } else {
+      lines.push('  starts next: none');
+    }
+    for (const wait of r.waits) lines.push(`  waits: ${describeWait(wait)}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -1,18 +1,162 @@
-import type { Command } from 'commander';
+import { networkInterfaces } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type Command, Option } from 'commander';
+import { startController } from '../../app/start-controller.js';
+import { SERVED_SCHEMES, type ServedScheme } from '../../firmware/index.js';
+import { createLogger, isLogLevel } from '../../log/index.js';
+import { parseDuration, syncGitRemote } from '../../manifests/index.js';
+import { openStoreForCli } from '../open-store.js';
 import { dbOption, parsePort } from '../options.js';
-import { notYetImplemented } from '../user-error.js';
+import { UserError } from '../user-error.js';
+
+interface RunOptions {
+  manifests: string;
+  firmwareDir: string;
+  db?: string;
+  coapPort: number;
+  httpPort: number;
+  httpsPort?: number;
+  tlsDir?: string;
+  publicHost?: string;
+  bind?: string;
+  apiToken?: string;
+  schemes: string;
+  relativeUris?: boolean;
+  signedUrls?: string | boolean;
+  requireCommitted?: boolean;
+  gitUrl?: string;
+  gitBranch: string;
+  gitInterval: string;
+  logLevel: string;
+  maxDownloadsPerClient: string;
+}
 
 export function registerRun(program: Command): void {
   program
     .command('run')
     .description('run the controller: LwM2M server, firmware servers, manifest watcher and reconciler')
-    .option('--manifests <dir>', 'manifests directory', './rollouts')
+    .option('--manifests <dir>', 'manifests directory (inside the clone with --git-url)', './rollouts')
     .option('--firmware-dir <dir>', 'firmware images directory', './firmware')
     .addOption(dbOption())
     .option('--coap-port <n>', 'LwM2M/CoAP UDP port', parsePort, 5683)
-    .option('--http-port <n>', 'HTTP port (firmware, API, metrics, dashboard)', parsePort, 8080)
+    .option('--http-port <n>', 'HTTP port: firmware, API, metrics, dashboard', parsePort, 8080)
     .option('--https-port <n>', 'HTTPS firmware port (needs --tls-dir)', parsePort)
-    .option('--tls-dir <dir>', 'directory made by `otactl pki init`')
-    .option('--public-host <host>', 'host name or address devices use to reach this controller')
-    .action(() => notYetImplemented('run', 7));
+    .option('--tls-dir <dir>', 'certificates made by `otactl pki init`')
+    .option(
+      '--public-host <host>',
+      'host name or address devices use to reach this controller (default: first non-loopback address)',
+    )
+    .option('--bind <address>', 'address to listen on (default: all)')
+    .option('--api-token <token>', 'bearer token required by /api/* (default: OTACTL_API_TOKEN)')
+    .option('--schemes <list>', 'package URI scheme preference', 'https,http,coap')
+    .option(
+      '--relative-uris',
+      'write /binaries/<file> instead of an absolute URI (firmware with the host built in)',
+    )
+    .option('--signed-urls [ttl]', 'sign download links for one device and file, valid for ttl (default 1h)')
+    .option('--require-committed', 'refuse manifests with uncommitted changes')
+    .option('--git-url <url>', 'keep a clone of this repository and watch it (fast-forward only)')
+    .option('--git-branch <branch>', 'branch of --git-url', 'main')
+    .option('--git-interval <duration>', 'how often to fetch --git-url', '1m')
+    .option('--max-downloads-per-client <n>', 'concurrent downloads from one client address', '64')
+    .addOption(new Option('--log-level <level>', 'log level').default('info'))
+    .action(async (options: RunOptions) => run(options));
+}
+
+async function run(options: RunOptions): Promise<void> {
+  if (!isLogLevel(options.logLevel)) throw new UserError(`--log-level: unknown level "${options.logLevel}"`);
+  const schemes = options.schemes.split(',').map((s) => s.trim());
+  for (const scheme of schemes) {
+    if (!(SERVED_SCHEMES as readonly string[]).includes(scheme)) {
+      throw new UserError(`--schemes: unknown scheme "${scheme}" (use ${SERVED_SCHEMES.join(', ')})`);
+    }
+  }
+  if (options.httpsPort !== undefined && !options.tlsDir) throw new UserError('--https-port needs --tls-dir');
+  const log = createLogger({ level: options.logLevel });
+
+  let manifestsDir = resolve(options.manifests);
+  let stopGit = () => {};
+  if (options.gitUrl) {
+    const cloneDir = resolve('.otactl', 'git');
+    const interval = parseDuration(options.gitInterval);
+    if (interval === undefined) throw new UserError(`--git-interval: not a duration: ${options.gitInterval}`);
+    const sync = syncGitRemote({
+      url: options.gitUrl,
+      branch: options.gitBranch,
+      dir: cloneDir,
+      intervalMs: interval,
+      onSync: (result) => {
+        if (result.kind === 'failed')
+          log.error({ reason: result.reason }, `git sync failed: ${result.message}`);
+        else if (result.kind !== 'unchanged') log.info({ result }, 'git sync');
+      },
+    });
+    const first = await sync.syncNow();
+    if (first.kind === 'failed') throw new UserError(`cannot clone ${options.gitUrl}: ${first.message}`);
+    manifestsDir = join(cloneDir, options.manifests);
+    stopGit = () => sync.close();
+  }
+
+  const store = await openStoreForCli(options.db);
+  const ttl =
+    typeof options.signedUrls === 'string' ? options.signedUrls : options.signedUrls ? '1h' : undefined;
+  const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
+  if (ttl !== undefined && ttlMs === undefined) throw new UserError(`--signed-urls: not a duration: ${ttl}`);
+  let controller: Awaited<ReturnType<typeof startController>>;
+  try {
+    controller = await startController({
+      store,
+      manifestsDir,
+      firmwareDir: resolve(options.firmwareDir),
+      coapPort: options.coapPort,
+      httpPort: options.httpPort,
+      ...(options.httpsPort !== undefined ? { httpsPort: options.httpsPort } : {}),
+      ...(options.tlsDir ? { tlsDir: resolve(options.tlsDir) } : {}),
+      ...(options.bind ? { coapHost: options.bind, httpHost: options.bind } : {}),
+      publicHost: options.publicHost ?? defaultPublicHost(),
+      schemePreference: schemes as ServedScheme[],
+      ...(options.relativeUris ? { relativeUris: true } : {}),
+      ...(ttlMs !== undefined ? { signedUrlTtlSeconds: Math.ceil(ttlMs / 1000) } : {}),
+      ...(options.apiToken || process.env.OTACTL_API_TOKEN
+        ? { apiToken: options.apiToken ?? process.env.OTACTL_API_TOKEN }
+        : {}),
+      ...(options.requireCommitted ? { requireCommitted: true } : {}),
+      maxDownloadsPerClient: Number(options.maxDownloadsPerClient),
+      logger: log,
+    });
+  } catch (error) {
+    await store.close();
+    stopGit();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      throw new UserError(
+        `cannot listen: ${(error as Error).message}; choose other ports with --coap-port / --http-port`,
+      );
+    }
+    throw error;
+  }
+  log.info(
+    { dashboard: `http://localhost:${controller.httpPort}/` },
+    `dashboard at http://localhost:${controller.httpPort}/`,
+  );
+  await new Promise<void>((done) => {
+    const shutdown = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      done();
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+  await controller.stop();
+  stopGit();
+  await store.close();
+}
+
+function defaultPublicHost(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) {
+      if (address.family === 'IPv4' && !address.internal) return address.address;
+    }
+  }
+  return '127.0.0.1';
 }

@@ -1,0 +1,316 @@
+import { randomBytes } from 'node:crypto';
+import { createHttpApp, startHttpServer } from '../api/index.js';
+import { loadRegistrations, startDeviceSync } from '../devices/index.js';
+import {
+  buildFirmwareCatalog,
+  choosePackageUri,
+  createDownloadStats,
+  createFirmwareCoapHandler,
+  createFirmwareHttpHandler,
+  createSwappableCatalog,
+  createUrlSigner,
+  type Endpoint,
+  type ServedScheme,
+  startFirmwareHttpsServer,
+} from '../firmware/index.js';
+import { createLogger, type Logger } from '../log/index.js';
+import { Lwm2mServer } from '../lwm2m/index.js';
+import {
+  type DesiredState,
+  formatProblem,
+  type ManifestWatcher,
+  watchManifests,
+} from '../manifests/index.js';
+import { createMetrics } from '../metrics/index.js';
+import type { PackageUriChoice } from '../reconcile/device-ops.js';
+import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../reconcile/executor.js';
+import type { ActiveUpdate } from '../reconcile/observation.js';
+import { buildPlanReport } from '../reconcile/plan-report.js';
+import { Reconciler, type ReconcilerOptions } from '../reconcile/reconciler.js';
+import { appendRolloutEvent } from '../reconcile/update-store.js';
+import type { OpenDatabase } from '../store/index.js';
+
+export interface ControllerConfig {
+  readonly store: OpenDatabase;
+  readonly manifestsDir: string;
+  readonly firmwareDir: string;
+  readonly coapPort: number;
+  readonly coapHost?: string;
+  readonly httpPort: number;
+  readonly httpHost?: string;
+  readonly httpsPort?: number;
+  readonly tlsDir?: string;
+  /** What devices use to reach this controller (host name or address). */
+  readonly publicHost: string;
+  /** Scheme order for Package URIs; default https, http, coap. */
+  readonly schemePreference?: readonly ServedScheme[];
+  /** Write `/binaries/<file>` instead of an absolute URI (firmware with the host built in). */
+  readonly relativeUris?: boolean;
+  /** Sign download links for the device and file, valid this long. */
+  readonly signedUrlTtlSeconds?: number;
+  readonly apiToken?: string;
+  /**
+   * Downloads (and HTTP connections) at once from one client address. Devices behind one NAT
+   * share an address, so this is a fairness bound, not a per-device one. Default 64.
+   */
+  readonly maxDownloadsPerClient?: number;
+  readonly clock?: () => number;
+  readonly logger?: Logger;
+  readonly reconcile?: ReconcilerOptions;
+  readonly manifestDebounceMs?: number;
+  readonly requireCommitted?: boolean;
+}
+
+export interface Controller {
+  readonly coapPort: number;
+  readonly httpPort: number;
+  readonly httpsPort: number | undefined;
+  readonly reconciler: Reconciler;
+  readonly lwm2m: Lwm2mServer;
+  desired(): DesiredState | undefined;
+  /** Resolves after the manifests were loaded once (valid or not). */
+  readonly manifestsLoaded: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The composition root of `otactl run`: starts every part in order and stops them in reverse. */
+export async function startController(config: ControllerConfig): Promise<Controller> {
+  const clock = config.clock ?? Date.now;
+  const log = config.logger ?? createLogger();
+  const { db } = config.store;
+  const stops: (() => Promise<void> | void)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        log.error({ err: error }, 'stopping a part failed');
+      }
+    }
+  };
+
+  try {
+    // Firmware: only files declared by valid Firmware manifests (and whose sha256 matched) are served.
+    const catalog = createSwappableCatalog();
+    const downloadStats = createDownloadStats(clock);
+    const signingKey = config.signedUrlTtlSeconds ? randomBytes(32) : undefined;
+    const metrics = createMetrics({ db, downloadStats });
+
+    const lwm2m = await Lwm2mServer.start({
+      port: config.coapPort,
+      ...(config.coapHost ? { host: config.coapHost } : {}),
+      clock,
+      logger: log.child({ component: 'lwm2m' }),
+    });
+    stops.push(() => lwm2m.stop());
+    lwm2m.addRoute(
+      '/fw/',
+      createFirmwareCoapHandler({
+        catalog,
+        stats: downloadStats,
+        ...(signingKey ? { signingKey } : {}),
+        now: clock,
+      }),
+    );
+    // Devices that registered with an earlier run of the controller keep their registrations.
+    lwm2m.restoreRegistrations(await loadRegistrations(db));
+
+    let desired: DesiredState | undefined;
+    let reconciler: Reconciler | undefined;
+    const sync = startDeviceSync({
+      server: lwm2m,
+      db,
+      clock,
+      logger: log.child({ component: 'devices' }),
+      onDeviceChanged: (_endpoint, why) => {
+        if (
+          why.kind === 'registered' ||
+          why.kind === 'updated' ||
+          why.kind === 'deregistered' ||
+          why.kind === 'expired'
+        ) {
+          metrics.registrations.inc({ kind: why.kind });
+        }
+        reconciler?.trigger();
+      },
+    });
+    stops.push(() => sync.stop());
+
+    const firmwareHandler = createFirmwareHttpHandler({
+      catalog,
+      stats: downloadStats,
+      ...(signingKey ? { signingKey } : {}),
+      now: clock,
+      protocol: 'http',
+      maxDownloadsPerClient: config.maxDownloadsPerClient ?? 64,
+    });
+    const app = createHttpApp({
+      db,
+      metrics,
+      firmwareHandler,
+      ...(config.apiToken ? { apiToken: config.apiToken } : {}),
+      logger: log.child({ component: 'api' }),
+      plan: async () => (desired ? buildPlanReport(db, desired, clock()) : undefined),
+      readiness: () => {
+        const reasons: string[] = [];
+        if (desired === undefined) reasons.push('no valid manifests loaded yet');
+        if (reconciler && !reconciler.healthy) reasons.push('the last reconcile pass failed');
+        return { ready: reasons.length === 0, reasons };
+      },
+    });
+    const http = await startHttpServer({
+      port: config.httpPort,
+      ...(config.httpHost ? { host: config.httpHost } : {}),
+      app,
+      maxConnectionsPerClient: 2 * (config.maxDownloadsPerClient ?? 64),
+    });
+    stops.push(() => http.close());
+    let httpsPort: number | undefined;
+    if (config.tlsDir && config.httpsPort !== undefined) {
+      const https = await startFirmwareHttpsServer({
+        port: config.httpsPort,
+        ...(config.httpHost ? { host: config.httpHost } : {}),
+        tlsDir: config.tlsDir,
+        catalog,
+        stats: downloadStats,
+        ...(signingKey ? { signingKey } : {}),
+        now: clock,
+        maxDownloadsPerClient: config.maxDownloadsPerClient ?? 64,
+        maxConnectionsPerClient: 2 * (config.maxDownloadsPerClient ?? 64),
+      });
+      stops.push(() => https.close());
+      httpsPort = https.port;
+    }
+
+    const served: Partial<Record<ServedScheme, Endpoint>> = {
+      http: { host: config.publicHost, port: http.port },
+      coap: { host: config.publicHost, port: lwm2m.address().port },
+      ...(httpsPort !== undefined ? { https: { host: config.publicHost, port: httpsPort } } : {}),
+    };
+    const packageUri = (update: ActiveUpdate): PackageUriChoice => {
+      const firmware = desired?.firmware.get(update.firmware);
+      if (!firmware)
+        return { ok: false, reason: `firmware ${update.firmware} is no longer declared`, permanent: false };
+      const signer = signingKey
+        ? createUrlSigner({ key: signingKey, ttlSeconds: config.signedUrlTtlSeconds ?? 3600, now: clock })(
+            update.endpoint,
+          )
+        : undefined;
+      const choice = choosePackageUri({
+        fileName: firmware.file,
+        ...(update.device.fwProtocolSupport ? { protocolSupport: update.device.fwProtocolSupport } : {}),
+        served,
+        ...(config.schemePreference ? { preference: config.schemePreference } : {}),
+        ...(config.relativeUris ? { relative: true } : {}),
+        ...(signer ? { signer } : {}),
+      });
+      return choice.ok
+        ? { ok: true, uri: choice.uri }
+        : { ok: false, reason: choice.message, permanent: true };
+    };
+
+    const deps: ExecutorDeps = {
+      db,
+      clock,
+      logger: log.child({ component: 'reconcile' }),
+      packageUri,
+      timeoutsOf: (name) => desired?.rollouts.get(name)?.timeouts ?? DEFAULT_TIMEOUTS,
+      ops: {
+        writePackageUri: (endpoint, uri) => lwm2m.device(endpoint).write('/5/0/1', uri),
+        executeUpdate: (endpoint) => lwm2m.device(endpoint).execute('/5/0/2'),
+        pollFirmwareState: async (endpoint) => {
+          await sync.readFirmwareState(endpoint);
+        },
+        readFirmwareVersion: async (endpoint) => {
+          await sync.readFirmwareVersion(endpoint);
+        },
+      },
+      hooks: {
+        onStarted: (rollout) => metrics.updatesStarted.inc({ rollout }),
+        onFinished: (rollout, outcome) =>
+          metrics.updatesFinished.inc({
+            rollout,
+            outcome: outcome.phase,
+            reason: outcome.phase === 'succeeded' ? '' : outcome.reason,
+          }),
+      },
+    };
+    reconciler = new Reconciler(deps, () => desired, {
+      ...config.reconcile,
+      logger: log.child({ component: 'reconcile' }),
+      onPass: (_result, seconds) => metrics.reconcilePassSeconds.observe(seconds),
+    });
+    stops.push(() => reconciler?.stop());
+
+    let markLoaded = () => {};
+    const manifestsLoaded = new Promise<void>((resolve) => {
+      markLoaded = resolve;
+    });
+    const watcher: ManifestWatcher = watchManifests(
+      config.manifestsDir,
+      {
+        firmwareDir: config.firmwareDir,
+        ...(config.manifestDebounceMs !== undefined ? { debounceMs: config.manifestDebounceMs } : {}),
+        ...(config.requireCommitted ? { requireCommitted: true } : {}),
+      },
+      (result) => {
+        void (async () => {
+          if (result.ok) {
+            const state = result.state;
+            const built = await buildFirmwareCatalog(
+              config.firmwareDir,
+              [...state.firmware.values()].map((f) => ({ file: f.file, sha256: f.sha256 })),
+            );
+            catalog.replace(built.catalog);
+            for (const problem of built.problems) log.warn({ file: problem.file }, problem.message);
+            if (desired?.generation !== state.generation) {
+              log.info(
+                {
+                  generation: state.generation,
+                  rollouts: [...state.rollouts.keys()],
+                  commit: state.git?.sha,
+                },
+                'applying manifests',
+              );
+            }
+            desired = state;
+          } else {
+            const lines = result.problems.map((p) => formatProblem(p));
+            log.error(
+              { problems: lines },
+              `manifests invalid (${lines.length} problems); keeping the last valid state`,
+            );
+            await appendRolloutEvent(db, null, null, {
+              type: 'ManifestsInvalid',
+              message: `${lines.length} problems; acting on the last valid manifests`,
+              details: { problems: lines.slice(0, 50) },
+            }).catch(() => {});
+          }
+          markLoaded();
+          reconciler?.trigger();
+        })().catch((error: unknown) => log.error({ err: error }, 'applying manifests failed'));
+      },
+    );
+    stops.push(() => watcher.close());
+    await watcher.ready;
+    reconciler.start();
+
+    log.info(
+      { coapPort: lwm2m.address().port, httpPort: http.port, httpsPort, db: config.store.description },
+      'otactl controller running',
+    );
+    return {
+      coapPort: lwm2m.address().port,
+      httpPort: http.port,
+      httpsPort,
+      reconciler,
+      lwm2m,
+      desired: () => desired,
+      manifestsLoaded,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,87 @@
+import type { Kysely } from 'kysely';
+import type { DesiredState } from '../manifests/index.js';
+import type { Database } from '../store/index.js';
+import { loadCandidates, loadRolloutObservation } from './load-observation.js';
+import { windowState } from './maintenance-window.js';
+import { planRollout, type RolloutWait } from './plan-rollout.js';
+import { rolloutGeneration } from './rollout-generation.js';
+import { loadStoredStatuses } from './rollout-rows.js';
+import type { RolloutStatus } from './rollout-status.js';
+
+export interface RolloutPlanReport {
+  readonly name: string;
+  readonly targetVersion: string;
+  readonly status: RolloutStatus;
+  /** Devices that would start now, in canary order (at most `maxNames` named). */
+  readonly startsNext: { readonly count: number; readonly endpoints: readonly string[] };
+  readonly waits: readonly RolloutWait[];
+}
+
+/**
+ * What the controller would do now, computed exactly as a pass would but without acting:
+ * the same observation queries and the same pure planner, read-only.
+ */
+export async function buildPlanReport(
+  db: Kysely<Database>,
+  desired: DesiredState,
+  now: number,
+  maxNames = 20,
+): Promise<RolloutPlanReport[]> {
+  const stored = await loadStoredStatuses(db);
+  const rollouts = [...desired.rollouts.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const reports: RolloutPlanReport[] = [];
+  for (const rollout of rollouts) {
+    const others = rollouts.filter((o) => o.name !== rollout.name);
+    const observation = await loadRolloutObservation(db, rollout, others, now);
+    const plan = planRollout({
+      rollout,
+      generation: rolloutGeneration(rollout),
+      stored: stored.get(rollout.name),
+      observation,
+      window: windowState(rollout.window, now),
+      now,
+    });
+    const candidates = plan.start
+      ? await loadCandidates(db, rollout, others, now, plan.start.maxRank, plan.start.limit)
+      : [];
+    reports.push({
+      name: rollout.name,
+      targetVersion: rollout.firmware.version,
+      status: plan.status,
+      startsNext: {
+        count: candidates.length,
+        endpoints: candidates.slice(0, maxNames).map((c) => c.endpoint),
+      },
+      waits: plan.waits,
+    });
+  }
+  return reports;
+}
+
+/** One line per wait reason, as `otactl plan` prints them. */
+export function describeWait(wait: RolloutWait): string {
+  switch (wait.kind) {
+    case 'suspended':
+      return 'suspended (spec.suspend: true): no new updates start';
+    case 'aborted':
+      return `aborted: ${wait.reason}`;
+    case 'failure-threshold':
+      return `paused by the ${wait.reason}; change the Rollout in git to resume`;
+    case 'pause':
+      return `pause after step ${wait.step + 1} until ${new Date(wait.until).toISOString()}`;
+    case 'approval':
+      return `step ${wait.step + 2} waits for approval: set spec.strategy.approved to ${wait.approvedNeeded} in a commit`;
+    case 'step-in-progress':
+      return `step ${wait.step + 1} has ${wait.unfinished} devices to finish before the next step`;
+    case 'in-flight-limit':
+      return `in-flight limit reached (maxInFlight ${wait.maxInFlight})`;
+    case 'rate-limit':
+      return `start rate limit reached (maxPerMinute ${wait.maxPerMinute})`;
+    case 'window':
+      return `downloaded devices wait for the maintenance window${wait.opensAt ? ` (opens ${new Date(wait.opensAt).toISOString()})` : ''}`;
+    case 'conflict':
+      return `${wait.devices} devices also selected by a rollout of equal priority; neither touches them${wait.examples.length ? ` (e.g. ${wait.examples.join(', ')})` : ''}`;
+    case 'downgrade-refused':
+      return `${wait.devices} devices run a newer (or not comparable) version; set allowDowngrade: true to roll them back`;
+  }
+}

@@ -1,0 +1,333 @@
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
+import {
+  type Controller,
+  type ControllerConfig,
+  startController,
+} from '../../controller/app/start-controller.js';
+import { packImage } from '../../controller/firmware/image/index.js';
+import { createLogger } from '../../controller/log/index.js';
+import type { RolloutCounts } from '../../controller/reconcile/observation.js';
+import type { PassResult } from '../../controller/reconcile/reconcile-pass.js';
+import { type DeviceEvent, type Fleet, type FleetOptions, startFleet } from '../../controller/sim/index.js';
+import type { Database, OpenDatabase } from '../../controller/store/index.js';
+
+export interface FirmwareFixture {
+  readonly name: string;
+  readonly version: string;
+  readonly model: string;
+  readonly file: string;
+  readonly sha256: string;
+}
+
+/** A temporary manifests directory and firmware directory, removed by `cleanup`. */
+export interface Workspace {
+  readonly dir: string;
+  readonly manifestsDir: string;
+  readonly firmwareDir: string;
+  addFirmware(version: string, model?: string): Promise<FirmwareFixture>;
+  writeManifest(name: string, yaml: string): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export async function createWorkspace(): Promise<Workspace> {
+  const dir = await mkdtemp(join(tmpdir(), 'otactl-rollout-'));
+  const manifestsDir = join(dir, 'rollouts');
+  const firmwareDir = join(dir, 'firmware');
+  await mkdir(manifestsDir);
+  await mkdir(firmwareDir);
+  return {
+    dir,
+    manifestsDir,
+    firmwareDir,
+    async addFirmware(version, model = 'SIM1') {
+      const image = packImage({ version, model, payload: Buffer.alloc(2048, version) });
+      const file = `${model.toLowerCase()}-${version}.bin`;
+      await writeFile(join(firmwareDir, file), image);
+      const sha256 = createHash('sha256').update(image).digest('hex');
+      return { name: `${model.toLowerCase()}-${version}`, version, model, file, sha256 };
+    },
+    async writeManifest(name, yaml) {
+      // Write then rename: the watcher never sees a half-written file.
+      const path = join(manifestsDir, name);
+      await writeFile(`${path}.tmp`, yaml);
+      const { rename } = await import('node:fs/promises');
+      await rename(`${path}.tmp`, path);
+    },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+export function firmwareManifest(fw: FirmwareFixture): string {
+  return `apiVersion: otactl/v1alpha1
+kind: Firmware
+metadata:
+  name: ${fw.name}
+spec:
+  version: "${fw.version}"
+  file: ${fw.file}
+  sha256: "${fw.sha256}"
+  models: ["${fw.model}"]
+`;
+}
+
+export function groupManifest(name: string, pattern: string): string {
+  return `apiVersion: otactl/v1alpha1
+kind: DeviceGroup
+metadata:
+  name: ${name}
+spec:
+  selector:
+    endpointPatterns: ["${pattern}"]
+`;
+}
+
+export function rolloutManifest(options: {
+  name: string;
+  group: string;
+  firmware: string;
+  extra?: string;
+}): string {
+  return `apiVersion: otactl/v1alpha1
+kind: Rollout
+metadata:
+  name: ${options.name}
+spec:
+  group: ${options.group}
+  firmware: ${options.firmware}
+${options.extra ?? ''}`;
+}
+
+export async function startTestController(
+  store: OpenDatabase,
+  ws: Workspace,
+  overrides: Partial<ControllerConfig> = {},
+): Promise<Controller> {
+  return startController({
+    store,
+    manifestsDir: ws.manifestsDir,
+    firmwareDir: ws.firmwareDir,
+    coapPort: 0,
+    coapHost: '127.0.0.1',
+    httpPort: 0,
+    httpHost: '127.0.0.1',
+    publicHost: '127.0.0.1',
+    logger: createLogger({ level: process.env.OTACTL_TEST_LOG === '1' ? 'debug' : 'silent' }),
+    manifestDebounceMs: 50,
+    // Every simulated device downloads from 127.0.0.1.
+    maxDownloadsPerClient: 10_000,
+    reconcile: { intervalMs: 200, pollQuietMs: 5_000 },
+    ...overrides,
+  });
+}
+
+/** Resolves once `condition` holds after a reconcile pass (checked after every pass, no sleeping). */
+export function afterPassWhen(
+  controller: Controller,
+  condition: (pass: PassResult) => Promise<boolean> | boolean,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let checking = false;
+    const onPass = async (pass: PassResult) => {
+      if (checking) return;
+      checking = true;
+      try {
+        if (await condition(pass)) {
+          controller.reconciler.off('pass', onPass);
+          resolve();
+        }
+      } catch (error) {
+        controller.reconciler.off('pass', onPass);
+        reject(error);
+      } finally {
+        checking = false;
+      }
+    };
+    controller.reconciler.on('pass', onPass);
+  });
+}
+
+/**
+ * The controller's clock in tests: real time plus an offset the test moves forward, so timeouts,
+ * backoffs, pauses and windows come due at once while devices (on real time) keep working.
+ */
+export interface TestClock {
+  readonly now: () => number;
+  advance(ms: number): void;
+  /** Moves the clock to `epochMs` (never backwards). */
+  advanceTo(epochMs: number): void;
+}
+
+export function createTestClock(startAt?: number): TestClock {
+  let offset = startAt === undefined ? 0 : startAt - Date.now();
+  const now = () => Date.now() + offset;
+  return {
+    now,
+    advance(ms) {
+      offset += ms;
+    },
+    advanceTo(epochMs) {
+      offset += Math.max(0, epochMs - now());
+    },
+  };
+}
+
+/** Asks for a pass and resolves after `count` passes that began after the request. */
+export async function settle(controller: Controller, count = 2): Promise<void> {
+  let seen = 0;
+  // The first 'pass' may belong to a pass that was already running: count one more.
+  await afterPassWhen(controller, () => {
+    seen++;
+    if (seen === 1) controller.reconciler.trigger();
+    return seen > count;
+  });
+}
+
+/** Resolves once the simulated fleet emits an event that satisfies `predicate`. */
+export function fleetEvent(fleet: Fleet, predicate: (event: DeviceEvent) => boolean): Promise<DeviceEvent> {
+  return new Promise((resolve) => {
+    const onEvent = (event: DeviceEvent) => {
+      if (!predicate(event)) return;
+      fleet.off('event', onEvent);
+      resolve(event);
+    };
+    fleet.on('event', onEvent);
+  });
+}
+
+/** The canary order of a rollout, computed independently of the controller: md5(rollout:endpoint). */
+export function canaryOrder(rollout: string, endpoints: readonly string[]): string[] {
+  const key = (endpoint: string) => createHash('md5').update(`${rollout}:${endpoint}`).digest('hex');
+  return [...endpoints].sort((a, b) => key(a).localeCompare(key(b)) || a.localeCompare(b));
+}
+
+export async function countWhere(
+  db: Kysely<Database>,
+  table: 'devices' | 'firmware_updates' | 'events',
+  where: RawBuilder<boolean> = sql<boolean>`true`,
+): Promise<number> {
+  const result = await sql<{ n: number }>`select count(*) as n from ${sql.table(table)} where ${where}`.execute(db);
+  return Number(result.rows[0]?.n ?? 0);
+}
+
+/** The stored status of a rollout (phase, step, counts as the last pass wrote them). */
+export async function rolloutRow(db: Kysely<Database>, name: string) {
+  const row = await db.selectFrom('rollouts').selectAll().where('name', '=', name).executeTakeFirst();
+  if (!row) return undefined;
+  return { ...row, counts: row.counts as unknown as RolloutCounts & { message: string } };
+}
+
+/** Every update of a device (or all), oldest first. */
+export function updatesOf(db: Kysely<Database>, endpoint?: string) {
+  let query = db.selectFrom('firmware_updates').selectAll().orderBy('id');
+  if (endpoint !== undefined) query = query.where('endpoint', '=', endpoint);
+  return query.execute();
+}
+
+/** Endpoints of the simulated devices the controller has read object 3 of. */
+export function knownDevices(db: Kysely<Database>): Promise<number> {
+  return countWhere(db, 'devices', sql<boolean>`info_read_at is not null`);
+}
+
+/**
+ * One test's world: a workspace, a database, a controller (restartable on the same ports and
+ * database) and simulated fleets pointed at it. `close` releases everything in reverse order.
+ */
+export class Scene {
+  readonly store: OpenDatabase;
+  readonly ws: Workspace;
+  readonly fleets: Fleet[] = [];
+  #controller: Controller | undefined;
+  #overrides: Partial<ControllerConfig> = {};
+
+  private constructor(store: OpenDatabase, ws: Workspace) {
+    this.store = store;
+    this.ws = ws;
+  }
+
+  static async create(backend: { open(): Promise<OpenDatabase> }): Promise<Scene> {
+    return new Scene(await backend.open(), await createWorkspace());
+  }
+
+  get db(): Kysely<Database> {
+    return this.store.db;
+  }
+
+  get controller(): Controller {
+    if (!this.#controller) throw new Error('no controller running');
+    return this.#controller;
+  }
+
+  async startController(overrides: Partial<ControllerConfig> = {}): Promise<Controller> {
+    this.#overrides = overrides;
+    this.#controller = await startTestController(this.store, this.ws, overrides);
+    await this.#controller.manifestsLoaded;
+    return this.#controller;
+  }
+
+  /** Stops the controller and starts a new one on the same database and ports (devices keep their server). */
+  async restartController(): Promise<Controller> {
+    const old = this.controller;
+    const ports = { coapPort: old.coapPort, httpPort: old.httpPort };
+    await old.stop();
+    this.#controller = undefined;
+    return this.startController({ ...this.#overrides, ...ports });
+  }
+
+  /** Starts simulated devices against the controller: HTTP downloads, burst registration, long lifetime. */
+  async addFleet(options: Partial<Omit<FleetOptions, 'server'>> & { count: number }): Promise<Fleet> {
+    const fleet = await startFleet({
+      server: `coap://127.0.0.1:${this.controller.coapPort}`,
+      prefix: 'sim-',
+      version: '1.0.0',
+      model: 'SIM1',
+      protocols: [2],
+      staggerMs: 0,
+      // Long enough that moving the controller's clock by hours expires no registration.
+      lifetime: 86_400,
+      ...options,
+    });
+    this.fleets.push(fleet);
+    await fleet.started;
+    return fleet;
+  }
+
+  /** Resolves once `n` devices (in total) have had object 3 read. */
+  async devicesKnown(n: number): Promise<void> {
+    if ((await knownDevices(this.db)) >= n) return;
+    await afterPassWhen(this.controller, async () => (await knownDevices(this.db)) >= n);
+  }
+
+  async close(): Promise<void> {
+    for (const fleet of this.fleets.reverse()) await fleet.stop().catch(() => {});
+    await this.#controller?.stop();
+    await this.store.close();
+    await this.ws.cleanup();
+  }
+}
+
+/** The usual manifests of one rollout: its firmware, a group by endpoint pattern and the Rollout. */
+export function rolloutManifests(options: {
+  firmware: FirmwareFixture;
+  extraFirmware?: readonly FirmwareFixture[];
+  rollout: string;
+  group?: string;
+  pattern?: string;
+  spec?: string;
+}): string {
+  const group = options.group ?? 'sims';
+  return [
+    firmwareManifest(options.firmware),
+    ...(options.extraFirmware ?? []).map(firmwareManifest),
+    groupManifest(group, options.pattern ?? 'sim-*'),
+    rolloutManifest({
+      name: options.rollout,
+      group,
+      firmware: options.firmware.name,
+      ...(options.spec === undefined ? {} : { extra: options.spec }),
+    }),
+  ].join('---\n');
+}
