@@ -209,6 +209,12 @@ export async function startController(config: ControllerConfig): Promise<Control
         : { ok: false, reason: choice.message, permanent: true };
     };
 
+    const counted = <T extends { readonly kind: string }>(method: string, result: T): T => {
+      const outcome =
+        result.kind === 'invalid' ? 'error' : (result.kind as 'ok' | 'error' | 'timeout' | 'unreachable');
+      metrics.coapRequests.inc({ method, outcome });
+      return result;
+    };
     const deps: ExecutorDeps = {
       db,
       clock,
@@ -216,8 +222,9 @@ export async function startController(config: ControllerConfig): Promise<Control
       packageUri,
       timeoutsOf: (name) => desired?.rollouts.get(name)?.timeouts ?? DEFAULT_TIMEOUTS,
       ops: {
-        writePackageUri: (endpoint, uri) => lwm2m.device(endpoint).write('/5/0/1', uri),
-        executeUpdate: (endpoint) => lwm2m.device(endpoint).execute('/5/0/2'),
+        writePackageUri: async (endpoint, uri) =>
+          counted('write', await lwm2m.device(endpoint).write('/5/0/1', uri)),
+        executeUpdate: async (endpoint) => counted('execute', await lwm2m.device(endpoint).execute('/5/0/2')),
         pollFirmwareState: async (endpoint) => {
           await sync.readFirmwareState(endpoint);
         },

@@ -209,7 +209,9 @@ export async function countWhere(
   table: 'devices' | 'firmware_updates' | 'events',
   where: RawBuilder<boolean> = sql<boolean>`true`,
 ): Promise<number> {
-  const result = await sql<{ n: number }>`select count(*) as n from ${sql.table(table)} where ${where}`.execute(db);
+  const result = await sql<{
+    n: number;
+  }>`select count(*) as n from ${sql.table(table)} where ${where}`.execute(db);
   return Number(result.rows[0]?.n ?? 0);
 }
 
