@@ -33,17 +33,7 @@ describe('a running controller', () => {
     const target = await ws.addFirmware('1.1.0');
     await ws.writeManifest(
       'fleet.yaml',
-      [
-        firmwareManifest(target),
-        groupManifest('sims', 'sim-*'),
-        rolloutManifest({
-          name: 'canary',
-          group: 'sims',
-          firmware: target.name,
-          extra:
-            '  strategy:\n    steps:\n      - percent: 20\n        pause: manual\n      - percent: 100\n',
-        }),
-      ].join('---\n'),
+      [firmwareManifest(target), groupManifest('sims', 'sim-*')].join('---\n'),
     );
     controller = await startTestController(store, ws);
     fleet = await startFleet({
@@ -56,6 +46,24 @@ describe('a running controller', () => {
       staggerMs: 0,
     });
     const db = store.db;
+    // The canary share is a share of the group's current members: let all ten report first.
+    await afterPassWhen(controller, async () => {
+      const rows = await db
+        .selectFrom('devices')
+        .select('id')
+        .where('info_read_at', 'is not', null)
+        .execute();
+      return rows.length === 10;
+    });
+    await ws.writeManifest(
+      'canary.yaml',
+      rolloutManifest({
+        name: 'canary',
+        group: 'sims',
+        firmware: target.name,
+        extra: '  strategy:\n    steps:\n      - percent: 20\n        pause: manual\n      - percent: 100\n',
+      }),
+    );
     await afterPassWhen(controller, async () => {
       const row = await db
         .selectFrom('rollouts')
