@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { ROLLOUT_PHASES } from '../api/read-model/rollout-phase.js';
 import { countsOf } from '../api/read-model/to-view.js';
 import type { DownloadStats } from '../firmware/download-stats.js';
+import { ROLLOUT_PHASES } from '../reconcile/rollout-status.js';
 import type { Database } from '../store/schema.js';
 
 export const UPDATE_OUTCOMES = ['succeeded', 'failed', 'cancelled'] as const;

@@ -1,20 +1,5 @@
 import { UpdateResult } from '../store/index.js';
-
-/** What 5/0/5 codes mean, in the words an operator reads in status and history. */
-export const RESULT_TEXT: Readonly<Record<number, string>> = {
-  0: 'initial',
-  1: 'success',
-  2: 'not enough flash',
-  3: 'out of RAM',
-  4: 'connection lost during download',
-  5: 'integrity check failure',
-  6: 'unsupported package type',
-  7: 'invalid URI',
-  8: 'firmware update failed',
-  9: 'unsupported protocol',
-  10: 'cancelled',
-  11: 'deferred',
-};
+import { resultMeaning } from '../store/update-codes.js';
 
 /**
  * Transient outcomes may succeed on another attempt; permanent ones will fail the same way
@@ -31,5 +16,5 @@ export function isRetryableResult(result: number): boolean {
 }
 
 export function failureReasonForResult(result: number): string {
-  return `result ${result}: ${RESULT_TEXT[result] ?? 'unknown'}`;
+  return `result ${result}: ${resultMeaning(result)}`;
 }

@@ -10,4 +10,5 @@ export {
   parseDatabaseSpec,
 } from './open-database.js';
 export type * from './schema.js';
+export { describeResult, describeState, resultMeaning, stateMeaning } from './update-codes.js';
 export * from './update-phase.js';

@@ -1,3 +1,4 @@
+export { ROLLOUT_PHASES, type RolloutPhase } from '../../reconcile/rollout-status.js';
 export {
   DEVICE_EVENTS,
   DEVICE_STATE_FILTERS,
@@ -8,8 +9,7 @@ export {
   listDevices,
 } from './devices.js';
 export { type EventPage, type EventQuery, latestEventId, listEvents } from './events.js';
-export { ROLLOUT_PHASES, type RolloutPhase } from './rollout-phase.js';
 export { getRollout, listRollouts, RECENT_FAILURES } from './rollouts.js';
 export { countsOf, toRolloutView } from './to-view.js';
-export { describeResult, describeState, resultMeaning, stateMeaning } from './update-codes.js';
+export { describeResult, describeState, resultMeaning, stateMeaning } from '../../store/update-codes.js';
 export type * from './views.js';

@@ -1,5 +1,5 @@
 import type { DeviceRow, EventRow, FirmwareUpdateRow, RolloutRow } from '../../store/schema.js';
-import { resultMeaning, stateMeaning } from './update-codes.js';
+import { resultMeaning, stateMeaning } from '../../store/update-codes.js';
 import type {
   ConditionView,
   DeviceView,

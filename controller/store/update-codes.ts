@@ -9,8 +9,8 @@ const STATE_TEXT: Readonly<Record<number, string>> = {
 const RESULT_TEXT: Readonly<Record<number, string>> = {
   0: 'no result yet',
   1: 'success',
-  2: 'not enough flash for the package',
-  3: 'out of RAM during download',
+  2: 'not enough flash',
+  3: 'out of RAM',
   4: 'connection lost during download',
   5: 'integrity check failure',
   6: 'unsupported package type',
