@@ -1,11 +1,77 @@
 import type { Command } from 'commander';
+import { DEMO_DEFAULTS, DemoSetupError, QUICK, runDemo } from '../../demo/index.js';
+import { parseDuration } from '../../manifests/index.js';
+import { parseFaultSpec } from '../../sim/index.js';
+import { UserError } from '../user-error.js';
 
-import { notYetImplemented } from '../user-error.js';
+interface DemoFlags {
+  readonly keep?: boolean;
+  readonly quick?: boolean;
+  readonly devices?: string;
+  readonly pause?: string;
+  readonly faults?: string;
+  readonly seed: string;
+}
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('one-command demo: controller, simulated fleet and a 3-step canary rollout')
-    .option('--keep', 'leave it running at the end')
-    .action(() => notYetImplemented('demo', 9));
+    .description(
+      'one-command demo: the controller on an in-memory database, a simulated fleet and a 3-step canary rollout',
+    )
+    .option('--keep', 'leave everything running after the summary, until Ctrl-C')
+    .option('--devices <n>', `simulated devices (default ${DEMO_DEFAULTS.devices})`)
+    .option('--pause <duration>', "replace the example Rollout's pauses (e.g. 1s, 30s)")
+    .option('--quick', `a short run: ${QUICK.devices} devices, ${QUICK.pause} pauses`)
+    .option(
+      '--faults <spec>',
+      'faults injected into the simulated devices (see otactl sim --help)',
+      DEMO_DEFAULTS.faults,
+    )
+    .option('--seed <s>', 'which devices get faults', DEMO_DEFAULTS.seed)
+    .action((flags: DemoFlags) => demo(flags));
+}
+
+async function demo(flags: DemoFlags): Promise<void> {
+  const devicesText = flags.devices ?? String(flags.quick ? QUICK.devices : DEMO_DEFAULTS.devices);
+  const devices = Number(devicesText);
+  if (!Number.isInteger(devices) || devices < 1 || devices > 100_000) {
+    throw new UserError(`--devices must be an integer from 1 to 100000, got ${devicesText}`);
+  }
+  const pause = flags.pause ?? (flags.quick ? QUICK.pause : undefined);
+  if (pause !== undefined && parseDuration(pause) === undefined) {
+    throw new UserError(`--pause: not a duration: ${pause} (e.g. 1s, 30s, 2m)`);
+  }
+  const faults = flags.faults ?? DEMO_DEFAULTS.faults;
+  const parsed = parseFaultSpec(faults);
+  if (!parsed.ok) throw new UserError(`--faults: ${parsed.error}`);
+
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    // A second Ctrl-C while stopping: give up on a clean stop.
+    if (interrupts > 1) process.exit(130);
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await runDemo({
+      devices,
+      faults,
+      seed: flags.seed,
+      ...(pause !== undefined ? { pause } : {}),
+      keep: flags.keep === true,
+      signal: abort.signal,
+      out: process.stdout,
+    });
+    process.exitCode = result.exitCode;
+  } catch (error) {
+    if (error instanceof DemoSetupError) throw new UserError(`demo: ${error.message}`);
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

@@ -47,7 +47,7 @@ export function registerRun(program: Command): void {
       'host name or address devices use to reach this controller (default: first non-loopback address)',
     )
     .option('--bind <address>', 'address to listen on (default: all)')
-    .option('--api-token <token>', 'bearer token required by /api/* (default: OTACTL_API_TOKEN)')
+    .option('--api-token <token>', 'bearer token required by /api/* and /metrics (default: OTACTL_API_TOKEN)')
     .option('--schemes <list>', 'package URI scheme preference', 'https,http,coap')
     .option(
       '--relative-uris',
