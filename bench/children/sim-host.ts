@@ -1,0 +1,72 @@
+/** Bench child process: a fleet of full simulated devices (controller/sim), with its memory cost. */
+import { type Fleet, startFleet } from '../../controller/sim/index.js';
+import { serveRpc } from '../rpc.js';
+
+let fleet: Fleet | undefined;
+
+function heapAfterGc(): { heap: number; rss: number } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, rss: m.rss };
+}
+
+export interface StartArgs {
+  readonly server: string;
+  readonly count: number;
+  readonly prefix: string;
+  readonly version: string;
+  readonly model: string;
+}
+
+export interface StartResult {
+  readonly seconds: number;
+  /** Bytes per device after GC, the fleet registered. */
+  readonly heapPerDevice: number;
+  readonly rssPerDevice: number;
+}
+
+const handlers = {
+  /** Starts the fleet (a burst) and resolves once every device is registered. */
+  async start(args: StartArgs): Promise<StartResult> {
+    const before = heapAfterGc();
+    const t0 = performance.now();
+    const registered = new Set<string>();
+    const started = await startFleet({
+      server: args.server,
+      count: args.count,
+      prefix: args.prefix,
+      version: args.version,
+      model: args.model,
+      protocols: [2],
+      staggerMs: 0,
+      lifetime: 3600,
+      bindAddress: '127.0.0.1',
+    });
+    fleet = started;
+    await new Promise<void>((resolve) => {
+      if (args.count === 0) resolve();
+      started.on('registered', (_event, device) => {
+        registered.add(device.endpoint);
+        if (registered.size === args.count) resolve();
+      });
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const after = heapAfterGc();
+    return {
+      seconds,
+      heapPerDevice: (after.heap - before.heap) / Math.max(1, args.count),
+      rssPerDevice: (after.rss - before.rss) / Math.max(1, args.count),
+    };
+  },
+  summary: () => fleet?.summary(),
+  async stop(): Promise<void> {
+    await fleet?.stop();
+    fleet = undefined;
+  },
+};
+
+export type SimHostHandlers = typeof handlers;
+
+serveRpc(handlers);

@@ -1,0 +1,52 @@
+import type { ThroughputSizes } from './scenarios/lwm2m-throughput.js';
+
+/** Fleet sizes and time bounds of one bench run. */
+export interface BenchSizes {
+  readonly throughput: ThroughputSizes;
+  readonly rolloutDevices: readonly number[];
+  /** A rollout still running after this long is measured by the devices updated so far. */
+  readonly rolloutWindowMs: number;
+  readonly reconcileDevices: readonly number[];
+  /** Extra reconcile size, on Postgres only. */
+  readonly reconcilePostgresOnly: readonly number[];
+  readonly memoryDevices: readonly number[];
+  /** Wait after the last registration before reading memory (node-coap's exchange lifetime). */
+  readonly memorySettleMs: number;
+  /** Upper bound on any single wait (registration, interrogation). */
+  readonly timeoutMs: number;
+}
+
+export const QUICK: BenchSizes = {
+  throughput: { registrations: 2500, clients: 250, reads: 8000, readConcurrency: 250, warmup: 500 },
+  rolloutDevices: [200, 1000],
+  rolloutWindowMs: 20_000,
+  reconcileDevices: [20_000],
+  reconcilePostgresOnly: [],
+  memoryDevices: [2000],
+  memorySettleMs: 0,
+  timeoutMs: 60_000,
+};
+
+export const FULL: BenchSizes = {
+  throughput: { registrations: 20_000, clients: 1000, reads: 50_000, readConcurrency: 1000, warmup: 2000 },
+  rolloutDevices: [1000, 5000],
+  rolloutWindowMs: 120_000,
+  reconcileDevices: [100_000],
+  reconcilePostgresOnly: [1_000_000],
+  memoryDevices: [10_000, 100_000],
+  memorySettleMs: 23_000,
+  timeoutMs: 300_000,
+};
+
+/** The smoke test's: every figure produced, in seconds. */
+export const TINY: BenchSizes = {
+  throughput: { registrations: 20, clients: 5, reads: 40, readConcurrency: 5, warmup: 5 },
+  // Memory deltas need a few hundred KB to stand clear of GC noise.
+  rolloutDevices: [50],
+  rolloutWindowMs: 60_000,
+  reconcileDevices: [500],
+  reconcilePostgresOnly: [],
+  memoryDevices: [200],
+  memorySettleMs: 0,
+  timeoutMs: 30_000,
+};

@@ -1,0 +1,32 @@
+import type { Figure } from './figure.js';
+
+function formatValue(f: Figure): string {
+  const v = f.value;
+  if (f.unit === 'x raw') return `${(v * 100).toFixed(0)}% of raw`;
+  if (f.unit === 'B') return v >= 10_240 ? `${(v / 1024).toFixed(1)} KiB` : `${v.toFixed(0)} B`;
+  if (f.unit === 'ms') return `${v.toFixed(0)} ms`;
+  if (f.unit === 's') return `${v.toFixed(1)} s`;
+  if (f.unit === 'queries') return v.toFixed(1);
+  return `${Math.round(v).toLocaleString('en-US')}${f.unit}`;
+}
+
+/** A plain-text table: figure, value, fleet, database, goal (with a verdict). */
+export function formatTable(figures: readonly Figure[]): string {
+  const rows = [
+    ['measured', 'value', 'fleet', 'db', 'goal'],
+    ...figures.map((f) => [
+      f.what,
+      formatValue(f),
+      f.fleet.toLocaleString('en-US'),
+      f.database,
+      f.goal === undefined ? '' : `${f.met ? 'MET   ' : 'MISSED'} ${f.goal}`,
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    r
+      .map((cell, i) => (i === 1 || i === 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
