@@ -40,6 +40,7 @@ type LruConstructor = new (opts: object) => object;
  */
 export class GuardedCoapServer extends Server {
   readonly #opts: GuardedServerOptions;
+  readonly #purge: NodeJS.Timeout;
 
   constructor(opts: GuardedServerOptions) {
     super({ piggybackReplyMs: 50, sendAcksForNonConfirmablePackets: true });
@@ -51,8 +52,17 @@ export class GuardedCoapServer extends Server {
       ttl: parameters.exchangeLifetime * 1000,
       dispose: (value: { sender?: { reset(): void } }) => value.sender?.reset(),
     }) as unknown as typeof this._lru;
+    // Expired entries would otherwise stay until newer ones push them out: at rest the cache
+    // would keep holding its maximum, kilobytes each.
+    this.#purge = setInterval(() => (this._lru as unknown as { purgeStale(): boolean }).purgeStale(), 5_000);
+    this.#purge.unref();
     this.on('request', (req: IncomingMessage, res: OutgoingMessage) => this.#serve(req, res));
     this.on('error', (err: unknown) => opts.onError('coap server error', err));
+  }
+
+  override close(done?: (err?: Error) => void): this {
+    clearInterval(this.#purge);
+    return super.close(done);
   }
 
   override handleRequest(): (msg: Buffer, rsinfo: AddressInfo) => void {
