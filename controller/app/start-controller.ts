@@ -221,6 +221,7 @@ export async function startController(config: ControllerConfig): Promise<Control
       logger: log.child({ component: 'reconcile' }),
       packageUri,
       timeoutsOf: (name) => desired?.rollouts.get(name)?.timeouts ?? DEFAULT_TIMEOUTS,
+      retriesOf: (name) => desired?.rollouts.get(name)?.retries.max ?? 0,
       ops: {
         writePackageUri: async (endpoint, uri) =>
           counted('write', await lwm2m.device(endpoint).write('/5/0/1', uri)),

@@ -26,6 +26,8 @@ export interface ExecutorDeps {
   readonly hooks?: ExecutorHooks;
   /** The timeouts of an update's rollout, applied when the update changes phase (defaults when it is gone). */
   readonly timeoutsOf: (rollout: string) => RolloutTimeouts;
+  /** `retries.max` of an update's rollout, so a failure's event says whether another attempt follows. */
+  readonly retriesOf?: (rollout: string) => number;
 }
 
 export interface RolloutTimeouts {
@@ -270,7 +272,7 @@ async function finish(deps: ExecutorDeps, update: ActiveUpdate, outcome: UpdateO
         ? { type: 'UpdateCancelled', message: `cancelled: ${outcome.reason}` }
         : {
             type: 'UpdateFailed',
-            message: `failed: ${outcome.reason}${outcome.retryable ? ' (will retry)' : ''}`,
+            message: `failed: ${outcome.reason}${willRetry(deps, update, outcome.retryable) ? ' (will retry)' : ''}`,
             details: { result: outcome.result, reason: outcome.reason, retryable: outcome.retryable },
           };
   const finished = await transitionUpdate(
@@ -306,6 +308,11 @@ async function finish(deps: ExecutorDeps, update: ActiveUpdate, outcome: UpdateO
     await deps.ops.writePackageUri(update.endpoint, '');
   }
   return true;
+}
+
+function willRetry(deps: ExecutorDeps, update: ActiveUpdate, retryable: boolean): boolean {
+  if (!retryable) return false;
+  return deps.retriesOf === undefined || update.attempt <= deps.retriesOf(update.rollout);
 }
 
 export const DEFAULT_TIMEOUTS: RolloutTimeouts = { downloadMs: 30 * 60_000, updateMs: 15 * 60_000 };

@@ -71,8 +71,9 @@ function classifiedMembers(
         coalesce(h.attempts, 0) as attempts, h.last_phase, h.last_reason,
         a.phase as active_phase,
         case
-          when m.firmware_version = ${target} then 'up-to-date'
+          -- An update is in flight until it is finished, even once the device reports the target.
           when a.rollout = ${rollout.name} then 'in-flight'
+          when m.firmware_version = ${target} then 'up-to-date'
           when m.owned_elsewhere then 'owned-elsewhere'
           when m.conflicted then 'conflicted'
           when a.id is not null then 'busy'

@@ -143,15 +143,21 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
   } else if (pauseReason !== null) {
     phase = 'Paused';
     message = pauseReason;
-  } else if (allDone) {
+  } else if (allDone && counts.offline === 0 && counts.conflicted === 0) {
     phase = 'Completed';
     message = `${counts.upToDate} of ${counts.selected} devices on ${rollout.firmware.version}`;
-  } else if (counts.conflicted > 0 && counts.conflicted === counts.selected) {
+  } else if (counts.conflicted > 0 && (allDone || counts.conflicted === counts.selected)) {
+    // Contested devices are not done: the rollout stalls on them until a priority decides.
     phase = 'Conflict';
-    message = `every device is also selected by a rollout of equal priority`;
+    message =
+      counts.conflicted === counts.selected
+        ? 'every device is also selected by a rollout of equal priority'
+        : `${counts.conflicted} of ${counts.selected} devices are also selected by a rollout of equal priority; neither touches them`;
   } else {
     phase = 'Progressing';
-    message = `step ${step + 1} of ${steps.length}: ${counts.inFlight} in flight, ${counts.upToDate} of ${counts.selected} up to date`;
+    // Offline devices do not hold a step back, but the rollout is not complete while they wait.
+    const offline = counts.offline > 0 ? `, ${counts.offline} offline` : '';
+    message = `step ${step + 1} of ${steps.length}: ${counts.inFlight} in flight, ${counts.upToDate} of ${counts.selected} up to date${offline}`;
   }
   if (counts.conflicted > 0) {
     waits.push({ kind: 'conflict', devices: counts.conflicted, examples: observation.conflictExamples });

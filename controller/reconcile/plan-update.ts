@@ -85,6 +85,18 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
       if (device.infoReadAt !== null && device.infoReadAt >= executedAt) {
         if (device.firmwareVersion === update.targetVersion) return finish(update, { phase: 'succeeded' });
         const rebooted = device.registeredAt !== null && device.registeredAt >= executedAt;
+        // A restarted device's object 3 is read before 5/0/3 and 5/0/5 are observed again, and those two
+        // arrive separately: decide once its Result since the restart is in (or has had pollQuietMs to
+        // arrive), so the failure carries the device's own code (8, or 1 with the old version).
+        const resultIn =
+          reportedSince(device.registeredAt) &&
+          (device.fwResult !== UpdateResult.INITIAL || now - (device.registeredAt ?? 0) >= ctx.pollQuietMs);
+        if (rebooted && !resultIn && !expired) {
+          if (registered && quietFor(device.fwReportedAt, device.registeredAt, now) >= ctx.pollQuietMs) {
+            return { actions: [{ kind: 'poll-state', update }], wait: 'updating' };
+          }
+          return { actions: [], wait: 'updating' };
+        }
         const freshResult = reportedSince(executedAt) ? device.fwResult : null;
         if (rebooted || freshResult === UpdateResult.SUCCESS) {
           const still = device.firmwareVersion ?? 'an unknown version';
