@@ -1,4 +1,5 @@
 export { ROLLOUT_PHASES, type RolloutPhase } from '../../reconcile/rollout-status.js';
+export { describeResult, describeState, resultMeaning, stateMeaning } from '../../store/update-codes.js';
 export {
   DEVICE_EVENTS,
   DEVICE_STATE_FILTERS,
@@ -11,5 +12,4 @@ export {
 export { type EventPage, type EventQuery, latestEventId, listEvents } from './events.js';
 export { getRollout, listRollouts, RECENT_FAILURES } from './rollouts.js';
 export { countsOf, toRolloutView } from './to-view.js';
-export { describeResult, describeState, resultMeaning, stateMeaning } from '../../store/update-codes.js';
 export type * from './views.js';
