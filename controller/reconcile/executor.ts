@@ -5,7 +5,7 @@ import { type Database, FirmwareState, UpdateResult } from '../store/index.js';
 import type { UpdateAction, UpdateOutcome } from './actions.js';
 import type { DeviceOps, PackageUriChoice } from './device-ops.js';
 import type { ActiveUpdate, Candidate } from './observation.js';
-import { beginUpdate, type EventContext, transitionUpdate } from './update-store.js';
+import { beginUpdates, type EventContext, transitionUpdate } from './update-store.js';
 
 export interface ExecutorLogger {
   info(obj: object, msg: string): void;
@@ -64,43 +64,35 @@ export async function startUpdates(
 ): Promise<number> {
   const now = deps.clock();
   const revision = rollout.source.revision?.commit?.sha ?? null;
-  let started = 0;
-  for (const candidate of candidates) {
-    const outcome = await beginUpdate(
-      deps.db,
-      {
-        device_id: candidate.deviceId,
-        endpoint: candidate.endpoint,
-        rollout: rollout.name,
-        firmware: rollout.firmware.name,
-        target_version: rollout.firmware.version,
-        from_version: candidate.firmwareVersion,
-        attempt: candidate.attempt,
-        git_revision: revision,
-        created_at: new Date(now),
-        phase_changed_at: new Date(now),
-        deadline_at: new Date(now + rollout.timeouts.downloadMs),
-      },
-      {
-        type: 'UpdateStarted',
-        message: `update ${candidate.firmwareVersion ?? '?'} -> ${rollout.firmware.version} started (attempt ${candidate.attempt})`,
-        details: {
-          attempt: candidate.attempt,
-          from: candidate.firmwareVersion,
-          to: rollout.firmware.version,
-        },
-      },
+  const rows = await beginUpdates(
+    deps.db,
+    candidates.map((candidate) => ({
+      device_id: candidate.deviceId,
+      endpoint: candidate.endpoint,
+      rollout: rollout.name,
+      firmware: rollout.firmware.name,
+      target_version: rollout.firmware.version,
+      from_version: candidate.firmwareVersion,
+      attempt: candidate.attempt,
+      git_revision: revision,
+      created_at: new Date(now),
+      phase_changed_at: new Date(now),
+      deadline_at: new Date(now + rollout.timeouts.downloadMs),
+    })),
+    (row) => ({
+      type: 'UpdateStarted',
+      message: `update ${row.from_version ?? '?'} -> ${row.target_version} started (attempt ${row.attempt})`,
+      details: { attempt: row.attempt, from: row.from_version, to: row.target_version },
+    }),
+  );
+  for (const row of rows) {
+    deps.hooks?.onStarted?.(rollout.name);
+    deps.logger?.info(
+      { endpoint: row.endpoint, rollout: rollout.name, attempt: row.attempt },
+      `update to ${rollout.firmware.version} started`,
     );
-    if (outcome.kind === 'started') {
-      started++;
-      deps.hooks?.onStarted?.(rollout.name);
-      deps.logger?.info(
-        { endpoint: candidate.endpoint, rollout: rollout.name, attempt: candidate.attempt },
-        `update to ${rollout.firmware.version} started`,
-      );
-    }
   }
-  return started;
+  return rows.length;
 }
 
 /** Carries out one update's actions in order; stops at the first that did not go through. */

@@ -1,6 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { ActivePhase, Database, FirmwareUpdateRow, NewFirmwareUpdate } from '../store/index.js';
-import { isUniqueViolation } from '../store/index.js';
 
 export interface UpdateEvent {
   readonly type: string;
@@ -36,36 +35,45 @@ async function appendEvent(
     .execute();
 }
 
-export type BeginOutcome =
-  | { readonly kind: 'started'; readonly update: FirmwareUpdateRow }
-  | { readonly kind: 'already-active' };
-
-/** Inserts a new active update and its event in one transaction; the one-active index decides races. */
-export async function beginUpdate(
+/**
+ * Inserts new active updates and their events in one transaction and two statements. A device
+ * that already has an active update (another pass or replica won the race) is skipped by the
+ * one-active index, not reported as an error; only the rows inserted are returned.
+ */
+export async function beginUpdates(
   db: Kysely<Database>,
-  values: Omit<NewFirmwareUpdate, 'phase' | 'finished_at'>,
-  event: UpdateEvent,
-): Promise<BeginOutcome> {
-  try {
-    const update = await db.transaction().execute(async (trx) => {
-      const row = await trx
-        .insertInto('firmware_updates')
-        .values({ ...values, phase: 'pending', finished_at: null })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await appendEvent(
-        trx,
-        { rollout: values.rollout, endpoint: values.endpoint, gitRevision: values.git_revision ?? null },
-        Number(row.id),
-        event,
-      );
-      return row;
-    });
-    return { kind: 'started', update };
-  } catch (error) {
-    if (isUniqueViolation(error, 'firmware_updates_one_active_per_device')) return { kind: 'already-active' };
-    throw error;
-  }
+  values: readonly Omit<NewFirmwareUpdate, 'phase' | 'finished_at'>[],
+  eventFor: (row: FirmwareUpdateRow) => UpdateEvent,
+): Promise<FirmwareUpdateRow[]> {
+  if (values.length === 0) return [];
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .insertInto('firmware_updates')
+      .values(values.map((v) => ({ ...v, phase: 'pending', finished_at: null })))
+      .onConflict((oc) => oc.column('device_id').where('finished_at', 'is', null).doNothing())
+      .returningAll()
+      .execute();
+    if (rows.length > 0) {
+      await trx
+        .insertInto('events')
+        .values(
+          rows.map((row) => {
+            const event = eventFor(row);
+            return {
+              rollout: row.rollout,
+              endpoint: row.endpoint,
+              update_id: Number(row.id),
+              type: event.type,
+              message: event.message,
+              details: JSON.stringify(event.details ?? {}),
+              git_revision: row.git_revision,
+            };
+          }),
+        )
+        .execute();
+    }
+    return rows;
+  });
 }
 
 /**

@@ -199,10 +199,7 @@ export function fleetEvent(fleet: Fleet, predicate: (event: DeviceEvent) => bool
 }
 
 /** The canary order of a rollout, computed independently of the controller: md5(rollout:endpoint). */
-export function canaryOrder(rollout: string, endpoints: readonly string[]): string[] {
-  const key = (endpoint: string) => createHash('md5').update(`${rollout}:${endpoint}`).digest('hex');
-  return [...endpoints].sort((a, b) => key(a).localeCompare(key(b)) || a.localeCompare(b));
-}
+export { canaryOrder } from '../../controller/reconcile/canary-order.js';
 
 export async function countWhere(
   db: Kysely<Database>,
