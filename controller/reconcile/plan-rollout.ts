@@ -63,10 +63,14 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
   let pauseReason: string | null = null;
   for (;;) {
     const progress = observation.steps[step];
-    const done = progress !== undefined && progress.unfinished === 0;
+    // A step that admits no device yet (the group is still empty) has not happened: its pause
+    // must not start, or a canary would be skipped while devices are still registering.
+    const done = progress !== undefined && progress.admitted > 0 && progress.unfinished === 0;
     if (!done) {
       stepCompletedAt = null;
-      if (progress) waits.push({ kind: 'step-in-progress', step, unfinished: progress.unfinished });
+      if (progress && progress.admitted > 0) {
+        waits.push({ kind: 'step-in-progress', step, unfinished: progress.unfinished });
+      }
       break;
     }
     if (stepCompletedAt === null) {

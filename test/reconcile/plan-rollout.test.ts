@@ -270,3 +270,20 @@ describe('planning a rollout', () => {
     expect(plan.waits).toContainEqual({ kind: 'window', opensAt: T0 + 5 });
   });
 });
+
+describe('planning a rollout over a group that is still empty', () => {
+  it('does not count an empty step as done, so no pause starts and no step is skipped', () => {
+    const empty = observation([0, 0, 0], { selected: 0, pending: 0 });
+    const emptySteps = { ...empty, steps: empty.steps.map((s) => ({ ...s, admitted: 0 })) };
+    const plan = planRollout({
+      rollout: rollout({ approved: 5 }),
+      generation: 'g1',
+      stored: undefined,
+      observation: emptySteps,
+      window: always,
+      now: T0,
+    });
+    expect(plan.status).toMatchObject({ phase: 'Progressing', currentStep: 0, stepCompletedAt: null });
+    expect(plan.events.map((e) => e.type)).not.toContain('StepCompleted');
+  });
+});
