@@ -8,12 +8,18 @@ import { planUpdate, type UpdateIntent } from './plan-update.js';
 import { rolloutGeneration } from './rollout-generation.js';
 import { loadStoredStatuses, markRemoved, saveStatus } from './rollout-rows.js';
 import { appendRolloutEvent } from './update-store.js';
+import type { UpdateWorkQueue } from './update-work-queue.js';
 
 export interface PassOptions {
   /** Read a followed resource directly when it has not changed for this long. */
   readonly pollQuietMs: number;
   /** Device requests in flight at once during a pass. */
   readonly concurrency: number;
+  /**
+   * Where the pass hands device requests; without one the pass waits for them (bench, tools).
+   * The controller's loop passes its queue so a silent device does not slow every pass.
+   */
+  readonly work?: UpdateWorkQueue;
 }
 
 export interface PassResult {
@@ -71,17 +77,25 @@ export async function reconcilePass(
   };
   const active = await loadActiveUpdates(deps.db);
   const work: (() => Promise<void>)[] = [];
+  let submitted = 0;
   for (const update of active) {
+    if (options.work?.isBusy(update.id)) continue;
     const decision = planUpdate(update, {
       intent: intents.get(update.rollout),
       now,
       pollQuietMs: options.pollQuietMs,
     });
     if (decision.wait) waits[decision.wait]++;
-    if (decision.actions.length > 0) work.push(() => runUpdateActions(deps, decision.actions));
+    if (decision.actions.length === 0) continue;
+    const task = () => runUpdateActions(deps, decision.actions);
+    if (options.work) {
+      if (options.work.submit(update.id, task)) submitted++;
+    } else {
+      work.push(task);
+    }
   }
   await runWithConcurrency(work, options.concurrency);
-  return { started, actions: work.length, plans, waits };
+  return { started, actions: work.length + submitted, plans, waits };
 }
 
 async function reconcileRollout(

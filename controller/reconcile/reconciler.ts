@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { DesiredState } from '../manifests/index.js';
 import type { ExecutorDeps } from './executor.js';
 import { type PassOptions, type PassResult, reconcilePass } from './reconcile-pass.js';
+import { UpdateWorkQueue } from './update-work-queue.js';
 
 export interface ReconcilerOptions extends Partial<PassOptions> {
   /** Passes run at least this often (timeouts, pauses and backoffs are noticed by it). */
@@ -45,6 +46,16 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       coalesceMs: options.coalesceMs ?? 20,
       pollQuietMs: options.pollQuietMs ?? 30_000,
       concurrency: options.concurrency ?? 256,
+      work: new UpdateWorkQueue(
+        options.concurrency ?? 256,
+        // A settled device request changed the database: look again.
+        () => this.trigger(),
+        (error) =>
+          this.#logger?.error(
+            { err: error },
+            'a device request of the reconciler failed; retried on a later pass',
+          ),
+      ),
     };
     this.#logger = options.logger;
     this.#onPass = options.onPass;
@@ -67,6 +78,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     clearInterval(this.#timer);
     clearTimeout(this.#pending);
     await this.#running;
+    await this.#options.work?.drain();
   }
 
   /** Asks for a pass soon; cheap and safe to call for every device event. */

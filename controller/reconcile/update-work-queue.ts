@@ -1,0 +1,63 @@
+/**
+ * Device requests of a pass run here, in the background, so one slow or silent device never
+ * holds back the next pass for everyone else. At most one task per update runs at a time (a
+ * busy update is skipped by later passes until its task settles); `limit` bounds the tasks
+ * running at once. What a task did is in the database; this queue only avoids doing it twice at
+ * once, it is not a record of anything.
+ */
+export class UpdateWorkQueue {
+  readonly #limit: number;
+  readonly #onSettled: () => void;
+  readonly #onError: (error: unknown) => void;
+  readonly #busy = new Set<number>();
+  readonly #waiting: (() => void)[] = [];
+  readonly #idle = new Set<() => void>();
+  #running = 0;
+
+  constructor(limit: number, onSettled: () => void, onError: (error: unknown) => void) {
+    this.#limit = limit;
+    this.#onSettled = onSettled;
+    this.#onError = onError;
+  }
+
+  isBusy(updateId: number): boolean {
+    return this.#busy.has(updateId);
+  }
+
+  get size(): number {
+    return this.#busy.size;
+  }
+
+  /** Queues the task unless the update already has one; returns whether it was queued. */
+  submit(updateId: number, task: () => Promise<void>): boolean {
+    if (this.#busy.has(updateId)) return false;
+    this.#busy.add(updateId);
+    const run = () => {
+      this.#running++;
+      task()
+        .catch((error: unknown) => this.#onError(error))
+        .finally(() => {
+          this.#running--;
+          this.#busy.delete(updateId);
+          this.#waiting.shift()?.();
+          this.#onSettled();
+          if (this.#busy.size === 0) for (const resolve of this.#idle) resolve();
+        });
+    };
+    if (this.#running < this.#limit) run();
+    else this.#waiting.push(run);
+    return true;
+  }
+
+  /** Resolves once every queued task has settled. */
+  drain(): Promise<void> {
+    if (this.#busy.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#idle.delete(done);
+        resolve();
+      };
+      this.#idle.add(done);
+    });
+  }
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { UpdateWorkQueue } from '../../controller/reconcile/update-work-queue.js';
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+describe('the reconciler work queue', () => {
+  it('runs one task per update at a time, at most `limit` at once, and drains', async () => {
+    let settled = 0;
+    const errors: unknown[] = [];
+    const queue = new UpdateWorkQueue(
+      2,
+      () => settled++,
+      (e) => errors.push(e),
+    );
+    const gates = [deferred(), deferred(), deferred()];
+    const started: number[] = [];
+    const task = (i: number) => async () => {
+      started.push(i);
+      await gates[i]!.promise;
+    };
+    expect(queue.submit(1, task(0))).toBe(true);
+    expect(queue.submit(1, task(0))).toBe(false);
+    expect(queue.submit(2, task(1))).toBe(true);
+    expect(queue.submit(3, task(2))).toBe(true);
+    expect(started).toEqual([0, 1]);
+    expect(queue.isBusy(3)).toBe(true);
+    const drained = queue.drain();
+    gates[0]!.resolve();
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([0, 1, 2]);
+    expect(queue.isBusy(1)).toBe(false);
+    gates[1]!.resolve();
+    gates[2]!.resolve();
+    await drained;
+    expect(settled).toBe(3);
+    expect(queue.size).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  it('reports a failing task and frees its update', async () => {
+    const errors: unknown[] = [];
+    const queue = new UpdateWorkQueue(
+      4,
+      () => {},
+      (e) => errors.push(e),
+    );
+    queue.submit(7, async () => {
+      throw new Error('boom');
+    });
+    await queue.drain();
+    expect(errors).toHaveLength(1);
+    expect(queue.isBusy(7)).toBe(false);
+  });
+});
