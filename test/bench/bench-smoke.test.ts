@@ -28,7 +28,10 @@ describe('npm run bench (tiny sizes)', () => {
       ].sort(),
     );
     for (const f of results.figures) {
-      expect(f.value, f.id).toBeGreaterThan(0);
+      // A memory delta over 200 devices is within the noise of the garbage collector and the
+      // allocator returning pages: it may come out negative. Every other figure is a count or a rate.
+      if (f.id.startsWith('memory.')) expect(f.value, f.id).not.toBeNaN();
+      else expect(f.value, f.id).toBeGreaterThan(0);
       expect(Number.isFinite(f.value), f.id).toBe(true);
       expect(f.fleet, f.id).toBeGreaterThan(0);
       expect(f.what.length, f.id).toBeGreaterThan(0);
