@@ -91,7 +91,14 @@ function downloadHttp(uri: URL, options: DownloadOptions): Promise<DownloadOutco
             );
           }
         });
-        response.on('end', () => resolve({ kind: 'ok', data: Buffer.concat(chunks) }));
+        // A small image arrives in one chunk and 'end' follows at once: the bandwidth limit must
+        // also hold the end back, or a slow link looks fast.
+        response.on('end', () => {
+          throttle(received, startedAt, options).then(
+            () => resolve({ kind: 'ok', data: Buffer.concat(chunks) }),
+            () => resolve({ kind: 'aborted' }),
+          );
+        });
         response.on('error', (error) =>
           resolve(options.signal.aborted ? { kind: 'aborted' } : { kind: 'failed', detail: error.message }),
         );

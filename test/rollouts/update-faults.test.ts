@@ -280,7 +280,7 @@ describe('the update of one device, under every simulator fault', () => {
   // response after each chunk, but 'end' fires anyway once the last chunk is in, so an image that
   // arrives in one chunk (every small test image) downloads at full speed. A lower bound only:
   // a slow machine cannot make it pass wrongly.
-  it.fails('keeps a slow-download device Downloading for about size / bandwidth (sim bug: not throttled)', async () => {
+  it('keeps a slow-download device Downloading for about size / bandwidth', async () => {
     scene = await Scene.create(pglite);
     const target = await scene.ws.addFirmware('2.0.0');
     await scene.ws.writeManifest(
