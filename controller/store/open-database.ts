@@ -117,8 +117,11 @@ async function openPostgres(
     options: `-c jit=off${spec.schema ? ` -c search_path=${spec.schema}` : ''}`,
     types,
   });
-  // An idle client losing its connection (server restart) must not crash the process.
+  // A client losing its connection (server restart, terminated backend) must not crash the
+  // process: idle clients report on the pool, checked-out ones on themselves. The query that
+  // was running fails and the reconciler retries its pass with backoff.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     const client = await pool.connect();
     client.release();

@@ -1,0 +1,290 @@
+import type pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Fleet, type SimDevice, startFleet } from '../../controller/sim/index.js';
+import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { ControllerProcess } from './harness/controller-process.js';
+import { type ProcessDatabase, pgliteProcessDatabase, postgresProcessDatabase } from './harness/databases.js';
+import { freeTcpPort, freeUdpPort } from './harness/free-port.js';
+import { isComplete, rolloutStatus } from './harness/rollout-status.js';
+import { type RolloutWorkspace, rolloutWorkspace } from './harness/rollout-workspace.js';
+import { type Random, seededRandom, seedFromEnv, sizeFromEnv } from './harness/seeded-random.js';
+import { checkUpdateHistory, DOUBLE_ACTIVE_SQL } from './harness/update-history.js';
+import { waitFor } from './harness/wait-for.js';
+
+// Larger runs: OTACTL_CRASH_DEVICES=300 OTACTL_CRASH_KILLS=12 OTACTL_CRASH_SEED=7 npx vitest run test/reliability/crash
+const DEVICES = sizeFromEnv('OTACTL_CRASH_DEVICES', 100);
+const KILLS = Math.max(5, sizeFromEnv('OTACTL_CRASH_KILLS', 6));
+const SEED = seedFromEnv('OTACTL_CRASH_SEED', 11);
+
+/** Moments to kill at, each seen from the devices' side (the controller's database may be out of reach). */
+const KILL_POINTS = [
+  /** A device acknowledged the Package URI write: the controller is committing `downloading`. */
+  'uri-written',
+  /** A device received Execute: the controller claimed the update just before. */
+  'executed',
+  /** A device rebooted into new firmware and is about to register again. */
+  'rebooted',
+  /** A device registered again: the controller is writing the registration and reading 3/0/3. */
+  're-registered',
+  /** Right after a restart: restoring registrations and re-observing devices. */
+  'startup',
+] as const;
+type KillPoint = (typeof KILL_POINTS)[number];
+
+interface Kill {
+  readonly point: KillPoint;
+  /** Occurrences of the point after the last restart before the kill. */
+  readonly after: number;
+  /** Extra delay after the occurrence, in ms (0: synchronously in the device's event). */
+  readonly delayMs: number;
+}
+
+/** Every point at least once (in seeded order), then seeded random ones. */
+function killPlan(random: Random, count: number): Kill[] {
+  const points: KillPoint[] = [...KILL_POINTS];
+  for (let i = points.length - 1; i > 0; i--) {
+    const j = random.int(0, i);
+    [points[i], points[j]] = [points[j]!, points[i]!];
+  }
+  while (points.length < count) points.push(random.pick(KILL_POINTS));
+  return points.map((point) => ({
+    point,
+    after: point === 'startup' ? 1 : random.int(1, 6),
+    delayMs: random.next() < 0.5 ? 0 : random.int(1, 40),
+  }));
+}
+
+/** Devices not on `version`, with their last update as the controller recorded it. */
+async function devicesBehind(controller: ControllerProcess, version: string): Promise<string[]> {
+  const res = await controller.get('/api/v1/devices?limit=1000');
+  const body = (await res.json()) as {
+    devices: {
+      endpoint: string;
+      firmwareVersion: string | null;
+      fwState: number | null;
+      lastUpdate: unknown;
+    }[];
+  };
+  return body.devices
+    .filter((d) => d.firmwareVersion !== version)
+    .map(
+      (d) => `${d.endpoint} on ${d.firmwareVersion} (state ${d.fwState}): ${JSON.stringify(d.lastUpdate)}`,
+    );
+}
+
+const backends: { name: string; create: () => Promise<ProcessDatabase> }[] = [
+  { name: 'pglite', create: pgliteProcessDatabase },
+  ...(TEST_DATABASE_URL ? [{ name: 'postgres', create: postgresProcessDatabase }] : []),
+];
+
+describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $name', (backend) => {
+  let db: ProcessDatabase | undefined;
+  let rw: RolloutWorkspace | undefined;
+  let controller: ControllerProcess | undefined;
+  let fleet: Fleet | undefined;
+  let checker: pg.Client | undefined;
+  let stopWatching = () => {};
+  afterEach(async () => {
+    stopWatching();
+    await fleet?.stop();
+    await controller?.kill('SIGKILL');
+    await checker?.end().catch(() => {});
+    await db?.drop();
+    await rw?.ws.cleanup();
+  });
+
+  it('ends with every device on the target through exactly one successful update, nothing lost or doubled', async () => {
+    const random = seededRandom(SEED);
+    const plan = killPlan(random, KILLS);
+    db = await backend.create();
+    rw = await rolloutWorkspace({
+      prefix: 'crash-',
+      version: '2.0.0',
+      maxInFlight: 40,
+      timeouts: { download: '30s', update: '45s' },
+    });
+    const ports = { coapPort: await freeUdpPort(), httpPort: await freeTcpPort() };
+    const options = {
+      db: db.spec,
+      manifestsDir: rw.ws.manifestsDir,
+      firmwareDir: rw.ws.firmwareDir,
+      ...ports,
+    };
+    // Anything going wrong in the background (a restart failing, the controller dying on its own)
+    // fails the test at once instead of leaving it waiting.
+    let fail: (error: Error) => void = () => {};
+    const failure = new Promise<never>((_, reject) => {
+      fail = reject;
+    });
+    failure.catch(() => {});
+    const watchCrash = (c: ControllerProcess) => {
+      void c.crashed.then((exit) =>
+        fail(new Error(`otactl run died on its own: ${JSON.stringify(exit)}\n${c.diagnostics()}`)),
+      );
+    };
+    controller = await ControllerProcess.start(options);
+    watchCrash(controller);
+
+    // Postgres: a second connection watches the one-active-update invariant during the whole run.
+    const doubleActive: string[] = [];
+    let watching = true;
+    let watcher: Promise<void> = Promise.resolve();
+    if (db.kind === 'postgres') {
+      checker = await db.client();
+      const client = checker;
+      watcher = (async () => {
+        while (watching) {
+          const rows = await client.query(DOUBLE_ACTIVE_SQL).catch(() => ({ rows: [] }));
+          for (const row of rows.rows) doubleActive.push(JSON.stringify(row));
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+    }
+
+    const rebootedDevices = new Set<string>();
+    const counts = new Map<KillPoint, number>();
+    let armed: Kill | undefined = plan[0];
+    let killsDone = 0;
+    let killing: Promise<void> = Promise.resolve();
+    const log: string[] = [];
+    const occur = (point: KillPoint) => {
+      const kill = armed;
+      if (kill === undefined || kill.point !== point) return;
+      const seen = (counts.get(point) ?? 0) + 1;
+      counts.set(point, seen);
+      if (seen < kill.after) return;
+      armed = undefined;
+      const victim = controller!;
+      const doKill = () => {
+        victim.kill('SIGKILL');
+      };
+      if (kill.delayMs === 0) doKill();
+      else setTimeout(doKill, kill.delayMs);
+      killing = (async () => {
+        const exit = await victim.exited;
+        killsDone++;
+        log.push(`kill ${killsDone} at ${point} #${seen} (+${kill.delayMs} ms): ${JSON.stringify(exit)}`);
+        counts.clear();
+        const next = plan[killsDone];
+        controller = await ControllerProcess.start(options);
+        watchCrash(controller);
+        armed = next;
+        if (next?.point === 'startup') occur('startup');
+      })().catch((error: Error) => fail(error));
+    };
+
+    const fleetReady = startFleet({
+      server: `coap://127.0.0.1:${ports.coapPort}`,
+      count: DEVICES,
+      prefix: 'crash-',
+      version: '1.0.0',
+      model: 'SIM1',
+      protocols: [2],
+      bindAddress: '127.0.0.1',
+      staggerMs: 5,
+      seed: String(SEED),
+      // A registration answered but lost in a crash is only noticed at the device's next Update
+      // (see registration-durability.test.ts); a short lifetime keeps that within the test's time.
+      lifetime: 30,
+      // Retransmissions span a restart; a device waiting on unacknowledged notifications before it
+      // reboots gives up within about 20 s, well inside the update timeout.
+      timing: { ackTimeoutMs: 1000, ackRandomFactor: 1.5, maxRetransmit: 3, responseTimeoutMs: 10_000 },
+    });
+    fleet = await fleetReady;
+    const onTarget = new Promise<void>((resolve) => {
+      const check = (device: SimDevice) => {
+        if (device.firmwareVersion === rw!.target.version) rebootedDevices.add(device.endpoint);
+        if (rebootedDevices.size === DEVICES) resolve();
+      };
+      fleet!.on('state', (e, device) => {
+        if (e.state === 1) occur('uri-written');
+        if (e.state === 3) occur('executed');
+        check(device);
+      });
+      fleet!.on('rebooted', (_e, device) => {
+        occur('rebooted');
+        check(device);
+      });
+      fleet!.on('registered', (_e, device) => {
+        if (device.firmwareVersion === rw!.target.version) occur('re-registered');
+      });
+    });
+    await fleet.started;
+
+    // A rollout that settles with devices left behind (failed for good) will never bring them to the
+    // target: fail at once with what the controller recorded for them.
+    let settledWatch = true;
+    stopWatching = () => {
+      settledWatch = false;
+      watching = false;
+    };
+    const settled = (async () => {
+      while (settledWatch) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const current = controller;
+        if (!settledWatch || !current?.alive) continue;
+        const view = await rolloutStatus(current, rw!.rollout).catch(() => undefined);
+        if (view && view.phase !== 'Progressing' && view.counts.upToDate < DEVICES) {
+          const stuck = await devicesBehind(current, rw!.target.version).catch((e: Error) => [e.message]);
+          fail(
+            new Error(
+              `rollout ${view.phase} with ${view.counts.upToDate} of ${DEVICES} up to date:\n${stuck.join('\n')}\n${log.join('\n')}`,
+            ),
+          );
+          return;
+        }
+      }
+    })();
+
+    await Promise.race([onTarget, failure]);
+    // Kills still planned but their moment passed: the devices are done, so kill at once.
+    while (killsDone < KILLS) {
+      await Promise.race([killing, failure]);
+      if (killsDone >= KILLS) break;
+      armed = { point: 'startup', after: 1, delayMs: random.int(0, 200) };
+      occur('startup');
+      await Promise.race([killing, failure]);
+    }
+    await Promise.race([killing, failure]);
+
+    const done = await Promise.race([
+      waitFor(
+        'the rollout to complete after the last restart',
+        async () => {
+          const view = await rolloutStatus(controller!, rw!.rollout);
+          return isComplete(view, DEVICES) ? view : undefined;
+        },
+        { intervalMs: 250, timeoutMs: 120_000 },
+      ),
+      failure,
+    ]).catch((error: Error) => {
+      throw new Error(`${error.message}\n${log.join('\n')}\n${controller!.diagnostics()}`);
+    });
+    expect(done.counts.upToDate).toBe(DEVICES);
+    settledWatch = false;
+    await settled;
+    watching = false;
+    await watcher;
+    // De-register while a controller still answers (a stopped one would leave every DELETE retrying).
+    await fleet.stop();
+    const summary = fleet.summary();
+
+    // PGlite: the data directory belongs to the controller; stop it to read the history.
+    if (db.kind === 'pglite') await controller.stop();
+    const store = await db.open();
+    try {
+      const history = await checkUpdateHistory(store.db, {
+        endpoints: fleet.devices.map((d) => d.endpoint),
+        targetVersion: rw.target.version,
+        rollout: rw.rollout,
+      });
+      expect(history.violations, log.join('\n')).toEqual([]);
+    } finally {
+      await store.close();
+    }
+    expect(killsDone).toBeGreaterThanOrEqual(KILLS);
+    expect(doubleActive).toEqual([]);
+    expect(new Set(log.map((l) => /at (\S+)/.exec(l)?.[1]))).toEqual(new Set(KILL_POINTS));
+    expect(summary.versions).toEqual({ [rw.target.version]: DEVICES });
+  }, 300_000);
+});

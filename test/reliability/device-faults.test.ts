@@ -1,0 +1,271 @@
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Controller } from '../../controller/app/start-controller.js';
+import { FAULT_KINDS, type FaultKind, type Fleet, startFleet } from '../../controller/sim/index.js';
+import type { OpenDatabase } from '../../controller/store/index.js';
+import { testBackends } from '../helpers/databases.js';
+import {
+  afterPassWhen,
+  createWorkspace,
+  firmwareManifest,
+  groupManifest,
+  rolloutManifest,
+  startTestController,
+  type Workspace,
+} from '../helpers/rollout-fixture.js';
+
+const PER_FAULT = 2;
+const HEALTHY = 60 - PER_FAULT * FAULT_KINDS.length;
+
+/** What the controller must have recorded for a device with the fault (retries.max = 1). */
+interface Expected {
+  readonly version: '1.0.0' | '2.0.0';
+  /** Phases of the device's attempts, in order. */
+  readonly phases: readonly string[];
+  readonly result?: number;
+  readonly reason?: RegExp;
+}
+
+const EXPECTED: Readonly<Record<FaultKind | 'none', Expected>> = {
+  none: { version: '2.0.0', phases: ['succeeded'] },
+  'download-fails': { version: '1.0.0', phases: ['failed', 'failed'], result: 4 },
+  'no-storage': { version: '1.0.0', phases: ['failed'], result: 2 },
+  'out-of-ram': { version: '1.0.0', phases: ['failed', 'failed'], result: 3 },
+  integrity: { version: '1.0.0', phases: ['failed', 'failed'], result: 5 },
+  'unsupported-package': { version: '1.0.0', phases: ['failed'], result: 6 },
+  'invalid-uri': { version: '1.0.0', phases: ['failed'], result: 7 },
+  'unsupported-protocol': { version: '1.0.0', phases: ['failed'], result: 9 },
+  'update-fails': { version: '1.0.0', phases: ['failed'], result: 8, reason: /still on 1\.0\.0/ },
+  'fake-success': { version: '1.0.0', phases: ['failed'], reason: /reported success, still on 1\.0\.0/ },
+  // Never seen again: the first attempt times out, the retry waits for the device to come back.
+  'no-reregister': { version: '1.0.0', phases: ['failed'], reason: /timeout waiting for the device/ },
+  'silent-download': { version: '1.0.0', phases: ['failed', 'failed'], reason: /timeout while downloading/ },
+  'reorder-notifications': { version: '2.0.0', phases: ['succeeded'] },
+  'duplicate-notifications': { version: '2.0.0', phases: ['succeeded'] },
+  'slow-download': { version: '2.0.0', phases: ['succeeded'] },
+  'queue-mode': { version: '2.0.0', phases: ['succeeded'] },
+  expire: { version: '2.0.0', phases: ['succeeded'] },
+};
+
+function faultSpec(prefix: string): { spec: string; faultOf: Map<string, FaultKind | 'none'> } {
+  const faultOf = new Map<string, FaultKind | 'none'>();
+  const rules: string[] = [];
+  let index = 1;
+  const name = (i: number) => `${prefix}${String(i).padStart(6, '0')}`;
+  for (const fault of FAULT_KINDS) {
+    const endpoints = Array.from({ length: PER_FAULT }, () => name(index++));
+    for (const endpoint of endpoints) faultOf.set(endpoint, fault);
+    const param = fault === 'slow-download' ? ':3000' : fault === 'expire' ? ':3' : '';
+    rules.push(`${fault}=@${endpoints.join('|')}${param}`);
+  }
+  for (let i = 0; i < HEALTHY; i++) faultOf.set(name(index++), 'none');
+  return { spec: rules.join(','), faultOf };
+}
+
+/** `promise`, or a failure naming what was seen when it did not settle within `ms`. */
+async function settleWithin<T>(ms: number, promise: Promise<T>, describe: () => Promise<string>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void describe().then((text) => reject(new Error(`not settled within ${ms} ms\n${text}`)), reject);
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe.each(testBackends)('simulated device faults on $name', (backend) => {
+  let store: OpenDatabase | undefined;
+  let ws: Workspace | undefined;
+  let controller: Controller | undefined;
+  let fleet: Fleet | undefined;
+  afterEach(async () => {
+    await fleet?.stop();
+    await controller?.stop();
+    await store?.close();
+    await ws?.cleanup();
+  });
+
+  it('every fault in one fleet ends in the right record, and the counts add up', async () => {
+    store = await backend.open();
+    ws = await createWorkspace();
+    const target = await ws.addFirmware('2.0.0');
+    await ws.writeManifest(
+      'fleet.yaml',
+      [
+        firmwareManifest(target),
+        groupManifest('mixed', 'mix-*'),
+        rolloutManifest({
+          name: 'mixed',
+          group: 'mixed',
+          firmware: target.name,
+          extra: [
+            '  strategy:',
+            '    maxInFlight: 60',
+            '    failureThreshold: { percent: 100, minUpdates: 1000 }',
+            '  timeouts: { download: 4s, update: 4s }',
+            '  retries: { max: 1, backoff: 500ms }',
+            '',
+          ].join('\n'),
+        }),
+      ].join('---\n'),
+    );
+    controller = await startTestController(store, ws, { reconcile: { intervalMs: 200, pollQuietMs: 2_000 } });
+    const { spec, faultOf } = faultSpec('mix-');
+    fleet = await startFleet({
+      server: `coap://127.0.0.1:${controller.coapPort}`,
+      count: faultOf.size,
+      prefix: 'mix-',
+      version: '1.0.0',
+      model: 'SIM1',
+      protocols: [2],
+      bindAddress: '127.0.0.1',
+      staggerMs: 0,
+      faults: spec,
+      // Halted devices must expire so their retry can time out as unreachable.
+      lifetime: 10,
+      timing: { ackTimeoutMs: 500, ackRandomFactor: 1.5, maxRetransmit: 2, responseTimeoutMs: 5_000 },
+    });
+    const db = store.db;
+    await fleet.started;
+    let last: unknown;
+    await settleWithin(
+      100_000,
+      afterPassWhen(controller, (pass) => {
+        const status = pass.plans.get('mixed')?.status;
+        last = { phase: status?.phase, counts: status?.counts, waits: pass.waits };
+        // Settled: nothing in flight, every device up to date, failed for good, or gone for good.
+        const c = status?.counts;
+        return (
+          c !== undefined &&
+          c.selected === faultOf.size &&
+          c.inFlight === 0 &&
+          c.upToDate + c.failed + c.offline === c.selected
+        );
+      }),
+      async () => {
+        const active = await store!.db
+          .selectFrom('firmware_updates')
+          .select(['endpoint', 'phase', 'attempt', 'deadline_at'])
+          .where('finished_at', 'is', null)
+          .execute();
+        return `last pass: ${JSON.stringify(last)}\nactive: ${JSON.stringify(active)}`;
+      },
+    );
+
+    const rows = await db
+      .selectFrom('firmware_updates')
+      .select(['endpoint', 'phase', 'result', 'failure_reason', 'attempt'])
+      .orderBy('id')
+      .execute();
+    const devices = await db.selectFrom('devices').select(['endpoint', 'firmware_version']).execute();
+    const versionOf = new Map(devices.map((d) => [d.endpoint, d.firmware_version]));
+    const mismatches: string[] = [];
+    for (const [endpoint, fault] of faultOf) {
+      const expected = EXPECTED[fault];
+      const attempts = rows.filter((r) => r.endpoint === endpoint);
+      const got = attempts.map((a) => a.phase);
+      if (JSON.stringify(got) !== JSON.stringify(expected.phases))
+        mismatches.push(
+          `${endpoint} (${fault}): attempts ${got.join(',')} want ${expected.phases.join(',')}`,
+        );
+      if (versionOf.get(endpoint) !== expected.version)
+        mismatches.push(`${endpoint} (${fault}): on ${versionOf.get(endpoint)} want ${expected.version}`);
+      for (const a of attempts.filter((x) => x.phase === 'failed')) {
+        if (expected.result !== undefined && a.result !== expected.result)
+          mismatches.push(`${endpoint} (${fault}): result ${a.result} want ${expected.result}`);
+        if (expected.reason && !expected.reason.test(a.failure_reason ?? ''))
+          mismatches.push(`${endpoint} (${fault}): reason "${a.failure_reason}"`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+
+    const wantSucceeded = [...faultOf.values()].filter((f) => EXPECTED[f].version === '2.0.0').length;
+    const rollout = await db
+      .selectFrom('rollouts')
+      .select(['phase', 'counts'])
+      .where('name', '=', 'mixed')
+      .executeTakeFirstOrThrow();
+    const gone = PER_FAULT; // the no-reregister devices
+    expect(rollout.phase).toBe('Progressing');
+    expect(rollout.counts).toMatchObject({
+      selected: faultOf.size,
+      upToDate: wantSucceeded,
+      succeeded: wantSucceeded,
+      failed: faultOf.size - wantSucceeded - gone,
+      offline: gone,
+      inFlight: 0,
+    });
+    expect(fleet.summary().versions).toEqual({
+      '1.0.0': faultOf.size - wantSucceeded,
+      '2.0.0': wantSucceeded,
+    });
+  }, 150_000);
+
+  it('the failure threshold pauses the rollout at the first pass that reaches it, starting nothing after', async () => {
+    store = await backend.open();
+    ws = await createWorkspace();
+    const target = await ws.addFirmware('2.0.0');
+    await ws.writeManifest(
+      'fleet.yaml',
+      [
+        firmwareManifest(target),
+        groupManifest('bad', 'bad-*'),
+        rolloutManifest({
+          name: 'bad',
+          group: 'bad',
+          firmware: target.name,
+          extra: [
+            '  strategy:',
+            '    maxInFlight: 1',
+            '    failureThreshold: { percent: 50, minUpdates: 4, action: pause }',
+            '  retries: { max: 0, backoff: 1s }',
+            '',
+          ].join('\n'),
+        }),
+      ].join('---\n'),
+    );
+    controller = await startTestController(store, ws);
+    // Every device lacks flash: each update fails for good, so the threshold is reached by the 4th.
+    fleet = await startFleet({
+      server: `coap://127.0.0.1:${controller.coapPort}`,
+      count: 12,
+      prefix: 'bad-',
+      version: '1.0.0',
+      model: 'SIM1',
+      protocols: [2],
+      bindAddress: '127.0.0.1',
+      staggerMs: 0,
+      faults: 'no-storage=1',
+    });
+    const db = store.db;
+    await afterPassWhen(controller, (pass) => pass.plans.get('bad')?.status.phase === 'Paused');
+    // A few more passes: nothing may start while paused.
+    let passes = 0;
+    await afterPassWhen(controller, () => ++passes >= 5);
+
+    const updates = await db.selectFrom('firmware_updates').select(['phase']).execute();
+    expect(updates.map((u) => u.phase)).toEqual(['failed', 'failed', 'failed', 'failed']);
+    const events = await sql<{ type: string; message: string }>`
+      select type, message from events where rollout = 'bad'
+        and type in ('UpdateStarted', 'UpdateFailed', 'RolloutPaused') order by id`.execute(db);
+    const types = events.rows.map((e) => e.type);
+    expect(types.filter((t) => t === 'RolloutPaused')).toHaveLength(1);
+    // Paused right after the 4th failure, and no update started after it.
+    expect(types.slice(types.indexOf('RolloutPaused') - 1)).toEqual(['UpdateFailed', 'RolloutPaused']);
+    expect(events.rows.find((e) => e.type === 'RolloutPaused')?.message).toMatch(
+      /4 of 4 finished updates failed \(100\.0% >= 50%\)/,
+    );
+    const rollout = await db
+      .selectFrom('rollouts')
+      .select(['phase', 'paused_reason'])
+      .where('name', '=', 'bad')
+      .executeTakeFirstOrThrow();
+    expect(rollout.phase).toBe('Paused');
+    expect(rollout.paused_reason).toMatch(/failure threshold/);
+    expect(fleet.summary().versions).toEqual({ '1.0.0': 12 });
+  }, 60_000);
+});

@@ -1,0 +1,60 @@
+import {
+  createWorkspace,
+  type FirmwareFixture,
+  firmwareManifest,
+  groupManifest,
+  rolloutManifest,
+  type Workspace,
+} from '../../helpers/rollout-fixture.js';
+
+export interface RolloutWorkspace {
+  readonly ws: Workspace;
+  readonly target: FirmwareFixture;
+  readonly rollout: string;
+  readonly group: string;
+}
+
+/**
+ * Manifests for one rollout of `version` to every `prefix*` device, with timeouts and retries
+ * short enough that an update lost to a crash is retried within the test's time.
+ */
+export async function rolloutWorkspace(options: {
+  prefix: string;
+  version: string;
+  maxInFlight: number;
+  strategyExtra?: string;
+  timeouts?: { download: string; update: string };
+  retries?: { max: number; backoff: string };
+}): Promise<RolloutWorkspace> {
+  const ws = await createWorkspace();
+  const target = await ws.addFirmware(options.version);
+  const rollout = `to-${options.version}`;
+  const group = 'fleet';
+  const timeouts = options.timeouts ?? { download: '30s', update: '15s' };
+  const retries = options.retries ?? { max: 10, backoff: '1s' };
+  await ws.writeManifest(
+    'fleet.yaml',
+    [
+      firmwareManifest(target),
+      groupManifest(group, `${options.prefix}*`),
+      rolloutManifest({
+        name: rollout,
+        group,
+        firmware: target.name,
+        extra: [
+          '  strategy:',
+          `    maxInFlight: ${options.maxInFlight}`,
+          options.strategyExtra ?? '    failureThreshold:\n      percent: 100\n      minUpdates: 100000',
+          '  timeouts:',
+          `    download: ${timeouts.download}`,
+          `    update: ${timeouts.update}`,
+          '  retries:',
+          `    max: ${retries.max}`,
+          `    backoff: ${retries.backoff}`,
+          '',
+        ].join('\n'),
+      }),
+    ].join('---\n'),
+  );
+  return { ws, target, rollout, group };
+}
