@@ -204,7 +204,26 @@ async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<bool
           },
         );
       }
-      // A timeout is normal here: many devices reboot before they answer.
+      if (result.kind === 'unreachable') {
+        // Never sent (the device is not registered, or its queue is full): give the claim back so a
+        // later pass executes once the device is reachable. A timeout is different: the device may
+        // have executed and rebooted before answering, which is normal.
+        await transitionUpdate(
+          deps.db,
+          update.id,
+          ['updating'],
+          {
+            phase: 'downloaded',
+            state: FirmwareState.DOWNLOADED,
+            executed_at: null,
+            phase_changed_at: new Date(deps.clock()),
+            deadline_at: null,
+          },
+          ctxOf(update),
+          { type: 'UpdateExecuteNotSent', message: `Execute could not be sent: ${describe(result)}` },
+        );
+        return false;
+      }
       deps.logger?.info(log, `Execute sent: ${describe(result)}`);
       return true;
     }

@@ -63,8 +63,9 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
       const fresh = reportedSince(update.uriWrittenAt);
       if (fresh && device.fwState === FirmwareState.DOWNLOADED) {
         const actions: UpdateAction[] = [{ kind: 'mark-downloaded', update }];
-        if (executeAllowed) actions.push({ kind: 'execute', update });
-        return { actions, ...(executeAllowed ? {} : { wait: 'outside-window' as const }) };
+        if (executeAllowed && registered) actions.push({ kind: 'execute', update });
+        if (!executeAllowed) return { actions, wait: 'outside-window' };
+        return registered ? { actions } : { actions, wait: 'device-offline' };
       }
       const reported = fresh ? deviceError(update) : undefined;
       if (reported) return reported;

@@ -75,6 +75,9 @@ export async function reconcilePass(
     updating: 0,
     'waiting-for-device': 0,
   };
+  // Without a valid desired state (at start, before the manifests were read) nothing is known
+  // about what the updates in flight are for: wait rather than act on a guess.
+  if (!desired) return { started, actions: 0, plans, waits };
   const active = await loadActiveUpdates(deps.db);
   const work: (() => Promise<void>)[] = [];
   let submitted = 0;

@@ -192,3 +192,15 @@ describe('planning one update', () => {
     expect(planUpdate(u, ctx(T0 + 20))).toEqual(planUpdate(u, ctx(T0 + 20)));
   });
 });
+
+describe('planning Execute for a device that is not reachable', () => {
+  it('records the download but does not execute while the device is offline', () => {
+    const u = update(
+      { phase: 'downloading', uriWrittenAt: T0 + 10 },
+      { fwState: 2, fwReportedAt: T0 + 15, registrationState: 'expired' },
+    );
+    const decision = planUpdate(u, ctx(T0 + 20));
+    expect(kinds(decision)).toEqual(['mark-downloaded']);
+    expect(decision.wait).toBe('device-offline');
+  });
+});
