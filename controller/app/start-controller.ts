@@ -14,7 +14,7 @@ import {
   startFirmwareHttpsServer,
 } from '../firmware/index.js';
 import { createLogger, type Logger } from '../log/index.js';
-import { Lwm2mServer } from '../lwm2m/index.js';
+import { Lwm2mServer, type RegistrationChange } from '../lwm2m/index.js';
 import {
   type DesiredState,
   formatProblem,
@@ -96,8 +96,11 @@ export async function startController(config: ControllerConfig): Promise<Control
     const signingKey = config.signedUrlTtlSeconds ? randomBytes(32) : undefined;
     const metrics = createMetrics({ db, downloadStats });
 
+    // Registrations are committed before they are answered (bounded wait): see beforeAnswer.
+    let persistRegistration: ((change: RegistrationChange) => Promise<void>) | undefined;
     const lwm2m = await Lwm2mServer.start({
       port: config.coapPort,
+      beforeAnswer: (change) => persistRegistration?.(change) ?? Promise.resolve(),
       ...(config.coapHost ? { host: config.coapHost } : {}),
       clock,
       logger: log.child({ component: 'lwm2m' }),
@@ -135,6 +138,7 @@ export async function startController(config: ControllerConfig): Promise<Control
       },
     });
     stops.push(() => sync.stop());
+    persistRegistration = (change) => sync.persistBeforeAnswer(change);
 
     const firmwareHandler = createFirmwareHttpHandler({
       catalog,

@@ -6,6 +6,7 @@ import type {
   NotificationResult,
   Observation,
   RegisteredEvent,
+  RegistrationChange,
   RegistrationEndedEvent,
   UpdatedEvent,
 } from '../lwm2m/index.js';
@@ -57,11 +58,18 @@ export interface DeviceSync {
   readFirmwareVersion(endpoint: string): Promise<FirmwareVersionRead>;
   /** Writes what is queued now. */
   flush(): Promise<void>;
+  /** For Lwm2mServer's `beforeAnswer`: resolves once the Register/Update row is committed. */
+  persistBeforeAnswer(change: RegistrationChange): Promise<void>;
   /** Stops listening, drops observations, writes what is queued. */
   stop(): Promise<void>;
 }
 
 const FIRMWARE_PATHS = ['/5/0/3', '/5/0/5'] as const;
+
+/** Identifies one Register or Update, to know that `persistBeforeAnswer` already queued its write. */
+function prewrittenKey(kind: 'registered' | 'updated', reg: Registration): string {
+  return `${kind}:${reg.id}:${reg.lastUpdateAt}`;
+}
 type FirmwarePath = (typeof FIRMWARE_PATHS)[number];
 
 const silentLogger: Lwm2mLogger = { debug() {}, warn() {}, error() {} };
@@ -90,6 +98,8 @@ class DeviceSyncImpl implements DeviceSync {
   readonly #tasks = new Map<string, Task>();
   /** Live observations by endpoint (the server drops its own on re-registration and expiry). */
   readonly #observations = new Map<string, Observation[]>();
+  /** Registers and Updates whose row `persistBeforeAnswer` already queued (cleared by their event). */
+  readonly #prewritten = new Set<string>();
   /** Devices whose interrogation got no answer: tried again at their next Update. */
   readonly #retry = new Set<string>();
   readonly #listeners: {
@@ -183,25 +193,45 @@ class DeviceSyncImpl implements DeviceSync {
 
   // ---- registration events -------------------------------------------------------------------
 
-  #onRegistered(reg: Registration, previous: Registration | undefined): void {
+  /**
+   * The server's `beforeAnswer` hook: queues the registration's row and resolves once it is
+   * committed, so a Register is on disk before the device hears 2.01.
+   */
+  persistBeforeAnswer(change: RegistrationChange): Promise<void> {
+    const reg = change.registration;
+    this.#prewritten.add(prewrittenKey(change.kind, reg));
+    return this.#writes.enqueueAndWait(this.#registrationWrite(change.kind, reg, change.previous));
+  }
+
+  #registrationWrite(kind: 'registered' | 'updated', reg: Registration, previous: Registration | undefined) {
     const now = this.#clock();
+    return kind === 'registered'
+      ? {
+          endpoint: reg.endpoint,
+          patch: registrationPatch(reg, now),
+          events: [registeredEvent(reg, previous, now)],
+          change: { kind: 'registered' as const, registrationId: reg.id },
+        }
+      : {
+          endpoint: reg.endpoint,
+          patch: registrationPatch(reg, now),
+          change: { kind: 'updated' as const, registrationId: reg.id },
+        };
+  }
+
+  #onRegistered(reg: Registration, previous: Registration | undefined): void {
     // The server already dropped the observations of the previous registration (a dead port).
     this.#observations.delete(reg.endpoint);
-    this.#writes.enqueue({
-      endpoint: reg.endpoint,
-      patch: registrationPatch(reg, now),
-      events: [registeredEvent(reg, previous, now)],
-      change: { kind: 'registered', registrationId: reg.id },
-    });
+    if (!this.#prewritten.delete(prewrittenKey('registered', reg))) {
+      this.#writes.enqueue(this.#registrationWrite('registered', reg, previous));
+    }
     void this.#interrogate(reg.endpoint, true);
   }
 
   #onUpdated(reg: Registration): void {
-    this.#writes.enqueue({
-      endpoint: reg.endpoint,
-      patch: registrationPatch(reg, this.#clock()),
-      change: { kind: 'updated', registrationId: reg.id },
-    });
+    if (!this.#prewritten.delete(prewrittenKey('updated', reg))) {
+      this.#writes.enqueue(this.#registrationWrite('updated', reg, undefined));
+    }
     const neverRead = this.#retry.has(reg.endpoint);
     if (neverRead || (hasFirmwareObject(reg) && !this.#observations.has(reg.endpoint))) {
       void this.#interrogate(reg.endpoint, neverRead);

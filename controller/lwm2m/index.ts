@@ -15,6 +15,7 @@ export {
   type Lwm2mServerOptions,
   type NotificationEvent,
   type RegisteredEvent,
+  type RegistrationChange,
   type RegistrationEndedEvent,
   type RouteHandler,
   type UpdatedEvent,

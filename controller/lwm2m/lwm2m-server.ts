@@ -48,7 +48,23 @@ export interface Lwm2mServerOptions {
   readonly maxCachedResponses?: number;
   readonly maxBodyBytes?: number;
   readonly model?: ObjectModel;
+  /**
+   * Called before a Register or Update is answered, so the caller can persist it first: a
+   * controller killed right after answering then still knows the device. The answer waits for
+   * it at most `persistWaitMs` (default 1 s); past that, or if it fails, the answer goes out
+   * anyway (the write stays queued) so a slow or absent database never stops registrations.
+   */
+  readonly beforeAnswer?: (change: RegistrationChange) => Promise<void>;
+  readonly persistWaitMs?: number;
 }
+
+export type RegistrationChange =
+  | {
+      readonly kind: 'registered';
+      readonly registration: Registration;
+      readonly previous: Registration | undefined;
+    }
+  | { readonly kind: 'updated'; readonly registration: Registration; readonly previous: Registration };
 
 export interface RegisteredEvent {
   readonly registration: Registration;
@@ -89,6 +105,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   readonly #queue: QueueModeDispatcher;
   readonly #clock: () => number;
   readonly #log: Lwm2mLogger;
+  readonly #beforeAnswer: Lwm2mServerOptions['beforeAnswer'];
+  readonly #persistWaitMs: number;
   readonly #graceMs: number;
   readonly #model: ObjectModel;
   readonly #routes: { prefix: string[]; handler: RouteHandler }[] = [];
@@ -102,6 +120,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.#socket = socket;
     this.#clock = opts.clock ?? Date.now;
     this.#log = opts.logger ?? silentLogger;
+    this.#beforeAnswer = opts.beforeAnswer;
+    this.#persistWaitMs = opts.persistWaitMs ?? 1_000;
     this.#graceMs = opts.expiryGraceMs ?? 0;
     this.#model = opts.model ?? defaultModel;
     this.#requester = new CoapRequester(socket, timing, this.#clock);
@@ -272,8 +292,29 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (outcome.kind === 'registered') {
       res.setOption('Location-Path', [Buffer.from('rd'), Buffer.from(outcome.registration.id)]);
     }
-    res.end();
-    this.#afterAnswer(outcome);
+    const answer = () => {
+      res.end();
+      this.#afterAnswer(outcome);
+    };
+    if (this.#beforeAnswer === undefined || outcome.kind === 'deregistered') {
+      answer();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    Promise.race([
+      this.#beforeAnswer(outcome).catch((err: unknown) =>
+        this.#log.warn(
+          { err, endpoint: outcome.registration.endpoint },
+          'persisting a registration failed; answering anyway',
+        ),
+      ),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.#persistWaitMs);
+      }),
+    ]).finally(() => {
+      clearTimeout(timer);
+      answer();
+    });
   }
 
   /** Side effects of a registration change, once the answer is on its way. */

@@ -17,14 +17,10 @@ describe('a registration the controller answered', () => {
     await ws?.cleanup();
   });
 
-  // BUG (controller/lwm2m + controller/devices): Lwm2mServer answers 2.01 Created and only then emits
-  // 'registered'; device-sync writes the row in a batch up to 25 ms later. A SIGKILL in between loses
-  // a registration the device believes in: after the restart the controller does not know the device
-  // (no row, nothing to restore) until the device's next Update, up to 0.8 x lifetime later (240 s by
-  // default), and rollouts do not see it meanwhile. Fix: persist before answering (an awaited
-  // `onRegistration` hook in Lwm2mServer that device-sync fulfils with enqueueAndWait, answering 5.03
-  // when the write fails so the device retries).
-  it.fails('is still known after the controller is killed right after answering', async () => {
+  // Found here: the server used to answer 2.01 before device-sync wrote the row (batched up to
+  // 25 ms later), so a SIGKILL in that instant lost the registration until the device's next
+  // Update. Now a Register is committed before it is answered (Lwm2mServer's beforeAnswer).
+  it('is still known after the controller is killed right after answering', async () => {
     db = await pgliteProcessDatabase();
     ws = await createWorkspace();
     const options = {
