@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Kysely } from 'kysely';
 import { serveDashboard } from '../dashboard/serve-dashboard.js';
+import type { DownloadStats } from '../firmware/download-stats.js';
 import type { FirmwareHttpHandler } from '../firmware/http/handler.js';
 import type { Logger } from '../log/create-logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -42,6 +43,11 @@ export interface HttpAppOptions {
    * manifests are loaded (answered 409).
    */
   readonly plan?: () => Promise<unknown | undefined>;
+  /**
+   * GET /api/v1/downloads: downloads in progress with bytes sent and size (a progress figure for
+   * devices that report none), and bytes served per file and per device.
+   */
+  readonly downloads?: DownloadStats;
 }
 
 /** A node:http request listener; `close()` ends open event streams and stops their polling. */
@@ -91,6 +97,19 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
         return;
       }
       sendText(req, res, 200, await options.metrics.render(), options.metrics.contentType);
+      return;
+    }
+    if (path === `${API_PREFIX}downloads` && options.downloads) {
+      const stats = options.downloads;
+      sendJson(req, res, 200, {
+        inProgress: stats.inProgress().map((d) => ({
+          ...d,
+          progress: d.size > 0 ? d.bytesSent / d.size : null,
+          startedAt: new Date(d.startedAt).toISOString(),
+        })),
+        bytesByFile: Object.fromEntries(stats.bytesByFile()),
+        bytesByDevice: Object.fromEntries(stats.bytesByDevice()),
+      });
       return;
     }
     if (path === `${API_PREFIX}plan` && options.plan) {

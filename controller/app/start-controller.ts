@@ -155,6 +155,7 @@ export async function startController(config: ControllerConfig): Promise<Control
       ...(config.apiToken ? { apiToken: config.apiToken } : {}),
       logger: log.child({ component: 'api' }),
       plan: async () => (desired ? buildPlanReport(db, desired, clock()) : undefined),
+      downloads: downloadStats,
       readiness: () => {
         const reasons: string[] = [];
         if (desired === undefined) reasons.push('no valid manifests loaded yet');

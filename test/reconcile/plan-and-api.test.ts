@@ -101,6 +101,14 @@ describe('a running controller', () => {
       firmwareVersion: string;
     };
     expect(device).toMatchObject({ endpoint: updated[0]!.endpoint, firmwareVersion: '1.1.0' });
+    const downloads = (await (await fetch(`${base}/api/v1/downloads`)).json()) as {
+      inProgress: unknown[];
+      bytesByFile: Record<string, number>;
+    };
+    expect(downloads.inProgress).toEqual([]);
+    // Two canaries downloaded the whole image (a 2 KiB payload behind its header) once each.
+    expect(downloads.bytesByFile[target.file]).toBeGreaterThan(2 * 2048);
+    expect(downloads.bytesByFile[target.file]! % 2).toBe(0);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/otactl_updates_started_total\{rollout="canary"\} 2/);
   });
