@@ -119,11 +119,16 @@ export function createEventStream(options: EventStreamOptions): EventStream {
       cursor: since ?? 0,
     };
     let gone = false;
-    res.once('close', () => {
+    const leave = () => {
+      if (gone) return;
       gone = true;
       subscribers.delete(subscriber);
       if (subscribers.size === 0) stop();
-    });
+      // With half-open sockets allowed, a client that went away only ends its side: end ours.
+      if (!res.writableEnded) res.end();
+    };
+    res.once('close', leave);
+    req.socket.once('end', leave);
     const start = async (): Promise<void> => {
       starting++;
       try {

@@ -188,15 +188,10 @@ spec:
     expect(statusOf(health)).toBe(200);
   }, 120_000);
 
-  // BUG (controller/firmware/http + controller/api): node:http's default (httpAllowHalfOpen false)
-  // aborts the request of a client that half-closes its socket after sending it (small embedded HTTP
-  // stacks do, shutdown(SHUT_WR)) and ends the socket; a firmware answer is always asynchronous (the
-  // file is opened and checked first), so such a device never gets a byte: 200 and 416 alike are lost.
-  // Fix: set `server.httpAllowHalfOpen = true` in hardenServer (firmware/http/harden-server.ts). That
-  // alone leaks /api/v1/events/stream subscriptions whose client went away (test/api "bounds the
-  // number of event stream listeners" then fails): event-stream.ts must also end a subscription on
-  // `req.socket.once('end')`, not only on 'close'. Both together make this test pass.
-  it.fails('serves the whole image to a client that half-closes right after its request', async () => {
+  // Found here: with node:http's default (httpAllowHalfOpen false) a client that half-closes its
+  // socket after the request (small embedded HTTP stacks do) never got an answer; hardenServer now
+  // allows half-open sockets and the event stream ends a subscription whose client left.
+  it('serves the whole image to a client that half-closes right after its request', async () => {
     store = await backend.open();
     ws = await createWorkspace();
     const fw = await ws.addFirmware('2.0.0');

@@ -24,6 +24,11 @@ const BUSY_RESPONSE =
 
 /** Timeouts and connection bounds against slow or greedy clients; usable on the shared API server too. */
 export function hardenServer(server: HttpServer | HttpsServer, limits: ServerLimits = {}): void {
+  // Small embedded HTTP stacks half-close their socket right after the request. With Node's
+  // default the request is then aborted before an asynchronous answer (every firmware answer is
+  // one) is written, and the device never gets a byte. (Node's own, long-standing http.Server
+  // property; @types/node does not declare it.)
+  (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.headersTimeout = limits.headersTimeoutMs ?? 10_000;
   server.requestTimeout = limits.requestTimeoutMs ?? 30_000;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs ?? 5_000;
