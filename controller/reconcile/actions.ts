@@ -21,6 +21,8 @@ export type UpdateAction =
   | { readonly kind: 'poll-state'; readonly update: ActiveUpdate }
   | { readonly kind: 'verify-version'; readonly update: ActiveUpdate }
   | { readonly kind: 'withdraw'; readonly update: ActiveUpdate; readonly reason: string }
+  /** Back from Updating to Downloaded: Execute never reached the device, so it is to be sent again. */
+  | { readonly kind: 'rearm'; readonly update: ActiveUpdate; readonly reason: string }
   | { readonly kind: 'finish'; readonly update: ActiveUpdate; readonly outcome: UpdateOutcome };
 
 /** Why an update is left alone this pass (for `otactl plan` and the status). */

@@ -184,7 +184,12 @@ async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<bool
           state: FirmwareState.UPDATING,
           executed_at: new Date(executedAt),
           phase_changed_at: new Date(executedAt),
-          deadline_at: new Date(executedAt + deps.timeoutsOf(update.rollout).updateMs),
+          // An update sent back from Updating (rearm) keeps its first deadline, so a device that keeps
+          // coming back without installing is not executed forever.
+          deadline_at:
+            update.phase === 'downloaded' && update.deadlineAt !== null
+              ? new Date(update.deadlineAt)
+              : new Date(executedAt + deps.timeoutsOf(update.rollout).updateMs),
         },
         ctxOf(update),
         { type: 'UpdateExecuted', message: 'executed 5/0/2 (Update)' },
@@ -227,6 +232,16 @@ async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<bool
       deps.logger?.info(log, `Execute sent: ${describe(result)}`);
       return true;
     }
+    case 'rearm':
+      return transitionUpdate(
+        deps.db,
+        update.id,
+        ['updating'],
+        // The deadline of the Updating phase stays: a device that never installs still times out.
+        { phase: 'downloaded', state: FirmwareState.DOWNLOADED, phase_changed_at: new Date(deps.clock()) },
+        ctxOf(update),
+        { type: 'UpdateRearmed', message: `${action.reason}; Execute again` },
+      );
     case 'poll-state':
       await deps.ops.pollFirmwareState(update.endpoint);
       return true;

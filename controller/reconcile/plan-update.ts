@@ -78,6 +78,9 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
     case 'downloaded': {
       const reported = reportedSince(update.uriWrittenAt) ? deviceError(update) : undefined;
       if (reported) return reported;
+      // Only an update sent back from Updating (rearm) keeps a deadline here: a device that never
+      // installs must not be executed forever.
+      if (expired) return fail(update, 0, 'timeout waiting for the device to install', true, false);
       if (!executeAllowed) return { actions: [], wait: 'outside-window' };
       return registered ? act({ kind: 'execute', update }) : { actions: [], wait: 'device-offline' };
     }
@@ -92,6 +95,20 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
         const resultIn =
           reportedSince(device.registeredAt) &&
           (device.fwResult !== UpdateResult.INITIAL || now - (device.registeredAt ?? 0) >= ctx.pollQuietMs);
+        // Back in State 2 after a restart: the package is there but was never installed (Execute
+        // was lost, e.g. the controller died between claiming and sending it). Execute again.
+        if (
+          rebooted &&
+          reportedSince(device.registeredAt) &&
+          device.fwState === FirmwareState.DOWNLOADED &&
+          !ERROR_RESULTS.has(device.fwResult ?? 0)
+        ) {
+          return act({
+            kind: 'rearm',
+            update,
+            reason: 'the device restarted in State 2 (Downloaded) without installing',
+          });
+        }
         if (rebooted && !resultIn && !expired) {
           if (registered && quietFor(device.fwReportedAt, device.registeredAt, now) >= ctx.pollQuietMs) {
             return { actions: [{ kind: 'poll-state', update }], wait: 'updating' };
@@ -120,6 +137,14 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
       if (reportedSince(executedAt)) {
         const reported = deviceError(update);
         if (reported) return reported;
+        // Still Downloaded long after Execute (a read, not a late notification): it never arrived.
+        if (device.fwState === FirmwareState.DOWNLOADED && reportedSince(executedAt + ctx.pollQuietMs)) {
+          return act({
+            kind: 'rearm',
+            update,
+            reason: 'the device is still Downloaded: Execute did not arrive',
+          });
+        }
         if (
           device.fwResult === UpdateResult.SUCCESS &&
           (device.infoReadAt ?? 0) < (device.fwReportedAt ?? 0)

@@ -204,3 +204,43 @@ describe('planning Execute for a device that is not reachable', () => {
     expect(decision.wait).toBe('device-offline');
   });
 });
+
+describe('an Execute that never reached the device', () => {
+  const updating = {
+    phase: 'updating' as const,
+    uriWrittenAt: T0 + 10,
+    executedAt: T0 + 100,
+    deadlineAt: T0 + 900_000,
+  };
+
+  it('sends the update back to Downloaded when the device restarts still in State 2', () => {
+    const u = update(updating, {
+      registeredAt: T0 + 200,
+      infoReadAt: T0 + 210,
+      fwState: 2,
+      fwResult: 0,
+      fwReportedAt: T0 + 220,
+    });
+    expect(planUpdate(u, ctx(T0 + 300)).actions[0]).toMatchObject({ kind: 'rearm' });
+  });
+
+  it('sends it back when a read long after Execute still finds State 2, not on a late notification', () => {
+    const late = update(updating, { fwState: 2, fwResult: 0, fwReportedAt: T0 + 150 });
+    expect(kinds(planUpdate(late, ctx(T0 + 160)))).toEqual([]);
+    const read = update(updating, { fwState: 2, fwResult: 0, fwReportedAt: T0 + 100 + 30_000 });
+    expect(kinds(planUpdate(read, ctx(T0 + 100 + 30_001)))).toEqual(['rearm']);
+  });
+
+  it('gives up on a re-armed update at its deadline instead of executing forever', () => {
+    const rearmed = update({
+      phase: 'downloaded',
+      uriWrittenAt: T0 + 10,
+      executedAt: T0 + 100,
+      deadlineAt: T0 + 1000,
+    });
+    expect(planUpdate(rearmed, ctx(T0 + 1000)).actions[0]).toMatchObject({
+      kind: 'finish',
+      outcome: { phase: 'failed', reason: 'timeout waiting for the device to install' },
+    });
+  });
+});
