@@ -6,7 +6,11 @@ const NEXT: Readonly<Record<string, readonly string[]>> = {
   UpdateStarted: ['PackageUriWritten', 'UpdateFailed', 'UpdateCancelled'],
   PackageUriWritten: ['DownloadCompleted', 'UpdateFailed', 'UpdateCancelling', 'UpdateCancelled'],
   DownloadCompleted: ['UpdateExecuted', 'UpdateFailed', 'UpdateCancelling', 'UpdateCancelled'],
-  UpdateExecuted: ['UpdateSucceeded', 'UpdateFailed'],
+  // Execute goes out again only after the row was sent back to Downloaded: it never reached the
+  // device (UpdateRearmed), or could not be sent (UpdateExecuteNotSent).
+  UpdateExecuted: ['UpdateSucceeded', 'UpdateFailed', 'UpdateRearmed', 'UpdateExecuteNotSent'],
+  UpdateRearmed: ['UpdateExecuted', 'UpdateFailed', 'UpdateCancelling', 'UpdateCancelled'],
+  UpdateExecuteNotSent: ['UpdateExecuted', 'UpdateFailed', 'UpdateCancelling', 'UpdateCancelled'],
   UpdateCancelling: ['UpdateCancelled'],
   UpdateSucceeded: [],
   UpdateFailed: [],
