@@ -149,7 +149,8 @@ async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<bool
           phase: 'failed',
           result: 0,
           reason: `the device refused the Package URI (${describe(result)})`,
-          retryable: false,
+          // 4.05 means "not now" (the device is busy, e.g. still installing): try again later.
+          retryable: result.code === '4.05',
           resetDevice: false,
         });
       }

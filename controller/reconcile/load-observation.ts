@@ -46,7 +46,7 @@ function classifiedMembers(
       : sql`(m.model is null or not (m.model = any(${sql.val([...models])}::text[])))`;
   return sql`
     members as (
-      select d.id, d.endpoint, d.firmware_version, d.registration_state, d.model,
+      select d.id, d.endpoint, d.firmware_version, d.registration_state, d.model, d.fw_state,
         -- Canary order: a hash of rollout and endpoint, as an integer (sorting text hashes under a
         -- collation cost most of a pass at 100k devices).
         row_number() over (
@@ -88,6 +88,8 @@ function classifiedMembers(
           when h.last_phase = 'failed' and h.last_finished_at > ${new Date(now - rollout.retries.backoffMs)}::timestamptz
             then 'retry-later'
           when m.registration_state is distinct from 'registered' then 'offline'
+          -- Still installing what an earlier attempt sent (its update timed out): not before it is done.
+          when m.fw_state = 3 then 'busy'
           else 'eligible'
         end as class
       from members m

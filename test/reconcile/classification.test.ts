@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import type { ResolvedRollout } from '../../controller/manifests/index.js';
+import { loadCandidates, loadRolloutObservation } from '../../controller/reconcile/load-observation.js';
+import { testBackends } from '../helpers/databases.js';
+
+const source = { file: '/m/r.yaml', line: 1 };
+const rollout: ResolvedRollout = {
+  name: 'r',
+  group: { name: 'g', selector: { endpoints: [], endpointPatterns: ['dev-*'], attributes: {} }, source },
+  firmware: {
+    name: 'fw',
+    version: '2.0.0',
+    file: 'fw.bin',
+    sha256: 'a'.repeat(64),
+    models: undefined,
+    path: undefined,
+    size: undefined,
+    source,
+  },
+  suspend: false,
+  priority: 0,
+  allowDowngrade: false,
+  strategy: {
+    steps: [{ percent: 100, pause: { kind: 'none' } }],
+    approved: 0,
+    maxInFlight: 100,
+    maxPerMinute: 1000,
+    failureThreshold: { percent: 50, minUpdates: 10, action: 'pause' },
+  },
+  timeouts: { downloadMs: 60_000, updateMs: 60_000 },
+  retries: { max: 2, backoffMs: 60_000 },
+  window: undefined,
+  source,
+};
+
+describe.each(testBackends)('classifying the group on $name', (backend) => {
+  it('holds back a device still installing an earlier package (State 3) and starts the idle one', async () => {
+    const store = await backend.open();
+    try {
+      const now = Date.now();
+      const base = {
+        registration_state: 'registered' as const,
+        info_read_at: new Date(now),
+        updated_at: new Date(now),
+      };
+      await store.db
+        .insertInto('devices')
+        .values([
+          { ...base, endpoint: 'dev-idle', firmware_version: '1.0.0', fw_state: 0 },
+          { ...base, endpoint: 'dev-installing', firmware_version: '1.0.0', fw_state: 3 },
+          { ...base, endpoint: 'dev-done', firmware_version: '2.0.0', fw_state: 0 },
+        ])
+        .execute();
+      const candidates = await loadCandidates(store.db, rollout, [], now, 3, 10);
+      expect(candidates.map((c) => c.endpoint)).toEqual(['dev-idle']);
+      const observation = await loadRolloutObservation(store.db, rollout, [], now);
+      expect(observation.counts).toMatchObject({ selected: 3, upToDate: 1, pending: 2 });
+      expect(observation.steps).toEqual([{ admitted: 3, unfinished: 2 }]);
+    } finally {
+      await store.close();
+    }
+  });
+});
