@@ -11,7 +11,7 @@ import type {
 } from '../../controller/api/index.js';
 import type { OpenDatabase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
-import { insertDevice, insertEvent, insertRollout, insertUpdate } from './fixtures.js';
+import { insertDevice, insertEvent, insertUpdate, seedFleet } from './fixtures.js';
 import { getJson, httpRequest } from './http-client.js';
 import { openSse } from './sse-client.js';
 
@@ -24,31 +24,7 @@ describe.each(testBackends)('HTTP API on $name', (backend) => {
   beforeAll(async () => {
     store = await backend.open();
     const { db } = store;
-    await insertRollout(db, 'canary');
-    await insertRollout(db, 'beta', {
-      phase: 'Completed',
-      currentStep: 2,
-      counts: { selected: 1, upToDate: 1 },
-    });
-    const d1 = await insertDevice(db, 'dev-001');
-    await insertUpdate(db, d1, 'dev-001', {
-      attempt: 1,
-      phase: 'failed',
-      result: 4,
-      failureReason: 'connection lost',
-      finishedAt: new Date('2025-03-01T10:03:00Z'),
-    });
-    await insertUpdate(db, d1, 'dev-001', { attempt: 2, phase: 'downloading', state: 1 });
-    const d2 = await insertDevice(db, 'dev-002', { firmwareVersion: '1.1.0' });
-    await insertUpdate(db, d2, 'dev-002', { phase: 'succeeded', result: 1 });
-    const d3 = await insertDevice(db, 'dev-003');
-    await insertUpdate(db, d3, 'dev-003', {
-      phase: 'failed',
-      result: 5,
-      failureReason: 'integrity check failure',
-      finishedAt: new Date('2025-03-01T10:09:00Z'),
-    });
-    await insertDevice(db, 'dev-004', { registrationState: 'expired' });
+    await seedFleet(db);
     const d5 = await insertDevice(db, 'dev-005');
     await insertUpdate(db, d5, 'dev-005', { phase: 'updating', state: 3 });
     const d6 = await insertDevice(db, 'dev-006', { firmwareVersion: '2.0.0' });
