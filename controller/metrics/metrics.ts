@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { countsOf } from '../api/read-model/to-view.js';
+import type { RolloutCountsView } from '../api/read-model/views.js';
 import type { DownloadStats } from '../firmware/download-stats.js';
 import { ROLLOUT_PHASES } from '../reconcile/rollout-status.js';
 import type { Database } from '../store/schema.js';
@@ -106,6 +107,175 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
 type Registers = Registry[];
 
+/** One sample of a metric read at scrape time: its label values and the amount it adds. */
+interface Sample<L extends string> {
+  readonly labels: Readonly<Record<L, string>>;
+  readonly value: number;
+}
+
+/**
+ * A metric whose samples are read from `S` at scrape time. After a reset every sample adds to
+ * its label set, so a read may list a label set at 0 first (to always export it) and add later.
+ */
+interface ReadMetric<S, L extends string = string> {
+  readonly type: 'gauge' | 'counter';
+  readonly name: string;
+  readonly help: string;
+  readonly labels: readonly L[];
+  /** The samples, in the order they are exported. */
+  read(source: S): Iterable<Sample<L>>;
+}
+
+/** Declares a metric read from `S`; a sample with a label outside `labels` is a compile error. */
+function readFrom<S>() {
+  return <const L extends string>(metric: ReadMetric<S, L>): ReadMetric<S> => metric;
+}
+
+/** The prom-client instrument of `metric`; with `collectFrom`, it reads that source at each scrape. */
+function register<S>(metric: ReadMetric<S>, registers: Registers, collectFrom?: S): Gauge | Counter {
+  const config = {
+    name: metric.name,
+    help: metric.help,
+    labelNames: metric.labels,
+    registers,
+    ...(collectFrom === undefined
+      ? {}
+      : {
+          collect(this: Gauge | Counter) {
+            fill(this, metric, collectFrom);
+          },
+        }),
+  };
+  return metric.type === 'gauge' ? new Gauge(config) : new Counter(config);
+}
+
+function fill<S>(instrument: Gauge | Counter, metric: ReadMetric<S>, source: S): void {
+  instrument.reset();
+  for (const sample of metric.read(source)) instrument.inc(sample.labels, sample.value);
+}
+
+/** What one scrape reads from the database. */
+interface DatabaseSnapshot {
+  readonly devices: readonly { readonly registrationState: string | null; readonly n: number }[];
+  readonly activeUpdates: readonly { readonly rollout: string; readonly phase: string; readonly n: number }[];
+  readonly rollouts: readonly {
+    readonly name: string;
+    readonly phase: string;
+    readonly currentStep: number;
+    readonly counts: RolloutCountsView;
+  }[];
+}
+
+async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
+  const [devices, activeUpdates, rollouts] = await Promise.all([
+    db
+      .selectFrom('devices')
+      .select(['registration_state', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('registration_state')
+      .execute(),
+    db
+      .selectFrom('firmware_updates')
+      .select(['rollout', 'phase', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('finished_at', 'is', null)
+      .groupBy(['rollout', 'phase'])
+      .execute(),
+    db.selectFrom('rollouts').select(['name', 'phase', 'current_step', 'counts']).execute(),
+  ]);
+  return {
+    devices: devices.map((row) => ({ registrationState: row.registration_state, n: Number(row.n) })),
+    activeUpdates: activeUpdates.map((row) => ({ rollout: row.rollout, phase: row.phase, n: Number(row.n) })),
+    rollouts: rollouts.map((row) => ({
+      name: row.name,
+      phase: row.phase,
+      currentStep: row.current_step,
+      counts: countsOf(row.counts),
+    })),
+  };
+}
+
+const fromDatabase = readFrom<DatabaseSnapshot>();
+
+/** The gauges read from the database, in the order they are exported. */
+const DATABASE_GAUGES: readonly ReadMetric<DatabaseSnapshot>[] = [
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_devices',
+    help: 'Known devices by registration state',
+    labels: ['registration_state'],
+    *read({ devices }) {
+      for (const state of ['registered', 'expired', 'deregistered'])
+        yield { labels: { registration_state: state }, value: 0 };
+      for (const row of devices)
+        yield { labels: { registration_state: row.registrationState ?? 'never' }, value: row.n };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_updates_active',
+    help: 'Active (in flight) firmware updates by rollout and phase',
+    labels: ['rollout', 'phase'],
+    *read({ activeUpdates }) {
+      for (const row of activeUpdates)
+        yield { labels: { rollout: row.rollout, phase: row.phase }, value: row.n };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_rollout_phase',
+    help: '1 for the phase a rollout is in, 0 for the others',
+    labels: ['rollout', 'phase'],
+    *read({ rollouts }) {
+      for (const row of rollouts)
+        for (const phase of ROLLOUT_PHASES)
+          yield { labels: { rollout: row.name, phase }, value: row.phase === phase ? 1 : 0 };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_rollout_current_step',
+    help: 'Index (0-based) of the step a rollout is in',
+    labels: ['rollout'],
+    *read({ rollouts }) {
+      for (const row of rollouts) yield { labels: { rollout: row.name }, value: row.currentStep };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_rollout_progress_ratio',
+    help: 'Devices up to date / devices selected',
+    labels: ['rollout'],
+    *read({ rollouts }) {
+      for (const { name, counts } of rollouts)
+        yield {
+          labels: { rollout: name },
+          value: counts.selected > 0 ? Math.min(1, counts.upToDate / counts.selected) : 0,
+        };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_rollout_devices',
+    help: "A rollout's device counts as last written by the reconciler",
+    labels: ['rollout', 'count'],
+    *read({ rollouts }) {
+      for (const { name, counts } of rollouts)
+        for (const field of ROLLOUT_COUNT_FIELDS)
+          yield { labels: { rollout: name, count: field }, value: counts[field] };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_rollout_failed_devices',
+    help: 'Devices whose update failed, by rollout and reason',
+    labels: ['rollout', 'reason'],
+    *read({ rollouts }) {
+      for (const { name, counts } of rollouts)
+        for (const [reason, n] of Object.entries(counts.failedByReason))
+          yield { labels: { rollout: name, reason }, value: n };
+    },
+  }),
+];
+
 /**
  * Gauges read from the database at scrape time with a few set-based queries (their cost
  * does not grow with the number of rows scanned by the scraper, only with the fleet's GROUP BY).
@@ -116,103 +286,16 @@ function createDatabaseGauges(db: Kysely<Database>, registers: Registers) {
     help: '1 when the last scrape could read the database',
     registers,
   });
-  const devices = new Gauge({
-    name: 'otactl_devices',
-    help: 'Known devices by registration state',
-    labelNames: ['registration_state'] as const,
-    registers,
-  });
-  const activeUpdates = new Gauge({
-    name: 'otactl_updates_active',
-    help: 'Active (in flight) firmware updates by rollout and phase',
-    labelNames: ['rollout', 'phase'] as const,
-    registers,
-  });
-  const rolloutPhase = new Gauge({
-    name: 'otactl_rollout_phase',
-    help: '1 for the phase a rollout is in, 0 for the others',
-    labelNames: ['rollout', 'phase'] as const,
-    registers,
-  });
-  const rolloutStep = new Gauge({
-    name: 'otactl_rollout_current_step',
-    help: 'Index (0-based) of the step a rollout is in',
-    labelNames: ['rollout'] as const,
-    registers,
-  });
-  const rolloutProgress = new Gauge({
-    name: 'otactl_rollout_progress_ratio',
-    help: 'Devices up to date / devices selected',
-    labelNames: ['rollout'] as const,
-    registers,
-  });
-  const rolloutDevices = new Gauge({
-    name: 'otactl_rollout_devices',
-    help: "A rollout's device counts as last written by the reconciler",
-    labelNames: ['rollout', 'count'] as const,
-    registers,
-  });
-  const rolloutFailed = new Gauge({
-    name: 'otactl_rollout_failed_devices',
-    help: 'Devices whose update failed, by rollout and reason',
-    labelNames: ['rollout', 'reason'] as const,
-    registers,
-  });
-  const gauges = [
-    devices,
-    activeUpdates,
-    rolloutPhase,
-    rolloutStep,
-    rolloutProgress,
-    rolloutDevices,
-    rolloutFailed,
-  ];
+  const gauges = DATABASE_GAUGES.map((metric) => ({ metric, gauge: register(metric, registers) }));
 
   const refresh = async (): Promise<void> => {
     try {
-      const [deviceRows, activeRows, rollouts] = await Promise.all([
-        db
-          .selectFrom('devices')
-          .select(['registration_state', (eb) => eb.fn.countAll<number>().as('n')])
-          .groupBy('registration_state')
-          .execute(),
-        db
-          .selectFrom('firmware_updates')
-          .select(['rollout', 'phase', (eb) => eb.fn.countAll<number>().as('n')])
-          .where('finished_at', 'is', null)
-          .groupBy(['rollout', 'phase'])
-          .execute(),
-        db.selectFrom('rollouts').select(['name', 'phase', 'current_step', 'counts']).execute(),
-      ]);
-      for (const gauge of gauges) gauge.reset();
-      for (const state of ['registered', 'expired', 'deregistered'] as const)
-        devices.set({ registration_state: state }, 0);
-      for (const row of deviceRows) {
-        devices.set({ registration_state: row.registration_state ?? 'never' }, Number(row.n));
-      }
-      for (const row of activeRows)
-        activeUpdates.set({ rollout: row.rollout, phase: row.phase }, Number(row.n));
-      for (const row of rollouts) {
-        for (const phase of ROLLOUT_PHASES) {
-          rolloutPhase.set({ rollout: row.name, phase }, row.phase === phase ? 1 : 0);
-        }
-        rolloutStep.set({ rollout: row.name }, row.current_step);
-        const counts = countsOf(row.counts);
-        rolloutProgress.set(
-          { rollout: row.name },
-          counts.selected > 0 ? Math.min(1, counts.upToDate / counts.selected) : 0,
-        );
-        for (const field of ROLLOUT_COUNT_FIELDS) {
-          rolloutDevices.set({ rollout: row.name, count: field }, counts[field]);
-        }
-        for (const [reason, n] of Object.entries(counts.failedByReason)) {
-          rolloutFailed.set({ rollout: row.name, reason }, n);
-        }
-      }
+      const snapshot = await readDatabase(db);
+      for (const { metric, gauge } of gauges) fill(gauge, metric, snapshot);
       up.set(1);
     } catch {
       // A scrape must still answer (with the process counters) when the database is away.
-      for (const gauge of gauges) gauge.reset();
+      for (const { gauge } of gauges) gauge.reset();
       up.set(0);
     }
   };
@@ -228,26 +311,32 @@ function createDatabaseGauges(db: Kysely<Database>, registers: Registers) {
   };
 }
 
-function createDownloadGauges(stats: DownloadStats, registers: Registers): void {
-  new Counter({
+const fromDownloads = readFrom<DownloadStats>();
+
+/** The metrics read from the download statistics, in the order they are exported. */
+const DOWNLOAD_METRICS: readonly ReadMetric<DownloadStats>[] = [
+  fromDownloads({
+    type: 'counter',
     name: 'otactl_firmware_bytes_served_total',
     help: 'Firmware bytes sent to devices, by file',
-    labelNames: ['file'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const [file, bytes] of stats.bytesByFile()) this.inc({ file }, bytes);
+    labels: ['file'],
+    *read(stats) {
+      for (const [file, bytes] of stats.bytesByFile()) yield { labels: { file }, value: bytes };
     },
-  });
-  new Gauge({
+  }),
+  fromDownloads({
+    type: 'gauge',
     name: 'otactl_firmware_downloads_in_progress',
     help: 'Firmware downloads in progress, by protocol',
-    labelNames: ['protocol'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const protocol of ['http', 'https', 'coap'] as const) this.set({ protocol }, 0);
-      for (const download of stats.inProgress()) this.inc({ protocol: download.protocol });
+    labels: ['protocol'],
+    *read(stats) {
+      for (const protocol of ['http', 'https', 'coap']) yield { labels: { protocol }, value: 0 };
+      for (const download of stats.inProgress()) yield { labels: { protocol: download.protocol }, value: 1 };
     },
-  });
+  }),
+];
+
+/** Read from the statistics in memory at each scrape, through prom-client's collect hook. */
+function createDownloadGauges(stats: DownloadStats, registers: Registers): void {
+  for (const metric of DOWNLOAD_METRICS) register(metric, registers, stats);
 }

@@ -48,6 +48,30 @@ describe('metrics without a database', () => {
     ).toBe(undefined);
   });
 
+  it('exports the same metric families, in the same order, with their types', async () => {
+    const store = await testBackends[0]!.open();
+    const metrics = createMetrics({ db: store.db, downloadStats: createDownloadStats() });
+    const text = await metrics.render().finally(() => store.close());
+    const types = text.split('\n').filter((line) => line.startsWith('# TYPE '));
+    expect(types).toEqual([
+      '# TYPE otactl_updates_started_total counter',
+      '# TYPE otactl_updates_finished_total counter',
+      '# TYPE otactl_reconcile_pass_seconds histogram',
+      '# TYPE otactl_coap_requests_total counter',
+      '# TYPE otactl_registrations_total counter',
+      '# TYPE otactl_database_up gauge',
+      '# TYPE otactl_devices gauge',
+      '# TYPE otactl_updates_active gauge',
+      '# TYPE otactl_rollout_phase gauge',
+      '# TYPE otactl_rollout_current_step gauge',
+      '# TYPE otactl_rollout_progress_ratio gauge',
+      '# TYPE otactl_rollout_devices gauge',
+      '# TYPE otactl_rollout_failed_devices gauge',
+      '# TYPE otactl_firmware_bytes_served_total counter',
+      '# TYPE otactl_firmware_downloads_in_progress gauge',
+    ]);
+  });
+
   it('exports the bytes served and downloads in progress from the download stats', async () => {
     const stats = createDownloadStats();
     const metrics = createMetrics({ downloadStats: stats });
