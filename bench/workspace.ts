@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packImage } from '../controller/firmware/image/index.js';
+import { firmwareManifestName, firmwareManifestYaml, packImage } from '../controller/firmware/image/index.js';
 
 /** A temporary manifests + firmware directory for one bench scenario. */
 export interface BenchWorkspace {
   readonly manifestsDir: string;
   readonly firmwareDir: string;
-  /** Packs a small image (2 KiB payload) and returns its Firmware manifest. */
+  /** Packs a small image (2 KiB payload) and returns its Firmware manifest, as `otactl firmware pack` prints it. */
   addFirmware(version: string, model: string): Promise<{ name: string; manifest: string }>;
   write(file: string, yaml: string): Promise<void>;
   cleanup(): Promise<void>;
@@ -25,27 +25,16 @@ export async function createBenchWorkspace(): Promise<BenchWorkspace> {
     firmwareDir,
     async addFirmware(version, model) {
       const image = packImage({ version, model, payload: Buffer.alloc(2048, version) });
-      const name = `${model.toLowerCase()}-${version}`;
+      const name = firmwareManifestName(model, version);
       const file = `${name}.bin`;
       await writeFile(join(firmwareDir, file), image);
       const sha256 = createHash('sha256').update(image).digest('hex');
-      const manifest = `apiVersion: otactl/v1alpha1
-kind: Firmware
-metadata:
-  name: ${name}
-spec:
-  version: "${version}"
-  file: ${file}
-  sha256: "${sha256}"
-  models: ["${model}"]
-`;
-      return { name, manifest };
+      return { name, manifest: firmwareManifestYaml({ version, model, file, sha256 }) };
     },
     async write(file, yaml) {
       // Write then rename: a watcher never sees a half-written file.
       const path = join(manifestsDir, file);
       await writeFile(`${path}.tmp`, yaml);
-      const { rename } = await import('node:fs/promises');
       await rename(`${path}.tmp`, path);
     },
     cleanup: () => rm(dir, { recursive: true, force: true }),
