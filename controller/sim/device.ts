@@ -633,7 +633,7 @@ export class SimDevice {
     const outcome = await download(url, {
       signal: controller.signal,
       ...(this.#o.ca === undefined ? {} : { ca: this.#o.ca }),
-      ...(slow === undefined ? {} : { bytesPerSecond: slow }),
+      ...(slow === undefined ? {} : { bytesPerSecond: slow, clock: this.#clock }),
       ...(this.#o.timing === undefined ? {} : { coapTiming: this.#o.timing }),
       // A faulty device gives up once the first bytes arrived: the transfer really started.
       ...(fault === undefined ? {} : { onProgress: () => false }),

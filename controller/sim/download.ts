@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { isIP } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { type Clock, sleepOn, systemClock } from './clock.js';
 import { CoapOption, Code, decodeBlock, encodeBlock, formatCode, pathOptions } from './coap/coap-message.js';
 import { DEFAULT_RETRANSMIT, type RetransmitTiming, UdpEndpoint } from './coap/udp-endpoint.js';
 
@@ -20,6 +20,8 @@ export interface DownloadOptions {
   readonly ca?: string | Buffer | readonly (string | Buffer)[];
   /** Bandwidth limit; unlimited when absent. */
   readonly bytesPerSecond?: number;
+  /** Time source of the bandwidth limit's waits (default the system clock). */
+  readonly clock?: Clock;
   /** Called with the byte count received so far; returning false aborts the transfer as `failed`. */
   readonly onProgress?: (bytes: number) => boolean;
   readonly coapTiming?: RetransmitTiming;
@@ -43,18 +45,23 @@ export async function download(uri: URL, options: DownloadOptions): Promise<Down
   }
 }
 
-/** Waits long enough that `bytes` received since `startedAt` stay within the limit. */
+function clockOf(options: DownloadOptions): Clock {
+  return options.clock ?? systemClock;
+}
+
+/** Waits until `bytes` received since `startedAt` stay within the limit (no earlier than `bytes / bytesPerSecond`). */
 async function throttle(bytes: number, startedAt: number, options: DownloadOptions): Promise<void> {
   if (options.bytesPerSecond === undefined || options.bytesPerSecond <= 0) return;
+  const clock = clockOf(options);
   const due = startedAt + (bytes / options.bytesPerSecond) * 1000;
-  const wait = due - Date.now();
-  if (wait > 0) await sleep(wait, undefined, { signal: options.signal });
+  const wait = due - clock.now();
+  if (wait > 0) await sleepOn(clock, wait, options.signal);
 }
 
 function downloadHttp(uri: URL, options: DownloadOptions): Promise<DownloadOutcome> {
   return new Promise((resolve) => {
     const get = uri.protocol === 'https:' ? httpsGet : httpGet;
-    const startedAt = Date.now();
+    const startedAt = clockOf(options).now();
     const request = get(
       uri,
       {
@@ -137,7 +144,7 @@ async function downloadCoap(uri: URL, options: DownloadOptions): Promise<Downloa
     let received = 0;
     let num = 0;
     let szx = BLOCK_SZX;
-    const startedAt = Date.now();
+    const startedAt = clockOf(options).now();
     for (;;) {
       const outcome = await client.request(peer, {
         code: Code.GET,
@@ -152,6 +159,8 @@ async function downloadCoap(uri: URL, options: DownloadOptions): Promise<Downloa
       chunks.push(m.payload);
       received += m.payload.length;
       if (options.onProgress?.(received) === false) return { kind: 'failed', detail: 'connection lost' };
+      // Also after the last block: the transfer as a whole ends no earlier than the limit allows.
+      await throttle(received, startedAt, options);
       if (block2 === undefined) break;
       const block = decodeBlock(block2.value);
       if (!block.more) break;
@@ -159,7 +168,6 @@ async function downloadCoap(uri: URL, options: DownloadOptions): Promise<Downloa
       szx = Math.min(szx, block.szx);
       num = received / 2 ** (szx + 4);
       if (!Number.isInteger(num)) return { kind: 'failed', detail: 'inconsistent Block2 sizes' };
-      await throttle(received, startedAt, options);
     }
     const data = Buffer.concat(chunks);
     return { kind: 'ok', data };

@@ -8,9 +8,11 @@ import {
   type ControllerConfig,
   startController,
 } from '../../controller/app/start-controller.js';
+import { formatPlan } from '../../controller/cli/commands/plan.js';
 import { packImage } from '../../controller/firmware/image/index.js';
 import { createLogger } from '../../controller/log/index.js';
 import type { RolloutCounts } from '../../controller/reconcile/observation.js';
+import { buildPlanReport } from '../../controller/reconcile/plan-report.js';
 import type { PassResult } from '../../controller/reconcile/reconcile-pass.js';
 import { type DeviceEvent, type Fleet, type FleetOptions, startFleet } from '../../controller/sim/index.js';
 import type { Database, OpenDatabase } from '../../controller/store/index.js';
@@ -21,6 +23,8 @@ export interface FirmwareFixture {
   readonly model: string;
   readonly file: string;
   readonly sha256: string;
+  /** Bytes of the image file. */
+  readonly size: number;
 }
 
 /** A temporary manifests directory and firmware directory, removed by `cleanup`. */
@@ -48,7 +52,7 @@ export async function createWorkspace(): Promise<Workspace> {
       const file = `${model.toLowerCase()}-${version}.bin`;
       await writeFile(join(firmwareDir, file), image);
       const sha256 = createHash('sha256').update(image).digest('hex');
-      return { name: `${model.toLowerCase()}-${version}`, version, model, file, sha256 };
+      return { name: `${model.toLowerCase()}-${version}`, version, model, file, sha256, size: image.length };
     },
     async writeManifest(name, yaml) {
       // Write then rename: the watcher never sees a half-written file.
@@ -61,7 +65,7 @@ export async function createWorkspace(): Promise<Workspace> {
   };
 }
 
-export function firmwareManifest(fw: FirmwareFixture): string {
+export function firmwareManifest(fw: Omit<FirmwareFixture, 'size'>): string {
   return `apiVersion: otactl/v1alpha1
 kind: Firmware
 metadata:
@@ -267,6 +271,24 @@ export class Scene {
     return this.#controller;
   }
 
+  /**
+   * Writes fleet.yaml: a new firmware `version` (default 2.0.0), the group of `pattern` (default
+   * sim-*) and one Rollout of it with `spec`; then starts the controller with `controller` overrides.
+   */
+  async startRollout(options: {
+    rollout: string;
+    spec?: string;
+    version?: string;
+    group?: string;
+    pattern?: string;
+    controller?: Partial<ControllerConfig>;
+  }): Promise<{ target: FirmwareFixture; controller: Controller }> {
+    const { version = '2.0.0', controller: overrides, ...manifest } = options;
+    const target = await this.ws.addFirmware(version);
+    await this.ws.writeManifest('fleet.yaml', rolloutManifests({ firmware: target, ...manifest }));
+    return { target, controller: await this.startController(overrides) };
+  }
+
   /** Stops the controller and starts a new one on the same database and ports (devices keep their server). */
   async restartController(): Promise<Controller> {
     const old = this.controller;
@@ -306,6 +328,11 @@ export class Scene {
     await this.store.close();
     await this.ws.cleanup();
   }
+}
+
+/** `otactl plan` as the scene's running controller would print it at `now`. */
+export async function planText(scene: Scene, now = Date.now()): Promise<string> {
+  return formatPlan(await buildPlanReport(scene.db, scene.controller.desired()!, now));
 }
 
 /** The usual manifests of one rollout: its firmware, a group by endpoint pattern and the Rollout. */

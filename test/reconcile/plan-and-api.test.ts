@@ -1,61 +1,35 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Controller } from '../../controller/app/start-controller.js';
 import { formatPlan } from '../../controller/cli/commands/plan.js';
 import type { RolloutPlanReport } from '../../controller/reconcile/plan-report.js';
-import { type Fleet, startFleet } from '../../controller/sim/index.js';
-import type { OpenDatabase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
 import {
   afterPassWhen,
-  createWorkspace,
   firmwareManifest,
   groupManifest,
   rolloutManifest,
-  startTestController,
-  type Workspace,
+  Scene,
 } from '../helpers/rollout-fixture.js';
 
 describe('a running controller', () => {
-  let store: OpenDatabase | undefined;
-  let ws: Workspace | undefined;
-  let controller: Controller | undefined;
-  let fleet: Fleet | undefined;
+  let scene: Scene | undefined;
   afterEach(async () => {
-    await fleet?.stop();
-    await controller?.stop();
-    await store?.close();
-    await ws?.cleanup();
+    await scene?.close();
+    scene = undefined;
   });
 
   it('answers /api/v1/plan and the API with what the database holds after a canary step', async () => {
-    store = await testBackends[0]!.open();
-    ws = await createWorkspace();
-    const target = await ws.addFirmware('1.1.0');
-    await ws.writeManifest(
+    scene = await Scene.create(testBackends[0]!);
+    const target = await scene.ws.addFirmware('1.1.0');
+    await scene.ws.writeManifest(
       'fleet.yaml',
       [firmwareManifest(target), groupManifest('sims', 'sim-*')].join('---\n'),
     );
-    controller = await startTestController(store, ws);
-    fleet = await startFleet({
-      server: `coap://127.0.0.1:${controller.coapPort}`,
-      count: 10,
-      prefix: 'sim-',
-      version: '1.0.0',
-      model: 'SIM1',
-      protocols: [2],
-      staggerMs: 0,
-    });
-    const db = store.db;
+    const controller = await scene.startController();
+    await scene.addFleet({ count: 10 });
+    const db = scene.db;
     // The canary share is a share of the group's current members: let all ten report first.
-    await afterPassWhen(controller, async () => {
-      const rows = await db
-        .selectFrom('devices')
-        .select('id')
-        .where('info_read_at', 'is not', null)
-        .execute();
-      return rows.length === 10;
-    });
-    await ws.writeManifest(
+    await scene.devicesKnown(10);
+    await scene.ws.writeManifest(
       'canary.yaml',
       rolloutManifest({
         name: 'canary',

@@ -1,59 +1,23 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Controller } from '../../controller/app/start-controller.js';
-import { type Fleet, startFleet } from '../../controller/sim/index.js';
-import type { OpenDatabase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
-import {
-  afterPassWhen,
-  createWorkspace,
-  firmwareManifest,
-  groupManifest,
-  rolloutManifest,
-  startTestController,
-  type Workspace,
-} from '../helpers/rollout-fixture.js';
+import { afterPassWhen, Scene } from '../helpers/rollout-fixture.js';
 
 describe.each(testBackends)('a rollout on $name', (backend) => {
-  let store: OpenDatabase | undefined;
-  let ws: Workspace | undefined;
-  let controller: Controller | undefined;
-  let fleet: Fleet | undefined;
+  let scene: Scene | undefined;
   afterEach(async () => {
-    await fleet?.stop();
-    await controller?.stop();
-    await store?.close();
-    await ws?.cleanup();
+    await scene?.close();
+    scene = undefined;
   });
 
   it('brings every device of the group to the declared firmware, one successful update each', async () => {
-    store = await backend.open();
-    ws = await createWorkspace();
-    const target = await ws.addFirmware('2.0.0');
-    await ws.writeManifest(
-      'fleet.yaml',
-      [
-        firmwareManifest(target),
-        groupManifest('sims', 'sim-*'),
-        rolloutManifest({
-          name: 'sims-2.0.0',
-          group: 'sims',
-          firmware: target.name,
-          extra: '  strategy:\n    maxInFlight: 50\n',
-        }),
-      ].join('---\n'),
-    );
-    controller = await startTestController(store, ws);
-    fleet = await startFleet({
-      server: `coap://127.0.0.1:${controller.coapPort}`,
-      count: 30,
-      prefix: 'sim-',
-      version: '1.0.0',
-      model: 'SIM1',
-      protocols: [2],
-      staggerMs: 0,
+    scene = await Scene.create(backend);
+    const { controller } = await scene.startRollout({
+      rollout: 'sims-2.0.0',
+      spec: '  strategy:\n    maxInFlight: 50\n',
     });
-    const db = store.db;
+    await scene.addFleet({ count: 30 });
+    const db = scene.db;
     await afterPassWhen(controller, async () => {
       const row = await db
         .selectFrom('devices')

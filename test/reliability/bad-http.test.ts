@@ -4,10 +4,8 @@ import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Controller } from '../../controller/app/start-controller.js';
-import type { OpenDatabase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
-import { createWorkspace, startTestController, type Workspace } from '../helpers/rollout-fixture.js';
+import { firmwareManifest, Scene } from '../helpers/rollout-fixture.js';
 import { seededRandom } from './harness/seeded-random.js';
 
 const BIG_FILE = 'big-1.0.0.bin';
@@ -68,38 +66,24 @@ function slowDownload(port: number, path: string): Promise<{ status: number; sha
 }
 
 describe.each(testBackends)('hostile HTTP against the firmware and API port on $name', (backend) => {
-  let store: OpenDatabase | undefined;
-  let ws: Workspace | undefined;
-  let controller: Controller | undefined;
+  let scene: Scene | undefined;
   const sockets: Socket[] = [];
   afterEach(async () => {
     for (const s of sockets) s.destroy();
-    await controller?.stop();
-    await store?.close();
-    await ws?.cleanup();
+    await scene?.close();
+    scene = undefined;
   });
 
   it('refuses every hostile request while a concurrent download completes intact', async () => {
-    store = await backend.open();
-    ws = await createWorkspace();
+    scene = await Scene.create(backend);
     const image = seededRandom(21).bytes(BIG_SIZE);
     const sha256 = createHash('sha256').update(image).digest('hex');
-    await writeFile(join(ws.firmwareDir, BIG_FILE), image);
-    await ws.writeManifest(
+    await writeFile(join(scene.ws.firmwareDir, BIG_FILE), image);
+    await scene.ws.writeManifest(
       'fw.yaml',
-      `apiVersion: otactl/v1alpha1
-kind: Firmware
-metadata:
-  name: big-1.0.0
-spec:
-  version: "1.0.0"
-  file: ${BIG_FILE}
-  sha256: "${sha256}"
-  models: ["BIG"]
-`,
+      firmwareManifest({ name: 'big-1.0.0', version: '1.0.0', file: BIG_FILE, sha256, model: 'BIG' }),
     );
-    controller = await startTestController(store, ws);
-    await controller.manifestsLoaded;
+    const controller = await scene.startController();
     const port = controller.httpPort;
 
     // Slow clients first: half-sent request heads, held open for the whole test.
@@ -192,15 +176,10 @@ spec:
   // socket after the request (small embedded HTTP stacks do) never got an answer; hardenServer now
   // allows half-open sockets and the event stream ends a subscription whose client left.
   it('serves the whole image to a client that half-closes right after its request', async () => {
-    store = await backend.open();
-    ws = await createWorkspace();
-    const fw = await ws.addFirmware('2.0.0');
-    await ws.writeManifest(
-      'fw.yaml',
-      `apiVersion: otactl/v1alpha1\nkind: Firmware\nmetadata:\n  name: ${fw.name}\nspec:\n  version: "2.0.0"\n  file: ${fw.file}\n  sha256: "${fw.sha256}"\n  models: ["SIM1"]\n`,
-    );
-    controller = await startTestController(store, ws);
-    await controller.manifestsLoaded;
+    scene = await Scene.create(backend);
+    const fw = await scene.ws.addFirmware('2.0.0');
+    await scene.ws.writeManifest('fw.yaml', firmwareManifest(fw));
+    const controller = await scene.startController();
     const answer = await raw(controller.httpPort, `GET /binaries/${fw.file} HTTP/1.1\r\nHost: y\r\n\r\n`, {
       halfClose: true,
     });

@@ -1,13 +1,12 @@
 import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Fleet, startFleet } from '../../controller/sim/index.js';
 import { firmwareManifest, rolloutManifest } from '../helpers/rollout-fixture.js';
-import { ControllerProcess, type LogLine } from './harness/controller-process.js';
-import { type ProcessDatabase, pgliteProcessDatabase } from './harness/databases.js';
-import { freeTcpPort, freeUdpPort } from './harness/free-port.js';
+import type { ControllerProcess, LogLine } from './harness/controller-process.js';
+import { pgliteProcessDatabase } from './harness/databases.js';
+import { failOnCrash, ProcessScene } from './harness/process-scene.js';
 import { isComplete, rolloutStatus } from './harness/rollout-status.js';
-import { type RolloutWorkspace, rolloutWorkspace } from './harness/rollout-workspace.js';
+import type { RolloutWorkspace } from './harness/rollout-workspace.js';
 import { seededRandom } from './harness/seeded-random.js';
 import { waitFor } from './harness/wait-for.js';
 
@@ -128,45 +127,23 @@ async function eventsSince(controller: ControllerProcess, since: number): Promis
 }
 
 describe('broken manifests given to a running controller', () => {
-  let db: ProcessDatabase | undefined;
-  let rw: RolloutWorkspace | undefined;
-  let controller: ControllerProcess | undefined;
-  let fleet: Fleet | undefined;
+  let scene: ProcessScene | undefined;
   afterEach(async () => {
-    await fleet?.stop();
-    await controller?.kill('SIGKILL');
-    await db?.drop();
-    await rw?.ws.cleanup();
+    await scene?.close();
+    scene = undefined;
   });
 
   it('each give a clear error while the last valid state keeps the rollout going', async () => {
-    db = await pgliteProcessDatabase();
-    rw = await rolloutWorkspace({ prefix: 'mf-', version: '2.0.0', maxInFlight: 1 });
-    const coapPort = await freeUdpPort();
-    controller = await ControllerProcess.start({
-      db: db.spec,
-      manifestsDir: rw.ws.manifestsDir,
-      firmwareDir: rw.ws.firmwareDir,
-      coapPort,
-      httpPort: await freeTcpPort(),
-      logLevel: 'info',
+    scene = await ProcessScene.create({
+      db: await pgliteProcessDatabase(),
+      rollout: { prefix: 'mf-', version: '2.0.0', maxInFlight: 1 },
+      controller: { logLevel: 'info' },
     });
-    const running = controller;
-    const crashed = running.crashed.then((exit) => {
-      throw new Error(`otactl run died: ${JSON.stringify(exit)}\n${running.diagnostics()}`);
-    });
-    crashed.catch(() => {});
+    const rw = scene.rollout;
+    const running = await scene.startController();
+    const crashed = failOnCrash(running);
     // Slow downloads, one device at a time: the rollout is still running while the inputs arrive.
-    fleet = await startFleet({
-      server: `coap://127.0.0.1:${coapPort}`,
-      count: DEVICES,
-      prefix: 'mf-',
-      version: '1.0.0',
-      model: 'SIM1',
-      protocols: [2],
-      bindAddress: '127.0.0.1',
-      faults: 'slow-download=1:1500',
-    });
+    const fleet = await scene.addFleet({ count: DEVICES, prefix: 'mf-', faults: 'slow-download=1:1500' });
     const before = await waitFor('the rollout to start', async () => {
       const view = await rolloutStatus(running, rw!.rollout);
       return view?.phase === 'Progressing' ? view : undefined;

@@ -1,11 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Fleet, startFleet } from '../../controller/sim/index.js';
 import { runCoapFuzzer } from './harness/coap-fuzzer.js';
-import { ControllerProcess } from './harness/controller-process.js';
-import { type ProcessDatabase, pgliteProcessDatabase } from './harness/databases.js';
-import { freeTcpPort, freeUdpPort } from './harness/free-port.js';
+import { pgliteProcessDatabase } from './harness/databases.js';
+import { failOnCrash, ProcessScene } from './harness/process-scene.js';
 import { isComplete, rolloutStatus } from './harness/rollout-status.js';
-import { type RolloutWorkspace, rolloutWorkspace } from './harness/rollout-workspace.js';
 import { seededRandom, seedFromEnv, sizeFromEnv } from './harness/seeded-random.js';
 import { waitFor } from './harness/wait-for.js';
 
@@ -17,32 +14,21 @@ const DEVICES = 20;
 const MAX_RSS_GROWTH = 200 * 1024 * 1024;
 
 describe('the LwM2M port under a flood of random and mutated CoAP datagrams', () => {
-  let db: ProcessDatabase | undefined;
-  let rw: RolloutWorkspace | undefined;
-  let controller: ControllerProcess | undefined;
-  let fleet: Fleet | undefined;
+  let scene: ProcessScene | undefined;
   afterEach(async () => {
-    await fleet?.stop();
-    await controller?.kill('SIGKILL');
-    await db?.drop();
-    await rw?.ws.cleanup();
+    await scene?.close();
+    scene = undefined;
   });
 
   it('stays up with bounded memory while legitimate devices register and finish their updates', async () => {
-    db = await pgliteProcessDatabase();
-    rw = await rolloutWorkspace({ prefix: 'legit-', version: '2.0.0', maxInFlight: DEVICES });
-    const coapPort = await freeUdpPort();
-    controller = await ControllerProcess.start({
-      db: db.spec,
-      manifestsDir: rw.ws.manifestsDir,
-      firmwareDir: rw.ws.firmwareDir,
-      coapPort,
-      httpPort: await freeTcpPort(),
+    scene = await ProcessScene.create({
+      db: await pgliteProcessDatabase(),
+      rollout: { prefix: 'legit-', version: '2.0.0', maxInFlight: DEVICES },
     });
-    const crashed = controller.crashed.then((exit) => {
-      throw new Error(`otactl run died under fuzzing: ${JSON.stringify(exit)}\n${controller!.diagnostics()}`);
-    });
-    crashed.catch(() => {});
+    const rw = scene.rollout;
+    const coapPort = scene.options.coapPort;
+    const controller = await scene.startController();
+    const crashed = failOnCrash(controller, 'otactl run died under fuzzing');
     const rssBefore = await controller.rssBytes();
 
     const fuzzing = runCoapFuzzer({
@@ -52,16 +38,7 @@ describe('the LwM2M port under a flood of random and mutated CoAP datagrams', ()
       perSecond: RATE,
       random: seededRandom(SEED),
     });
-    fleet = await startFleet({
-      server: `coap://127.0.0.1:${coapPort}`,
-      count: DEVICES,
-      prefix: 'legit-',
-      version: '1.0.0',
-      model: 'SIM1',
-      protocols: [2],
-      bindAddress: '127.0.0.1',
-      staggerMs: 200,
-    });
+    const fleet = await scene.addFleet({ count: DEVICES, prefix: 'legit-', staggerMs: 200 });
     const report = await Promise.race([fuzzing, crashed]);
     expect(report.sent).toBe(DATAGRAMS);
     // The datagrams reached the server: it answered (RSTs, 4.xx) a share of them.

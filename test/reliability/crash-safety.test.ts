@@ -1,12 +1,11 @@
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Fleet, type SimDevice, startFleet } from '../../controller/sim/index.js';
+import type { SimDevice } from '../../controller/sim/index.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
-import { ControllerProcess } from './harness/controller-process.js';
+import type { ControllerProcess } from './harness/controller-process.js';
 import { type ProcessDatabase, pgliteProcessDatabase, postgresProcessDatabase } from './harness/databases.js';
-import { freeTcpPort, freeUdpPort } from './harness/free-port.js';
+import { ProcessScene } from './harness/process-scene.js';
 import { isComplete, rolloutStatus } from './harness/rollout-status.js';
-import { type RolloutWorkspace, rolloutWorkspace } from './harness/rollout-workspace.js';
 import { type Random, seededRandom, seedFromEnv, sizeFromEnv } from './harness/seeded-random.js';
 import { checkUpdateHistory, DOUBLE_ACTIVE_SQL } from './harness/update-history.js';
 import { waitFor } from './harness/wait-for.js';
@@ -78,38 +77,30 @@ const backends: { name: string; create: () => Promise<ProcessDatabase> }[] = [
 ];
 
 describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $name', (backend) => {
-  let db: ProcessDatabase | undefined;
-  let rw: RolloutWorkspace | undefined;
-  let controller: ControllerProcess | undefined;
-  let fleet: Fleet | undefined;
+  let scene: ProcessScene | undefined;
   let checker: pg.Client | undefined;
   let stopWatching = () => {};
   afterEach(async () => {
     stopWatching();
-    await fleet?.stop();
-    await controller?.kill('SIGKILL');
     await checker?.end().catch(() => {});
-    await db?.drop();
-    await rw?.ws.cleanup();
+    await scene?.close();
+    scene = undefined;
   });
 
   it('ends with every device on the target through exactly one successful update, nothing lost or doubled', async () => {
     const random = seededRandom(SEED);
     const plan = killPlan(random, KILLS);
-    db = await backend.create();
-    rw = await rolloutWorkspace({
-      prefix: 'crash-',
-      version: '2.0.0',
-      maxInFlight: 40,
-      timeouts: { download: '30s', update: '45s' },
+    const world = await ProcessScene.create({
+      db: await backend.create(),
+      rollout: {
+        prefix: 'crash-',
+        version: '2.0.0',
+        maxInFlight: 40,
+        timeouts: { download: '30s', update: '45s' },
+      },
     });
-    const ports = { coapPort: await freeUdpPort(), httpPort: await freeTcpPort() };
-    const options = {
-      db: db.spec,
-      manifestsDir: rw.ws.manifestsDir,
-      firmwareDir: rw.ws.firmwareDir,
-      ...ports,
-    };
+    scene = world;
+    const { db, rollout: rw } = world;
     // Anything going wrong in the background (a restart failing, the controller dying on its own)
     // fails the test at once instead of leaving it waiting.
     let fail: (error: Error) => void = () => {};
@@ -122,7 +113,7 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
         fail(new Error(`otactl run died on its own: ${JSON.stringify(exit)}\n${c.diagnostics()}`)),
       );
     };
-    controller = await ControllerProcess.start(options);
+    let controller = await world.startController();
     watchCrash(controller);
 
     // Postgres: a second connection watches the one-active-update invariant during the whole run.
@@ -166,21 +157,16 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
         log.push(`kill ${killsDone} at ${point} #${seen} (+${kill.delayMs} ms): ${JSON.stringify(exit)}`);
         counts.clear();
         const next = plan[killsDone];
-        controller = await ControllerProcess.start(options);
+        controller = await world.startController();
         watchCrash(controller);
         armed = next;
         if (next?.point === 'startup') occur('startup');
       })().catch((error: Error) => fail(error));
     };
 
-    const fleetReady = startFleet({
-      server: `coap://127.0.0.1:${ports.coapPort}`,
+    const fleet = await world.addFleet({
       count: DEVICES,
       prefix: 'crash-',
-      version: '1.0.0',
-      model: 'SIM1',
-      protocols: [2],
-      bindAddress: '127.0.0.1',
       staggerMs: 5,
       seed: String(SEED),
       // A registration answered but lost in a crash is only noticed at the device's next Update
@@ -190,7 +176,6 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
       // reboots gives up within about 20 s, well inside the update timeout.
       timing: { ackTimeoutMs: 1000, ackRandomFactor: 1.5, maxRetransmit: 3, responseTimeoutMs: 10_000 },
     });
-    fleet = await fleetReady;
     const onTarget = new Promise<void>((resolve) => {
       const check = (device: SimDevice) => {
         if (device.firmwareVersion === rw!.target.version) rebootedDevices.add(device.endpoint);

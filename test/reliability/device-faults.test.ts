@@ -1,18 +1,8 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Controller } from '../../controller/app/start-controller.js';
-import { FAULT_KINDS, type FaultKind, type Fleet, startFleet } from '../../controller/sim/index.js';
-import type { OpenDatabase } from '../../controller/store/index.js';
+import { FAULT_KINDS, type FaultKind } from '../../controller/sim/index.js';
 import { testBackends } from '../helpers/databases.js';
-import {
-  afterPassWhen,
-  createWorkspace,
-  firmwareManifest,
-  groupManifest,
-  rolloutManifest,
-  startTestController,
-  type Workspace,
-} from '../helpers/rollout-fixture.js';
+import { afterPassWhen, Scene } from '../helpers/rollout-fixture.js';
 
 const PER_FAULT = 2;
 const HEALTHY = 60 - PER_FAULT * FAULT_KINDS.length;
@@ -78,59 +68,39 @@ async function settleWithin<T>(ms: number, promise: Promise<T>, describe: () => 
 }
 
 describe.each(testBackends)('simulated device faults on $name', (backend) => {
-  let store: OpenDatabase | undefined;
-  let ws: Workspace | undefined;
-  let controller: Controller | undefined;
-  let fleet: Fleet | undefined;
+  let scene: Scene | undefined;
   afterEach(async () => {
-    await fleet?.stop();
-    await controller?.stop();
-    await store?.close();
-    await ws?.cleanup();
+    await scene?.close();
+    scene = undefined;
   });
 
   it('every fault in one fleet ends in the right record, and the counts add up', async () => {
-    store = await backend.open();
-    ws = await createWorkspace();
-    const target = await ws.addFirmware('2.0.0');
-    await ws.writeManifest(
-      'fleet.yaml',
-      [
-        firmwareManifest(target),
-        groupManifest('mixed', 'mix-*'),
-        rolloutManifest({
-          name: 'mixed',
-          group: 'mixed',
-          firmware: target.name,
-          extra: [
-            '  strategy:',
-            '    maxInFlight: 60',
-            '    failureThreshold: { percent: 100, minUpdates: 1000 }',
-            '  timeouts: { download: 4s, update: 4s }',
-            '  retries: { max: 1, backoff: 500ms }',
-            '',
-          ].join('\n'),
-        }),
-      ].join('---\n'),
-    );
-    controller = await startTestController(store, ws, { reconcile: { intervalMs: 200, pollQuietMs: 2_000 } });
+    scene = await Scene.create(backend);
+    const { controller } = await scene.startRollout({
+      rollout: 'mixed',
+      group: 'mixed',
+      pattern: 'mix-*',
+      spec: [
+        '  strategy:',
+        '    maxInFlight: 60',
+        '    failureThreshold: { percent: 100, minUpdates: 1000 }',
+        '  timeouts: { download: 4s, update: 4s }',
+        '  retries: { max: 1, backoff: 500ms }',
+        '',
+      ].join('\n'),
+      controller: { reconcile: { intervalMs: 200, pollQuietMs: 2_000 } },
+    });
     const { spec, faultOf } = faultSpec('mix-');
-    fleet = await startFleet({
-      server: `coap://127.0.0.1:${controller.coapPort}`,
+    const fleet = await scene.addFleet({
       count: faultOf.size,
       prefix: 'mix-',
-      version: '1.0.0',
-      model: 'SIM1',
-      protocols: [2],
       bindAddress: '127.0.0.1',
-      staggerMs: 0,
       faults: spec,
       // Halted devices must expire so their retry can time out as unreachable.
       lifetime: 10,
       timing: { ackTimeoutMs: 500, ackRandomFactor: 1.5, maxRetransmit: 2, responseTimeoutMs: 5_000 },
     });
-    const db = store.db;
-    await fleet.started;
+    const db = scene.db;
     let last: unknown;
     await settleWithin(
       100_000,
@@ -147,7 +117,7 @@ describe.each(testBackends)('simulated device faults on $name', (backend) => {
         );
       }),
       async () => {
-        const active = await store!.db
+        const active = await db
           .selectFrom('firmware_updates')
           .select(['endpoint', 'phase', 'attempt', 'deadline_at'])
           .where('finished_at', 'is', null)
@@ -206,42 +176,27 @@ describe.each(testBackends)('simulated device faults on $name', (backend) => {
   }, 150_000);
 
   it('the failure threshold pauses the rollout at the first pass that reaches it, starting nothing after', async () => {
-    store = await backend.open();
-    ws = await createWorkspace();
-    const target = await ws.addFirmware('2.0.0');
-    await ws.writeManifest(
-      'fleet.yaml',
-      [
-        firmwareManifest(target),
-        groupManifest('bad', 'bad-*'),
-        rolloutManifest({
-          name: 'bad',
-          group: 'bad',
-          firmware: target.name,
-          extra: [
-            '  strategy:',
-            '    maxInFlight: 1',
-            '    failureThreshold: { percent: 50, minUpdates: 4, action: pause }',
-            '  retries: { max: 0, backoff: 1s }',
-            '',
-          ].join('\n'),
-        }),
-      ].join('---\n'),
-    );
-    controller = await startTestController(store, ws);
+    scene = await Scene.create(backend);
+    const { controller } = await scene.startRollout({
+      rollout: 'bad',
+      group: 'bad',
+      pattern: 'bad-*',
+      spec: [
+        '  strategy:',
+        '    maxInFlight: 1',
+        '    failureThreshold: { percent: 50, minUpdates: 4, action: pause }',
+        '  retries: { max: 0, backoff: 1s }',
+        '',
+      ].join('\n'),
+    });
     // Every device lacks flash: each update fails for good, so the threshold is reached by the 4th.
-    fleet = await startFleet({
-      server: `coap://127.0.0.1:${controller.coapPort}`,
+    const fleet = await scene.addFleet({
       count: 12,
       prefix: 'bad-',
-      version: '1.0.0',
-      model: 'SIM1',
-      protocols: [2],
       bindAddress: '127.0.0.1',
-      staggerMs: 0,
       faults: 'no-storage=1',
     });
-    const db = store.db;
+    const db = scene.db;
     await afterPassWhen(controller, (pass) => pass.plans.get('bad')?.status.phase === 'Paused');
     // A few more passes: nothing may start while paused.
     let passes = 0;

@@ -147,20 +147,14 @@ describe('a staged canary rollout', () => {
 
   it('keeps the same canary set across a controller restart in the middle of a step', async () => {
     scene = await Scene.create(pglite);
-    const target = await scene.ws.addFirmware('2.0.0');
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({
-        firmware: target,
-        rollout: 'steady',
-        spec: `  strategy:
+    const { controller: first } = await scene.startRollout({
+      rollout: 'steady',
+      spec: `  strategy:
     steps: [{ percent: 25, pause: manual }, { percent: 100 }]
     maxInFlight: 3
   retries: { max: 2, backoff: 200ms }
 `,
-      }),
-    );
-    const first = await scene.startController();
+    });
     const fleet = await scene.addFleet({ count: 40 });
     const canaries = canaryOrder(
       'steady',

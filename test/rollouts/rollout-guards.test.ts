@@ -1,7 +1,5 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { formatPlan } from '../../controller/cli/commands/plan.js';
-import { buildPlanReport } from '../../controller/reconcile/plan-report.js';
 import { endpointName } from '../../controller/sim/index.js';
 import { testBackends } from '../helpers/databases.js';
 import {
@@ -9,6 +7,7 @@ import {
   canaryOrder,
   countWhere,
   createTestClock,
+  planText,
   rolloutManifests,
   rolloutRow,
   Scene,
@@ -20,10 +19,6 @@ const pglite = testBackends[0]!;
 
 function endpoints(count: number): string[] {
   return Array.from({ length: count }, (_, i) => endpointName('sim-', i + 1, count));
-}
-
-async function planText(scene: Scene, now = Date.now()): Promise<string> {
-  return formatPlan(await buildPlanReport(scene.db, scene.controller.desired()!, now));
 }
 
 describe('failure thresholds and maintenance windows', () => {
@@ -89,23 +84,17 @@ describe('failure thresholds and maintenance windows', () => {
 
   it('aborts at the failure threshold: no new starts, not-yet-executed updates cancelled', async () => {
     scene = await Scene.create(pglite);
-    const target = await scene.ws.addFirmware('2.0.0');
     const order = canaryOrder('doomed', endpoints(12));
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({
-        firmware: target,
-        rollout: 'doomed',
-        // A window that is practically never open keeps the healthy devices Downloaded, not yet executed.
-        spec: `  strategy:
+    const { controller } = await scene.startRollout({
+      rollout: 'doomed',
+      // A window that is practically never open keeps the healthy devices Downloaded, not yet executed.
+      spec: `  strategy:
     maxInFlight: 5
     failureThreshold: { percent: 50, minUpdates: 3, action: abort }
   retries: { max: 0 }
   window: { cron: "0 0 29 2 1", duration: 1m }
 `,
-      }),
-    );
-    const controller = await scene.startController();
+    });
     // The first three in canary order fail at once (no flash).
     const failing = order.slice(0, 3);
     const fleet = await scene.addFleet({ count: 12, faults: `no-storage=@${failing.join('|')}` });

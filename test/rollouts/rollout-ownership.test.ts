@@ -10,6 +10,7 @@ import {
   createTestClock,
   firmwareManifest,
   groupManifest,
+  planText,
   rolloutManifest,
   rolloutManifests,
   rolloutRow,
@@ -28,10 +29,6 @@ async function versions(scene: Scene): Promise<Record<string, string | null>> {
     .orderBy('endpoint')
     .execute();
   return Object.fromEntries(rows.map((r) => [r.endpoint, r.firmware_version]));
-}
-
-async function planText(scene: Scene, now = Date.now()): Promise<string> {
-  return formatPlan(await buildPlanReport(scene.db, scene.controller.desired()!, now));
 }
 
 describe('which rollout owns a device, and which versions it may install', () => {
@@ -140,10 +137,11 @@ describe('which rollout owns a device, and which versions it may install', () =>
     );
 
     await scene.ws.writeManifest('fleet.yaml', rollback(true));
-    await afterPassWhen(
-      controller,
-      async () => (await rolloutRow(scene!.db, 'rollback'))?.phase === 'Completed',
-    );
+    // Refused downgrades already count as Completed: wait for the devices too, not just the phase.
+    await afterPassWhen(controller, async () => {
+      const row = await rolloutRow(scene!.db, 'rollback');
+      return row?.phase === 'Completed' && row.counts.upToDate === 4;
+    });
     expect(Object.values(await versions(scene))).toEqual(['1.5.0', '1.5.0', '1.5.0', '1.5.0']);
   });
 
@@ -191,12 +189,10 @@ describe('which rollout owns a device, and which versions it may install', () =>
 
   it('brings a device that later reports another version back to the target, under the downgrade rules', async () => {
     scene = await Scene.create(pglite);
-    const target = await scene.ws.addFirmware('2.0.0');
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({ firmware: target, rollout: 'steady', spec: `  strategy:\n${NO_THRESHOLD}` }),
-    );
-    const controller = await scene.startController();
+    const { controller } = await scene.startRollout({
+      rollout: 'steady',
+      spec: `  strategy:\n${NO_THRESHOLD}`,
+    });
     const fleet = await scene.addFleet({ count: 3 });
     const other = await scene.addFleet({ count: 1, prefix: 'sim-b-' });
     await afterPassWhen(controller, async () => {

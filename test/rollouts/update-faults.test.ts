@@ -1,12 +1,12 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { testBackends } from '../helpers/databases.js';
+import { driveClock, RecordingClock } from '../helpers/recording-clock.js';
 import {
   afterPassWhen,
   countWhere,
   createTestClock,
   fleetEvent,
-  rolloutManifests,
   Scene,
   settle,
   updatesOf,
@@ -44,12 +44,7 @@ describe('the update of one device, under every simulator fault', () => {
 
   it('ends every fault in the right record (phase, state, result, failure reason, retryable)', async () => {
     scene = await Scene.create(pglite);
-    const target = await scene.ws.addFirmware('2.0.0');
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({ firmware: target, rollout: 'faults', spec: NO_RETRIES }),
-    );
-    const controller = await scene.startController();
+    const { controller } = await scene.startRollout({ rollout: 'faults', spec: NO_RETRIES });
     await scene.addFleet({
       count: 12,
       faults: FAULTS.map((f) => `${f.fault}=@${f.endpoint}`).join(','),
@@ -139,16 +134,11 @@ describe('the update of one device, under every simulator fault', () => {
   it('polls a silent download, then ends it by the download timeout and resets the device', async () => {
     scene = await Scene.create(pglite);
     const clock = createTestClock();
-    const target = await scene.ws.addFirmware('2.0.0');
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({
-        firmware: target,
-        rollout: 'silent',
-        spec: `${NO_RETRIES}  timeouts: { download: 10m, update: 10m }\n`,
-      }),
-    );
-    const controller = await scene.startController({ clock: clock.now });
+    const { controller } = await scene.startRollout({
+      rollout: 'silent',
+      spec: `${NO_RETRIES}  timeouts: { download: 10m, update: 10m }\n`,
+      controller: { clock: clock.now },
+    });
     const fleet = await scene.addFleet({ count: 1, faults: 'silent-download=@sim-000001' });
     const db = scene.db;
     const device = fleet.device('sim-000001')!;
@@ -181,16 +171,11 @@ describe('the update of one device, under every simulator fault', () => {
   it('ends an update whose device never registers again by the update timeout', async () => {
     scene = await Scene.create(pglite);
     const clock = createTestClock();
-    const target = await scene.ws.addFirmware('2.0.0');
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({
-        firmware: target,
-        rollout: 'gone',
-        spec: `${NO_RETRIES}  timeouts: { download: 10m, update: 10m }\n`,
-      }),
-    );
-    const controller = await scene.startController({ clock: clock.now });
+    const { controller } = await scene.startRollout({
+      rollout: 'gone',
+      spec: `${NO_RETRIES}  timeouts: { download: 10m, update: 10m }\n`,
+      controller: { clock: clock.now },
+    });
     const fleet = await scene.addFleet({ count: 1, faults: 'no-reregister=@sim-000001' });
     await fleetEvent(fleet, (e) => e.kind === 'halted');
     const db = scene.db;
@@ -215,19 +200,14 @@ describe('the update of one device, under every simulator fault', () => {
   it('retries transient failures up to retries.max after the backoff, and permanent ones never', async () => {
     scene = await Scene.create(pglite);
     const clock = createTestClock();
-    const target = await scene.ws.addFirmware('2.0.0');
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({
-        firmware: target,
-        rollout: 'retry',
-        spec: `  strategy:
+    const { controller } = await scene.startRollout({
+      rollout: 'retry',
+      spec: `  strategy:
     failureThreshold: { percent: 100, minUpdates: 1000 }
   retries: { max: 2, backoff: 10m }
 `,
-      }),
-    );
-    const controller = await scene.startController({ clock: clock.now });
+      controller: { clock: clock.now },
+    });
     await scene.addFleet({ count: 3, faults: 'download-fails=@sim-000001,no-storage=@sim-000002' });
     const db = scene.db;
     const attemptsOf = async (endpoint: string) => (await updatesOf(db, endpoint)).length;
@@ -276,23 +256,29 @@ describe('the update of one device, under every simulator fault', () => {
     });
   });
 
-  // Bug in controller/sim/download.ts (owned elsewhere): the `slow-download` limit pauses the HTTP
-  // response after each chunk, but 'end' fires anyway once the last chunk is in, so an image that
-  // arrives in one chunk (every small test image) downloads at full speed. A lower bound only:
-  // a slow machine cannot make it pass wrongly.
-  it('keeps a slow-download device Downloading for about size / bandwidth', async () => {
+  it('keeps a slow-download device Downloading until size / bandwidth has passed on its clock, then updates it', async () => {
     scene = await Scene.create(pglite);
-    const target = await scene.ws.addFirmware('2.0.0');
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({ firmware: target, rollout: 'slow', spec: NO_RETRIES }),
+    const { target, controller } = await scene.startRollout({ rollout: 'slow', spec: NO_RETRIES });
+    // The device's clock moves only to the waits its bandwidth limit asks for.
+    const clock = new RecordingClock();
+    const fleet = await scene.addFleet({ count: 1, faults: 'slow-download=@sim-000001:500', clock });
+    const db = scene.db;
+    const device = fleet.device('sim-000001')!;
+    const downloadedAt = fleetEvent(fleet, (e) => e.kind === 'state' && e.state === 2).then(() =>
+      clock.now(),
     );
-    await scene.startController();
-    const fleet = await scene.addFleet({ count: 1, faults: 'slow-download=@sim-000001:500' });
-    await fleetEvent(fleet, (e) => e.kind === 'state' && e.state === 1);
-    const began = performance.now();
-    await fleetEvent(fleet, (e) => e.kind === 'state' && e.state === 2);
-    // The image is over 2 KB: at 500 B/s that is more than 4 s.
-    expect(performance.now() - began).toBeGreaterThan(3_000);
+    const { result, waits } = await driveClock(clock, downloadedAt, async () => {
+      // While the limit holds the transfer back, the device and the controller both say Downloading.
+      expect(device.state).toBe(1);
+      await afterPassWhen(controller, async () => (await updatesOf(db))[0]?.phase === 'downloading');
+      await settle(controller, 1);
+      expect(device.state).toBe(1);
+      expect((await updatesOf(db))[0]?.phase).toBe('downloading');
+    });
+    expect(waits.length).toBeGreaterThan(0);
+    // Downloaded exactly when the whole image was due at 500 B/s, not a tick before.
+    expect(result).toBe((target.size / 500) * 1000);
+    await afterPassWhen(controller, async () => (await updatesOf(db))[0]?.phase === 'succeeded');
+    expect(device.firmwareVersion).toBe('2.0.0');
   });
 });

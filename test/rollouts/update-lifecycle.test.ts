@@ -40,16 +40,10 @@ describe('the life of a rollout', () => {
 
   it('ends an attempt as connection lost when its device reboots and registers again mid-download, and retries it', async () => {
     scene = await Scene.create(pglite);
-    const target = await scene.ws.addFirmware('2.0.0');
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({
-        firmware: target,
-        rollout: 'reboot',
-        spec: `  strategy:\n${NO_THRESHOLD}  retries: { max: 2, backoff: 200ms }\n`,
-      }),
-    );
-    const controller = await scene.startController();
+    const { controller } = await scene.startRollout({
+      rollout: 'reboot',
+      spec: `  strategy:\n${NO_THRESHOLD}  retries: { max: 2, backoff: 200ms }\n`,
+    });
     // A device that stays in Downloading until something happens to it.
     const fleet = await scene.addFleet({ count: 1, faults: 'silent-download=@sim-000001' });
     const db = scene.db;
@@ -211,16 +205,10 @@ describe.each(testBackends)('a controller replaced mid-rollout on $name', (backe
 
   it('finishes with exactly one successful update per device when the controller is replaced mid-rollout', async () => {
     scene = await Scene.create(backend);
-    const target = await scene.ws.addFirmware('2.0.0');
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({
-        firmware: target,
-        rollout: 'restart',
-        spec: `  strategy:\n    maxInFlight: 5\n${NO_THRESHOLD}  retries: { max: 3, backoff: 200ms }\n`,
-      }),
-    );
-    const first = await scene.startController();
+    const { controller: first } = await scene.startRollout({
+      rollout: 'restart',
+      spec: `  strategy:\n    maxInFlight: 5\n${NO_THRESHOLD}  retries: { max: 3, backoff: 200ms }\n`,
+    });
     await scene.addFleet({ count: 20 });
     await afterPassWhen(
       first,

@@ -1,9 +1,7 @@
 import {
   createWorkspace,
   type FirmwareFixture,
-  firmwareManifest,
-  groupManifest,
-  rolloutManifest,
+  rolloutManifests,
   type Workspace,
 } from '../../helpers/rollout-fixture.js';
 
@@ -34,27 +32,24 @@ export async function rolloutWorkspace(options: {
   const retries = options.retries ?? { max: 10, backoff: '1s' };
   await ws.writeManifest(
     'fleet.yaml',
-    [
-      firmwareManifest(target),
-      groupManifest(group, `${options.prefix}*`),
-      rolloutManifest({
-        name: rollout,
-        group,
-        firmware: target.name,
-        extra: [
-          '  strategy:',
-          `    maxInFlight: ${options.maxInFlight}`,
-          options.strategyExtra ?? '    failureThreshold:\n      percent: 100\n      minUpdates: 100000',
-          '  timeouts:',
-          `    download: ${timeouts.download}`,
-          `    update: ${timeouts.update}`,
-          '  retries:',
-          `    max: ${retries.max}`,
-          `    backoff: ${retries.backoff}`,
-          '',
-        ].join('\n'),
-      }),
-    ].join('---\n'),
+    rolloutManifests({
+      firmware: target,
+      rollout,
+      group,
+      pattern: `${options.prefix}*`,
+      spec: [
+        '  strategy:',
+        `    maxInFlight: ${options.maxInFlight}`,
+        options.strategyExtra ?? '    failureThreshold:\n      percent: 100\n      minUpdates: 100000',
+        '  timeouts:',
+        `    download: ${timeouts.download}`,
+        `    update: ${timeouts.update}`,
+        '  retries:',
+        `    max: ${retries.max}`,
+        `    backoff: ${retries.backoff}`,
+        '',
+      ].join('\n'),
+    }),
   );
   return { ws, target, rollout, group };
 }
