@@ -43,9 +43,11 @@ describe('failure thresholds and maintenance windows', () => {
   retries: { max: 0 }
 `,
       });
-    await scene.ws.writeManifest('fleet.yaml', guarded(50));
+    // The Rollout lands once every device is known, so the first pass sees the whole canary order.
     const controller = await scene.startController();
     await scene.addFleet({ count: 12, faults: `no-storage=@${order[0]}|${order[1]}` });
+    await scene.devicesKnown(12);
+    await scene.ws.writeManifest('fleet.yaml', guarded(50));
     await afterPassWhen(controller, async () => (await rolloutRow(scene!.db, 'guarded'))?.phase === 'Paused');
     await settle(controller);
     // 2 failed of 2 finished is 100%, but below minUpdates; 2 of 4 is 50%: it trips there, not later.
@@ -85,19 +87,27 @@ describe('failure thresholds and maintenance windows', () => {
   it('aborts at the failure threshold: no new starts, not-yet-executed updates cancelled', async () => {
     scene = await Scene.create(pglite);
     const order = canaryOrder('doomed', endpoints(12));
-    const { controller } = await scene.startRollout({
-      rollout: 'doomed',
-      // A window that is practically never open keeps the healthy devices Downloaded, not yet executed.
-      spec: `  strategy:
+    const controller = await scene.startController();
+    // The first three in canary order fail at once (no flash).
+    const failing = order.slice(0, 3);
+    const fleet = await scene.addFleet({ count: 12, faults: `no-storage=@${failing.join('|')}` });
+    // The Rollout lands once every device is known, so the first pass starts the canary order's first five.
+    await scene.devicesKnown(12);
+    const target = await scene.ws.addFirmware('2.0.0');
+    await scene.ws.writeManifest(
+      'fleet.yaml',
+      rolloutManifests({
+        firmware: target,
+        rollout: 'doomed',
+        // A window that is practically never open keeps the healthy devices Downloaded, not yet executed.
+        spec: `  strategy:
     maxInFlight: 5
     failureThreshold: { percent: 50, minUpdates: 3, action: abort }
   retries: { max: 0 }
   window: { cron: "0 0 29 2 1", duration: 1m }
 `,
-    });
-    // The first three in canary order fail at once (no flash).
-    const failing = order.slice(0, 3);
-    const fleet = await scene.addFleet({ count: 12, faults: `no-storage=@${failing.join('|')}` });
+      }),
+    );
     await afterPassWhen(controller, async () => {
       const row = await rolloutRow(scene!.db, 'doomed');
       const active = await countWhere(scene!.db, 'firmware_updates', sql<boolean>`finished_at is null`);
