@@ -34,18 +34,22 @@ const RESOURCES: Record<string, { senml: string; text?: string }> = {
 };
 
 interface Pending {
+  readonly messageId: number;
   readonly token: Buffer;
+  /** An empty ACK came: the answer follows as a separate response, so stop retransmitting. */
+  acknowledged: () => void;
   readonly resolve: (packet: ParsedPacket) => void;
 }
 
 interface Client {
   readonly socket: Socket;
   nextMessageId: number;
-  readonly pending: Map<number, Pending>;
+  /** Requests in flight by token (hex): piggybacked and separate responses both carry it. */
+  readonly pending: Map<string, Pending>;
 }
 
 const clients: Client[] = [];
-const stats = { requestsAnswered: 0, registerRetries: 0 };
+const stats = { requestsAnswered: 0, registerRetries: 0, separateResponses: 0 };
 
 function optionValue(packet: ParsedPacket, name: string): Buffer | undefined {
   return packet.options.find((o) => o.name === name)?.value;
@@ -118,14 +122,35 @@ async function openClient(): Promise<Client> {
     } catch {
       return;
     }
-    if (packet.ack || packet.reset) {
-      const waiter = client.pending.get(packet.messageId);
-      if (waiter?.token.equals(packet.token)) {
-        client.pending.delete(packet.messageId);
-        waiter.resolve(packet);
+    if (packet.code === '0.00' && (packet.ack || packet.reset)) {
+      // Empty ACK (the server answers later) or RST: matched by message ID.
+      for (const waiter of client.pending.values()) {
+        if (waiter.messageId !== packet.messageId) continue;
+        if (packet.reset) {
+          client.pending.delete(waiter.token.toString('hex'));
+          waiter.resolve(packet);
+        } else waiter.acknowledged();
+        break;
       }
       return;
     }
+    if (!packet.code.startsWith('0.')) {
+      // A response: piggybacked on the ACK, or separate (CON or NON) after an empty ACK.
+      const key = packet.token.toString('hex');
+      const waiter = client.pending.get(key);
+      if (packet.confirmable)
+        client.socket.send(
+          generate({ messageId: packet.messageId, ack: true, code: '0.00' }),
+          rinfo.port,
+          rinfo.address,
+        );
+      if (waiter === undefined || (packet.ack && waiter.messageId !== packet.messageId)) return;
+      if (!packet.ack) stats.separateResponses++;
+      client.pending.delete(key);
+      waiter.resolve(packet);
+      return;
+    }
+    if (packet.ack || packet.reset) return;
     answer(client, packet, rinfo);
   });
   socket.on('error', () => {});
@@ -148,8 +173,10 @@ function request(
       stats.registerRetries++;
       client.socket.send(bytes, server.port, server.host);
     }, retryMs);
-    client.pending.set(messageId, {
+    client.pending.set(token.toString('hex'), {
+      messageId,
       token,
+      acknowledged: () => clearInterval(timer),
       resolve: (packet) => {
         clearInterval(timer);
         resolve(packet);
@@ -197,6 +224,17 @@ export interface RegisterResult {
   readonly registered: number;
   readonly seconds: number;
   readonly retries: number;
+  /** Answers that came as separate responses (the server took longer than its piggyback delay). */
+  readonly separateResponses: number;
+  /** Register round trip, send to answer, in ms. */
+  readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** This process's CPU time during the run (user + system), in seconds. */
+  readonly cpuSeconds: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 const handlers = {
@@ -205,22 +243,37 @@ const handlers = {
     while (clients.length < args.clients) clients.push(await openClient());
     const server = { host: args.host, port: args.port };
     const retriesBefore = stats.registerRetries;
+    const separateBefore = stats.separateResponses;
+    const latencies: number[] = [];
     let next = 0;
     let registered = 0;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(
       clients.slice(0, args.clients).map(async (client) => {
         while (next < args.count) {
           const endpoint = `${args.prefix}${next++}`;
+          const sent = performance.now();
           const reply = await request(client, server, registerPacket(endpoint, args.lifetime), 3000);
+          latencies.push(performance.now() - sent);
           if (reply.code === '2.01') registered++;
         }
       }),
     );
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    latencies.sort((a, b) => a - b);
     return {
       registered,
-      seconds: (performance.now() - t0) / 1000,
+      seconds,
       retries: stats.registerRetries - retriesBefore,
+      separateResponses: stats.separateResponses - separateBefore,
+      latencyMs: {
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        max: latencies.at(-1) ?? 0,
+      },
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
     };
   },
   stats: () => ({ ...stats }),

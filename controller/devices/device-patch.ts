@@ -6,14 +6,6 @@ export type DevicePatch = { readonly endpoint: string; readonly updated_at: Date
   Omit<Insertable<DevicesTable>, 'id' | 'endpoint' | 'updated_at' | 'created_at' | 'labels'>
 >;
 
-/** The column names a patch sets, sorted: patches with the same shape share one statement. */
-export function patchShape(patch: DevicePatch): string {
-  return Object.keys(patch)
-    .filter((k) => (patch as Record<string, unknown>)[k] !== undefined)
-    .sort()
-    .join(',');
-}
-
 /** Later columns win; both patches are for the same endpoint. */
 export function mergePatches(older: DevicePatch | undefined, newer: DevicePatch): DevicePatch {
   if (older === undefined) return newer;

@@ -15,6 +15,7 @@ import type { Database } from '../store/schema.js';
 import type { DeviceChange } from './device-change.js';
 import { numberOf, valueAt } from './device-info.js';
 import type { DevicePatch } from './device-patch.js';
+import { eventLoopSaturation } from './event-loop-load.js';
 import { expireStaleRegistrations } from './expire-stale.js';
 import {
   type FirmwareStateRead,
@@ -28,7 +29,7 @@ import {
 import { Limiter } from './limiter.js';
 import { deregisteredEvent, expiredEvent, registeredEvent } from './registration-events.js';
 import { registrationPatch } from './registration-row.js';
-import { DeviceWriteQueue } from './write-queue.js';
+import { DeviceWriteQueue, type WriteStats } from './write-queue.js';
 
 export interface DeviceSyncOptions {
   readonly server: Lwm2mServer;
@@ -38,12 +39,25 @@ export interface DeviceSyncOptions {
   readonly logger?: Lwm2mLogger;
   /** Called after the write that reflects the change has committed. Must not throw (it is logged). */
   readonly onDeviceChanged?: (endpoint: string, why: DeviceChange) => void;
-  /** How long writes gather before a batch is written. Default 25 ms. */
-  readonly flushIntervalMs?: number;
-  /** Devices per batch; a full batch is written at once. Default 500. */
+  /** Devices per batch (a batch is sent as soon as a write slot is free). Default 500. */
   readonly maxBatch?: number;
+  /** Batches written at once (on distinct devices). Default 2. */
+  readonly concurrentWrites?: number;
   /** Devices interrogated (or read on request) at once. Default 256. */
   readonly maxConcurrentReads?: number;
+  /**
+   * Interrogations at once during a registration storm (Registers or Updates waiting for their
+   * commit while the event loop is saturated): they yield to the registrations but keep going.
+   * Default 2.
+   */
+  readonly interrogationsWhileBusy?: number;
+}
+
+export interface DeviceSyncStats {
+  readonly writes: Readonly<WriteStats>;
+  /** Register and Update rows queued and not yet committed. */
+  readonly registrationsUncommitted: number;
+  readonly interrogations: { readonly running: number; readonly waiting: number };
 }
 
 export interface DeviceSync {
@@ -58,6 +72,7 @@ export interface DeviceSync {
   readFirmwareVersion(endpoint: string): Promise<FirmwareVersionRead>;
   /** Writes what is queued now. */
   flush(): Promise<void>;
+  stats(): DeviceSyncStats;
   /** For Lwm2mServer's `beforeAnswer`: resolves once the Register/Update row is committed. */
   persistBeforeAnswer(change: RegistrationChange): Promise<void>;
   /** Stops listening, drops observations, writes what is queued. */
@@ -96,6 +111,9 @@ class DeviceSyncImpl implements DeviceSync {
   readonly #writes: DeviceWriteQueue;
   readonly #reads: Limiter;
   readonly #tasks = new Map<string, Task>();
+  /** Register and Update rows queued and not yet committed. */
+  #registrationsUncommitted = 0;
+  readonly #saturated = eventLoopSaturation();
   /** Live observations by endpoint (the server drops its own on re-registration and expiry). */
   readonly #observations = new Map<string, Observation[]>();
   /** Registers and Updates whose row `persistBeforeAnswer` already queued (cleared by their event). */
@@ -115,15 +133,23 @@ class DeviceSyncImpl implements DeviceSync {
     this.#server = opts.server;
     this.#clock = opts.clock ?? Date.now;
     this.#log = opts.logger ?? silentLogger;
-    this.#reads = new Limiter(opts.maxConcurrentReads ?? 256);
-    const onChanged = opts.onDeviceChanged;
-    this.#onCommitted = onChanged === undefined ? () => {} : onChanged;
+    this.#reads = new Limiter({
+      max: opts.maxConcurrentReads ?? 256,
+      backgroundWhileBusy: opts.interrogationsWhileBusy ?? 2,
+      // A storm: registrations wait for their commit and the CPU has no room for anything else.
+      busy: () => this.#registrationsUncommitted > 0 && this.#saturated(),
+    });
+    const onChanged = opts.onDeviceChanged ?? (() => {});
+    this.#onCommitted = onChanged;
     this.#writes = new DeviceWriteQueue(opts.db, {
-      flushIntervalMs: opts.flushIntervalMs ?? 25,
       maxBatch: opts.maxBatch ?? 500,
+      maxConcurrentBatches: opts.concurrentWrites ?? 2,
       clock: this.#clock,
       logger: this.#log,
-      onCommitted: this.#onCommitted,
+      onCommitted: (endpoint, why) => {
+        if (why.kind === 'registered' || why.kind === 'updated') this.#registrationsUncommitted--;
+        onChanged(endpoint, why);
+      },
     });
     this.#listeners = {
       registered: (e) => this.#guard('registered', () => this.#onRegistered(e.registration, e.previous)),
@@ -174,6 +200,14 @@ class DeviceSyncImpl implements DeviceSync {
     while (this.#writes.pending > 0) if (!(await this.#writes.flush())) return;
   }
 
+  stats(): DeviceSyncStats {
+    return {
+      writes: this.#writes.stats,
+      registrationsUncommitted: this.#registrationsUncommitted,
+      interrogations: { running: this.#reads.runningBackground, waiting: this.#reads.waiting },
+    };
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
@@ -205,6 +239,7 @@ class DeviceSyncImpl implements DeviceSync {
 
   #registrationWrite(kind: 'registered' | 'updated', reg: Registration, previous: Registration | undefined) {
     const now = this.#clock();
+    this.#registrationsUncommitted++;
     return kind === 'registered'
       ? {
           endpoint: reg.endpoint,
@@ -322,7 +357,7 @@ class DeviceSyncImpl implements DeviceSync {
       }
       this.#tasks.delete(endpoint);
       task.finish();
-    });
+    }, 'background');
   }
 
   /** Reads what the controller needs of the device and observes its firmware state. */
@@ -448,8 +483,17 @@ class DeviceSyncImpl implements DeviceSync {
 
 const stoppedFailure: Failure = { kind: 'unreachable', reason: 'device sync stopped' };
 
+/** By link body: a fleet sends few distinct bodies, and every Register and Update asks. */
+const firmwareByLinks = new Map<string, boolean>();
+
 function hasFirmwareObject(reg: Registration): boolean {
-  return registeredObjects(reg).objects.some((o) => o.objectId === 5);
+  let has = firmwareByLinks.get(reg.links);
+  if (has === undefined) {
+    has = registeredObjects(reg).objects.some((o) => o.objectId === 5);
+    if (firmwareByLinks.size >= 256) firmwareByLinks.clear();
+    firmwareByLinks.set(reg.links, has);
+  }
+  return has;
 }
 
 function firmwarePatch(

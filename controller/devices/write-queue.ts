@@ -1,8 +1,9 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Lwm2mLogger } from '../lwm2m/lwm2m-server.js';
 import type { Database, NewEvent, RegistrationState } from '../store/schema.js';
+import { batchWriteStatement, type VersionCheck } from './batch-statement.js';
 import type { DeviceChange } from './device-change.js';
-import { type DevicePatch, mergePatches, patchShape } from './device-patch.js';
+import { type DevicePatch, mergePatches } from './device-patch.js';
 
 /** Ends a registration, but only while it is still the one stored (a newer Register wins). */
 export interface RegistrationEnd {
@@ -22,8 +23,12 @@ export interface DeviceWrite {
 }
 
 export interface WriteQueueOptions {
-  readonly flushIntervalMs: number;
   readonly maxBatch: number;
+  /**
+   * Batches being written at once (default 2): the next one is sent while the previous one waits for
+   * its commit to be flushed to disk. Batches in flight together never share an endpoint.
+   */
+  readonly maxConcurrentBatches?: number;
   readonly clock: () => number;
   readonly logger: Lwm2mLogger;
   /** Called once per change after the transaction holding it committed. */
@@ -48,8 +53,19 @@ interface Entry {
   waiters: Waiter[];
 }
 
+/** What the queue has written since it started, for benches and metrics. */
+export interface WriteStats {
+  /** Batches committed: each one statement, or a transaction when it also ends registrations. */
+  batches: number;
+  transactions: number;
+  statements: number;
+  /** Device entries written (one per endpoint per batch). */
+  devices: number;
+  /** Milliseconds from sending a batch to its commit, summed over batches. */
+  writeMs: number;
+}
+
 const MAX_BACKOFF_MS = 10_000;
-const EVENT_CHUNK = 2000;
 
 function emptyEntry(): Entry {
   return { ends: [], patch: undefined, checkVersion: false, events: [], changes: [], waiters: [] };
@@ -62,16 +78,24 @@ function applyEnd(entry: Entry, endpoint: string, end: RegistrationEnd, now: Dat
 }
 
 /**
- * Coalesces device writes: one transaction per batch holding multi-row upserts (one statement per
- * patch shape), the registration ends and the events. Writes for one endpoint merge in arrival order;
+ * Coalesces device writes with group commit: a batch is sent as soon as a write slot is free (at
+ * once when the queue was idle), so under load batches grow by themselves and at rest a write waits
+ * for nothing but its own commit. A batch is one statement (every upsert and the events, version
+ * checks included) unless it also ends registrations; then the ends run before it in a transaction.
+ * Writes for one endpoint merge in arrival order, and an endpoint is in at most one batch in flight;
  * a failed batch is put back under newer writes and retried with backoff.
  */
 export class DeviceWriteQueue {
   readonly #db: Kysely<Database>;
   readonly #o: WriteQueueOptions;
   #pending = new Map<string, Entry>();
-  #timer: NodeJS.Timeout | undefined;
-  #flushing: Promise<boolean> | undefined;
+  /** The scheduled next flush: setImmediate normally, a backoff timer after a failure. */
+  #timer: { cancel(): void } | undefined;
+  readonly #flushing = new Set<Promise<boolean>>();
+  /** Endpoints in a batch being written: their newer writes wait for it. */
+  readonly #inFlight = new Set<string>();
+  /** Everything pending belongs to endpoints in flight: nothing to send until a batch ends. */
+  #blocked = false;
   #backoffMs = 0;
   #closed = false;
 
@@ -79,6 +103,8 @@ export class DeviceWriteQueue {
     this.#db = db;
     this.#o = options;
   }
+
+  readonly stats: WriteStats = { batches: 0, transactions: 0, statements: 0, devices: 0, writeMs: 0 };
 
   /** Endpoints with writes not yet committed. */
   get pending(): number {
@@ -96,18 +122,16 @@ export class DeviceWriteQueue {
 
   /** Writes everything queued now; resolves when that committed or the attempt failed. */
   async flush(): Promise<boolean> {
-    while (this.#flushing !== undefined) await this.#flushing;
+    while (this.#flushing.size > 0) await Promise.all(this.#flushing);
     if (this.#pending.size === 0) return true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelTimer();
     return this.#runFlush();
   }
 
   /** Flushes what is queued (a few attempts); what still fails is dropped with an error log. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelTimer();
     for (let attempt = 0; attempt < 5 && this.#pending.size > 0; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 2000)));
       while (this.#pending.size > 0 && (await this.flush())) {}
@@ -144,35 +168,56 @@ export class DeviceWriteQueue {
     }
   }
 
+  /**
+   * Group commit: a batch starts as soon as a write slot is free (the requests that arrived in the
+   * same turn of the event loop join it through setImmediate); only a failing database waits.
+   */
   #schedule(): void {
-    if (this.#flushing !== undefined || this.#timer !== undefined || this.#pending.size === 0) return;
-    const delay =
-      this.#backoffMs > 0
-        ? this.#backoffMs
-        : this.#pending.size >= this.#o.maxBatch
-          ? 0
-          : this.#o.flushIntervalMs;
-    this.#timer = setTimeout(() => {
+    if (this.#timer !== undefined || this.#blocked || this.#pending.size === 0) return;
+    if (this.#flushing.size >= (this.#o.maxConcurrentBatches ?? 2)) return;
+    const run = () => {
       this.#timer = undefined;
       void this.#runFlush();
-    }, delay);
-    this.#timer.unref();
+    };
+    if (this.#backoffMs > 0) {
+      const timer = setTimeout(run, this.#backoffMs);
+      timer.unref();
+      this.#timer = { cancel: () => clearTimeout(timer) };
+    } else {
+      const immediate = setImmediate(run);
+      this.#timer = { cancel: () => clearImmediate(immediate) };
+    }
+  }
+
+  #cancelTimer(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
   }
 
   #runFlush(): Promise<boolean> {
-    const run = this.#flushOnce().finally(() => {
-      this.#flushing = undefined;
+    const batch = this.#take(this.#o.maxBatch);
+    if (batch.size === 0) {
+      this.#blocked = this.#pending.size > 0;
+      return Promise.resolve(true);
+    }
+    for (const endpoint of batch.keys()) this.#inFlight.add(endpoint);
+    const run = this.#flushOnce(batch).finally(() => {
+      this.#flushing.delete(run);
+      for (const endpoint of batch.keys()) this.#inFlight.delete(endpoint);
+      this.#blocked = false;
       if (!this.#closed) this.#schedule();
     });
-    this.#flushing = run;
+    this.#flushing.add(run);
+    // Another slot may be free for what is left.
+    if (!this.#closed) this.#schedule();
     return run;
   }
 
-  async #flushOnce(): Promise<boolean> {
-    const batch = this.#take(this.#o.maxBatch);
-    if (batch.size === 0) return true;
+  async #flushOnce(batch: Map<string, Entry>): Promise<boolean> {
+    const started = performance.now();
     try {
       await this.#write(batch);
+      this.stats.writeMs += performance.now() - started;
     } catch (err) {
       this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 100), MAX_BACKOFF_MS);
       this.#o.logger.error(
@@ -196,8 +241,9 @@ export class DeviceWriteQueue {
     return true;
   }
 
+  /** Up to `max` pending endpoints, oldest first, leaving those with a batch in flight. */
   #take(max: number): Map<string, Entry> {
-    if (this.#pending.size <= max) {
+    if (this.#pending.size <= max && this.#inFlight.size === 0) {
       const all = this.#pending;
       this.#pending = new Map();
       return all;
@@ -205,7 +251,7 @@ export class DeviceWriteQueue {
     const batch = new Map<string, Entry>();
     for (const [endpoint, entry] of this.#pending) {
       if (batch.size >= max) break;
-      batch.set(endpoint, entry);
+      if (!this.#inFlight.has(endpoint)) batch.set(endpoint, entry);
     }
     for (const endpoint of batch.keys()) this.#pending.delete(endpoint);
     return batch;
@@ -233,99 +279,50 @@ export class DeviceWriteQueue {
 
   async #write(batch: Map<string, Entry>): Promise<void> {
     const now = new Date(this.#o.clock());
-    await this.#db.transaction().execute(async (trx) => {
-      await writeEnds(trx, batch, now);
-      const versionEvents = await firmwareVersionEvents(trx, batch, now);
-      await writePatches(trx, batch);
-      const events: NewEvent[] = [];
-      for (const [endpoint, entry] of batch) {
-        events.push(...entry.events);
-        const moved = versionEvents.get(endpoint);
-        if (moved !== undefined) events.push(moved);
+    const patches: DevicePatch[] = [];
+    const events: NewEvent[] = [];
+    const versionChecks: VersionCheck[] = [];
+    const ends = new Map<RegistrationEnd['state'], string[]>();
+    for (const [endpoint, entry] of batch) {
+      const { patch } = entry;
+      if (patch !== undefined) {
+        patches.push(patch);
+        const version = patch.firmware_version;
+        if (entry.checkVersion && version !== undefined && version !== null)
+          versionChecks.push({ endpoint, version });
       }
-      for (let i = 0; i < events.length; i += EVENT_CHUNK) {
+      for (const event of entry.events) events.push(event);
+      for (const end of entry.ends) {
+        const ids = ends.get(end.state);
+        if (ids === undefined) ends.set(end.state, [end.registrationId]);
+        else ids.push(end.registrationId);
+      }
+    }
+    const statement = batchWriteStatement(patches, events, versionChecks, now);
+    if (ends.size === 0) {
+      // The common batch: one statement, atomic without BEGIN/COMMIT.
+      if (statement !== undefined) await this.#db.executeQuery(statement);
+      this.#counted(batch, statement === undefined ? 0 : 1, false);
+      return;
+    }
+    // An end may touch a row a patch of the same batch touches too: it runs first, in one transaction.
+    await this.#db.transaction().execute(async (trx) => {
+      for (const [state, ids] of ends) {
         await trx
-          .insertInto('events')
-          .values(events.slice(i, i + EVENT_CHUNK))
+          .updateTable('devices')
+          .set({ registration_state: state, updated_at: now })
+          .where('registration_id', 'in', ids)
           .execute();
       }
+      if (statement !== undefined) await trx.executeQuery(statement);
     });
+    this.#counted(batch, ends.size + (statement === undefined ? 0 : 1), true);
   }
-}
 
-type Tx = Kysely<Database>;
-
-async function writeEnds(trx: Tx, batch: Map<string, Entry>, now: Date): Promise<void> {
-  const byState = new Map<RegistrationEnd['state'], string[]>();
-  for (const entry of batch.values()) {
-    for (const end of entry.ends) {
-      const ids = byState.get(end.state) ?? [];
-      ids.push(end.registrationId);
-      byState.set(end.state, ids);
-    }
-  }
-  for (const [state, ids] of byState) {
-    await trx
-      .updateTable('devices')
-      .set({ registration_state: state, updated_at: now })
-      .where('registration_id', 'in', ids)
-      .execute();
-  }
-}
-
-/** FirmwareVersionChanged events for patches whose firmware_version differs from the stored one. */
-async function firmwareVersionEvents(
-  trx: Tx,
-  batch: Map<string, Entry>,
-  now: Date,
-): Promise<Map<string, NewEvent>> {
-  const checked = [...batch].filter(
-    ([, e]) => e.checkVersion && e.patch?.firmware_version !== undefined && e.patch.firmware_version !== null,
-  );
-  const out = new Map<string, NewEvent>();
-  if (checked.length === 0) return out;
-  const rows = await trx
-    .selectFrom('devices')
-    .select(['endpoint', 'firmware_version'])
-    .where(
-      'endpoint',
-      'in',
-      checked.map(([endpoint]) => endpoint),
-    )
-    .execute();
-  const stored = new Map(rows.map((r) => [r.endpoint, r.firmware_version]));
-  for (const [endpoint, entry] of checked) {
-    const from = stored.get(endpoint);
-    const to = entry.patch?.firmware_version;
-    if (from === undefined || from === null || to === undefined || to === null || from === to) continue;
-    out.set(endpoint, {
-      at: now,
-      endpoint,
-      type: 'FirmwareVersionChanged',
-      message: `firmware version changed from ${from} to ${to}`,
-      details: JSON.stringify({ from, to }),
-    });
-  }
-  return out;
-}
-
-async function writePatches(trx: Tx, batch: Map<string, Entry>): Promise<void> {
-  const byShape = new Map<string, DevicePatch[]>();
-  for (const entry of batch.values()) {
-    if (entry.patch === undefined) continue;
-    const shape = patchShape(entry.patch);
-    const rows = byShape.get(shape) ?? [];
-    rows.push(entry.patch);
-    byShape.set(shape, rows);
-  }
-  for (const [shape, rows] of byShape) {
-    const columns = shape.split(',').filter((c) => c !== 'endpoint');
-    const set = Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)]));
-    await trx
-      .insertInto('devices')
-      .values(rows)
-      // biome-ignore lint/suspicious/noExplicitAny: the column set is only known at run time
-      .onConflict((oc) => oc.column('endpoint').doUpdateSet(set as any))
-      .execute();
+  #counted(batch: Map<string, Entry>, statements: number, transaction: boolean): void {
+    this.stats.batches++;
+    if (transaction) this.stats.transactions++;
+    this.stats.statements += statements;
+    this.stats.devices += batch.size;
   }
 }

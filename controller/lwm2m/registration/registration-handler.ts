@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { ContentFormat } from '../content-format.js';
 import { objectLinksFromRegistration, parseLinkFormat } from '../link-format.js';
 import type { Peer } from '../transport/peer.js';
@@ -34,6 +34,40 @@ type LinksResult =
   | { readonly kind: 'ok'; readonly links: string; readonly contentFormats: readonly number[] | undefined }
   | { readonly kind: 'rejected'; readonly code: string; readonly message: string };
 
+/**
+ * Parsed bodies by text. A fleet registers with a handful of distinct bodies, so the parse and check
+ * run once per body rather than once per Register; bounded, in case every device sends its own.
+ */
+const linksByBody = new Map<string, LinksResult>();
+const MAX_CACHED_BODIES = 256;
+
+function parseLinks(text: string): LinksResult {
+  const cached = linksByBody.get(text);
+  if (cached !== undefined) return cached;
+  const parsed = parseLinkFormat(text);
+  const result: LinksResult = parsed.ok
+    ? { kind: 'ok', links: text, contentFormats: objectLinksFromRegistration(parsed.links).contentFormats }
+    : { kind: 'rejected', code: '4.00', message: `invalid link format: ${parsed.error}` };
+  if (linksByBody.size >= MAX_CACHED_BODIES) linksByBody.clear();
+  linksByBody.set(text, result);
+  return result;
+}
+
+/** Registration ids: 6 random bytes as base64url, cut from a pool refilled 512 ids at a time. */
+const ID_BYTES = 6;
+const idPool = Buffer.alloc(ID_BYTES * 512);
+let idOffset = idPool.length;
+
+function newRegistrationId(): string {
+  if (idOffset === idPool.length) {
+    randomFillSync(idPool);
+    idOffset = 0;
+  }
+  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES);
+  idOffset += ID_BYTES;
+  return id;
+}
+
 function readLinks(req: RegistrationRequest, required: boolean): LinksResult | undefined {
   if (req.payload.length === 0) {
     if (required) return { kind: 'rejected', code: '4.00', message: 'Register without object links' };
@@ -43,11 +77,7 @@ function readLinks(req: RegistrationRequest, required: boolean): LinksResult | u
   if (ct !== undefined && ct !== ContentFormat.LINK_FORMAT && ct !== ContentFormat.TEXT) {
     return { kind: 'rejected', code: '4.15', message: `object links must be link-format, not ${ct}` };
   }
-  const text = req.payload.toString('utf8');
-  const parsed = parseLinkFormat(text);
-  if (!parsed.ok) return { kind: 'rejected', code: '4.00', message: `invalid link format: ${parsed.error}` };
-  const objects = objectLinksFromRegistration(parsed.links);
-  return { kind: 'ok', links: text, contentFormats: objects.contentFormats };
+  return parseLinks(req.payload.toString('utf8'));
 }
 
 export interface RegistrationContext {
@@ -77,7 +107,7 @@ function register(ctx: RegistrationContext, req: RegistrationRequest): Registrat
   }
   const now = ctx.now();
   const registration: Registration = {
-    id: randomBytes(6).toString('base64url'),
+    id: newRegistrationId(),
     endpoint: params.params.endpoint,
     address: normaliseAddress(req.peer.address),
     port: req.peer.port,

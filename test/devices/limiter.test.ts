@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { Limiter, type Priority } from '../../controller/devices/limiter.js';
+
+/** Tasks that run until the test ends them, so what runs at once can be counted exactly. */
+function harness(limiter: Limiter) {
+  const running: { name: string; end: () => void }[] = [];
+  const started: string[] = [];
+  const submit = (name: string, priority: Priority) =>
+    limiter.run(
+      () =>
+        new Promise<void>((end) => {
+          started.push(name);
+          running.push({ name, end });
+        }),
+      priority,
+    );
+  /** Ends the oldest running task with this prefix and lets the limiter start its successors. */
+  const finish = async (prefix: string) => {
+    const i = running.findIndex((t) => t.name.startsWith(prefix));
+    const [task] = running.splice(i, 1);
+    task!.end();
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+  const count = (prefix: string) => running.filter((t) => t.name.startsWith(prefix)).length;
+  return { submit, finish, count, started };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('read limiter', () => {
+  it('starts waiting foreground tasks before waiting background ones', async () => {
+    const h = harness(new Limiter({ max: 1 }));
+    void h.submit('fg-0', 'foreground');
+    void h.submit('bg-1', 'background');
+    void h.submit('fg-2', 'foreground');
+    await settle();
+    await h.finish('fg-0');
+    await h.finish('fg-2');
+    expect(h.started).toEqual(['fg-0', 'fg-2', 'bg-1']);
+  });
+
+  it('holds background tasks to a few during a storm, never to none, and does not hold foreground ones', async () => {
+    let storm = true;
+    const h = harness(new Limiter({ max: 10, backgroundWhileBusy: 2, busy: () => storm }));
+    for (let i = 0; i < 20; i++) void h.submit(`bg-${i}`, 'background');
+    await settle();
+    expect(h.count('bg')).toBe(2);
+    for (let i = 0; i < 5; i++) void h.submit(`fg-${i}`, 'foreground');
+    await settle();
+    expect(h.count('fg')).toBe(5);
+    // Still a storm: each background task that ends is replaced by one, no more.
+    await h.finish('bg');
+    await h.finish('bg');
+    expect(h.count('bg')).toBe(2);
+    expect(h.started.filter((n) => n.startsWith('bg'))).toHaveLength(4);
+    storm = false;
+    for (let i = 0; i < 5; i++) await h.finish('fg');
+    // Calm again: every background task that ends lets two start, until `max` run.
+    await h.finish('bg');
+    expect(h.count('bg')).toBe(3);
+    await h.finish('bg');
+    expect(h.count('bg')).toBe(4);
+    for (let i = 0; i < 6; i++) await h.finish('bg');
+    expect(h.count('bg')).toBe(10);
+  });
+
+  it('runs at most max tasks when nothing is busy, in arrival order', async () => {
+    const h = harness(new Limiter(3));
+    for (let i = 0; i < 5; i++) void h.submit(`t-${i}`, 'foreground');
+    await settle();
+    expect(h.started).toEqual(['t-0', 't-1', 't-2']);
+    await h.finish('t-0');
+    expect(h.started).toEqual(['t-0', 't-1', 't-2', 't-3']);
+  });
+});
