@@ -18,6 +18,8 @@ export interface StartArgs {
   readonly prefix: string;
   readonly version: string;
   readonly model: string;
+  /** Local address of the devices' sockets (default 127.0.0.1); one address has ~28k ephemeral ports. */
+  readonly bindAddress?: string;
 }
 
 export interface StartResult {
@@ -42,7 +44,7 @@ const handlers = {
       protocols: [2],
       staggerMs: 0,
       lifetime: 3600,
-      bindAddress: '127.0.0.1',
+      bindAddress: args.bindAddress ?? '127.0.0.1',
     });
     fleet = started;
     await new Promise<void>((resolve) => {

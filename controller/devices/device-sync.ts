@@ -418,7 +418,7 @@ class DeviceSyncImpl implements DeviceSync {
     const client = this.#server.device(endpoint);
     const made: Observation[] = [];
     for (const path of FIRMWARE_PATHS) {
-      const r = await client.observe(path, (n) => this.#onNotification(endpoint, path, n));
+      const r = await client.observe(path, this.#notified);
       if (!current()) {
         if (r.kind === 'ok') await r.observation.cancel({ active: false });
         return false;
@@ -440,9 +440,14 @@ class DeviceSyncImpl implements DeviceSync {
         this.#storeFirmwareValue(endpoint, path, numberOf(valueAt(read.records, path)));
       }
     }
-    if (made.length > 0) this.#observations.set(endpoint, made);
+    // A copy of exactly its length: `made` grew by push (room for 17), and this one is kept.
+    if (made.length > 0) this.#observations.set(endpoint, made.slice());
     return true;
   }
+
+  /** One listener for every observation (a closure per observation would live as long as it). */
+  readonly #notified = (n: NotificationResult, obs: Observation): void =>
+    this.#onNotification(obs.endpoint, obs.path as FirmwarePath, n);
 
   #onNotification(endpoint: string, path: FirmwarePath, n: NotificationResult): void {
     if (this.#stopped) return;

@@ -1,4 +1,4 @@
-export type { DeviceClient, RequestOpts, WriteOpts } from './downlink/device-client.js';
+export type { DeviceClient, NotificationListener, RequestOpts, WriteOpts } from './downlink/device-client.js';
 export type {
   ChangeResult,
   DiscoverResult,

@@ -2,10 +2,10 @@ import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, OutgoingMessage } from 'coap';
 import type { ContentFormatId } from './content-format.js';
-import { createDeviceClient, type DeviceClient } from './downlink/device-client.js';
+import { DeviceClient, type DeviceClientDeps, type DeviceObservation } from './downlink/device-client.js';
 import type { DeviceTarget } from './downlink/dispatcher.js';
 import { QueueModeDispatcher } from './downlink/queue-mode-dispatcher.js';
-import type { NotificationResult, Observation } from './downlink/results.js';
+import type { NotificationResult } from './downlink/results.js';
 import { defaultModel, type ObjectModel } from './model/index.js';
 import type { Registration } from './registration/registration.js';
 import {
@@ -110,8 +110,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   readonly #graceMs: number;
   readonly #model: ObjectModel;
   readonly #routes: { prefix: string[]; handler: RouteHandler }[] = [];
-  readonly #observations = new Map<string, Set<Observation>>();
+  /** The first live observation of each endpoint; the others hang off its `next`. */
+  readonly #observations = new Map<string, DeviceObservation>();
   readonly #formatMemory = new Map<string, ContentFormatId>();
+  readonly #deviceDeps: DeviceClientDeps;
   readonly #sweep: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -139,6 +141,17 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       maxQueued: opts.maxQueuedPerDevice ?? 16,
       clock: this.#clock,
     });
+    this.#deviceDeps = {
+      dispatcher: this.#queue,
+      registration: (ep) => this.#store.byEndpoint(ep),
+      requester: this.#requester,
+      model: this.#model,
+      formatMemory: this.#formatMemory,
+      trackObservation: (obs) => this.#trackObservation(obs),
+      untrackObservation: (obs) => this.#untrackObservation(obs),
+      onNotification: (endpoint, path, notification) =>
+        this.#emit('notification', { endpoint, path, notification }),
+    };
     const sweepMs = opts.expirySweepMs ?? 5000;
     if (sweepMs > 0) {
       this.#sweep = setInterval(() => this.expire(this.#clock()), sweepMs);
@@ -201,28 +214,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   device(endpoint: string): DeviceClient {
-    return createDeviceClient(endpoint, {
-      dispatcher: this.#queue,
-      registration: (ep) => this.#store.byEndpoint(ep),
-      requester: this.#requester,
-      model: this.#model,
-      formatMemory: this.#formatMemory,
-      trackObservation: (ep, obs) => {
-        let set = this.#observations.get(ep);
-        if (set === undefined) {
-          set = new Set();
-          this.#observations.set(ep, set);
-        }
-        set.add(obs);
-      },
-      untrackObservation: (ep, obs) => {
-        const set = this.#observations.get(ep);
-        set?.delete(obs);
-        if (set?.size === 0) this.#observations.delete(ep);
-      },
-      onNotification: (ep, path, notification) =>
-        this.#emit('notification', { endpoint: ep, path, notification }),
-    });
+    return new DeviceClient(endpoint, this.#deviceDeps);
   }
 
   /** Requests waiting for a queue-mode device to wake up. */
@@ -344,11 +336,33 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.#formatMemory.delete(endpoint);
   }
 
+  #trackObservation(obs: DeviceObservation): void {
+    obs.next = this.#observations.get(obs.endpoint);
+    this.#observations.set(obs.endpoint, obs);
+  }
+
+  #untrackObservation(obs: DeviceObservation): void {
+    const head = this.#observations.get(obs.endpoint);
+    if (head === obs) {
+      if (obs.next === undefined) this.#observations.delete(obs.endpoint);
+      else this.#observations.set(obs.endpoint, obs.next);
+    } else {
+      let prev = head;
+      while (prev !== undefined && prev.next !== obs) prev = prev.next;
+      if (prev !== undefined) prev.next = obs.next;
+    }
+    obs.next = undefined;
+  }
+
   #cancelObservations(endpoint: string): void {
-    const set = this.#observations.get(endpoint);
-    if (set === undefined) return;
+    let obs = this.#observations.get(endpoint);
     this.#observations.delete(endpoint);
-    for (const obs of set) void obs.cancel({ active: false });
+    while (obs !== undefined) {
+      const next = obs.next;
+      obs.next = undefined;
+      void obs.cancel({ active: false });
+      obs = next;
+    }
   }
 
   #emit<K extends keyof Lwm2mServerEvents>(event: K, ...args: Lwm2mServerEvents[K]): void {

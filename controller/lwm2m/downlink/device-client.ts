@@ -17,6 +17,7 @@ import type {
   ExchangeOutcome,
   OutgoingRequest,
 } from '../transport/requester.js';
+import { ObservationRecord } from '../transport/requester.js';
 import type { Dispatcher } from './dispatcher.js';
 import { formatCandidates, isFormatRejection } from './format-choice.js';
 import type {
@@ -41,23 +42,11 @@ export interface WriteOpts extends RequestOpts {
   readonly mode?: 'replace' | 'update';
 }
 
-/** Device management requests for one endpoint; each call follows its current registration. */
-export interface DeviceClient {
-  readonly endpoint: string;
-  read(path: string, opts?: RequestOpts): Promise<ReadResult>;
-  write(
-    path: string,
-    value: readonly ResourceRecord[] | ResourceValue,
-    opts?: WriteOpts,
-  ): Promise<ChangeResult>;
-  execute(path: string, args?: string, opts?: RequestOpts): Promise<ChangeResult>;
-  discover(path: string, opts?: RequestOpts): Promise<DiscoverResult>;
-  observe(
-    path: string,
-    onNotify: (n: NotificationResult) => void,
-    opts?: RequestOpts,
-  ): Promise<ObserveResult>;
-}
+/**
+ * Receives an observation's notifications. It is told which observation (endpoint and path), so one
+ * listener can serve a whole fleet instead of a closure per observation kept for as long as it lives.
+ */
+export type NotificationListener = (n: NotificationResult, observation: Observation) => void;
 
 export interface DeviceClientDeps {
   readonly dispatcher: Dispatcher;
@@ -66,8 +55,9 @@ export interface DeviceClientDeps {
   readonly model: ObjectModel;
   /** Per-device memory of a format that worked after a 4.06/4.15 fallback. */
   readonly formatMemory: Map<string, ContentFormatId>;
-  readonly trackObservation: (endpoint: string, obs: Observation) => void;
-  readonly untrackObservation: (endpoint: string, obs: Observation) => void;
+  /** Keeps a live observation (until it is cancelled or ends). */
+  readonly trackObservation: (obs: DeviceObservation) => void;
+  readonly untrackObservation: (obs: DeviceObservation) => void;
   readonly onNotification: (endpoint: string, path: string, n: NotificationResult) => void;
 }
 
@@ -76,15 +66,30 @@ type Checked = { readonly kind: 'path'; readonly path: string; readonly depth: n
 function checkPath(text: string): Checked {
   try {
     const p = parsePath(text);
-    return { kind: 'path', path: formatPath(p), depth: pathDepth(p) };
+    const path = formatPath(p);
+    // The caller's string when it is already canonical: a long-lived observation then shares it.
+    return { kind: 'path', path: path === text ? text : path, depth: pathDepth(p) };
   } catch (err) {
     if (err instanceof PathError) return { kind: 'invalid', reason: err.message };
     throw err;
   }
 }
 
-function segments(path: string): string[] {
-  return path.split('/').filter((s) => s !== '');
+const sharedSegments = new Map<string, readonly string[]>();
+const MAX_SHARED_SEGMENTS = 1024;
+
+/**
+ * The Uri-Path segments of a canonical path ('/5/0/3' -> ['5', '0', '3']). Shared per path (a fleet
+ * asks for a handful of paths): an observation keeps its request's segments for as long as it lives.
+ */
+function segments(path: string): readonly string[] {
+  let out = sharedSegments.get(path);
+  if (out === undefined) {
+    out = path === '/' ? [] : path.slice(1).split('/');
+    if (sharedSegments.size >= MAX_SHARED_SEGMENTS) sharedSegments.clear();
+    sharedSegments.set(path, out);
+  }
+  return out;
 }
 
 function failureOf(outcome: Exclude<ExchangeOutcome, { kind: 'response' }>): Failure {
@@ -110,83 +115,85 @@ function decodeValues(
   return { kind: 'ok', records: decoded.records, format: response.contentFormat };
 }
 
-export function createDeviceClient(endpoint: string, deps: DeviceClientDeps): DeviceClient {
-  const { dispatcher, requester, model } = deps;
+/**
+ * One observation: the handle the caller gets, the receiver of its notifications and (as an
+ * ObservationRecord) its transport state. Devices stay observed for as long as they are registered,
+ * so this one object is all an observation costs (no closures); `next` chains the observations of
+ * one endpoint for the server.
+ */
+export class DeviceObservation extends ObservationRecord implements Observation {
+  next: DeviceObservation | undefined = undefined;
 
-  /** Tries the candidate formats in order, moving on when the device answers 4.06 or 4.15. */
-  async function withFormats<T extends { readonly kind: string }>(
-    candidates: readonly ContentFormatId[],
-    attempt: (format: ContentFormatId) => Promise<{ result: T; rejected: boolean }>,
-  ): Promise<T> {
-    const remembered = deps.formatMemory.get(endpoint);
-    const ordered =
-      remembered !== undefined && candidates.includes(remembered)
-        ? [remembered, ...candidates.filter((f) => f !== remembered)]
-        : candidates;
-    let last: T | undefined;
-    for (const [i, format] of ordered.entries()) {
-      const { result, rejected } = await attempt(format);
-      last = result;
-      if (!rejected) {
-        if (i > 0 && format !== ContentFormat.TEXT && format !== ContentFormat.OPAQUE) {
-          deps.formatMemory.set(endpoint, format);
-        }
-        return result;
-      }
+  constructor(
+    readonly endpoint: string,
+    readonly path: string,
+    readonly format: ContentFormatId,
+    readonly deps: DeviceClientDeps,
+    readonly onNotify: NotificationListener,
+  ) {
+    super();
+  }
+
+  async cancel(opts?: { readonly active?: boolean }): Promise<void> {
+    this.deps.untrackObservation(this);
+    await this.deps.requester.cancelObservation(this, opts?.active === true);
+  }
+
+  notify(response: CoapResponse): void {
+    let n: NotificationResult;
+    if (!response.code.startsWith('2.')) {
+      const e = errorOf(response);
+      n = e.kind === 'error' ? e : { kind: 'error', code: response.code, message: undefined };
+    } else {
+      const decoded = decodeValues(this.path, response, this.format, this.deps.model);
+      n =
+        decoded.kind === 'ok'
+          ? {
+              kind: 'ok',
+              code: response.code,
+              format: decoded.format,
+              records: decoded.records,
+              raw: response.payload,
+              sequence: response.observe,
+            }
+          : { kind: 'invalid', reason: decoded.kind === 'invalid' ? decoded.reason : decoded.kind };
     }
-    return last!;
+    if (n.kind === 'error' || response.observe === undefined) {
+      this.deps.untrackObservation(this);
+    }
+    this.deps.onNotification(this.endpoint, this.path, n);
+    this.onNotify(n, this);
+  }
+}
+
+/**
+ * Device management requests for one endpoint; each call follows its current registration. A class
+ * (methods on the prototype) so that a client costs one small object, and nothing of it outlives a
+ * request but the observations it made.
+ */
+export class DeviceClient {
+  readonly #deps: DeviceClientDeps;
+
+  constructor(
+    readonly endpoint: string,
+    deps: DeviceClientDeps,
+  ) {
+    this.#deps = deps;
   }
 
-  function send(req: OutgoingRequest, opts: RequestOpts | undefined): Promise<ExchangeOutcome> {
-    return dispatcher.dispatch(endpoint, ({ peer }) =>
-      requester.request(peer, req, opts?.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs }),
-    );
-  }
-
-  async function read(pathText: string, opts?: RequestOpts): Promise<ReadResult> {
+  async read(pathText: string, opts?: RequestOpts): Promise<ReadResult> {
     const checked = checkPath(pathText);
     if (checked.kind !== 'path') return checked;
     const { path, depth } = checked;
     const run = (format: ContentFormatId) =>
-      readOnce(path, { method: 'GET', pathSegments: segments(path), accept: format }, format, opts);
+      this.#readOnce(path, { method: 'GET', pathSegments: segments(path), accept: format }, format, opts);
     if (opts?.format !== undefined) return (await run(opts.format)).result;
-    const candidates = await candidatesFor(depth >= 3);
+    const candidates = this.#candidatesFor(depth >= 3);
     if (candidates === undefined) return { kind: 'unreachable', reason: 'not registered' };
-    return withFormats(candidates, run);
+    return this.#withFormats(candidates, run);
   }
 
-  async function readOnce(
-    path: string,
-    req: OutgoingRequest,
-    format: ContentFormatId,
-    opts: RequestOpts | undefined,
-  ): Promise<{ result: ReadResult; rejected: boolean }> {
-    const outcome = await send(req, opts);
-    if (outcome.kind !== 'response') return { result: failureOf(outcome), rejected: false };
-    const { response } = outcome;
-    if (!response.code.startsWith('2.')) {
-      return { result: errorOf(response), rejected: isFormatRejection(response.code) };
-    }
-    const decoded = decodeValues(path, response, format, model);
-    if (decoded.kind !== 'ok') return { result: decoded, rejected: false };
-    return {
-      result: {
-        kind: 'ok',
-        code: response.code,
-        format: decoded.format,
-        records: decoded.records,
-        raw: response.payload,
-      },
-      rejected: false,
-    };
-  }
-
-  async function candidatesFor(single: boolean): Promise<ContentFormatId[] | undefined> {
-    const registration = deps.registration(endpoint);
-    return registration === undefined ? undefined : formatCandidates(registration, single);
-  }
-
-  async function write(
+  async write(
     pathText: string,
     value: readonly ResourceRecord[] | ResourceValue,
     opts?: WriteOpts,
@@ -203,21 +210,21 @@ export function createDeviceClient(endpoint: string, deps: DeviceClientDeps): De
     else if (!Array.isArray(value) && depth >= 3) {
       candidates = [Buffer.isBuffer(value) ? ContentFormat.OPAQUE : ContentFormat.TEXT];
     } else {
-      const found = await candidatesFor(false);
+      const found = this.#candidatesFor(false);
       if (found === undefined) return { kind: 'unreachable', reason: 'not registered' };
       candidates = found;
     }
-    return withFormats(candidates, async (format) => {
+    return this.#withFormats(candidates, async (format) => {
       let payload: Buffer;
       try {
-        payload = encode(format, path, records, model);
+        payload = encode(format, path, records, this.#deps.model);
       } catch (err) {
         if (err instanceof EncodeError || err instanceof PathError) {
           return { result: { kind: 'invalid', reason: err.message } as ChangeResult, rejected: false };
         }
         throw err;
       }
-      const outcome = await send(
+      const outcome = await this.#send(
         { method, pathSegments: segments(path), contentFormat: format, payload },
         opts,
       );
@@ -225,31 +232,22 @@ export function createDeviceClient(endpoint: string, deps: DeviceClientDeps): De
     });
   }
 
-  function changeOf(outcome: ExchangeOutcome): { result: ChangeResult; rejected: boolean } {
-    if (outcome.kind !== 'response') return { result: failureOf(outcome), rejected: false };
-    const { response } = outcome;
-    if (!response.code.startsWith('2.')) {
-      return { result: errorOf(response), rejected: isFormatRejection(response.code) };
-    }
-    return { result: { kind: 'ok', code: response.code }, rejected: false };
-  }
-
-  async function execute(pathText: string, args?: string, opts?: RequestOpts): Promise<ChangeResult> {
+  async execute(pathText: string, args?: string, opts?: RequestOpts): Promise<ChangeResult> {
     const checked = checkPath(pathText);
     if (checked.kind !== 'path') return checked;
     if (checked.depth !== 3) return { kind: 'invalid', reason: 'Execute needs a resource path' };
     const payload = args === undefined || args === '' ? undefined : Buffer.from(args, 'utf8');
-    const outcome = await send(
+    const outcome = await this.#send(
       { method: 'POST', pathSegments: segments(checked.path), ...(payload ? { payload } : {}) },
       opts,
     );
     return changeOf(outcome).result;
   }
 
-  async function discover(pathText: string, opts?: RequestOpts): Promise<DiscoverResult> {
+  async discover(pathText: string, opts?: RequestOpts): Promise<DiscoverResult> {
     const checked = checkPath(pathText);
     if (checked.kind !== 'path') return checked;
-    const outcome = await send(
+    const outcome = await this.#send(
       { method: 'GET', pathSegments: segments(checked.path), accept: ContentFormat.LINK_FORMAT },
       opts,
     );
@@ -261,9 +259,9 @@ export function createDeviceClient(endpoint: string, deps: DeviceClientDeps): De
     return { kind: 'ok', code: response.code, links: parsed.links, raw: response.payload };
   }
 
-  async function observe(
+  async observe(
     pathText: string,
-    onNotify: (n: NotificationResult) => void,
+    onNotify: NotificationListener,
     opts?: RequestOpts,
   ): Promise<ObserveResult> {
     const checked = checkPath(pathText);
@@ -272,50 +270,89 @@ export function createDeviceClient(endpoint: string, deps: DeviceClientDeps): De
     let candidates: ContentFormatId[];
     if (opts?.format !== undefined) candidates = [opts.format];
     else {
-      const found = await candidatesFor(depth >= 3);
+      const found = this.#candidatesFor(depth >= 3);
       if (found === undefined) return { kind: 'unreachable', reason: 'not registered' };
       candidates = found;
     }
-    return withFormats(candidates, (format) => observeOnce(path, format, onNotify, opts));
+    return this.#withFormats(candidates, (format) => this.#observeOnce(path, format, onNotify, opts));
   }
 
-  async function observeOnce(
+  /** Tries the candidate formats in order, moving on when the device answers 4.06 or 4.15. */
+  async #withFormats<T extends { readonly kind: string }>(
+    candidates: readonly ContentFormatId[],
+    attempt: (format: ContentFormatId) => Promise<{ result: T; rejected: boolean }>,
+  ): Promise<T> {
+    const { formatMemory } = this.#deps;
+    const remembered = formatMemory.get(this.endpoint);
+    const ordered =
+      remembered !== undefined && candidates.includes(remembered)
+        ? [remembered, ...candidates.filter((f) => f !== remembered)]
+        : candidates;
+    let last: T | undefined;
+    for (const [i, format] of ordered.entries()) {
+      const { result, rejected } = await attempt(format);
+      last = result;
+      if (!rejected) {
+        if (i > 0 && format !== ContentFormat.TEXT && format !== ContentFormat.OPAQUE) {
+          formatMemory.set(this.endpoint, format);
+        }
+        return result;
+      }
+    }
+    return last!;
+  }
+
+  #send(req: OutgoingRequest, opts: RequestOpts | undefined): Promise<ExchangeOutcome> {
+    const { requester } = this.#deps;
+    return this.#deps.dispatcher.dispatch(this.endpoint, ({ peer }) =>
+      requester.request(peer, req, opts?.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs }),
+    );
+  }
+
+  async #readOnce(
+    path: string,
+    req: OutgoingRequest,
+    format: ContentFormatId,
+    opts: RequestOpts | undefined,
+  ): Promise<{ result: ReadResult; rejected: boolean }> {
+    const outcome = await this.#send(req, opts);
+    if (outcome.kind !== 'response') return { result: failureOf(outcome), rejected: false };
+    const { response } = outcome;
+    if (!response.code.startsWith('2.')) {
+      return { result: errorOf(response), rejected: isFormatRejection(response.code) };
+    }
+    const decoded = decodeValues(path, response, format, this.#deps.model);
+    if (decoded.kind !== 'ok') return { result: decoded, rejected: false };
+    return {
+      result: {
+        kind: 'ok',
+        code: response.code,
+        format: decoded.format,
+        records: decoded.records,
+        raw: response.payload,
+      },
+      rejected: false,
+    };
+  }
+
+  #candidatesFor(single: boolean): ContentFormatId[] | undefined {
+    const registration = this.#deps.registration(this.endpoint);
+    return registration === undefined ? undefined : formatCandidates(registration, single);
+  }
+
+  async #observeOnce(
     path: string,
     format: ContentFormatId,
-    onNotify: (n: NotificationResult) => void,
+    onNotify: NotificationListener,
     opts: RequestOpts | undefined,
   ): Promise<{ result: ObserveResult; rejected: boolean }> {
-    let observation: Observation | undefined;
-    const deliver = (response: CoapResponse) => {
-      let n: NotificationResult;
-      if (!response.code.startsWith('2.')) {
-        const e = errorOf(response);
-        n = e.kind === 'error' ? e : { kind: 'error', code: response.code, message: undefined };
-      } else {
-        const decoded = decodeValues(path, response, format, model);
-        n =
-          decoded.kind === 'ok'
-            ? {
-                kind: 'ok',
-                code: response.code,
-                format: decoded.format,
-                records: decoded.records,
-                raw: response.payload,
-                sequence: response.observe,
-              }
-            : { kind: 'invalid', reason: decoded.kind === 'invalid' ? decoded.reason : decoded.kind };
-      }
-      if ((n.kind === 'error' || response.observe === undefined) && observation !== undefined) {
-        deps.untrackObservation(endpoint, observation);
-      }
-      deps.onNotification(endpoint, path, n);
-      onNotify(n);
-    };
-    const outcome = await dispatcher.dispatch(endpoint, ({ peer }) =>
-      requester.observe(
+    const deps = this.#deps;
+    const observation = new DeviceObservation(this.endpoint, path, format, deps, onNotify);
+    const outcome = await deps.dispatcher.dispatch(this.endpoint, ({ peer }) =>
+      deps.requester.observe(
         peer,
         { method: 'GET', pathSegments: segments(path), accept: format },
-        deliver,
+        observation,
         opts?.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs },
       ),
     );
@@ -324,28 +361,18 @@ export function createDeviceClient(endpoint: string, deps: DeviceClientDeps): De
     if (!response.code.startsWith('2.')) {
       return { result: errorOf(response), rejected: isFormatRejection(response.code) };
     }
-    const decoded = decodeValues(path, response, format, model);
-    const handle = 'observation' in outcome ? outcome.observation : undefined;
+    const decoded = decodeValues(path, response, format, deps.model);
     if (decoded.kind !== 'ok') {
-      await handle?.cancel({ active: false });
+      await deps.requester.cancelObservation(observation, false);
       return { result: decoded, rejected: false };
     }
-    if (handle === undefined) {
+    if (!observation.accepted) {
       return {
         result: { kind: 'unreachable', reason: 'device did not accept the observation' },
         rejected: false,
       };
     }
-    const obs: Observation = {
-      endpoint,
-      path,
-      cancel: async (cancelOpts) => {
-        deps.untrackObservation(endpoint, obs);
-        await handle.cancel(cancelOpts);
-      },
-    };
-    observation = obs;
-    deps.trackObservation(endpoint, obs);
+    deps.trackObservation(observation);
     return {
       result: {
         kind: 'ok',
@@ -353,11 +380,18 @@ export function createDeviceClient(endpoint: string, deps: DeviceClientDeps): De
         format: decoded.format,
         records: decoded.records,
         raw: response.payload,
-        observation: obs,
+        observation,
       },
       rejected: false,
     };
   }
+}
 
-  return { endpoint, read, write, execute, discover, observe };
+function changeOf(outcome: ExchangeOutcome): { result: ChangeResult; rejected: boolean } {
+  if (outcome.kind !== 'response') return { result: failureOf(outcome), rejected: false };
+  const { response } = outcome;
+  if (!response.code.startsWith('2.')) {
+    return { result: errorOf(response), rejected: isFormatRejection(response.code) };
+  }
+  return { result: { kind: 'ok', code: response.code }, rejected: false };
 }

@@ -1,4 +1,4 @@
-import { isSupportedVersion, type Lwm2mVersion } from './registration.js';
+import { type Lwm2mVersion, supportedVersion } from './registration.js';
 
 export interface RegisterParams {
   readonly endpoint: string;
@@ -64,10 +64,11 @@ export function parseRegisterQuery(query: readonly string[]): ParamsResult<Regis
   }
   const lt = parseLifetime(q.get('lt'));
   if (lt === 'invalid') return { kind: 'rejected', code: '4.00', message: 'invalid lifetime (lt)' };
-  const version = q.get('lwm2m') ?? '1.0';
-  if (version === true) return { kind: 'rejected', code: '4.00', message: 'invalid lwm2m version' };
-  if (!isSupportedVersion(version)) {
-    return { kind: 'rejected', code: '4.12', message: `unsupported LwM2M version ${version}` };
+  const requested = q.get('lwm2m') ?? '1.0';
+  if (requested === true) return { kind: 'rejected', code: '4.00', message: 'invalid lwm2m version' };
+  const version = supportedVersion(requested);
+  if (version === undefined) {
+    return { kind: 'rejected', code: '4.12', message: `unsupported LwM2M version ${requested}` };
   }
   const b = parseBinding(q.get('b'));
   if (b === 'invalid') return { kind: 'rejected', code: '4.00', message: 'invalid binding (b)' };

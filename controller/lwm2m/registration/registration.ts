@@ -8,6 +8,11 @@ export function isSupportedVersion(v: string): v is Lwm2mVersion {
   return (SUPPORTED_LWM2M_VERSIONS as readonly string[]).includes(v);
 }
 
+/** The version as the shared constant string, or undefined: a registration then keeps no copy of its own. */
+export function supportedVersion(v: string): Lwm2mVersion | undefined {
+  return SUPPORTED_LWM2M_VERSIONS.find((known) => known === v);
+}
+
 /**
  * One registered device: the live socket state. Kept flat and small (no parsed link objects; those are
  * derived on demand from `links`) because the server holds one per device of the fleet.

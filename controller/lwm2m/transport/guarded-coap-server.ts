@@ -3,6 +3,7 @@ import { type IncomingMessage, type OutgoingMessage, parameters, Server } from '
 import { generate, type ParsedPacket, parse } from 'coap-packet';
 import { blockSize, CoapOption, hasUnknownCriticalOption, optionValue, parseBlock } from './coap-options.js';
 import type { Peer } from './peer.js';
+import { ResponseCache } from './response-cache.js';
 
 export type CoapRequestHandler = (req: IncomingMessage, res: OutgoingMessage) => void;
 
@@ -30,31 +31,29 @@ export function requestOptions(req: IncomingMessage): PacketOptions {
 
 const SERVED_METHODS = new Set(['0.01', '0.02', '0.03', '0.04']);
 
-type LruConstructor = new (opts: object) => object;
-
 /**
  * node-coap's Server with its failure modes closed at the root: one parse per datagram, responses and
  * empty messages routed to the downlink requester, pings and unknown methods answered here, every error
- * answered to the peer that caused it (the library's own error path drops the address), and a response
- * cache bounded by entries rather than wire bytes.
+ * answered to the peer that caused it (the library's own error path drops the address), and a compact
+ * response cache bounded by entries rather than wire bytes.
  */
 export class GuardedCoapServer extends Server {
   readonly #opts: GuardedServerOptions;
+  readonly #cache: ResponseCache;
   readonly #purge: NodeJS.Timeout;
 
   constructor(opts: GuardedServerOptions) {
     super({ piggybackReplyMs: 50, sendAcksForNonConfirmablePackets: true });
     this.#opts = opts;
-    const lruClass = this._lru.constructor as unknown as LruConstructor;
-    // The default bound counts wire bytes while each entry costs kilobytes of heap; count entries.
-    this._lru = new lruClass({
-      max: opts.maxCachedResponses,
-      ttl: parameters.exchangeLifetime * 1000,
-      dispose: (value: { sender?: { reset(): void } }) => value.sender?.reset(),
-    }) as unknown as typeof this._lru;
-    // Expired entries would otherwise stay until newer ones push them out: at rest the cache
-    // would keep holding its maximum, kilobytes each.
-    this.#purge = setInterval(() => (this._lru as unknown as { purgeStale(): boolean }).purgeStale(), 5_000);
+    // node-coap's cache bounds wire bytes while each entry holds kilobytes of heap (the response
+    // stream, its request, the retry sender) for the whole exchange lifetime; keep only the bytes.
+    this.#cache = new ResponseCache({
+      maxEntries: opts.maxCachedResponses,
+      ttlMs: parameters.exchangeLifetime * 1000,
+    });
+    this._lru = this.#cache as unknown as typeof this._lru;
+    // Expired entries also go as new ones come in; this bounds how long they outlive a burst.
+    this.#purge = setInterval(() => this.#cache.purgeStale(), 1_000);
     this.#purge.unref();
     this.on('request', (req: IncomingMessage, res: OutgoingMessage) => this.#serve(req, res));
     this.on('error', (err: unknown) => opts.onError('coap server error', err));
@@ -67,6 +66,17 @@ export class GuardedCoapServer extends Server {
 
   override handleRequest(): (msg: Buffer, rsinfo: AddressInfo) => void {
     return (msg, rsinfo) => this.#dispatch(msg, rsinfo);
+  }
+
+  /**
+   * node-coap's key of the response cache, joined rather than concatenated: a concatenation is a
+   * chain of cons strings (~180 B per cached answer), a join one flat string.
+   */
+  override _toKey(request: IncomingMessage, packet: ParsedPacket, appendToken: boolean): string {
+    const { address, port } = request.rsinfo;
+    const mid = packet.messageId == null ? '' : `/${packet.messageId}`;
+    const token = appendToken && packet.token != null ? packet.token.toString('hex') : '';
+    return [address, ':', port, mid, token].join('');
   }
 
   override _sendError(payload: Buffer, rsinfo: AddressInfo, packet?: ParsedPacket, code = '5.00'): void {

@@ -6,12 +6,29 @@ export interface Peer {
 
 const V4_MAPPED = '::ffff:';
 
+/**
+ * Normalised addresses by the text the socket reported. Devices behind a NAT (most cellular fleets)
+ * share a few addresses, so their registrations then share one string each; bounded for fleets
+ * that do not.
+ */
+const normalised = new Map<string, string>();
+const MAX_REMEMBERED = 4096;
+
 /** `::ffff:a.b.c.d` (an IPv4 peer seen on a dual-stack socket) becomes `a.b.c.d`; zone ids are dropped. */
 export function normaliseAddress(address: string): string {
+  const known = normalised.get(address);
+  if (known !== undefined) return known;
   const lower = address.toLowerCase();
-  if (lower.startsWith(V4_MAPPED) && lower.includes('.')) return lower.slice(V4_MAPPED.length);
   const zone = lower.indexOf('%');
-  return zone < 0 ? lower : lower.slice(0, zone);
+  const normal =
+    lower.startsWith(V4_MAPPED) && lower.includes('.')
+      ? lower.slice(V4_MAPPED.length)
+      : zone < 0
+        ? lower
+        : lower.slice(0, zone);
+  if (normalised.size >= MAX_REMEMBERED) normalised.clear();
+  normalised.set(address, normal);
+  return normal;
 }
 
 /** The identity of a peer: normalised address and port. */
