@@ -13,18 +13,27 @@ export interface QueryTally {
   count: number;
   /** Milliseconds from compile to result: time queued behind other statements included. */
   ms: number;
+  /**
+   * Milliseconds from the later of compile and the previous statement's result to this result: the
+   * statement's own time when statements run one at a time (PGlite); an upper bound otherwise.
+   */
+  serviceMs: number;
 }
 
 /**
  * Counts statements executed through a Kysely instance: every executed query passes through a
  * plugin's `transformResult` once (query builders and raw `sql` alike). Transaction control
- * (BEGIN/COMMIT) goes to the driver directly and is not counted. Also tallies count and time per
- * statement shape (kind and table, or the start of raw SQL), to show where queries go.
+ * (BEGIN/COMMIT) goes to the driver directly, past plugins: `countQueries` counts transactions
+ * separately. Also tallies count and time per statement shape (kind and table, or the start of raw
+ * SQL), to show where queries go.
  */
 export class QueryCounter implements KyselyPlugin {
   count = 0;
+  /** Transactions begun through the counted instance (each adds BEGIN and COMMIT or ROLLBACK). */
+  transactions = 0;
   readonly byShape = new Map<string, QueryTally>();
   readonly #started = new WeakMap<QueryId, { shape: string; at: number }>();
+  #lastEnd = 0;
 
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     this.#started.set(args.queryId, { shape: shapeOf(args.node), at: performance.now() });
@@ -34,26 +43,35 @@ export class QueryCounter implements KyselyPlugin {
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
     this.count++;
     const started = this.#started.get(args.queryId);
+    const end = performance.now();
     if (started) {
-      const tally = this.byShape.get(started.shape) ?? { count: 0, ms: 0 };
+      const tally = this.byShape.get(started.shape) ?? { count: 0, ms: 0, serviceMs: 0 };
       tally.count++;
-      tally.ms += performance.now() - started.at;
+      tally.ms += end - started.at;
+      tally.serviceMs += end - Math.max(started.at, this.#lastEnd);
       this.byShape.set(started.shape, tally);
     }
+    this.#lastEnd = end;
     return args.result;
+  }
+
+  /** Statements including transaction control (BEGIN and COMMIT). */
+  get withTransactionControl(): number {
+    return this.count + 2 * this.transactions;
   }
 
   reset(): void {
     this.count = 0;
+    this.transactions = 0;
     this.byShape.clear();
   }
 
   /** The `n` shapes with the most time, for a note. */
-  top(n: number): string {
+  top(n: number, by: 'ms' | 'serviceMs' = 'ms'): string {
     return [...this.byShape.entries()]
-      .sort((a, b) => b[1].ms - a[1].ms)
+      .sort((a, b) => b[1][by] - a[1][by])
       .slice(0, n)
-      .map(([shape, t]) => `${shape} x${t.count} ${t.ms.toFixed(0)}ms`)
+      .map(([shape, t]) => `${shape} x${t.count} ${t[by].toFixed(0)}ms`)
       .join('; ');
   }
 }
@@ -88,8 +106,28 @@ function tables(list: unknown[] | undefined): string {
     .join(',');
 }
 
-/** The same database (same pool or PGlite instance) with every statement counted. */
+const TRANSACTION_METHODS = new Set<PropertyKey>(['transaction', 'startTransaction']);
+
+/**
+ * The same database (same pool or PGlite instance) with every statement counted. Transactions are
+ * counted by wrapping the instance's transaction methods (Kysely's private fields need the real
+ * instance as `this`, so every method is bound to it).
+ */
 export function countQueries<DB>(db: Kysely<DB>): { db: Kysely<DB>; counter: QueryCounter } {
   const counter = new QueryCounter();
-  return { db: db.withPlugin(counter), counter };
+  const counted = db.withPlugin(counter);
+  const proxy = new Proxy(counted, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (TRANSACTION_METHODS.has(property)) {
+        return (...args: unknown[]) => {
+          counter.transactions++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return (value as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
+  return { db: proxy, counter };
 }

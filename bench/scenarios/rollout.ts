@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { startController } from '../../controller/app/start-controller.js';
 import { createLogger } from '../../controller/log/index.js';
+import type { Database } from '../../controller/store/index.js';
 import type { SimHostHandlers } from '../children/sim-host.js';
 import { waitFor } from '../concurrency.js';
 import type { BenchDatabase } from '../databases.js';
@@ -66,9 +67,18 @@ export async function measureRollout(
     );
 
     counter.reset();
+    let passes = 0;
+    let passActions = 0;
+    const onPass = (result: { actions: number }) => {
+      passes++;
+      passActions += result.actions;
+    };
+    controller.reconciler.on('pass', onPass);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    await ws.write('rollout.yaml', rolloutManifest('bench-2.0.0', 'bench', target.name, devices));
+    // The start rate (default 1,000 a minute) must not be what is measured: allow the whole fleet at once.
+    const manifest = `${rolloutManifest('bench-2.0.0', 'bench', target.name, devices)}    maxPerMinute: ${Math.max(1000, devices)}\n`;
+    await ws.write('rollout.yaml', manifest);
     // Done when every device runs 2.0.0 and no update is active, or when the window closes.
     let updated = 0;
     const deadline = t0 + windowMs;
@@ -84,15 +94,18 @@ export async function measureRollout(
     }
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    const queries = counter.count;
+    controller.reconciler.off('pass', onPass);
+    const queries = counter.withTransactionControl;
     const perUpdate = queries / Math.max(1, updated);
+    const waits = await updateWaits(store.db);
     const succeeded = await sql<{ n: number }>`
       select count(*)::int as n from firmware_updates where phase = 'succeeded'`.execute(store.db);
     const perMinute = (updated / seconds) * 60;
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     log(
-      `rollout ${devices}/${database.kind}: ${perMinute.toFixed(0)} updates/min, ${cpuSeconds.toFixed(1)} CPU s, ${perUpdate.toFixed(1)} queries/update`,
+      `rollout ${devices}/${database.kind}: ${perMinute.toFixed(0)} updates/min, ${cpuSeconds.toFixed(1)} CPU s, ${perUpdate.toFixed(1)} statements/update (${(counter.count / Math.max(1, updated)).toFixed(1)} without BEGIN/COMMIT), ${passes} passes (${(passActions / Math.max(1, passes)).toFixed(1)} updates acted on per pass); waits ${waits}`,
     );
+    log(`rollout ${devices}/${database.kind}: statement time (serialized): ${counter.top(6, 'serviceMs')}`);
     const common = { fleet: devices, database: database.kind } as const;
     return [
       figure(
@@ -102,7 +115,7 @@ export async function measureRollout(
           value: perMinute,
           unit: '/min',
           ...common,
-          note: `${updated}/${devices} devices on the new version after ${seconds.toFixed(1)} s${updated < devices ? ' (window closed)' : ''}; ${succeeded.rows[0]?.n ?? 0} updates succeeded`,
+          note: `${updated}/${devices} devices on the new version after ${seconds.toFixed(1)} s${updated < devices ? ' (window closed)' : ''}; ${succeeded.rows[0]?.n ?? 0} updates succeeded; ${passes} reconcile passes; ${waits}`,
         },
         GOALS.rolloutPerMinute,
       ),
@@ -112,7 +125,7 @@ export async function measureRollout(
         value: cpuSeconds,
         unit: 's',
         ...common,
-        note: `${((cpuSeconds * 1000) / Math.max(1, updated)).toFixed(2)} ms per update${database.kind === 'postgres' ? '; Postgres server CPU not included' : '; includes PGlite'}`,
+        note: `${((cpuSeconds * 1000) / Math.max(1, updated)).toFixed(2)} ms per update; ${(cpuSeconds / Math.max(seconds, 0.001)).toFixed(2)} cores busy${database.kind === 'postgres' ? '; Postgres server CPU not included' : '; includes PGlite'}`,
       }),
       figure({
         id: `rollout.queries.${devices}.${database.kind}`,
@@ -120,7 +133,7 @@ export async function measureRollout(
         value: perUpdate,
         unit: 'queries',
         ...common,
-        note: `${queries} statements${updated === 0 ? ' (no update finished in the window: total shown)' : ''} via a counting Kysely plugin (BEGIN/COMMIT not counted); most time: ${counter.top(4)}`,
+        note: `${queries} statements${updated === 0 ? ' (no update finished in the window: total shown)' : ''} via a counting Kysely plugin, ${2 * counter.transactions} of them BEGIN/COMMIT (${counter.transactions} transactions); most time: ${counter.top(4)}`,
       }),
       figure({
         id: `sim.heap.${devices}`,
@@ -139,4 +152,39 @@ export async function measureRollout(
     await store.close();
     await ws.cleanup();
   }
+}
+
+/**
+ * Where the time of an update went, from the rows: how long it waited for the controller (median /
+ * p90 in ms: start to writing the Package URI, the device reporting Downloaded to Execute, the
+ * device's post-reboot object 3 read to the update finishing), and how long the devices took.
+ */
+async function updateWaits(db: Kysely<Database>): Promise<string> {
+  const r = await sql<Record<string, number | null>>`
+    with w as (
+      select extract(epoch from u.uri_written_at - u.created_at) * 1000 as to_write,
+        extract(epoch from u.executed_at - u.downloaded_at) * 1000 as to_execute,
+        extract(epoch from u.finished_at - d.info_read_at) * 1000 as to_finish,
+        extract(epoch from u.downloaded_at - u.uri_written_at) * 1000 as downloading,
+        extract(epoch from d.info_read_at - u.executed_at) * 1000 as installing
+      from firmware_updates u join devices d on d.id = u.device_id
+      where u.phase = 'succeeded')
+    select
+      percentile_cont(0.5) within group (order by to_write) as write50,
+      percentile_cont(0.9) within group (order by to_write) as write90,
+      percentile_cont(0.5) within group (order by to_execute) as execute50,
+      percentile_cont(0.9) within group (order by to_execute) as execute90,
+      percentile_cont(0.5) within group (order by to_finish) as finish50,
+      percentile_cont(0.9) within group (order by to_finish) as finish90,
+      percentile_cont(0.5) within group (order by downloading) as downloading50,
+      percentile_cont(0.5) within group (order by installing) as installing50,
+      (select extract(epoch from max(created_at) - min(created_at)) * 1000 from firmware_updates) as starts_spread,
+      (select extract(epoch from max(finished_at) - min(created_at)) * 1000 from firmware_updates) as whole,
+      (select percentile_cont(0.5) within group (order by extract(epoch from finished_at - created_at) * 1000)
+        from firmware_updates) as each50
+    from w`.execute(db);
+  const row = r.rows[0] ?? {};
+  const ms = (key: string) =>
+    row[key] === null || row[key] === undefined ? '?' : Number(row[key]).toFixed(0);
+  return `start->write ${ms('write50')}/${ms('write90')} ms, downloaded->execute ${ms('execute50')}/${ms('execute90')} ms, rebooted->finished ${ms('finish50')}/${ms('finish90')} ms (median/p90); starts spread over ${ms('starts_spread')} ms, first start to last finish ${ms('whole')} ms, one update ${ms('each50')} ms (median) of which the device downloading ${ms('downloading50')} ms and installing ${ms('installing50')} ms`;
 }

@@ -125,7 +125,7 @@ export async function startController(config: ControllerConfig): Promise<Control
       db,
       clock,
       logger: log.child({ component: 'devices' }),
-      onDeviceChanged: (_endpoint, why) => {
+      onDeviceChanged: (endpoint, why) => {
         if (
           why.kind === 'registered' ||
           why.kind === 'updated' ||
@@ -134,7 +134,7 @@ export async function startController(config: ControllerConfig): Promise<Control
         ) {
           metrics.registrations.inc({ kind: why.kind });
         }
-        reconciler?.trigger();
+        reconciler?.trigger({ endpoint });
       },
     });
     stops.push(() => sync.stop());

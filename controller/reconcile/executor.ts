@@ -1,11 +1,18 @@
 import type { Kysely } from 'kysely';
 import type { ChangeResult } from '../lwm2m/index.js';
 import type { ResolvedRollout } from '../manifests/index.js';
-import { type Database, FirmwareState, UpdateResult } from '../store/index.js';
+import {
+  type ActivePhase,
+  type Database,
+  FirmwareState,
+  type UpdatePhase,
+  UpdateResult,
+} from '../store/index.js';
 import type { UpdateAction, UpdateOutcome } from './actions.js';
 import type { DeviceOps, PackageUriChoice } from './device-ops.js';
 import type { ActiveUpdate, Candidate } from './observation.js';
-import { beginUpdates, type EventContext, transitionUpdate } from './update-store.js';
+import type { UpdateTransitions } from './transition-writer.js';
+import { beginUpdates, type UpdateChanges, type UpdateEvent } from './update-store.js';
 
 export interface ExecutorLogger {
   info(obj: object, msg: string): void;
@@ -36,10 +43,6 @@ export interface RolloutTimeouts {
 }
 
 const CANCEL_GRACE_MS = 120_000;
-
-function ctxOf(update: ActiveUpdate): EventContext {
-  return { rollout: update.rollout, endpoint: update.endpoint, gitRevision: update.gitRevision };
-}
 
 function describe(result: ChangeResult): string {
   switch (result.kind) {
@@ -95,27 +98,74 @@ export async function startUpdates(
   return rows.length;
 }
 
-/** Carries out one update's actions in order; stops at the first that did not go through. */
-export async function runUpdateActions(deps: ExecutorDeps, actions: readonly UpdateAction[]): Promise<void> {
-  for (const action of actions) {
-    const proceed = await runAction(deps, action);
-    if (!proceed) return;
-  }
+/**
+ * One step of an update: a planned action, or the device reset that follows a failure which asked
+ * for one (`resetDevice`), split off so the failure is recorded without waiting on the device.
+ */
+export type UpdateStep = UpdateAction | { readonly kind: 'reset-device'; readonly update: ActiveUpdate };
+
+/** An update's steps, split at its first device request. */
+export interface UpdateWork {
+  /** Leading steps that only change the database: a pass runs them at once, in one statement. */
+  readonly database: readonly UpdateStep[];
+  /** The rest, from the first device request on: run in the background once `database` went through. */
+  readonly device: readonly UpdateStep[];
 }
 
-async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<boolean> {
-  const { update } = action;
-  const log = {
-    endpoint: update.endpoint,
-    rollout: update.rollout,
-    attempt: update.attempt,
-    updateId: update.id,
-  };
-  switch (action.kind) {
+function isDatabaseOnly(step: UpdateStep): boolean {
+  return step.kind === 'mark-downloaded' || step.kind === 'rearm' || step.kind === 'finish';
+}
+
+function stepsOf(actions: readonly UpdateAction[]): UpdateStep[] {
+  return actions.flatMap((action): UpdateStep[] =>
+    action.kind === 'finish' && action.outcome.phase === 'failed' && action.outcome.resetDevice
+      ? [action, { kind: 'reset-device', update: action.update }]
+      : [action],
+  );
+}
+
+export function splitWork(actions: readonly UpdateAction[]): UpdateWork {
+  const steps = stepsOf(actions);
+  const firstDevice = steps.findIndex((step) => !isDatabaseOnly(step));
+  return firstDevice === -1
+    ? { database: steps, device: [] }
+    : { database: steps.slice(0, firstDevice), device: steps.slice(firstDevice) };
+}
+
+/** Carries out steps in order; stops at the first that did not go through, and says whether all did. */
+export async function runSteps(
+  deps: ExecutorDeps,
+  transitions: UpdateTransitions,
+  steps: readonly UpdateStep[],
+): Promise<boolean> {
+  for (const step of steps) {
+    if (!(await runStep(deps, transitions, step))) return false;
+  }
+  return true;
+}
+
+function logFields(update: ActiveUpdate): object {
+  return { endpoint: update.endpoint, rollout: update.rollout, attempt: update.attempt, updateId: update.id };
+}
+
+async function runStep(
+  deps: ExecutorDeps,
+  transitions: UpdateTransitions,
+  step: UpdateStep,
+): Promise<boolean> {
+  const { update } = step;
+  const move = (
+    from: readonly ActivePhase[],
+    phase: UpdatePhase,
+    changes: UpdateChanges,
+    event: UpdateEvent,
+    at = deps.clock(),
+  ) => transitions.move({ id: update.id, from, phase, phaseChangedAt: new Date(at), changes, event });
+  switch (step.kind) {
     case 'write-uri': {
       const choice = deps.packageUri(update);
       if (!choice.ok) {
-        return finish(deps, update, {
+        return finish(deps, transitions, update, {
           phase: 'failed',
           result: 0,
           reason: `no package URI for this device: ${choice.reason}`,
@@ -126,26 +176,22 @@ async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<bool
       const writtenAt = deps.clock();
       const result = await deps.ops.writePackageUri(update.endpoint, choice.uri);
       if (result.kind === 'ok') {
-        const moved = await transitionUpdate(
-          deps.db,
-          update.id,
+        const moved = await move(
           ['pending'],
+          'downloading',
           {
-            phase: 'downloading',
             state: FirmwareState.DOWNLOADING,
             package_uri: choice.uri,
             uri_written_at: new Date(writtenAt),
-            phase_changed_at: new Date(deps.clock()),
             deadline_at: new Date(writtenAt + deps.timeoutsOf(update.rollout).downloadMs),
           },
-          ctxOf(update),
           { type: 'PackageUriWritten', message: `wrote 5/0/1 = ${choice.uri}`, details: { uri: choice.uri } },
         );
-        if (moved) deps.logger?.info(log, `package URI written: ${choice.uri}`);
+        if (moved) deps.logger?.info(logFields(update), `package URI written: ${choice.uri}`);
         return moved;
       }
       if (result.kind === 'error') {
-        return finish(deps, update, {
+        return finish(deps, transitions, update, {
           phase: 'failed',
           result: 0,
           reason: `the device refused the Package URI (${describe(result)})`,
@@ -154,37 +200,33 @@ async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<bool
           resetDevice: false,
         });
       }
-      deps.logger?.warn(log, `writing the package URI: ${describe(result)}; retrying on a later pass`);
+      deps.logger?.warn(
+        logFields(update),
+        `writing the package URI: ${describe(result)}; retrying on a later pass`,
+      );
       return false;
     }
     case 'mark-downloaded':
-      return transitionUpdate(
-        deps.db,
-        update.id,
+      return move(
         ['downloading'],
+        'downloaded',
         {
-          phase: 'downloaded',
           state: FirmwareState.DOWNLOADED,
           downloaded_at: new Date(update.device.fwReportedAt ?? deps.clock()),
-          phase_changed_at: new Date(deps.clock()),
           deadline_at: null,
         },
-        ctxOf(update),
         { type: 'DownloadCompleted', message: 'the device reports the package downloaded (State 2)' },
       );
     case 'execute': {
       // Claim first: only the pass that moves the row to `updating` sends Execute, so duplicate or
       // reordered notifications, a second pass or a second replica can never execute twice.
       const executedAt = deps.clock();
-      const claimed = await transitionUpdate(
-        deps.db,
-        update.id,
+      const claimed = await move(
         ['downloaded'],
+        'updating',
         {
-          phase: 'updating',
           state: FirmwareState.UPDATING,
           executed_at: new Date(executedAt),
-          phase_changed_at: new Date(executedAt),
           // An update sent back from Updating (rearm) keeps its first deadline, so a device that keeps
           // coming back without installing is not executed forever.
           deadline_at:
@@ -192,14 +234,15 @@ async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<bool
               ? new Date(update.deadlineAt)
               : new Date(executedAt + deps.timeoutsOf(update.rollout).updateMs),
         },
-        ctxOf(update),
         { type: 'UpdateExecuted', message: 'executed 5/0/2 (Update)' },
+        executedAt,
       );
       if (!claimed) return false;
       const result = await deps.ops.executeUpdate(update.endpoint);
       if (result.kind === 'error') {
         return finish(
           deps,
+          transitions,
           { ...update, phase: 'updating' },
           {
             phase: 'failed',
@@ -214,34 +257,24 @@ async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<bool
         // Never sent (the device is not registered, or its queue is full): give the claim back so a
         // later pass executes once the device is reachable. A timeout is different: the device may
         // have executed and rebooted before answering, which is normal.
-        await transitionUpdate(
-          deps.db,
-          update.id,
+        await move(
           ['updating'],
-          {
-            phase: 'downloaded',
-            state: FirmwareState.DOWNLOADED,
-            executed_at: null,
-            phase_changed_at: new Date(deps.clock()),
-            deadline_at: null,
-          },
-          ctxOf(update),
+          'downloaded',
+          { state: FirmwareState.DOWNLOADED, executed_at: null, deadline_at: null },
           { type: 'UpdateExecuteNotSent', message: `Execute could not be sent: ${describe(result)}` },
         );
         return false;
       }
-      deps.logger?.info(log, `Execute sent: ${describe(result)}`);
+      deps.logger?.info(logFields(update), `Execute sent: ${describe(result)}`);
       return true;
     }
     case 'rearm':
-      return transitionUpdate(
-        deps.db,
-        update.id,
+      return move(
         ['updating'],
+        'downloaded',
         // The deadline of the Updating phase stays: a device that never installs still times out.
-        { phase: 'downloaded', state: FirmwareState.DOWNLOADED, phase_changed_at: new Date(deps.clock()) },
-        ctxOf(update),
-        { type: 'UpdateRearmed', message: `${action.reason}; Execute again` },
+        { state: FirmwareState.DOWNLOADED },
+        { type: 'UpdateRearmed', message: `${step.reason}; Execute again` },
       );
     case 'poll-state':
       await deps.ops.pollFirmwareState(update.endpoint);
@@ -251,21 +284,17 @@ async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<bool
       return true;
     case 'withdraw': {
       if (update.phase !== 'cancelling') {
-        const moved = await transitionUpdate(
-          deps.db,
-          update.id,
+        const now = deps.clock();
+        const moved = await move(
           ['downloading', 'downloaded'],
-          {
-            phase: 'cancelling',
-            phase_changed_at: new Date(deps.clock()),
-            deadline_at: new Date(deps.clock() + CANCEL_GRACE_MS),
-          },
-          ctxOf(update),
+          'cancelling',
+          { deadline_at: new Date(now + CANCEL_GRACE_MS) },
           {
             type: 'UpdateCancelling',
-            message: `withdrawing: ${action.reason}`,
-            details: { reason: action.reason },
+            message: `withdrawing: ${step.reason}`,
+            details: { reason: step.reason },
           },
+          now,
         );
         if (!moved) return false;
       }
@@ -273,18 +302,28 @@ async function runAction(deps: ExecutorDeps, action: UpdateAction): Promise<bool
       if (result.kind === 'ok' || result.kind === 'error') {
         return finish(
           deps,
+          transitions,
           { ...update, phase: 'cancelling' },
-          { phase: 'cancelled', reason: update.phase === 'cancelling' ? 'withdrawn' : action.reason },
+          { phase: 'cancelled', reason: update.phase === 'cancelling' ? 'withdrawn' : step.reason },
         );
       }
       return false;
     }
     case 'finish':
-      return finish(deps, update, action.outcome);
+      return finish(deps, transitions, update, step.outcome);
+    case 'reset-device':
+      // Best effort: a device that is still downloading drops it; if it does not answer, nothing is lost.
+      await deps.ops.writePackageUri(update.endpoint, '');
+      return true;
   }
 }
 
-async function finish(deps: ExecutorDeps, update: ActiveUpdate, outcome: UpdateOutcome): Promise<boolean> {
+async function finish(
+  deps: ExecutorDeps,
+  transitions: UpdateTransitions,
+  update: ActiveUpdate,
+  outcome: UpdateOutcome,
+): Promise<boolean> {
   const now = new Date(deps.clock());
   const result =
     outcome.phase === 'succeeded'
@@ -302,37 +341,27 @@ async function finish(deps: ExecutorDeps, update: ActiveUpdate, outcome: UpdateO
             message: `failed: ${outcome.reason}${willRetry(deps, update, outcome.retryable) ? ' (will retry)' : ''}`,
             details: { result: outcome.result, reason: outcome.reason, retryable: outcome.retryable },
           };
-  const finished = await transitionUpdate(
-    deps.db,
-    update.id,
-    [update.phase],
-    {
-      phase: outcome.phase,
+  const finished = await transitions.move({
+    id: update.id,
+    from: [update.phase],
+    phase: outcome.phase,
+    phaseChangedAt: now,
+    changes: {
       state: FirmwareState.IDLE,
       result,
       failure_reason: outcome.phase === 'succeeded' ? null : outcome.reason,
       retryable: outcome.phase === 'failed' ? outcome.retryable : null,
-      phase_changed_at: now,
       deadline_at: null,
       finished_at: now,
     },
-    ctxOf(update),
     event,
-  );
+  });
   if (!finished) return false;
   deps.hooks?.onFinished?.(update.rollout, outcome);
-  const log = {
-    endpoint: update.endpoint,
-    rollout: update.rollout,
-    attempt: update.attempt,
-    updateId: update.id,
-  };
-  if (outcome.phase === 'succeeded')
-    deps.logger?.info(log, `update succeeded: now on ${update.targetVersion}`);
-  else deps.logger?.warn(log, event.message);
-  if (outcome.phase === 'failed' && outcome.resetDevice) {
-    // Best effort: a device that is still downloading drops it; if it does not answer, nothing is lost.
-    await deps.ops.writePackageUri(update.endpoint, '');
+  if (deps.logger) {
+    if (outcome.phase === 'succeeded')
+      deps.logger.info(logFields(update), `update succeeded: now on ${update.targetVersion}`);
+    else deps.logger.warn(logFields(update), event.message);
   }
   return true;
 }

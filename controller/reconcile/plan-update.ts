@@ -86,9 +86,26 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
     }
     case 'updating': {
       const executedAt = update.executedAt ?? update.phaseChangedAt;
-      if (device.infoReadAt !== null && device.infoReadAt >= executedAt) {
-        if (device.firmwareVersion === update.targetVersion) return finish(update, { phase: 'succeeded' });
-        const rebooted = device.registeredAt !== null && device.registeredAt >= executedAt;
+      const infoReadAt = device.infoReadAt;
+      if (
+        infoReadAt !== null &&
+        infoReadAt >= executedAt &&
+        device.firmwareVersion === update.targetVersion
+      ) {
+        return finish(update, { phase: 'succeeded' });
+      }
+      // A registration since Execute is a restart unless the device still reports Updating (State 3)
+      // since it: then it registered again while installing (its registration ran out meanwhile).
+      const rebooted =
+        device.registeredAt !== null &&
+        device.registeredAt >= executedAt &&
+        !(reportedSince(device.registeredAt) && device.fwState === FirmwareState.UPDATING);
+      // The old version counts against the device only if read after the restart: a read between
+      // Execute and the restart shows the old firmware still running while it installs.
+      if (
+        infoReadAt !== null &&
+        infoReadAt >= (rebooted ? (device.registeredAt ?? executedAt) : executedAt)
+      ) {
         // A restarted device's object 3 is read before 5/0/3 and 5/0/5 are observed again, and those two
         // arrive separately: decide once its Result since the restart is in (or has had pollQuietMs to
         // arrive), so the failure carries the device's own code (8, or 1 with the old version).
@@ -116,7 +133,10 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
           return { actions: [], wait: 'updating' };
         }
         const freshResult = reportedSince(executedAt) ? device.fwResult : null;
-        if (rebooted || freshResult === UpdateResult.SUCCESS) {
+        // Without a restart, a version read before the success report may predate the install:
+        // read it again (verify-version, below) rather than fail on it.
+        const readAfterReport = infoReadAt >= (device.fwReportedAt ?? 0);
+        if (rebooted || (freshResult === UpdateResult.SUCCESS && readAfterReport)) {
           const still = device.firmwareVersion ?? 'an unknown version';
           if (freshResult !== null && ERROR_RESULTS.has(freshResult)) {
             return fail(

@@ -1,32 +1,35 @@
 import type { DesiredState, ResolvedRollout } from '../manifests/index.js';
-import type { UpdateWait } from './actions.js';
-import { type ExecutorDeps, runUpdateActions, startUpdates } from './executor.js';
-import { loadActiveUpdates, loadCandidates, loadRolloutObservation } from './load-observation.js';
+import { type ExecutorDeps, startUpdates } from './executor.js';
+import { type ActiveScope, ALL_ACTIVE } from './load-active-updates.js';
+import { loadCandidates, loadRolloutObservation } from './load-observation.js';
 import { windowState } from './maintenance-window.js';
 import { planRollout, type RolloutPlan } from './plan-rollout.js';
-import { planUpdate, type UpdateIntent } from './plan-update.js';
+import type { UpdateIntent } from './plan-update.js';
 import { rolloutGeneration } from './rollout-generation.js';
 import { loadStoredStatuses, markRemoved, saveStatus } from './rollout-rows.js';
+import {
+  noWaits,
+  reconcileUpdates,
+  sameIntents,
+  type UpdatePassOptions,
+  type UpdatePassResult,
+} from './update-pass.js';
 import { appendRolloutEvent } from './update-store.js';
-import type { UpdateWorkQueue } from './update-work-queue.js';
 
-export interface PassOptions {
-  /** Read a followed resource directly when it has not changed for this long. */
-  readonly pollQuietMs: number;
-  /** Device requests in flight at once during a pass. */
-  readonly concurrency: number;
+export interface PassOptions extends UpdatePassOptions {
   /**
-   * Where the pass hands device requests; without one the pass waits for them (bench, tools).
-   * The controller's loop passes its queue so a silent device does not slow every pass.
+   * The intents the updates outside a narrowed `scope` were last planned with; when this pass's
+   * differ (a rollout aborted, a window closed, a target changed) it looks at every active update.
    */
-  readonly work?: UpdateWorkQueue;
+  readonly plannedWith?: ReadonlyMap<string, UpdateIntent>;
 }
 
-export interface PassResult {
+export interface PassResult extends UpdatePassResult {
   readonly started: number;
-  readonly actions: number;
+  /** Every rollout's plan; empty when the pass only looked at active updates (see Reconciler). */
   readonly plans: ReadonlyMap<string, RolloutPlan>;
-  readonly waits: Readonly<Record<UpdateWait, number>>;
+  /** What each rollout's updates were planned against. */
+  readonly intents: ReadonlyMap<string, UpdateIntent>;
 }
 
 /**
@@ -55,50 +58,24 @@ export async function reconcilePass(
       ...(plan.withdrawReason ? { withdrawReason: plan.withdrawReason } : {}),
     });
     if (plan.start) {
+      const { maxRank, limit } = plan.start;
       const others = rollouts.filter((o) => o.name !== rollout.name);
-      const candidates = await loadCandidates(
-        deps.db,
-        rollout,
-        others,
-        now,
-        plan.start.maxRank,
-        plan.start.limit,
-      );
+      const candidates = await loadCandidates(deps.db, rollout, others, now, maxRank, limit);
       started += await startUpdates(deps, rollout, candidates);
     }
   }
 
-  const waits: Record<UpdateWait, number> = {
-    'device-offline': 0,
-    downloading: 0,
-    'outside-window': 0,
-    updating: 0,
-    'waiting-for-device': 0,
-  };
   // Without a valid desired state (at start, before the manifests were read) nothing is known
   // about what the updates in flight are for: wait rather than act on a guess.
-  if (!desired) return { started, actions: 0, plans, waits };
-  const active = await loadActiveUpdates(deps.db);
-  const work: (() => Promise<void>)[] = [];
-  let submitted = 0;
-  for (const update of active) {
-    if (options.work?.isBusy(update.id)) continue;
-    const decision = planUpdate(update, {
-      intent: intents.get(update.rollout),
-      now,
-      pollQuietMs: options.pollQuietMs,
-    });
-    if (decision.wait) waits[decision.wait]++;
-    if (decision.actions.length === 0) continue;
-    const task = () => runUpdateActions(deps, decision.actions);
-    if (options.work) {
-      if (options.work.submit(update.id, task)) submitted++;
-    } else {
-      work.push(task);
-    }
-  }
-  await runWithConcurrency(work, options.concurrency);
-  return { started, actions: work.length + submitted, plans, waits };
+  if (!desired) return { started, actions: 0, plans, waits: noWaits(), scope: 'all', intents, followUp: [] };
+  // A narrowed scope holds only while the intents are those the other updates were planned with.
+  const requested = options.scope;
+  const scope: ActiveScope =
+    requested?.kind === 'changed' && options.plannedWith && sameIntents(options.plannedWith, intents)
+      ? { ...requested, ...(started > 0 ? { createdSince: now } : {}) }
+      : ALL_ACTIVE;
+  const updates = await reconcileUpdates(deps, intents, now, { ...options, scope });
+  return { started, plans, intents, ...updates };
 }
 
 async function reconcileRollout(
@@ -122,21 +99,4 @@ async function reconcileRollout(
   const revision = rollout.source.revision?.commit?.sha ?? null;
   for (const event of plan.events) await appendRolloutEvent(deps.db, rollout.name, revision, event);
   return plan;
-}
-
-async function runWithConcurrency(tasks: readonly (() => Promise<void>)[], limit: number): Promise<void> {
-  let next = 0;
-  const errors: unknown[] = [];
-  const worker = async () => {
-    while (next < tasks.length) {
-      const task = tasks[next++]!;
-      try {
-        await task();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-  if (errors.length > 0) throw errors[0];
 }

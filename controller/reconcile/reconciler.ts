@@ -1,11 +1,23 @@
 import { EventEmitter } from 'node:events';
 import type { DesiredState } from '../manifests/index.js';
 import type { ExecutorDeps } from './executor.js';
+import { type ActiveScope, ALL_ACTIVE } from './load-active-updates.js';
+import { windowState } from './maintenance-window.js';
+import type { UpdateIntent } from './plan-update.js';
 import { type PassOptions, type PassResult, reconcilePass } from './reconcile-pass.js';
+import { TransitionWriter } from './transition-writer.js';
+import { reconcileUpdates } from './update-pass.js';
 import { UpdateWorkQueue } from './update-work-queue.js';
 
-export interface ReconcilerOptions extends Partial<PassOptions> {
-  /** Passes run at least this often (timeouts, pauses and backoffs are noticed by it). */
+/** What changed, so a pass looks only at the active updates concerned (see `Reconciler.trigger`). */
+export type Change = { readonly endpoint: string } | { readonly updateId: number };
+
+export interface ReconcilerOptions
+  extends Partial<Omit<PassOptions, 'transitions' | 'scope' | 'plannedWith' | 'work'>> {
+  /**
+   * Passes run at least this often (timeouts, pauses and backoffs are noticed by it); these timed
+   * passes plan every rollout and look at every active update.
+   */
   readonly intervalMs?: number;
   /** Triggers within this span collapse into one pass. */
   readonly coalesceMs?: number;
@@ -18,21 +30,53 @@ interface ReconcilerEvents {
   error: [unknown];
 }
 
+/** The rollouts as the last pass that planned them saw them. */
+interface RolloutsPlanned {
+  readonly desired: DesiredState;
+  readonly intents: ReadonlyMap<string, UpdateIntent>;
+  /** Maintenance windows open (or always) at the time, by rollout. */
+  readonly executeAllowed: ReadonlyMap<string, boolean>;
+  /** performance.now() when that pass began, and how long it took. */
+  readonly at: number;
+  readonly tookMs: number;
+}
+
+/**
+ * Passes that plan the rollouts (reading every group member) may take this share of the loop's
+ * time at most while device events keep it busy; passes in between act on active updates only.
+ */
+const ROLLOUT_PASS_SHARE = 0.2;
+
 /**
  * The driver loop: one pass at a time; any number of triggers (manifest change, device event,
  * timer) during a pass collapse into one more pass after it. A failing pass is retried with
  * backoff; it never stops the loop.
+ *
+ * A pass triggered by a change looks only at the active updates concerned: those whose device
+ * reported something, whose device request settled, that the previous pass moved or started.
+ * Nothing else changed for the others since they were last planned, but the clock, which the
+ * timed passes cover: those, the first pass, a pass after a failure, and any pass whose rollout
+ * intents differ from those the others were planned with look at every active update. Planning
+ * the rollouts is bounded to a share of the loop's time (ROLLOUT_PASS_SHARE); a pass in
+ * between acts on its updates with the intents of the last planning, unless the manifests changed
+ * or a maintenance window opened or closed since.
  */
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #deps: ExecutorDeps;
   readonly #desired: () => DesiredState | undefined;
-  readonly #options: Required<Pick<ReconcilerOptions, 'intervalMs' | 'coalesceMs'>> & PassOptions;
+  readonly #options: Required<Pick<ReconcilerOptions, 'intervalMs' | 'coalesceMs'>> &
+    Omit<PassOptions, 'scope' | 'plannedWith'>;
   readonly #logger: ReconcilerOptions['logger'];
   readonly #onPass: ReconcilerOptions['onPass'];
   #timer: NodeJS.Timeout | undefined;
   #pending: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #dirty = false;
+  /** The next pass plans every rollout and looks at every active update. */
+  #all = true;
+  #endpoints = new Set<string>();
+  #updates = new Set<number>();
+  #planned: RolloutsPlanned | undefined;
   #stopped = true;
   #failures = 0;
   #healthy = true;
@@ -46,10 +90,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       coalesceMs: options.coalesceMs ?? 20,
       pollQuietMs: options.pollQuietMs ?? 30_000,
       concurrency: options.concurrency ?? 256,
+      transitions: new TransitionWriter(deps.db),
       work: new UpdateWorkQueue(
         options.concurrency ?? 256,
-        // A settled device request changed the database: look again.
-        () => this.trigger(),
+        // A settled device request changed the database: look at its update again.
+        (updateId) => this.trigger({ updateId }),
         (error) =>
           this.#logger?.error(
             { err: error },
@@ -81,17 +126,30 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     await this.#options.work?.drain();
   }
 
-  /** Asks for a pass soon; cheap and safe to call for every device event. */
-  trigger(): void {
+  /**
+   * Asks for a pass soon; cheap and safe to call for every device event. With a change (a device's
+   * endpoint, an update's id) the pass need only look at the active updates concerned; without
+   * one it plans everything again.
+   */
+  trigger(change?: Change): void {
     if (this.#stopped) return;
+    if (change === undefined) this.#all = true;
+    else if ('endpoint' in change) this.#endpoints.add(change.endpoint);
+    else this.#updates.add(change.updateId);
     this.#dirty = true;
-    if (this.#running || this.#pending) return;
+    this.#schedule();
+  }
+
+  /** Starts the loop after the coalescing delay (or the backoff), unless it runs or is due. */
+  #schedule(): void {
+    if (this.#stopped || this.#running || this.#pending) return;
     const delay = this.#failures > 0 ? Math.min(30_000, 250 * 2 ** this.#failures) : this.#options.coalesceMs;
     this.#pending = setTimeout(() => {
       this.#pending = undefined;
       this.#running = this.#loop().finally(() => {
         this.#running = undefined;
-        if (this.#dirty) this.trigger();
+        // Changes that came in after the loop's last check keep their scope.
+        if (this.#dirty) this.#schedule();
       });
     }, delay);
   }
@@ -99,9 +157,21 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   async #loop(): Promise<void> {
     while (this.#dirty && !this.#stopped) {
       this.#dirty = false;
+      const desired = this.#desired();
+      const all = this.#all || this.#planned === undefined;
+      const scope = this.#takeScope(all);
       const began = performance.now();
       try {
-        const result = await reconcilePass(this.#deps, this.#desired(), this.#options);
+        const now = this.#deps.clock();
+        const planned = this.#planned;
+        const result =
+          all || planned === undefined || this.#rolloutsDue(planned, desired, now, began)
+            ? await this.#fullPass(desired, scope, now, began)
+            : await this.#updatePass(planned, scope, now);
+        if (result.followUp.length > 0) {
+          for (const id of result.followUp) this.#updates.add(id);
+          this.#dirty = true;
+        }
         this.#failures = 0;
         this.#healthy = true;
         this.#onPass?.(result, (performance.now() - began) / 1000);
@@ -110,6 +180,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         this.#failures++;
         this.#healthy = false;
         this.#dirty = true;
+        // What this pass was to look at is not known to be done: the next one looks at everything.
+        this.#all = true;
         this.#logger?.error(
           { err: error, failures: this.#failures },
           'reconcile pass failed; retrying with backoff',
@@ -119,4 +191,69 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       }
     }
   }
+
+  /** Plans the rollouts (and starts updates), then acts on the active updates in scope. */
+  async #fullPass(
+    desired: DesiredState | undefined,
+    scope: ActiveScope,
+    now: number,
+    began: number,
+  ): Promise<PassResult> {
+    const result = await reconcilePass(this.#deps, desired, {
+      ...this.#options,
+      scope,
+      ...(this.#planned ? { plannedWith: this.#planned.intents } : {}),
+    });
+    this.#planned = desired
+      ? {
+          desired,
+          intents: result.intents,
+          executeAllowed: executeAllowedNow(desired, now),
+          at: began,
+          tookMs: performance.now() - began,
+        }
+      : undefined;
+    return result;
+  }
+
+  /** Acts on the active updates in scope with the intents of the last planning. */
+  async #updatePass(planned: RolloutsPlanned, scope: ActiveScope, now: number): Promise<PassResult> {
+    const updates = await reconcileUpdates(this.#deps, planned.intents, now, { ...this.#options, scope });
+    return { started: 0, plans: new Map(), intents: planned.intents, ...updates };
+  }
+
+  /** Whether this pass must plan the rollouts again before acting on updates. */
+  #rolloutsDue(
+    planned: RolloutsPlanned,
+    desired: DesiredState | undefined,
+    now: number,
+    began: number,
+  ): boolean {
+    if (desired !== planned.desired) return true;
+    if (began - planned.at >= Math.max(this.#options.coalesceMs, planned.tookMs / ROLLOUT_PASS_SHARE)) {
+      return true;
+    }
+    const allowed = executeAllowedNow(planned.desired, now);
+    for (const [name, open] of allowed) if (planned.executeAllowed.get(name) !== open) return true;
+    return false;
+  }
+
+  /** What the next pass looks at; clears the changes collected so far. */
+  #takeScope(all: boolean): ActiveScope {
+    const scope: ActiveScope = all
+      ? ALL_ACTIVE
+      : { kind: 'changed', endpoints: [...this.#endpoints], updateIds: [...this.#updates] };
+    this.#all = false;
+    this.#endpoints = new Set();
+    this.#updates = new Set();
+    return scope;
+  }
+}
+
+function executeAllowedNow(desired: DesiredState, now: number): Map<string, boolean> {
+  const allowed = new Map<string, boolean>();
+  for (const [name, rollout] of desired.rollouts) {
+    allowed.set(name, windowState(rollout.window, now).kind !== 'closed');
+  }
+  return allowed;
 }

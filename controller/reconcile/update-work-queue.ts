@@ -7,14 +7,14 @@
  */
 export class UpdateWorkQueue {
   readonly #limit: number;
-  readonly #onSettled: () => void;
+  readonly #onSettled: (updateId: number) => void;
   readonly #onError: (error: unknown) => void;
   readonly #busy = new Set<number>();
   readonly #waiting: (() => void)[] = [];
   readonly #idle = new Set<() => void>();
   #running = 0;
 
-  constructor(limit: number, onSettled: () => void, onError: (error: unknown) => void) {
+  constructor(limit: number, onSettled: (updateId: number) => void, onError: (error: unknown) => void) {
     this.#limit = limit;
     this.#onSettled = onSettled;
     this.#onError = onError;
@@ -40,7 +40,7 @@ export class UpdateWorkQueue {
           this.#running--;
           this.#busy.delete(updateId);
           this.#waiting.shift()?.();
-          this.#onSettled();
+          this.#onSettled(updateId);
           if (this.#busy.size === 0) for (const resolve of this.#idle) resolve();
         });
     };

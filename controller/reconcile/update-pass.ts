@@ -1,0 +1,138 @@
+import type { UpdateWait } from './actions.js';
+import { type ExecutorDeps, runSteps, splitWork, type UpdateStep } from './executor.js';
+import { type ActiveScope, ALL_ACTIVE, loadActiveUpdates } from './load-active-updates.js';
+import { planUpdate, type UpdateIntent } from './plan-update.js';
+import { TransitionWriter, type UpdateTransitions } from './transition-writer.js';
+import type { UpdateWorkQueue } from './update-work-queue.js';
+
+export interface UpdatePassOptions {
+  /** Read a followed resource directly when it has not changed for this long. */
+  readonly pollQuietMs: number;
+  /** Device requests in flight at once during a pass. */
+  readonly concurrency: number;
+  /**
+   * Where the pass hands device requests; without one the pass waits for them (bench, tools).
+   * The controller's loop passes its queue so a silent device does not slow every pass.
+   */
+  readonly work?: UpdateWorkQueue;
+  /**
+   * Where phase changes go. The controller's loop passes one long-lived writer, so the pass's
+   * changes and those of device requests answered meanwhile share statements; default: one per pass.
+   */
+  readonly transitions?: UpdateTransitions;
+  /** Which active updates to look at; default all. */
+  readonly scope?: ActiveScope;
+}
+
+export interface UpdatePassResult {
+  /** Updates acted on. */
+  readonly actions: number;
+  /** Updates per wait, among the updates this pass looked at (all of them, or the changed ones). */
+  readonly waits: Readonly<Record<UpdateWait, number>>;
+  readonly scope: ActiveScope['kind'];
+  /** Updates this pass moved without asking their device: worth another look at the next pass. */
+  readonly followUp: readonly number[];
+}
+
+export function noWaits(): Record<UpdateWait, number> {
+  return { 'device-offline': 0, downloading: 0, 'outside-window': 0, updating: 0, 'waiting-for-device': 0 };
+}
+
+/**
+ * The active-update half of a pass: plans each update in scope against its rollout's intent and
+ * acts. The steps that only change the database (mark downloaded, finish, rearm) run at once and
+ * reach the transition writer together, so the pass records them in one statement; device requests
+ * (and whatever follows them) go to the work queue.
+ */
+export async function reconcileUpdates(
+  deps: ExecutorDeps,
+  intents: ReadonlyMap<string, UpdateIntent>,
+  now: number,
+  options: UpdatePassOptions,
+): Promise<UpdatePassResult> {
+  const scope = options.scope ?? ALL_ACTIVE;
+  const active = await loadActiveUpdates(deps.db, scope);
+  const transitions = options.transitions ?? new TransitionWriter(deps.db);
+  const waits = noWaits();
+  const deviceWork: { readonly id: number; readonly steps: readonly UpdateStep[] }[] = [];
+  const databaseWork: Promise<void>[] = [];
+  const followUp: number[] = [];
+  let acted = 0;
+  for (const update of active) {
+    if (options.work?.isBusy(update.id)) continue;
+    const decision = planUpdate(update, {
+      intent: intents.get(update.rollout),
+      now,
+      pollQuietMs: options.pollQuietMs,
+    });
+    if (decision.wait) waits[decision.wait]++;
+    if (decision.actions.length === 0) continue;
+    acted++;
+    const { database, device } = splitWork(decision.actions);
+    if (database.length === 0) {
+      deviceWork.push({ id: update.id, steps: device });
+      continue;
+    }
+    databaseWork.push(
+      runSteps(deps, transitions, database).then((done) => {
+        if (!done) return;
+        if (device.length > 0) deviceWork.push({ id: update.id, steps: device });
+        else followUp.push(update.id);
+      }),
+    );
+  }
+  await settleAll(databaseWork);
+  const tasks = deviceWork.map((w) => async () => {
+    await runSteps(deps, transitions, w.steps);
+  });
+  if (options.work) {
+    for (const [i, w] of deviceWork.entries()) options.work.submit(w.id, tasks[i]!);
+  } else {
+    await runWithConcurrency(tasks, options.concurrency);
+  }
+  return { actions: acted, waits, scope: scope.kind, followUp };
+}
+
+/** Whether two passes plan updates against the same intents. */
+export function sameIntents(
+  a: ReadonlyMap<string, UpdateIntent>,
+  b: ReadonlyMap<string, UpdateIntent>,
+): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, x] of a) {
+    const y = b.get(name);
+    if (
+      y === undefined ||
+      x.targetVersion !== y.targetVersion ||
+      x.withdrawReason !== y.withdrawReason ||
+      x.executeAllowed !== y.executeAllowed
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Waits for every promise; then throws the first failure, if any. */
+async function settleAll(promises: readonly Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+async function runWithConcurrency(tasks: readonly (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const worker = async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++]!;
+      try {
+        await task();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (errors.length > 0) throw errors[0];
+}

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/observation.js';
+import { planUpdate } from '../../controller/reconcile/plan-update.js';
+
+const T0 = Date.UTC(2026, 10, 1, 12);
+const EXECUTED = T0 + 100;
+
+/** An update in Updating since EXECUTED; the device as described (registered an hour before T0). */
+function updating(device: Partial<DeviceView>): ActiveUpdate {
+  return {
+    id: 1,
+    deviceId: 1,
+    endpoint: 'dev-1',
+    rollout: 'r',
+    firmware: 'fw-2',
+    targetVersion: '2.0.0',
+    fromVersion: '1.0.0',
+    phase: 'updating',
+    attempt: 1,
+    gitRevision: null,
+    createdAt: T0,
+    phaseChangedAt: EXECUTED,
+    deadlineAt: T0 + 900_000,
+    uriWrittenAt: T0 + 10,
+    executedAt: EXECUTED,
+    device: {
+      registrationState: 'registered',
+      registeredAt: T0 - 3_600_000,
+      firmwareVersion: '1.0.0',
+      infoReadAt: T0 - 3_600_000,
+      fwState: 3,
+      fwResult: 0,
+      fwReportedAt: EXECUTED + 5,
+      fwProtocolSupport: [2],
+      model: 'SIM1',
+      ...device,
+    },
+  };
+}
+
+const ctx = (now: number) => ({
+  now,
+  intent: { targetVersion: '2.0.0', executeAllowed: true },
+  pollQuietMs: 30_000,
+});
+
+describe('planning an update whose device registers again after Execute', () => {
+  it('keeps waiting for a device that registered again while still installing (State 3)', () => {
+    // Its registration ran out while it installed: it registered again from the same socket, was
+    // read (still the old version) and still reports Updating.
+    const u = updating({
+      registeredAt: EXECUTED + 10_000,
+      infoReadAt: EXECUTED + 10_100,
+      fwState: 3,
+      fwResult: 0,
+      fwReportedAt: EXECUTED + 10_200,
+    });
+    // Long past the time a restarted device's Result would have arrived.
+    const decision = planUpdate(u, ctx(EXECUTED + 45_000));
+    expect(decision.actions.filter((a) => a.kind === 'finish')).toEqual([]);
+    expect(decision.wait).toBe('updating');
+  });
+
+  it('does not judge a restarted device by a version read before the restart', () => {
+    // Read while installing (old version), then restarted and reported success: the version it
+    // runs now is not known yet, so read it rather than fail.
+    const u = updating({
+      infoReadAt: EXECUTED + 10_100,
+      registeredAt: EXECUTED + 20_000,
+      fwState: 0,
+      fwResult: 1,
+      fwReportedAt: EXECUTED + 20_050,
+    });
+    expect(planUpdate(u, ctx(EXECUTED + 25_000)).actions.map((a) => a.kind)).toEqual(['verify-version']);
+    // Once read after the restart, that read decides.
+    const read = { ...u, device: { ...u.device, infoReadAt: EXECUTED + 20_100 } };
+    expect(planUpdate(read, ctx(EXECUTED + 25_000)).actions[0]).toMatchObject({
+      kind: 'finish',
+      outcome: { phase: 'failed', reason: 'reported success, still on 1.0.0', retryable: false },
+    });
+    const upgraded = { ...read, device: { ...read.device, firmwareVersion: '2.0.0' } };
+    expect(planUpdate(upgraded, ctx(EXECUTED + 25_000)).actions[0]).toMatchObject({
+      outcome: { phase: 'succeeded' },
+    });
+  });
+
+  it('reads the version again when success is reported after the last read, without a restart', () => {
+    const u = updating({
+      infoReadAt: EXECUTED + 1_000,
+      fwState: 0,
+      fwResult: 1,
+      fwReportedAt: EXECUTED + 2_000,
+    });
+    expect(planUpdate(u, ctx(EXECUTED + 3_000)).actions.map((a) => a.kind)).toEqual(['verify-version']);
+  });
+});
