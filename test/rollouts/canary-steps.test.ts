@@ -147,15 +147,22 @@ describe('a staged canary rollout', () => {
 
   it('keeps the same canary set across a controller restart in the middle of a step', async () => {
     scene = await Scene.create(pglite);
-    const { controller: first } = await scene.startRollout({
-      rollout: 'steady',
-      spec: `  strategy:
+    const first = await scene.startController();
+    const fleet = await scene.addFleet({ count: 40 });
+    // The Rollout lands once every device is known, so the step's share is of the whole group.
+    await scene.devicesKnown(40);
+    await scene.ws.writeManifest(
+      'fleet.yaml',
+      rolloutManifests({
+        firmware: await scene.ws.addFirmware('2.0.0'),
+        rollout: 'steady',
+        spec: `  strategy:
     steps: [{ percent: 25, pause: manual }, { percent: 100 }]
     maxInFlight: 3
   retries: { max: 2, backoff: 200ms }
 `,
-    });
-    const fleet = await scene.addFleet({ count: 40 });
+      }),
+    );
     const canaries = canaryOrder(
       'steady',
       fleet.devices.map((d) => d.endpoint),

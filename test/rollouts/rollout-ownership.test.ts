@@ -235,9 +235,11 @@ describe('which rollout owns a device, and which versions it may install', () =>
 ${NO_THRESHOLD}  window: { cron: "0 0 29 2 1", duration: 1m }
 `,
       });
-    await scene.ws.writeManifest('fleet.yaml', limited(2, 100));
     const controller = await scene.startController({ clock: clock.now });
     const fleet = await scene.addFleet({ count: 8 });
+    // The Rollout lands once every device is known, so the first starts follow the canary order.
+    await scene.devicesKnown(8);
+    await scene.ws.writeManifest('fleet.yaml', limited(2, 100));
     const order = canaryOrder(
       'limited',
       fleet.devices.map((d) => d.endpoint),
