@@ -19,12 +19,33 @@ export interface BenchSizes {
   readonly timeoutMs: number;
 }
 
+/**
+ * `OTACTL_BENCH_RECONCILE=100000,1000000/postgres` replaces the reconcile sizes of any mode: a
+ * size with `/postgres` runs on Postgres only (e.g. to time one size without the others).
+ */
+function reconcileSizes(
+  defaults: Pick<BenchSizes, 'reconcileDevices' | 'reconcilePostgresOnly'>,
+): Pick<BenchSizes, 'reconcileDevices' | 'reconcilePostgresOnly'> {
+  const text = process.env.OTACTL_BENCH_RECONCILE?.trim();
+  if (!text) return defaults;
+  const both: number[] = [];
+  const postgresOnly: number[] = [];
+  for (const item of text.split(',')) {
+    const [size, only] = item.trim().split('/');
+    const n = Number(size?.replace(/_/g, ''));
+    if (!Number.isInteger(n) || n <= 0 || (only !== undefined && only !== 'postgres')) {
+      throw new Error(`OTACTL_BENCH_RECONCILE: "${item}" is not a device count (optionally with /postgres)`);
+    }
+    (only ? postgresOnly : both).push(n);
+  }
+  return { reconcileDevices: both, reconcilePostgresOnly: postgresOnly };
+}
+
 export const QUICK: BenchSizes = {
   throughput: { registrations: 2500, clients: 250, reads: 8000, readConcurrency: 250, warmup: 500 },
   rolloutDevices: [200, 1000],
   rolloutWindowMs: 20_000,
-  reconcileDevices: [20_000],
-  reconcilePostgresOnly: [],
+  ...reconcileSizes({ reconcileDevices: [20_000], reconcilePostgresOnly: [] }),
   // Read settled like the full run (the goal's method), not amid the burst's cached answers.
   memoryDevices: [5000],
   memorySettleMs: 25_000,
@@ -35,8 +56,7 @@ export const FULL: BenchSizes = {
   throughput: { registrations: 20_000, clients: 1000, reads: 50_000, readConcurrency: 1000, warmup: 2000 },
   rolloutDevices: [1000, 5000],
   rolloutWindowMs: 120_000,
-  reconcileDevices: [100_000],
-  reconcilePostgresOnly: [1_000_000],
+  ...reconcileSizes({ reconcileDevices: [100_000], reconcilePostgresOnly: [1_000_000] }),
   memoryDevices: [10_000, 100_000],
   memorySettleMs: 25_000,
   timeoutMs: 300_000,

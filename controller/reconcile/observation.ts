@@ -39,6 +39,7 @@ export interface Candidate {
   readonly endpoint: string;
   readonly firmwareVersion: string | null;
   readonly attempt: number;
+  /** 1-based position in the rollout's canary order among all members of the group. */
   readonly rank: number;
 }
 
@@ -79,4 +80,28 @@ export interface RolloutObservation {
   readonly startsLastMinute: number;
   /** A few endpoints contested by an equal-priority rollout, for the status. */
   readonly conflictExamples: readonly string[];
+}
+
+/** What one statement reads about a rollout: its observation, and the devices it could start next. */
+export interface RolloutRead {
+  readonly observation: RolloutObservation;
+  /** The first eligible devices in canary order, whichever step admits them; at most `candidateBound`. */
+  readonly candidates: readonly Candidate[];
+  /**
+   * How many candidates were asked for: the room the in-flight and start-rate limits leave,
+   * which no plan's `limit` exceeds.
+   */
+  readonly candidateBound: number;
+}
+
+/**
+ * The candidates a plan starts (ranked within `maxRank`, at most `limit`), taken from the read; or
+ * undefined when the read may not hold all of them (a limit above the bound), so the caller must
+ * load them. The first `limit` eligible devices ranked within `maxRank` are among the first
+ * `limit` eligible devices overall, since both lists are in canary order.
+ */
+export function candidatesWithin(read: RolloutRead, maxRank: number, limit: number): Candidate[] | undefined {
+  const complete = read.candidates.length < read.candidateBound;
+  if (limit > read.candidateBound && !complete) return undefined;
+  return read.candidates.filter((c) => c.rank <= maxRank).slice(0, limit);
 }

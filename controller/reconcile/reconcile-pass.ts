@@ -1,8 +1,9 @@
 import type { DesiredState, ResolvedRollout } from '../manifests/index.js';
 import { type ExecutorDeps, startUpdates } from './executor.js';
 import { type ActiveScope, ALL_ACTIVE } from './load-active-updates.js';
-import { loadCandidates, loadRolloutObservation } from './load-observation.js';
+import { loadCandidates, readRollout } from './load-observation.js';
 import { windowState } from './maintenance-window.js';
+import { candidatesWithin, type RolloutRead } from './observation.js';
 import { planRollout, type RolloutPlan } from './plan-rollout.js';
 import type { UpdateIntent } from './plan-update.js';
 import { rolloutGeneration } from './rollout-generation.js';
@@ -50,7 +51,7 @@ export async function reconcilePass(
   const intents = new Map<string, UpdateIntent>();
   let started = 0;
   for (const rollout of rollouts) {
-    const plan = await reconcileRollout(deps, rollout, rollouts, stored.get(rollout.name), now);
+    const { plan, read } = await reconcileRollout(deps, rollout, rollouts, stored.get(rollout.name), now);
     plans.set(rollout.name, plan);
     intents.set(rollout.name, {
       targetVersion: rollout.firmware.version,
@@ -60,7 +61,10 @@ export async function reconcilePass(
     if (plan.start) {
       const { maxRank, limit } = plan.start;
       const others = rollouts.filter((o) => o.name !== rollout.name);
-      const candidates = await loadCandidates(deps.db, rollout, others, now, maxRank, limit);
+      // The read holds the candidates unless the plan wants more than the read's bound.
+      const candidates =
+        candidatesWithin(read, maxRank, limit) ??
+        (await loadCandidates(deps.db, rollout, others, now, maxRank, limit));
       started += await startUpdates(deps, rollout, candidates);
     }
   }
@@ -84,19 +88,19 @@ async function reconcileRollout(
   all: readonly ResolvedRollout[],
   stored: Parameters<typeof planRollout>[0]['stored'],
   now: number,
-): Promise<RolloutPlan> {
+): Promise<{ plan: RolloutPlan; read: RolloutRead }> {
   const others = all.filter((o) => o.name !== rollout.name);
-  const observation = await loadRolloutObservation(deps.db, rollout, others, now);
+  const read = await readRollout(deps.db, rollout, others, now);
   const plan = planRollout({
     rollout,
     generation: rolloutGeneration(rollout),
     stored,
-    observation,
+    observation: read.observation,
     window: windowState(rollout.window, now),
     now,
   });
   await saveStatus(deps.db, rollout, plan.status, now);
   const revision = rollout.source.revision?.commit?.sha ?? null;
   for (const event of plan.events) await appendRolloutEvent(deps.db, rollout.name, revision, event);
-  return plan;
+  return { plan, read };
 }

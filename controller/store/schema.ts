@@ -50,6 +50,10 @@ export interface DevicesTable {
   labels: JsonWithDefault<Record<string, string>>;
   created_at: CreatedAt;
   updated_at: Timestamp;
+  /** Generated: the first 32 bits of md5(endpoint); each rollout's canary key hashes it (canary-order.ts). */
+  canary_hash: ColumnType<number, never, never>;
+  /** Generated: firmware_version's numbers when it is dotted numeric, else null (numeric[]: pg reads numbers, PGlite strings). */
+  firmware_version_parts: ColumnType<(number | string)[] | null, never, never>;
 }
 
 /**

@@ -202,7 +202,7 @@ export function fleetEvent(fleet: Fleet, predicate: (event: DeviceEvent) => bool
   });
 }
 
-/** The canary order of a rollout, computed independently of the controller: md5(rollout:endpoint). */
+/** The canary order of a rollout, as `otactl plan` and the controller compute it (controller/reconcile/canary-order.ts). */
 export { canaryOrder } from '../../controller/reconcile/canary-order.js';
 
 export async function countWhere(

@@ -8,7 +8,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
     const store = await backend.open({ migrate: false });
     try {
       const first = await migrateToLatest(store.db, schemaOf(store.spec));
-      expect(first).toEqual({ ok: true, applied: ['0001-initial'] });
+      expect(first).toEqual({ ok: true, applied: ['0001-initial', '0002-canary-keys'] });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
       expect(tables).toEqual(expect.arrayContaining(['devices', 'firmware_updates', 'rollouts', 'events']));
     } finally {

@@ -1,0 +1,402 @@
+import { describe, expect, it } from 'vitest';
+import type { ResolvedRollout } from '../../controller/manifests/index.js';
+import { matchesSelector } from '../../controller/manifests/selector.js';
+import { canaryOrder } from '../../controller/reconcile/canary-order.js';
+import { loadCandidates, readRollout } from '../../controller/reconcile/load-observation.js';
+import {
+  type Candidate,
+  candidatesWithin,
+  type RolloutObservation,
+} from '../../controller/reconcile/observation.js';
+import type { OpenDatabase } from '../../controller/store/index.js';
+import { testBackends } from '../helpers/databases.js';
+
+/**
+ * The set-based read against a model of the classification written plainly in JavaScript: a mixed
+ * fleet (every class, histories with several attempts, other rollouts owning or contesting
+ * devices, endpoints the glob must not match) must give the same counts, step figures,
+ * candidates and examples, on every backend.
+ */
+
+const source = { file: '/m/r.yaml', line: 1 };
+const NOW = Date.parse('2026-03-01T12:00:00Z');
+const BACKOFF_MS = 10 * 60_000;
+
+function rolloutOf(
+  name: string,
+  selector: ResolvedRollout['group']['selector'],
+  overrides: Partial<ResolvedRollout> & { steps?: number[]; maxInFlight?: number },
+): ResolvedRollout {
+  const { steps = [100], maxInFlight = 100, ...rest } = overrides;
+  return {
+    name,
+    group: { name: `${name}-group`, selector, source },
+    firmware: {
+      name: 'fw',
+      version: '2.0.0',
+      file: 'fw.bin',
+      sha256: 'a'.repeat(64),
+      models: ['SIM1', 'SIM2'],
+      path: undefined,
+      size: undefined,
+      source,
+    },
+    suspend: false,
+    priority: 0,
+    allowDowngrade: false,
+    strategy: {
+      steps: steps.map((percent) => ({ percent, pause: { kind: 'none' } })),
+      approved: 0,
+      maxInFlight,
+      maxPerMinute: 1000,
+      failureThreshold: { percent: 50, minUpdates: 10, action: 'pause' },
+    },
+    timeouts: { downloadMs: 60_000, updateMs: 60_000 },
+    retries: { max: 2, backoffMs: BACKOFF_MS },
+    window: undefined,
+    source,
+    ...rest,
+  };
+}
+
+const selector = (endpointPatterns: string[], endpoints: string[] = []) => ({
+  endpoints,
+  endpointPatterns,
+  attributes: {},
+});
+
+const main = rolloutOf('main', selector(['dev-*']), { steps: [5, 12.5, 50, 100], maxInFlight: 60 });
+const owner = rolloutOf('owner', selector(['dev-1*']), { priority: 5 });
+const rival = rolloutOf('rival', selector([], ['dev-007', 'dev-042', 'dev-077', 'dev-123', 'dev-250']), {});
+const others = [owner, rival];
+
+/** A small deterministic generator (mulberry32): the same fleet on every run. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface DeviceSeed {
+  endpoint: string;
+  firmware_version: string | null;
+  model: string | null;
+  registration_state: 'registered' | 'expired' | null;
+  fw_state: number;
+  info_read_at: Date | null;
+}
+
+interface UpdateSeed {
+  endpoint: string;
+  rollout: string;
+  target_version: string;
+  phase: 'succeeded' | 'failed' | 'cancelled' | 'downloading' | 'downloaded' | 'updating' | 'pending';
+  retryable: boolean | null;
+  failure_reason: string | null;
+  finished_at: Date | null;
+}
+
+function fleet(): { devices: DeviceSeed[]; updates: UpdateSeed[] } {
+  const next = random(42);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
+  const devices: DeviceSeed[] = [];
+  const updates: UpdateSeed[] = [];
+  const endpoints = [
+    ...Array.from({ length: 300 }, (_, i) => `dev-${String(i).padStart(3, '0')}`),
+    'dev-a/b',
+    'other-1',
+    'dev-',
+  ];
+  for (const endpoint of endpoints) {
+    devices.push({
+      endpoint,
+      firmware_version: pick(['1.0.0', '1.0.0', '1.0.0', '2.0.0', '3.0.0', '1.9.99', 'beta', null, '2']),
+      model: pick(['SIM1', 'SIM1', 'SIM2', 'OTHER', null]),
+      registration_state: pick(['registered', 'registered', 'registered', 'expired', null]),
+      fw_state: pick([0, 0, 0, 0, 3]),
+      info_read_at: next() < 0.95 ? new Date(NOW - 3_600_000) : null,
+    });
+    // Finished history: this rollout's attempts, another target's, another rollout's.
+    const attempts = pick([0, 0, 1, 1, 2, 3, 4]);
+    for (let a = 0; a < attempts; a++) {
+      const phase = pick(['succeeded', 'failed', 'failed', 'cancelled'] as const);
+      updates.push({
+        endpoint,
+        rollout: 'main',
+        target_version: next() < 0.9 ? '2.0.0' : '1.5.0',
+        phase,
+        retryable: phase === 'failed' ? pick([true, true, false, null]) : null,
+        failure_reason: phase === 'failed' ? pick(['timeout', 'no-flash', null]) : null,
+        finished_at: new Date(NOW - pick([60_000, 5 * 60_000, 30 * 60_000, 3_600_000])),
+      });
+    }
+    if (next() < 0.1) {
+      updates.push({
+        endpoint,
+        rollout: 'owner',
+        target_version: '2.0.0',
+        phase: 'failed',
+        retryable: false,
+        failure_reason: 'elsewhere',
+        finished_at: new Date(NOW - 60_000),
+      });
+    }
+    // At most one active update: this rollout's, or another's.
+    const active = next();
+    if (active < 0.12 || active > 0.95) {
+      updates.push({
+        endpoint,
+        rollout: active < 0.12 ? 'main' : 'owner',
+        target_version: '2.0.0',
+        phase: pick(['pending', 'downloading', 'downloaded', 'updating']),
+        retryable: null,
+        failure_reason: null,
+        finished_at: null,
+      });
+    }
+  }
+  return { devices, updates };
+}
+
+async function seed(store: OpenDatabase, data: ReturnType<typeof fleet>): Promise<Map<string, number>> {
+  const rows = await store.db
+    .insertInto('devices')
+    .values(data.devices.map((d) => ({ ...d, updated_at: new Date(NOW) })))
+    .returning(['id', 'endpoint'])
+    .execute();
+  const ids = new Map(rows.map((r) => [r.endpoint, r.id]));
+  // Inserted one by one, in order: ids follow the order of the attempts.
+  for (const u of data.updates) {
+    await store.db
+      .insertInto('firmware_updates')
+      .values({
+        device_id: ids.get(u.endpoint)!,
+        endpoint: u.endpoint,
+        rollout: u.rollout,
+        firmware: 'fw',
+        target_version: u.target_version,
+        attempt: 1,
+        phase: u.phase,
+        retryable: u.retryable,
+        failure_reason: u.failure_reason,
+        created_at: new Date(NOW - 3_600_000),
+        phase_changed_at: new Date(NOW - 3_600_000),
+        finished_at: u.finished_at,
+      })
+      .execute();
+  }
+  return ids;
+}
+
+type Class =
+  | 'in-flight'
+  | 'up-to-date'
+  | 'owned-elsewhere'
+  | 'conflicted'
+  | 'busy'
+  | 'incompatible'
+  | 'downgrade-refused'
+  | 'failed'
+  | 'retry-later'
+  | 'offline'
+  | 'eligible';
+
+/** The classification, rule by rule, as the controller documents it. */
+function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: number) {
+  const target = rollout.firmware.version;
+  const parts = (v: string | null) =>
+    v !== null && /^[0-9]+(\.[0-9]+){0,3}$/.test(v) ? v.split('.').map(Number) : null;
+  const greater = (a: number[], b: number[]) => {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! > b[i]!;
+    return a.length > b.length;
+  };
+  const members = data.devices.filter(
+    (d) => d.info_read_at !== null && matchesSelector(rollout.group.selector, { endpoint: d.endpoint }),
+  );
+  const classes = new Map<
+    string,
+    { cls: Class; attempts: number; lastPhase?: string; lastReason?: string | null }
+  >();
+  for (const d of members) {
+    const active = data.updates.find((u) => u.endpoint === d.endpoint && u.finished_at === null);
+    const history = data.updates.filter(
+      (u) =>
+        u.endpoint === d.endpoint &&
+        u.rollout === rollout.name &&
+        u.target_version === target &&
+        u.finished_at !== null,
+    );
+    const last = history.at(-1);
+    const failures = history.filter((u) => u.phase === 'failed').length;
+    const lastFinished = Math.max(...history.map((u) => u.finished_at!.getTime()));
+    const inGroup = (o: ResolvedRollout) => matchesSelector(o.group.selector, { endpoint: d.endpoint });
+    const p = parts(d.firmware_version);
+    let cls: Class;
+    if (active?.rollout === rollout.name) cls = 'in-flight';
+    else if (d.firmware_version === target) cls = 'up-to-date';
+    else if (others.some((o) => o.priority > rollout.priority && inGroup(o))) cls = 'owned-elsewhere';
+    else if (others.some((o) => o.priority === rollout.priority && inGroup(o))) cls = 'conflicted';
+    else if (active) cls = 'busy';
+    else if (d.model === null || !rollout.firmware.models!.includes(d.model)) cls = 'incompatible';
+    else if (p === null || greater(p, parts(target)!)) cls = 'downgrade-refused';
+    else if (last?.phase === 'failed' && (last.retryable !== true || failures > rollout.retries.max))
+      cls = 'failed';
+    else if (last?.phase === 'failed' && lastFinished > NOW - rollout.retries.backoffMs) cls = 'retry-later';
+    else if (d.registration_state !== 'registered') cls = 'offline';
+    else if (d.fw_state === 3) cls = 'busy';
+    else cls = 'eligible';
+    classes.set(d.endpoint, {
+      cls,
+      attempts: history.length,
+      lastPhase: last?.phase,
+      lastReason: last?.failure_reason,
+    });
+  }
+  const order = canaryOrder(
+    rollout.name,
+    members.map((d) => d.endpoint),
+  );
+  const count = (test: (c: { cls: Class; lastPhase?: string | undefined }) => boolean) =>
+    [...classes.values()].filter(test).length;
+  const unfinished = new Set<Class>(['in-flight', 'busy', 'retry-later', 'eligible']);
+  const activeOf = (endpoint: string) =>
+    data.updates.find((u) => u.endpoint === endpoint && u.finished_at === null && u.rollout === rollout.name)
+      ?.phase;
+  const inFlightIn = (phases: string[]) =>
+    [...classes.entries()].filter(([e, c]) => c.cls === 'in-flight' && phases.includes(activeOf(e)!)).length;
+  const failedByReason: Record<string, number> = {};
+  for (const c of classes.values()) {
+    if (c.cls === 'failed')
+      failedByReason[c.lastReason ?? 'unknown'] = (failedByReason[c.lastReason ?? 'unknown'] ?? 0) + 1;
+  }
+  const observation: RolloutObservation = {
+    counts: {
+      selected: members.length,
+      upToDate: count((c) => c.cls === 'up-to-date'),
+      pending: count((c) => ['busy', 'retry-later', 'eligible', 'offline'].includes(c.cls)),
+      inFlight: count((c) => c.cls === 'in-flight'),
+      downloading: inFlightIn(['pending', 'downloading']),
+      downloaded: inFlightIn(['downloaded']),
+      updating: inFlightIn(['updating']),
+      succeeded: count((c) => c.cls === 'up-to-date' && c.lastPhase === 'succeeded'),
+      failed: count((c) => c.cls === 'failed'),
+      waitingForRetry: count((c) => c.cls === 'retry-later'),
+      offline: count((c) => c.cls === 'offline'),
+      ownedElsewhere: count((c) => c.cls === 'owned-elsewhere'),
+      conflicted: count((c) => c.cls === 'conflicted'),
+      downgradeRefused: count((c) => c.cls === 'downgrade-refused'),
+      incompatibleModel: count((c) => c.cls === 'incompatible'),
+      failedByReason,
+    },
+    steps: rollout.strategy.steps.map((step) => {
+      const admitted = Math.ceil((step.percent * members.length) / 100);
+      return {
+        admitted,
+        unfinished: order.slice(0, admitted).filter((e) => unfinished.has(classes.get(e)!.cls)).length,
+      };
+    }),
+    startsLastMinute: 0,
+    conflictExamples: order.filter((e) => classes.get(e)!.cls === 'conflicted').slice(0, 5),
+  };
+  const eligible = order.flatMap((endpoint, i) =>
+    classes.get(endpoint)!.cls === 'eligible'
+      ? [{ endpoint, rank: i + 1, attempt: classes.get(endpoint)!.attempts + 1 }]
+      : [],
+  );
+  return { observation, eligible: eligible.slice(0, bound), allEligible: eligible };
+}
+
+const view = (candidates: readonly Candidate[]) =>
+  candidates.map((c) => ({ endpoint: c.endpoint, rank: c.rank, attempt: c.attempt }));
+
+/** The same group read with canary steps, with one step of 100% and room, and with no room. */
+const variants = (inFlight: number): readonly ResolvedRollout[] => [
+  main,
+  { ...main, strategy: { ...main.strategy, steps: [{ percent: 100, pause: { kind: 'none' } }] } },
+  {
+    ...main,
+    strategy: { ...main.strategy, steps: [{ percent: 100, pause: { kind: 'none' } }], maxInFlight: inFlight },
+  },
+  { ...main, strategy: { ...main.strategy, maxInFlight: inFlight } },
+];
+
+describe.each(testBackends)('reading a rollout on $name', (backend) => {
+  it('gives the figures and candidates of the rule-by-rule classification', async () => {
+    const store = await backend.open();
+    try {
+      const data = fleet();
+      const ids = await seed(store, data);
+      const read = await readRollout(store.db, main, others, NOW);
+      const inFlight = read.observation.counts.inFlight;
+      const bound = main.strategy.maxInFlight - inFlight;
+      const expected = model(data, main, bound);
+
+      expect(read.observation).toEqual(expected.observation);
+      // The fleet is mixed enough to mean something.
+      const counts = read.observation.counts;
+      for (const figure of [
+        'inFlight',
+        'upToDate',
+        'succeeded',
+        'failed',
+        'waitingForRetry',
+        'offline',
+        'ownedElsewhere',
+        'conflicted',
+        'downgradeRefused',
+        'incompatibleModel',
+      ] as const) {
+        expect(counts[figure]).toBeGreaterThan(0);
+      }
+      expect(Object.keys(counts.failedByReason).length).toBeGreaterThan(1);
+
+      expect(read.candidateBound).toBe(bound);
+      expect(bound).toBeGreaterThan(0);
+      expect(view(read.candidates)).toEqual(expected.eligible);
+      for (const c of read.candidates) expect(c.deviceId).toBe(ids.get(c.endpoint));
+
+      // Within a step's share, from the read and from the separate statement alike.
+      for (const step of read.observation.steps) {
+        const limit = Math.min(bound, 7);
+        const want = expected.allEligible.filter((c) => c.rank <= step.admitted).slice(0, limit);
+        expect(view(candidatesWithin(read, step.admitted, limit)!)).toEqual(want);
+        expect(view(await loadCandidates(store.db, main, others, NOW, step.admitted, limit))).toEqual(want);
+      }
+      // With less room than eligible devices, a limit past the bound is not answered from the read.
+      const tight = { ...main, strategy: { ...main.strategy, maxInFlight: inFlight + 3 } };
+      const tightRead = await readRollout(store.db, tight, others, NOW);
+      expect(tightRead.candidateBound).toBe(3);
+      expect(view(tightRead.candidates)).toEqual(expected.allEligible.slice(0, 3));
+      expect(candidatesWithin(tightRead, counts.selected, 4)).toBeUndefined();
+      expect(candidatesWithin(read, counts.selected, bound + 1)).toHaveLength(expected.allEligible.length);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('reads the same whether or not it needs the canary order', async () => {
+    const store = await backend.open();
+    try {
+      const data = fleet();
+      await seed(store, data);
+      const inFlight = (await readRollout(store.db, main, others, NOW)).observation.counts.inFlight;
+      for (const rollout of variants(inFlight)) {
+        const bound = Math.max(0, rollout.strategy.maxInFlight - inFlight);
+        const expected = model(data, rollout, bound);
+        const read = await readRollout(store.db, rollout, others, NOW);
+        expect(read.observation).toEqual(expected.observation);
+        expect(read.candidateBound).toBe(bound);
+        expect(view(read.candidates)).toEqual(expected.eligible);
+        const observed = await readRollout(store.db, rollout, others, NOW, { candidates: false });
+        expect(observed.observation).toEqual(expected.observation);
+        expect(observed.candidates).toEqual([]);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
