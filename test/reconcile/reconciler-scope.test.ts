@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { DesiredState, ResolvedRollout } from '../../controller/manifests/index.js';
+import type { DesiredState } from '../../controller/manifests/index.js';
 import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/executor.js';
 import type { PassResult } from '../../controller/reconcile/reconcile-pass.js';
 import { Reconciler } from '../../controller/reconcile/reconciler.js';
 import type { OpenDatabase } from '../../controller/store/index.js';
+import { closedWindowDesiredState } from '../helpers/closed-window-rollout.js';
 import { testBackends } from '../helpers/databases.js';
 
 const TARGET = '2.0.0';
@@ -106,42 +107,4 @@ describe.each(testBackends)('what a reconciler pass looks at, on $name', (backen
   });
 });
 
-/** One rollout `r` of dev-* to TARGET, its maintenance window closed (Execute never runs here). */
-const desired: DesiredState = (() => {
-  const source = { file: '/m/r.yaml', line: 1 };
-  const rollout: ResolvedRollout = {
-    name: 'r',
-    group: { name: 'g', selector: { endpoints: [], endpointPatterns: ['dev-*'], attributes: {} }, source },
-    firmware: {
-      name: 'fw',
-      version: TARGET,
-      file: 'fw.bin',
-      sha256: 'a'.repeat(64),
-      models: undefined,
-      path: undefined,
-      size: undefined,
-      source,
-    },
-    suspend: true,
-    priority: 0,
-    allowDowngrade: false,
-    strategy: {
-      steps: [{ percent: 100, pause: { kind: 'none' } }],
-      approved: 0,
-      maxInFlight: 100,
-      maxPerMinute: 1000,
-      failureThreshold: { percent: 50, minUpdates: 10, action: 'pause' },
-    },
-    timeouts: DEFAULT_TIMEOUTS,
-    retries: { max: 2, backoffMs: 60_000 },
-    window: { cron: '0 0 1 1 *', timezone: 'UTC', durationMs: 60_000 },
-    source,
-  };
-  return {
-    generation: 'g1',
-    firmware: new Map(),
-    groups: new Map(),
-    rollouts: new Map([['r', rollout]]),
-    git: undefined,
-  };
-})();
+const desired: DesiredState = closedWindowDesiredState(TARGET);

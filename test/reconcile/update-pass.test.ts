@@ -1,7 +1,6 @@
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { ChangeResult } from '../../controller/lwm2m/index.js';
-import type { DesiredState, ResolvedRollout } from '../../controller/manifests/index.js';
 import type { DeviceOps } from '../../controller/reconcile/device-ops.js';
 import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/executor.js';
 import type { UpdateIntent } from '../../controller/reconcile/plan-update.js';
@@ -9,6 +8,7 @@ import { reconcilePass } from '../../controller/reconcile/reconcile-pass.js';
 import { TransitionWriter } from '../../controller/reconcile/transition-writer.js';
 import { reconcileUpdates } from '../../controller/reconcile/update-pass.js';
 import type { ActivePhase, OpenDatabase } from '../../controller/store/index.js';
+import { closedWindowDesiredState } from '../helpers/closed-window-rollout.js';
 import { testBackends } from '../helpers/databases.js';
 
 const TARGET = '2.0.0';
@@ -213,7 +213,7 @@ describe.each(testBackends)('the active-update half of a pass on $name', (backen
         .updateTable('devices')
         .set({ firmware_version: '1.0.0', info_read_at: new Date(now - HOUR) })
         .execute();
-      const desired = desiredState();
+      const desired = closedWindowDesiredState(TARGET);
       const deps = depsOf(store.db, countingOps(), now);
       const narrowed = { kind: 'changed', endpoints: ['dev-0'], updateIds: [] } as const;
       const same = await reconcilePass(deps, desired, {
@@ -235,44 +235,3 @@ describe.each(testBackends)('the active-update half of a pass on $name', (backen
     }
   });
 });
-
-/** One rollout `r` of group dev-* to TARGET, its maintenance window closed for good (no Execute). */
-function desiredState(): DesiredState {
-  const source = { file: '/m/r.yaml', line: 1 };
-  const rollout: ResolvedRollout = {
-    name: 'r',
-    group: { name: 'g', selector: { endpoints: [], endpointPatterns: ['dev-*'], attributes: {} }, source },
-    firmware: {
-      name: 'fw',
-      version: TARGET,
-      file: 'fw.bin',
-      sha256: 'a'.repeat(64),
-      models: undefined,
-      path: undefined,
-      size: undefined,
-      source,
-    },
-    suspend: true,
-    priority: 0,
-    allowDowngrade: false,
-    strategy: {
-      steps: [{ percent: 100, pause: { kind: 'none' } }],
-      approved: 0,
-      maxInFlight: 100,
-      maxPerMinute: 1000,
-      failureThreshold: { percent: 50, minUpdates: 10, action: 'pause' },
-    },
-    timeouts: DEFAULT_TIMEOUTS,
-    retries: { max: 2, backoffMs: 60_000 },
-    // 00:00 on 1 January, for a minute: closed at any time a test runs but that one.
-    window: { cron: '0 0 1 1 *', timezone: 'UTC', durationMs: 60_000 },
-    source,
-  };
-  return {
-    generation: 'g1',
-    firmware: new Map(),
-    groups: new Map(),
-    rollouts: new Map([['r', rollout]]),
-    git: undefined,
-  };
-}
