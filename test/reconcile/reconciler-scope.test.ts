@@ -4,49 +4,22 @@ import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/
 import type { PassResult } from '../../controller/reconcile/reconcile-pass.js';
 import { Reconciler } from '../../controller/reconcile/reconciler.js';
 import type { OpenDatabase } from '../../controller/store/index.js';
-import { closedWindowDesiredState } from '../helpers/closed-window-rollout.js';
+import { closedWindowDesiredState, seedActiveUpdates } from '../helpers/closed-window-rollout.js';
 import { testBackends } from '../helpers/databases.js';
 
 const TARGET = '2.0.0';
 const HOUR = 3_600_000;
 
-/** dev-0..dev-(n-1), each downloading rollout `r` and reporting State 2 after the URI was written. */
-async function seed(store: OpenDatabase, n: number, now: number): Promise<void> {
-  const devices = await store.db
-    .insertInto('devices')
-    .values(
-      Array.from({ length: n }, (_, i) => ({
-        endpoint: `dev-${i}`,
-        registration_state: 'registered' as const,
-        registered_at: new Date(now - HOUR),
-        firmware_version: '1.0.0',
-        info_read_at: new Date(now - HOUR),
-        fw_state: 1,
-        fw_result: 0,
-        fw_reported_at: new Date(now - 50_000),
-        updated_at: new Date(now),
-      })),
-    )
-    .returning(['id', 'endpoint'])
-    .execute();
-  await store.db
-    .insertInto('firmware_updates')
-    .values(
-      devices.map((d) => ({
-        device_id: d.id,
-        endpoint: d.endpoint,
-        rollout: 'r',
-        firmware: 'fw',
-        target_version: TARGET,
-        attempt: 1,
-        phase: 'downloading',
-        package_uri: 'http://127.0.0.1/fw.bin',
-        phase_changed_at: new Date(now - 60_000),
-        uri_written_at: new Date(now - 60_000),
-        deadline_at: new Date(now + HOUR),
-      })),
-    )
-    .execute();
+/** dev-0..dev-(n-1), each downloading rollout `r` and reporting State 1 (Downloading). */
+async function seed(store: OpenDatabase, count: number, now: number): Promise<void> {
+  await seedActiveUpdates(store, {
+    count,
+    target: TARGET,
+    phase: 'downloading',
+    now,
+    fwState: 1,
+    reportedAt: now - 50_000,
+  });
 }
 
 /** The devices report Downloaded (what device sync writes for a 5/0/3 notification). */

@@ -8,7 +8,7 @@ import { reconcilePass } from '../../controller/reconcile/reconcile-pass.js';
 import { TransitionWriter } from '../../controller/reconcile/transition-writer.js';
 import { reconcileUpdates } from '../../controller/reconcile/update-pass.js';
 import type { ActivePhase, OpenDatabase } from '../../controller/store/index.js';
-import { closedWindowDesiredState } from '../helpers/closed-window-rollout.js';
+import { closedWindowDesiredState, seedActiveUpdates } from '../helpers/closed-window-rollout.js';
 import { testBackends } from '../helpers/databases.js';
 
 const TARGET = '2.0.0';
@@ -57,49 +57,9 @@ function depsOf(db: OpenDatabase['db'], ops: DeviceOps, now: number): ExecutorDe
   };
 }
 
-/**
- * Devices dev-0..dev-(n-1), registered, each with one update of rollout `r` in `phase`; with
- * `downloaded` the devices report State 2 after the Package URI was written.
- */
-async function seed(store: OpenDatabase, n: number, phase: ActivePhase, now: number): Promise<number[]> {
-  const written = new Date(now - 60_000);
-  const devices = await store.db
-    .insertInto('devices')
-    .values(
-      Array.from({ length: n }, (_, i) => ({
-        endpoint: `dev-${i}`,
-        registration_state: 'registered' as const,
-        registered_at: new Date(now - HOUR),
-        firmware_version: '1.0.0',
-        info_read_at: new Date(now - HOUR),
-        fw_state: 2,
-        fw_result: 0,
-        fw_reported_at: new Date(now - 1_000),
-        updated_at: new Date(now),
-      })),
-    )
-    .returning(['id', 'endpoint'])
-    .execute();
-  const rows = await store.db
-    .insertInto('firmware_updates')
-    .values(
-      devices.map((d) => ({
-        device_id: d.id,
-        endpoint: d.endpoint,
-        rollout: 'r',
-        firmware: 'fw',
-        target_version: TARGET,
-        attempt: 1,
-        phase,
-        package_uri: 'http://127.0.0.1/fw.bin',
-        phase_changed_at: written,
-        uri_written_at: written,
-        deadline_at: phase === 'downloading' ? new Date(now + HOUR) : null,
-      })),
-    )
-    .returning('id')
-    .execute();
-  return rows.map((r) => Number(r.id));
+/** Devices dev-0..dev-(n-1) with an update of `r` in `phase`, reporting State 2 (Downloaded) a second ago. */
+function seed(store: OpenDatabase, count: number, phase: ActivePhase, now: number): Promise<number[]> {
+  return seedActiveUpdates(store, { count, target: TARGET, phase, now, fwState: 2, reportedAt: now - 1_000 });
 }
 
 async function phases(db: OpenDatabase['db']): Promise<Record<string, string>> {
