@@ -78,4 +78,41 @@ describe('ResponseCache', () => {
     expect(cache.peek('k4')).toBeDefined();
     expect(senders.map((s) => s.resets)).toEqual([1, 1, 1, 0]);
   });
+
+  it('purges a key set again by its newer time, and evicts past entries deleted in between', async () => {
+    let now = 0;
+    const cache = new ResponseCache({ maxEntries: 3, ttlMs: 100, now: () => now });
+    store(cache, 'a', datagram('ack', 1));
+    now = 10;
+    store(cache, 'b', datagram('ack', 2));
+    now = 20;
+    store(cache, 'a', datagram('ack', 3)); // replaces the first 'a'
+    now = 105; // the first 'a' (0) would be stale, the second (20) is not
+    cache.purgeStale();
+    expect(cache.peek('a')?.readUInt16BE(2)).toBe(3);
+    expect(cache.peek('b')?.readUInt16BE(2)).toBe(2);
+    expect(cache.delete('b')).toBe(true);
+    store(cache, 'c', datagram('ack', 4));
+    store(cache, 'd', datagram('ack', 5));
+    // Full: the oldest entry still held ('a') goes, not the deleted 'b' before it.
+    store(cache, 'e', datagram('ack', 6));
+    expect(cache.size).toBe(3);
+    expect(cache.peek('a')).toBeUndefined();
+    expect(['c', 'd', 'e'].map((k) => cache.peek(k)?.readUInt16BE(2))).toEqual([4, 5, 6]);
+  });
+
+  it('stays bounded through many more answers than it holds', async () => {
+    let now = 0;
+    const cache = new ResponseCache({ maxEntries: 100, ttlMs: 1_000, now: () => now });
+    for (let i = 0; i < 5_000; i++) {
+      now = i;
+      store(cache, `k${i}`, datagram('ack', i & 0xffff));
+      if (i % 7 === 0) cache.delete(`k${i - 3}`);
+    }
+    expect(cache.size).toBeLessThanOrEqual(100);
+    expect(cache.peek('k4999')?.readUInt16BE(2)).toBe(4999);
+    now = 10_000;
+    cache.purgeStale();
+    expect(cache.size).toBe(0);
+  });
 });

@@ -14,12 +14,18 @@ const CON_TYPE = 0;
  * the Buffer, the response stream, its request and the retry sender node-coap hangs on it, ~4 KB).
  */
 class Entry {
+  /** Deleted, or replaced under its key: waits in the order queue only to be skipped. */
+  dropped = false;
   constructor(
+    readonly key: string,
     public live: CachedDatagram | undefined,
     public wire: string,
     readonly expiresAt: number,
   ) {}
 }
+
+/** Dropped entries skipped at the head of the order queue before it is cut down. */
+const COMPACT_AFTER = 1024;
 
 export interface ResponseCacheOptions {
   /** Most entries kept; the oldest goes first. */
@@ -35,9 +41,16 @@ export interface ResponseCacheOptions {
  * request with the same datagram within EXCHANGE_LIFETIME (RFC 7252 4.5). Entries are compacted to
  * their bytes right after they are sent, and since every entry lives for the same TTL, insertion
  * order is expiry order: purging walks from the oldest and stops at the first live one.
+ *
+ * That order is an array with a moving head, not the Map's own: V8 leaves a deleted Map entry as a
+ * hole until the table is rebuilt, and finding the first entry skips every hole, so taking the
+ * oldest from a Map that loses its oldest all the time cost ~12 us per answer at 20,000 entries.
  */
 export class ResponseCache {
   readonly #entries = new Map<string, Entry>();
+  /** Entries oldest first from `#head`; dropped ones stay until they reach the head. */
+  #order: Entry[] = [];
+  #head = 0;
   readonly #max: number;
   readonly #ttlMs: number;
   readonly #now: () => number;
@@ -70,12 +83,14 @@ export class ResponseCache {
     this.delete(key);
     const now = this.#now();
     this.purgeStale(now);
-    if (this.#entries.size >= this.#max) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.delete(oldest);
+    while (this.#entries.size >= this.#max && this.#head < this.#order.length) {
+      const oldest = this.#order[this.#head++]!;
+      if (!oldest.dropped) this.delete(oldest.key);
     }
-    const entry = new Entry(datagram, '', now + this.#ttlMs);
+    const entry = new Entry(key, datagram, '', now + this.#ttlMs);
     this.#entries.set(key, entry);
+    this.#order.push(entry);
+    this.#compactOrder();
     queueMicrotask(() => compact(entry));
     return this;
   }
@@ -84,24 +99,40 @@ export class ResponseCache {
     const entry = this.#entries.get(key);
     if (entry === undefined) return false;
     this.#entries.delete(key);
+    entry.dropped = true;
+    entry.wire = '';
     entry.live?.sender?.reset();
+    entry.live = undefined;
     return true;
   }
 
   clear(): void {
     for (const entry of this.#entries.values()) entry.live?.sender?.reset();
     this.#entries.clear();
+    this.#order = [];
+    this.#head = 0;
   }
 
   /** Drops expired entries (oldest first); returns whether any went. */
   purgeStale(now = this.#now()): boolean {
     let purged = false;
-    for (const [key, entry] of this.#entries) {
-      if (entry.expiresAt > now) break;
-      this.delete(key);
-      purged = true;
+    while (this.#head < this.#order.length) {
+      const entry = this.#order[this.#head]!;
+      if (!entry.dropped) {
+        if (entry.expiresAt > now) break;
+        this.delete(entry.key);
+        purged = true;
+      }
+      this.#head++;
     }
+    this.#compactOrder();
     return purged;
+  }
+
+  #compactOrder(): void {
+    if (this.#head < COMPACT_AFTER || this.#head * 2 < this.#order.length) return;
+    this.#order = this.#order.slice(this.#head);
+    this.#head = 0;
   }
 }
 
