@@ -94,8 +94,8 @@ interface Task {
   phase: 'queued' | 'running' | 'again';
   /** Read object 3 and 5/0/8, 5/0/9 too (not only observe). */
   full: boolean;
-  readonly done: Promise<void>;
-  readonly finish: () => void;
+  /** Called once the runs asked for so far are done; most tasks have none (a storm queues many). */
+  waiters: (() => void)[] | undefined;
 }
 
 /** Mirrors the LwM2M server's registrations and firmware reports into the `devices` table. */
@@ -260,7 +260,7 @@ class DeviceSyncImpl implements DeviceSync {
     if (!this.#prewritten.delete(prewrittenKey('registered', reg))) {
       this.#writes.enqueue(this.#registrationWrite('registered', reg, previous));
     }
-    void this.#interrogate(reg.endpoint, true);
+    this.#interrogate(reg.endpoint, true);
   }
 
   #onUpdated(reg: Registration): void {
@@ -269,7 +269,7 @@ class DeviceSyncImpl implements DeviceSync {
     }
     const neverRead = this.#retry.has(reg.endpoint);
     if (neverRead || (hasFirmwareObject(reg) && !this.#observations.has(reg.endpoint))) {
-      void this.#interrogate(reg.endpoint, neverRead);
+      this.#interrogate(reg.endpoint, neverRead);
     }
   }
 
@@ -315,52 +315,58 @@ class DeviceSyncImpl implements DeviceSync {
         if (full) this.#retry.add(reg.endpoint);
         continue;
       }
-      if (full || hasFirmwareObject(reg)) runs.push(this.#interrogate(reg.endpoint, full));
+      if (full || hasFirmwareObject(reg)) runs.push(this.#interrogated(reg.endpoint, full));
     }
     await Promise.all(runs);
   }
 
   // ---- interrogation -------------------------------------------------------------------------
 
-  #interrogate(endpoint: string, full: boolean): Promise<void> {
+  #interrogate(endpoint: string, full: boolean): Task {
     const existing = this.#tasks.get(endpoint);
     if (existing !== undefined) {
       existing.full ||= full;
       if (existing.phase === 'running') existing.phase = 'again';
-      return existing.done;
+      return existing;
     }
-    let finish = () => {};
-    const done = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    const task: Task = { phase: 'queued', full, done, finish };
+    const task: Task = { phase: 'queued', full, waiters: undefined };
     this.#tasks.set(endpoint, task);
     this.#schedule(endpoint, task);
-    return done;
+    return task;
+  }
+
+  /** Resolves once the interrogation asked for now has run. */
+  #interrogated(endpoint: string, full: boolean): Promise<void> {
+    const task = this.#interrogate(endpoint, full);
+    return new Promise((resolve) => {
+      task.waiters ??= [];
+      task.waiters.push(resolve);
+    });
   }
 
   #schedule(endpoint: string, task: Task): void {
-    void this.#reads.run(async () => {
-      task.phase = 'running';
-      const full = task.full;
-      task.full = false;
-      try {
-        await this.#interrogateNow(endpoint, full);
-      } catch (err) {
-        this.#log.error({ err, endpoint }, 'interrogating a device failed');
-      }
-      // The phase may have moved to 'again' while the run awaited.
-      if ((task.phase as Task['phase']) === 'again' && !this.#stopped) {
-        task.phase = 'queued';
-        this.#schedule(endpoint, task);
-        return;
-      }
-      this.#tasks.delete(endpoint);
-      task.finish();
-    }, 'background');
+    this.#reads.start(() => this.#run(endpoint, task), 'background');
   }
 
-  /** Reads what the controller needs of the device and observes its firmware state. */
+  async #run(endpoint: string, task: Task): Promise<void> {
+    task.phase = 'running';
+    const full = task.full;
+    task.full = false;
+    try {
+      await this.#interrogateNow(endpoint, full);
+    } catch (err) {
+      this.#log.error({ err, endpoint }, 'interrogating a device failed');
+    }
+    // The phase may have moved to 'again' while the run awaited.
+    if ((task.phase as Task['phase']) === 'again' && !this.#stopped) {
+      task.phase = 'queued';
+      this.#schedule(endpoint, task);
+      return;
+    }
+    this.#tasks.delete(endpoint);
+    for (const resolve of task.waiters ?? []) resolve();
+  }
+
   async #interrogateNow(endpoint: string, full: boolean): Promise<void> {
     const reg = this.#server.registration(endpoint);
     if (reg === undefined || this.#stopped) return;

@@ -80,13 +80,34 @@ export class Limiter {
     try {
       return await task();
     } finally {
-      this.#running--;
-      if (priority === 'background') {
-        this.#runningBackground--;
-        if (!this.#busy()) this.#backgroundLimit = Math.min(this.#max, this.#backgroundLimit + 1);
-      }
-      this.#pump();
+      this.#finished(priority);
     }
+  }
+
+  /**
+   * Queues a task nobody awaits: while it waits, only the function is held (no suspended async
+   * frame and promise per task, ~1 KB each with tens of thousands of interrogations queued).
+   * Its rejection is the task's own business; it only ends its slot here.
+   */
+  start(task: () => Promise<unknown>, priority: Priority = 'foreground'): void {
+    this.#waiting[priority].push(() => {
+      const finished = () => this.#finished(priority);
+      try {
+        task().then(finished, finished);
+      } catch {
+        finished();
+      }
+    });
+    this.#pump();
+  }
+
+  #finished(priority: Priority): void {
+    this.#running--;
+    if (priority === 'background') {
+      this.#runningBackground--;
+      if (!this.#busy()) this.#backgroundLimit = Math.min(this.#max, this.#backgroundLimit + 1);
+    }
+    this.#pump();
   }
 
   #pump(): void {

@@ -72,4 +72,38 @@ describe('read limiter', () => {
     await h.finish('t-0');
     expect(h.started).toEqual(['t-0', 't-1', 't-2', 't-3']);
   });
+
+  it('runs tasks queued with start() like run() ones, and frees the slot of one that throws or rejects', async () => {
+    const limiter = new Limiter({ max: 2 });
+    const started: string[] = [];
+    const ends = new Map<string, () => void>();
+    const task = (name: string) => () =>
+      new Promise<void>((end) => {
+        started.push(name);
+        ends.set(name, end);
+      });
+    limiter.start(() => {
+      started.push('throws');
+      throw new Error('synchronous failure');
+    }, 'background');
+    limiter.start(() => {
+      started.push('rejects');
+      return Promise.reject(new Error('asynchronous failure'));
+    }, 'background');
+    limiter.start(task('a'), 'background');
+    limiter.start(task('b'), 'background');
+    limiter.start(task('c'), 'background');
+    await settle();
+    // Both failures gave their slots back: two tasks run, the third waits.
+    expect(started).toEqual(['throws', 'rejects', 'a', 'b']);
+    expect(limiter.running).toBe(2);
+    expect(limiter.waiting).toBe(1);
+    ends.get('a')!();
+    await settle();
+    expect(started).toEqual(['throws', 'rejects', 'a', 'b', 'c']);
+    ends.get('b')!();
+    ends.get('c')!();
+    await settle();
+    expect(limiter.running).toBe(0);
+  });
 });
