@@ -1,6 +1,7 @@
 import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, OutgoingMessage } from 'coap';
+import type { ParsedPacket } from 'coap-packet';
 import type { ContentFormatId } from './content-format.js';
 import { DeviceClient, type DeviceClientDeps, type DeviceObservation } from './downlink/device-client.js';
 import type { DeviceTarget } from './downlink/dispatcher.js';
@@ -12,10 +13,13 @@ import {
   ANSWER_CODE,
   handleRegistration,
   type RegistrationOutcome,
+  type RegistrationRequest,
 } from './registration/registration-handler.js';
 import { RegistrationStore } from './registration/registration-store.js';
-import { CoapOption, optionValues, uintOption } from './transport/coap-options.js';
+import { CoapOption, optionValue, optionValues, uintOption } from './transport/coap-options.js';
+import { FixedDelayQueue } from './transport/fixed-delay-queue.js';
 import { GuardedCoapServer, requestOptions } from './transport/guarded-coap-server.js';
+import type { InboundRequest } from './transport/inbound-exchanges.js';
 import type { Peer } from './transport/peer.js';
 import { CoapRequester } from './transport/requester.js';
 import { applyTimingToNodeCoap, type CoapTiming, FLEET_TIMING } from './transport/timing.js';
@@ -94,6 +98,41 @@ export interface Lwm2mServerEvents {
 
 export type RouteHandler = (req: IncomingMessage, res: OutgoingMessage) => void;
 
+/** How a registration request is answered: a code, the new registration's id, or why not. */
+interface RegistrationAnswer {
+  readonly code: string;
+  readonly locationId?: string;
+  readonly message?: string;
+}
+
+/** A Register or Update answered once its row is persisted, or when the wait for that ends. */
+class HeldAnswer {
+  #sent = false;
+  constructor(
+    readonly waits: FixedDelayQueue<HeldAnswer>,
+    readonly send: () => void,
+  ) {}
+
+  release(): void {
+    if (this.#sent) return;
+    this.#sent = true;
+    this.waits.delete(this);
+    this.send();
+  }
+}
+
+const METHODS: Readonly<Record<string, string>> = {
+  '0.01': 'GET',
+  '0.02': 'POST',
+  '0.03': 'PUT',
+  '0.04': 'DELETE',
+};
+const RD = Buffer.from('rd');
+
+function utf8(b: Buffer): string {
+  return b.toString('utf8');
+}
+
 const silentLogger: Lwm2mLogger = { debug() {}, warn() {}, error() {} };
 
 /** The LwM2M server: registration interface, device management and observe on one UDP socket. */
@@ -106,7 +145,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   readonly #clock: () => number;
   readonly #log: Lwm2mLogger;
   readonly #beforeAnswer: Lwm2mServerOptions['beforeAnswer'];
-  readonly #persistWaitMs: number;
+  /** Answers held for `beforeAnswer`, released when it settles or after `persistWaitMs`. */
+  readonly #held: FixedDelayQueue<HeldAnswer>;
+  /** A dual-stack socket sends to IPv4 peers as ::ffff:a.b.c.d. */
+  readonly #v6Socket: boolean;
   readonly #graceMs: number;
   readonly #model: ObjectModel;
   readonly #routes: { prefix: string[]; handler: RouteHandler }[] = [];
@@ -123,7 +165,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.#clock = opts.clock ?? Date.now;
     this.#log = opts.logger ?? silentLogger;
     this.#beforeAnswer = opts.beforeAnswer;
-    this.#persistWaitMs = opts.persistWaitMs ?? 1_000;
+    this.#held = new FixedDelayQueue(opts.persistWaitMs ?? 1_000, (held) => held.release());
+    this.#v6Socket = socket.address().family === 'IPv6';
     this.#graceMs = opts.expiryGraceMs ?? 0;
     this.#model = opts.model ?? defaultModel;
     this.#requester = new CoapRequester(socket, timing, this.#clock);
@@ -133,6 +176,13 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       maxCachedResponses: opts.maxCachedResponses ?? 20_000,
       maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024,
       onError: (msg, err) => this.#log.warn({ err }, msg),
+      direct: {
+        accepts: (packet) => isSingleDatagramRegistration(packet),
+        serve: (req) => this.#onDirectRegistration(req),
+      },
+      timing,
+      nextMessageId: (peer) => this.#requester.nextMessageId(peer),
+      directPiggybackMs: timing.piggybackMs,
     });
     this.#coap.listen(socket);
     socket.on('error', (err) => this.#log.error({ err }, 'udp socket error'));
@@ -179,6 +229,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#sweep);
+    this.#held.clear();
     this.#requester.close();
     for (const reg of this.#store.values()) this.#queue.drop(reg.endpoint, 'server stopped');
     this.#coap.close();
@@ -236,10 +287,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return { registration, peer: this.#peerOf(registration) };
   }
 
-  /** A dual-stack socket must send to IPv4 peers as ::ffff:a.b.c.d. */
   #peerOf(reg: Registration): Peer {
-    const v6Socket = this.#socket.address().family === 'IPv6';
-    const address = v6Socket && reg.address.includes('.') ? `::ffff:${reg.address}` : reg.address;
+    const address = this.#v6Socket && reg.address.includes('.') ? `::ffff:${reg.address}` : reg.address;
     return { address, port: reg.port };
   }
 
@@ -250,7 +299,23 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       return;
     }
     if (path[0] === 'rd') {
-      this.#onRegistration(req, res, path.slice(1));
+      // A body that came in blocks (Block1), reassembled by node-coap.
+      const options = requestOptions(req);
+      const request: RegistrationRequest = {
+        method: req.method,
+        pathAfterRd: path.slice(1),
+        query: optionValues(options, CoapOption.URI_QUERY).map(utf8),
+        contentFormat: uintOption(options, CoapOption.CONTENT_FORMAT),
+        payload: req.payload,
+        peer: req.rsinfo,
+      };
+      this.#onRegistration(request, (answer) => {
+        res.code = answer.code;
+        if (answer.locationId !== undefined) {
+          res.setOption('Location-Path', [RD, Buffer.from(answer.locationId)]);
+        }
+        res.end(answer.message);
+      });
       return;
     }
     const route = this.#routes.find((r) => r.prefix.every((seg, i) => path[i] === seg));
@@ -262,51 +327,68 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     route.handler(req, res);
   }
 
-  #onRegistration(req: IncomingMessage, res: OutgoingMessage, pathAfterRd: string[]): void {
-    const outcome = handleRegistration(
-      { store: this.#store, now: this.#clock },
-      {
-        method: req.method,
-        pathAfterRd,
-        query: optionValues(requestOptions(req), CoapOption.URI_QUERY).map((b) => b.toString('utf8')),
-        contentFormat: uintOption(requestOptions(req), CoapOption.CONTENT_FORMAT),
-        payload: req.payload,
-        peer: req.rsinfo,
-      },
+  /** A registration request in one datagram, answered without node-coap's streams. */
+  #onDirectRegistration(req: InboundRequest): void {
+    const { packet, peer } = req;
+    const options = packet.options;
+    const request: RegistrationRequest = {
+      method: METHODS[packet.code],
+      pathAfterRd: optionValues(options, CoapOption.URI_PATH).slice(1).map(utf8),
+      query: optionValues(options, CoapOption.URI_QUERY).map(utf8),
+      contentFormat: uintOption(options, CoapOption.CONTENT_FORMAT),
+      payload: packet.payload,
+      peer,
+    };
+    this.#onRegistration(request, (answer) =>
+      req.answer({
+        code: answer.code,
+        ...(answer.locationId === undefined
+          ? {}
+          : {
+              options: [
+                { name: CoapOption.LOCATION_PATH, value: RD },
+                { name: CoapOption.LOCATION_PATH, value: Buffer.from(answer.locationId) },
+              ],
+            }),
+        ...(answer.message === undefined ? {} : { payload: Buffer.from(answer.message) }),
+      }),
     );
+  }
+
+  #onRegistration(request: RegistrationRequest, respond: (answer: RegistrationAnswer) => void): void {
+    const outcome = handleRegistration({ store: this.#store, now: this.#clock }, request);
     if (outcome.kind === 'rejected') {
-      this.#log.debug({ peer: req.rsinfo, code: outcome.code }, outcome.message);
-      res.code = outcome.code;
-      res.end(outcome.message);
+      this.#log.debug({ peer: request.peer, code: outcome.code }, outcome.message);
+      respond({ code: outcome.code, message: outcome.message });
       return;
     }
-    res.code = ANSWER_CODE[outcome.kind];
-    if (outcome.kind === 'registered') {
-      res.setOption('Location-Path', [Buffer.from('rd'), Buffer.from(outcome.registration.id)]);
-    }
+    const code = ANSWER_CODE[outcome.kind];
     const answer = () => {
-      res.end();
+      respond(outcome.kind === 'registered' ? { code, locationId: outcome.registration.id } : { code });
       this.#afterAnswer(outcome);
     };
     if (this.#beforeAnswer === undefined || outcome.kind === 'deregistered') {
       answer();
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
-    Promise.race([
-      this.#beforeAnswer(outcome).catch((err: unknown) =>
+    const held = new HeldAnswer(this.#held, () => {
+      try {
+        answer();
+      } catch (err) {
+        this.#log.error({ err, endpoint: outcome.registration.endpoint }, 'answering a registration failed');
+      }
+    });
+    this.#held.add(held);
+    this.#beforeAnswer(outcome).then(
+      () => held.release(),
+      (err: unknown) => {
         this.#log.warn(
           { err, endpoint: outcome.registration.endpoint },
           'persisting a registration failed; answering anyway',
-        ),
-      ),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.#persistWaitMs);
-      }),
-    ]).finally(() => {
-      clearTimeout(timer);
-      answer();
-    });
+        );
+        held.release();
+      },
+    );
   }
 
   /** Side effects of a registration change, once the answer is on its way. */
@@ -372,4 +454,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       this.#log.error({ err, event }, 'event listener threw');
     }
   }
+}
+
+/** A request to the registration interface that fits one datagram (no Block1 or Block2). */
+function isSingleDatagramRegistration(packet: ParsedPacket): boolean {
+  const first = optionValue(packet.options, CoapOption.URI_PATH);
+  if (first === undefined || !first.equals(RD)) return false;
+  return (
+    optionValue(packet.options, CoapOption.BLOCK1) === undefined &&
+    optionValue(packet.options, CoapOption.BLOCK2) === undefined
+  );
 }

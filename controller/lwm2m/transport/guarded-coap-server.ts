@@ -2,8 +2,10 @@ import type { AddressInfo } from 'node:net';
 import { type IncomingMessage, type OutgoingMessage, parameters, Server } from 'coap';
 import { generate, type ParsedPacket, parse } from 'coap-packet';
 import { blockSize, CoapOption, hasUnknownCriticalOption, optionValue, parseBlock } from './coap-options.js';
+import { InboundExchanges, type InboundRequest } from './inbound-exchanges.js';
 import type { Peer } from './peer.js';
 import { ResponseCache } from './response-cache.js';
+import type { CoapTiming } from './timing.js';
 
 export type CoapRequestHandler = (req: IncomingMessage, res: OutgoingMessage) => void;
 
@@ -17,6 +19,19 @@ export interface GuardedServerOptions {
   /** Largest request body accepted, also through Block1. */
   readonly maxBodyBytes: number;
   readonly onError: (message: string, err: unknown) => void;
+  /**
+   * Requests served here, without node-coap's request and response streams: `accepts` picks them
+   * from the parsed datagram (single-datagram requests only), `serve` answers each exactly once.
+   */
+  readonly direct?: {
+    readonly accepts: (packet: ParsedPacket) => boolean;
+    readonly serve: (req: InboundRequest) => void;
+  };
+  readonly timing: CoapTiming;
+  /** Message ids for our separate responses, from the counter the downlink requester uses. */
+  readonly nextMessageId: (peer: Peer) => number;
+  /** How long a directly served CON request may wait for a piggybacked answer. */
+  readonly directPiggybackMs: number;
 }
 
 type PacketOptions = ParsedPacket['options'];
@@ -41,6 +56,7 @@ export class GuardedCoapServer extends Server {
   readonly #opts: GuardedServerOptions;
   readonly #cache: ResponseCache;
   readonly #purge: NodeJS.Timeout;
+  readonly #inbound: InboundExchanges;
 
   constructor(opts: GuardedServerOptions) {
     super({ piggybackReplyMs: 50, sendAcksForNonConfirmablePackets: true });
@@ -52,6 +68,13 @@ export class GuardedCoapServer extends Server {
       ttlMs: parameters.exchangeLifetime * 1000,
     });
     this._lru = this.#cache as unknown as typeof this._lru;
+    this.#inbound = new InboundExchanges({
+      send: (datagram, peer) => this.#sendRaw(peer, datagram),
+      cache: this.#cache,
+      nextMessageId: opts.nextMessageId,
+      timing: opts.timing,
+      piggybackMs: opts.directPiggybackMs,
+    });
     // Expired entries also go as new ones come in; this bounds how long they outlive a burst.
     this.#purge = setInterval(() => this.#cache.purgeStale(), 1_000);
     this.#purge.unref();
@@ -61,6 +84,7 @@ export class GuardedCoapServer extends Server {
 
   override close(done?: (err?: Error) => void): this {
     clearInterval(this.#purge);
+    this.#inbound.close();
     return super.close(done);
   }
 
@@ -95,6 +119,7 @@ export class GuardedCoapServer extends Server {
     try {
       if (packet.code === '0.00') {
         if (packet.ack || packet.reset) {
+          if (this.#inbound.settle(packet, rsinfo)) return;
           this.#opts.onResponse(packet, rsinfo);
           // Also cancels retransmission of a CON response this server sent.
           this._handle(packet, rsinfo);
@@ -121,6 +146,11 @@ export class GuardedCoapServer extends Server {
       }
       if (!this.#bodyFits(packet)) {
         this.#answer(rsinfo, packet, '4.13');
+        return;
+      }
+      if (this.#opts.direct?.accepts(packet)) {
+        const req = this.#inbound.open(packet, rsinfo);
+        if (req !== undefined) this.#serveDirect(req);
         return;
       }
       wireOptions.set(
@@ -154,6 +184,15 @@ export class GuardedCoapServer extends Server {
         res.code = '5.00';
         res.end();
       }
+    }
+  }
+
+  #serveDirect(req: InboundRequest): void {
+    try {
+      this.#opts.direct?.serve(req);
+    } catch (err) {
+      this.#opts.onError('request handler threw', err);
+      req.answer({ code: '5.00' });
     }
   }
 

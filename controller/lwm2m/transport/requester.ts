@@ -204,6 +204,11 @@ export class CoapRequester {
     return this.#start(peer, observeRequest(req, 0), record, opts);
   }
 
+  /** A message id for any message of ours to this peer (the server's separate responses too). */
+  nextMessageId(peer: Peer): number {
+    return this.#nextMid(peerKey(peer));
+  }
+
   /** Fails every pending exchange with `unreachable` and forgets observations. */
   close(): void {
     this.#closed = true;
