@@ -5,6 +5,7 @@ import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import { lockDataDir } from './data-dir-lock.js';
 import { migrateToLatest } from './migrate.js';
+import { preparingClient, StatementNames } from './prepared-statements.js';
 import type { Database } from './schema.js';
 
 export type DatabaseSpec =
@@ -116,6 +117,7 @@ async function openPostgres(
     // JIT compilation costs more than it saves on the reconciler's aggregate queries.
     options: `-c jit=off${spec.schema ? ` -c search_path=${spec.schema}` : ''}`,
     types,
+    Client: preparingClient(new StatementNames()),
   });
   // A client losing its connection (server restart, terminated backend) must not crash the
   // process: idle clients report on the pool, checked-out ones on themselves. The query that
