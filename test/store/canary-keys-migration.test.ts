@@ -21,7 +21,10 @@ describe.each(testBackends)('migration 0002 (canary keys) on $name', (backend) =
       expect((await migrator.migrateTo('0001-initial')).error).toBeUndefined();
       await sql`insert into devices (endpoint, firmware_version, updated_at)
         values ('old-1', '1.2.3', now()), ('old-2', null, now())`.execute(store.db);
-      expect(await migrateToLatest(store.db, schema)).toEqual({ ok: true, applied: ['0002-canary-keys'] });
+      expect(await migrateToLatest(store.db, schema)).toEqual({
+        ok: true,
+        applied: ['0002-canary-keys', '0003-device-events-index'],
+      });
       const rows = await store.db
         .selectFrom('devices')
         .select(['endpoint', 'canary_hash', 'firmware_version_parts'])

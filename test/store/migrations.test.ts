@@ -8,7 +8,10 @@ describe.each(testBackends)('migrations on $name', (backend) => {
     const store = await backend.open({ migrate: false });
     try {
       const first = await migrateToLatest(store.db, schemaOf(store.spec));
-      expect(first).toEqual({ ok: true, applied: ['0001-initial', '0002-canary-keys'] });
+      expect(first).toEqual({
+        ok: true,
+        applied: ['0001-initial', '0002-canary-keys', '0003-device-events-index'],
+      });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
       expect(tables).toEqual(expect.arrayContaining(['devices', 'firmware_updates', 'rollouts', 'events']));
     } finally {
@@ -21,6 +24,35 @@ describe.each(testBackends)('migrations on $name', (backend) => {
     try {
       const again = await migrateToLatest(store.db, schemaOf(store.spec));
       expect(again).toEqual({ ok: true, applied: [] });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('index events by rollout only for events of a rollout, and still find them by it', async () => {
+    const store = await backend.open();
+    try {
+      await store.db
+        .insertInto('events')
+        .values([
+          { type: 'DeviceRegistered', message: 'a device event', endpoint: 'dev-1' },
+          { type: 'UpdateStarted', message: 'a rollout event', endpoint: 'dev-1', rollout: 'canary' },
+        ])
+        .execute();
+      const index = await sql<{ def: string }>`
+        select pg_get_indexdef(indexrelid) as def from pg_index
+        where indexrelid = 'events_rollout'::regclass`.execute(store.db);
+      expect(index.rows[0]?.def).toMatch(/WHERE \(rollout IS NOT NULL\)/);
+      await sql`set enable_seqscan = off`.execute(store.db);
+      const plan = await sql<{ 'QUERY PLAN': string }>`
+        explain select id from events where rollout = ${'canary'} order by id`.execute(store.db);
+      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toContain('events_rollout');
+      const found = await store.db
+        .selectFrom('events')
+        .select('message')
+        .where('rollout', '=', 'canary')
+        .execute();
+      expect(found.map((r) => r.message)).toEqual(['a rollout event']);
     } finally {
       await store.close();
     }
