@@ -1,4 +1,5 @@
-import { generate, type ParsedPacket } from 'coap-packet';
+import type { ParsedPacket } from 'coap-packet';
+import { encodeMessage } from './encode-message.js';
 import { FixedDelayQueue } from './fixed-delay-queue.js';
 import { type Peer, peerKey } from './peer.js';
 import type { ResponseCache } from './response-cache.js';
@@ -175,23 +176,24 @@ export class InboundExchanges {
 
 const NO_BYTES = Buffer.alloc(0);
 
-/**
- * Every field set, in one order: coap-packet fills in missing ones on the object it is given, and
- * objects of changing shapes made that the costliest step of an answer.
- */
 function encode(answer: Answer, token: Buffer, messageId: number, type: 'ack' | 'con' | 'non'): Buffer {
-  return generate({
+  return encodeMessage({
+    type,
     code: answer.code,
     messageId,
     token,
-    options: (answer.options ?? []) as { name: number; value: Buffer }[],
+    options: answer.options ?? [],
     payload: answer.payload ?? NO_BYTES,
-    confirmable: type === 'con',
-    reset: false,
-    ack: type === 'ack',
   });
 }
 
 function emptyAck(messageId: number): Buffer {
-  return generate({ code: '0.00', messageId, ack: true });
+  return encodeMessage({
+    type: 'ack',
+    code: '0.00',
+    messageId,
+    token: NO_BYTES,
+    options: [],
+    payload: NO_BYTES,
+  });
 }
