@@ -35,19 +35,35 @@ const DEVICE_COLUMN_TYPES = {
 
 type PatchColumn = keyof typeof DEVICE_COLUMN_TYPES;
 
-function isPatchColumn(name: string): name is PatchColumn {
-  return Object.hasOwn(DEVICE_COLUMN_TYPES, name);
-}
+/** Every column, sorted, and each one's bit: a patch's set of columns is one small integer. */
+const ALL_COLUMNS = (Object.keys(DEVICE_COLUMN_TYPES) as PatchColumn[]).sort();
+if (ALL_COLUMNS.length > 31) throw new Error('device columns no longer fit a 32-bit mask');
+const COLUMN_BIT: Readonly<Record<string, number>> = Object.assign(
+  Object.create(null) as Record<string, number>,
+  Object.fromEntries(ALL_COLUMNS.map((c, i) => [c, 2 ** i])),
+);
+const columnsByMask = new Map<number, PatchColumn[]>();
 
-/** The columns a patch sets, sorted: patches with the same columns share one upsert. */
-function columnsOf(patch: DevicePatch): PatchColumn[] {
-  const out: PatchColumn[] = [];
+/** The columns a patch sets, as a mask: patches with the same columns share one upsert. */
+function maskOf(patch: DevicePatch): number {
+  let mask = 0;
   for (const name in patch) {
     if ((patch as Record<string, unknown>)[name] === undefined) continue;
-    if (!isPatchColumn(name)) throw new Error(`not a device column: ${name}`);
-    out.push(name);
+    const bit = COLUMN_BIT[name];
+    if (bit === undefined) throw new Error(`not a device column: ${name}`);
+    mask |= bit;
   }
-  return out.sort();
+  return mask;
+}
+
+/** The columns of a mask, sorted (built once per mask). */
+function columnsOf(mask: number): PatchColumn[] {
+  let columns = columnsByMask.get(mask);
+  if (columns === undefined) {
+    columns = ALL_COLUMNS.filter((c) => (mask & COLUMN_BIT[c]!) !== 0);
+    columnsByMask.set(mask, columns);
+  }
+  return columns;
 }
 
 const TIMESTAMPS = new Set<string>([
@@ -222,12 +238,11 @@ export function batchWriteStatement(
   versionChecks: readonly VersionCheck[] = [],
   now: Date = new Date(),
 ): CompiledQuery | undefined {
-  const byShape = new Map<string, { columns: PatchColumn[]; rows: DevicePatch[] }>();
+  const byShape = new Map<number, { columns: PatchColumn[]; rows: DevicePatch[] }>();
   for (const patch of patches) {
-    const columns = columnsOf(patch);
-    const key = columns.join(',');
-    const group = byShape.get(key);
-    if (group === undefined) byShape.set(key, { columns, rows: [patch] });
+    const mask = maskOf(patch);
+    const group = byShape.get(mask);
+    if (group === undefined) byShape.set(mask, { columns: columnsOf(mask), rows: [patch] });
     else group.rows.push(patch);
   }
   if (byShape.size === 0 && events.length === 0) return undefined;
