@@ -46,11 +46,13 @@ export interface DeviceSyncOptions {
   /** Devices interrogated (or read on request) at once. Default 256. */
   readonly maxConcurrentReads?: number;
   /**
-   * Interrogations at once during a registration storm (Registers or Updates waiting for their
-   * commit while the event loop is saturated): they yield to the registrations but keep going.
-   * Default 2.
+   * Interrogations at once during a registration storm (at least `stormBacklog` Registers or
+   * Updates waiting for their commit, or some while the event loop is saturated): they yield to the
+   * registrations but keep going. Default 2.
    */
   readonly interrogationsWhileBusy?: number;
+  /** Registers and Updates waiting for their commit that make a storm. Default 32. */
+  readonly stormBacklog?: number;
 }
 
 export interface DeviceSyncStats {
@@ -133,11 +135,15 @@ class DeviceSyncImpl implements DeviceSync {
     this.#server = opts.server;
     this.#clock = opts.clock ?? Date.now;
     this.#log = opts.logger ?? silentLogger;
+    const stormBacklog = opts.stormBacklog ?? 32;
     this.#reads = new Limiter({
       max: opts.maxConcurrentReads ?? 256,
       backgroundWhileBusy: opts.interrogationsWhileBusy ?? 2,
-      // A storm: registrations wait for their commit and the CPU has no room for anything else.
-      busy: () => this.#registrationsUncommitted > 0 && this.#saturated(),
+      // A storm: many registrations wait for their commit (the database is what they wait for, so
+      // the event loop need not look busy), or some do and the CPU has no room for anything else.
+      busy: () =>
+        this.#registrationsUncommitted >= stormBacklog ||
+        (this.#registrationsUncommitted > 0 && this.#saturated()),
     });
     const onChanged = opts.onDeviceChanged ?? (() => {});
     this.#onCommitted = onChanged;

@@ -1,6 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type DeviceChange, type DeviceSync, startDeviceSync } from '../../controller/devices/index.js';
+import {
+  type DeviceChange,
+  type DeviceSync,
+  type DeviceSyncOptions,
+  startDeviceSync,
+} from '../../controller/devices/index.js';
 import { packImage } from '../../controller/firmware/image/index.js';
 import { Lwm2mServer, type Registration } from '../../controller/lwm2m/index.js';
 import type { DeviceEvent } from '../../controller/sim/index.js';
@@ -74,6 +79,8 @@ export async function startEnv(
     /** Registrations to restore into the server before the sync starts (a restarted controller). */
     restore?: readonly Registration[];
     maxBatch?: number;
+    /** Device sync's storm settings. */
+    storm?: Pick<DeviceSyncOptions, 'stormBacklog' | 'interrogationsWhileBusy'>;
     onChanged?: (ep: string, why: DeviceChange) => void;
   } = {},
 ): Promise<SyncEnv> {
@@ -104,6 +111,7 @@ export async function startEnv(
     clock: () => clock.now,
     logger,
     ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }),
+    ...opts.storm,
     onDeviceChanged: (ep, why) => {
       opts.onChanged?.(ep, why);
       changes.record(ep, why);
