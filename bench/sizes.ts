@@ -42,7 +42,14 @@ function reconcileSizes(
 }
 
 export const QUICK: BenchSizes = {
-  throughput: { registrations: 2500, clients: 250, reads: 8000, readConcurrency: 250, warmup: 500 },
+  throughput: {
+    registrations: 8000,
+    clients: 250,
+    reads: 8000,
+    readConcurrency: 250,
+    warmup: 1000,
+    rounds: 5,
+  },
   rolloutDevices: [200, 1000],
   rolloutWindowMs: 20_000,
   ...reconcileSizes({ reconcileDevices: [20_000], reconcilePostgresOnly: [] }),
@@ -53,7 +60,14 @@ export const QUICK: BenchSizes = {
 };
 
 export const FULL: BenchSizes = {
-  throughput: { registrations: 20_000, clients: 1000, reads: 50_000, readConcurrency: 1000, warmup: 2000 },
+  throughput: {
+    registrations: 20_000,
+    clients: 1000,
+    reads: 50_000,
+    readConcurrency: 1000,
+    warmup: 2000,
+    rounds: 5,
+  },
   rolloutDevices: [1000, 5000],
   rolloutWindowMs: 120_000,
   ...reconcileSizes({ reconcileDevices: [100_000], reconcilePostgresOnly: [1_000_000] }),
@@ -64,7 +78,7 @@ export const FULL: BenchSizes = {
 
 /** The smoke test's: every figure produced, in seconds. */
 export const TINY: BenchSizes = {
-  throughput: { registrations: 20, clients: 5, reads: 40, readConcurrency: 5, warmup: 5 },
+  throughput: { registrations: 20, clients: 5, reads: 40, readConcurrency: 5, warmup: 5, rounds: 1 },
   // Memory deltas need a few hundred KB to stand clear of GC noise.
   rolloutDevices: [50],
   rolloutWindowMs: 60_000,
