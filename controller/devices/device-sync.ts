@@ -83,10 +83,6 @@ export interface DeviceSync {
 
 const FIRMWARE_PATHS = ['/5/0/3', '/5/0/5'] as const;
 
-/** Identifies one Register or Update, to know that `persistBeforeAnswer` already queued its write. */
-function prewrittenKey(kind: 'registered' | 'updated', reg: Registration): string {
-  return `${kind}:${reg.id}:${reg.lastUpdateAt}`;
-}
 type FirmwarePath = (typeof FIRMWARE_PATHS)[number];
 
 const silentLogger: Lwm2mLogger = { debug() {}, warn() {}, error() {} };
@@ -118,8 +114,11 @@ class DeviceSyncImpl implements DeviceSync {
   readonly #saturated = eventLoopSaturation();
   /** Live observations by endpoint (the server drops its own on re-registration and expiry). */
   readonly #observations = new Map<string, Observation[]>();
-  /** Registers and Updates whose row `persistBeforeAnswer` already queued (cleared by their event). */
-  readonly #prewritten = new Set<string>();
+  /**
+   * Registers and Updates whose row `persistBeforeAnswer` already queued, cleared by their event:
+   * the server hands both the same Registration object, a new one for every Register and Update.
+   */
+  readonly #prewritten = new WeakSet<Registration>();
   /** Devices whose interrogation got no answer: tried again at their next Update. */
   readonly #retry = new Set<string>();
   readonly #listeners: {
@@ -239,7 +238,7 @@ class DeviceSyncImpl implements DeviceSync {
    */
   persistBeforeAnswer(change: RegistrationChange): Promise<void> {
     const reg = change.registration;
-    this.#prewritten.add(prewrittenKey(change.kind, reg));
+    this.#prewritten.add(reg);
     return this.#writes.enqueueAndWait(this.#registrationWrite(change.kind, reg, change.previous));
   }
 
@@ -263,14 +262,14 @@ class DeviceSyncImpl implements DeviceSync {
   #onRegistered(reg: Registration, previous: Registration | undefined): void {
     // The server already dropped the observations of the previous registration (a dead port).
     this.#observations.delete(reg.endpoint);
-    if (!this.#prewritten.delete(prewrittenKey('registered', reg))) {
+    if (!this.#prewritten.delete(reg)) {
       this.#writes.enqueue(this.#registrationWrite('registered', reg, previous));
     }
     this.#interrogate(reg.endpoint, true);
   }
 
   #onUpdated(reg: Registration): void {
-    if (!this.#prewritten.delete(prewrittenKey('updated', reg))) {
+    if (!this.#prewritten.delete(reg)) {
       this.#writes.enqueue(this.#registrationWrite('updated', reg, undefined));
     }
     const neverRead = this.#retry.has(reg.endpoint);
