@@ -48,6 +48,12 @@ export interface OpenOptions {
   readonly migrate?: boolean;
   /** Max connections for Postgres. */
   readonly poolSize?: number;
+  /**
+   * Postgres: run repeated statements as named prepared statements (see prepared-statements.ts).
+   * Default on, unless OTACTL_PG_PREPARE=off (for a connection pooler that cannot keep them, such
+   * as PgBouncer before 1.21 in transaction mode).
+   */
+  readonly preparedStatements?: boolean;
 }
 
 export async function openDatabase(spec: DatabaseSpec, options: OpenOptions = {}): Promise<OpenDatabase> {
@@ -117,7 +123,9 @@ async function openPostgres(
     // JIT compilation costs more than it saves on the reconciler's aggregate queries.
     options: `-c jit=off${spec.schema ? ` -c search_path=${spec.schema}` : ''}`,
     types,
-    Client: preparingClient(new StatementNames()),
+    ...((options.preparedStatements ?? process.env.OTACTL_PG_PREPARE !== 'off')
+      ? { Client: preparingClient(new StatementNames()) }
+      : {}),
   });
   // A client losing its connection (server restart, terminated backend) must not crash the
   // process: idle clients report on the pool, checked-out ones on themselves. The query that

@@ -5,7 +5,11 @@ import { type OpenDatabase, openDatabase } from '../../controller/store/index.js
 export interface TestBackend {
   readonly name: 'pglite' | 'postgres';
   /** A fresh, migrated database of its own: PGlite in memory, or a new schema on the test Postgres. */
-  open(options?: { migrate?: boolean; poolSize?: number }): Promise<OpenDatabase>;
+  open(options?: {
+    migrate?: boolean;
+    poolSize?: number;
+    preparedStatements?: boolean;
+  }): Promise<OpenDatabase>;
 }
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;

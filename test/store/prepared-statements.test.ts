@@ -58,4 +58,19 @@ describe.skipIf(!TEST_DATABASE_URL)('prepared statements on Postgres', () => {
       await store.close();
     }
   });
+
+  it('prepares nothing when turned off (a pooler that cannot keep prepared statements)', async () => {
+    const store = await postgres!.open({ poolSize: 1, preparedStatements: false });
+    try {
+      for (let i = 0; i < 5; i++) {
+        await sql`select count(*)::int as n from devices where endpoint = ${`ep-${i}`}`.execute(store.db);
+      }
+      const prepared = await sql<{
+        n: number;
+      }>`select count(*)::int as n from pg_prepared_statements`.execute(store.db);
+      expect(prepared.rows[0]?.n).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
 });
