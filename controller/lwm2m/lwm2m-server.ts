@@ -182,7 +182,6 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       },
       timing,
       nextMessageId: (peer) => this.#requester.nextMessageId(peer),
-      directPiggybackMs: timing.piggybackMs,
     });
     this.#coap.listen(socket);
     socket.on('error', (err) => this.#log.error({ err }, 'udp socket error'));

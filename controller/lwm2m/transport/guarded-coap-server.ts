@@ -27,11 +27,10 @@ export interface GuardedServerOptions {
     readonly accepts: (packet: ParsedPacket) => boolean;
     readonly serve: (req: InboundRequest) => void;
   };
+  /** Retransmission of separate responses; `piggybackMs` for directly served requests. */
   readonly timing: CoapTiming;
   /** Message ids for our separate responses, from the counter the downlink requester uses. */
   readonly nextMessageId: (peer: Peer) => number;
-  /** How long a directly served CON request may wait for a piggybacked answer. */
-  readonly directPiggybackMs: number;
 }
 
 type PacketOptions = ParsedPacket['options'];
@@ -73,7 +72,7 @@ export class GuardedCoapServer extends Server {
       cache: this.#cache,
       nextMessageId: opts.nextMessageId,
       timing: opts.timing,
-      piggybackMs: opts.directPiggybackMs,
+      piggybackMs: opts.timing.piggybackMs,
     });
     // Expired entries also go as new ones come in; this bounds how long they outlive a burst.
     this.#purge = setInterval(() => this.#cache.purgeStale(), 1_000);
