@@ -1,5 +1,5 @@
-import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { QueryCounter } from '../../bench/query-counter.js';
 import type { ChangeResult } from '../../controller/lwm2m/index.js';
 import type { DeviceOps } from '../../controller/reconcile/device-ops.js';
 import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/executor.js';
@@ -13,19 +13,6 @@ import { testBackends } from '../helpers/databases.js';
 
 const TARGET = '2.0.0';
 const HOUR = 3_600_000;
-
-function statementCounter(): KyselyPlugin & { count: number } {
-  return {
-    count: 0,
-    transformQuery(args: PluginTransformQueryArgs) {
-      return args.node;
-    },
-    async transformResult(this: { count: number }, args: PluginTransformResultArgs) {
-      this.count++;
-      return args.result;
-    },
-  };
-}
 
 /** Device requests that always succeed, counted by kind. */
 function countingOps(): DeviceOps & { executes: string[]; writes: string[] } {
@@ -120,7 +107,7 @@ describe.each(testBackends)('the active-update half of a pass on $name', (backen
     try {
       const now = Date.now();
       await seed(store, 25, 'downloading', now);
-      const counter = statementCounter();
+      const counter = new QueryCounter();
       const db = store.db.withPlugin(counter);
       const result = await reconcileUpdates(depsOf(db, countingOps(), now), outsideWindow, now, options);
       expect(result.actions).toBe(25);

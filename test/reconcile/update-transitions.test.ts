@@ -1,23 +1,9 @@
-import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { QueryCounter } from '../../bench/query-counter.js';
 import { TransitionWriter } from '../../controller/reconcile/transition-writer.js';
 import { type Transition, transitionUpdates } from '../../controller/reconcile/update-store.js';
 import type { ActivePhase, OpenDatabase, UpdatePhase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
-
-/** Counts the statements that reach the database through the instance it is plugged into. */
-function statementCounter(): KyselyPlugin & { count: number } {
-  return {
-    count: 0,
-    transformQuery(args: PluginTransformQueryArgs) {
-      return args.node;
-    },
-    async transformResult(this: { count: number }, args: PluginTransformResultArgs) {
-      this.count++;
-      return args.result;
-    },
-  };
-}
 
 /** Devices dev-0..dev-(n-1), each with one active update in `phase`; returns the update ids. */
 async function seedUpdates(store: OpenDatabase, n: number, phase: ActivePhase): Promise<number[]> {
@@ -76,7 +62,7 @@ describe.each(testBackends)('update transitions on $name', (backend) => {
         .set({ phase: 'downloaded' })
         .where('id', '=', ids[2]!)
         .execute();
-      const counter = statementCounter();
+      const counter = new QueryCounter();
       const db = store.db.withPlugin(counter);
       const at = new Date('2026-01-02T03:04:05.678Z');
       const moved = await transitionUpdates(db, [
@@ -115,7 +101,7 @@ describe.each(testBackends)('update transitions on $name', (backend) => {
     const store = await backend.open();
     try {
       const ids = await seedUpdates(store, 4, 'downloaded');
-      const counter = statementCounter();
+      const counter = new QueryCounter();
       const writer = new TransitionWriter(store.db.withPlugin(counter));
       // Two claims of the same update: only the first moves it; the second waits for the next
       // statement and finds the row gone from `downloaded`.
