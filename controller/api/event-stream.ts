@@ -1,10 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
+import { normalizeAddress } from '../firmware/client-address.js';
+import { admitSlot } from '../firmware/fair-share.js';
 import type { Logger } from '../log/create-logger.js';
-import type { Database } from '../store/schema.js';
+import type { Database, EventsTable } from '../store/schema.js';
 import { latestEventId } from './read-model/events.js';
 import { toEventView } from './read-model/to-view.js';
 import { sendError } from './respond.js';
+
+export const DEFAULT_MAX_STREAMS = 32;
+export const DEFAULT_MAX_STREAMS_PER_ADDRESS = 4;
+export const DEFAULT_STREAM_QUEUE_BYTES = 1 << 20;
+export const DEFAULT_STREAM_STALL_MS = 30_000;
+
+/** Why a listener was closed by the server; each is counted in `otactl_event_stream_dropped_total`. */
+export type StreamDropReason = 'queue-full' | 'stalled';
 
 export interface EventStreamOptions {
   readonly db: Kysely<Database>;
@@ -12,9 +22,25 @@ export interface EventStreamOptions {
   readonly pollMs?: number;
   /** Concurrent listeners; more are refused with 503. Default 32. */
   readonly maxSubscribers?: number;
+  /**
+   * Concurrent listeners from one client address; more are refused with 429. Beyond its first, an
+   * address gets one only while a quarter of `maxSubscribers` stay free. Default 4.
+   */
+  readonly maxSubscribersPerAddress?: number;
+  /**
+   * Bytes written to one listener and not yet taken by its socket. Writing stops at the socket's
+   * high-water mark and the backlog waits in the database, so only a single oversized event can
+   * pass this; the listener is then closed. Default 1 MiB.
+   */
+  readonly maxQueuedBytes?: number;
+  /** A listener whose socket takes nothing for this long while data waits is closed. Default 30 s. */
+  readonly stallMs?: number;
+  /** Events read per query, for the live poll and for each listener catching up. Default 500. */
+  readonly pageSize?: number;
   /** A comment line this often keeps proxies and idle timeouts from closing the stream. Default 15 s. */
   readonly heartbeatMs?: number;
   readonly logger?: Logger;
+  readonly onDrop?: (reason: StreamDropReason) => void;
 }
 
 export interface StreamFilter {
@@ -30,60 +56,188 @@ export interface EventStream {
   close(): void;
 }
 
-interface Subscriber {
-  readonly res: ServerResponse;
-  readonly rollout: string | undefined;
-  readonly endpoint: string | undefined;
-  cursor: number;
-}
-
-const BATCH = 500;
+type EventRow = Selectable<EventsTable>;
 
 /**
- * Server-sent events of new rows of `events`. One poller serves every listener (the table
- * is read once per tick, from the oldest cursor), and it runs only while someone listens.
+ * live: caught up, fed by the shared poller; paging: reading its own backlog from the database;
+ * blocked: its socket is full, nothing is written until 'drain'; gone: closed.
+ */
+type Mode = 'live' | 'paging' | 'blocked' | 'gone';
+
+interface Subscriber {
+  readonly res: ServerResponse;
+  readonly address: string;
+  readonly rollout: string | undefined;
+  readonly endpoint: string | undefined;
+  /** Every event up to this id was written or filtered out. */
+  cursor: number;
+  mode: Mode;
+  stallTimer?: NodeJS.Timeout;
+}
+
+const DROP_GRACE_MS = 1_000;
+
+/**
+ * Server-sent events of new rows of `events`, with backpressure. Listeners that keep up share
+ * one poller (the table is read once per tick, from where the poller stopped). A listener that
+ * starts behind, or whose socket fills, reads its backlog page by page from the database and
+ * writes the next page only after 'drain', so a slow reader costs one socket buffer, never the
+ * backlog in memory. Listeners that take nothing for `stallMs` are closed; they resume with
+ * Last-Event-ID.
  */
 export function createEventStream(options: EventStreamOptions): EventStream {
+  const { db } = options;
   const pollMs = options.pollMs ?? 1_000;
-  const maxSubscribers = options.maxSubscribers ?? 32;
+  const maxSubscribers = options.maxSubscribers ?? DEFAULT_MAX_STREAMS;
+  const perAddress = options.maxSubscribersPerAddress ?? DEFAULT_MAX_STREAMS_PER_ADDRESS;
+  // Every address gets one stream while any is free; more only while a quarter stay free.
+  const slots = { max: maxSubscribers, share: 1, cap: perAddress, reserve: Math.floor(maxSubscribers / 4) };
+  const maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_STREAM_QUEUE_BYTES;
+  const stallMs = options.stallMs ?? DEFAULT_STREAM_STALL_MS;
+  const pageSize = options.pageSize ?? 500;
   const heartbeatEvery = Math.max(1, Math.round((options.heartbeatMs ?? 15_000) / pollMs));
   const subscribers = new Set<Subscriber>();
+  /** Listeners accepted (counted against both bounds) per address, including those still starting. */
+  const byAddress = new Map<string, number>();
+  let accepted = 0;
+  /** Every event up to this id has been handed to the live listeners; undefined while nobody listens. */
+  let head: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   let polling = false;
   let ticks = 0;
   let closed = false;
-  /** Listeners accepted whose cursor is still being read: they count against the bound too. */
-  let starting = 0;
 
-  const stop = (): void => {
-    clearInterval(timer);
-    timer = undefined;
+  const write = (subscriber: Subscriber, text: string): boolean => {
+    const more = subscriber.res.write(text);
+    if (subscriber.res.writableLength > maxQueuedBytes) drop(subscriber, 'queue-full');
+    return more;
+  };
+
+  const drop = (subscriber: Subscriber, reason: StreamDropReason): void => {
+    if (subscriber.mode === 'gone') return;
+    leave(subscriber);
+    options.onDrop?.(reason);
+    const why =
+      reason === 'stalled'
+        ? `took nothing for ${stallMs} ms`
+        : `more than ${maxQueuedBytes} bytes waited for the client`;
+    const { res } = subscriber;
+    res.end(
+      `event: dropped\ndata: ${JSON.stringify({ reason, message: `${why}; reconnect with Last-Event-ID to resume` })}\n\n`,
+    );
+    // The farewell reaches a client that reads again; one that does not is cut off.
+    const cut = setTimeout(() => res.destroy(), DROP_GRACE_MS);
+    cut.unref();
+    res.once('close', () => clearTimeout(cut));
+  };
+
+  const leave = (subscriber: Subscriber): void => {
+    if (subscriber.mode === 'gone') return;
+    subscriber.mode = 'gone';
+    clearTimeout(subscriber.stallTimer);
+    subscribers.delete(subscriber);
+    release(subscriber.address);
+  };
+
+  const release = (address: string): void => {
+    accepted--;
+    const left = (byAddress.get(address) ?? 1) - 1;
+    if (left <= 0) byAddress.delete(address);
+    else byAddress.set(address, left);
+    if (accepted === 0) {
+      clearInterval(timer);
+      timer = undefined;
+      head = undefined;
+    }
+  };
+
+  /** Writes `rows` (ascending) to one listener; stops at a full socket and waits for 'drain'. */
+  const deliver = (subscriber: Subscriber, rows: readonly EventRow[], upTo: number): void => {
+    for (const row of rows) {
+      const id = Number(row.id);
+      if (id <= subscriber.cursor) continue;
+      if (
+        (subscriber.rollout === undefined || row.rollout === subscriber.rollout) &&
+        (subscriber.endpoint === undefined || row.endpoint === subscriber.endpoint)
+      ) {
+        const more = write(
+          subscriber,
+          `id: ${id}\nevent: event\ndata: ${JSON.stringify(toEventView(row))}\n\n`,
+        );
+        subscriber.cursor = id;
+        if (subscriber.mode === 'gone') return;
+        if (!more) {
+          block(subscriber);
+          return;
+        }
+      }
+      subscriber.cursor = id;
+    }
+    subscriber.cursor = Math.max(subscriber.cursor, upTo);
+  };
+
+  const block = (subscriber: Subscriber): void => {
+    subscriber.mode = 'blocked';
+    subscriber.stallTimer = setTimeout(() => drop(subscriber, 'stalled'), stallMs);
+    subscriber.res.once('drain', () => {
+      if (subscriber.mode !== 'blocked') return;
+      clearTimeout(subscriber.stallTimer);
+      subscriber.mode = 'paging';
+      catchUp(subscriber);
+    });
+  };
+
+  const readPage = (subscriber: Subscriber, until: number): Promise<EventRow[]> => {
+    let select = db
+      .selectFrom('events')
+      .selectAll()
+      .where('id', '>', subscriber.cursor)
+      .where('id', '<=', until);
+    if (subscriber.rollout !== undefined) select = select.where('rollout', '=', subscriber.rollout);
+    if (subscriber.endpoint !== undefined) select = select.where('endpoint', '=', subscriber.endpoint);
+    return select.orderBy('id').limit(pageSize).execute();
+  };
+
+  /** Pages a listener's backlog up to the poller's position, then hands it to the poller. */
+  const catchUp = (subscriber: Subscriber): void => {
+    const step = async (): Promise<void> => {
+      while (subscriber.mode === 'paging' && head !== undefined) {
+        const until = head;
+        if (subscriber.cursor >= until) {
+          subscriber.mode = 'live';
+          return;
+        }
+        const rows = await readPage(subscriber, until);
+        if (subscriber.mode !== 'paging') return;
+        deliver(subscriber, rows, rows.length < pageSize ? until : Number(rows[rows.length - 1]?.id));
+      }
+    };
+    step().catch((error: unknown) => {
+      options.logger?.warn({ err: error }, 'event stream: reading the backlog failed; retrying');
+      setTimeout(() => catchUp(subscriber), pollMs).unref();
+    });
   };
 
   const poll = async (): Promise<void> => {
-    if (polling || subscribers.size === 0) return;
+    if (polling || head === undefined) return;
     polling = true;
     try {
-      const from = Math.min(...[...subscribers].map((s) => s.cursor));
-      const rows = await options.db
+      const rows = await db
         .selectFrom('events')
         .selectAll()
-        .where('id', '>', from)
+        .where('id', '>', head)
         .orderBy('id')
-        .limit(BATCH)
+        .limit(pageSize)
         .execute();
+      if (head === undefined) return;
+      const upTo = Math.max(head, Number(rows[rows.length - 1]?.id ?? head));
       const heartbeat = ++ticks % heartbeatEvery === 0;
       for (const subscriber of subscribers) {
-        for (const row of rows) {
-          const id = Number(row.id);
-          if (id <= subscriber.cursor) continue;
-          subscriber.cursor = id;
-          if (subscriber.rollout !== undefined && row.rollout !== subscriber.rollout) continue;
-          if (subscriber.endpoint !== undefined && row.endpoint !== subscriber.endpoint) continue;
-          subscriber.res.write(`id: ${id}\nevent: event\ndata: ${JSON.stringify(toEventView(row))}\n\n`);
-        }
-        if (heartbeat) subscriber.res.write(': keep-alive\n\n');
+        if (subscriber.mode === 'live') deliver(subscriber, rows, upTo);
+        if (heartbeat && (subscriber.mode === 'live' || subscriber.mode === 'paging'))
+          write(subscriber, ': keep-alive\n\n');
       }
+      head = upTo;
     } catch (error) {
       options.logger?.warn({ err: error }, 'event stream: reading events failed');
     } finally {
@@ -92,10 +246,29 @@ export function createEventStream(options: EventStreamOptions): EventStream {
   };
 
   const subscribe = (req: IncomingMessage, res: ServerResponse, filter: StreamFilter): void => {
-    if (closed || subscribers.size + starting >= maxSubscribers) {
+    const address = normalizeAddress(req.socket.remoteAddress);
+    const fromAddress = byAddress.get(address) ?? 0;
+    const refusal = closed ? 'server-full' : admitSlot(slots, accepted, fromAddress);
+    if (refusal === 'server-full') {
       sendError(req, res, 503, `too many event stream listeners (at most ${maxSubscribers})`, {
         'Retry-After': '10',
       });
+      return;
+    }
+    if (refusal === 'address-full') {
+      const bound =
+        fromAddress >= perAddress
+          ? `at most ${perAddress} per address`
+          : 'the last slots are kept for other addresses';
+      sendError(
+        req,
+        res,
+        429,
+        `too many event stream listeners from ${address} (${bound}); close one first`,
+        {
+          'Retry-After': '10',
+        },
+      );
       return;
     }
     res.writeHead(200, {
@@ -108,39 +281,43 @@ export function createEventStream(options: EventStreamOptions): EventStream {
       res.end();
       return;
     }
+    accepted++;
+    byAddress.set(address, fromAddress + 1);
     res.write('retry: 2000\n\n');
-    const lastEventId = Number(req.headers['last-event-id']);
-    const since =
-      filter.since ?? (Number.isSafeInteger(lastEventId) && lastEventId >= 0 ? lastEventId : undefined);
+    // A reconnecting EventSource sends the last id it saw: that, not the URL's since, is where to resume.
+    const lastEventId = Number(req.headers['last-event-id'] || Number.NaN);
+    const resumeAt = Number.isSafeInteger(lastEventId) && lastEventId >= 0 ? lastEventId : filter.since;
     const subscriber: Subscriber = {
       res,
+      address,
       rollout: filter.rollout,
       endpoint: filter.endpoint,
-      cursor: since ?? 0,
+      cursor: resumeAt ?? 0,
+      mode: 'paging',
     };
-    let gone = false;
-    const leave = () => {
-      if (gone) return;
-      gone = true;
-      subscribers.delete(subscriber);
-      if (subscribers.size === 0) stop();
+    let started = false;
+    const end = () => {
+      if (started) leave(subscriber);
+      else if (subscriber.mode !== 'gone') {
+        subscriber.mode = 'gone';
+        release(address);
+      }
       // With half-open sockets allowed, a client that went away only ends its side: end ours.
       if (!res.writableEnded) res.end();
     };
-    res.once('close', leave);
-    req.socket.once('end', leave);
+    res.once('close', end);
+    req.socket.once('end', end);
     const start = async (): Promise<void> => {
-      starting++;
-      try {
-        if (since === undefined) subscriber.cursor = await latestEventId(options.db);
-      } finally {
-        starting--;
-      }
-      if (gone || closed) return;
+      const latest = await latestEventId(db);
+      if (subscriber.mode === 'gone' || closed) return;
+      started = true;
+      head ??= latest;
+      if (resumeAt === undefined) subscriber.cursor = latest;
       subscribers.add(subscriber);
       // The stream is open and its cursor fixed: tell the client, so it can rely on seeing what follows.
       res.write(`event: ready\ndata: ${JSON.stringify({ lastId: subscriber.cursor })}\n\n`);
       timer ??= setInterval(() => void poll(), pollMs);
+      catchUp(subscriber);
     };
     start().catch((error: unknown) => {
       options.logger?.warn({ err: error }, 'event stream: could not start');
@@ -155,9 +332,12 @@ export function createEventStream(options: EventStreamOptions): EventStream {
     },
     close() {
       closed = true;
-      stop();
-      for (const subscriber of subscribers) subscriber.res.end();
-      subscribers.clear();
+      clearInterval(timer);
+      timer = undefined;
+      for (const subscriber of [...subscribers]) {
+        leave(subscriber);
+        subscriber.res.end();
+      }
     },
   };
 }

@@ -10,6 +10,7 @@ import { API_PREFIX, createApiRoutes } from './api-routes.js';
 import { createTokenCheck } from './bearer-token.js';
 import { checkDatabase } from './database-check.js';
 import { createEventStream } from './event-stream.js';
+import { readRequestTarget } from './request-target.js';
 import { sendError, sendJson, sendText } from './respond.js';
 
 export interface Readiness {
@@ -38,6 +39,12 @@ export interface HttpAppOptions {
   readonly eventPollMs?: number;
   /** Concurrent /api/v1/events/stream listeners. Default 32. */
   readonly maxStreamSubscribers?: number;
+  /** Concurrent event stream listeners from one client address. Default 4. */
+  readonly maxStreamSubscribersPerAddress?: number;
+  /** An event stream listener whose socket takes nothing for this long is closed. Default 30 s. */
+  readonly streamStallMs?: number;
+  /** Bytes waiting for one event stream listener before it is closed. Default 1 MiB. */
+  readonly streamMaxQueuedBytes?: number;
   /**
    * GET /api/v1/plan: what the controller would do now. Returns undefined while no valid
    * manifests are loaded (answered 409).
@@ -65,7 +72,11 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     db,
     pollMs: options.eventPollMs,
     maxSubscribers: options.maxStreamSubscribers,
+    maxSubscribersPerAddress: options.maxStreamSubscribersPerAddress,
+    stallMs: options.streamStallMs,
+    maxQueuedBytes: options.streamMaxQueuedBytes,
     logger,
+    onDrop: (reason) => options.metrics?.eventStreamsDropped.inc({ reason }),
   });
   const api = createApiRoutes(db, events);
   const checkTimeout = options.databaseCheckTimeoutMs ?? 1_000;
@@ -137,18 +148,13 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       });
       return;
     }
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-    } catch {
-      sendError(req, res, 400, 'malformed request target');
+    const target = readRequestTarget(req.url ?? '/');
+    if (target.kind === 'invalid') {
+      sendError(req, res, 400, target.error);
       return;
     }
+    const { url } = target;
     handle(req, res, url).catch((error: unknown) => {
-      if (error instanceof URIError) {
-        if (!res.headersSent) sendError(req, res, 400, 'malformed percent-encoding in the path');
-        return;
-      }
       logger?.error({ err: error, path: url.pathname }, 'http request failed');
       if (!res.headersSent) sendError(req, res, 500, 'internal error; see the controller log');
       else res.destroy();

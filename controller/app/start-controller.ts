@@ -11,6 +11,7 @@ import {
   createUrlSigner,
   type Endpoint,
   type ServedScheme,
+  type ServerLimits,
   startFirmwareHttpsServer,
 } from '../firmware/index.js';
 import { createLogger, type Logger } from '../log/index.js';
@@ -50,10 +51,20 @@ export interface ControllerConfig {
   readonly signedUrlTtlSeconds?: number;
   readonly apiToken?: string;
   /**
-   * Downloads (and HTTP connections) at once from one client address. Devices behind one NAT
-   * share an address, so this is a fairness bound, not a per-device one. Default 64.
+   * Downloads at once from one client address. Devices behind one NAT share an address, so this
+   * is a fairness bound, not a per-device one. Default 64.
    */
   readonly maxDownloadsPerClient?: number;
+  /** Open connections on each HTTP(S) port. Default 10,000. */
+  readonly maxHttpConnections?: number;
+  /**
+   * Connections one address always gets on each HTTP(S) port; beyond that it borrows free ones
+   * while a tenth of the ports' connections stay free for other addresses. Default 16.
+   */
+  readonly maxConnectionsPerAddress?: number;
+  /** Concurrent event stream listeners, in total and from one address. Default 32 and 4. */
+  readonly maxEventStreams?: number;
+  readonly maxEventStreamsPerAddress?: number;
   readonly clock?: () => number;
   readonly logger?: Logger;
   readonly reconcile?: ReconcilerOptions;
@@ -156,6 +167,10 @@ export async function startController(config: ControllerConfig): Promise<Control
       logger: log.child({ component: 'api' }),
       plan: async () => (desired ? buildPlanReport(db, desired, clock()) : undefined),
       downloads: downloadStats,
+      ...(config.maxEventStreams !== undefined ? { maxStreamSubscribers: config.maxEventStreams } : {}),
+      ...(config.maxEventStreamsPerAddress !== undefined
+        ? { maxStreamSubscribersPerAddress: config.maxEventStreamsPerAddress }
+        : {}),
       readiness: () => {
         const reasons: string[] = [];
         if (desired === undefined) reasons.push('no valid manifests loaded yet');
@@ -163,11 +178,18 @@ export async function startController(config: ControllerConfig): Promise<Control
         return { ready: reasons.length === 0, reasons };
       },
     });
+    const connectionLimits: ServerLimits = {
+      ...(config.maxHttpConnections !== undefined ? { maxConnections: config.maxHttpConnections } : {}),
+      ...(config.maxConnectionsPerAddress !== undefined
+        ? { maxConnectionsPerClient: config.maxConnectionsPerAddress }
+        : {}),
+      onConnectionRefused: (reason) => metrics.httpConnectionsRefused.inc({ reason }),
+    };
     const http = await startHttpServer({
       port: config.httpPort,
       ...(config.httpHost ? { host: config.httpHost } : {}),
       app,
-      maxConnectionsPerClient: 2 * (config.maxDownloadsPerClient ?? 64),
+      ...connectionLimits,
     });
     stops.push(() => http.close());
     let httpsPort: number | undefined;
@@ -181,7 +203,7 @@ export async function startController(config: ControllerConfig): Promise<Control
         ...(signingKey ? { signingKey } : {}),
         now: clock,
         maxDownloadsPerClient: config.maxDownloadsPerClient ?? 64,
-        maxConnectionsPerClient: 2 * (config.maxDownloadsPerClient ?? 64),
+        ...connectionLimits,
       });
       stops.push(() => https.close());
       httpsPort = https.port;

@@ -1,4 +1,4 @@
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 
 export const DEFAULT_DB_PATH = './.otactl/db';
 
@@ -20,4 +20,13 @@ export function parsePort(value: string): number {
     throw new Error(`not a port number: ${value}`);
   }
   return port;
+}
+
+/** A count flag: a whole number from 1 to 1,000,000. */
+export function parseCount(value: string): number {
+  const count = Number(value);
+  if (!/^\d+$/.test(value) || count < 1 || count > 1_000_000) {
+    throw new InvalidArgumentError(`expected a whole number from 1 to 1000000, got "${value}"`);
+  }
+  return count;
 }

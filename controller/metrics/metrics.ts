@@ -26,6 +26,10 @@ export interface Metrics {
   readonly coapRequests: { inc(labels: { method: string; outcome: CoapOutcome }, value?: number): void };
   /** kind: register, update, deregister, expired, ... */
   readonly registrations: LabelledCounter<'kind'>;
+  /** Event stream listeners closed by the server, by reason (queue-full, stalled). */
+  readonly eventStreamsDropped: LabelledCounter<'reason'>;
+  /** HTTP connections refused before any request was read, by reason (address-full, server-full). */
+  readonly httpConnectionsRefused: LabelledCounter<'reason'>;
   /** The exposition text; database gauges are refreshed first. */
   render(): Promise<string>;
   readonly contentType: string;
@@ -87,6 +91,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['kind'] as const,
     registers,
   });
+  const byReason = (name: string, help: string) =>
+    new Counter({ name, help, labelNames: ['reason'] as const, registers });
+  const eventStreamsDropped = byReason(
+    'otactl_event_streams_dropped_total',
+    'Event stream listeners closed by the server because they did not read, by reason',
+  );
+  const httpConnectionsRefused = byReason(
+    'otactl_http_connections_refused_total',
+    'HTTP(S) connections refused by the connection caps, by reason',
+  );
 
   const database = options.db ? createDatabaseGauges(options.db, registers) : undefined;
   if (options.downloadStats) createDownloadGauges(options.downloadStats, registers);
@@ -97,6 +111,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     reconcilePassSeconds,
     coapRequests,
     registrations,
+    eventStreamsDropped,
+    httpConnectionsRefused,
     contentType: registry.contentType,
     async render() {
       await database?.refresh();

@@ -105,6 +105,49 @@ describe.each(testBackends)('HTTP API on $name', (backend) => {
     expect((await getJson(port, '/nothing-here')).status).toBe(404);
   });
 
+  it('answers 400 with the reason, never 500, to a NUL or bytes that are not UTF-8 anywhere in the target', async () => {
+    const targets = [
+      '/api/v1/rollouts/X',
+      '/api/v1/devices/X',
+      '/api/v1/X',
+      '/api/v1/X/stream',
+      '/X',
+      ...['rollout', 'state', 'search', 'after', 'limit'].map((p) => `/api/v1/devices?${p}=X`),
+      ...['rollout', 'endpoint', 'since', 'limit'].map((p) => `/api/v1/events?${p}=X`),
+      ...['rollout', 'endpoint', 'since'].map((p) => `/api/v1/events/stream?${p}=X`),
+      '/api/v1/devices?X=1',
+      '/api/v1/events?rollout=canary&endpoint=a=b=X',
+      ...[
+        '/api/v1/rollouts',
+        '/api/v1/plan',
+        '/api/v1/downloads',
+        '/metrics',
+        '/healthz',
+        '/readyz',
+        '/',
+      ].map((path) => `${path}?x=X`),
+    ];
+    const bad = [
+      ['%00', /NUL byte/],
+      ['dev%00-001', /NUL byte/],
+      ['%C0%80', /not valid percent-encoded UTF-8/],
+      ['%ED%A0%80', /not valid percent-encoded UTF-8/],
+      ['%FF', /not valid percent-encoded UTF-8/],
+    ] as const;
+    for (const target of targets) {
+      for (const [value, reason] of bad) {
+        const path = target.replace('X', value);
+        const res = await httpRequest(port, path);
+        expect({ path, status: res.status }).toEqual({ path, status: 400 });
+        expect(JSON.parse(res.body).error).toMatch(reason);
+      }
+    }
+    // Text that is merely unusual is still looked up as sent.
+    expect((await getJson(port, '/api/v1/devices/%E2%9C%93%20x')).body).toEqual({
+      error: 'device "✓ x" not found',
+    });
+  });
+
   it('lists devices with their active update', async () => {
     const { body } = await getJson<{ devices: DeviceView[]; nextAfter: string | null }>(
       port,

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database, FirmwareUpdateRow } from '../../controller/store/schema.js';
 
 /** Rows as the reconciler and the LwM2M server write them, for read-side tests. */
@@ -161,6 +161,17 @@ export async function insertEvent(
     .returning('id')
     .executeTakeFirstOrThrow();
   return Number(row.id);
+}
+
+/** `count` events in one statement, each with `detailBytes` of padding in its details; returns their ids. */
+export async function insertEvents(db: Kysely<Database>, count: number, detailBytes = 0): Promise<number[]> {
+  const rows = await sql<{ id: number }>`
+    insert into events (type, message, rollout, endpoint, details, git_revision)
+    select 'UpdateStarted', 'update started ' || n, 'canary', 'dev-' || n,
+           jsonb_build_object('attempt', 1, 'padding', repeat('x', ${detailBytes})), 'abc1234def'
+    from generate_series(1, ${count}) as n
+    returning id`.execute(db);
+  return rows.rows.map((row) => Number(row.id)).sort((a, b) => a - b);
 }
 
 /** A small fleet: rollout canary (step 2 of 3, half done) with one device per interesting outcome. */

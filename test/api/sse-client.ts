@@ -6,10 +6,25 @@ export interface SseMessage {
   readonly data: string;
 }
 
+export interface SseOptions {
+  readonly headers?: Record<string, string>;
+  /** Connect from this loopback address (any 127.x.y.z on Linux) to act as another client. */
+  readonly localAddress?: string;
+}
+
 /** Reads a text/event-stream over a real socket; `next(predicate)` resolves with the first matching message. */
-export async function openSse(port: number, path: string) {
+export async function openSse(port: number, path: string, options: SseOptions = {}) {
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { Accept: 'text/event-stream' } }, resolve);
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        headers: { Accept: 'text/event-stream', ...options.headers },
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      },
+      resolve,
+    );
     req.on('error', reject);
     req.end();
   });

@@ -276,12 +276,14 @@ describe('per-client bounds', () => {
     }
   });
 
-  it('answers 503 to connections beyond the bound per client address', async () => {
+  it('answers 503 to connections beyond the bound per client address when none are free to lend', async () => {
     const limited = await startFirmwareHttpServer({
       port: 0,
       host: '127.0.0.1',
       catalog: { lookup: () => undefined },
       maxConnectionsPerClient: 2,
+      maxConnections: 10,
+      reservedConnections: 10,
     });
     const sockets = [
       connect({ host: '127.0.0.1', port: limited.port }),

@@ -18,6 +18,8 @@ describe('metrics without a database', () => {
     metrics.reconcilePassSeconds.observe(3);
     metrics.coapRequests.inc({ method: 'write', outcome: 'timeout' });
     metrics.registrations.inc({ kind: 'register' });
+    metrics.eventStreamsDropped.inc({ reason: 'stalled' });
+    metrics.httpConnectionsRefused.inc({ reason: 'address-full' });
     const samples = parseExposition(await metrics.render());
     expect(sampleValue(samples, 'otactl_updates_started_total', { rollout: 'canary' })).toBe(2);
     expect(
@@ -40,6 +42,8 @@ describe('metrics without a database', () => {
       1,
     );
     expect(sampleValue(samples, 'otactl_registrations_total', { kind: 'register' })).toBe(1);
+    expect(sampleValue(samples, 'otactl_event_streams_dropped_total', { reason: 'stalled' })).toBe(1);
+    expect(sampleValue(samples, 'otactl_http_connections_refused_total', { reason: 'address-full' })).toBe(1);
     expect(metrics.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(
       sampleValue(parseExposition(await other.render()), 'otactl_updates_started_total', {
@@ -59,6 +63,8 @@ describe('metrics without a database', () => {
       '# TYPE otactl_reconcile_pass_seconds histogram',
       '# TYPE otactl_coap_requests_total counter',
       '# TYPE otactl_registrations_total counter',
+      '# TYPE otactl_event_streams_dropped_total counter',
+      '# TYPE otactl_http_connections_refused_total counter',
       '# TYPE otactl_database_up gauge',
       '# TYPE otactl_devices gauge',
       '# TYPE otactl_updates_active gauge',

@@ -6,7 +6,7 @@ import { SERVED_SCHEMES, type ServedScheme } from '../../firmware/index.js';
 import { createLogger, isLogLevel } from '../../log/index.js';
 import { parseDuration, syncGitRemote } from '../../manifests/index.js';
 import { openStoreForCli } from '../open-store.js';
-import { dbOption, parsePort } from '../options.js';
+import { dbOption, parseCount, parsePort } from '../options.js';
 import { UserError } from '../user-error.js';
 
 interface RunOptions {
@@ -29,6 +29,10 @@ interface RunOptions {
   gitInterval: string;
   logLevel: string;
   maxDownloadsPerClient: string;
+  maxHttpConnections: number;
+  maxConnectionsPerAddress: number;
+  maxEventStreams: number;
+  maxEventStreamsPerAddress: number;
 }
 
 export function registerRun(program: Command): void {
@@ -59,6 +63,30 @@ export function registerRun(program: Command): void {
     .option('--git-branch <branch>', 'branch of --git-url', 'main')
     .option('--git-interval <duration>', 'how often to fetch --git-url', '1m')
     .option('--max-downloads-per-client <n>', 'concurrent downloads from one client address', '64')
+    .option(
+      '--max-http-connections <n>',
+      'open connections on each HTTP(S) port; more get 503',
+      parseCount,
+      10_000,
+    )
+    .option(
+      '--max-connections-per-address <n>',
+      'connections one address always gets on each HTTP(S) port; beyond that it borrows free ones while a tenth stay free for others',
+      parseCount,
+      16,
+    )
+    .option(
+      '--max-event-streams <n>',
+      'concurrent /api/v1/events/stream listeners; more get 503',
+      parseCount,
+      32,
+    )
+    .option(
+      '--max-event-streams-per-address <n>',
+      'concurrent event stream listeners from one address; more get 429 (beyond its first, only while a quarter of the slots are free)',
+      parseCount,
+      4,
+    )
     .addOption(new Option('--log-level <level>', 'log level').default('info'))
     .action(async (options: RunOptions) => run(options));
 }
@@ -122,6 +150,10 @@ async function run(options: RunOptions): Promise<void> {
         : {}),
       ...(options.requireCommitted ? { requireCommitted: true } : {}),
       maxDownloadsPerClient: Number(options.maxDownloadsPerClient),
+      maxHttpConnections: options.maxHttpConnections,
+      maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+      maxEventStreams: options.maxEventStreams,
+      maxEventStreamsPerAddress: options.maxEventStreamsPerAddress,
       logger: log,
     });
   } catch (error) {

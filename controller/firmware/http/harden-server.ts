@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { normalizeAddress } from '../client-address.js';
+import { admitSlot, type ShareBounds, type ShareRefusal } from '../fair-share.js';
 
 export interface ServerLimits {
   /** Whole request head must arrive within this (slowloris). Default 10 s. */
@@ -11,13 +12,31 @@ export interface ServerLimits {
   /** A socket with no traffic either way for this long is destroyed (stalled readers). Default 60 s. */
   readonly idleTimeoutMs?: number;
   readonly keepAliveTimeoutMs?: number;
-  /** Open connections one client address may hold; extra ones are answered 503 and closed. Default 8. */
+  /**
+   * Open connections one client address may always hold. Beyond that it borrows free ones while
+   * more than `reservedConnections` stay free (a fleet behind one NAT address downloads from one
+   * address); otherwise the connection is answered 503 and closed. Default 16.
+   */
   readonly maxConnectionsPerClient?: number;
-  /** Open connections in total. Default 10,000. */
+  /** Open connections in total; more are answered 503 and closed. Default 10,000. */
   readonly maxConnections?: number;
+  /**
+   * Free connections kept for addresses still within their own share: what greedy addresses
+   * cannot borrow, so one that comes later always finds a slot. Default a tenth of maxConnections.
+   */
+  readonly reservedConnections?: number;
+  /** Called for each connection refused by the bounds above. */
+  readonly onConnectionRefused?: (reason: ConnectionRefusal) => void;
 }
 
-export const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 8;
+export type ConnectionRefusal = ShareRefusal;
+
+export const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 16;
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** Room above maxConnections for sockets being answered 503, so node never has to reset one. */
+const REFUSAL_HEADROOM = 1_024;
+/** A refused client that does not close after the 503 is cut off after this long. */
+const REFUSAL_LINGER_MS = 2_000;
 
 const BUSY_RESPONSE =
   'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 5\r\n\r\n';
@@ -32,24 +51,41 @@ export function hardenServer(server: HttpServer | HttpsServer, limits: ServerLim
   server.headersTimeout = limits.headersTimeoutMs ?? 10_000;
   server.requestTimeout = limits.requestTimeoutMs ?? 30_000;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs ?? 5_000;
-  server.maxConnections = limits.maxConnections ?? 10_000;
+  const max = limits.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  // node resets connections beyond its own bound; ours answers 503 first.
+  server.maxConnections = max + REFUSAL_HEADROOM;
   server.setTimeout(limits.idleTimeoutMs ?? 60_000);
-  const perClient = limits.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
+  const bounds: ShareBounds = {
+    max,
+    share: limits.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+    reserve: limits.reservedConnections ?? Math.ceil(max / 10),
+  };
   const open = new Map<string, number>();
+  let total = 0;
   const tls = 'setSecureContext' in server;
   server.on('connection', (socket: Socket) => {
     const client = normalizeAddress(socket.remoteAddress);
-    const count = (open.get(client) ?? 0) + 1;
-    open.set(client, count);
-    socket.once('close', () => {
-      const left = (open.get(client) ?? 1) - 1;
-      if (left <= 0) open.delete(client);
-      else open.set(client, left);
-    });
-    if (count > perClient) {
-      // Over TLS no plain-text answer is possible before the handshake: just close.
-      if (tls) socket.destroy();
-      else socket.end(BUSY_RESPONSE);
+    const held = open.get(client) ?? 0;
+    // Only accepted connections count: a refused one is on its way out.
+    const refusal = admitSlot(bounds, total, held);
+    if (refusal === undefined) {
+      open.set(client, held + 1);
+      total++;
+      socket.once('close', () => {
+        total--;
+        const left = (open.get(client) ?? 1) - 1;
+        if (left <= 0) open.delete(client);
+        else open.set(client, left);
+      });
+      return;
     }
+    limits.onConnectionRefused?.(refusal);
+    // Over TLS no plain-text answer is possible before the handshake: just close.
+    if (tls) {
+      socket.destroy();
+      return;
+    }
+    socket.end(BUSY_RESPONSE);
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
   });
 }

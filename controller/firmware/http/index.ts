@@ -5,7 +5,13 @@ export {
   type FirmwareHttpHandler,
   type FirmwareHttpHandlerOptions,
 } from './handler.js';
-export { DEFAULT_MAX_CONNECTIONS_PER_CLIENT, hardenServer, type ServerLimits } from './harden-server.js';
+export {
+  type ConnectionRefusal,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+  hardenServer,
+  type ServerLimits,
+} from './harden-server.js';
 export { decideRange, type RangeDecision } from './range.js';
 export { BINARIES_PREFIX, type FirmwareRequestTarget, parseFirmwareTarget } from './request-path.js';
 export {
