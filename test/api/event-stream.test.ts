@@ -147,16 +147,16 @@ describe.each(testBackends)('event stream backpressure on $name', (backend) => {
 
   it('keeps one socket buffer for a reader that stops, drops it when stalled, and lets it resume', async () => {
     const { port, dropped, sockets, db } = await startRaw({ stallMs: 200 });
-    // 40 MB of backlog: far more than the kernel buffers of a loopback connection hold.
-    const backlog = await insertEvents(db, 20_000, 2_000);
-    const backlogBytes = 20_000 * 2_100;
+    // 20 MB of backlog: far more than the kernel buffers of a loopback connection hold (~4 MB).
+    const backlog = await insertEvents(db, 10_000, 2_000);
+    const backlogBytes = 10_000 * 2_100;
     const client = stalledClient(port, `Last-Event-ID: ${(backlog[0] ?? 1) - 1}\r\n`);
 
     expect(await dropped).toBe('stalled');
     const written = sockets[0]?.bytesWritten ?? 0;
     // Handed to the socket: what the kernel buffers took plus at most a high-water mark; never the backlog.
     expect(written).toBeGreaterThan(0);
-    expect(written).toBeLessThan(backlogBytes / 4);
+    expect(written).toBeLessThan(backlogBytes / 2);
     console.log(
       `stalled reader: ${(written / 1e6).toFixed(1)} MB written of a ${backlogBytes / 1e6} MB backlog`,
     );
@@ -172,7 +172,7 @@ describe.each(testBackends)('event stream backpressure on $name', (backend) => {
     closers.push(() => resumed.close());
     const first = await resumed.next((m) => m.event === 'event');
     expect(Number(first.id)).toBe(backlog[seen.length]);
-  }, 60_000);
+  }, 180_000);
 
   it('closes a listener whose queued bytes pass the bound with a last event saying why', async () => {
     const { port, dropped, db } = await startRaw({ maxQueuedBytes: 1_000 });
