@@ -276,6 +276,7 @@ export async function startController(config: ControllerConfig): Promise<Control
             );
             catalog.replace(built.catalog);
             for (const problem of built.problems) log.warn({ file: problem.file }, problem.message);
+            for (const warning of result.warnings) log.warn({ file: warning.file }, formatProblem(warning));
             if (desired?.generation !== state.generation) {
               log.info(
                 {
