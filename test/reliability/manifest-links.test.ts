@@ -94,5 +94,5 @@ describe('symbolic links merged into the manifests repository', () => {
       console.log(`manifest links: controller RSS ${rssBefore} -> ${rssAfter} bytes`);
       expect(rssAfter - rssBefore, `RSS ${rssBefore} -> ${rssAfter} bytes`).toBeLessThan(MAX_RSS_GROWTH);
     }
-  }, 120_000);
+  }, 240_000);
 });
