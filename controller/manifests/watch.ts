@@ -1,5 +1,7 @@
-import { type FSWatcher, statSync, watch } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
+
+import { watch } from 'chokidar';
 
 import type { DesiredState } from './desired-state.js';
 import { type LoadOptions, type LoadResult, loadListedManifests } from './load-desired-state.js';
@@ -27,9 +29,10 @@ export interface ManifestWatcher {
  * half-written file is just another event: a failed load keeps the last valid state and the next
  * event reloads.
  *
- * What is watched is what the loader walked: one watch per directory of the listing (symbolic
- * links to directories are followed by neither, the walk's entry cap bounds both) plus the
- * firmware directory itself (firmware files are named without sub-directories).
+ * What is watched is what the loader walked: one chokidar watcher holds exactly the directories
+ * of the listing, each at depth 0 (its direct entries), plus the firmware directory itself
+ * (firmware files are named without sub-directories). Symbolic links to directories are followed
+ * by neither, and the walk's entry cap bounds both.
  */
 export function watchManifests(
   dir: string,
@@ -39,7 +42,10 @@ export function watchManifests(
   const root = path.resolve(dir);
   const firmwareDir = options.firmwareDir ? path.resolve(options.firmwareDir) : undefined;
   const debounceMs = options.debounceMs ?? 200;
-  const watchers = new Map<string, FSWatcher>();
+  /** The directories handed to chokidar, kept equal to the wanted set by `syncWatches`. */
+  const watched = new Set<string>();
+  /** Directories chokidar could not watch, reported as warnings until a change is seen in them. */
+  const watchErrors = new Map<string, Problem>();
   let lastValid: DesiredState | undefined;
   let lastReport: string | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -58,68 +64,77 @@ export function watchManifests(
     timer = setTimeout(() => void reload(), debounceMs);
   };
 
-  const onEvent = (_event: string, name: string | Buffer | null) => {
-    // Dot entries are not manifests (editor swap files, .git), but Kubernetes swaps a mounted
-    // ConfigMap by renaming its `..data` link: names starting with '..' count.
-    const base = typeof name === 'string' ? name : name?.toString();
-    if (base?.startsWith('.') && !base.startsWith('..')) return;
-    schedule();
+  // Dot entries are not manifests (editor swap files, .git), but Kubernetes swaps a mounted
+  // ConfigMap by renaming its `..data` link: names starting with '..' count. A watched directory
+  // itself is never ignored, whatever its name.
+  const ignored = (file: string) => {
+    const base = path.basename(file);
+    return base.startsWith('.') && !base.startsWith('..') && !watched.has(file);
   };
+  // depth 0: a directory added is read and watched, its sub-directories are not (the listing adds
+  // those it walked); followSymlinks false: a link inside is an entry, never a directory to enter.
+  const watcher = watch([], { followSymlinks: false, depth: 0, ignoreInitial: true, ignored });
+  watcher.on('all', (_event, file) => {
+    // a change seen in a directory proves it is watched now
+    watchErrors.delete(path.dirname(file));
+    schedule();
+  });
+  // `unwatch` leaves chokidar ignoring that path until it is added again, so a directory dropped
+  // from the listing and later created again gets no 'addDir': its parent's raw event still
+  // brings the listing that adds it.
+  watcher.on('raw', (_event, name) => {
+    if (!ignored(path.basename(String(name ?? '')))) schedule();
+  });
+  watcher.on('error', (error) => {
+    // chokidar also watches each file of a directory: a file's error is reported at its directory
+    const failed = (error as NodeJS.ErrnoException).path ?? root;
+    const dir = watched.has(failed) ? failed : path.dirname(failed);
+    watched.delete(dir); // the next listing adds it again if it is still wanted
+    if (watchErrors.has(dir)) return; // already reported: no reload loop while it keeps failing
+    watchErrors.set(dir, atFile(dir, describeWatchError(error)));
+    schedule();
+  });
 
-  /** Watches exactly `wanted`; returns whether a directory was added, and what could not be watched. */
-  const syncWatches = (wanted: ReadonlySet<string>): { added: boolean; problems: Problem[] } => {
-    for (const [watched, watcher] of watchers) {
-      if (!wanted.has(watched)) {
-        watcher.close();
-        watchers.delete(watched);
-      }
-    }
-    let added = false;
-    const problems: Problem[] = [];
-    for (const target of wanted) {
-      if (watchers.has(target)) continue;
-      try {
-        const watcher = watch(target, { persistent: true }, onEvent);
-        watcher.on('error', () => {
-          watcher.close();
-          if (watchers.get(target) === watcher) watchers.delete(target);
-          schedule(); // the next listing watches it again if it still exists
-        });
-        watchers.set(target, watcher);
-        added = true;
-      } catch (error) {
-        problems.push(atFile(target, describeWatchError(error)));
-      }
-    }
-    return { added, problems };
+  /** Watches exactly `wanted`; returns whether a directory was added. */
+  const syncWatches = (wanted: ReadonlySet<string>): boolean => {
+    const gone = [...watched].filter((dir) => !wanted.has(dir));
+    for (const dir of gone) watched.delete(dir);
+    if (gone.length > 0) watcher.unwatch(gone);
+    for (const dir of watchErrors.keys()) if (!wanted.has(dir)) watchErrors.delete(dir);
+    const added = [...wanted].filter((dir) => !watched.has(dir));
+    for (const dir of added) watched.add(dir);
+    if (added.length > 0) watcher.add(added);
+    return added.length > 0;
   };
 
   /** Directories to watch for a listing: a missing root or firmware directory is awaited in its parent. */
   const wantedFor = (listing: Listing): Set<string> => {
-    const wanted = new Set(listing.directories);
-    if (listing.directories.length === 0) wanted.add(path.dirname(root));
-    if (firmwareDir) wanted.add(isDirectory(firmwareDir) ? firmwareDir : path.dirname(firmwareDir));
+    // chokidar does not follow a link it is given: the root and the firmware directory are
+    // watched at their real paths (the walk's sub-directories are real directories)
+    const wanted = new Set(listing.directories.map((dir) => (dir === root ? realDirectory(dir) : dir)));
+    if (listing.directories.length === 0) wanted.add(realDirectory(path.dirname(root)));
+    if (firmwareDir)
+      wanted.add(realDirectory(isDirectory(firmwareDir) ? firmwareDir : path.dirname(firmwareDir)));
     return wanted;
   };
 
   // Watch before reading, and list again when a directory was newly watched: a file created in a
   // new directory before its watch existed is then found by the second listing.
-  const listAndWatch = async (): Promise<{ listing: Listing; watchProblems: Problem[] }> => {
+  const listAndWatch = async (): Promise<Listing> => {
     let listing = await listManifestFiles(root, options.maxEntries);
-    let synced = syncWatches(wantedFor(listing));
-    if (synced.added && !closed) {
+    if (syncWatches(wantedFor(listing)) && !closed) {
       listing = await listManifestFiles(root, options.maxEntries);
-      synced = syncWatches(wantedFor(listing));
+      syncWatches(wantedFor(listing));
     }
-    return { listing, watchProblems: synced.problems };
+    return listing;
   };
 
   const loadOnce = async (): Promise<void> => {
-    const { listing, watchProblems } = await listAndWatch();
+    const listing = await listAndWatch();
     if (closed) return;
     const loaded = await loadListedManifests(root, listing, { ...options, previous: lastValid });
     if (closed) return;
-    const result: LoadResult = { ...loaded, warnings: [...loaded.warnings, ...watchProblems] };
+    const result: LoadResult = { ...loaded, warnings: [...loaded.warnings, ...watchErrors.values()] };
     if (result.ok) lastValid = result.state; // same generation: fresher git metadata, no report
     const key = reportKey(result);
     if (key === lastReport) return;
@@ -151,8 +166,8 @@ export function watchManifests(
     close: async () => {
       closed = true;
       clearTimeout(timer);
-      for (const watcher of watchers.values()) watcher.close();
-      watchers.clear();
+      await watcher.close();
+      watched.clear();
       await loading;
     },
   };
@@ -163,6 +178,14 @@ function isDirectory(dir: string): boolean {
     return statSync(dir).isDirectory();
   } catch {
     return false;
+  }
+}
+
+function realDirectory(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
   }
 }
 
