@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createHttpApp, startHttpServer } from '../api/index.js';
 import { loadRegistrations, startDeviceSync } from '../devices/index.js';
 import {
@@ -10,6 +9,7 @@ import {
   createSwappableCatalog,
   createUrlSigner,
   type Endpoint,
+  openSigningKeys,
   type ServedScheme,
   type ServerLimits,
   startFirmwareHttpsServer,
@@ -104,7 +104,17 @@ export async function startController(config: ControllerConfig): Promise<Control
     // Firmware: only files declared by valid Firmware manifests (and whose sha256 matched) are served.
     const catalog = createSwappableCatalog();
     const downloadStats = createDownloadStats(clock);
-    const signingKey = config.signedUrlTtlSeconds ? randomBytes(32) : undefined;
+    // Kept in the database: links outlive a restart and verify on every replica.
+    const signingKey = config.signedUrlTtlSeconds
+      ? await openSigningKeys({
+          db,
+          ttlSeconds: config.signedUrlTtlSeconds,
+          now: clock,
+          onError: (error) =>
+            log.error({ err: error }, 'reading the link signing keys failed; keeping the ones read'),
+        })
+      : undefined;
+    if (signingKey) stops.push(() => signingKey.close());
     const metrics = createMetrics({ db, downloadStats });
 
     // Registrations are committed before they are answered (bounded wait): see beforeAnswer.
@@ -298,6 +308,7 @@ export async function startController(config: ControllerConfig): Promise<Control
             );
             catalog.replace(built.catalog);
             for (const problem of built.problems) log.warn({ file: problem.file }, problem.message);
+            for (const warning of result.warnings) log.warn({ file: warning.file }, formatProblem(warning));
             if (desired?.generation !== state.generation) {
               log.info(
                 {

@@ -46,8 +46,11 @@ export {
 export {
   createUrlSigner,
   type DownloadGrant,
+  type KeyRing,
   signDownload,
+  type UrlKeys,
   type UrlSignerOptions,
   type VerifyResult,
   verifyDownload,
 } from './signed-url.js';
+export { openSigningKeys, type SigningKeys, type SigningKeysOptions } from './signing-keys.js';

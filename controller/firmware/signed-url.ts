@@ -12,6 +12,23 @@ export interface DownloadGrant {
   readonly expiresAt: number;
 }
 
+/** Keys that rotate: the newest signs, older ones still verify the links they signed (signing-keys.ts). */
+export interface KeyRing {
+  signingKey(nowMs: number): Uint8Array;
+  verificationKeys(nowMs: number): readonly Uint8Array[];
+}
+
+/** One fixed key, or a ring of rotating keys. */
+export type UrlKeys = Uint8Array | KeyRing;
+
+function signingKeyOf(keys: UrlKeys, nowMs: number): Uint8Array {
+  return keys instanceof Uint8Array ? keys : keys.signingKey(nowMs);
+}
+
+function verificationKeysOf(keys: UrlKeys, nowMs: number): readonly Uint8Array[] {
+  return keys instanceof Uint8Array ? [keys] : keys.verificationKeys(nowMs);
+}
+
 export type VerifyResult =
   | { readonly ok: true; readonly endpoint: string; readonly expiresAt: number }
   | { readonly ok: false; readonly reason: 'missing' | 'malformed' | 'expired' | 'bad-signature' };
@@ -32,7 +49,7 @@ export function signDownload(key: Uint8Array, grant: DownloadGrant): string {
 
 /** Checks a link's query for `fileName`; `nowMs` is injectable for tests. */
 export function verifyDownload(
-  key: Uint8Array,
+  keys: UrlKeys,
   fileName: string,
   query: URLSearchParams,
   nowMs: number,
@@ -44,15 +61,16 @@ export function verifyDownload(
   if (match === null || match[2]?.length !== MAC_CHARS) return { ok: false, reason: 'malformed' };
   const expiresAt = Number.parseInt(match[1] ?? '', 36);
   if (!Number.isSafeInteger(expiresAt)) return { ok: false, reason: 'malformed' };
-  const expected = Buffer.from(mac(key, { endpoint, fileName, expiresAt }));
   const given = Buffer.from(match[2]);
-  if (!timingSafeEqual(expected, given)) return { ok: false, reason: 'bad-signature' };
+  const signedBy = (key: Uint8Array) =>
+    timingSafeEqual(Buffer.from(mac(key, { endpoint, fileName, expiresAt })), given);
+  if (!verificationKeysOf(keys, nowMs).some(signedBy)) return { ok: false, reason: 'bad-signature' };
   if (nowMs >= expiresAt * 1000) return { ok: false, reason: 'expired' };
   return { ok: true, endpoint, expiresAt };
 }
 
 export interface UrlSignerOptions {
-  readonly key: Uint8Array;
+  readonly key: UrlKeys;
   /** How long a link stays valid. */
   readonly ttlSeconds: number;
   readonly now?: () => number;
@@ -63,10 +81,12 @@ export function createUrlSigner(
   options: UrlSignerOptions,
 ): (endpoint: string) => (fileName: string) => string {
   const now = options.now ?? Date.now;
-  return (endpoint) => (fileName) =>
-    signDownload(options.key, {
+  return (endpoint) => (fileName) => {
+    const at = now();
+    return signDownload(signingKeyOf(options.key, at), {
       endpoint,
       fileName,
-      expiresAt: Math.ceil(now() / 1000) + options.ttlSeconds,
+      expiresAt: Math.ceil(at / 1000) + options.ttlSeconds,
     });
+  };
 }

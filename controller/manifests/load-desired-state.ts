@@ -5,7 +5,13 @@ import { hashFile } from './firmware-hash.js';
 import { readGitSnapshot } from './git-revisions.js';
 import { isManifestKind, MANIFEST_KINDS } from './kinds.js';
 import { type ManifestDocument, parseManifestFile } from './load-documents.js';
-import { atFile, DEFAULT_MAX_FILE_BYTES, listManifestFiles, readManifestFile } from './load-files.js';
+import {
+  atFile,
+  DEFAULT_MAX_FILE_BYTES,
+  type Listing,
+  listManifestFiles,
+  readManifestFile,
+} from './load-files.js';
 import type {
   DeviceGroupManifest,
   FirmwareManifest,
@@ -28,6 +34,8 @@ export interface LoadOptions {
   /** The last valid state, to recognise a rollout whose target fell (a downgrade). */
   readonly previous?: DesiredState | undefined;
   readonly maxFileBytes?: number;
+  /** Files and directories under `dir` past which the set is refused (default DEFAULT_MAX_ENTRIES). */
+  readonly maxEntries?: number;
 }
 
 export type LoadResult =
@@ -39,9 +47,19 @@ export type LoadResult =
  * (syntax, schema and semantic) with its file, line and column.
  */
 export async function loadDesiredState(dir: string, options: LoadOptions = {}): Promise<LoadResult> {
+  return loadListedManifests(dir, await listManifestFiles(dir, options.maxEntries), options);
+}
+
+/** `loadDesiredState` for a listing already made (a watcher lists first, to watch what it reads). */
+export async function loadListedManifests(
+  dir: string,
+  listed: Listing,
+  options: LoadOptions = {},
+): Promise<LoadResult> {
   const root = path.resolve(dir);
-  const listed = await listManifestFiles(root);
-  if (listed.kind === 'error') return { ok: false, problems: [listed.problem], warnings: [] };
+  if (listed.problems.length > 0) {
+    return { ok: false, problems: [...listed.problems].sort(compareProblems), warnings: listed.warnings };
+  }
 
   const problems: Problem[] = [];
   const documents: ManifestDocument[] = [];
@@ -91,7 +109,7 @@ export async function loadDesiredState(dir: string, options: LoadOptions = {}): 
     }
   }
 
-  const warnings = [...semantic.warnings].sort(compareProblems);
+  const warnings = [...listed.warnings, ...semantic.warnings].sort(compareProblems);
   if (problems.length > 0) return { ok: false, problems: dedupe(problems.sort(compareProblems)), warnings };
   const git = snapshot?.head ? { sha: snapshot.head, dirty: snapshot.dirty } : undefined;
   const state = resolveDesiredState({ manifests, files, revisions: snapshot?.revisions, git });

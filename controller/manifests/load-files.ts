@@ -1,59 +1,149 @@
-import { open, readdir, stat } from 'node:fs/promises';
+import type { Dir } from 'node:fs';
+import { open, opendir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { Problem } from './problem.js';
 
 /** Larger manifest files are refused whole: no real manifest set needs them, and parsing them costs memory. */
 export const DEFAULT_MAX_FILE_BYTES = 5 * 1024 * 1024;
+/**
+ * Files and directories (all kinds, dot entries excepted) under the manifests directory. A
+ * manifests repository holds hundreds; past this the set is refused instead of walked, read and
+ * watched (a checked-in copy of a vendor tree, a link farm), so memory and watches stay bounded.
+ */
+export const DEFAULT_MAX_ENTRIES = 10_000;
 const MANIFEST_EXTENSION = /\.ya?ml$/i;
 
-export type ListResult =
-  | { readonly kind: 'ok'; readonly files: readonly string[] }
-  | { readonly kind: 'error'; readonly problem: Problem };
+/** What a walk of the manifests directory found; the files to read and the directories to watch. */
+export interface Listing {
+  /** Every *.yaml / *.yml file to read, as absolute paths in sorted order. */
+  readonly files: readonly string[];
+  /** Every directory walked, the root first: exactly what a watcher must watch. */
+  readonly directories: readonly string[];
+  /** The set cannot be loaded as it is (missing root, too many entries, a link outside). */
+  readonly problems: readonly Problem[];
+  readonly warnings: readonly Problem[];
+}
 
 /**
- * Every *.yaml / *.yml file under `dir`, recursively, as absolute paths in sorted order.
- * Entries whose name starts with '.' (.git, editor swap files) are skipped; symbolic links
- * to files are followed, to directories not (no cycles).
+ * Walks `dir`, skipping entries whose name starts with '.' (.git, editor swap files). Symbolic
+ * links to directories are never followed (a `loop -> .` or a link to /usr would multiply the
+ * walk): each gives a warning. A link to a file is read only when its target is inside the
+ * manifests directory; one that points outside is a problem, as the loader reads nothing outside
+ * its directory (Argo CD and Flux refuse such links too). More than `maxEntries` entries stop the
+ * walk with a problem naming the cap.
  */
-export async function listManifestFiles(dir: string): Promise<ListResult> {
+export async function listManifestFiles(dir: string, maxEntries = DEFAULT_MAX_ENTRIES): Promise<Listing> {
   const root = path.resolve(dir);
+  let realRoot: string;
   try {
     const info = await stat(root);
-    if (!info.isDirectory()) return { kind: 'error', problem: atFile(root, 'not a directory') };
+    if (!info.isDirectory()) return failed(atFile(root, 'not a directory'));
+    realRoot = await realpath(root);
   } catch (error) {
-    return { kind: 'error', problem: atFile(root, `cannot read manifests directory: ${errorCode(error)}`) };
+    return failed(atFile(root, `cannot read manifests directory: ${errorCode(error)}`));
   }
-  const files: string[] = [];
-  await walk(root, files);
-  files.sort();
-  return { kind: 'ok', files };
+  const walk = new Walk(root, realRoot, maxEntries);
+  await walk.directory(root);
+  walk.files.sort();
+  return {
+    files: walk.files,
+    directories: walk.directories,
+    problems: walk.problems,
+    warnings: walk.warnings,
+  };
 }
 
-async function walk(dir: string, out: string[]): Promise<void> {
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return; // removed while listing: the next watch event reloads
+function failed(problem: Problem): Listing {
+  return { files: [], directories: [], problems: [problem], warnings: [] };
+}
+
+class Walk {
+  readonly files: string[] = [];
+  readonly directories: string[] = [];
+  readonly problems: Problem[] = [];
+  readonly warnings: Problem[] = [];
+  private entries = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly realRoot: string,
+    private readonly maxEntries: number,
+  ) {}
+
+  private get full(): boolean {
+    return this.entries > this.maxEntries;
   }
-  for (const entry of entries) {
-    if (entry.name.startsWith('.')) continue;
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) {
-      await walk(full, out);
-    } else if (MANIFEST_EXTENSION.test(entry.name)) {
-      if (entry.isFile()) out.push(full);
-      else if (entry.isSymbolicLink() && (await isFile(full))) out.push(full);
+
+  async directory(dir: string): Promise<void> {
+    let handle: Dir;
+    try {
+      handle = await opendir(dir);
+    } catch {
+      return; // removed while listing: the next watch event reloads
+    }
+    this.directories.push(dir);
+    const subdirectories: string[] = [];
+    try {
+      for await (const entry of handle) {
+        if (entry.name.startsWith('.')) continue;
+        this.entries += 1;
+        if (this.full) {
+          this.problems.push(
+            atFile(
+              dir,
+              `more than ${this.maxEntries} files and directories under the manifests directory ${this.root}; ` +
+                'it is not read or watched past that limit: keep only manifests there (or point --manifests at a subdirectory)',
+            ),
+          );
+          break; // leaving the loop closes the directory
+        }
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) subdirectories.push(full);
+        else if (entry.isSymbolicLink()) await this.link(full, entry.name);
+        else if (entry.isFile() && MANIFEST_EXTENSION.test(entry.name)) this.files.push(full);
+      }
+    } catch {
+      return; // removed while listing
+    }
+    for (const sub of subdirectories) {
+      if (this.full) return;
+      await this.directory(sub);
     }
   }
-}
 
-async function isFile(file: string): Promise<boolean> {
-  try {
-    return (await stat(file)).isFile();
-  } catch {
-    return false;
+  private async link(file: string, name: string): Promise<void> {
+    let target: string;
+    let isDirectory: boolean;
+    try {
+      target = await realpath(file);
+      isDirectory = (await stat(target)).isDirectory();
+    } catch (error) {
+      if (MANIFEST_EXTENSION.test(name))
+        this.warnings.push(atFile(file, `symbolic link to nothing (${errorCode(error)}); skipped`));
+      return;
+    }
+    if (isDirectory) {
+      this.warnings.push(
+        atFile(
+          file,
+          `symbolic link to a directory (${target}) is not followed; manifests are read from real directories only`,
+        ),
+      );
+    } else if (MANIFEST_EXTENSION.test(name)) {
+      const relative = path.relative(this.realRoot, target);
+      if (relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+        this.problems.push(
+          atFile(
+            file,
+            `symbolic link to ${target}, outside the manifests directory ${this.root}; ` +
+              'no file outside it is read: copy the file in or link within the directory',
+          ),
+        );
+      } else {
+        this.files.push(file);
+      }
+    }
   }
 }
 

@@ -72,16 +72,17 @@ export async function openDatabase(spec: DatabaseSpec, options: OpenOptions = {}
 const parseInt8 = (value: string) => Number(value);
 
 async function openPglite(spec: Extract<DatabaseSpec, { kind: 'memory' | 'pglite' }>): Promise<OpenDatabase> {
-  let release = () => {};
+  let release = async () => {};
   let description = 'embedded database (in memory)';
   if (spec.kind === 'pglite') {
     description = `embedded database at ${spec.dataDir}`;
-    const lock = lockDataDir(spec.dataDir);
+    const lock = await lockDataDir(spec.dataDir);
     if (lock.kind === 'busy') {
       throw new DatabaseOpenError(
-        `${description} is in use by another otactl (pid ${lock.pid}); stop it or pass another --db`,
+        `${description} is in use by another otactl (pid ${lock.pid ?? 'unknown'}); stop it or pass another --db`,
       );
     }
+    if (lock.kind === 'unusable') throw new DatabaseOpenError(`cannot lock ${description}: ${lock.reason}`);
     release = lock.release;
   }
   let pglite: PGlite;
@@ -91,7 +92,7 @@ async function openPglite(spec: Extract<DatabaseSpec, { kind: 'memory' | 'pglite
       ...(spec.kind === 'memory' && spec.template ? { loadDataDir: spec.template } : {}),
     });
   } catch (error) {
-    release();
+    await release();
     throw new DatabaseOpenError(`cannot open ${description}: ${messageOf(error)}`);
   }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
@@ -102,7 +103,7 @@ async function openPglite(spec: Extract<DatabaseSpec, { kind: 'memory' | 'pglite
     dump: () => pglite.dumpDataDir('none'),
     close: async () => {
       await db.destroy();
-      release();
+      await release();
     },
   };
 }

@@ -122,11 +122,19 @@ export interface EventsTable {
   git_revision: string | null;
 }
 
+/** Keys of signed download links; the newest signs (see controller/firmware/signing-keys.ts). */
+export interface UrlSigningKeysTable {
+  id: number;
+  secret: Uint8Array;
+  created_at: Timestamp;
+}
+
 export interface Database {
   devices: DevicesTable;
   firmware_updates: FirmwareUpdatesTable;
   rollouts: RolloutsTable;
   events: EventsTable;
+  url_signing_keys: UrlSigningKeysTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;

@@ -1,11 +1,11 @@
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { LoadResult } from '../../controller/manifests/load-desired-state.js';
 import { type ManifestWatcher, watchManifests } from '../../controller/manifests/watch.js';
-import { manifestSet, rolloutYaml } from './helpers.js';
+import { manifestSet, rolloutYaml, tempDir, writeFiles } from './helpers.js';
 
 /** Results in arrival order; `next()` waits for the next one. */
 function resultQueue() {
@@ -116,6 +116,71 @@ describe('watchManifests', () => {
     await watcher.ready;
     expect((await queue.next()).ok).toBe(false);
     await writeFile(path.join(set.firmware, 'fw-2.0.0.bin'), 'image two\n');
+    expect((await queue.next()).ok).toBe(true);
+  });
+
+  it('watches what the loader reads: links are reported, the last valid state stays, new directories are watched', async () => {
+    const set = await manifestSet({ 'r.yaml': priority(0) });
+    const outside = await tempDir('otactl-outside-');
+    await writeFiles(outside, { 'a/x.yaml': 'x: 1\n', 'b/y.yaml': 'y: 1\n' });
+    const queue = resultQueue();
+    watcher = watchManifests(
+      set.manifests,
+      { firmwareDir: set.firmware, git: false, debounceMs: 20, maxEntries: 20 },
+      queue.push,
+    );
+    await watcher.ready;
+    const initial = await queue.next();
+    expect(initial.ok).toBe(true);
+
+    // links to directories: same state, reported with a warning each
+    await symlink('.', path.join(set.manifests, 'loop'));
+    await symlink('..', path.join(set.manifests, 'up'));
+    await symlink(outside, path.join(set.manifests, 'vendor'));
+    let warned = await queue.next();
+    while (warned.ok && warned.warnings.length < 3) warned = await queue.next();
+    expect(warned.ok && warned.state.generation).toBe(initial.ok && initial.state.generation);
+    expect(warned.warnings.map((w) => path.basename(w.file))).toEqual(['loop', 'up', 'vendor']);
+
+    // a link to a file outside: invalid, the last valid state stays
+    await symlink('/etc/passwd', path.join(set.manifests, 'passwd.yaml'));
+    const refused = await queue.next();
+    expect(!refused.ok && refused.problems.map((p) => p.message)).toEqual([
+      expect.stringMatching(/^symbolic link to \/etc\/passwd, outside the manifests directory/),
+    ]);
+    expect(watcher.current()?.rollouts.get('r1')?.priority).toBe(0);
+    await rm(path.join(set.manifests, 'passwd.yaml'));
+    expect((await queue.next()).ok).toBe(true);
+
+    // a new directory and a file in it, written at once: both seen
+    await mkdir(path.join(set.manifests, 'more'));
+    await writeFile(
+      path.join(set.manifests, 'more', 'r2.yaml'),
+      rolloutYaml('r2', '  group: field\n  firmware: fw-2.0.0\n  priority: 9\n'),
+    );
+    let grown = await queue.next();
+    while (grown.ok && !grown.state.rollouts.has('r2')) grown = await queue.next();
+    expect(grown.ok && [...grown.state.rollouts.keys()].sort()).toEqual(['r1', 'r2']);
+    // a later change in the new directory is seen too
+    await writeFile(
+      path.join(set.manifests, 'more', 'r2.yaml'),
+      rolloutYaml('r2', '  group: field\n  firmware: fw-2.0.0\n  priority: 7\n'),
+    );
+    const edited = await queue.next();
+    expect(edited.ok && edited.state.rollouts.get('r2')?.priority).toBe(7);
+
+    // past the cap: refused with the cap named, then valid again once it is cleared
+    await writeFiles(
+      path.join(set.manifests, 'junk'),
+      Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`j${i}.txt`, 'x'])),
+    );
+    let capped = await queue.next();
+    while (capped.ok) capped = await queue.next();
+    expect(capped.problems.map((p) => p.message)).toEqual([
+      expect.stringMatching(/^more than 20 files and directories/),
+    ]);
+    expect(watcher.current()?.rollouts.get('r2')?.priority).toBe(7);
+    await rm(path.join(set.manifests, 'junk'), { recursive: true });
     expect((await queue.next()).ok).toBe(true);
   });
 });

@@ -2,8 +2,9 @@ import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { firmwareManifest, rolloutManifest } from '../helpers/rollout-fixture.js';
-import type { ControllerProcess, LogLine } from './harness/controller-process.js';
+import type { ControllerProcess } from './harness/controller-process.js';
 import { pgliteProcessDatabase } from './harness/databases.js';
+import { invalidReport } from './harness/manifest-reports.js';
 import { failOnCrash, ProcessScene } from './harness/process-scene.js';
 import { isComplete, rolloutStatus } from './harness/rollout-status.js';
 import type { RolloutWorkspace } from './harness/rollout-workspace.js';
@@ -100,12 +101,6 @@ const BAD_INPUTS: readonly BadInput[] = [
     expect: /deep\.yaml:\d+:\d+: nesting deeper than/,
   },
 ];
-
-function invalidReport(line: LogLine): line is LogLine & { problems: string[] } {
-  return (
-    typeof line.msg === 'string' && line.msg.startsWith('manifests invalid') && Array.isArray(line.problems)
-  );
-}
 
 interface EventView {
   readonly id: number;

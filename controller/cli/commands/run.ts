@@ -57,7 +57,10 @@ export function registerRun(program: Command): void {
       '--relative-uris',
       'write /binaries/<file> instead of an absolute URI (firmware with the host built in)',
     )
-    .option('--signed-urls [ttl]', 'sign download links for one device and file, valid for ttl (default 1h)')
+    .option(
+      '--signed-urls [ttl]',
+      'sign download links for one device and file, valid for ttl (default 1h); the keys live in the database (shared by replicas, kept across restarts) and rotate weekly',
+    )
     .option('--require-committed', 'refuse manifests with uncommitted changes')
     .option('--git-url <url>', 'keep a clone of this repository and watch it (fast-forward only)')
     .option('--git-branch <branch>', 'branch of --git-url', 'main')

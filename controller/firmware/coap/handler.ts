@@ -3,7 +3,7 @@ import { normalizeAddress } from '../client-address.js';
 import type { DownloadRecorder } from '../download-stats.js';
 import { isSafeFileName } from '../file-name.js';
 import { openFirmware } from '../open-firmware.js';
-import { verifyDownload } from '../signed-url.js';
+import { type UrlKeys, verifyDownload } from '../signed-url.js';
 import {
   type BlockOption,
   type BlockSize,
@@ -27,7 +27,7 @@ export interface CoapFirmwareHandlerOptions {
   readonly stats?: DownloadRecorder;
   /** Largest block served (16..1024); a client asking for more gets this. Default 1024. */
   readonly maxBlockSize?: number;
-  readonly signingKey?: Uint8Array;
+  readonly signingKey?: UrlKeys;
   readonly now?: () => number;
   /** A CoAP download with no block for this long counts as abandoned. Default 5 minutes. */
   readonly idleMs?: number;

@@ -4,7 +4,7 @@ import type { FirmwareCatalog, FirmwareFile } from '../catalog.js';
 import { normalizeAddress } from '../client-address.js';
 import type { DownloadRecorder } from '../download-stats.js';
 import { openFirmware } from '../open-firmware.js';
-import { verifyDownload } from '../signed-url.js';
+import { type UrlKeys, verifyDownload } from '../signed-url.js';
 import { createClientLimiter } from './client-limiter.js';
 import { decideRange } from './range.js';
 import { type FirmwareRequestTarget, parseFirmwareTarget } from './request-path.js';
@@ -18,7 +18,7 @@ export interface FirmwareHttpHandlerOptions {
   /** Concurrent downloads one client address may run; beyond it the answer is 429. Default 4. */
   readonly maxDownloadsPerClient?: number;
   /** When set, every request needs a valid signed-link token (`signDownload`), else 403. */
-  readonly signingKey?: Uint8Array;
+  readonly signingKey?: UrlKeys;
   readonly now?: () => number;
   readonly protocol?: 'http' | 'https';
   /** Told about every refused request (for logs); never about served ones. */
