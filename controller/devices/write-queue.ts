@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Lwm2mLogger } from '../lwm2m/lwm2m-server.js';
+import { isDataError, sqlState } from '../store/errors.js';
 import type { Database, NewEvent, RegistrationState } from '../store/schema.js';
 import { batchWriteStatement, type VersionCheck } from './batch-statement.js';
 import type { DeviceChange } from './device-change.js';
@@ -63,6 +64,18 @@ export interface WriteStats {
   devices: number;
   /** Milliseconds from sending a batch to its commit, summed over batches. */
   writeMs: number;
+  /** Device entries dropped because the database refused their data (see `DeviceWriteRejected`). */
+  quarantined: number;
+  /** Clock time of the first failure (other than refused data) since the last commit; else undefined. */
+  failingSince: number | undefined;
+}
+
+/** Writes failing this long (the database down, not a refused row) make the controller not ready. */
+export const WRITES_FAILING_AFTER_MS = 30_000;
+
+/** Whether writes have been failing for at least WRITES_FAILING_AFTER_MS at `now`. */
+export function writesFailing(stats: Readonly<WriteStats>, now: number): boolean {
+  return stats.failingSince !== undefined && now - stats.failingSince >= WRITES_FAILING_AFTER_MS;
 }
 
 const MAX_BACKOFF_MS = 10_000;
@@ -83,7 +96,9 @@ function applyEnd(entry: Entry, endpoint: string, end: RegistrationEnd, now: Dat
  * for nothing but its own commit. A batch is one statement (every upsert and the events, version
  * checks included) unless it also ends registrations; then the ends run before it in a transaction.
  * Writes for one endpoint merge in arrival order, and an endpoint is in at most one batch in flight;
- * a failed batch is put back under newer writes and retried with backoff.
+ * a failed batch is put back under newer writes and retried with backoff. A batch the database
+ * refuses for its data is split in halves, written at once, down to the entries it refuses: those
+ * are dropped (quarantined) so one bad value never holds up the other devices.
  */
 export class DeviceWriteQueue {
   readonly #db: Kysely<Database>;
@@ -104,7 +119,15 @@ export class DeviceWriteQueue {
     this.#o = options;
   }
 
-  readonly stats: WriteStats = { batches: 0, transactions: 0, statements: 0, devices: 0, writeMs: 0 };
+  readonly stats: WriteStats = {
+    batches: 0,
+    transactions: 0,
+    statements: 0,
+    devices: 0,
+    writeMs: 0,
+    quarantined: 0,
+    failingSince: undefined,
+  };
 
   /** Endpoints with writes not yet committed. */
   get pending(): number {
@@ -214,20 +237,55 @@ export class DeviceWriteQueue {
   }
 
   async #flushOnce(batch: Map<string, Entry>): Promise<boolean> {
-    const started = performance.now();
-    try {
-      await this.#write(batch);
-      this.stats.writeMs += performance.now() - started;
-    } catch (err) {
+    const failed = await this.#writeIsolating(batch);
+    if (failed !== undefined) {
       this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 100), MAX_BACKOFF_MS);
+      this.stats.failingSince ??= this.#o.clock();
       this.#o.logger.error(
-        { err, devices: batch.size, retryInMs: this.#backoffMs },
+        { err: failed.error, devices: failed.rest.size, retryInMs: this.#backoffMs },
         'writing device changes failed; will retry',
       );
-      this.#putBack(batch);
+      this.#putBack(failed.rest);
       return false;
     }
     this.#backoffMs = 0;
+    return true;
+  }
+
+  /**
+   * Writes `batch`; when the database refuses its data, writes each half at once, down to the
+   * single entries it refuses, which are quarantined. Returns what is left unwritten after any other
+   * failure (everything not yet committed, to be retried with backoff).
+   */
+  async #writeIsolating(
+    batch: Map<string, Entry>,
+  ): Promise<{ readonly rest: Map<string, Entry>; readonly error: unknown } | undefined> {
+    const error = await this.#tryWrite(batch);
+    if (error === undefined) return undefined;
+    if (!isDataError(error)) return { rest: batch, error };
+    if (batch.size === 1) {
+      for (const [endpoint, entry] of batch) await this.#quarantine(endpoint, entry, error);
+      return undefined;
+    }
+    const entries = [...batch];
+    const half = Math.ceil(entries.length / 2);
+    const first = new Map(entries.slice(0, half));
+    const second = new Map(entries.slice(half));
+    const failed = await this.#writeIsolating(first);
+    if (failed !== undefined) return { rest: new Map([...failed.rest, ...second]), error: failed.error };
+    return this.#writeIsolating(second);
+  }
+
+  /** Writes one batch; on commit tells `onCommitted` and the waiters. Returns the error otherwise. */
+  async #tryWrite(batch: Map<string, Entry>): Promise<unknown> {
+    const started = performance.now();
+    try {
+      await this.#write(batch);
+    } catch (err) {
+      return err ?? new Error('device write failed');
+    }
+    this.stats.writeMs += performance.now() - started;
+    this.stats.failingSince = undefined;
     for (const [endpoint, entry] of batch) {
       for (const change of entry.changes) {
         try {
@@ -238,7 +296,45 @@ export class DeviceWriteQueue {
       }
       for (const w of entry.waiters) w.resolve();
     }
-    return true;
+    return undefined;
+  }
+
+  /**
+   * Drops an entry the database refuses on its own (retrying it would fail the same way forever):
+   * its waiters learn why, and a DeviceWriteRejected event records it, written on its own.
+   */
+  async #quarantine(endpoint: string, entry: Entry, error: unknown): Promise<void> {
+    this.stats.quarantined++;
+    const code = sqlState(error);
+    const reason = error instanceof Error ? error.message : String(error);
+    const columns = entry.patch === undefined ? [] : Object.keys(entry.patch).sort();
+    this.#o.logger.error(
+      { err: error, endpoint, sqlState: code, columns, events: entry.events.length },
+      'the database refused a device write; dropped it',
+    );
+    const rejected = new Error(`the database refused this device's write: ${reason}`);
+    for (const w of entry.waiters) w.reject(rejected);
+    try {
+      await this.#db
+        .insertInto('events')
+        .values({
+          endpoint: storableText(endpoint),
+          type: 'DeviceWriteRejected',
+          message: storableText(`the database refused a write of this device, dropped: ${reason}`),
+          details: JSON.stringify({
+            sqlState: code ?? null,
+            error: storableText(reason),
+            columns,
+            events: entry.events.map((e) => storableText(e.type)),
+          }),
+          rollout: null,
+          update_id: null,
+          git_revision: null,
+        })
+        .execute();
+    } catch (err) {
+      this.#o.logger.error({ err, endpoint }, 'recording a rejected device write failed');
+    }
   }
 
   /** Up to `max` pending endpoints, oldest first, leaving those with a batch in flight. */
@@ -325,4 +421,9 @@ export class DeviceWriteQueue {
     this.stats.statements += statements;
     this.stats.devices += batch.size;
   }
+}
+
+/** Text Postgres stores: without NUL (which Postgres text refuses) or lone surrogates. */
+function storableText(text: string): string {
+  return text.replace(/\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\uFFFD');
 }

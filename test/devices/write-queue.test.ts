@@ -1,14 +1,20 @@
-import type {
-  KyselyPlugin,
-  PluginTransformQueryArgs,
-  PluginTransformResultArgs,
-  QueryResult,
-  RootOperationNode,
-  UnknownRow,
+import {
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  sql,
+  type UnknownRow,
 } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DeviceChange } from '../../controller/devices/index.js';
-import { type DeviceWrite, DeviceWriteQueue } from '../../controller/devices/write-queue.js';
+import {
+  type DeviceWrite,
+  DeviceWriteQueue,
+  WRITES_FAILING_AFTER_MS,
+  writesFailing,
+} from '../../controller/devices/write-queue.js';
 import type { OpenDatabase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
 
@@ -157,5 +163,170 @@ describe.each(testBackends)('device write queue ($name)', (backend) => {
       { endpoint: 'gone', registration_id: 'g1', registration_state: 'deregistered', fw_state: 3 },
     ]);
     expect(queue.stats).toMatchObject({ batches: 2, transactions: 1 });
+  });
+
+  describe('when the database refuses or fails a write', () => {
+    const errors: { obj: Record<string, unknown>; msg: string }[] = [];
+    const logger = {
+      debug() {},
+      warn() {},
+      error(obj: object, msg: string) {
+        errors.push({ obj: obj as Record<string, unknown>, msg });
+      },
+    };
+    afterEach(() => {
+      errors.length = 0;
+    });
+
+    function open(clock: () => number, committed: [string, DeviceChange][] = []) {
+      return new DeviceWriteQueue(db!.db, {
+        maxBatch: 500,
+        clock,
+        logger,
+        onCommitted: (endpoint, change) => committed.push([endpoint, change]),
+      });
+    }
+
+    /** Settles every promise; resolves to each one's outcome (the error's message when rejected). */
+    function outcomes(promises: readonly Promise<void>[]): Promise<string[]> {
+      return Promise.all(
+        promises.map((p) =>
+          p.then(
+            () => 'ok',
+            (e: Error) => e.message,
+          ),
+        ),
+      );
+    }
+
+    it('commits every other device of a batch at once and quarantines the one row it refuses', async () => {
+      db = await backend.open();
+      const committed: [string, DeviceChange][] = [];
+      queue = open(() => T.getTime(), committed);
+      // One batch: 40 devices, one of them registers with a lifetime beyond int4, one reports a
+      // State beyond int2, and one de-registers (the batch is then a transaction).
+      await queue.enqueueAndWait({
+        endpoint: 'leaving',
+        patch: {
+          endpoint: 'leaving',
+          registration_id: 'l1',
+          registration_state: 'registered',
+          updated_at: T,
+        },
+      });
+      const writes = Array.from({ length: 40 }, (_, i) => {
+        const endpoint = `dev-${String(i).padStart(2, '0')}`;
+        const extra =
+          i === 7 ? { lifetime_s: 2_147_483_648 } : i === 23 ? { fw_state: 70_000 } : { lifetime_s: 300 };
+        return queue!.enqueueAndWait({
+          endpoint,
+          patch: { endpoint, model: 'M', updated_at: T, ...extra },
+          events: [{ endpoint, type: 'DeviceRegistered', message: 'registered', details: '{}' }],
+          change: { kind: 'info', firmwareVersion: endpoint },
+        });
+      });
+      queue.enqueue({ endpoint: 'leaving', end: { registrationId: 'l1', state: 'deregistered' } });
+      const settling = outcomes(writes);
+      // Written without any backoff: the first flush already commits everything it can.
+      expect(await queue.flush()).toBe(true);
+      const settled = await settling;
+      expect(settled.filter((o) => o !== 'ok')).toEqual([
+        expect.stringMatching(/refused this device's write: .*out of range/),
+        expect.stringMatching(/refused this device's write: .*out of range/),
+      ]);
+      expect(settled[7]).not.toBe('ok');
+      expect(settled[23]).not.toBe('ok');
+      expect(queue.pending).toBe(0);
+      expect(queue.stats).toMatchObject({ quarantined: 2, failingSince: undefined });
+
+      const rows = await db.db.selectFrom('devices').select(['endpoint', 'registration_state']).execute();
+      const stored = rows.map((r) => r.endpoint).sort();
+      expect(stored).toHaveLength(39);
+      expect(stored).not.toContain('dev-07');
+      expect(stored).not.toContain('dev-23');
+      expect(rows.find((r) => r.endpoint === 'leaving')?.registration_state).toBe('deregistered');
+      expect(committed.map(([ep]) => ep).sort()).toEqual(stored.filter((ep) => ep !== 'leaving'));
+
+      const rejected = await db.db
+        .selectFrom('events')
+        .select(['endpoint', 'message', 'details'])
+        .where('type', '=', 'DeviceWriteRejected')
+        .orderBy('endpoint')
+        .execute();
+      expect(rejected).toEqual([
+        {
+          endpoint: 'dev-07',
+          message: expect.stringContaining('out of range'),
+          details: expect.objectContaining({
+            sqlState: '22003',
+            columns: expect.arrayContaining(['lifetime_s']),
+          }),
+        },
+        {
+          endpoint: 'dev-23',
+          message: expect.stringContaining('out of range'),
+          details: expect.objectContaining({
+            sqlState: '22003',
+            columns: expect.arrayContaining(['fw_state']),
+          }),
+        },
+      ]);
+      const quarantined = errors.filter((e) => e.msg === 'the database refused a device write; dropped it');
+      expect(quarantined.map((e) => e.obj.endpoint).sort()).toEqual(['dev-07', 'dev-23']);
+      expect(errors.filter((e) => e.msg === 'writing device changes failed; will retry')).toEqual([]);
+
+      // The device's next, storable write goes through: nothing of it is stuck in the queue.
+      await queue.enqueueAndWait({
+        endpoint: 'dev-07',
+        patch: { endpoint: 'dev-07', lifetime_s: 300, updated_at: T },
+      });
+      expect(
+        await db.db
+          .selectFrom('devices')
+          .select('lifetime_s')
+          .where('endpoint', '=', 'dev-07')
+          .executeTakeFirst(),
+      ).toEqual({ lifetime_s: 300 });
+    });
+
+    it('keeps every write through failures other than refused data, retries them, and reports the failing time', async () => {
+      db = await backend.open();
+      let now = T.getTime();
+      queue = open(() => now);
+      // A failure of the database, not of the data (08006: connection failure).
+      await sql`create function writes_away() returns trigger language plpgsql as $$
+        begin raise exception 'database away' using errcode = '08006'; end $$`.execute(db.db);
+      await sql`create trigger writes_away before insert or update on devices
+        for each row execute function writes_away()`.execute(db.db);
+      const writes = Array.from({ length: 10 }, (_, i) => queue!.enqueueAndWait(patch(`dev-${i}`, 'M1')));
+      expect(await queue.flush()).toBe(false);
+      expect(queue.pending).toBe(10);
+      expect(queue.stats).toMatchObject({ quarantined: 0, failingSince: now });
+      expect(writesFailing(queue.stats, now + WRITES_FAILING_AFTER_MS - 1)).toBe(false);
+      now += WRITES_FAILING_AFTER_MS;
+      expect(await queue.flush()).toBe(false);
+      expect(writesFailing(queue.stats, now)).toBe(true);
+      // Newer writes merge on top of the ones kept.
+      const newer = queue.enqueueAndWait(patch('dev-3', 'M2'));
+
+      await sql`drop trigger writes_away on devices`.execute(db.db);
+      while (queue.pending > 0) await queue.flush();
+      expect(await outcomes([...writes, newer])).toEqual(Array(11).fill('ok'));
+      expect(queue.stats).toMatchObject({ quarantined: 0, failingSince: undefined });
+      expect(writesFailing(queue.stats, now)).toBe(false);
+      const rows = await db.db
+        .selectFrom('devices')
+        .select(['endpoint', 'model'])
+        .orderBy('endpoint')
+        .execute();
+      expect(rows).toHaveLength(10);
+      expect(rows.find((r) => r.endpoint === 'dev-3')?.model).toBe('M2');
+      const rejected = await db.db
+        .selectFrom('events')
+        .select('id')
+        .where('type', '=', 'DeviceWriteRejected')
+        .execute();
+      expect(rejected).toEqual([]);
+    });
   });
 });
