@@ -10,6 +10,7 @@ import {
 } from '../store/index.js';
 import type { UpdateAction, UpdateOutcome } from './actions.js';
 import type { DeviceOps, PackageUriChoice } from './device-ops.js';
+import { isKnownResult, unknownResultReason } from './failure-kinds.js';
 import type { ActiveUpdate, Candidate } from './observation.js';
 import type { UpdateTransitions } from './transition-writer.js';
 import { beginUpdates, type UpdateChanges, type UpdateEvent } from './update-store.js';
@@ -325,6 +326,17 @@ async function finish(
   outcome: UpdateOutcome,
 ): Promise<boolean> {
   const now = new Date(deps.clock());
+  if (outcome.phase === 'failed' && !isKnownResult(outcome.result)) {
+    // The result column takes the spec's codes only (a CHECK): a failure carrying another keeps it
+    // in its reason, so no device value can make this transition fail every pass.
+    outcome = {
+      ...outcome,
+      result: UpdateResult.INITIAL,
+      reason: outcome.reason.includes(unknownResultReason(outcome.result))
+        ? outcome.reason
+        : `${outcome.reason} (${unknownResultReason(outcome.result)})`,
+    };
+  }
   const result =
     outcome.phase === 'succeeded'
       ? UpdateResult.SUCCESS

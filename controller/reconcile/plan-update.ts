@@ -1,6 +1,11 @@
 import { FirmwareState, UpdateResult } from '../store/index.js';
 import type { UpdateAction, UpdateDecision, UpdateOutcome } from './actions.js';
-import { failureReasonForResult, isRetryableResult } from './failure-kinds.js';
+import {
+  failureReasonForResult,
+  isKnownResult,
+  isRetryableResult,
+  unknownResultReason,
+} from './failure-kinds.js';
 import type { ActiveUpdate } from './observation.js';
 
 /** What the desired state says about an active update's rollout; undefined: the rollout is gone. */
@@ -138,6 +143,15 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
         const readAfterReport = infoReadAt >= (device.fwReportedAt ?? 0);
         if (rebooted || (freshResult === UpdateResult.SUCCESS && readAfterReport)) {
           const still = device.firmwareVersion ?? 'an unknown version';
+          if (freshResult !== null && !isKnownResult(freshResult)) {
+            return fail(
+              update,
+              UpdateResult.INITIAL,
+              `${unknownResultReason(freshResult)}; still on ${still}`,
+              false,
+              false,
+            );
+          }
           if (freshResult !== null && ERROR_RESULTS.has(freshResult)) {
             return fail(
               update,
@@ -186,6 +200,11 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
 /** A terminal error code the device reported for this attempt, as a failure decision. */
 function deviceError(update: ActiveUpdate): UpdateDecision | undefined {
   const { fwState, fwResult } = update.device;
+  if (fwResult !== null && !isKnownResult(fwResult)) {
+    // Not a code of the spec: the device failed in a way of its own. The row keeps 0, the code its reason.
+    if (fwState !== FirmwareState.IDLE && fwState !== FirmwareState.DOWNLOADED) return undefined;
+    return fail(update, UpdateResult.INITIAL, unknownResultReason(fwResult), false, false);
+  }
   if (fwResult === null || !ERROR_RESULTS.has(fwResult)) {
     if (fwResult === UpdateResult.CANCELLED && fwState === FirmwareState.IDLE) {
       return finish(update, { phase: 'cancelled', reason: 'cancelled by the device' });

@@ -9,6 +9,7 @@ import type { UpdateIntent } from './plan-update.js';
 import { rolloutGeneration } from './rollout-generation.js';
 import { loadStoredStatuses, markRemoved, saveStatus } from './rollout-rows.js';
 import {
+  defaultFailures,
   noWaits,
   reconcileUpdates,
   sameIntents,
@@ -47,25 +48,32 @@ export async function reconcilePass(
   const rollouts = desired ? [...desired.rollouts.values()].sort((a, b) => a.name.localeCompare(b.name)) : [];
   if (desired) await markRemoved(deps.db, new Set(desired.rollouts.keys()), stored, now);
 
+  const failures = options.failures ?? defaultFailures(deps);
   const plans = new Map<string, RolloutPlan>();
   const intents = new Map<string, UpdateIntent>();
   let started = 0;
   for (const rollout of rollouts) {
-    const { plan, read } = await reconcileRollout(deps, rollout, rollouts, stored.get(rollout.name), now);
-    plans.set(rollout.name, plan);
-    intents.set(rollout.name, {
-      targetVersion: rollout.firmware.version,
-      executeAllowed: plan.executeAllowed,
-      ...(plan.withdrawReason ? { withdrawReason: plan.withdrawReason } : {}),
-    });
-    if (plan.start) {
-      const { maxRank, limit } = plan.start;
-      const others = rollouts.filter((o) => o.name !== rollout.name);
-      // The read holds the candidates unless the plan wants more than the read's bound.
-      const candidates =
-        candidatesWithin(read, maxRank, limit) ??
-        (await loadCandidates(deps.db, rollout, others, now, maxRank, limit));
-      started += await startUpdates(deps, rollout, candidates);
+    try {
+      const { plan, read } = await reconcileRollout(deps, rollout, rollouts, stored.get(rollout.name), now);
+      plans.set(rollout.name, plan);
+      intents.set(rollout.name, {
+        targetVersion: rollout.firmware.version,
+        executeAllowed: plan.executeAllowed,
+        ...(plan.withdrawReason ? { withdrawReason: plan.withdrawReason } : {}),
+      });
+      if (plan.start) {
+        const { maxRank, limit } = plan.start;
+        const others = rollouts.filter((o) => o.name !== rollout.name);
+        // The read holds the candidates unless the plan wants more than the read's bound.
+        const candidates =
+          candidatesWithin(read, maxRank, limit) ??
+          (await loadCandidates(deps.db, rollout, others, now, maxRank, limit));
+        started += await startUpdates(deps, rollout, candidates);
+      }
+    } catch (error) {
+      // One rollout's failure is its own: the others are planned and acted on.
+      await failures.report({ scope: 'rollout', rollout: rollout.name, error });
+      if (!intents.has(rollout.name)) intents.set(rollout.name, intentWithoutPlan(rollout, options));
     }
   }
 
@@ -78,8 +86,21 @@ export async function reconcilePass(
     requested?.kind === 'changed' && options.plannedWith && sameIntents(options.plannedWith, intents)
       ? { ...requested, ...(started > 0 ? { createdSince: now } : {}) }
       : ALL_ACTIVE;
-  const updates = await reconcileUpdates(deps, intents, now, { ...options, scope });
+  const updates = await reconcileUpdates(deps, intents, now, { ...options, scope, failures });
   return { started, plans, intents, ...updates };
+}
+
+/**
+ * The intent of a rollout whose planning failed: the last one planned, else one that keeps its
+ * updates from being executed (they go on downloading, and updates already executed finish).
+ */
+function intentWithoutPlan(rollout: ResolvedRollout, options: PassOptions): UpdateIntent {
+  return (
+    options.plannedWith?.get(rollout.name) ?? {
+      targetVersion: rollout.firmware.version,
+      executeAllowed: false,
+    }
+  );
 }
 
 async function reconcileRollout(

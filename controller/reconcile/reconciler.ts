@@ -4,6 +4,7 @@ import type { ExecutorDeps } from './executor.js';
 import { type ActiveScope, ALL_ACTIVE } from './load-active-updates.js';
 import { windowState } from './maintenance-window.js';
 import type { UpdateIntent } from './plan-update.js';
+import { type FailureScope, ReconcileFailures } from './reconcile-failures.js';
 import { type PassOptions, type PassResult, reconcilePass } from './reconcile-pass.js';
 import { TransitionWriter } from './transition-writer.js';
 import { reconcileUpdates } from './update-pass.js';
@@ -13,7 +14,7 @@ import { UpdateWorkQueue } from './update-work-queue.js';
 export type Change = { readonly endpoint: string } | { readonly updateId: number };
 
 export interface ReconcilerOptions
-  extends Partial<Omit<PassOptions, 'transitions' | 'scope' | 'plannedWith' | 'work'>> {
+  extends Partial<Omit<PassOptions, 'transitions' | 'scope' | 'plannedWith' | 'work' | 'failures'>> {
   /**
    * Passes run at least this often (timeouts, pauses and backoffs are noticed by it); these timed
    * passes plan every rollout and look at every active update.
@@ -23,7 +24,12 @@ export interface ReconcilerOptions
   readonly coalesceMs?: number;
   readonly logger?: { error(obj: object, msg: string): void };
   readonly onPass?: (result: PassResult, seconds: number) => void;
+  /** Called for every failure: of a rollout, of an update (the others go on), or of a whole pass. */
+  readonly onFailure?: (scope: FailureScope) => void;
 }
+
+/** Passes failing this long (none succeeding) make the controller not ready. */
+export const RECONCILE_FAILING_AFTER_MS = 30_000;
 
 interface ReconcilerEvents {
   pass: [PassResult];
@@ -80,6 +86,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   #stopped = true;
   #failures = 0;
   #healthy = true;
+  /** deps.clock() at the first failed pass since the last one that succeeded. */
+  #failingSince: number | undefined;
+  readonly #onFailure: ReconcilerOptions['onFailure'];
 
   constructor(deps: ExecutorDeps, desired: () => DesiredState | undefined, options: ReconcilerOptions = {}) {
     super();
@@ -91,6 +100,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       pollQuietMs: options.pollQuietMs ?? 30_000,
       concurrency: options.concurrency ?? 256,
       transitions: new TransitionWriter(deps.db),
+      failures: new ReconcileFailures({
+        db: deps.db,
+        clock: deps.clock,
+        log: (obj, msg) => this.#logger?.error(obj, msg),
+        onFailure: (scope) => this.#onFailure?.(scope),
+      }),
       work: new UpdateWorkQueue(
         options.concurrency ?? 256,
         // A settled device request changed the database: look at its update again.
@@ -104,11 +119,17 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     };
     this.#logger = options.logger;
     this.#onPass = options.onPass;
+    this.#onFailure = options.onFailure;
   }
 
-  /** Whether the last pass succeeded (readiness). */
+  /** Whether the last pass succeeded. */
   get healthy(): boolean {
     return this.#healthy;
+  }
+
+  /** Whether passes have been failing, none succeeding, for RECONCILE_FAILING_AFTER_MS (readiness). */
+  failing(now = this.#deps.clock()): boolean {
+    return this.#failingSince !== undefined && now - this.#failingSince >= RECONCILE_FAILING_AFTER_MS;
   }
 
   start(): void {
@@ -174,11 +195,14 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         }
         this.#failures = 0;
         this.#healthy = true;
+        this.#failingSince = undefined;
         this.#onPass?.(result, (performance.now() - began) / 1000);
         this.emit('pass', result);
       } catch (error) {
         this.#failures++;
         this.#healthy = false;
+        this.#failingSince ??= this.#deps.clock();
+        this.#onFailure?.('pass');
         this.#dirty = true;
         // What this pass was to look at is not known to be done: the next one looks at everything.
         this.#all = true;

@@ -1,7 +1,10 @@
+import { isDataError } from '../store/errors.js';
 import type { UpdateWait } from './actions.js';
 import { type ExecutorDeps, runSteps, splitWork, type UpdateStep } from './executor.js';
 import { type ActiveScope, ALL_ACTIVE, loadActiveUpdates } from './load-active-updates.js';
+import type { ActiveUpdate } from './observation.js';
 import { planUpdate, type UpdateIntent } from './plan-update.js';
+import { ReconcileFailures } from './reconcile-failures.js';
 import { TransitionWriter, type UpdateTransitions } from './transition-writer.js';
 import type { UpdateWorkQueue } from './update-work-queue.js';
 
@@ -22,6 +25,11 @@ export interface UpdatePassOptions {
   readonly transitions?: UpdateTransitions;
   /** Which active updates to look at; default all. */
   readonly scope?: ActiveScope;
+  /**
+   * Where a failing rollout or update is reported (the others go on). The controller's loop passes
+   * one long-lived reporter so a persistent failure is recorded once; default: one per pass.
+   */
+  readonly failures?: ReconcileFailures;
 }
 
 export interface UpdatePassResult {
@@ -53,44 +61,71 @@ export async function reconcileUpdates(
   const scope = options.scope ?? ALL_ACTIVE;
   const active = await loadActiveUpdates(deps.db, scope);
   const transitions = options.transitions ?? new TransitionWriter(deps.db);
+  const failures = options.failures ?? defaultFailures(deps);
   const waits = noWaits();
-  const deviceWork: { readonly id: number; readonly steps: readonly UpdateStep[] }[] = [];
+  const deviceWork: { readonly update: ActiveUpdate; readonly steps: readonly UpdateStep[] }[] = [];
   const databaseWork: Promise<void>[] = [];
   const followUp: number[] = [];
   let acted = 0;
   for (const update of active) {
     if (options.work?.isBusy(update.id)) continue;
-    const decision = planUpdate(update, {
-      intent: intents.get(update.rollout),
-      now,
-      pollQuietMs: options.pollQuietMs,
-    });
+    let decision: ReturnType<typeof planUpdate>;
+    try {
+      decision = planUpdate(update, {
+        intent: intents.get(update.rollout),
+        now,
+        pollQuietMs: options.pollQuietMs,
+      });
+    } catch (error) {
+      databaseWork.push(failures.report({ scope: 'update', update, error }));
+      continue;
+    }
     if (decision.wait) waits[decision.wait]++;
     if (decision.actions.length === 0) continue;
     acted++;
     const { database, device } = splitWork(decision.actions);
     if (database.length === 0) {
-      deviceWork.push({ id: update.id, steps: device });
+      deviceWork.push({ update, steps: device });
       continue;
     }
     databaseWork.push(
-      runSteps(deps, transitions, database).then((done) => {
-        if (!done) return;
-        if (device.length > 0) deviceWork.push({ id: update.id, steps: device });
-        else followUp.push(update.id);
-      }),
+      runSteps(deps, transitions, database).then(
+        (done) => {
+          if (!done) return;
+          if (device.length > 0) deviceWork.push({ update, steps: device });
+          else followUp.push(update.id);
+        },
+        // A row the database refuses fails only its update; losing the database fails the pass.
+        (error: unknown) => {
+          if (!isDataError(error)) throw error;
+          return failures.report({ scope: 'update', update, error });
+        },
+      ),
     );
   }
   await settleAll(databaseWork);
   const tasks = deviceWork.map((w) => async () => {
-    await runSteps(deps, transitions, w.steps);
+    try {
+      await runSteps(deps, transitions, w.steps);
+    } catch (error) {
+      await failures.report({ scope: 'update', update: w.update, error });
+    }
   });
   if (options.work) {
-    for (const [i, w] of deviceWork.entries()) options.work.submit(w.id, tasks[i]!);
+    for (const [i, w] of deviceWork.entries()) options.work.submit(w.update.id, tasks[i]!);
   } else {
     await runWithConcurrency(tasks, options.concurrency);
   }
   return { actions: acted, waits, scope: scope.kind, followUp };
+}
+
+/** A reporter for one pass (no memory between passes): bench and tools. */
+export function defaultFailures(deps: ExecutorDeps): ReconcileFailures {
+  return new ReconcileFailures({
+    db: deps.db,
+    clock: deps.clock,
+    log: (obj, msg) => deps.logger?.warn(obj, msg),
+  });
 }
 
 /** Whether two passes plan updates against the same intents. */
