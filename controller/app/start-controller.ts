@@ -1,5 +1,6 @@
 import { createHttpApp, startHttpServer } from '../api/index.js';
-import { loadRegistrations, startDeviceSync } from '../devices/index.js';
+import { type DeviceSync, loadRegistrations, startDeviceSync } from '../devices/index.js';
+import { writesFailing } from '../devices/write-queue.js';
 import {
   buildFirmwareCatalog,
   choosePackageUri,
@@ -115,7 +116,18 @@ export async function startController(config: ControllerConfig): Promise<Control
         })
       : undefined;
     if (signingKey) stops.push(() => signingKey.close());
-    const metrics = createMetrics({ db, downloadStats });
+    // The parts reporting their health start below; until then there is nothing to report.
+    let sync: DeviceSync | undefined;
+    let reconciler: Reconciler | undefined;
+    const metrics = createMetrics({
+      db,
+      downloadStats,
+      health: () => ({
+        deviceWritesQuarantined: sync?.stats().writes.quarantined ?? 0,
+        deviceWritesFailing: sync !== undefined && writesFailing(sync.stats().writes, clock()),
+        reconcileFailing: reconciler?.failing(clock()) ?? false,
+      }),
+    });
 
     // Registrations are committed before they are answered (bounded wait): see beforeAnswer.
     let persistRegistration: ((change: RegistrationChange) => Promise<void>) | undefined;
@@ -140,8 +152,7 @@ export async function startController(config: ControllerConfig): Promise<Control
     lwm2m.restoreRegistrations(await loadRegistrations(db));
 
     let desired: DesiredState | undefined;
-    let reconciler: Reconciler | undefined;
-    const sync = startDeviceSync({
+    sync = startDeviceSync({
       server: lwm2m,
       db,
       clock,
@@ -158,8 +169,9 @@ export async function startController(config: ControllerConfig): Promise<Control
         reconciler?.trigger({ endpoint });
       },
     });
-    stops.push(() => sync.stop());
-    persistRegistration = (change) => sync.persistBeforeAnswer(change);
+    const devices = sync;
+    stops.push(() => devices.stop());
+    persistRegistration = (change) => devices.persistBeforeAnswer(change);
 
     const firmwareHandler = createFirmwareHttpHandler({
       catalog,
@@ -184,7 +196,10 @@ export async function startController(config: ControllerConfig): Promise<Control
       readiness: () => {
         const reasons: string[] = [];
         if (desired === undefined) reasons.push('no valid manifests loaded yet');
-        if (reconciler && !reconciler.healthy) reasons.push('the last reconcile pass failed');
+        if (reconciler?.failing(clock())) reasons.push('reconcile passes have been failing for 30 s or more');
+        if (writesFailing(devices.stats().writes, clock())) {
+          reasons.push('device writes have been failing for 30 s or more');
+        }
         return { ready: reasons.length === 0, reasons };
       },
     });
@@ -264,10 +279,10 @@ export async function startController(config: ControllerConfig): Promise<Control
           counted('write', await lwm2m.device(endpoint).write('/5/0/1', uri)),
         executeUpdate: async (endpoint) => counted('execute', await lwm2m.device(endpoint).execute('/5/0/2')),
         pollFirmwareState: async (endpoint) => {
-          await sync.readFirmwareState(endpoint);
+          await devices.readFirmwareState(endpoint);
         },
         readFirmwareVersion: async (endpoint) => {
-          await sync.readFirmwareVersion(endpoint);
+          await devices.readFirmwareVersion(endpoint);
         },
       },
       hooks: {
@@ -284,6 +299,7 @@ export async function startController(config: ControllerConfig): Promise<Control
       ...config.reconcile,
       logger: log.child({ component: 'reconcile' }),
       onPass: (_result, seconds) => metrics.reconcilePassSeconds.observe(seconds),
+      onFailure: (scope) => metrics.reconcileErrors.inc({ scope }),
     });
     stops.push(() => reconciler?.stop());
 

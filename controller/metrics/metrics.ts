@@ -30,6 +30,8 @@ export interface Metrics {
   readonly eventStreamsDropped: LabelledCounter<'reason'>;
   /** HTTP connections refused before any request was read, by reason (address-full, server-full). */
   readonly httpConnectionsRefused: LabelledCounter<'reason'>;
+  /** Reconcile failures, by scope: one rollout, one update, or a whole pass. */
+  readonly reconcileErrors: LabelledCounter<'scope'>;
   /** The exposition text; database gauges are refreshed first. */
   render(): Promise<string>;
   readonly contentType: string;
@@ -40,6 +42,18 @@ export interface MetricsOptions {
   readonly downloadStats?: DownloadStats;
   /** Also export Node's process metrics (CPU, memory, event loop); default false. */
   readonly processMetrics?: boolean;
+  /** Read at each scrape: persistent failures of the device writes and of the reconcile loop. */
+  readonly health?: () => ControllerHealth;
+}
+
+/** What the controller's parts report about their persistent failures (see README, /readyz). */
+export interface ControllerHealth {
+  /** Device writes dropped because the database refused their data, since start. */
+  readonly deviceWritesQuarantined: number;
+  /** Device writes have failed (other than refused data) for longer than the readiness bound. */
+  readonly deviceWritesFailing: boolean;
+  /** Reconcile passes have failed for longer than the readiness bound. */
+  readonly reconcileFailing: boolean;
 }
 
 const ROLLOUT_COUNT_FIELDS = [
@@ -102,8 +116,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     'HTTP(S) connections refused by the connection caps, by reason',
   );
 
+  const reconcileErrors = new Counter({
+    name: 'otactl_reconcile_errors_total',
+    help: 'Reconcile failures, by scope: a rollout (its planning), an update (its step), or a whole pass',
+    labelNames: ['scope'] as const,
+    registers,
+  });
+  for (const scope of ['rollout', 'update', 'pass']) reconcileErrors.inc({ scope }, 0);
+
   const database = options.db ? createDatabaseGauges(options.db, registers) : undefined;
   if (options.downloadStats) createDownloadGauges(options.downloadStats, registers);
+  if (options.health) for (const metric of HEALTH_METRICS) register(metric, registers, options.health);
 
   return {
     updatesStarted,
@@ -113,6 +136,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registrations,
     eventStreamsDropped,
     httpConnectionsRefused,
+    reconcileErrors,
     contentType: registry.contentType,
     async render() {
       await database?.refresh();
@@ -356,3 +380,36 @@ const DOWNLOAD_METRICS: readonly ReadMetric<DownloadStats>[] = [
 function createDownloadGauges(stats: DownloadStats, registers: Registers): void {
   for (const metric of DOWNLOAD_METRICS) register(metric, registers, stats);
 }
+
+const fromHealth = readFrom<() => ControllerHealth>();
+
+/** The metrics read from the controller's health at each scrape. */
+const HEALTH_METRICS: readonly ReadMetric<() => ControllerHealth>[] = [
+  fromHealth({
+    type: 'counter',
+    name: 'otactl_device_writes_quarantined_total',
+    help: 'Device writes dropped because the database refused their data (a DeviceWriteRejected event each)',
+    labels: [],
+    *read(health) {
+      yield { labels: {}, value: health().deviceWritesQuarantined };
+    },
+  }),
+  fromHealth({
+    type: 'gauge',
+    name: 'otactl_device_writes_failing',
+    help: '1 while device writes have been failing (database unavailable) for over 30 s',
+    labels: [],
+    *read(health) {
+      yield { labels: {}, value: health().deviceWritesFailing ? 1 : 0 };
+    },
+  }),
+  fromHealth({
+    type: 'gauge',
+    name: 'otactl_reconcile_failing',
+    help: '1 while reconcile passes have been failing for over 30 s',
+    labels: [],
+    *read(health) {
+      yield { labels: {}, value: health().reconcileFailing ? 1 : 0 };
+    },
+  }),
+];
