@@ -27,9 +27,9 @@ export interface ReconcileFailuresOptions {
 
 /**
  * Records a failure on the object it concerns (a ReconcileFailed event on the rollout, or on the
- * update's device) so the others go on: logged and counted every time, but an event only when the
+ * update's device) so the others go on: counted every time, but logged and recorded only when the
  * message changes or `repeatAfterMs` has passed, so a failure that persists does not write an
- * event every pass. Best effort: recording never throws.
+ * event (or a log line) every pass. Best effort: recording never throws.
  */
 export class ReconcileFailures {
   readonly #o: ReconcileFailuresOptions;
@@ -48,17 +48,17 @@ export class ReconcileFailures {
       failure.scope === 'rollout'
         ? { rollout: failure.rollout }
         : { rollout: failure.update.rollout, endpoint: failure.update.endpoint, updateId: failure.update.id };
+    const key = failure.scope === 'rollout' ? `rollout:${failure.rollout}` : `update:${failure.update.id}`;
+    const now = this.#o.clock();
+    const last = this.#recorded.get(key);
+    if (last?.message === message && now - last.at < (this.#o.repeatAfterMs ?? 600_000)) return;
+    this.#remember(key, { message, at: now });
     this.#o.log?.(
       { err: failure.error, ...fields, sqlState: code },
       failure.scope === 'rollout'
         ? 'planning a rollout failed; the other rollouts go on'
         : 'acting on an update failed; the other updates go on',
     );
-    const key = failure.scope === 'rollout' ? `rollout:${failure.rollout}` : `update:${failure.update.id}`;
-    const now = this.#o.clock();
-    const last = this.#recorded.get(key);
-    if (last?.message === message && now - last.at < (this.#o.repeatAfterMs ?? 600_000)) return;
-    this.#remember(key, { message, at: now });
     try {
       await this.#o.db
         .insertInto('events')

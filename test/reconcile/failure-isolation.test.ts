@@ -5,6 +5,7 @@ import type { DesiredState, ResolvedRollout } from '../../controller/manifests/i
 import type { DeviceOps } from '../../controller/reconcile/device-ops.js';
 import { DEFAULT_TIMEOUTS, type ExecutorDeps, runSteps } from '../../controller/reconcile/executor.js';
 import { ALL_ACTIVE, loadActiveUpdates } from '../../controller/reconcile/load-active-updates.js';
+import { ReconcileFailures } from '../../controller/reconcile/reconcile-failures.js';
 import type { PassResult } from '../../controller/reconcile/reconcile-pass.js';
 import { Reconciler } from '../../controller/reconcile/reconciler.js';
 import { TransitionWriter } from '../../controller/reconcile/transition-writer.js';
@@ -221,6 +222,41 @@ describe.each(testBackends)('failure isolation in reconcile passes on $name', (b
       },
     ]);
     expect(Number(events[1]!.update_id)).toBe(stuck);
+  });
+
+  it('records a persistent failure again only when its message changes or ten minutes passed', async () => {
+    store = await backend.open();
+    let now = NOW;
+    const logged: string[] = [];
+    const counted: string[] = [];
+    const failures = new ReconcileFailures({
+      db: store.db,
+      clock: () => now,
+      log: (_obj, msg) => logged.push(msg),
+      onFailure: (scope) => counted.push(scope),
+    });
+    const fail = (message: string) =>
+      failures.report({ scope: 'rollout', rollout: 'r', error: new Error(message) });
+    await fail('boom');
+    await fail('boom');
+    now += 9 * 60_000;
+    await fail('boom');
+    now += 60_000;
+    await fail('boom');
+    await fail('another');
+    const events = await store.db
+      .selectFrom('events')
+      .select('message')
+      .where('type', '=', 'ReconcileFailed')
+      .orderBy('id')
+      .execute();
+    expect(events.map((e) => e.message)).toEqual([
+      'planning this rollout failed: boom',
+      'planning this rollout failed: boom',
+      'planning this rollout failed: another',
+    ]);
+    expect(logged).toHaveLength(3);
+    expect(counted).toEqual(['rollout', 'rollout', 'rollout', 'rollout', 'rollout']);
   });
 
   it('fails an update whose device reports a Result outside 0..11 as an unknown code, and moves the others', async () => {
