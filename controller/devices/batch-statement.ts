@@ -29,6 +29,8 @@ const DEVICE_COLUMN_TYPES = {
   fw_delivery_method: 'int2',
   fw_state: 'int2',
   fw_result: 'int2',
+  fw_state_raw: 'text',
+  fw_result_raw: 'text',
   fw_reported_at: 'timestamptz',
   updated_at: 'timestamptz',
 } as const satisfies Record<keyof DevicePatch, string>;

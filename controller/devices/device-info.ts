@@ -1,6 +1,7 @@
 import type { ResourceRecord, ResourceValue } from '../lwm2m/codec/index.js';
+import { type CodeRange, type ReportedCode, reportedCode, reportedText } from './reported-code.js';
 
-/** What object 3 tells about a device; undefined where the device did not report a value. */
+/** What object 3 tells about a device; undefined where the device did not report a (storable) value. */
 export interface DeviceInfo {
   readonly manufacturer: string | undefined;
   readonly model: string | undefined;
@@ -8,35 +9,31 @@ export interface DeviceInfo {
   readonly firmwareVersion: string | undefined;
   readonly hardwareVersion: string | undefined;
   readonly deviceType: string | undefined;
+  /** Values the device reported that cannot be stored (kept as undefined above), and why. */
+  readonly refused: readonly RefusedValue[];
+}
+
+export interface RefusedValue {
+  readonly path: string;
+  readonly reason: string;
 }
 
 /** The object 3 resources interrogation needs, as single-resource fallback paths. */
 export const DEVICE_INFO_PATHS = ['/3/0/0', '/3/0/1', '/3/0/2', '/3/0/3', '/3/0/17', '/3/0/18'] as const;
-
-export function textOf(value: ResourceValue | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === 'string') return value;
-  if (Buffer.isBuffer(value)) return value.toString('utf8');
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'object') return `${value.objectId}:${value.instanceId}`;
-  return String(value);
-}
-
-export function numberOf(value: ResourceValue | undefined): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (typeof value === 'bigint') return Number(value);
-  if (typeof value === 'boolean') return value ? 1 : 0;
-  if (typeof value === 'string' && /^\s*-?\d+\s*$/.test(value)) return Number(value);
-  if (Buffer.isBuffer(value)) return numberOf(value.toString('utf8'));
-  return undefined;
-}
 
 export function valueAt(records: readonly ResourceRecord[], path: string): ResourceValue | undefined {
   return records.find((r) => r.path === path)?.value;
 }
 
 export function deviceInfoOf(records: readonly ResourceRecord[]): DeviceInfo {
-  const text = (path: string) => textOf(valueAt(records, path));
+  const refused: RefusedValue[] = [];
+  const text = (path: string) => {
+    const checked = reportedText(valueAt(records, path));
+    if (checked === undefined) return undefined;
+    if (checked.ok) return checked.text;
+    refused.push({ path, reason: checked.reason });
+    return undefined;
+  };
   return {
     manufacturer: text('/3/0/0'),
     model: text('/3/0/1'),
@@ -44,16 +41,39 @@ export function deviceInfoOf(records: readonly ResourceRecord[]): DeviceInfo {
     firmwareVersion: text('/3/0/3'),
     deviceType: text('/3/0/17'),
     hardwareVersion: text('/3/0/18'),
+    refused,
   };
 }
 
-/** The instances of a multiple resource such as 5/0/8, in instance order. */
-export function multipleNumbers(records: readonly ResourceRecord[], resourcePath: string): number[] {
+/** The code at `path` checked against its range; undefined when the records do not have it. */
+export function codeAt(
+  records: readonly ResourceRecord[],
+  path: string,
+  range: CodeRange,
+): ReportedCode | undefined {
+  return reportedCode(valueAt(records, path), range);
+}
+
+/**
+ * The instances of a multiple resource such as 5/0/8 in instance order, split into the codes within
+ * `range` and the raw text of the others (which the spec says a server ignores).
+ */
+export function multipleCodes(
+  records: readonly ResourceRecord[],
+  resourcePath: string,
+  range: CodeRange,
+): { readonly codes: number[]; readonly ignored: string[] } {
   const prefix = `${resourcePath}/`;
-  return records
+  const codes: number[] = [];
+  const ignored: string[] = [];
+  const instances = records
     .filter((r) => r.path.startsWith(prefix))
-    .map((r) => ({ i: Number(r.path.slice(prefix.length)), v: numberOf(r.value) }))
-    .filter((x): x is { i: number; v: number } => x.v !== undefined && Number.isInteger(x.i))
-    .sort((a, b) => a.i - b.i)
-    .map((x) => x.v);
+    .map((r) => ({ i: Number(r.path.slice(prefix.length)), code: reportedCode(r.value, range) }))
+    .filter((x) => Number.isInteger(x.i))
+    .sort((a, b) => a.i - b.i);
+  for (const { code } of instances) {
+    if (code?.kind === 'known') codes.push(code.code);
+    else if (code !== undefined) ignored.push(code.raw);
+  }
+  return { codes, ignored };
 }

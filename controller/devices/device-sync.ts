@@ -13,7 +13,7 @@ import type {
 import { type Registration, registeredObjects } from '../lwm2m/registration/registration.js';
 import type { Database } from '../store/schema.js';
 import type { DeviceChange } from './device-change.js';
-import { numberOf, valueAt } from './device-info.js';
+import { codeAt } from './device-info.js';
 import type { DevicePatch } from './device-patch.js';
 import { eventLoopSaturation } from './event-loop-load.js';
 import { expireStaleRegistrations } from './expire-stale.js';
@@ -29,6 +29,7 @@ import {
 import { Limiter } from './limiter.js';
 import { deregisteredEvent, expiredEvent, registeredEvent } from './registration-events.js';
 import { registrationPatch } from './registration-row.js';
+import { CODE_RANGES, type ReportedCode } from './reported-code.js';
 import { DeviceWriteQueue, type WriteStats } from './write-queue.js';
 
 export interface DeviceSyncOptions {
@@ -82,6 +83,9 @@ export interface DeviceSync {
 }
 
 const FIRMWARE_PATHS = ['/5/0/3', '/5/0/5'] as const;
+const FIRMWARE_RANGES = { '/5/0/3': CODE_RANGES.state, '/5/0/5': CODE_RANGES.result } as const;
+/** Devices (and what about them) already warned of a value they report: one line per device, not per packet. */
+const MAX_WARNED = 10_000;
 
 type FirmwarePath = (typeof FIRMWARE_PATHS)[number];
 
@@ -121,6 +125,7 @@ class DeviceSyncImpl implements DeviceSync {
   readonly #prewritten = new WeakSet<Registration>();
   /** Devices whose interrogation got no answer: tried again at their next Update. */
   readonly #retry = new Set<string>();
+  readonly #warned = new Set<string>();
   readonly #listeners: {
     registered: (e: RegisteredEvent) => void;
     updated: (e: UpdatedEvent) => void;
@@ -175,10 +180,13 @@ class DeviceSyncImpl implements DeviceSync {
     if (this.#stopped) return stoppedFailure;
     const read = await this.#reads.run(() => readFirmwareState(this.#server.device(endpoint), this.#clock));
     if (read.kind !== 'ok' || this.#stopped) return read;
+    const state = readCode(read.state, read.unknown?.state);
+    const result = readCode(read.result, read.unknown?.result);
+    this.#warnUnknownCodes(endpoint, state, result);
     await this.#writes.enqueueAndWait({
       endpoint,
-      patch: firmwarePatch(endpoint, read.state, read.result, read.reportedAt),
-      change: firmwareChange(read.state, read.result),
+      patch: firmwarePatch(endpoint, state, result, read.reportedAt),
+      change: firmwareChange(state, result),
     });
     return read;
   }
@@ -399,10 +407,26 @@ class DeviceSyncImpl implements DeviceSync {
           device_type: info.info.deviceType ?? null,
           info_read_at: new Date(info.readAt),
         });
+        if (info.info.refused.length > 0) {
+          this.#warnOnce(
+            endpoint,
+            'info',
+            { refused: info.info.refused },
+            'device reports text that is not stored',
+          );
+        }
       } else this.#log.warn({ endpoint, failure: info }, 'device refused to be read: object 3 unknown');
       if (fw?.kind === 'ok') {
         patch.fw_protocol_support = fw.protocols;
         patch.fw_delivery_method = fw.deliveryMethod;
+        if (fw.ignored.length > 0) {
+          this.#warnOnce(
+            endpoint,
+            'fw-info',
+            { ignored: fw.ignored },
+            'device reports codes outside the spec, ignored',
+          );
+        }
       }
       this.#writes.enqueue({
         endpoint,
@@ -436,7 +460,7 @@ class DeviceSyncImpl implements DeviceSync {
       }
       if (r.kind === 'ok') {
         made.push(r.observation);
-        this.#storeFirmwareValue(endpoint, path, numberOf(valueAt(r.records, path)));
+        this.#storeFirmwareValue(endpoint, path, codeAt(r.records, path, FIRMWARE_RANGES[path]));
         continue;
       }
       if (isSilence(r)) {
@@ -448,7 +472,7 @@ class DeviceSyncImpl implements DeviceSync {
       this.#log.debug({ endpoint, path, failure: r }, 'device refused an observation');
       const read = await client.read(path);
       if (read.kind === 'ok' && current()) {
-        this.#storeFirmwareValue(endpoint, path, numberOf(valueAt(read.records, path)));
+        this.#storeFirmwareValue(endpoint, path, codeAt(read.records, path, FIRMWARE_RANGES[path]));
       }
     }
     // A copy of exactly its length: `made` grew by push (room for 17), and this one is kept.
@@ -463,7 +487,7 @@ class DeviceSyncImpl implements DeviceSync {
   #onNotification(endpoint: string, path: FirmwarePath, n: NotificationResult): void {
     if (this.#stopped) return;
     if (n.kind === 'ok') {
-      this.#storeFirmwareValue(endpoint, path, numberOf(valueAt(n.records, path)));
+      this.#storeFirmwareValue(endpoint, path, codeAt(n.records, path, FIRMWARE_RANGES[path]));
       return;
     }
     if (n.kind === 'error') {
@@ -476,15 +500,43 @@ class DeviceSyncImpl implements DeviceSync {
     this.#log.debug({ endpoint, path, reason: n.reason }, 'undecodable notification');
   }
 
-  #storeFirmwareValue(endpoint: string, path: FirmwarePath, value: number | undefined): void {
+  #storeFirmwareValue(endpoint: string, path: FirmwarePath, value: ReportedCode | undefined): void {
     if (value === undefined) return;
     const state = path === '/5/0/3' ? value : undefined;
     const result = path === '/5/0/5' ? value : undefined;
+    this.#warnUnknownCodes(endpoint, state, result);
     this.#writes.enqueue({
       endpoint,
       patch: firmwarePatch(endpoint, state, result, this.#clock()),
       change: firmwareChange(state, result),
     });
+  }
+
+  #warnUnknownCodes(
+    endpoint: string,
+    state: ReportedCode | undefined,
+    result: ReportedCode | undefined,
+  ): void {
+    if (state?.kind === 'unknown') {
+      this.#warnOnce(endpoint, 'state', { state: state.raw }, 'device reports a 5/0/3 State outside 0..3');
+    }
+    if (result?.kind === 'unknown') {
+      this.#warnOnce(
+        endpoint,
+        'result',
+        { result: result.raw },
+        'device reports a 5/0/5 Update Result outside 0..11',
+      );
+    }
+  }
+
+  /** Bounded: past MAX_WARNED devices the memory starts over (a device may then be warned of again). */
+  #warnOnce(endpoint: string, about: string, details: Record<string, unknown>, message: string): void {
+    const key = `${about}\n${endpoint}`;
+    if (this.#warned.has(key)) return;
+    if (this.#warned.size >= MAX_WARNED) this.#warned.clear();
+    this.#warned.add(key);
+    this.#log.warn({ endpoint, ...details }, message);
   }
 
   #guard(event: string, fn: () => void): void {
@@ -512,25 +564,40 @@ function hasFirmwareObject(reg: Registration): boolean {
   return has;
 }
 
+/** A code from `readFirmwareState`: the known one, or the raw text of an unknown one. */
+function readCode(known: number | undefined, raw: string | undefined): ReportedCode | undefined {
+  if (known !== undefined) return { kind: 'known', code: known };
+  return raw === undefined ? undefined : { kind: 'unknown', raw };
+}
+
+/** A known code fills the column and clears its raw text; an unknown one is null with the raw text kept. */
 function firmwarePatch(
   endpoint: string,
-  state: number | undefined,
-  result: number | undefined,
+  state: ReportedCode | undefined,
+  result: ReportedCode | undefined,
   at: number,
 ): DevicePatch {
   return {
     endpoint,
-    ...(state === undefined ? {} : { fw_state: state }),
-    ...(result === undefined ? {} : { fw_result: result }),
+    ...(state === undefined ? {} : { fw_state: codeColumn(state), fw_state_raw: rawColumn(state) }),
+    ...(result === undefined ? {} : { fw_result: codeColumn(result), fw_result_raw: rawColumn(result) }),
     fw_reported_at: new Date(at),
     updated_at: new Date(at),
   };
 }
 
-function firmwareChange(state: number | undefined, result: number | undefined): DeviceChange {
+function codeColumn(code: ReportedCode): number | null {
+  return code.kind === 'known' ? code.code : null;
+}
+
+function rawColumn(code: ReportedCode): string | null {
+  return code.kind === 'unknown' ? code.raw : null;
+}
+
+function firmwareChange(state: ReportedCode | undefined, result: ReportedCode | undefined): DeviceChange {
   return {
     kind: 'firmware-state',
-    ...(state === undefined ? {} : { state }),
-    ...(result === undefined ? {} : { result }),
+    ...(state?.kind === 'known' ? { state: state.code } : {}),
+    ...(result?.kind === 'known' ? { result: result.code } : {}),
   };
 }

@@ -1,12 +1,6 @@
 import type { DeviceClient, Failure, ReadResult } from '../lwm2m/index.js';
-import {
-  DEVICE_INFO_PATHS,
-  type DeviceInfo,
-  deviceInfoOf,
-  multipleNumbers,
-  numberOf,
-  valueAt,
-} from './device-info.js';
+import { codeAt, DEVICE_INFO_PATHS, type DeviceInfo, deviceInfoOf, multipleCodes } from './device-info.js';
+import { CODE_RANGES, type ReportedCode } from './reported-code.js';
 
 /** The device did not answer at all (as opposed to answering an error code). */
 export function isSilence(f: Failure): boolean {
@@ -39,8 +33,10 @@ export type FirmwareInfoRead =
       readonly kind: 'ok';
       /** 5/0/8; null when the device does not have it. */
       readonly protocols: number[] | null;
-      /** 5/0/9; null when the device does not have it. */
+      /** 5/0/9; null when the device does not have it (or reported a value outside 0..2). */
       readonly deliveryMethod: number | null;
+      /** Values outside the spec's ranges, left out above (the spec says a server ignores them). */
+      readonly ignored: readonly string[];
     }
   | Failure;
 
@@ -50,20 +46,33 @@ export async function readFirmwareInfo(client: DeviceClient): Promise<FirmwareIn
   if (protocols.kind !== 'ok' && isSilence(protocols)) return protocols;
   const delivery = await client.read('/5/0/9');
   if (delivery.kind !== 'ok' && isSilence(delivery)) return delivery;
+  const ignored: string[] = [];
+  let protocolCodes: number[] | null = null;
+  if (protocols.kind === 'ok') {
+    const split = multipleCodes(protocols.records, '/5/0/8', CODE_RANGES.protocol);
+    protocolCodes = split.codes;
+    for (const raw of split.ignored) ignored.push(`/5/0/8 ${raw}`);
+  }
+  const method =
+    delivery.kind === 'ok' ? codeAt(delivery.records, '/5/0/9', CODE_RANGES.deliveryMethod) : undefined;
+  if (method?.kind === 'unknown') ignored.push(`/5/0/9 ${method.raw}`);
   return {
     kind: 'ok',
-    protocols: protocols.kind === 'ok' ? multipleNumbers(protocols.records, '/5/0/8') : null,
-    deliveryMethod: delivery.kind === 'ok' ? (numberOf(valueAt(delivery.records, '/5/0/9')) ?? null) : null,
+    protocols: protocolCodes,
+    deliveryMethod: method?.kind === 'known' ? method.code : null,
+    ignored,
   };
 }
 
 export type FirmwareStateRead =
   | {
       readonly kind: 'ok';
-      /** 5/0/3; undefined when the device answered without it. */
+      /** 5/0/3; undefined when the device answered without it or with a code outside 0..3. */
       readonly state: number | undefined;
-      /** 5/0/5; undefined when the device answered without it. */
+      /** 5/0/5; undefined when the device answered without it or with a code outside 0..11. */
       readonly result: number | undefined;
+      /** Codes outside the spec's range, as the device sent them (absent when there are none). */
+      readonly unknown?: { readonly state?: string; readonly result?: string };
       /** Epoch ms when the answers arrived. */
       readonly reportedAt: number;
     }
@@ -78,10 +87,17 @@ export async function readFirmwareState(
   if (state.kind !== 'ok') return state;
   const result = await client.read('/5/0/5');
   if (result.kind !== 'ok') return result;
+  const s = codeAt(state.records, '/5/0/3', CODE_RANGES.state);
+  const r = codeAt(result.records, '/5/0/5', CODE_RANGES.result);
+  const unknown = {
+    ...(s?.kind === 'unknown' ? { state: s.raw } : {}),
+    ...(r?.kind === 'unknown' ? { result: r.raw } : {}),
+  };
   return {
     kind: 'ok',
-    state: numberOf(valueAt(state.records, '/5/0/3')),
-    result: numberOf(valueAt(result.records, '/5/0/5')),
+    state: knownCode(s),
+    result: knownCode(r),
+    ...(Object.keys(unknown).length > 0 ? { unknown } : {}),
     reportedAt: clock(),
   };
 }
@@ -96,7 +112,16 @@ export async function readFirmwareVersion(
 ): Promise<FirmwareVersionRead> {
   const r = await client.read('/3/0/3');
   if (r.kind !== 'ok') return r;
-  const version = deviceInfoOf(r.records).firmwareVersion;
-  if (version === undefined) return { kind: 'invalid', reason: 'the answer has no /3/0/3' };
+  const info = deviceInfoOf(r.records);
+  const version = info.firmwareVersion;
+  if (version === undefined) {
+    const refused = info.refused.find((v) => v.path === '/3/0/3');
+    const reason = refused === undefined ? 'the answer has no /3/0/3' : `/3/0/3 ${refused.reason}`;
+    return { kind: 'invalid', reason };
+  }
   return { kind: 'ok', firmwareVersion: version, readAt: clock() };
+}
+
+function knownCode(code: ReportedCode | undefined): number | undefined {
+  return code?.kind === 'known' ? code.code : undefined;
 }

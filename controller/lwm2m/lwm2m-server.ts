@@ -129,10 +129,6 @@ const METHODS: Readonly<Record<string, string>> = {
 };
 const RD = Buffer.from('rd');
 
-function utf8(b: Buffer): string {
-  return b.toString('utf8');
-}
-
 const silentLogger: Lwm2mLogger = { debug() {}, warn() {}, error() {} };
 
 /** The LwM2M server: registration interface, device management and observe on one UDP socket. */
@@ -302,8 +298,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       const options = requestOptions(req);
       const request: RegistrationRequest = {
         method: req.method,
-        pathAfterRd: path.slice(1),
-        query: optionValues(options, CoapOption.URI_QUERY).map(utf8),
+        pathAfterRd: optionValues(options, CoapOption.URI_PATH).slice(1),
+        query: optionValues(options, CoapOption.URI_QUERY),
         contentFormat: uintOption(options, CoapOption.CONTENT_FORMAT),
         payload: req.payload,
         peer: req.rsinfo,
@@ -332,8 +328,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const options = packet.options;
     const request: RegistrationRequest = {
       method: METHODS[packet.code],
-      pathAfterRd: optionValues(options, CoapOption.URI_PATH).slice(1).map(utf8),
-      query: optionValues(options, CoapOption.URI_QUERY).map(utf8),
+      pathAfterRd: optionValues(options, CoapOption.URI_PATH).slice(1),
+      query: optionValues(options, CoapOption.URI_QUERY),
       contentFormat: uintOption(options, CoapOption.CONTENT_FORMAT),
       payload: packet.payload,
       peer,

@@ -46,6 +46,9 @@ export interface DevicesTable {
   /** 5/0/3 and 5/0/5 as last reported, with the time of that report. */
   fw_state: number | null;
   fw_result: number | null;
+  /** A 5/0/3 or 5/0/5 outside the spec's range (fw_state / fw_result are then null), as the device sent it. */
+  fw_state_raw: string | null;
+  fw_result_raw: string | null;
   fw_reported_at: Timestamp | null;
   labels: JsonWithDefault<Record<string, string>>;
   created_at: CreatedAt;

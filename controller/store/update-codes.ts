@@ -38,3 +38,17 @@ export function describeResult(code: number): string {
 export function describeState(code: number): string {
   return `${code} ${stateMeaning(code)}`;
 }
+
+/**
+ * A device's reported State or Result for people: "1 downloading", "unknown code 70000" when the
+ * device sent a code outside the spec (the code column is then null and `raw` holds it), or null
+ * when it reported none.
+ */
+export function reportedCodeText(
+  code: number | null,
+  raw: string | null,
+  meaning: (code: number) => string,
+): string | null {
+  if (code !== null) return `${code} ${meaning(code)}`;
+  return raw === null ? null : `unknown code ${raw}`;
+}

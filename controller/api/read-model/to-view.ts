@@ -1,5 +1,5 @@
 import type { DeviceRow, EventRow, FirmwareUpdateRow, RolloutRow } from '../../store/schema.js';
-import { resultMeaning, stateMeaning } from '../../store/update-codes.js';
+import { reportedCodeText, resultMeaning, stateMeaning } from '../../store/update-codes.js';
 import type {
   ConditionView,
   DeviceView,
@@ -196,6 +196,8 @@ export function toDeviceView(
     labels,
     fwState: row.fw_state,
     fwResult: row.fw_result,
+    fwStateText: reportedCodeText(row.fw_state, row.fw_state_raw, stateMeaning),
+    fwResultText: reportedCodeText(row.fw_result, row.fw_result_raw, resultMeaning),
     activeUpdate: activeUpdate ? toUpdateView(activeUpdate) : null,
     lastUpdate: lastUpdate ? toUpdateView(lastUpdate) : null,
   };

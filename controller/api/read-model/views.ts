@@ -114,8 +114,14 @@ export interface DeviceView {
   readonly registeredAt: string | null;
   readonly lastSeenAt: string | null;
   readonly labels: Readonly<Record<string, string>>;
+  /** 5/0/3 as last reported; null also when the device reported a code outside 0..3. */
   readonly fwState: number | null;
+  /** 5/0/5 as last reported; null also when the device reported a code outside 0..11. */
   readonly fwResult: number | null;
+  /** e.g. "2 downloaded", or "unknown code 70000" for a code outside the spec; null when none reported. */
+  readonly fwStateText: string | null;
+  /** e.g. "1 success", or "unknown code 12"; null when none reported. */
+  readonly fwResultText: string | null;
   /** The update holding the device's active slot, if any. */
   readonly activeUpdate: UpdateView | null;
   /** The newest attempt (of the filtered rollout, when filtering by one), active or finished. */

@@ -24,6 +24,9 @@ export function renderHistory(device: DeviceDetailView): string {
     `${device.endpoint}  model ${device.model ?? '-'}  firmware ${device.firmwareVersion ?? '-'}  ` +
       `${device.registrationState ?? 'never registered'}  last seen ${device.lastSeenAt ?? '-'}`,
   ];
+  if (device.fwStateText !== null || device.fwResultText !== null) {
+    lines.push(`device reports state ${device.fwStateText ?? '-'} · result ${device.fwResultText ?? '-'}`);
+  }
   if (device.updates.length === 0) {
     lines.push('no firmware updates');
     return lines.join('\n');

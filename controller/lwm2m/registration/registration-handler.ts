@@ -6,6 +6,7 @@ import { normaliseAddress } from '../transport/peer.js';
 import type { Registration } from './registration.js';
 import { parseRegisterQuery, parseUpdateQuery } from './registration-params.js';
 import type { RegistrationStore } from './registration-store.js';
+import { decodeWireText, decodeWireTexts } from './wire-text.js';
 
 /** What a registration request asks for, already validated: the code to answer and the change made. */
 export type RegistrationOutcome =
@@ -20,9 +21,10 @@ export type RegistrationOutcome =
 
 export interface RegistrationRequest {
   readonly method: string | undefined;
-  /** Uri-Path segments after `rd`. */
-  readonly pathAfterRd: readonly string[];
-  readonly query: readonly string[];
+  /** Uri-Path segments after `rd`, as received (decoded here, strictly). */
+  readonly pathAfterRd: readonly Buffer[];
+  /** Uri-Query options, as received. */
+  readonly query: readonly Buffer[];
   readonly contentFormat: number | undefined;
   readonly payload: Buffer;
   readonly peer: Peer;
@@ -77,7 +79,9 @@ function readLinks(req: RegistrationRequest, required: boolean): LinksResult | u
   if (ct !== undefined && ct !== ContentFormat.LINK_FORMAT && ct !== ContentFormat.TEXT) {
     return { kind: 'rejected', code: '4.15', message: `object links must be link-format, not ${ct}` };
   }
-  return parseLinks(req.payload.toString('utf8'));
+  const text = decodeWireText(req.payload);
+  if (!text.ok) return { kind: 'rejected', code: '4.00', message: `object links ${text.reason}` };
+  return parseLinks(text.text);
 }
 
 export interface RegistrationContext {
@@ -87,19 +91,27 @@ export interface RegistrationContext {
 
 /** Reads like the spec: extract, validate, store, and say what to answer (the caller answers, then emits). */
 export function handleRegistration(ctx: RegistrationContext, req: RegistrationRequest): RegistrationOutcome {
-  const [id, ...rest] = req.pathAfterRd;
+  const path = decodeWireTexts(req.pathAfterRd, 'Uri-Path segment');
+  if (!path.ok) return { kind: 'rejected', code: '4.00', message: path.reason };
+  const query = decodeWireTexts(req.query, 'Uri-Query option');
+  if (!query.ok) return { kind: 'rejected', code: '4.00', message: query.reason };
+  const [id, ...rest] = path.texts;
   if (rest.length > 0) return { kind: 'rejected', code: '4.04', message: 'no such resource' };
   if (id === undefined) {
     if (req.method !== 'POST') return { kind: 'rejected', code: '4.05', message: 'Register is a POST' };
-    return register(ctx, req);
+    return register(ctx, req, query.texts);
   }
-  if (req.method === 'POST') return update(ctx, id, req);
+  if (req.method === 'POST') return update(ctx, id, req, query.texts);
   if (req.method === 'DELETE') return deregister(ctx, id);
   return { kind: 'rejected', code: '4.05', message: 'method not allowed on a registration' };
 }
 
-function register(ctx: RegistrationContext, req: RegistrationRequest): RegistrationOutcome {
-  const params = parseRegisterQuery(req.query);
+function register(
+  ctx: RegistrationContext,
+  req: RegistrationRequest,
+  query: readonly string[],
+): RegistrationOutcome {
+  const params = parseRegisterQuery(query);
   if (params.kind === 'rejected') return params;
   const links = readLinks(req, true);
   if (links === undefined || links.kind === 'rejected') {
@@ -125,10 +137,15 @@ function register(ctx: RegistrationContext, req: RegistrationRequest): Registrat
   return { kind: 'registered', registration, previous };
 }
 
-function update(ctx: RegistrationContext, id: string, req: RegistrationRequest): RegistrationOutcome {
+function update(
+  ctx: RegistrationContext,
+  id: string,
+  req: RegistrationRequest,
+  query: readonly string[],
+): RegistrationOutcome {
   const current = ctx.store.get(id);
   if (current === undefined) return { kind: 'rejected', code: '4.04', message: 'unknown registration' };
-  const params = parseUpdateQuery(req.query);
+  const params = parseUpdateQuery(query);
   if (params.kind === 'rejected') return params;
   const links = readLinks(req, false);
   if (links?.kind === 'rejected') return links;

@@ -24,6 +24,10 @@ export type ParamsResult<T> =
   | { readonly kind: 'rejected'; readonly code: '4.00' | '4.12'; readonly message: string };
 
 export const DEFAULT_LIFETIME_S = 86_400;
+/** The spec's range for `lt` (an unsigned 32-bit integer, 0 excluded). */
+export const MAX_LIFETIME_S = 4_294_967_295;
+/** What `devices.lifetime_s` (int4) holds; a longer lifetime (68 years and more) is kept as this. */
+export const MAX_STORED_LIFETIME_S = 2_147_483_647;
 const MAX_ENDPOINT_BYTES = 255;
 const BINDING = /^[UMSNTQ]+$/;
 
@@ -37,11 +41,15 @@ function toQuery(segments: readonly string[]): Map<string, string | true> {
   return out;
 }
 
+const INVALID_LIFETIME = `invalid lifetime (lt): an integer from 1 to ${MAX_LIFETIME_S} seconds`;
+
+/** `lt` in seconds, clamped to what the database stores, so memory and the row agree. */
 function parseLifetime(v: string | true | undefined): number | undefined | 'invalid' {
   if (v === undefined) return undefined;
   if (v === true || !/^\d{1,10}$/.test(v)) return 'invalid';
   const n = Number(v);
-  return n > 0 ? n : 'invalid';
+  if (n < 1 || n > MAX_LIFETIME_S) return 'invalid';
+  return Math.min(n, MAX_STORED_LIFETIME_S);
 }
 
 /** Splits `b` into binding and the 1.0 queue flag ('UQ' = U in queue mode). */
@@ -63,7 +71,7 @@ export function parseRegisterQuery(query: readonly string[]): ParamsResult<Regis
     return { kind: 'rejected', code: '4.00', message: 'missing or invalid endpoint name (ep)' };
   }
   const lt = parseLifetime(q.get('lt'));
-  if (lt === 'invalid') return { kind: 'rejected', code: '4.00', message: 'invalid lifetime (lt)' };
+  if (lt === 'invalid') return { kind: 'rejected', code: '4.00', message: INVALID_LIFETIME };
   const requested = q.get('lwm2m') ?? '1.0';
   if (requested === true) return { kind: 'rejected', code: '4.00', message: 'invalid lwm2m version' };
   const version = supportedVersion(requested);
@@ -90,7 +98,7 @@ export function parseRegisterQuery(query: readonly string[]): ParamsResult<Regis
 export function parseUpdateQuery(query: readonly string[]): ParamsResult<UpdateParams> {
   const q = toQuery(query);
   const lt = parseLifetime(q.get('lt'));
-  if (lt === 'invalid') return { kind: 'rejected', code: '4.00', message: 'invalid lifetime (lt)' };
+  if (lt === 'invalid') return { kind: 'rejected', code: '4.00', message: INVALID_LIFETIME };
   const b = parseBinding(q.get('b'));
   if (b === 'invalid') return { kind: 'rejected', code: '4.00', message: 'invalid binding (b)' };
   const sms = q.get('sms');
