@@ -150,6 +150,8 @@ export async function startController(config: ControllerConfig): Promise<Control
     );
     // Devices that registered with an earlier run of the controller keep their registrations.
     lwm2m.restoreRegistrations(await loadRegistrations(db));
+    // Someone else using a registration's id (refused with 4.04, as an unknown id is).
+    lwm2m.on('refused', ({ operation }) => metrics.registrations.inc({ kind: `${operation}-refused` }));
 
     let desired: DesiredState | undefined;
     sync = startDeviceSync({

@@ -16,6 +16,7 @@ export type DeviceChangeKind = DeviceChange['kind'];
 /** Event types this component appends to the `events` table. */
 export const DEVICE_EVENT_TYPES = [
   'DeviceRegistered',
+  'DeviceRegistrationUpdated',
   'DeviceDeregistered',
   'DeviceExpired',
   'FirmwareVersionChanged',

@@ -27,10 +27,15 @@ import {
   readObject3,
 } from './interrogate.js';
 import { Limiter } from './limiter.js';
-import { deregisteredEvent, expiredEvent, registeredEvent } from './registration-events.js';
+import {
+  deregisteredEvent,
+  expiredEvent,
+  registeredEvent,
+  registrationUpdatedEvent,
+} from './registration-events.js';
 import { registrationPatch } from './registration-row.js';
 import { CODE_RANGES, type ReportedCode } from './reported-code.js';
-import { DeviceWriteQueue, type WriteStats } from './write-queue.js';
+import { type DeviceWrite, DeviceWriteQueue, type WriteStats } from './write-queue.js';
 
 export interface DeviceSyncOptions {
   readonly server: Lwm2mServer;
@@ -163,7 +168,7 @@ class DeviceSyncImpl implements DeviceSync {
     });
     this.#listeners = {
       registered: (e) => this.#guard('registered', () => this.#onRegistered(e.registration, e.previous)),
-      updated: (e) => this.#guard('updated', () => this.#onUpdated(e.registration)),
+      updated: (e) => this.#guard('updated', () => this.#onUpdated(e.registration, e.previous)),
       deregistered: (e) => this.#guard('deregistered', () => this.#onEnded(e.registration, 'deregistered')),
       expired: (e) => this.#guard('expired', () => this.#onEnded(e.registration, 'expired')),
     };
@@ -247,38 +252,43 @@ class DeviceSyncImpl implements DeviceSync {
   persistBeforeAnswer(change: RegistrationChange): Promise<void> {
     const reg = change.registration;
     this.#prewritten.add(reg);
-    return this.#writes.enqueueAndWait(this.#registrationWrite(change.kind, reg, change.previous));
+    return this.#writes.enqueueAndWait(this.#registrationWrite(change));
   }
 
-  #registrationWrite(kind: 'registered' | 'updated', reg: Registration, previous: Registration | undefined) {
+  #registrationWrite(change: RegistrationChange): DeviceWrite {
+    const reg = change.registration;
     const now = this.#clock();
     this.#registrationsUncommitted++;
-    return kind === 'registered'
-      ? {
-          endpoint: reg.endpoint,
-          patch: registrationPatch(reg, now),
-          events: [registeredEvent(reg, previous, now)],
-          change: { kind: 'registered' as const, registrationId: reg.id },
-        }
-      : {
-          endpoint: reg.endpoint,
-          patch: registrationPatch(reg, now),
-          change: { kind: 'updated' as const, registrationId: reg.id },
-        };
+    if (change.kind === 'registered') {
+      return {
+        endpoint: reg.endpoint,
+        patch: registrationPatch(reg, now),
+        events: [registeredEvent(reg, change.previous, now)],
+        change: { kind: 'registered', registrationId: reg.id },
+      };
+    }
+    // Most Updates are keep-alives: they move last_seen_at and expires_at but are no event.
+    const updated = registrationUpdatedEvent(reg, change.previous, now);
+    return {
+      endpoint: reg.endpoint,
+      patch: registrationPatch(reg, now),
+      ...(updated === undefined ? {} : { events: [updated] }),
+      change: { kind: 'updated', registrationId: reg.id },
+    };
   }
 
   #onRegistered(reg: Registration, previous: Registration | undefined): void {
     // The server already dropped the observations of the previous registration (a dead port).
     this.#observations.delete(reg.endpoint);
     if (!this.#prewritten.delete(reg)) {
-      this.#writes.enqueue(this.#registrationWrite('registered', reg, previous));
+      this.#writes.enqueue(this.#registrationWrite({ kind: 'registered', registration: reg, previous }));
     }
     this.#interrogate(reg.endpoint, true);
   }
 
-  #onUpdated(reg: Registration): void {
+  #onUpdated(reg: Registration, previous: Registration): void {
     if (!this.#prewritten.delete(reg)) {
-      this.#writes.enqueue(this.#registrationWrite('updated', reg, undefined));
+      this.#writes.enqueue(this.#registrationWrite({ kind: 'updated', registration: reg, previous }));
     }
     const neverRead = this.#retry.has(reg.endpoint);
     if (neverRead || (hasFirmwareObject(reg) && !this.#observations.has(reg.endpoint))) {

@@ -17,6 +17,7 @@ export {
   type RegisteredEvent,
   type RegistrationChange,
   type RegistrationEndedEvent,
+  type RegistrationRefusedEvent,
   type RouteHandler,
   type UpdatedEvent,
 } from './lwm2m-server.js';

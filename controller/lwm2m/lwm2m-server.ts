@@ -82,6 +82,13 @@ export interface UpdatedEvent {
 export interface RegistrationEndedEvent {
   readonly registration: Registration;
 }
+/** An Update or De-register of a known registration from an address or port it was not made from. */
+export interface RegistrationRefusedEvent {
+  readonly operation: 'update' | 'deregister';
+  readonly endpoint: string;
+  /** Where the refused request came from. */
+  readonly peer: Peer;
+}
 export interface NotificationEvent {
   readonly endpoint: string;
   readonly path: string;
@@ -93,6 +100,7 @@ export interface Lwm2mServerEvents {
   updated: [UpdatedEvent];
   deregistered: [RegistrationEndedEvent];
   expired: [RegistrationEndedEvent];
+  refused: [RegistrationRefusedEvent];
   notification: [NotificationEvent];
 }
 
@@ -357,6 +365,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       respond({ code: outcome.code, message: outcome.message });
       return;
     }
+    if (outcome.kind === 'refused') {
+      const { endpoint } = outcome.registration;
+      this.#log.debug(
+        { peer: request.peer, endpoint, operation: outcome.operation },
+        'registration request from another address or port refused',
+      );
+      respond({ code: outcome.code, message: outcome.message });
+      this.#emit('refused', { operation: outcome.operation, endpoint, peer: request.peer });
+      return;
+    }
     const code = ANSWER_CODE[outcome.kind];
     const answer = () => {
       respond(outcome.kind === 'registered' ? { code, locationId: outcome.registration.id } : { code });
@@ -387,7 +405,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   /** Side effects of a registration change, once the answer is on its way. */
-  #afterAnswer(outcome: Exclude<RegistrationOutcome, { kind: 'rejected' }>): void {
+  #afterAnswer(outcome: Exclude<RegistrationOutcome, { kind: 'rejected' | 'refused' }>): void {
     const { endpoint } = outcome.registration;
     switch (outcome.kind) {
       case 'registered':

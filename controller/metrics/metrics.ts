@@ -24,7 +24,10 @@ export interface Metrics {
   };
   readonly reconcilePassSeconds: { observe(seconds: number): void };
   readonly coapRequests: { inc(labels: { method: string; outcome: CoapOutcome }, value?: number): void };
-  /** kind: register, update, deregister, expired, ... */
+  /**
+   * kind: registered, updated, deregistered, expired (committed changes); update-refused and
+   * deregister-refused (an Update or De-register from another address than the registration's).
+   */
   readonly registrations: LabelledCounter<'kind'>;
   /** Event stream listeners closed by the server, by reason (queue-full, stalled). */
   readonly eventStreamsDropped: LabelledCounter<'reason'>;

@@ -6,7 +6,7 @@ import { locationOf, RawDevice } from '../lwm2m/support/raw-device.js';
 import { ChangeLog, uniqueEndpoint } from './helpers.js';
 
 describe.each(testBackends)('registrations persisted before they are answered ($name)', (backend) => {
-  it('writes each Register and Update once: one row, one DeviceRegistered event', async () => {
+  it('writes each Register and Update once, with an event for the Update that changed something', async () => {
     const db = await backend.open();
     const changes = new ChangeLog();
     let sync: DeviceSync | undefined;
@@ -33,21 +33,29 @@ describe.each(testBackends)('registrations persisted before they are answered ($
         .where('endpoint', '=', endpoint)
         .executeTakeFirstOrThrow();
       expect(row).toEqual({ registration_id: locationOf(registered)[1], registration_state: 'registered' });
-      const updated = await device.update(locationOf(registered)[1]!, ['lt=600']);
-      expect(updated.code).toBe('2.04');
-      await changes.waitFor(endpoint, (why) => why.kind === 'updated');
+      const id = locationOf(registered)[1]!;
+      expect((await device.update(id, ['lt=600'])).code).toBe('2.04');
+      // A keep-alive: the row moves (last_seen_at, expires_at), no event.
+      expect((await device.update(id)).code).toBe('2.04');
       await changes.waitFor(endpoint, (why) => why.kind === 'info');
       await sync.stop();
       const events = await db.db
         .selectFrom('events')
-        .select('type')
+        .select(['type', 'details'])
         .where('endpoint', '=', endpoint)
         .orderBy('id')
         .execute();
-      expect(events.map((e) => e.type)).toEqual(['DeviceRegistered']);
+      const source = `127.0.0.1:${device.port}`;
+      expect(events).toEqual([
+        { type: 'DeviceRegistered', details: expect.objectContaining({ source }) },
+        {
+          type: 'DeviceRegistrationUpdated',
+          details: { source, changes: { lifetime: { from: 300, to: 600 } } },
+        },
+      ]);
       const kinds = changes.seen.filter((c) => c.endpoint === endpoint).map((c) => c.why.kind);
       expect(kinds.filter((k) => k === 'registered')).toHaveLength(1);
-      expect(kinds.filter((k) => k === 'updated')).toHaveLength(1);
+      expect(kinds.filter((k) => k === 'updated')).toHaveLength(2);
     } finally {
       await device.close();
       await sync.stop();

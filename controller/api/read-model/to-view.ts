@@ -1,5 +1,6 @@
 import type { DeviceRow, EventRow, FirmwareUpdateRow, RolloutRow } from '../../store/schema.js';
 import { reportedCodeText, resultMeaning, stateMeaning } from '../../store/update-codes.js';
+import { publicDetails } from './public-details.js';
 import type {
   ConditionView,
   DeviceView,
@@ -212,7 +213,7 @@ export function toEventView(row: EventRow): EventView {
     updateId: row.update_id === null ? null : Number(row.update_id),
     type: row.type,
     message: row.message,
-    details: isObject(row.details) ? row.details : {},
+    details: isObject(row.details) ? publicDetails(row.details) : {},
     gitRevision: row.git_revision,
   };
 }

@@ -17,7 +17,18 @@ export type RegistrationOutcome =
     }
   | { readonly kind: 'updated'; readonly registration: Registration; readonly previous: Registration }
   | { readonly kind: 'deregistered'; readonly registration: Registration }
-  | { readonly kind: 'rejected'; readonly code: string; readonly message: string };
+  | { readonly kind: 'rejected'; readonly code: string; readonly message: string }
+  /**
+   * An Update or De-register of a known registration from another address or port: answered exactly
+   * like an unknown id, so the answer does not tell that the id exists.
+   */
+  | {
+      readonly kind: 'refused';
+      readonly operation: 'update' | 'deregister';
+      readonly registration: Registration;
+      readonly code: '4.04';
+      readonly message: string;
+    };
 
 export interface RegistrationRequest {
   readonly method: string | undefined;
@@ -55,8 +66,11 @@ function parseLinks(text: string): LinksResult {
   return result;
 }
 
-/** Registration ids: 6 random bytes as base64url, cut from a pool refilled 512 ids at a time. */
-const ID_BYTES = 6;
+/**
+ * Registration ids: 12 random bytes (96 bits) as base64url, cut from a pool refilled 512 ids at a
+ * time. Unguessable, though the address check below is what stops a leaked one from being used.
+ */
+const ID_BYTES = 12;
 const idPool = Buffer.alloc(ID_BYTES * 512);
 let idOffset = idPool.length;
 
@@ -102,7 +116,7 @@ export function handleRegistration(ctx: RegistrationContext, req: RegistrationRe
     return register(ctx, req, query.texts);
   }
   if (req.method === 'POST') return update(ctx, id, req, query.texts);
-  if (req.method === 'DELETE') return deregister(ctx, id);
+  if (req.method === 'DELETE') return deregister(ctx, id, req);
   return { kind: 'rejected', code: '4.05', message: 'method not allowed on a registration' };
 }
 
@@ -137,6 +151,21 @@ function register(
   return { kind: 'registered', registration, previous };
 }
 
+const UNKNOWN = { kind: 'rejected', code: '4.04', message: 'unknown registration' } as const;
+
+/**
+ * Only the address and port a registration was made from may update or end it: anyone else who
+ * learned its id gets what an unknown id gets. A device whose address changed (NAT rebinding)
+ * registers again. DTLS will replace this check with the peer's identity (issue 19).
+ */
+function fromRegisteredSource(reg: Registration, peer: Peer): boolean {
+  return reg.port === peer.port && reg.address === normaliseAddress(peer.address);
+}
+
+function refused(operation: 'update' | 'deregister', registration: Registration): RegistrationOutcome {
+  return { kind: 'refused', operation, registration, code: UNKNOWN.code, message: UNKNOWN.message };
+}
+
 function update(
   ctx: RegistrationContext,
   id: string,
@@ -144,7 +173,8 @@ function update(
   query: readonly string[],
 ): RegistrationOutcome {
   const current = ctx.store.get(id);
-  if (current === undefined) return { kind: 'rejected', code: '4.04', message: 'unknown registration' };
+  if (current === undefined) return UNKNOWN;
+  if (!fromRegisteredSource(current, req.peer)) return refused('update', current);
   const params = parseUpdateQuery(query);
   if (params.kind === 'rejected') return params;
   const links = readLinks(req, false);
@@ -152,8 +182,6 @@ function update(
   const p = params.params;
   const registration: Registration = {
     ...current,
-    address: normaliseAddress(req.peer.address),
-    port: req.peer.port,
     lifetime: p.lifetime ?? current.lifetime,
     binding: p.binding ?? current.binding,
     queueMode: updatedQueueMode(current, p.queueMode, p.queueFromBinding === true),
@@ -163,14 +191,16 @@ function update(
     lastUpdateAt: ctx.now(),
   };
   const changed = ctx.store.update(registration);
-  if (changed === undefined) return { kind: 'rejected', code: '4.04', message: 'unknown registration' };
+  if (changed === undefined) return UNKNOWN;
   return { kind: 'updated', registration, previous: changed.previous };
 }
 
-function deregister(ctx: RegistrationContext, id: string): RegistrationOutcome {
-  const registration = ctx.store.remove(id);
-  if (registration === undefined) return { kind: 'rejected', code: '4.04', message: 'unknown registration' };
-  return { kind: 'deregistered', registration };
+function deregister(ctx: RegistrationContext, id: string, req: RegistrationRequest): RegistrationOutcome {
+  const current = ctx.store.get(id);
+  if (current === undefined) return UNKNOWN;
+  if (!fromRegisteredSource(current, req.peer)) return refused('deregister', current);
+  ctx.store.remove(id);
+  return { kind: 'deregistered', registration: current };
 }
 
 /** In 1.0 the queue flag lives in `b`, so an Update with b=U leaves queue mode; 1.1+ clients keep it. */

@@ -62,9 +62,13 @@ export class RawDevice {
     });
   }
 
-  static async open(serverPort: number): Promise<RawDevice> {
+  /** Bound to 127.0.0.1 on a free port unless `local` names another loopback address or port. */
+  static async open(
+    serverPort: number,
+    local: { readonly address?: string; readonly port?: number } = {},
+  ): Promise<RawDevice> {
     const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => socket.bind(local.port ?? 0, local.address ?? '127.0.0.1', resolve));
     return new RawDevice(socket, serverPort);
   }
 
