@@ -62,9 +62,10 @@ export class RawDevice {
     });
   }
 
-  static async open(serverPort: number): Promise<RawDevice> {
+  /** `host` is the local address to send from: any of 127.0.0.0/8 gives a distinct source address. */
+  static async open(serverPort: number, host = '127.0.0.1'): Promise<RawDevice> {
     const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve));
     return new RawDevice(socket, serverPort);
   }
 
