@@ -239,4 +239,37 @@ describe('block-wise request bodies (RFC 7959 Block1)', () => {
       links: body.toString(),
     });
   });
+
+  it('makes the least recently active transfer give way when the server holds as many as allowed', async () => {
+    await server.stop();
+    server = await Lwm2mServer.start({
+      port: 0,
+      clock: clock.read,
+      expirySweepMs: 0,
+      block1: { maxTransfers: 4, maxTransfersPerSource: 100 },
+    });
+    const flooder = await device('127.0.0.1');
+    for (let i = 0; i < 4; i++) {
+      const answer = await registerBlock(flooder, {
+        num: 0,
+        more: true,
+        szx: 1,
+        endpoint: `old-${i}`,
+        payload: Buffer.alloc(32, 0x3c),
+      });
+      expect(answer.code).toBe('2.31');
+    }
+    const legit = await device('127.0.0.2');
+    const final = (await registerInBlocks(legit, 'newcomer', linksOf(200), 1)).pop();
+    expect(final?.code).toBe('2.01');
+    expect(server.block1Usage().transfers).toBe(3);
+    const evicted = await registerBlock(flooder, {
+      num: 1,
+      more: false,
+      szx: 1,
+      endpoint: 'old-0',
+      payload: Buffer.from('>'),
+    });
+    expect(evicted.code).toBe('4.08');
+  });
 });

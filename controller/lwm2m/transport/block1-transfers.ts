@@ -185,7 +185,9 @@ export class Block1Transfers {
     const source = normaliseAddress(peer.address);
     const usage = this.#sources.get(source) ?? { transfers: 0, bytes: 0 };
     if (usage.transfers >= this.#limits.maxTransfersPerSource) return 'source';
-    if (this.#transfers.size >= this.#limits.maxTransfers) return 'server';
+    // The server is full: the least recently active transfer gives way (refusing instead would let
+    // a few flooding addresses lock every device out of block-wise requests).
+    if (this.#transfers.size >= this.#limits.maxTransfers) this.#evictOldest(undefined);
     usage.transfers++;
     this.#sources.set(source, usage);
     const transfer: Transfer = {
@@ -210,7 +212,9 @@ export class Block1Transfers {
     const usage = this.#sources.get(transfer.source);
     if (usage === undefined) return 'source';
     if (usage.bytes + charge > this.#limits.maxBytesPerSource) return 'source';
-    if (this.#bytes + charge > this.#limits.maxBytes) return 'server';
+    while (this.#bytes + charge > this.#limits.maxBytes) {
+      if (!this.#evictOldest(transfer)) return 'server';
+    }
     // allocUnsafeSlow: a buffer of its own, never a slice pinning a shared pool.
     const body = Buffer.allocUnsafeSlow(capacity);
     transfer.body.copy(body, 0, 0, transfer.length);
@@ -219,6 +223,16 @@ export class Block1Transfers {
     usage.bytes += charge;
     this.#bytes += charge;
     return undefined;
+  }
+
+  /** Drops the least recently active transfer other than `keep`; false when there is none. */
+  #evictOldest(keep: Transfer | undefined): boolean {
+    for (const transfer of this.#transfers.values()) {
+      if (transfer === keep) continue;
+      this.#drop(transfer);
+      return true;
+    }
+    return false;
   }
 
   #drop(transfer: Transfer): void {
@@ -243,7 +257,7 @@ export class Block1Transfers {
     };
   }
 
-  /** Too many unfinished transfers: from this source (4.29) or in all (5.03); retry once some expire. */
+  /** Too many unfinished transfers from this source (4.29), or a body the whole budget cannot hold (5.03). */
   #busy(bound: Bound): BlockOutcome {
     const perSource = bound === 'source';
     const maxAge = encodeUint(Math.ceil(this.#limits.expiryMs / 1000));
