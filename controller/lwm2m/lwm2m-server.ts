@@ -24,7 +24,7 @@ import {
   requestOptions,
 } from './transport/guarded-coap-server.js';
 import type { InboundRequest } from './transport/inbound-exchanges.js';
-import type { Peer } from './transport/peer.js';
+import { normaliseAddress, type Peer } from './transport/peer.js';
 import { CoapRequester } from './transport/requester.js';
 import { applyTimingToNodeCoap, type CoapTiming, FLEET_TIMING } from './transport/timing.js';
 import { bindUdpSocket, type UdpFamily } from './transport/udp-socket.js';
@@ -279,6 +279,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   /** Requests waiting for a queue-mode device to wake up. */
   queuedRequests(endpoint: string): number {
     return this.#queue.queued(endpoint);
+  }
+
+  /** True when a device is registered from this address (any port; IPv4 peers as a.b.c.d or ::ffff:a.b.c.d). */
+  hasRegistrationFrom(address: string): boolean {
+    return this.#store.hasAddress(normaliseAddress(address));
   }
 
   /** Unfinished block-wise (Block1) request bodies, the source addresses sending them and the bytes held. */
