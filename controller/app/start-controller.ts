@@ -11,9 +11,12 @@ import {
   createUrlSigner,
   type Endpoint,
   openSigningKeys,
+  REGISTERED_SOURCE,
   type ServedScheme,
   type ServerLimits,
+  SourceBudget,
   startFirmwareHttpsServer,
+  UNREGISTERED_SOURCE,
 } from '../firmware/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { Lwm2mServer, type RegistrationChange } from '../lwm2m/index.js';
@@ -146,6 +149,12 @@ export async function startController(config: ControllerConfig): Promise<Control
         stats: downloadStats,
         ...(signingKey ? { signingKey } : {}),
         now: clock,
+        // Addresses with a registered device get a budget for a NAT full of devices; the others
+        // one that keeps /fw/ from amplifying spoofed requests.
+        budget: new SourceBudget({
+          classify: (source) => (lwm2m.hasRegistrationFrom(source) ? REGISTERED_SOURCE : UNREGISTERED_SOURCE),
+          now: clock,
+        }),
       }),
     );
     // Devices that registered with an earlier run of the controller keep their registrations.

@@ -18,9 +18,13 @@ import {
 import { RegistrationStore } from './registration/registration-store.js';
 import { CoapOption, optionValue, optionValues, uintOption } from './transport/coap-options.js';
 import { FixedDelayQueue } from './transport/fixed-delay-queue.js';
-import { GuardedCoapServer, requestOptions } from './transport/guarded-coap-server.js';
+import {
+  GuardedCoapServer,
+  type GuardedServerOptions,
+  requestOptions,
+} from './transport/guarded-coap-server.js';
 import type { InboundRequest } from './transport/inbound-exchanges.js';
-import type { Peer } from './transport/peer.js';
+import { normaliseAddress, type Peer } from './transport/peer.js';
 import { CoapRequester } from './transport/requester.js';
 import { applyTimingToNodeCoap, type CoapTiming, FLEET_TIMING } from './transport/timing.js';
 import { bindUdpSocket, type UdpFamily } from './transport/udp-socket.js';
@@ -50,7 +54,10 @@ export interface Lwm2mServerOptions {
   readonly queueAwakeMs?: number;
   readonly maxQueuedPerDevice?: number;
   readonly maxCachedResponses?: number;
+  /** Largest request body, also when sent in blocks (Block1). Default 64 KiB. */
   readonly maxBodyBytes?: number;
+  /** Bounds of unfinished block-wise (Block1) request bodies; defaults in DEFAULT_BLOCK1_LIMITS. */
+  readonly block1?: GuardedServerOptions['block1'];
   readonly model?: ObjectModel;
   /**
    * Called before a Register or Update is answered, so the caller can persist it first: a
@@ -179,6 +186,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       onRequest: (req, res) => this.#onRequest(req, res),
       maxCachedResponses: opts.maxCachedResponses ?? 20_000,
       maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024,
+      ...(opts.block1 === undefined ? {} : { block1: opts.block1 }),
+      now: this.#clock,
       onError: (msg, err) => this.#log.warn({ err }, msg),
       direct: {
         accepts: (packet) => isSingleDatagramRegistration(packet),
@@ -276,6 +285,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return this.#queue.queued(endpoint);
   }
 
+  /** True when a device is registered from this address (any port; IPv4 peers as a.b.c.d or ::ffff:a.b.c.d). */
+  hasRegistrationFrom(address: string): boolean {
+    return this.#store.hasAddress(normaliseAddress(address));
+  }
+
+  /** Unfinished block-wise (Block1) request bodies, the source addresses sending them and the bytes held. */
+  block1Usage(): GuardedCoapServer['block1Usage'] {
+    return this.#coap.block1Usage;
+  }
+
   /** Serves CoAP requests whose Uri-Path starts with `pathPrefix` (e.g. '/fw/') on this server's socket. */
   addRoute(pathPrefix: string, handler: RouteHandler): void {
     const prefix = pathPrefix.split('/').filter((s) => s !== '');
@@ -302,7 +321,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       return;
     }
     if (path[0] === 'rd') {
-      // A body that came in blocks (Block1), reassembled by node-coap.
+      // A registration request the direct path does not take (one with a Block2 option, say).
       const options = requestOptions(req);
       const request: RegistrationRequest = {
         method: req.method,

@@ -15,9 +15,10 @@ export class RawCoapClient {
     this.socket = socket;
   }
 
-  static async open(port: number): Promise<RawCoapClient> {
+  /** `host` is the local address to send from: any of 127.0.0.0/8 gives a distinct source address. */
+  static async open(port: number, host = '127.0.0.1'): Promise<RawCoapClient> {
     const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve));
     return new RawCoapClient(socket, port);
   }
 

@@ -18,6 +18,7 @@ import {
   sendAsIs,
 } from './coap-exchange.js';
 import { type CoapProgressTracker, createCoapProgressTracker } from './progress-tracker.js';
+import { SourceBudget } from './source-budget.js';
 
 export const COAP_FIRMWARE_PREFIX = '/fw/';
 const CONTENT_FORMAT_OCTET_STREAM = 42;
@@ -32,7 +33,17 @@ export interface CoapFirmwareHandlerOptions {
   /** A CoAP download with no block for this long counts as abandoned. Default 5 minutes. */
   readonly idleMs?: number;
   readonly onError?: (error: unknown) => void;
+  /**
+   * Response bytes each source address may receive; over it a block request gets 4.29 with Max-Age.
+   * Default: every source budgeted as one with no registered device.
+   */
+  readonly budget?: SourceBudget;
+  /** Called when a block is refused for the source's budget. */
+  readonly onOverBudget?: (client: string) => void;
 }
+
+/** Header, token and options of a block response, charged to the budget with its payload. */
+const RESPONSE_OVERHEAD_BYTES = 32;
 
 export type CoapFirmwareHandler = (req: CoapRequestLike, res: CoapResponseLike) => void;
 
@@ -53,6 +64,7 @@ function reply(res: CoapResponseLike, code: string, payload?: string): void {
 export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): CoapFirmwareHandler {
   const maxBlock = clampBlockSize(options.maxBlockSize ?? 1024);
   const now = options.now ?? Date.now;
+  const budget = options.budget ?? new SourceBudget({ now });
   const tracker: CoapProgressTracker | undefined =
     options.stats === undefined
       ? undefined
@@ -81,14 +93,25 @@ export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): 
     if (offset >= file.size && offset > 0) return reply(res, '4.02', 'block out of range');
 
     const etag = coapEtag(file);
-    res.setOption('ETag', etag);
     if (requestOptionValues(req, 'ETag').some((value) => etag.equals(Buffer.from(value as string)))) {
+      res.setOption('ETag', etag);
       return reply(res, '2.03');
     }
 
+    // Charged before any work: an over-budget source costs neither a file read nor a block sent.
+    const length = Math.min(block.size, file.size - offset);
+    const client = normalizeAddress(req.rsinfo.address);
+    const verdict = budget.take(client, length + RESPONSE_OVERHEAD_BYTES);
+    if (verdict.kind === 'refused') {
+      options.onOverBudget?.(client);
+      res.setOption('Max-Age', Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)));
+      return reply(res, '4.29');
+    }
+    res.setOption('ETag', etag);
+
     const opened = await openFirmware(file);
     if (opened.kind === 'refused') return reply(res, '4.04');
-    const payload = Buffer.alloc(Math.min(block.size, file.size - offset));
+    const payload = Buffer.alloc(length);
     try {
       const { bytesRead } = await opened.handle.read(payload, 0, payload.length, offset);
       if (bytesRead !== payload.length) return reply(res, '5.03', 'firmware file changed');
@@ -104,7 +127,6 @@ export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): 
     if (block.num === 0 || requestOptionValues(req, 'Size2').length > 0) res.setOption('Size2', file.size);
     res.code = '2.05';
     sendAsIs(res, payload);
-    const client = normalizeAddress(req.rsinfo.address);
     tracker?.block({
       client,
       device,

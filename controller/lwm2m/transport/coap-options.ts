@@ -85,22 +85,66 @@ export function blockSize(szx: number): number {
   return 2 ** (szx + 4);
 }
 
-/** Critical options (odd numbers) coap-packet names but this server does not implement. */
-const UNSUPPORTED_CRITICAL = new Set([
-  'If-Match',
-  'If-None-Match',
-  'OSCORE',
-  'Q-Block1',
-  'Q-Block2',
-  'Proxy-Uri',
-  'Proxy-Scheme',
-  'OCF-Accept-Content-Format-Version',
-  'OCF-Content-Format-Version',
+/** Option numbers of the names coap-packet gives the options it knows (RFC 7252 5.10 and later). */
+const numberOfName: Readonly<Record<string, number>> = {
+  'If-Match': 1,
+  'Uri-Host': 3,
+  ETag: 4,
+  'If-None-Match': 5,
+  Observe: 6,
+  'Uri-Port': 7,
+  'Location-Path': 8,
+  OSCORE: 9,
+  'Uri-Path': 11,
+  'Content-Format': 12,
+  'Max-Age': 14,
+  'Uri-Query': 15,
+  'Hop-Limit': 16,
+  Accept: 17,
+  'Q-Block1': 19,
+  'Location-Query': 20,
+  Block2: 23,
+  Block1: 27,
+  Size2: 28,
+  'Q-Block2': 31,
+  'Proxy-Uri': 35,
+  'Proxy-Scheme': 39,
+  Size1: 60,
+  'No-Response': 258,
+  'OCF-Accept-Content-Format-Version': 2049,
+  'OCF-Content-Format-Version': 2053,
+};
+
+/**
+ * The number of a parsed option. coap-packet names the options it knows and gives every other one
+ * its number as a decimal string ('2051'), so a check on `typeof name === 'number'` never sees them.
+ */
+export function optionNumber(option: PacketOption): number | undefined {
+  if (typeof option.name === 'number') return option.name;
+  const named = numberOfName[option.name];
+  if (named !== undefined) return named;
+  const n = Number(option.name);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** The critical options (odd numbers) this server honours or may safely ignore as an origin server. */
+const SUPPORTED_CRITICAL = new Set([
+  3, // Uri-Host
+  7, // Uri-Port
+  CoapOption.URI_PATH,
+  CoapOption.URI_QUERY,
+  CoapOption.ACCEPT,
+  CoapOption.BLOCK2,
+  CoapOption.BLOCK1,
 ]);
 
-/** True when a request carries a critical option this server cannot honour (answer 4.02 Bad Option). */
+/**
+ * True when a request carries a critical option this server does not implement: RFC 7252 5.4.1
+ * requires 4.02 Bad Option for it. Unknown elective (even) options are ignored.
+ */
 export function hasUnknownCriticalOption(options: readonly PacketOption[]): boolean {
-  return options.some((o) =>
-    typeof o.name === 'number' ? o.name % 2 === 1 : UNSUPPORTED_CRITICAL.has(o.name),
-  );
+  return options.some((o) => {
+    const n = optionNumber(o);
+    return n === undefined || (n % 2 === 1 && !SUPPORTED_CRITICAL.has(n));
+  });
 }

@@ -1,11 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { type IncomingMessage, type OutgoingMessage, parameters, Server } from 'coap';
 import { generate, type ParsedPacket, parse } from 'coap-packet';
-import { blockSize, CoapOption, hasUnknownCriticalOption, optionValue, parseBlock } from './coap-options.js';
-import { InboundExchanges, type InboundRequest } from './inbound-exchanges.js';
+import { type Block1Limits, Block1Transfers } from './block1-transfers.js';
+import { CoapOption, encodeUint, hasUnknownCriticalOption, optionValue } from './coap-options.js';
+import { type Answer, InboundExchanges, type InboundRequest } from './inbound-exchanges.js';
 import type { Peer } from './peer.js';
 import { ResponseCache } from './response-cache.js';
-import type { CoapTiming } from './timing.js';
+import { type CoapTiming, exchangeLifetimeMs } from './timing.js';
 
 export type CoapRequestHandler = (req: IncomingMessage, res: OutgoingMessage) => void;
 
@@ -18,6 +19,10 @@ export interface GuardedServerOptions {
   readonly maxCachedResponses: number;
   /** Largest request body accepted, also through Block1. */
   readonly maxBodyBytes: number;
+  /** Bounds of block-wise (Block1) request bodies being received; `maxBodyBytes` is the body bound. */
+  readonly block1?: Partial<Omit<Block1Limits, 'maxBodyBytes'>>;
+  /** Epoch ms, for expiring unfinished block-wise transfers. */
+  readonly now?: () => number;
   readonly onError: (message: string, err: unknown) => void;
   /**
    * Requests served here, without node-coap's request and response streams: `accepts` picks them
@@ -56,6 +61,8 @@ export class GuardedCoapServer extends Server {
   readonly #cache: ResponseCache;
   readonly #purge: NodeJS.Timeout;
   readonly #inbound: InboundExchanges;
+  /** Block-wise bodies are reassembled here, bounded; node-coap's own Block1 cache is never reached. */
+  readonly #blocks: Block1Transfers;
 
   constructor(opts: GuardedServerOptions) {
     super({ piggybackReplyMs: 50, sendAcksForNonConfirmablePackets: true });
@@ -74,8 +81,17 @@ export class GuardedCoapServer extends Server {
       timing: opts.timing,
       piggybackMs: opts.timing.piggybackMs,
     });
+    const now = opts.now ?? Date.now;
+    // An unfinished transfer is kept as long as a block of it could still be in flight.
+    this.#blocks = new Block1Transfers(
+      { expiryMs: exchangeLifetimeMs(opts.timing), ...opts.block1, maxBodyBytes: opts.maxBodyBytes },
+      now,
+    );
     // Expired entries also go as new ones come in; this bounds how long they outlive a burst.
-    this.#purge = setInterval(() => this.#cache.purgeStale(), 1_000);
+    this.#purge = setInterval(() => {
+      this.#cache.purgeStale();
+      this.#blocks.expire(now());
+    }, 1_000);
     this.#purge.unref();
     this.on('request', (req: IncomingMessage, res: OutgoingMessage) => this.#serve(req, res));
     this.on('error', (err: unknown) => opts.onError('coap server error', err));
@@ -84,7 +100,13 @@ export class GuardedCoapServer extends Server {
   override close(done?: (err?: Error) => void): this {
     clearInterval(this.#purge);
     this.#inbound.close();
+    this.#blocks.clear();
     return super.close(done);
+  }
+
+  /** Unfinished block-wise request bodies and the bytes held for them. */
+  get block1Usage(): Block1Transfers['usage'] {
+    return this.#blocks.usage;
   }
 
   override handleRequest(): (msg: Buffer, rsinfo: AddressInfo) => void {
@@ -143,8 +165,15 @@ export class GuardedCoapServer extends Server {
       if (packet.code !== '0.01') {
         packet.options = packet.options.filter((o) => o.name !== 'Observe');
       }
-      if (!this.#bodyFits(packet)) {
-        this.#answer(rsinfo, packet, '4.13');
+      const block1 = optionValue(packet.options, CoapOption.BLOCK1);
+      if (block1 !== undefined) {
+        this.#receiveBlock(packet, rsinfo, block1);
+        return;
+      }
+      if (packet.payload.length > this.#opts.maxBodyBytes) {
+        this.#answer(rsinfo, packet, '4.13', undefined, [
+          { name: CoapOption.SIZE1, value: encodeUint(this.#opts.maxBodyBytes) },
+        ]);
         return;
       }
       if (this.#opts.direct?.accepts(packet)) {
@@ -163,13 +192,31 @@ export class GuardedCoapServer extends Server {
     }
   }
 
-  #bodyFits(packet: ParsedPacket): boolean {
-    const raw = optionValue(packet.options, CoapOption.BLOCK1);
-    if (raw === undefined) return packet.payload.length <= this.#opts.maxBodyBytes;
-    const block = parseBlock(raw);
-    if (block === undefined) return false;
-    const size = blockSize(block.szx);
-    return block.num * size + packet.payload.length <= this.#opts.maxBodyBytes;
+  /**
+   * One block of a block-wise request body. Intermediate blocks are answered here (2.31, or the
+   * refusal); the whole body goes on as one request without the Block1 option: served directly with
+   * the final Block1 echoed in its answer, or handed to node-coap (which then has no block to cache).
+   */
+  #receiveBlock(packet: ParsedPacket, rsinfo: AddressInfo, raw: Buffer): void {
+    if (this.#inbound.answerDuplicate(packet, rsinfo)) return;
+    const outcome = this.#blocks.receive(packet, rsinfo, raw);
+    if (outcome.kind === 'complete') {
+      const whole = outcome.request;
+      if (this.#opts.direct?.accepts(whole)) {
+        const req = this.#inbound.open(whole, rsinfo, [outcome.echo]);
+        if (req !== undefined) this.#serveDirect(req);
+        return;
+      }
+      wireOptions.set(
+        whole,
+        whole.options.map((o) => ({ name: o.name, value: o.value })),
+      );
+      this._handle(whole, rsinfo);
+      return;
+    }
+    const req = this.#inbound.open(packet, rsinfo);
+    if (req === undefined) return;
+    req.answer(outcome.answer satisfies Answer);
   }
 
   #serve(req: IncomingMessage, res: OutgoingMessage): void {
@@ -205,7 +252,13 @@ export class GuardedCoapServer extends Server {
     this.#sendRaw(rsinfo, generate({ code: '0.00', messageId: msg.readUInt16BE(2), reset: true }));
   }
 
-  #answer(rsinfo: AddressInfo, request: ParsedPacket, code: string, payload?: Buffer): void {
+  #answer(
+    rsinfo: AddressInfo,
+    request: ParsedPacket,
+    code: string,
+    payload?: Buffer,
+    options: ParsedPacket['options'] = [],
+  ): void {
     const con = request.confirmable;
     try {
       const buf = generate({
@@ -214,6 +267,7 @@ export class GuardedCoapServer extends Server {
         token: request.token,
         ack: con,
         confirmable: false,
+        options,
         ...(payload !== undefined && payload.length > 0 ? { payload } : {}),
       });
       this.#sendRaw(rsinfo, buf);

@@ -5,10 +5,15 @@ import { type Peer, peerKey } from './peer.js';
 import type { ResponseCache } from './response-cache.js';
 import type { CoapTiming } from './timing.js';
 
+export interface AnswerOption {
+  readonly name: number;
+  readonly value: Buffer;
+}
+
 export interface Answer {
   readonly code: string;
   /** Sorted by option number. */
-  readonly options?: readonly { readonly name: number; readonly value: Buffer }[];
+  readonly options?: readonly AnswerOption[];
   readonly payload?: Buffer;
 }
 
@@ -38,6 +43,8 @@ export class InboundRequest {
     /** Peer and message id: the identity of the request for deduplication (RFC 7252 4.5). */
     readonly key: string,
     readonly exchanges: InboundExchanges,
+    /** Options every answer carries, e.g. the Block1 option of a body that came in blocks. */
+    readonly echo: readonly AnswerOption[] = [],
   ) {}
 
   answer(answer: Answer): void {
@@ -81,26 +88,35 @@ export class InboundExchanges {
    * A new request to serve, or undefined for a duplicate, which is taken care of here: answered
    * again from the cache, acknowledged again if it waits for a separate response, else dropped.
    */
-  open(packet: ParsedPacket, peer: Peer): InboundRequest | undefined {
+  open(packet: ParsedPacket, peer: Peer, echo?: readonly AnswerOption[]): InboundRequest | undefined {
+    if (this.answerDuplicate(packet, peer)) return undefined;
     const key = `${peerKey(peer)}#${packet.messageId}`;
-    const cached = this.#o.cache.peek(key);
-    if (cached !== undefined) {
-      if (packet.confirmable) this.#o.send(cached, peer);
-      return undefined;
-    }
-    const open = this.#open.get(key);
-    if (open !== undefined) {
-      if (open.stage === 'acknowledged') this.#sendEmptyAck(packet.messageId, peer);
-      return undefined;
-    }
-    const req = new InboundRequest(packet, peer, key, this);
+    const req = new InboundRequest(packet, peer, key, this, echo);
     this.#open.set(key, req);
     if (packet.confirmable) this.#piggyback.add(req);
     return req;
   }
 
-  answer(req: InboundRequest, answer: Answer): void {
+  /**
+   * True when the request is a duplicate of one seen before, which is then taken care of here:
+   * answered again from the cache, acknowledged again if it waits for a separate response, else dropped.
+   */
+  answerDuplicate(packet: ParsedPacket, peer: Peer): boolean {
+    const key = `${peerKey(peer)}#${packet.messageId}`;
+    const cached = this.#o.cache.peek(key);
+    if (cached !== undefined) {
+      if (packet.confirmable) this.#o.send(cached, peer);
+      return true;
+    }
+    const open = this.#open.get(key);
+    if (open === undefined) return false;
+    if (open.stage === 'acknowledged') this.#sendEmptyAck(packet.messageId, peer);
+    return true;
+  }
+
+  answer(req: InboundRequest, given: Answer): void {
     if (req.stage === 'answered') return;
+    const answer = req.echo.length === 0 ? given : withOptions(given, req.echo);
     const acknowledged = req.stage === 'acknowledged';
     req.stage = 'answered';
     this.#open.delete(req.key);
@@ -175,6 +191,11 @@ export class InboundExchanges {
 }
 
 const NO_BYTES = Buffer.alloc(0);
+
+function withOptions(answer: Answer, extra: readonly AnswerOption[]): Answer {
+  const options = [...(answer.options ?? []), ...extra].sort((a, b) => a.name - b.name);
+  return { ...answer, options };
+}
 
 function encode(answer: Answer, token: Buffer, messageId: number, type: 'ack' | 'con' | 'non'): Buffer {
   return encodeMessage({
