@@ -12,7 +12,7 @@ let clock: ManualClock;
 const devices: RawDevice[] = [];
 
 async function device(host?: string): Promise<RawDevice> {
-  const d = await RawDevice.open(server.address().port, host);
+  const d = await RawDevice.open(server.address().port, { address: host });
   devices.push(d);
   return d;
 }
