@@ -20,5 +20,6 @@ export const DEVICE_EVENT_TYPES = [
   'DeviceDeregistered',
   'DeviceExpired',
   'FirmwareVersionChanged',
+  'DeviceWriteRejected',
 ] as const;
 export type DeviceEventType = (typeof DEVICE_EVENT_TYPES)[number];

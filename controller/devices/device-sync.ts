@@ -165,6 +165,10 @@ class DeviceSyncImpl implements DeviceSync {
         if (why.kind === 'registered' || why.kind === 'updated') this.#registrationsUncommitted--;
         onChanged(endpoint, why);
       },
+      // A refused registration write will never commit: stop counting it as a storm backlog.
+      onRejected: (_endpoint, why) => {
+        if (why.kind === 'registered' || why.kind === 'updated') this.#registrationsUncommitted--;
+      },
     });
     this.#listeners = {
       registered: (e) => this.#guard('registered', () => this.#onRegistered(e.registration, e.previous)),

@@ -34,6 +34,8 @@ export interface WriteQueueOptions {
   readonly logger: Lwm2mLogger;
   /** Called once per change after the transaction holding it committed. */
   readonly onCommitted: (endpoint: string, change: DeviceChange) => void;
+  /** Called once per change of an entry the database refused and the queue dropped. */
+  readonly onRejected?: (endpoint: string, change: DeviceChange) => void;
   /** Events kept per endpoint while the database is failing; older ones are dropped. Default 100. */
   readonly maxEventsPerDevice?: number;
 }
@@ -314,6 +316,13 @@ export class DeviceWriteQueue {
     );
     const rejected = new Error(`the database refused this device's write: ${reason}`);
     for (const w of entry.waiters) w.reject(rejected);
+    for (const change of entry.changes) {
+      try {
+        this.#o.onRejected?.(endpoint, change);
+      } catch (err) {
+        this.#o.logger.error({ err, endpoint }, 'onRejected threw');
+      }
+    }
     try {
       await this.#db
         .insertInto('events')

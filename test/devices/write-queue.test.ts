@@ -178,12 +178,17 @@ describe.each(testBackends)('device write queue ($name)', (backend) => {
       errors.length = 0;
     });
 
-    function open(clock: () => number, committed: [string, DeviceChange][] = []) {
+    function open(
+      clock: () => number,
+      committed: [string, DeviceChange][] = [],
+      rejected: [string, DeviceChange][] = [],
+    ) {
       return new DeviceWriteQueue(db!.db, {
         maxBatch: 500,
         clock,
         logger,
         onCommitted: (endpoint, change) => committed.push([endpoint, change]),
+        onRejected: (endpoint, change) => rejected.push([endpoint, change]),
       });
     }
 
@@ -202,7 +207,8 @@ describe.each(testBackends)('device write queue ($name)', (backend) => {
     it('commits every other device of a batch at once and quarantines the one row it refuses', async () => {
       db = await backend.open();
       const committed: [string, DeviceChange][] = [];
-      queue = open(() => T.getTime(), committed);
+      const dropped: [string, DeviceChange][] = [];
+      queue = open(() => T.getTime(), committed, dropped);
       // One batch: 40 devices, one of them registers with a lifetime beyond int4, one reports a
       // State beyond int2, and one de-registers (the batch is then a transaction).
       await queue.enqueueAndWait({
@@ -238,6 +244,7 @@ describe.each(testBackends)('device write queue ($name)', (backend) => {
       expect(settled[23]).not.toBe('ok');
       expect(queue.pending).toBe(0);
       expect(queue.stats).toMatchObject({ quarantined: 2, failingSince: undefined });
+      expect(dropped.map(([endpoint]) => endpoint).sort()).toEqual(['dev-07', 'dev-23']);
 
       const rows = await db.db.selectFrom('devices').select(['endpoint', 'registration_state']).execute();
       const stored = rows.map((r) => r.endpoint).sort();
