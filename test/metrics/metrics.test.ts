@@ -65,6 +65,7 @@ describe('metrics without a database', () => {
       '# TYPE otactl_registrations_total counter',
       '# TYPE otactl_event_streams_dropped_total counter',
       '# TYPE otactl_http_connections_refused_total counter',
+      '# TYPE otactl_reconcile_errors_total counter',
       '# TYPE otactl_database_up gauge',
       '# TYPE otactl_devices gauge',
       '# TYPE otactl_updates_active gauge',
