@@ -85,8 +85,19 @@ async function flood(port: number): Promise<{ sent: number; answers: Map<string,
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  // Let the last answers arrive before the sockets close.
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // The last answers are in once their count stops growing (not every datagram need be answered).
+  let counted = -1;
+  let quiet = 0;
+  await waitFor(
+    'the answers to the flood to stop arriving',
+    () => {
+      const total = [...answers.values()].reduce((a, b) => a + b, 0);
+      quiet = total === counted ? quiet + 1 : 0;
+      counted = total;
+      return total >= sent || quiet >= 3 ? true : undefined;
+    },
+    { intervalMs: 100, timeoutMs: 30_000 },
+  );
   await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   return { sent, answers };
 }
