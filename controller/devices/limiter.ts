@@ -36,7 +36,8 @@ export interface LimiterOptions {
  *
  * Probes have `maxProbes` slots of their own: a probe of a device that never answers holds its
  * slot until its short deadline, and however many such devices wait, they never hold a slot of
- * the devices that do answer. Waiting probes are taken as `ProbeQueue` orders them, and wait
+ * the devices that do answer. They ramp up from the storm level too, doubling with each probe
+ * that ends. Waiting probes are taken as `ProbeQueue` orders them, and wait
  * while the background queue is long (see `maxBackgroundWaitingForProbes`).
  */
 export class Limiter {
@@ -46,6 +47,7 @@ export class Limiter {
   readonly #backgroundWhileBusy: number;
   readonly #busy: () => boolean;
   #backgroundLimit: number;
+  #probeLimit: number;
   #running = 0;
   #runningBackground = 0;
   #runningProbes = 0;
@@ -64,6 +66,7 @@ export class Limiter {
     this.#busy = o.busy ?? (() => false);
     // Background work ramps up from the storm level: a storm's first instant looks like a quiet loop.
     this.#backgroundLimit = this.#backgroundWhileBusy;
+    this.#probeLimit = this.#backgroundWhileBusy;
   }
 
   /** Foreground and background tasks running. */
@@ -126,6 +129,8 @@ export class Limiter {
   #finished(priority: Priority): void {
     if (priority === 'probe' || priority === 'probe-retry') {
       this.#runningProbes--;
+      // Cheap work, so a fast ramp: each probe that ends doubles the probes allowed.
+      if (!this.#busy()) this.#probeLimit = Math.min(this.#maxProbes, this.#probeLimit * 2);
       this.#pump();
       return;
     }
@@ -167,10 +172,11 @@ export class Limiter {
     if (this.#runningProbes >= this.#maxProbes || this.#waiting.probes.length === 0) return false;
     if (this.#waiting.background.length >= this.#maxBackgroundWaitingForProbes) return false;
     if (this.#busy()) {
+      this.#probeLimit = this.#backgroundWhileBusy;
       // Devices known to answer have the first claim on the few slots a storm leaves.
       if (this.#waiting.background.length > 0 && this.#running < this.#max) return false;
       if (this.#runningBackground + this.#runningProbes >= this.#backgroundWhileBusy) return false;
-    }
+    } else if (this.#runningProbes >= this.#probeLimit) return false;
     const probe = this.#waiting.probes.shift()!;
     this.#runningProbes++;
     probe();

@@ -114,10 +114,12 @@ describe('read limiter', () => {
     void h.submit('bg-0', 'background');
     void h.submit('bg-1', 'background');
     await settle();
-    expect(h.count('probe')).toBe(3);
+    // Probes ramp up from the storm level (here 2): the first one that ends lets two start.
+    expect(h.count('probe')).toBe(2);
+    await h.finish('probe');
     expect(h.count('bg')).toBe(2);
     expect(limiter.runningProbes).toBe(3);
-    expect(limiter.waitingProbes).toBe(47);
+    expect(limiter.waitingProbes).toBe(46);
     expect(limiter.waiting).toBe(0);
     // A newly queued probe is taken at one of the next two free probe slots (the newest and the
     // oldest in turn); retries only once no first probe waits.
@@ -132,7 +134,7 @@ describe('read limiter', () => {
   it('during a storm shares its few slots between interrogations and probes, interrogations first', async () => {
     let storm = true;
     const h = harness(new Limiter({ max: 10, maxProbes: 10, backgroundWhileBusy: 2, busy: () => storm }));
-    for (let i = 0; i < 5; i++) void h.submit(`probe-${i}`, 'probe');
+    for (let i = 0; i < 20; i++) void h.submit(`probe-${i}`, 'probe');
     await settle();
     expect(h.count('probe')).toBe(2);
     void h.submit('bg-0', 'background');
@@ -148,8 +150,14 @@ describe('read limiter', () => {
     expect(h.count('probe')).toBe(1);
     storm = false;
     await h.finish('bg');
-    // Calm: probes take every probe slot at once.
-    expect(h.count('probe')).toBe(3);
+    expect(h.count('probe')).toBe(2);
+    // Calm: each probe that ends doubles the probes allowed, up to every probe slot.
+    await h.finish('probe');
+    expect(h.count('probe')).toBe(4);
+    await h.finish('probe');
+    expect(h.count('probe')).toBe(8);
+    await h.finish('probe');
+    expect(h.count('probe')).toBe(10);
   });
 
   it('starts no probe while many interrogations wait (what a probe finds answering goes there)', async () => {
@@ -159,8 +167,9 @@ describe('read limiter', () => {
     await settle();
     expect(h.count('bg')).toBe(1);
     expect(h.count('probe')).toBe(0);
-    // One interrogation fewer waiting: probes go again.
+    // One interrogation fewer waiting: probes go again (ramping up from one).
     await h.finish('bg');
-    expect(h.count('probe')).toBe(5);
+    expect(h.count('probe')).toBe(1);
+    expect(h.count('bg')).toBe(1);
   });
 });
