@@ -128,6 +128,8 @@ interface Task {
   waiters: (() => void)[] | undefined;
   /** The answer to the probe's read of /3/0, for the interrogation that follows it. */
   probed: ReadResult | undefined;
+  /** The quick first probe went unanswered; this is the second, with a longer deadline. */
+  reprobe: boolean;
 }
 
 /** Devices remembered as answering; past it the oldest quarter is forgotten (and probed again). */
@@ -409,7 +411,13 @@ class DeviceSyncImpl implements DeviceSync {
       if (existing.phase === 'running') existing.phase = 'again';
       return existing;
     }
-    const task: Task = { phase: 'queued', full, waiters: undefined, probed: undefined };
+    const task: Task = {
+      phase: 'queued',
+      full,
+      waiters: undefined,
+      probed: undefined,
+      reprobe: false,
+    };
     this.#tasks.set(endpoint, task);
     this.#schedule(endpoint, task);
     return task;
@@ -450,7 +458,9 @@ class DeviceSyncImpl implements DeviceSync {
       this.#retry.add(endpoint);
       return this.#settled(endpoint, task);
     }
-    const silences = this.#backoff.failures(endpoint);
+    const reprobe = task.reprobe;
+    task.reprobe = false;
+    const silences = this.#backoff.failures(endpoint) + (reprobe ? 1 : 0);
     let answer: ReadResult;
     try {
       answer = await this.#server
@@ -462,7 +472,17 @@ class DeviceSyncImpl implements DeviceSync {
     }
     if (this.#stopped) return this.#settled(endpoint, task);
     if (answer.kind !== 'ok' && isSilence(answer)) {
-      if (this.#server.registration(endpoint)?.id === reg.id) this.#noAnswer(endpoint, answer);
+      if (this.#server.registration(endpoint)?.id !== reg.id) return this.#settled(endpoint, task);
+      if (silences === 0) {
+        // One datagram lost, or an event loop stalled past the short deadline (an embedded
+        // database's long statement), must not cost a device that answers a minute: a second
+        // probe, with twice the deadline, after the first probes of other devices.
+        task.reprobe = true;
+        task.phase = 'queued';
+        this.#reads.start(() => this.#probe(endpoint, task), 'probe-retry');
+        return;
+      }
+      this.#noAnswer(endpoint, answer);
       return this.#settled(endpoint, task);
     }
     this.#rememberAnswering(endpoint);
