@@ -34,4 +34,5 @@ export const GOALS = {
   reconcile100k: { text: '< 200 ms at 100,000', met: (v: number) => v < 200 },
   reconcile1m: { text: '< 2 s at 1,000,000', met: (v: number) => v < 2000 },
   heapPerDevice: { text: '< 2 KB heap/device', met: (v: number) => v < 2048 },
+  silentFloodFirstRead: { text: '< 10 s for every device that answers', met: (v: number) => v < 10 },
 } as const satisfies Record<string, Goal>;

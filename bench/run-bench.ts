@@ -6,9 +6,10 @@ import { measureLwm2mThroughput } from './scenarios/lwm2m-throughput.js';
 import { measureControllerMemory } from './scenarios/memory.js';
 import { measureReconcilePass } from './scenarios/reconcile.js';
 import { measureRollout } from './scenarios/rollout.js';
+import { measureSilentFlood } from './scenarios/silent-flood.js';
 import type { BenchSizes } from './sizes.js';
 
-export const SCENARIOS = ['throughput', 'rollout', 'reconcile', 'memory'] as const;
+export const SCENARIOS = ['throughput', 'rollout', 'reconcile', 'memory', 'silent-flood'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -84,6 +85,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     }
     return out;
   });
+  await run('silent-flood', () => measureSilentFlood(sizes.silentFlood, log, sizes.timeoutMs));
 
   return {
     mode: options.mode,

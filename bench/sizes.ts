@@ -1,4 +1,5 @@
 import type { ThroughputSizes } from './scenarios/lwm2m-throughput.js';
+import type { SilentFloodSizes } from './scenarios/silent-flood.js';
 
 /** Fleet sizes and time bounds of one bench run. */
 export interface BenchSizes {
@@ -15,6 +16,8 @@ export interface BenchSizes {
    * exchange lifetime (21 s with FLEET_TIMING) for duplicate requests, and purged within a second.
    */
   readonly memorySettleMs: number;
+  /** Registrations that never answer, and devices that do registering amid and after them. */
+  readonly silentFlood: SilentFloodSizes;
   /** Upper bound on any single wait (registration, interrogation). */
   readonly timeoutMs: number;
 }
@@ -56,6 +59,7 @@ export const QUICK: BenchSizes = {
   // Read settled like the full run (the goal's method), not amid the burst's cached answers.
   memoryDevices: [5000],
   memorySettleMs: 25_000,
+  silentFlood: { silent: 10_000, answering: 50 },
   timeoutMs: 60_000,
 };
 
@@ -73,6 +77,7 @@ export const FULL: BenchSizes = {
   ...reconcileSizes({ reconcileDevices: [100_000], reconcilePostgresOnly: [1_000_000] }),
   memoryDevices: [10_000, 100_000],
   memorySettleMs: 25_000,
+  silentFlood: { silent: 10_000, answering: 200 },
   timeoutMs: 300_000,
 };
 
@@ -86,5 +91,6 @@ export const TINY: BenchSizes = {
   reconcilePostgresOnly: [],
   memoryDevices: [200],
   memorySettleMs: 0,
+  silentFlood: { silent: 200, answering: 10 },
   timeoutMs: 30_000,
 };

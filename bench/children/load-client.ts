@@ -49,7 +49,9 @@ interface Client {
 }
 
 const clients: Client[] = [];
-const stats = { requestsAnswered: 0, registerRetries: 0, separateResponses: 0 };
+const stats = { requestsAnswered: 0, requestsIgnored: 0, registerRetries: 0, separateResponses: 0 };
+/** Set by `register`: the sockets register and never answer the server (a flood of fake devices). */
+let silent = false;
 
 function optionValue(packet: ParsedPacket, name: string): Buffer | undefined {
   return packet.options.find((o) => o.name === name)?.value;
@@ -151,7 +153,8 @@ async function openClient(): Promise<Client> {
       return;
     }
     if (packet.ack || packet.reset) return;
-    answer(client, packet, rinfo);
+    if (silent) stats.requestsIgnored++;
+    else answer(client, packet, rinfo);
   });
   socket.on('error', () => {});
   return client;
@@ -218,6 +221,8 @@ export interface RegisterArgs {
   readonly count: number;
   readonly clients: number;
   readonly lifetime: number;
+  /** The sockets never answer the server's requests (this process's every socket, from now on). */
+  readonly silent?: boolean;
 }
 
 export interface RegisterResult {
@@ -240,6 +245,7 @@ function percentile(sorted: readonly number[], p: number): number {
 const handlers = {
   /** Registers `count` endpoints `<prefix><i>` from `clients` sockets, one Register in flight per socket. */
   async register(args: RegisterArgs): Promise<RegisterResult> {
+    silent = args.silent === true;
     while (clients.length < args.clients) clients.push(await openClient());
     const server = { host: args.host, port: args.port };
     const retriesBefore = stats.registerRetries;

@@ -5,6 +5,7 @@ import type {
   Lwm2mServer,
   NotificationResult,
   Observation,
+  ReadResult,
   RegisteredEvent,
   RegistrationChange,
   RegistrationEndedEvent,
@@ -35,6 +36,7 @@ import {
 } from './registration-events.js';
 import { registrationPatch } from './registration-row.js';
 import { CODE_RANGES, type ReportedCode } from './reported-code.js';
+import { SilenceBackoff } from './silence-backoff.js';
 import { type DeviceWrite, DeviceWriteQueue, type WriteStats } from './write-queue.js';
 
 export interface DeviceSyncOptions {
@@ -59,13 +61,43 @@ export interface DeviceSyncOptions {
   readonly interrogationsWhileBusy?: number;
   /** Registers and Updates waiting for their commit that make a storm. Default 32. */
   readonly stormBacklog?: number;
+  /**
+   * Devices not yet known to answer are probed (object 3 read once, with a short deadline) in a
+   * lane of their own before they are interrogated: this many probes at once (a probe of a silent
+   * device is one datagram and a timer). Default 4096.
+   */
+  readonly maxConcurrentProbes?: number;
+  /**
+   * Deadline of a device's first probe, in ms (with the fleet timing: one transmission, no
+   * retransmission); it doubles with each silence in a row, up to 16 times, so that a device on a
+   * slow link is reached by a later probe. Default 2 s.
+   */
+  readonly probeTimeoutMs?: number;
+  /** Wait after a device's first silence before it is asked again; doubles with each. Default 60 s. */
+  readonly silenceBackoffMs?: number;
+  /** Longest wait after a silence. Default 1 h. */
+  readonly maxSilenceBackoffMs?: number;
+  /**
+   * How often devices whose wait after a silence ended are probed again, in ms; 0: only at their
+   * next Update (as are queue-mode devices always). Default 5 s.
+   */
+  readonly backoffSweepMs?: number;
 }
 
 export interface DeviceSyncStats {
   readonly writes: Readonly<WriteStats>;
   /** Register and Update rows queued and not yet committed. */
   readonly registrationsUncommitted: number;
-  readonly interrogations: { readonly running: number; readonly waiting: number };
+  readonly interrogations: {
+    /** Interrogations and probes running. */
+    readonly running: number;
+    /** Interrogations, probes and requested reads waiting. */
+    readonly waiting: number;
+    readonly probesRunning: number;
+    readonly probesWaiting: number;
+    /** Devices that did not answer, waiting out their backoff or due for another probe. */
+    readonly backedOff: number;
+  };
 }
 
 export interface DeviceSync {
@@ -103,7 +135,18 @@ interface Task {
   full: boolean;
   /** Called once the runs asked for so far are done; most tasks have none (a storm queues many). */
   waiters: (() => void)[] | undefined;
+  /** The answer to the probe's read of /3/0, for the interrogation that follows it. */
+  probed: ReadResult | undefined;
+  /** The quick first probe went unanswered; this is the second, with a longer deadline. */
+  reprobe: boolean;
 }
+
+/** Devices remembered as answering; past it the oldest quarter is forgotten (and probed again). */
+const MAX_ANSWERING = 1_000_000;
+/** A queue-mode device is surely listening this long after its Register or Update (the server's default is 93 s). */
+const QUEUE_MODE_AWAKE_MS = 60_000;
+/** Devices due for another probe that one sweep takes up. */
+const SWEEP_LIMIT = 10_000;
 
 /** Mirrors the LwM2M server's registrations and firmware reports into the `devices` table. */
 export function startDeviceSync(opts: DeviceSyncOptions): DeviceSync {
@@ -128,9 +171,17 @@ class DeviceSyncImpl implements DeviceSync {
    * the server hands both the same Registration object, a new one for every Register and Update.
    */
   readonly #prewritten = new WeakSet<Registration>();
-  /** Devices whose interrogation got no answer: tried again at their next Update. */
+  /** Devices whose interrogation got no answer: tried again once their backoff ended. */
   readonly #retry = new Set<string>();
   readonly #warned = new Set<string>();
+  /**
+   * Devices that answered a request and have not been silent since: interrogated in the main lane.
+   * The others are probed first, in a lane of their own.
+   */
+  readonly #answering = new Set<string>();
+  readonly #backoff: SilenceBackoff;
+  readonly #probeTimeoutMs: number;
+  readonly #sweep: NodeJS.Timeout | undefined;
   readonly #listeners: {
     registered: (e: RegisteredEvent) => void;
     updated: (e: UpdatedEvent) => void;
@@ -145,8 +196,15 @@ class DeviceSyncImpl implements DeviceSync {
     this.#clock = opts.clock ?? Date.now;
     this.#log = opts.logger ?? silentLogger;
     const stormBacklog = opts.stormBacklog ?? 32;
+    this.#probeTimeoutMs = opts.probeTimeoutMs ?? 2000;
+    this.#backoff = new SilenceBackoff({
+      clock: this.#clock,
+      firstDelayMs: opts.silenceBackoffMs ?? 60_000,
+      maxDelayMs: opts.maxSilenceBackoffMs ?? 3_600_000,
+    });
     this.#reads = new Limiter({
       max: opts.maxConcurrentReads ?? 256,
+      maxProbes: opts.maxConcurrentProbes ?? 4096,
       backgroundWhileBusy: opts.interrogationsWhileBusy ?? 2,
       // A storm: many registrations wait for their commit (the database is what they wait for, so
       // the event loop need not look busy), or some do and the CPU has no room for anything else.
@@ -183,6 +241,11 @@ class DeviceSyncImpl implements DeviceSync {
     this.resumed = this.#resume(opts.db).catch((err) => {
       this.#log.error({ err }, 'resuming restored devices failed');
     });
+    const sweepMs = opts.backoffSweepMs ?? 5000;
+    if (sweepMs > 0) {
+      this.#sweep = setInterval(() => this.#guard('sweep', () => this.#probeDue()), sweepMs);
+      this.#sweep.unref();
+    }
   }
 
   async readFirmwareState(endpoint: string): Promise<FirmwareStateRead> {
@@ -226,13 +289,20 @@ class DeviceSyncImpl implements DeviceSync {
     return {
       writes: this.#writes.stats,
       registrationsUncommitted: this.#registrationsUncommitted,
-      interrogations: { running: this.#reads.runningBackground, waiting: this.#reads.waiting },
+      interrogations: {
+        running: this.#reads.runningBackground + this.#reads.runningProbes,
+        waiting: this.#reads.waiting + this.#reads.waitingProbes,
+        probesRunning: this.#reads.runningProbes,
+        probesWaiting: this.#reads.waitingProbes,
+        backedOff: this.#backoff.size,
+      },
     };
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    clearInterval(this.#sweep);
     this.#server.off('registered', this.#listeners.registered);
     this.#server.off('updated', this.#listeners.updated);
     this.#server.off('deregistered', this.#listeners.deregistered);
@@ -295,6 +365,8 @@ class DeviceSyncImpl implements DeviceSync {
       this.#writes.enqueue(this.#registrationWrite({ kind: 'updated', registration: reg, previous }));
     }
     const neverRead = this.#retry.has(reg.endpoint);
+    // A device waiting out a silence is asked again by the sweep, or at an Update once it is over.
+    if (!this.#backoff.mayTry(reg.endpoint)) return;
     if (neverRead || (hasFirmwareObject(reg) && !this.#observations.has(reg.endpoint))) {
       this.#interrogate(reg.endpoint, neverRead);
     }
@@ -304,6 +376,9 @@ class DeviceSyncImpl implements DeviceSync {
     const now = this.#clock();
     this.#observations.delete(reg.endpoint);
     this.#retry.delete(reg.endpoint);
+    this.#backoff.forget(reg.endpoint);
+    // A device that de-registers (to reboot, say) is still one that answers; one that expired may not be.
+    if (state === 'expired') this.#answering.delete(reg.endpoint);
     this.#writes.enqueue({
       endpoint: reg.endpoint,
       end: { registrationId: reg.id, state },
@@ -337,6 +412,8 @@ class DeviceSyncImpl implements DeviceSync {
     for (const reg of restored) {
       if (this.#stopped) break;
       const full = unread.has(reg.endpoint);
+      // Read before (by this or an earlier run): interrogated in the main lane, no probe first.
+      if (!full) this.#rememberAnswering(reg.endpoint);
       // A sleeping queue-mode device is reached when it next sends an Update.
       if (reg.queueMode) {
         if (full) this.#retry.add(reg.endpoint);
@@ -356,7 +433,13 @@ class DeviceSyncImpl implements DeviceSync {
       if (existing.phase === 'running') existing.phase = 'again';
       return existing;
     }
-    const task: Task = { phase: 'queued', full, waiters: undefined };
+    const task: Task = {
+      phase: 'queued',
+      full,
+      waiters: undefined,
+      probed: undefined,
+      reprobe: false,
+    };
     this.#tasks.set(endpoint, task);
     this.#schedule(endpoint, task);
     return task;
@@ -371,7 +454,63 @@ class DeviceSyncImpl implements DeviceSync {
     });
   }
 
+  /**
+   * Devices known to answer are interrogated in the main lane; the others are probed first in a
+   * lane of their own, so that registrations that never answer cannot hold the main lane's slots.
+   */
   #schedule(endpoint: string, task: Task): void {
+    if (this.#answering.has(endpoint)) {
+      this.#reads.start(() => this.#run(endpoint, task), 'background');
+    } else {
+      const again = this.#backoff.failures(endpoint) > 0;
+      this.#reads.start(() => this.#probe(endpoint, task), again ? 'probe-retry' : 'probe');
+    }
+  }
+
+  /**
+   * One read of /3/0 with a short deadline: a device that answers it (with anything) goes on to
+   * the main lane with the answer; a silent one is backed off.
+   */
+  async #probe(endpoint: string, task: Task): Promise<void> {
+    task.phase = 'running';
+    const reg = this.#server.registration(endpoint);
+    if (reg === undefined || this.#stopped) return this.#settled(endpoint, task);
+    if (reg.queueMode && this.#clock() - reg.lastUpdateAt > QUEUE_MODE_AWAKE_MS) {
+      // Asleep by now: the request would wait for its next Update, holding a probe slot.
+      this.#retry.add(endpoint);
+      return this.#settled(endpoint, task);
+    }
+    const reprobe = task.reprobe;
+    task.reprobe = false;
+    const silences = this.#backoff.failures(endpoint) + (reprobe ? 1 : 0);
+    let answer: ReadResult;
+    try {
+      answer = await this.#server
+        .device(endpoint)
+        .read('/3/0', { timeoutMs: this.#probeTimeoutMs * 2 ** Math.min(silences, 4) });
+    } catch (err) {
+      this.#log.error({ err, endpoint }, 'probing a device failed');
+      return this.#settled(endpoint, task);
+    }
+    if (this.#stopped) return this.#settled(endpoint, task);
+    if (answer.kind !== 'ok' && isSilence(answer)) {
+      if (this.#server.registration(endpoint)?.id !== reg.id) return this.#settled(endpoint, task);
+      if (silences === 0) {
+        // One datagram lost, or an event loop stalled past the short deadline (an embedded
+        // database's long statement), must not cost a device that answers a minute: a second
+        // probe, with twice the deadline, after the first probes of other devices.
+        task.reprobe = true;
+        task.phase = 'queued';
+        this.#reads.start(() => this.#probe(endpoint, task), 'probe-retry');
+        return;
+      }
+      this.#noAnswer(endpoint, answer);
+      return this.#settled(endpoint, task);
+    }
+    this.#rememberAnswering(endpoint);
+    this.#backoff.forget(endpoint);
+    task.probed = this.#server.registration(endpoint)?.id === reg.id ? answer : undefined;
+    task.phase = 'queued';
     this.#reads.start(() => this.#run(endpoint, task), 'background');
   }
 
@@ -379,13 +518,20 @@ class DeviceSyncImpl implements DeviceSync {
     task.phase = 'running';
     const full = task.full;
     task.full = false;
+    const probed = task.probed;
+    task.probed = undefined;
     try {
-      await this.#interrogateNow(endpoint, full);
+      await this.#interrogateNow(endpoint, full, probed);
     } catch (err) {
       this.#log.error({ err, endpoint }, 'interrogating a device failed');
     }
+    this.#settled(endpoint, task);
+  }
+
+  /** After a run or a probe: runs again if asked to meanwhile, or ends the task. */
+  #settled(endpoint: string, task: Task): void {
     // The phase may have moved to 'again' while the run awaited.
-    if ((task.phase as Task['phase']) === 'again' && !this.#stopped) {
+    if (task.phase === 'again' && !this.#stopped) {
       task.phase = 'queued';
       this.#schedule(endpoint, task);
       return;
@@ -394,14 +540,36 @@ class DeviceSyncImpl implements DeviceSync {
     for (const resolve of task.waiters ?? []) resolve();
   }
 
-  async #interrogateNow(endpoint: string, full: boolean): Promise<void> {
+  /** Probes again the devices whose wait after a silence is over (not asleep queue-mode ones). */
+  #probeDue(): void {
+    for (const endpoint of this.#backoff.takeDue(SWEEP_LIMIT)) {
+      const reg = this.#server.registration(endpoint);
+      if (reg === undefined) {
+        this.#backoff.forget(endpoint);
+        this.#retry.delete(endpoint);
+      } else if (!reg.queueMode && this.#retry.has(endpoint)) this.#interrogate(endpoint, true);
+    }
+  }
+
+  #rememberAnswering(endpoint: string): void {
+    if (this.#answering.size >= MAX_ANSWERING && !this.#answering.has(endpoint)) {
+      let evict = MAX_ANSWERING / 4;
+      for (const known of this.#answering) {
+        this.#answering.delete(known);
+        if (--evict === 0) break;
+      }
+    }
+    this.#answering.add(endpoint);
+  }
+
+  async #interrogateNow(endpoint: string, full: boolean, probed: ReadResult | undefined): Promise<void> {
     const reg = this.#server.registration(endpoint);
     if (reg === undefined || this.#stopped) return;
     const current = () => !this.#stopped && this.#server.registration(endpoint)?.id === reg.id;
     const client = this.#server.device(endpoint);
     const firmware = hasFirmwareObject(reg);
     if (full) {
-      const info = await readObject3(client, this.#clock);
+      const info = await readObject3(client, this.#clock, probed);
       if (!current()) return;
       if (info.kind !== 'ok' && isSilence(info)) {
         this.#noAnswer(endpoint, info);
@@ -455,11 +623,19 @@ class DeviceSyncImpl implements DeviceSync {
     }
     if (firmware && !(await this.#observeFirmware(endpoint, current))) return;
     this.#retry.delete(endpoint);
+    this.#backoff.forget(endpoint);
+    this.#rememberAnswering(endpoint);
   }
 
+  /** The device did not answer: probed first next time, and not before its backoff ends. */
   #noAnswer(endpoint: string, failure: Failure): void {
-    this.#log.debug({ endpoint, failure }, 'device did not answer; trying again at its next Update');
+    this.#answering.delete(endpoint);
+    const retryAt = this.#backoff.silent(endpoint);
     this.#retry.add(endpoint);
+    this.#log.debug(
+      { endpoint, failure, retryAt: new Date(retryAt).toISOString() },
+      'device did not answer; asking again once its backoff ends',
+    );
   }
 
   /** Observes 5/0/3 and 5/0/5, storing the values the answers carry. False when the device is silent. */

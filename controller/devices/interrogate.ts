@@ -11,9 +11,17 @@ export type Object3Read =
   | { readonly kind: 'ok'; readonly info: DeviceInfo; readonly readAt: number }
   | Failure;
 
-/** Reads /3/0 whole; a device that refuses that gets single-resource reads of what matters. */
-export async function readObject3(client: DeviceClient, clock: () => number): Promise<Object3Read> {
-  const whole = await client.read('/3/0');
+/**
+ * Reads /3/0 whole; a device that refuses that gets single-resource reads of what matters.
+ * `whole`: the answer to reading /3/0 when it was read already (by the probe that found the
+ * device answers).
+ */
+export async function readObject3(
+  client: DeviceClient,
+  clock: () => number,
+  whole: ReadResult | undefined = undefined,
+): Promise<Object3Read> {
+  whole ??= await client.read('/3/0');
   if (whole.kind === 'ok') return { kind: 'ok', info: deviceInfoOf(whole.records), readAt: clock() };
   if (isSilence(whole)) return whole;
   const records = [];

@@ -1,65 +1,75 @@
-/** A first-in first-out queue with O(1) shift (an array's shift copies it: tens of thousands may wait). */
-class Fifo<T> {
-  #items: (T | undefined)[] = [];
-  #head = 0;
+import { Deque } from './deque.js';
+import { ProbeQueue } from './probe-queue.js';
 
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  push(item: T): void {
-    this.#items.push(item);
-  }
-
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head++] = undefined;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-}
-
-/** Foreground work (asked for now) goes first; background work (interrogation) fills what is left. */
-export type Priority = 'foreground' | 'background';
+/**
+ * Foreground work (asked for now) goes first; background work (interrogating devices known to
+ * answer) fills what is left. Probes (the first request to a device not yet known to answer, or to
+ * one that was silent) run in a lane of their own beside both.
+ */
+export type Priority = 'foreground' | 'background' | 'probe' | 'probe-retry';
 
 export interface LimiterOptions {
-  /** Tasks running at once, both priorities together. */
+  /** Foreground and background tasks running at once, together. */
   readonly max: number;
-  /** Background tasks running at once while `busy()` holds; at least 1, so they are never starved. */
+  /**
+   * Background tasks and probes running at once, together, while `busy()` holds; at least 1, so
+   * they are never starved. Background tasks have the first claim on them.
+   */
   readonly backgroundWhileBusy?: number;
   /** True while background work should yield, e.g. during a registration storm. */
   readonly busy?: () => boolean;
+  /** Probes running at once (apart from `max`). Default `max`. */
+  readonly maxProbes?: number;
+  /**
+   * No probe starts while this many background tasks wait: a probe that finds a device answering
+   * hands it on to the background queue, which is not to grow without bound. Default 4 `max`.
+   */
+  readonly maxBackgroundWaitingForProbes?: number;
 }
 
 /**
- * Runs at most `max` tasks at once; the rest wait in arrival order, foreground before background.
- * While `busy()` holds, background tasks are cut back to `backgroundWhileBusy` at once; otherwise
- * each background task that finishes lets one more start beside its successor, so their number
- * doubles per round up to `max` instead of jumping there (`busy()` may flicker off for an instant in
- * the middle of a storm).
+ * Runs at most `max` foreground and background tasks at once; the rest wait in arrival order,
+ * foreground before background. While `busy()` holds, background tasks and probes are cut back to
+ * `backgroundWhileBusy` at once; otherwise each background task that finishes lets one more start
+ * beside its successor, so their number doubles per round up to `max` instead of jumping there
+ * (`busy()` may flicker off for an instant in the middle of a storm).
+ *
+ * Probes have `maxProbes` slots of their own: a probe of a device that never answers holds its
+ * slot until its short deadline, and however many such devices wait, they never hold a slot of
+ * the devices that do answer. They ramp up from the storm level too, doubling with each probe
+ * that ends. Waiting probes are taken as `ProbeQueue` orders them, and wait
+ * while the background queue is long (see `maxBackgroundWaitingForProbes`).
  */
 export class Limiter {
   readonly #max: number;
+  readonly #maxProbes: number;
+  readonly #maxBackgroundWaitingForProbes: number;
   readonly #backgroundWhileBusy: number;
   readonly #busy: () => boolean;
   #backgroundLimit: number;
+  #probeLimit: number;
   #running = 0;
   #runningBackground = 0;
-  readonly #waiting = { foreground: new Fifo<() => void>(), background: new Fifo<() => void>() };
+  #runningProbes = 0;
+  readonly #waiting = {
+    foreground: new Deque<() => void>(),
+    background: new Deque<() => void>(),
+    probes: new ProbeQueue<() => void>(),
+  };
 
   constructor(options: LimiterOptions | number) {
     const o = typeof options === 'number' ? { max: options } : options;
     this.#max = Math.max(1, o.max);
+    this.#maxProbes = Math.max(1, o.maxProbes ?? this.#max);
+    this.#maxBackgroundWaitingForProbes = Math.max(1, o.maxBackgroundWaitingForProbes ?? 4 * this.#max);
     this.#backgroundWhileBusy = Math.max(1, Math.min(this.#max, o.backgroundWhileBusy ?? this.#max));
     this.#busy = o.busy ?? (() => false);
     // Background work ramps up from the storm level: a storm's first instant looks like a quiet loop.
     this.#backgroundLimit = this.#backgroundWhileBusy;
+    this.#probeLimit = this.#backgroundWhileBusy;
   }
 
+  /** Foreground and background tasks running. */
   get running(): number {
     return this.#running;
   }
@@ -68,13 +78,22 @@ export class Limiter {
     return this.#runningBackground;
   }
 
+  get runningProbes(): number {
+    return this.#runningProbes;
+  }
+
+  /** Foreground and background tasks waiting. */
   get waiting(): number {
     return this.#waiting.foreground.length + this.#waiting.background.length;
   }
 
+  get waitingProbes(): number {
+    return this.#waiting.probes.length;
+  }
+
   async run<T>(task: () => Promise<T>, priority: Priority = 'foreground'): Promise<T> {
     await new Promise<void>((start) => {
-      this.#waiting[priority].push(start);
+      this.#enqueue(start, priority);
       this.#pump();
     });
     try {
@@ -90,18 +109,31 @@ export class Limiter {
    * Its rejection is the task's own business; it only ends its slot here.
    */
   start(task: () => Promise<unknown>, priority: Priority = 'foreground'): void {
-    this.#waiting[priority].push(() => {
+    this.#enqueue(() => {
       const finished = () => this.#finished(priority);
       try {
         task().then(finished, finished);
       } catch {
         finished();
       }
-    });
+    }, priority);
     this.#pump();
   }
 
+  #enqueue(start: () => void, priority: Priority): void {
+    if (priority === 'probe') this.#waiting.probes.push(start, 'first');
+    else if (priority === 'probe-retry') this.#waiting.probes.push(start, 'retry');
+    else this.#waiting[priority].push(start);
+  }
+
   #finished(priority: Priority): void {
+    if (priority === 'probe' || priority === 'probe-retry') {
+      this.#runningProbes--;
+      // Cheap work, so a fast ramp: each probe that ends doubles the probes allowed.
+      if (!this.#busy()) this.#probeLimit = Math.min(this.#maxProbes, this.#probeLimit * 2);
+      this.#pump();
+      return;
+    }
     this.#running--;
     if (priority === 'background') {
       this.#runningBackground--;
@@ -111,20 +143,43 @@ export class Limiter {
   }
 
   #pump(): void {
-    while (this.#running < this.#max) {
-      const foreground = this.#waiting.foreground.shift();
-      if (foreground !== undefined) {
-        this.#running++;
-        foreground();
-        continue;
-      }
-      if (this.#waiting.background.length === 0) return;
-      if (this.#busy()) this.#backgroundLimit = this.#backgroundWhileBusy;
-      if (this.#runningBackground >= this.#backgroundLimit) return;
-      const background = this.#waiting.background.shift()!;
-      this.#running++;
-      this.#runningBackground++;
-      background();
-    }
+    while (this.#startForeground() || this.#startBackground() || this.#startProbe()) {}
+  }
+
+  #startForeground(): boolean {
+    if (this.#running >= this.#max) return false;
+    const foreground = this.#waiting.foreground.shift();
+    if (foreground === undefined) return false;
+    this.#running++;
+    foreground();
+    return true;
+  }
+
+  #startBackground(): boolean {
+    if (this.#running >= this.#max || this.#waiting.background.length === 0) return false;
+    if (this.#busy()) {
+      this.#backgroundLimit = this.#backgroundWhileBusy;
+      if (this.#runningBackground + this.#runningProbes >= this.#backgroundWhileBusy) return false;
+    } else if (this.#runningBackground >= this.#backgroundLimit) return false;
+    const background = this.#waiting.background.shift()!;
+    this.#running++;
+    this.#runningBackground++;
+    background();
+    return true;
+  }
+
+  #startProbe(): boolean {
+    if (this.#runningProbes >= this.#maxProbes || this.#waiting.probes.length === 0) return false;
+    if (this.#waiting.background.length >= this.#maxBackgroundWaitingForProbes) return false;
+    if (this.#busy()) {
+      this.#probeLimit = this.#backgroundWhileBusy;
+      // Devices known to answer have the first claim on the few slots a storm leaves.
+      if (this.#waiting.background.length > 0 && this.#running < this.#max) return false;
+      if (this.#runningBackground + this.#runningProbes >= this.#backgroundWhileBusy) return false;
+    } else if (this.#runningProbes >= this.#probeLimit) return false;
+    const probe = this.#waiting.probes.shift()!;
+    this.#runningProbes++;
+    probe();
+    return true;
   }
 }

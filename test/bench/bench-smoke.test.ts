@@ -25,6 +25,8 @@ describe('npm run bench (tiny sizes)', () => {
         'reconcile.queries.500.pglite',
         'memory.heap.200',
         'memory.rss.200',
+        'silent-flood.first-read.slowest.200',
+        'silent-flood.first-read.median.200',
       ].sort(),
     );
     for (const f of results.figures) {
@@ -42,6 +44,7 @@ describe('npm run bench (tiny sizes)', () => {
         'otactl.registrations.ratio.pglite',
         'rollout.per-minute.50.pglite',
         'memory.heap.200',
+        'silent-flood.first-read.slowest.200',
       ]),
     );
     const table = formatTable(results.figures);

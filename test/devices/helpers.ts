@@ -81,6 +81,16 @@ export async function startEnv(
     maxBatch?: number;
     /** Device sync's storm settings. */
     storm?: Pick<DeviceSyncOptions, 'stormBacklog' | 'interrogationsWhileBusy'>;
+    /** Device sync's lanes, probes and backoff. */
+    lanes?: Pick<
+      DeviceSyncOptions,
+      | 'maxConcurrentReads'
+      | 'maxConcurrentProbes'
+      | 'probeTimeoutMs'
+      | 'silenceBackoffMs'
+      | 'maxSilenceBackoffMs'
+      | 'backoffSweepMs'
+    >;
     onChanged?: (ep: string, why: DeviceChange) => void;
   } = {},
 ): Promise<SyncEnv> {
@@ -112,6 +122,7 @@ export async function startEnv(
     logger,
     ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }),
     ...opts.storm,
+    ...opts.lanes,
     onDeviceChanged: (ep, why) => {
       opts.onChanged?.(ep, why);
       changes.record(ep, why);

@@ -106,4 +106,70 @@ describe('read limiter', () => {
     await settle();
     expect(limiter.running).toBe(0);
   });
+
+  it('runs probes in slots of their own: however many wait, interrogations keep theirs', async () => {
+    const limiter = new Limiter({ max: 2, maxProbes: 3 });
+    const h = harness(limiter);
+    for (let i = 0; i < 50; i++) void h.submit(`probe-${i}`, 'probe');
+    void h.submit('bg-0', 'background');
+    void h.submit('bg-1', 'background');
+    await settle();
+    // Probes ramp up from the storm level (here 2): the first one that ends lets two start.
+    expect(h.count('probe')).toBe(2);
+    await h.finish('probe');
+    expect(h.count('bg')).toBe(2);
+    expect(limiter.runningProbes).toBe(3);
+    expect(limiter.waitingProbes).toBe(46);
+    expect(limiter.waiting).toBe(0);
+    // A newly queued probe is taken at one of the next two free probe slots (the newest and the
+    // oldest in turn); retries only once no first probe waits.
+    void h.submit('retry-0', 'probe-retry');
+    void h.submit('probe-new', 'probe');
+    await h.finish('probe');
+    await h.finish('probe');
+    expect(h.started.slice(-2)).toContain('probe-new');
+    expect(h.started).not.toContain('retry-0');
+  });
+
+  it('during a storm shares its few slots between interrogations and probes, interrogations first', async () => {
+    let storm = true;
+    const h = harness(new Limiter({ max: 10, maxProbes: 10, backgroundWhileBusy: 2, busy: () => storm }));
+    for (let i = 0; i < 20; i++) void h.submit(`probe-${i}`, 'probe');
+    await settle();
+    expect(h.count('probe')).toBe(2);
+    void h.submit('bg-0', 'background');
+    void h.submit('bg-1', 'background');
+    await settle();
+    expect(h.count('bg')).toBe(0);
+    // The slots a probe frees go to the interrogations waiting.
+    await h.finish('probe');
+    await h.finish('probe');
+    expect(h.count('bg')).toBe(2);
+    expect(h.count('probe')).toBe(0);
+    await h.finish('bg');
+    expect(h.count('probe')).toBe(1);
+    storm = false;
+    await h.finish('bg');
+    expect(h.count('probe')).toBe(2);
+    // Calm: each probe that ends doubles the probes allowed, up to every probe slot.
+    await h.finish('probe');
+    expect(h.count('probe')).toBe(4);
+    await h.finish('probe');
+    expect(h.count('probe')).toBe(8);
+    await h.finish('probe');
+    expect(h.count('probe')).toBe(10);
+  });
+
+  it('starts no probe while many interrogations wait (what a probe finds answering goes there)', async () => {
+    const h = harness(new Limiter({ max: 1, maxProbes: 5, maxBackgroundWaitingForProbes: 2 }));
+    for (let i = 0; i < 3; i++) void h.submit(`bg-${i}`, 'background');
+    for (let i = 0; i < 5; i++) void h.submit(`probe-${i}`, 'probe');
+    await settle();
+    expect(h.count('bg')).toBe(1);
+    expect(h.count('probe')).toBe(0);
+    // One interrogation fewer waiting: probes go again (ramping up from one).
+    await h.finish('bg');
+    expect(h.count('probe')).toBe(1);
+    expect(h.count('bg')).toBe(1);
+  });
 });
