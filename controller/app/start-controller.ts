@@ -24,9 +24,11 @@ import {
   type DesiredState,
   formatProblem,
   type ManifestWatcher,
+  type Problem,
   watchManifests,
 } from '../manifests/index.js';
 import { createMetrics } from '../metrics/index.js';
+import { loadAppliedTargets } from '../reconcile/applied-targets.js';
 import type { PackageUriChoice } from '../reconcile/device-ops.js';
 import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../reconcile/executor.js';
 import type { ActiveUpdate } from '../reconcile/observation.js';
@@ -322,6 +324,8 @@ export async function startController(config: ControllerConfig): Promise<Control
       config.manifestsDir,
       {
         firmwareDir: config.firmwareDir,
+        // After a restart, a downgrade is still refused against what was applied before it.
+        baseline: await loadAppliedTargets(db),
         ...(config.manifestDebounceMs !== undefined ? { debounceMs: config.manifestDebounceMs } : {}),
         ...(config.requireCommitted ? { requireCommitted: true } : {}),
       },
@@ -358,6 +362,14 @@ export async function startController(config: ControllerConfig): Promise<Control
               message: `${lines.length} problems; acting on the last valid manifests`,
               details: { problems: lines.slice(0, 50) },
             }).catch(() => {});
+            // A refused change of one rollout (a downgrade) is told on that rollout too.
+            for (const [rollout, refused] of problemsByRollout(result.problems)) {
+              await appendRolloutEvent(db, rollout, null, {
+                type: 'ManifestsInvalid',
+                message: `change refused, acting on the last valid manifests: ${refused.map((p) => formatProblem(p)).join('; ')}`,
+                details: { problems: refused.slice(0, 50).map((p) => formatProblem(p)) },
+              }).catch(() => {});
+            }
           }
           markLoaded();
           reconciler?.trigger();
@@ -386,4 +398,13 @@ export async function startController(config: ControllerConfig): Promise<Control
     await stopAll();
     throw error;
   }
+}
+
+function problemsByRollout(problems: readonly Problem[]): Map<string, Problem[]> {
+  const byRollout = new Map<string, Problem[]>();
+  for (const problem of problems) {
+    if (problem.rollout === undefined) continue;
+    byRollout.set(problem.rollout, [...(byRollout.get(problem.rollout) ?? []), problem]);
+  }
+  return byRollout;
 }

@@ -19,4 +19,5 @@ export { API_VERSION, type FailureAction, MANIFEST_KINDS, type ManifestKind } fr
 export { type LoadOptions, type LoadResult, loadDesiredState } from './load-desired-state.js';
 export { formatProblem, type Problem } from './problem.js';
 export { type DeviceFacts, matchesSelector } from './selector.js';
+export type { PreviousTargets } from './semantic-checks.js';
 export { type ManifestWatcher, type WatchOptions, watchManifests } from './watch.js';

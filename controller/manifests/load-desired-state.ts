@@ -22,7 +22,7 @@ import type {
 import { compareProblems, type Problem } from './problem.js';
 import { resolveDesiredState } from './resolve-state.js';
 import { checkSchema } from './schema-validator.js';
-import { checkSemantics } from './semantic-checks.js';
+import { checkSemantics, type PreviousTargets } from './semantic-checks.js';
 
 export interface LoadOptions {
   /** Where firmware files live; when omitted, files and checksums are not checked. */
@@ -31,8 +31,8 @@ export interface LoadOptions {
   readonly git?: boolean;
   /** Refuse manifests that differ from the last commit (or are outside git). */
   readonly requireCommitted?: boolean;
-  /** The last valid state, to recognise a rollout whose target fell (a downgrade). */
-  readonly previous?: DesiredState | undefined;
+  /** The last valid state (or another baseline), to recognise a rollout whose target fell (a downgrade). */
+  readonly previous?: PreviousTargets | undefined;
   readonly maxFileBytes?: number;
   /** Files and directories under `dir` past which the set is refused (default DEFAULT_MAX_ENTRIES). */
   readonly maxEntries?: number;

@@ -8,6 +8,8 @@ export interface SourcePosition {
 /** One thing wrong with the manifest set, pointing at the offending node. */
 export interface Problem extends SourcePosition {
   readonly message: string;
+  /** The Rollout the problem stops, when it is one rollout's (the controller reports it there too). */
+  readonly rollout?: string;
 }
 
 export function problem(at: SourcePosition, message: string): Problem {

@@ -1,7 +1,6 @@
 import { Cron } from 'croner';
-import semver from 'semver';
 
-import type { DesiredState } from './desired-state.js';
+import { needsAllowDowngrade, orderVersions, parseVersion } from '../firmware/version-order.js';
 import type { PathSegment } from './load-documents.js';
 import type {
   AnyManifest,
@@ -17,8 +16,17 @@ import { matchesEndpointLists } from './selector.js';
 export interface SemanticOptions {
   /** How another manifest's position is named inside a message (e.g. relative to the manifests dir). */
   readonly describe: (at: SourcePosition) => string;
-  /** The last valid state: a rollout whose target version fell since then is a downgrade. */
-  readonly previous?: DesiredState | undefined;
+  /**
+   * What each rollout installed before (the last valid state, or a baseline such as the manifests
+   * at a git revision or the controller's stored rollouts): a rollout whose target falls below it,
+   * or cannot be ordered against it, needs allowDowngrade.
+   */
+  readonly previous?: PreviousTargets | undefined;
+}
+
+/** The version each rollout installed before, by rollout name; a DesiredState is one. */
+export interface PreviousTargets {
+  readonly rollouts: ReadonlyMap<string, { readonly firmware: { readonly version: string } }>;
 }
 
 export interface SemanticResult {
@@ -36,6 +44,10 @@ class Findings {
     part: 'key' | 'value' = 'value',
   ) {
     this.problems.push({ ...item.doc.locate(path, part), message });
+  }
+  /** A problem of one rollout, named so the controller can report it on that rollout. */
+  rolloutError(item: Located<RolloutManifest>, path: readonly PathSegment[], message: string) {
+    this.problems.push({ ...item.doc.locate(path), message, rollout: item.manifest.metadata.name });
   }
   warn(item: Located<AnyManifest>, path: readonly PathSegment[], message: string) {
     this.warnings.push({ ...item.doc.locate(path), message });
@@ -77,11 +89,11 @@ function uniqueByName<M extends AnyManifest>(
 
 function checkFirmware(item: Located<FirmwareManifest>, findings: Findings): void {
   const { version } = item.manifest.spec;
-  if (semver.valid(version) === null) {
+  if (parseVersion(version) === undefined) {
     findings.warn(
       item,
       ['spec', 'version'],
-      `version "${version}" is not semver; downgrade checks will refuse devices whose version cannot be ordered against it`,
+      `version "${version}" is not semver (MAJOR.MINOR.PATCH, optionally with a leading v, -prerelease and +build): it cannot be ordered against any other version, so a Rollout needs allowDowngrade: true to install it`,
     );
   }
 }
@@ -162,18 +174,24 @@ function checkRollout(
     }
   }
 
-  const before = options.previous?.rollouts.get(item.manifest.metadata.name);
-  if (
-    target &&
-    before &&
-    !spec.allowDowngrade &&
-    isLower(target.manifest.spec.version, before.firmware.version)
-  ) {
-    findings.error(
-      item,
-      ['spec', 'firmware'],
-      `downgrade from ${before.firmware.version} to ${target.manifest.spec.version} without allowDowngrade: true`,
-    );
+  if (target && !spec.allowDowngrade) {
+    const version = target.manifest.spec.version;
+    const before = options.previous?.rollouts.get(item.manifest.metadata.name)?.firmware.version;
+    if (parseVersion(version) === undefined) {
+      findings.rolloutError(
+        item,
+        ['spec', 'firmware'],
+        `Firmware "${spec.firmware}" has version "${version}", which is not semver: no device's version can be ordered against it, so without allowDowngrade: true no device would be updated`,
+      );
+    } else if (before !== undefined && needsAllowDowngrade(before, version)) {
+      findings.rolloutError(
+        item,
+        ['spec', 'firmware'],
+        orderVersions(version, before) === 'lower'
+          ? `downgrade from ${before} to ${version} without allowDowngrade: true`
+          : `${version} cannot be ordered against ${before}, which this rollout installed before (not semver): set allowDowngrade: true`,
+      );
+    }
   }
 }
 
@@ -217,12 +235,12 @@ function checkRolloutPairs(
           winVersion &&
           loseVersion &&
           !winner.manifest.spec.allowDowngrade &&
-          isLower(winVersion, loseVersion)
+          needsAllowDowngrade(loseVersion, winVersion)
         ) {
-          findings.error(
+          findings.rolloutError(
             winner,
             ['spec', 'firmware'],
-            `downgrade: outranks Rollout "${loser.manifest.metadata.name}" on DeviceGroup "${winner.manifest.spec.group}" with ${winVersion} < ${loseVersion}, without allowDowngrade: true`,
+            `downgrade: outranks Rollout "${loser.manifest.metadata.name}" on DeviceGroup "${winner.manifest.spec.group}" with ${winVersion} ${orderVersions(winVersion, loseVersion) === 'lower' ? '<' : 'not ordered against'} ${loseVersion}, without allowDowngrade: true`,
           );
         }
       }
@@ -245,12 +263,6 @@ function sharedExplicitEndpoints(a: DeviceGroupManifest, b: DeviceGroupManifest)
     if (matchesEndpointLists(a.spec.selector, endpoint)) shared.add(endpoint);
   }
   return [...shared].sort();
-}
-
-function isLower(version: string, than: string): boolean {
-  const a = semver.valid(version);
-  const b = semver.valid(than);
-  return a !== null && b !== null && semver.lt(a, b);
 }
 
 function isTimeZone(zone: string): boolean {

@@ -7,10 +7,16 @@ import type { DesiredState } from './desired-state.js';
 import { type LoadOptions, type LoadResult, loadListedManifests } from './load-desired-state.js';
 import { atFile, type Listing, listManifestFiles } from './load-files.js';
 import type { Problem } from './problem.js';
+import type { PreviousTargets } from './semantic-checks.js';
 
 export interface WatchOptions extends Omit<LoadOptions, 'previous'> {
   /** Quiet time after the last file event before reloading (default 200 ms). */
   readonly debounceMs?: number;
+  /**
+   * What each rollout installed before this watcher's first valid load (e.g. what the controller
+   * applied before a restart): downgrades are refused against it until then.
+   */
+  readonly baseline?: PreviousTargets;
 }
 
 export interface ManifestWatcher {
@@ -132,7 +138,10 @@ export function watchManifests(
   const loadOnce = async (): Promise<void> => {
     const listing = await listAndWatch();
     if (closed) return;
-    const loaded = await loadListedManifests(root, listing, { ...options, previous: lastValid });
+    const loaded = await loadListedManifests(root, listing, {
+      ...options,
+      previous: lastValid ?? options.baseline,
+    });
     if (closed) return;
     const result: LoadResult = { ...loaded, warnings: [...loaded.warnings, ...watchErrors.values()] };
     if (result.ok) lastValid = result.state; // same generation: fresher git metadata, no report

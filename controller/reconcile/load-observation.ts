@@ -1,4 +1,5 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { needsAllowDowngradeSql } from '../firmware/version-order-sql.js';
 import type { ResolvedRollout } from '../manifests/index.js';
 import type { Database } from '../store/index.js';
 import { canaryKeySql } from './canary-order.js';
@@ -11,18 +12,11 @@ import { selectorCondition } from './selector-sql.js';
  * pass costs the same few round trips at 100 devices and at 100,000.
  *
  * A member's cost is kept small, as it is paid 100,000 times a pass: the canary key is one integer
- * hash of a stored column, the version comparison reads a stored array (both from migration 0002),
+ * hash of a stored column (migration 0002), the version comparison reads a stored key (migration 0008),
  * the history is plain aggregates, the class is computed once, and every figure comes from one
  * aggregate over the members. That aggregate reads them in canary order (one sort) only when
  * something needs ranks: a step below 100%, or room to start updates.
  */
-
-/** Dotted numeric versions; `devices.firmware_version_parts` (migration 0002) uses the same pattern. */
-const SEMVER = '^[0-9]+(\\.[0-9]+){0,3}$';
-
-function versionArray(version: string): number[] | undefined {
-  return new RegExp(SEMVER).test(version) ? version.split('.').map(Number) : undefined;
-}
 
 /**
  * A member's class as a small integer, with the detail some figures need: the phase of an update
@@ -95,7 +89,6 @@ function classifiedMembers(
   now: number,
 ): RawBuilder<unknown> {
   const target = rollout.firmware.version;
-  const targetArray = versionArray(target);
   const higher = others.filter((o) => o.priority > rollout.priority);
   const equal = others.filter((o) => o.priority === rollout.priority);
   const anyOf = (list: readonly ResolvedRollout[]) =>
@@ -105,11 +98,7 @@ function classifiedMembers(
           list.map((o) => selectorCondition(o.group.selector)),
           sql` or `,
         )})`;
-  const downgrade = rollout.allowDowngrade
-    ? sql`false`
-    : targetArray === undefined
-      ? sql`true`
-      : sql`(d.firmware_version_parts is null or d.firmware_version_parts > ${sql.val(targetArray)}::numeric[])`;
+  const downgrade = rollout.allowDowngrade ? sql`false` : needsAllowDowngradeSql('d', target);
   const models = rollout.firmware.models;
   const incompatible =
     models === undefined

@@ -55,8 +55,8 @@ export interface DevicesTable {
   updated_at: Timestamp;
   /** Generated: the first 32 bits of md5(endpoint); each rollout's canary key hashes it (canary-order.ts). */
   canary_hash: ColumnType<number, never, never>;
-  /** Generated: firmware_version's numbers when it is dotted numeric, else null (numeric[]: pg reads numbers, PGlite strings). */
-  firmware_version_parts: ColumnType<(number | string)[] | null, never, never>;
+  /** Generated: firmware_version's rank in the version order as a "C"-collated key, null when not ordered (migration 0008). */
+  firmware_version_key: ColumnType<string | null, never, never>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { needsAllowDowngrade } from '../../controller/firmware/version-order.js';
 import type { ResolvedRollout } from '../../controller/manifests/index.js';
 import { matchesSelector } from '../../controller/manifests/selector.js';
 import { canaryOrder } from '../../controller/reconcile/canary-order.js';
@@ -114,7 +115,21 @@ function fleet(): { devices: DeviceSeed[]; updates: UpdateSeed[] } {
   for (const endpoint of endpoints) {
     devices.push({
       endpoint,
-      firmware_version: pick(['1.0.0', '1.0.0', '1.0.0', '2.0.0', '3.0.0', '1.9.99', 'beta', null, '2']),
+      firmware_version: pick([
+        '1.0.0',
+        '1.0.0',
+        '1.0.0',
+        '2.0.0',
+        '3.0.0',
+        '1.9.99',
+        'beta',
+        null,
+        '2',
+        '2.0.0-rc.1',
+        'v2.0.0',
+        '2.0.0+b.7',
+        'v2.0.1-rc.1',
+      ]),
       model: pick(['SIM1', 'SIM1', 'SIM2', 'OTHER', null]),
       registration_state: pick(['registered', 'registered', 'registered', 'expired', null]),
       fw_state: pick([0, 0, 0, 0, 3]),
@@ -208,12 +223,6 @@ type Class =
 /** The classification, rule by rule, as the controller documents it. */
 function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: number) {
   const target = rollout.firmware.version;
-  const parts = (v: string | null) =>
-    v !== null && /^[0-9]+(\.[0-9]+){0,3}$/.test(v) ? v.split('.').map(Number) : null;
-  const greater = (a: number[], b: number[]) => {
-    for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! > b[i]!;
-    return a.length > b.length;
-  };
   const members = data.devices.filter(
     (d) => d.info_read_at !== null && matchesSelector(rollout.group.selector, { endpoint: d.endpoint }),
   );
@@ -234,7 +243,6 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
     const failures = history.filter((u) => u.phase === 'failed').length;
     const lastFinished = Math.max(...history.map((u) => u.finished_at!.getTime()));
     const inGroup = (o: ResolvedRollout) => matchesSelector(o.group.selector, { endpoint: d.endpoint });
-    const p = parts(d.firmware_version);
     let cls: Class;
     if (active?.rollout === rollout.name) cls = 'in-flight';
     else if (d.firmware_version === target) cls = 'up-to-date';
@@ -242,7 +250,7 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
     else if (others.some((o) => o.priority === rollout.priority && inGroup(o))) cls = 'conflicted';
     else if (active) cls = 'busy';
     else if (d.model === null || !rollout.firmware.models!.includes(d.model)) cls = 'incompatible';
-    else if (p === null || greater(p, parts(target)!)) cls = 'downgrade-refused';
+    else if (needsAllowDowngrade(d.firmware_version, target)) cls = 'downgrade-refused';
     else if (last?.phase === 'failed' && (last.retryable !== true || failures > rollout.retries.max))
       cls = 'failed';
     else if (last?.phase === 'failed' && lastFinished > NOW - rollout.retries.backoffMs) cls = 'retry-later';

@@ -1,7 +1,6 @@
 import { Migrator, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { CODE_RANGES } from '../../controller/devices/reported-code.js';
-import { migrateToLatest } from '../../controller/store/index.js';
 import { migrationProvider } from '../../controller/store/migrations/index.js';
 import { testBackends } from '../helpers/databases.js';
 
@@ -24,7 +23,9 @@ describe.each(testBackends)('migration 0006 (reported codes) on $name', (backend
         ('fine', 2, 11, 2, '{0,5}', 60, now()),
         ('bad', 32767, -5, 7, '{9,1,-1}', 0, now()),
         ('none', null, null, null, null, null, now())`.execute(store.db);
-      expect(await migrateToLatest(store.db, schema)).toEqual({ ok: true, applied: ['0006-reported-codes'] });
+      const migrated = await migrator.migrateTo('0006-reported-codes');
+      expect(migrated.error).toBeUndefined();
+      expect(migrated.results?.map((r) => r.migrationName)).toEqual(['0006-reported-codes']);
       const rows = await store.db
         .selectFrom('devices')
         .select([

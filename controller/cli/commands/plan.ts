@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatProblem, loadDesiredState } from '../../manifests/index.js';
+import { loadAppliedTargets } from '../../reconcile/applied-targets.js';
 import { buildPlanReport, describeWait, type RolloutPlanReport } from '../../reconcile/plan-report.js';
 import { openStoreForCli } from '../open-store.js';
 import { dbOption } from '../options.js';
@@ -32,15 +33,17 @@ export function registerPlan(program: Command): void {
 }
 
 async function planFromDatabase(options: PlanOptions): Promise<RolloutPlanReport[]> {
-  const loaded = await loadDesiredState(resolve(options.manifests), {
-    firmwareDir: resolve(options.firmwareDir),
-  });
-  if (!loaded.ok) {
-    for (const problem of loaded.problems) process.stderr.write(`${formatProblem(problem)}\n`);
-    throw new UserError(`${loaded.problems.length} problems in ${options.manifests}; nothing planned`, 2);
-  }
   const store = await openStoreForCli(options.db);
   try {
+    // What the controller applied last is the baseline it refuses a downgrade against.
+    const loaded = await loadDesiredState(resolve(options.manifests), {
+      firmwareDir: resolve(options.firmwareDir),
+      previous: await loadAppliedTargets(store.db),
+    });
+    if (!loaded.ok) {
+      for (const problem of loaded.problems) process.stderr.write(`${formatProblem(problem)}\n`);
+      throw new UserError(`${loaded.problems.length} problems in ${options.manifests}; nothing planned`, 2);
+    }
     return await buildPlanReport(store.db, loaded.state, Date.now());
   } finally {
     await store.close();

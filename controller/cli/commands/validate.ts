@@ -3,12 +3,15 @@ import path from 'node:path';
 import type { Command } from 'commander';
 
 import { loadDesiredState } from '../../manifests/load-desired-state.js';
+import { atFile } from '../../manifests/load-files.js';
 import { formatProblem, type Problem } from '../../manifests/problem.js';
+import { readRevisionBaseline } from '../../manifests/revision-baseline.js';
 
 interface ValidateFlags {
   readonly firmwareDir: string;
   readonly json?: boolean;
   readonly requireCommitted?: boolean;
+  readonly against?: string;
 }
 
 export function registerValidate(program: Command): void {
@@ -19,6 +22,10 @@ export function registerValidate(program: Command): void {
     .option('--firmware-dir <dir>', 'firmware images directory', './firmware')
     .option('--json', 'machine-readable output')
     .option('--require-committed', 'refuse manifests with changes not committed to git')
+    .option(
+      '--against <revision>',
+      'refuse a Rollout whose target falls below what it installed at this git revision, without allowDowngrade (default: HEAD, in a git work tree)',
+    )
     .action(async (dir: string, flags: ValidateFlags) => {
       process.exitCode = await validate(dir, flags);
     });
@@ -26,11 +33,26 @@ export function registerValidate(program: Command): void {
 
 /** Exit code 0 when the manifests are valid, 1 when not; no database, no network. */
 async function validate(dir: string, flags: ValidateFlags): Promise<number> {
-  const result = await loadDesiredState(dir, {
+  // The controller refuses a downgrade against its last valid state; here, against a commit.
+  const baseline = await readRevisionBaseline(dir, flags.against);
+  const loaded = await loadDesiredState(dir, {
     firmwareDir: flags.firmwareDir,
     git: flags.requireCommitted === true,
     requireCommitted: flags.requireCommitted === true,
+    previous: baseline.kind === 'ok' ? baseline.targets : undefined,
   });
+  const baselineProblem = baseline.kind === 'error' ? atFile(path.resolve(dir), baseline.message) : undefined;
+  // An explicit --against that cannot be read fails the run; the default HEAD only warns.
+  const result =
+    baselineProblem && flags.against !== undefined
+      ? {
+          ok: false as const,
+          problems: [...(loaded.ok ? [] : loaded.problems), baselineProblem],
+          warnings: loaded.warnings,
+        }
+      : baselineProblem
+        ? { ...loaded, warnings: [...loaded.warnings, baselineProblem] }
+        : loaded;
   const problems = result.ok ? [] : result.problems;
   const display = (file: string) => path.relative(process.cwd(), file) || '.';
   if (flags.json) {
