@@ -81,7 +81,8 @@ export function nextTargetEpoch(
     lastTargetChange: {
       from: stored.target,
       to: target,
-      revision: rollout.source.revision?.commit?.sha ?? null,
+      // A change seen before it was committed is not that commit's: say so rather than name the last one.
+      revision: rollout.source.revision?.dirty ? null : (rollout.source.revision?.commit?.sha ?? null),
       at: now,
     },
     changedNow: true,
