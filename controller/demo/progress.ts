@@ -1,5 +1,8 @@
 import type { Kysely } from 'kysely';
+import { parseRolloutCounts, type RolloutCounts } from '../reconcile/rollout-counts.js';
 import type { Database } from '../store/index.js';
+
+export type { RolloutCounts };
 
 /** One step of the rollout as the reconciler last wrote it. */
 export interface StepProgress {
@@ -12,20 +15,6 @@ export interface StepProgress {
   readonly admitted: number;
   /** Admitted devices not yet finished. */
   readonly unfinished: number;
-}
-
-export interface RolloutCounts {
-  readonly selected: number;
-  readonly upToDate: number;
-  readonly pending: number;
-  readonly inFlight: number;
-  readonly downloading: number;
-  readonly downloaded: number;
-  readonly updating: number;
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly waitingForRetry: number;
-  readonly failedByReason: Readonly<Record<string, number>>;
 }
 
 export type Progress =
@@ -83,7 +72,7 @@ export async function readProgress(db: Kysely<Database>, rollout: string): Promi
     thresholdTripped: row.tripped_generation !== null && row.tripped_generation === row.generation,
     activeUpdates: Number(active.n),
     updatedAt: new Date(row.updated_at).getTime(),
-    counts: countsOf(counts),
+    counts: parseRolloutCounts(counts),
     steps: specSteps.map((step, i) => {
       const s = record(step);
       const o = record(observed[i]);
@@ -118,28 +107,10 @@ function pauseOf(value: unknown): StepProgress['pause'] {
   return { kind: 'none' };
 }
 
-function countsOf(c: Loose): RolloutCounts {
-  const reasons: Record<string, number> = {};
-  for (const [reason, n] of Object.entries(record(c.failedByReason))) reasons[reason] = num(n);
-  return {
-    selected: num(c.selected),
-    upToDate: num(c.upToDate),
-    pending: num(c.pending),
-    inFlight: num(c.inFlight),
-    downloading: num(c.downloading),
-    downloaded: num(c.downloaded),
-    updating: num(c.updating),
-    succeeded: num(c.succeeded),
-    failed: num(c.failed),
-    waitingForRetry: num(c.waitingForRetry),
-    failedByReason: reasons,
-  };
-}
-
 /** Whether the rollout reached an end the demo was built to show. */
 export function finishedAsDesigned(progress: Progress): boolean {
   if (progress.kind !== 'rollout' || progress.activeUpdates > 0) return false;
-  if (progress.phase === 'Completed' || progress.phase === 'Aborted') return true;
+  if (['Completed', 'Degraded', 'Aborted'].includes(progress.phase)) return true;
   return progress.phase === 'Paused' && progress.thresholdTripped;
 }
 

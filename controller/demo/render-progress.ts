@@ -27,7 +27,10 @@ function pauseText(pause: StepProgress['pause']): string {
 }
 
 function stepState(progress: Extract<Progress, { kind: 'rollout' }>, index: number): string {
-  if (index < progress.currentStep || (index === progress.currentStep && progress.phase === 'Completed'))
+  if (
+    index < progress.currentStep ||
+    (index === progress.currentStep && (progress.phase === 'Completed' || progress.phase === 'Degraded'))
+  )
     return 'done';
   if (index === progress.currentStep) return progress.phase === 'Paused' ? 'paused' : 'running';
   return 'waiting';

@@ -1,9 +1,8 @@
 import type { Kysely } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { countsOf } from '../api/read-model/to-view.js';
-import type { RolloutCountsView } from '../api/read-model/views.js';
 import type { DownloadStats } from '../firmware/download-stats.js';
-import { ROLLOUT_PHASES } from '../reconcile/rollout-status.js';
+import { parseRolloutCounts, ROLLOUT_COUNT_FIELDS, type RolloutCounts } from '../reconcile/rollout-counts.js';
+import { needsAttention, ROLLOUT_PHASES } from '../reconcile/rollout-status.js';
 import type { Database } from '../store/schema.js';
 
 export const UPDATE_OUTCOMES = ['succeeded', 'failed', 'cancelled'] as const;
@@ -58,19 +57,6 @@ export interface ControllerHealth {
   /** Reconcile passes have failed for longer than the readiness bound. */
   readonly reconcileFailing: boolean;
 }
-
-const ROLLOUT_COUNT_FIELDS = [
-  'selected',
-  'upToDate',
-  'pending',
-  'inFlight',
-  'downloading',
-  'downloaded',
-  'updating',
-  'succeeded',
-  'failed',
-  'waitingForWindow',
-] as const;
 
 /** Every instrument lives in its own Registry, never prom-client's global one. */
 export function createMetrics(options: MetricsOptions = {}): Metrics {
@@ -205,7 +191,8 @@ interface DatabaseSnapshot {
     readonly name: string;
     readonly phase: string;
     readonly currentStep: number;
-    readonly counts: RolloutCountsView;
+    readonly needsAttention: boolean;
+    readonly counts: RolloutCounts;
   }[];
 }
 
@@ -222,7 +209,7 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
       .where('finished_at', 'is', null)
       .groupBy(['rollout', 'phase'])
       .execute(),
-    db.selectFrom('rollouts').select(['name', 'phase', 'current_step', 'counts']).execute(),
+    db.selectFrom('rollouts').select(['name', 'phase', 'current_step', 'counts', 'conditions']).execute(),
   ]);
   return {
     devices: devices.map((row) => ({ registrationState: row.registration_state, n: Number(row.n) })),
@@ -231,7 +218,8 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
       name: row.name,
       phase: row.phase,
       currentStep: row.current_step,
-      counts: countsOf(row.counts),
+      needsAttention: needsAttention(row.conditions),
+      counts: parseRolloutCounts(row.counts),
     })),
   };
 }
@@ -271,6 +259,15 @@ const DATABASE_GAUGES: readonly ReadMetric<DatabaseSnapshot>[] = [
       for (const row of rollouts)
         for (const phase of ROLLOUT_PHASES)
           yield { labels: { rollout: row.name, phase }, value: row.phase === phase ? 1 : 0 };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_rollout_needs_attention',
+    help: '1 when a rollout needs someone to act (its Stalled condition is True: aborted, degraded, no devices, conflict, invalid, paused by its failure threshold)',
+    labels: ['rollout'],
+    *read({ rollouts }) {
+      for (const row of rollouts) yield { labels: { rollout: row.name }, value: row.needsAttention ? 1 : 0 };
     },
   }),
   fromDatabase({

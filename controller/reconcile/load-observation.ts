@@ -3,7 +3,8 @@ import { needsAllowDowngradeSql } from '../firmware/version-order-sql.js';
 import type { ResolvedRollout } from '../manifests/index.js';
 import type { Database } from '../store/index.js';
 import { canaryKeySql } from './canary-order.js';
-import type { Candidate, RolloutCounts, RolloutObservation, RolloutRead } from './observation.js';
+import type { Candidate, RolloutObservation, RolloutRead } from './observation.js';
+import type { ObservedCounts } from './rollout-counts.js';
 import { selectorCondition } from './selector-sql.js';
 
 /**
@@ -15,12 +16,18 @@ import { selectorCondition } from './selector-sql.js';
  * hash of a stored column (migration 0002), the version comparison reads a stored key (migration 0008),
  * the history is plain aggregates, the class is computed once, and every figure comes from one
  * aggregate over the members. That aggregate reads them in canary order (one sort) only when
- * something needs ranks: a step below 100%, or room to start updates.
+ * something needs ranks: room to start updates. A step's share is counted, not ranked
+ * (controller/reconcile/step-share.ts): the read gives the counts it needs.
  */
+
+/** How long a registered device whose object 3 was not read yet holds its rollout's step. */
+export const UNREAD_WAIT_MS = 10 * 60_000;
 
 /**
  * A member's class as a small integer, with the detail some figures need: the phase of an update
- * in flight, and whether a device on the target got there through this rollout.
+ * in flight, and whether a device on the target got there through this rollout. Registered
+ * devices of the group not read yet have a class of their own (`unread`, and `unreadSkipped` once
+ * they waited `UNREAD_WAIT_MS` since they registered); they are not members.
  */
 const CLASS = {
   inFlightDownloading: 1, // pending or downloading
@@ -38,38 +45,52 @@ const CLASS = {
   retryLater: 13,
   offline: 14,
   eligible: 15,
+  unread: 16,
+  unreadSkipped: 17,
 } as const;
 
+const UNREAD = [CLASS.unread, CLASS.unreadSkipped];
+const MEMBERS = Object.values(CLASS).filter((c) => !(UNREAD as readonly number[]).includes(c));
 const IN_FLIGHT = [
   CLASS.inFlightDownloading,
   CLASS.inFlightDownloaded,
   CLASS.inFlightUpdating,
   CLASS.inFlightCancelling,
 ];
-/** Admitted devices that can still move: they hold their step open. */
+/** Started devices that can still move: they hold their step open. */
 const UNFINISHED = [...IN_FLIGHT, CLASS.busy, CLASS.retryLater, CLASS.eligible];
+/** Members not started that can start, now or once what keeps them busy is done. */
+const WAITING = [CLASS.eligible, CLASS.busy];
 
 const classIn = (classes: readonly number[]) => sql.raw(`class in (${classes.join(', ')})`);
 const is = (cls: number) => sql.raw(`class = ${cls}`);
+const waiting = sql.raw(`(not started and class in (${WAITING.join(', ')}))`);
 
-/** The figures counted over the members, by name: the classes each one counts. */
-const COUNTS: readonly (readonly [string, readonly number[]])[] = [
-  ['selected', Object.values(CLASS)],
-  ['up_to_date', [CLASS.upToDate, CLASS.upToDateSucceeded]],
-  ['succeeded', [CLASS.upToDateSucceeded]],
-  ['in_flight', IN_FLIGHT],
-  ['downloading', [CLASS.inFlightDownloading]],
-  ['downloaded', [CLASS.inFlightDownloaded]],
-  ['updating', [CLASS.inFlightUpdating]],
-  ['failed', [CLASS.failed]],
-  ['waiting_for_retry', [CLASS.retryLater]],
-  ['offline', [CLASS.offline]],
-  ['owned_elsewhere', [CLASS.ownedElsewhere]],
-  ['conflicted', [CLASS.conflicted]],
-  ['downgrade_refused', [CLASS.downgradeRefused]],
-  ['incompatible', [CLASS.incompatible]],
-  ['pending', [CLASS.busy, CLASS.retryLater, CLASS.eligible, CLASS.offline]],
-  ['unfinished', UNFINISHED],
+/**
+ * The figures counted over the classified rows (`class`, and the flags `started`: its update to
+ * the current target started, `contested`: also selected by an equal-priority rollout), by name.
+ */
+const COUNTS: readonly (readonly [string, RawBuilder<unknown>])[] = [
+  ['selected', classIn(MEMBERS)],
+  ['up_to_date', classIn([CLASS.upToDate, CLASS.upToDateSucceeded])],
+  ['succeeded', is(CLASS.upToDateSucceeded)],
+  ['in_flight', classIn(IN_FLIGHT)],
+  ['downloading', is(CLASS.inFlightDownloading)],
+  ['downloaded', is(CLASS.inFlightDownloaded)],
+  ['updating', is(CLASS.inFlightUpdating)],
+  ['failed', is(CLASS.failed)],
+  ['waiting_for_retry', is(CLASS.retryLater)],
+  ['offline', is(CLASS.offline)],
+  ['owned_elsewhere', is(CLASS.ownedElsewhere)],
+  ['conflicted', sql`contested`],
+  ['downgrade_refused', is(CLASS.downgradeRefused)],
+  ['incompatible', is(CLASS.incompatible)],
+  ['pending', classIn([CLASS.busy, CLASS.retryLater, CLASS.eligible, CLASS.offline])],
+  ['started', sql`started`],
+  ['started_unfinished', sql`(started and ${classIn(UNFINISHED)})`],
+  ['waiting', waiting],
+  ['unread', is(CLASS.unread)],
+  ['unread_skipped', is(CLASS.unreadSkipped)],
 ];
 
 /** The members of the rollout's group (over `devices` aliased `d`). */
@@ -77,16 +98,24 @@ function memberCondition(rollout: ResolvedRollout): RawBuilder<boolean> {
   return sql<boolean>`d.info_read_at is not null and ${selectorCondition(rollout.group.selector)}`;
 }
 
+/** Registered devices not read yet that may belong to the group (over `devices` aliased `d`). */
+function unreadCondition(rollout: ResolvedRollout): RawBuilder<boolean> {
+  return sql<boolean>`d.info_read_at is null and d.registration_state = 'registered'
+    and ${selectorCondition(rollout.group.selector, { unknownAttributes: 'may-match' })}`;
+}
+
 /**
- * CTEs classifying every member of the rollout's group: `history` (per device, plain aggregates
- * over this rollout's finished updates for its target), `c` (one row per member with its class;
- * inlined where it is read, each reader computing it anew) and `ranked` (`c` in canary order: key,
- * then endpoint, with the count of eligible devices up to each).
+ * CTEs classifying every member of the rollout's group (and its unread devices): `history` (per
+ * device, plain aggregates over this rollout's finished updates of the current target, those with
+ * an id above `sinceUpdateId`), `c` (one row per device with its class and flags; inlined where it
+ * is read, each reader computing it anew) and `ranked` (`c` in canary order: key, then endpoint,
+ * with the members, the eligible and the waiting devices counted up to each).
  */
 function classifiedMembers(
   rollout: ResolvedRollout,
   others: readonly ResolvedRollout[],
   now: number,
+  sinceUpdateId: number,
 ): RawBuilder<unknown> {
   const target = rollout.firmware.version;
   const higher = others.filter((o) => o.priority > rollout.priority);
@@ -105,6 +134,7 @@ function classifiedMembers(
       ? sql`false`
       : sql`(d.model is null or not (d.model = any(${sql.val([...models])}::text[])))`;
   const lit = (n: number) => sql.lit(n);
+  const since = sql.lit(sinceUpdateId);
   return sql`
     history as (
       -- The last finished update is the one with the highest id: how it ended is a comparison of
@@ -118,11 +148,18 @@ function classifiedMembers(
         max(fu.finished_at) as last_finished_at
       from firmware_updates fu
       where fu.rollout = ${rollout.name} and fu.target_version = ${target} and fu.finished_at is not null
+        and fu.id > ${since}
       group by fu.device_id
     ),
     c as not materialized (
-      select d.id, d.endpoint, ${canaryKeySql(rollout.name)} as key, h.last_id,
+      select d.id, d.endpoint, ${canaryKeySql(rollout.name)} as key, h.last_id, d.registered_at,
+        coalesce(d.info_read_at is not null and (h.device_id is not null
+          or (a.rollout = ${rollout.name} and a.target_version = ${target} and a.id > ${since})), false) as started,
+        coalesce(d.info_read_at is not null and not ${anyOf(higher)} and ${anyOf(equal)}, false) as contested,
         (case
+          when d.info_read_at is null then
+            case when d.registered_at > ${new Date(now - UNREAD_WAIT_MS)}::timestamptz
+              then ${lit(CLASS.unread)} else ${lit(CLASS.unreadSkipped)} end
           -- An update is in flight until it is finished, even once the device reports the target.
           when a.rollout = ${rollout.name} then
             case
@@ -152,27 +189,33 @@ function classifiedMembers(
       from devices d
       left join history h on h.device_id = d.id
       left join firmware_updates a on a.device_id = d.id and a.finished_at is null
-      where ${memberCondition(rollout)}
+      where (${memberCondition(rollout)}) or (${unreadCondition(rollout)})
       -- A subquery of its own (offset 0): the class is computed once per member, not once per
       -- figure that reads it.
       offset 0
     ),
     ranked as (
       select *,
-        row_number() over w as rank,
-        count(*) filter (where ${is(CLASS.eligible)}) over w as eligible_seq
+        count(*) filter (where ${classIn(MEMBERS)}) over w as rank,
+        count(*) filter (where ${is(CLASS.eligible)}) over w as eligible_seq,
+        count(*) filter (where ${waiting}) over w as waiting_seq
       from c
       window w as (order by key, endpoint rows unbounded preceding)
     )`;
 }
 
-/** The details of candidates (`picked`: id, endpoint, rank) that the members' rows do not carry. */
-function candidateDetails(rollout: ResolvedRollout, picked: RawBuilder<unknown>): RawBuilder<unknown> {
+/** The details of candidates (`picked`: id, endpoint, rank, started, waiting_seq) the members' rows do not carry. */
+function candidateDetails(
+  rollout: ResolvedRollout,
+  sinceUpdateId: number,
+  picked: RawBuilder<unknown>,
+): RawBuilder<unknown> {
   return sql`
-    select p.id, p.endpoint, p.rank, d.firmware_version,
+    select p.id, p.endpoint, p.rank, p.started, p.waiting_seq, d.firmware_version,
       (select count(*) from firmware_updates fu
         where fu.device_id = p.id and fu.rollout = ${rollout.name}
-          and fu.target_version = ${rollout.firmware.version} and fu.finished_at is not null) as attempts
+          and fu.target_version = ${rollout.firmware.version} and fu.finished_at is not null
+          and fu.id > ${sql.lit(sinceUpdateId)}) as attempts
     from (${picked}) p join devices d on d.id = p.id`;
 }
 
@@ -182,16 +225,28 @@ interface CandidateRow {
   firmware_version: string | null;
   attempts: number;
   rank: number;
+  started: boolean;
+  waiting_seq: number;
 }
 
 interface ReadRow {
   counts: Record<string, number>;
-  steps: { admitted: number; unfinished: number }[];
   candidates: CandidateRow[];
   bound: number;
   reasons: Record<string, number>;
   conflicts: string[];
   starts: number;
+  unread_latest: string | Date | null;
+}
+
+export interface ReadOptions {
+  /** Whether to read the next devices to start (default true). */
+  readonly candidates?: boolean;
+  /**
+   * The rollout's updates of its target with an id up to this one belong to an earlier time the
+   * same version was the target (before a revert): they do not count (`target_since_update_id`).
+   */
+  readonly sinceUpdateId?: number;
 }
 
 /**
@@ -199,112 +254,80 @@ interface ReadRow {
  * first eligible devices in canary order, as many as the in-flight and rate limits leave room for
  * (`candidates: false`: none).
  *
- * The members are read once, by one aggregate per class: over `c` when no rank is needed, over
- * `ranked` when a step is below 100% or there is room to start updates. What decides that, and what
- * the ranks are compared with, is known before the members are read (`known`): the room (in flight
- * counted from the active updates alone: exactly the members the classification puts in flight)
- * and the number of members (for the steps' shares: a count of the group, without classifying it).
+ * The rows are read once, by one aggregate per class and flags: over `c` when no rank is needed,
+ * over `ranked` when there is room to start updates. What decides that is known before the members
+ * are read (`known`): the room, with the updates in flight counted from the active updates alone
+ * (exactly the members the classification puts in flight).
  */
 export async function readRollout(
   db: Kysely<Database>,
   rollout: ResolvedRollout,
   others: readonly ResolvedRollout[],
   now: number,
-  options: { readonly candidates: boolean } = { candidates: true },
+  options: ReadOptions = {},
 ): Promise<RolloutRead> {
-  const steps = rollout.strategy.steps;
   const { maxInFlight, maxPerMinute } = rollout.strategy;
-  // A step of 100% admits every member: its figures need no ranks.
-  const partial = steps.flatMap((step, i) => (step.percent < 100 ? [i] : []));
-  const shareOf = (i: number, members: RawBuilder<unknown>) =>
-    sql`ceil(${String(steps[i]!.percent)}::numeric * ${members} / 100.0)::bigint`;
-  const share = (i: number) => sql.ref(`share_${i}`);
-  const within = (i: number) => sql.ref(`within_${i}`);
-  const unfinished = (i: number) => sql.ref(`unfinished_${i}`);
-  const list = (parts: RawBuilder<unknown>[]) => sql.join(parts, sql``);
-
-  const room = options.candidates
-    ? sql`greatest(0, least(
+  const sinceUpdateId = options.sinceUpdateId ?? 0;
+  const room =
+    options.candidates !== false
+      ? sql`greatest(0, least(
         ${maxInFlight} - (
           select count(*) from firmware_updates a join devices d on d.id = a.device_id
           where a.finished_at is null and a.rollout = ${rollout.name} and ${memberCondition(rollout)}),
         ${maxPerMinute} - (select n from starts)))`
-    : sql`0`;
-  const members =
-    partial.length > 0 ? sql`(select count(*) from devices d where ${memberCondition(rollout)})` : sql`null`;
-  /** Members per class (a handful of rows), from `c`, or from `ranked` with the figures that need ranks. */
+      : sql`0`;
+  /** Rows per class and flags (a handful), from `c`, or from `ranked` with the picked candidates. */
   const perClass = (ranked: boolean, gate: RawBuilder<unknown>) => sql`
-      select class, count(*) as n,
+      select class, started, contested, count(*) as n,
         array_agg(last_id) filter (where ${is(CLASS.failed)}) as failed_last_ids,
+        max(registered_at) filter (where ${is(CLASS.unread)}) as unread_latest,
         ${
           ranked
-            ? sql`${list(
-                partial.map(
-                  (i) =>
-                    sql`count(*) filter (where rank <= (select ${share(i)} from known)) as ${within(i)},`,
-                ),
-              )}
-              json_agg(json_build_object('id', id, 'endpoint', endpoint, 'rank', rank))
+            ? sql`json_agg(json_build_object('id', id, 'endpoint', endpoint, 'rank', rank,
+                  'started', started, 'waiting_seq', waiting_seq))
                 filter (where ${is(CLASS.eligible)} and eligible_seq <= (select bound from known)) as picked`
             : sql`null::json as picked`
         }
       from ${ranked ? sql`ranked` : sql`c`}
       where ${gate}
-      group by class`;
+      group by class, started, contested`;
 
   const result = await sql<ReadRow>`
-    with ${classifiedMembers(rollout, others, now)},
+    with ${classifiedMembers(rollout, others, now, sinceUpdateId)},
     starts as (
       select count(*) as n from firmware_updates
       where rollout = ${rollout.name} and created_at > ${new Date(now - 60_000)}::timestamptz
     ),
-    known as (
-      select *${list(partial.map((i) => sql`, ${shareOf(i, sql`members`)} as ${share(i)}`))}
-      -- offset 0: counted once, then read by every share.
-      from (select ${members}::bigint as members, ${room}::bigint as bound offset 0) k
-    ),
+    -- offset 0: counted once, then read by every row.
+    known as (select ${room}::bigint as bound offset 0),
     per_class as (${
-      partial.length > 0
-        ? perClass(true, sql`true`)
-        : options.candidates
-          ? // One side or the other runs: a false one-time filter skips a whole side.
-            sql`${perClass(false, sql`(select bound from known) = 0`)}
+      options.candidates !== false
+        ? // One side or the other runs: a false one-time filter skips a whole side.
+          sql`${perClass(false, sql`(select bound from known) = 0`)}
             union all
             ${perClass(true, sql`(select bound from known) > 0`)}`
-          : perClass(false, sql`true`)
+        : perClass(false, sql`true`)
     }),
     figures as (
       select
         ${sql.join(
           COUNTS.map(
-            ([name, classes]) =>
-              sql`coalesce(sum(n) filter (where ${classIn(classes)}), 0) as ${sql.ref(name)}`,
+            ([name, condition]) => sql`coalesce(sum(n) filter (where ${condition}), 0) as ${sql.ref(name)}`,
           ),
         )},
-        ${list(
-          partial.map(
-            (i) =>
-              sql`coalesce(sum(${within(i)}) filter (where ${classIn(UNFINISHED)}), 0) as ${unfinished(i)},`,
-          ),
-        )}
-        (select failed_last_ids from per_class where ${is(CLASS.failed)}) as failed_last_ids,
-        (select picked from per_class where ${is(CLASS.eligible)}) as picked
+        (select array_agg(x) from per_class, unnest(failed_last_ids) x) as failed_last_ids,
+        (select json_agg(x) from per_class, json_array_elements(picked) x) as picked,
+        max(unread_latest) as unread_latest
       from per_class
     )
     select
       (select json_build_object(${sql.join(COUNTS.map(([name]) => sql`${name}::text, ${sql.ref(name)}`))})
         from figures) as counts,
-      (select json_build_array(${sql.join(
-        steps.map(
-          (_, i) =>
-            sql`json_build_object('admitted', ${shareOf(i, sql`selected`)}, 'unfinished', ${
-              partial.includes(i) ? unfinished(i) : sql`unfinished`
-            })`,
-        ),
-      )}) from figures) as steps,
       (select coalesce(json_agg(x), '[]'::json) from (${candidateDetails(
         rollout,
-        sql`select * from json_to_recordset((select picked from figures)) as x(id integer, endpoint text, rank bigint)`,
+        sinceUpdateId,
+        sql`select * from json_to_recordset((select picked from figures))
+          as x(id integer, endpoint text, rank bigint, started boolean, waiting_seq bigint)`,
       )}) x) as candidates,
       (select bound from known) as bound,
       (select coalesce(json_object_agg(reason, n), '{}'::json) from (
@@ -316,14 +339,15 @@ export async function readRollout(
       -- Only when there are some: this classifies the members again.
       (select coalesce(json_agg(endpoint), '[]'::json) from (
         select endpoint from c
-        where ${is(CLASS.conflicted)} and (select conflicted from figures) > 0
+        where contested and (select conflicted from figures) > 0
         order by key, endpoint limit 5
       ) e) as conflicts,
-      (select n from starts) as starts`.execute(db);
+      (select n from starts) as starts,
+      (select unread_latest from figures) as unread_latest`.execute(db);
   const row = result.rows[0];
   if (!row) throw new Error('rollout read returned no row');
   const n = (key: string) => Number(row.counts[key] ?? 0);
-  const counts: RolloutCounts = {
+  const counts: ObservedCounts = {
     selected: n('selected'),
     upToDate: n('up_to_date'),
     pending: n('pending'),
@@ -339,11 +363,22 @@ export async function readRollout(
     conflicted: n('conflicted'),
     downgradeRefused: n('downgrade_refused'),
     incompatibleModel: n('incompatible'),
+    started: n('started'),
+    unread: n('unread'),
+    unreadSkipped: n('unread_skipped'),
     failedByReason: Object.fromEntries(Object.entries(row.reasons).map(([reason, k]) => [reason, Number(k)])),
   };
+  const latest = row.unread_latest === null ? null : new Date(row.unread_latest).getTime();
   const observation: RolloutObservation = {
     counts,
-    steps: row.steps.map((s) => ({ admitted: Number(s.admitted), unfinished: Number(s.unfinished) })),
+    share: {
+      members: counts.selected,
+      started: counts.started,
+      startedUnfinished: n('started_unfinished'),
+      waiting: n('waiting'),
+      unread: counts.unread,
+    },
+    unreadUntil: latest === null ? null : latest + UNREAD_WAIT_MS,
     startsLastMinute: Number(row.starts),
     conflictExamples: row.conflicts,
   };
@@ -357,25 +392,32 @@ export async function loadRolloutObservation(
   rollout: ResolvedRollout,
   others: readonly ResolvedRollout[],
   now: number,
+  options: Omit<ReadOptions, 'candidates'> = {},
 ): Promise<RolloutObservation> {
-  return (await readRollout(db, rollout, others, now, { candidates: false })).observation;
+  return (await readRollout(db, rollout, others, now, { ...options, candidates: false })).observation;
 }
 
-/** The next devices to start, in canary order: eligible, and ranked within the current step's share. */
+/**
+ * The next devices to start, in canary order: eligible, and either a retry of a device already
+ * started or among the first `room` members waiting to start (see `fitsShare`).
+ */
 export async function loadCandidates(
   db: Kysely<Database>,
   rollout: ResolvedRollout,
   others: readonly ResolvedRollout[],
   now: number,
-  maxRank: number,
+  room: number,
   limit: number,
+  options: Pick<ReadOptions, 'sinceUpdateId'> = {},
 ): Promise<Candidate[]> {
+  const sinceUpdateId = options.sinceUpdateId ?? 0;
   const result = await sql<CandidateRow>`
-    with ${classifiedMembers(rollout, others, now)}
+    with ${classifiedMembers(rollout, others, now, sinceUpdateId)}
     ${candidateDetails(
       rollout,
-      sql`select id, endpoint, rank from ranked
-        where ${is(CLASS.eligible)} and rank <= ${maxRank}
+      sinceUpdateId,
+      sql`select id, endpoint, rank, started, waiting_seq from ranked
+        where ${is(CLASS.eligible)} and (started or waiting_seq <= ${room})
         order by rank
         limit ${limit}`,
     )}
@@ -384,11 +426,14 @@ export async function loadCandidates(
 }
 
 function toCandidate(r: CandidateRow): Candidate {
+  const started = r.started === true || (r.started as unknown) === 't';
   return {
     deviceId: Number(r.id),
     endpoint: r.endpoint,
     firmwareVersion: r.firmware_version,
     attempt: Number(r.attempts) + 1,
     rank: Number(r.rank),
+    started,
+    waitingSeq: started ? 0 : Number(r.waiting_seq),
   };
 }

@@ -1,4 +1,6 @@
 import type { ActivePhase } from '../store/index.js';
+import type { ObservedCounts } from './rollout-counts.js';
+import type { ShareFigures } from './step-share.js';
 
 /** What the database says of one device that has an active update (times in epoch ms). */
 export interface DeviceView {
@@ -41,42 +43,18 @@ export interface Candidate {
   readonly attempt: number;
   /** 1-based position in the rollout's canary order among all members of the group. */
   readonly rank: number;
-}
-
-export interface RolloutCounts {
-  /** Members of the group (devices that reported their object 3 info). */
-  readonly selected: number;
-  readonly upToDate: number;
-  /** Not on the target, not in flight, not finally failed: still to do. */
-  readonly pending: number;
-  readonly inFlight: number;
-  readonly downloading: number;
-  readonly downloaded: number;
-  readonly updating: number;
-  /** Devices this rollout brought to the target. */
-  readonly succeeded: number;
-  /** Devices whose updates failed with no attempt left. */
-  readonly failed: number;
-  readonly waitingForRetry: number;
-  readonly offline: number;
-  /** Owned by a higher-priority rollout, or contested by one of equal priority. */
-  readonly ownedElsewhere: number;
-  readonly conflicted: number;
-  readonly downgradeRefused: number;
-  readonly incompatibleModel: number;
-  readonly failedByReason: Readonly<Record<string, number>>;
-}
-
-export interface StepProgress {
-  /** How many devices the step's cumulative share admits. */
-  readonly admitted: number;
-  /** Admitted devices not yet finished (neither on the target nor finally failed) that can still move. */
-  readonly unfinished: number;
+  /** Its update to the current target started before (a retry): it needs no room in the share. */
+  readonly started: boolean;
+  /** 1-based position among the members waiting to start (0 when `started`). */
+  readonly waitingSeq: number;
 }
 
 export interface RolloutObservation {
-  readonly counts: RolloutCounts;
-  readonly steps: readonly StepProgress[];
+  readonly counts: ObservedCounts;
+  /** The figures a step's share is counted from (controller/reconcile/step-share.ts). */
+  readonly share: ShareFigures;
+  /** When the last unread device that holds a step stops holding it (epoch ms); null: none holds. */
+  readonly unreadUntil: number | null;
   readonly startsLastMinute: number;
   /** A few endpoints contested by an equal-priority rollout, for the status. */
   readonly conflictExamples: readonly string[];
@@ -85,7 +63,7 @@ export interface RolloutObservation {
 /** What one statement reads about a rollout: its observation, and the devices it could start next. */
 export interface RolloutRead {
   readonly observation: RolloutObservation;
-  /** The first eligible devices in canary order, whichever step admits them; at most `candidateBound`. */
+  /** The first eligible devices in canary order, retries or not; at most `candidateBound`. */
   readonly candidates: readonly Candidate[];
   /**
    * How many candidates were asked for: the room the in-flight and start-rate limits leave,
@@ -94,14 +72,21 @@ export interface RolloutRead {
   readonly candidateBound: number;
 }
 
+/** Whether a plan with `room` left in its step's share may start this candidate. */
+export function fitsShare(candidate: Candidate, room: number): boolean {
+  return candidate.started || candidate.waitingSeq <= room;
+}
+
 /**
- * The candidates a plan starts (ranked within `maxRank`, at most `limit`), taken from the read; or
- * undefined when the read may not hold all of them (a limit above the bound), so the caller must
- * load them. The first `limit` eligible devices ranked within `maxRank` are among the first
- * `limit` eligible devices overall, since both lists are in canary order.
+ * The candidates a plan starts (retries, and waiting devices within the step's `room`, at most
+ * `limit`), taken from the read; or undefined when the read may not hold all of them, so the caller
+ * must load them. The read's candidates are a prefix of the eligible devices in canary order: the
+ * first `limit` that fit in it are the first `limit` that fit overall, and when fewer fit, the
+ * prefix answers only if it is the whole list.
  */
-export function candidatesWithin(read: RolloutRead, maxRank: number, limit: number): Candidate[] | undefined {
+export function candidatesWithin(read: RolloutRead, room: number, limit: number): Candidate[] | undefined {
+  const fitting = read.candidates.filter((c) => fitsShare(c, room));
   const complete = read.candidates.length < read.candidateBound;
-  if (limit > read.candidateBound && !complete) return undefined;
-  return read.candidates.filter((c) => c.rank <= maxRank).slice(0, limit);
+  if (fitting.length >= limit || complete) return fitting.slice(0, limit);
+  return undefined;
 }

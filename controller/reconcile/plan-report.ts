@@ -1,10 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { DesiredState } from '../manifests/index.js';
 import type { Database } from '../store/index.js';
-import { loadCandidates, loadRolloutObservation } from './load-observation.js';
-import { windowState } from './maintenance-window.js';
-import { planRollout, type RolloutWait } from './plan-rollout.js';
-import { rolloutGeneration } from './rollout-generation.js';
+import type { RolloutWait } from './plan-rollout.js';
+import { candidatesToStart, readAndPlan } from './read-and-plan.js';
 import { loadStoredStatuses } from './rollout-rows.js';
 import type { RolloutStatus } from './rollout-status.js';
 
@@ -32,18 +30,9 @@ export async function buildPlanReport(
   const reports: RolloutPlanReport[] = [];
   for (const rollout of rollouts) {
     const others = rollouts.filter((o) => o.name !== rollout.name);
-    const observation = await loadRolloutObservation(db, rollout, others, now);
-    const plan = planRollout({
-      rollout,
-      generation: rolloutGeneration(rollout),
-      stored: stored.get(rollout.name),
-      observation,
-      window: windowState(rollout.window, now),
-      now,
-    });
-    const candidates = plan.start
-      ? await loadCandidates(db, rollout, others, now, plan.start.maxRank, plan.start.limit)
-      : [];
+    const decided = await readAndPlan(db, rollout, others, stored.get(rollout.name), now);
+    const { plan } = decided;
+    const candidates = await candidatesToStart(db, rollout, others, decided, now);
     reports.push({
       name: rollout.name,
       targetVersion: rollout.firmware.version,
@@ -73,6 +62,8 @@ export function describeWait(wait: RolloutWait): string {
       return `step ${wait.step + 2} waits for approval: set spec.strategy.approved to ${wait.approvedNeeded} in a commit`;
     case 'step-in-progress':
       return `step ${wait.step + 1} has ${wait.unfinished} devices to finish before the next step`;
+    case 'unread':
+      return `${wait.devices} registered devices not read yet (model and version unknown) hold the step until ${new Date(wait.until).toISOString()} at the latest`;
     case 'in-flight-limit':
       return `in-flight limit reached (maxInFlight ${wait.maxInFlight})`;
     case 'rate-limit':

@@ -1,12 +1,15 @@
 import type { ResolvedRollout } from '../manifests/index.js';
 import type { WindowState } from './maintenance-window.js';
 import type { RolloutObservation } from './observation.js';
+import type { RolloutCounts } from './rollout-counts.js';
 import {
   conditionsFor,
   type RolloutPhase,
   type RolloutStatus,
   type StoredRolloutStatus,
 } from './rollout-status.js';
+import { describeTargetChange, type TargetEpoch } from './rollout-target.js';
+import { stepDone, stepShare } from './step-share.js';
 
 /** Why a rollout starts fewer updates than its group needs right now (for `otactl plan`). */
 export type RolloutWait =
@@ -16,6 +19,7 @@ export type RolloutWait =
   | { readonly kind: 'pause'; readonly step: number; readonly until: number }
   | { readonly kind: 'approval'; readonly step: number; readonly approvedNeeded: number }
   | { readonly kind: 'step-in-progress'; readonly step: number; readonly unfinished: number }
+  | { readonly kind: 'unread'; readonly devices: number; readonly until: number }
   | { readonly kind: 'in-flight-limit'; readonly maxInFlight: number }
   | { readonly kind: 'rate-limit'; readonly maxPerMinute: number }
   | { readonly kind: 'window'; readonly opensAt: number | null }
@@ -27,6 +31,8 @@ export interface RolloutPlanInput {
   /** Hash of the rollout's own spec: a commit that changes it resumes a tripped threshold. */
   readonly generation: string;
   readonly stored: StoredRolloutStatus | undefined;
+  /** The target this pass plans for (controller/reconcile/rollout-target.ts). */
+  readonly epoch: TargetEpoch;
   readonly observation: RolloutObservation;
   readonly window: WindowState;
   readonly now: number;
@@ -39,8 +45,11 @@ export interface RolloutEvent {
 
 export interface RolloutPlan {
   readonly status: RolloutStatus;
-  /** Start updates for eligible devices ranked within `maxRank`, at most `limit` of them. */
-  readonly start: { readonly maxRank: number; readonly limit: number } | undefined;
+  /**
+   * Start updates for eligible devices: retries of devices already started, and the first `room`
+   * devices waiting in canary order (see `fitsShare`); at most `limit` of them.
+   */
+  readonly start: { readonly room: number; readonly limit: number } | undefined;
   /** Not-yet-executed updates of this rollout are to be withdrawn (aborted rollout). */
   readonly withdrawReason: string | undefined;
   readonly executeAllowed: boolean;
@@ -50,11 +59,21 @@ export interface RolloutPlan {
 
 /** Decides a rollout's step, phase and how many updates may start now. Pure. */
 export function planRollout(input: RolloutPlanInput): RolloutPlan {
-  const { rollout, generation, stored, observation, now } = input;
-  const { counts } = observation;
-  const steps = rollout.strategy.steps;
+  const { rollout, generation, epoch, observation, now } = input;
   const events: RolloutEvent[] = [];
   const waits: RolloutWait[] = [];
+  // A new target is a new rollout of the same name: nothing of the old target's strategy state holds.
+  const stored = epoch.changedNow ? undefined : input.stored;
+  if (epoch.changedNow && epoch.lastTargetChange) {
+    events.push({ type: 'TargetChanged', message: describeTargetChange(epoch.lastTargetChange) });
+  }
+  const executeAllowed = input.window.kind !== 'closed';
+  const counts: RolloutCounts = {
+    ...observation.counts,
+    waitingForWindow: executeAllowed ? 0 : observation.counts.downloaded,
+  };
+  const steps = rollout.strategy.steps;
+  const shares = steps.map((s) => stepShare(s.percent, observation.share));
 
   // Steps: advance past every finished step whose pause has passed.
   let step = Math.min(stored?.currentStep ?? 0, steps.length - 1);
@@ -62,14 +81,11 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
   let stepCompletedAt = stored?.stepCompletedAt ?? null;
   let pauseReason: string | null = null;
   for (;;) {
-    const progress = observation.steps[step];
-    // A step that admits no device yet (the group is still empty) has not happened: its pause
-    // must not start, or a canary would be skipped while devices are still registering.
-    const done = progress !== undefined && progress.admitted > 0 && progress.unfinished === 0;
-    if (!done) {
+    const share = shares[step]!;
+    if (!stepDone(share)) {
       stepCompletedAt = null;
-      if (progress && progress.admitted > 0) {
-        waits.push({ kind: 'step-in-progress', step, unfinished: progress.unfinished });
+      if (share.admitted > 0 && share.unfinished > 0) {
+        waits.push({ kind: 'step-in-progress', step, unfinished: share.unfinished });
       }
       break;
     }
@@ -85,7 +101,7 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
       break;
     }
     if (pause.kind === 'manual') {
-      const needed = manualPausesThrough(rollout, step);
+      const needed = approvedNeeded(rollout, epoch, step);
       if (rollout.strategy.approved < needed) {
         pauseReason = `waiting for approval of step ${step + 2}: raise spec.strategy.approved to ${needed}`;
         waits.push({ kind: 'approval', step, approvedNeeded: needed });
@@ -99,6 +115,9 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
       type: 'StepStarted',
       message: `step ${step + 1} of ${steps.length} started (${steps[step]!.percent}%)`,
     });
+  }
+  if (observation.unreadUntil !== null && counts.unread > 0) {
+    waits.push({ kind: 'unread', devices: counts.unread, until: observation.unreadUntil });
   }
 
   // Failure threshold: sticky within one generation of the spec; a commit that changes the spec lifts it.
@@ -122,7 +141,7 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
   const thresholdReason = `failure threshold: ${counts.failed} of ${finished} failed (>= ${threshold.percent}%)${reasonsText(counts.failedByReason)}`;
 
   const lastStep = step === steps.length - 1;
-  const allDone = lastStep && (observation.steps[step]?.unfinished ?? 0) === 0 && counts.inFlight === 0;
+  const allDone = lastStep && stepDone(shares[step]!) && counts.inFlight === 0;
 
   let phase: RolloutPhase;
   let message: string;
@@ -147,9 +166,13 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
   } else if (pauseReason !== null) {
     phase = 'Paused';
     message = pauseReason;
+  } else if (counts.selected === 0 && counts.unread === 0) {
+    phase = 'NoDevices';
+    message = `selector matches no registered device${counts.unreadSkipped > 0 ? ` whose object 3 could be read (${counts.unreadSkipped} registered devices never answered)` : ''}`;
   } else if (allDone && counts.offline === 0 && counts.conflicted === 0) {
-    phase = 'Completed';
-    message = `${counts.upToDate} of ${counts.selected} devices on ${rollout.firmware.version}`;
+    const missed = missedText(counts);
+    phase = missed === '' ? 'Completed' : 'Degraded';
+    message = `${counts.upToDate} of ${counts.selected} devices on ${rollout.firmware.version}${missed}`;
   } else if (counts.conflicted > 0 && (allDone || counts.conflicted === counts.selected)) {
     // Contested devices are not done: the rollout stalls on them until a priority decides.
     phase = 'Conflict';
@@ -161,7 +184,14 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
     phase = 'Progressing';
     // Offline devices do not hold a step back, but the rollout is not complete while they wait.
     const offline = counts.offline > 0 ? `, ${counts.offline} offline` : '';
-    message = `step ${step + 1} of ${steps.length}: ${counts.inFlight} in flight, ${counts.upToDate} of ${counts.selected} up to date${offline}`;
+    const unread =
+      counts.unread > 0 && observation.unreadUntil !== null
+        ? `, ${counts.unread} not read yet (model and version unknown; the step waits for them until ${new Date(observation.unreadUntil).toISOString()})`
+        : '';
+    message = `step ${step + 1} of ${steps.length}: ${counts.inFlight} in flight, ${counts.upToDate} of ${counts.selected} up to date${offline}${unread}`;
+  }
+  if (epoch.changedNow && epoch.lastTargetChange) {
+    message = `${describeTargetChange(epoch.lastTargetChange)}; ${message}`;
   }
   if (counts.conflicted > 0) {
     waits.push({ kind: 'conflict', devices: counts.conflicted, examples: observation.conflictExamples });
@@ -176,12 +206,12 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
     if (inFlightRoom <= 0) waits.push({ kind: 'in-flight-limit', maxInFlight: rollout.strategy.maxInFlight });
     if (rateRoom <= 0) waits.push({ kind: 'rate-limit', maxPerMinute: rollout.strategy.maxPerMinute });
     const limit = Math.max(0, Math.min(inFlightRoom, rateRoom));
-    const maxRank = observation.steps[step]?.admitted ?? 0;
-    if (limit > 0 && maxRank > 0) start = { maxRank, limit };
+    // Waiting devices within the share, or retries of started ones (those are unfinished).
+    const canStart = shares[step]!.reserved > 0 || observation.share.startedUnfinished > 0;
+    if (limit > 0 && canStart) start = { room: shares[step]!.room, limit };
   }
-  const executeAllowed = input.window.kind !== 'closed';
-  if (input.window.kind === 'closed' && counts.downloaded > 0) {
-    waits.push({ kind: 'window', opensAt: input.window.opensAt });
+  if (!executeAllowed && counts.downloaded > 0) {
+    waits.push({ kind: 'window', opensAt: input.window.kind === 'closed' ? input.window.opensAt : null });
   }
 
   if (stored && stored.phase !== phase) {
@@ -196,22 +226,39 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
     stepCompletedAt,
     pausedReason: phase === 'Paused' || phase === 'Aborted' ? message : null,
     trippedGeneration,
-    conditions: conditionsFor(phase, message, stored?.conditions ?? [], now),
+    conditions: conditionsFor(phase, message, input.stored?.conditions ?? [], now, tripped),
     counts,
-    steps: observation.steps,
+    steps: shares.map((s) => ({ admitted: s.admitted, unfinished: s.unfinished })),
     message,
+    target: epoch.target,
+    sinceUpdateId: epoch.sinceUpdateId,
+    approvedBaseline: epoch.approvedBaseline,
+    lastTargetChange: epoch.lastTargetChange,
   };
   return { status, start, withdrawReason, executeAllowed, waits, events };
 }
 
-/** How many manual pauses lie in steps 0..step: the `approved` value that lets the next step start. */
+/** How many manual pauses lie in steps 0..step. */
 export function manualPausesThrough(rollout: ResolvedRollout, step: number): number {
   return rollout.strategy.steps.slice(0, step + 1).filter((s) => s.pause.kind === 'manual').length;
 }
 
-/** How many devices a step's cumulative share admits out of the group's current members. */
-export function admittedBy(percent: number, members: number): number {
-  return Math.ceil((percent * members) / 100);
+/** The `approved` value that lets the step after `step` start: the target's baseline plus its manual pauses so far. */
+export function approvedNeeded(
+  rollout: ResolvedRollout,
+  epoch: Pick<TargetEpoch, 'approvedBaseline'>,
+  step: number,
+): number {
+  return epoch.approvedBaseline + manualPausesThrough(rollout, step);
+}
+
+/** What keeps a finished rollout from being complete: devices that will not reach the target by it. */
+function missedText(counts: RolloutCounts): string {
+  const parts: string[] = [];
+  if (counts.failed > 0) parts.push(`${counts.failed} failed${reasonsText(counts.failedByReason)}`);
+  if (counts.downgradeRefused > 0) parts.push(`${counts.downgradeRefused} refused as a downgrade`);
+  if (counts.unreadSkipped > 0) parts.push(`${counts.unreadSkipped} never read (model and version unknown)`);
+  return parts.length === 0 ? '' : `; ${parts.join(', ')}`;
 }
 
 function reasonsText(byReason: Readonly<Record<string, number>>): string {

@@ -1,13 +1,11 @@
 import type { DesiredState, ResolvedRollout } from '../manifests/index.js';
 import { type ExecutorDeps, startUpdates } from './executor.js';
 import { type ActiveScope, ALL_ACTIVE } from './load-active-updates.js';
-import { loadCandidates, readRollout } from './load-observation.js';
-import { windowState } from './maintenance-window.js';
-import { candidatesWithin, type RolloutRead } from './observation.js';
-import { planRollout, type RolloutPlan } from './plan-rollout.js';
+import type { RolloutPlan } from './plan-rollout.js';
 import type { UpdateIntent } from './plan-update.js';
-import { rolloutGeneration } from './rollout-generation.js';
+import { candidatesToStart, type ReadAndPlan, readAndPlan } from './read-and-plan.js';
 import { loadStoredStatuses, markRemoved, saveStatus } from './rollout-rows.js';
+import type { StoredRolloutStatus } from './rollout-status.js';
 import {
   defaultFailures,
   noWaits,
@@ -54,7 +52,9 @@ export async function reconcilePass(
   let started = 0;
   for (const rollout of rollouts) {
     try {
-      const { plan, read } = await reconcileRollout(deps, rollout, rollouts, stored.get(rollout.name), now);
+      const others = rollouts.filter((o) => o.name !== rollout.name);
+      const decided = await reconcileRollout(deps, rollout, others, stored.get(rollout.name), now);
+      const { plan } = decided;
       plans.set(rollout.name, plan);
       intents.set(rollout.name, {
         targetVersion: rollout.firmware.version,
@@ -62,13 +62,11 @@ export async function reconcilePass(
         ...(plan.withdrawReason ? { withdrawReason: plan.withdrawReason } : {}),
       });
       if (plan.start) {
-        const { maxRank, limit } = plan.start;
-        const others = rollouts.filter((o) => o.name !== rollout.name);
-        // The read holds the candidates unless the plan wants more than the read's bound.
-        const candidates =
-          candidatesWithin(read, maxRank, limit) ??
-          (await loadCandidates(deps.db, rollout, others, now, maxRank, limit));
-        started += await startUpdates(deps, rollout, candidates);
+        started += await startUpdates(
+          deps,
+          rollout,
+          await candidatesToStart(deps.db, rollout, others, decided, now),
+        );
       }
     } catch (error) {
       // One rollout's failure is its own: the others are planned and acted on.
@@ -106,22 +104,13 @@ function intentWithoutPlan(rollout: ResolvedRollout, options: PassOptions): Upda
 async function reconcileRollout(
   deps: ExecutorDeps,
   rollout: ResolvedRollout,
-  all: readonly ResolvedRollout[],
-  stored: Parameters<typeof planRollout>[0]['stored'],
+  others: readonly ResolvedRollout[],
+  stored: StoredRolloutStatus | undefined,
   now: number,
-): Promise<{ plan: RolloutPlan; read: RolloutRead }> {
-  const others = all.filter((o) => o.name !== rollout.name);
-  const read = await readRollout(deps.db, rollout, others, now);
-  const plan = planRollout({
-    rollout,
-    generation: rolloutGeneration(rollout),
-    stored,
-    observation: read.observation,
-    window: windowState(rollout.window, now),
-    now,
-  });
-  await saveStatus(deps.db, rollout, plan.status, now);
+): Promise<ReadAndPlan> {
+  const decided = await readAndPlan(deps.db, rollout, others, stored, now);
+  await saveStatus(deps.db, rollout, decided.plan.status, now);
   const revision = rollout.source.revision?.commit?.sha ?? null;
-  for (const event of plan.events) await appendRolloutEvent(deps.db, rollout.name, revision, event);
-  return { plan, read };
+  for (const event of decided.plan.events) await appendRolloutEvent(deps.db, rollout.name, revision, event);
+  return decided;
 }

@@ -1,7 +1,15 @@
 import type { Kysely } from 'kysely';
 import type { ResolvedRollout } from '../manifests/index.js';
 import type { Database } from '../store/index.js';
-import type { Condition, RolloutPhase, RolloutStatus, StoredRolloutStatus } from './rollout-status.js';
+import { parseStoredCounts, storedCountsJson } from './rollout-counts.js';
+import {
+  type Condition,
+  conditionsFor,
+  type RolloutPhase,
+  type RolloutStatus,
+  type StoredRolloutStatus,
+} from './rollout-status.js';
+import type { TargetChange } from './rollout-target.js';
 import { appendRolloutEvent } from './update-store.js';
 
 /** The spec as stored and served by the API: what the rollout asks for, flat. */
@@ -48,6 +56,13 @@ export async function loadStoredStatuses(
         pausedReason: r.paused_reason,
         trippedGeneration: r.tripped_generation,
         conditions: (r.conditions ?? []) as Condition[],
+        target:
+          r.target_firmware !== null && r.target_version !== null
+            ? { firmware: r.target_firmware, version: r.target_version }
+            : null,
+        sinceUpdateId: Number(r.target_since_update_id),
+        approvedBaseline: r.approved_baseline,
+        lastTargetChange: (r.target_change ?? null) as TargetChange | null,
         removed: r.removed_at !== null,
       },
     ]),
@@ -72,10 +87,15 @@ export async function saveStatus(
     step_completed_at: status.stepCompletedAt === null ? null : new Date(status.stepCompletedAt),
     paused_reason: status.pausedReason,
     tripped_generation: status.trippedGeneration,
-    counts: JSON.stringify({ ...status.counts, steps: status.steps, message: status.message }),
+    counts: storedCountsJson(status),
     conditions: JSON.stringify(status.conditions),
     updated_at: new Date(now),
     removed_at: null,
+    target_firmware: status.target.firmware,
+    target_version: status.target.version,
+    target_since_update_id: status.sinceUpdateId,
+    approved_baseline: status.approvedBaseline,
+    target_change: status.lastTargetChange === null ? null : JSON.stringify(status.lastTargetChange),
   };
   await db
     .insertInto('rollouts')
@@ -84,18 +104,32 @@ export async function saveStatus(
     .execute();
 }
 
-/** Rollouts that left git: no new starts, history kept, phase Removed. */
+/**
+ * Rollouts that left git: no new starts, history kept, phase Removed. What the status said about
+ * devices it no longer decides for (a conflict, a wait) is cleared: the rollouts still in git
+ * report their own conflicts from the next pass on.
+ */
 export async function markRemoved(
   db: Kysely<Database>,
   present: ReadonlySet<string>,
-  stored: ReadonlyMap<string, { removed: boolean }>,
+  stored: ReadonlyMap<string, { removed: boolean; conditions: readonly Condition[] }>,
   now: number,
 ): Promise<void> {
   for (const [name, row] of stored) {
     if (present.has(name) || row.removed) continue;
+    const message = 'removed from the manifests: no new updates start; updates in flight finish';
+    const last = await db.selectFrom('rollouts').select('counts').where('name', '=', name).executeTakeFirst();
+    const counts = parseStoredCounts(last?.counts);
     await db
       .updateTable('rollouts')
-      .set({ phase: 'Removed', removed_at: new Date(now), updated_at: new Date(now), paused_reason: null })
+      .set({
+        phase: 'Removed',
+        removed_at: new Date(now),
+        updated_at: new Date(now),
+        paused_reason: null,
+        conditions: JSON.stringify(conditionsFor('Removed', message, row.conditions, now)),
+        counts: storedCountsJson({ ...counts, counts: { ...counts.counts, conflicted: 0 }, message }),
+      })
       .where('name', '=', name)
       .execute();
     await appendRolloutEvent(db, name, null, {

@@ -1,9 +1,14 @@
-import type { RolloutCounts, StepProgress } from './observation.js';
+import type { RolloutCounts, StepProgress } from './rollout-counts.js';
+import type { RolloutTarget, StoredTarget } from './rollout-target.js';
 
 export const ROLLOUT_PHASES = [
   'Progressing',
   'Paused',
   'Completed',
+  /** Finished, but some devices never reached the target (failed, refused as a downgrade, never read). */
+  'Degraded',
+  /** The group has no registered device: nothing to do, and nothing done. */
+  'NoDevices',
   'Aborted',
   'Suspended',
   'Conflict',
@@ -24,7 +29,7 @@ export interface Condition {
 }
 
 /** The part of a rollout's status that carries over from pass to pass (the `rollouts` row). */
-export interface StoredRolloutStatus {
+export interface StoredRolloutStatus extends StoredTarget {
   readonly generation: string;
   readonly phase: RolloutPhase;
   readonly currentStep: number;
@@ -36,6 +41,7 @@ export interface StoredRolloutStatus {
 }
 
 export interface RolloutStatus extends StoredRolloutStatus {
+  readonly target: RolloutTarget;
   readonly counts: RolloutCounts;
   readonly steps: readonly StepProgress[];
   /** One line on what the rollout does or waits for. */
@@ -43,20 +49,36 @@ export interface RolloutStatus extends StoredRolloutStatus {
 }
 
 /**
- * Conditions that never contradict: exactly one of Ready / Reconciling / Stalled is True.
- * A condition's transition time moves only when its status changes.
+ * Phases that need someone to act before the rollout can get anywhere (a commit, a device fixed, a
+ * selector corrected): their `Stalled` condition is True, and `otactl status` exits non-zero.
+ * A rollout paused by its failure threshold is stalled too (see `conditionsFor`).
+ */
+const STALLED_PHASES: ReadonlySet<RolloutPhase> = new Set([
+  'Aborted',
+  'Conflict',
+  'Invalid',
+  'Degraded',
+  'NoDevices',
+]);
+
+/**
+ * Conditions that never contradict: exactly one of Ready / Reconciling / Stalled is True (Ready
+ * only for a clean `Completed`), none for a `Removed` rollout. A condition's transition time moves only when its status changes.
+ * `thresholdTripped`: a `Paused` rollout that waits for a commit after failures is stalled, not
+ * reconciling.
  */
 export function conditionsFor(
   phase: RolloutPhase,
   message: string,
   previous: readonly Condition[],
   now: number,
+  thresholdTripped = false,
 ): Condition[] {
-  const stalled = phase === 'Aborted' || phase === 'Conflict' || phase === 'Invalid';
+  const stalled = STALLED_PHASES.has(phase) || (phase === 'Paused' && thresholdTripped);
   const ready = phase === 'Completed';
   const wanted: Record<ConditionType, boolean> = {
     Ready: ready,
-    Reconciling: !ready && !stalled,
+    Reconciling: !ready && !stalled && phase !== 'Removed',
     Stalled: stalled,
   };
   return CONDITION_TYPES.map((type) => {
@@ -65,5 +87,19 @@ export function conditionsFor(
     const lastTransitionTime =
       before && before.status === status ? before.lastTransitionTime : new Date(now).toISOString();
     return { type, status, reason: phase, message: wanted[type] ? message : '', lastTransitionTime };
+  });
+}
+
+/**
+ * Whether stored conditions (read leniently, as JSON) say Stalled: the rollout needs someone to
+ * act. The API's `needsAttention`, the metric `rollout_needs_attention` and the exit code of
+ * `otactl status` all come from this.
+ */
+export function needsAttention(conditions: unknown): boolean {
+  if (!Array.isArray(conditions)) return false;
+  return conditions.some((c: unknown) => {
+    if (typeof c !== 'object' || c === null) return false;
+    const { type, status } = c as { type?: unknown; status?: unknown };
+    return type === 'Stalled' && status === 'True';
   });
 }

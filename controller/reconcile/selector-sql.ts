@@ -12,8 +12,13 @@ const ATTRIBUTE_COLUMNS = {
 /**
  * The SQL condition (over `devices` aliased `d`) equivalent to `matchesSelector`: the endpoint
  * lists match (either list, or no restriction when both are empty) and every attribute equals.
+ * With `unknownAttributes: 'may-match'` an attribute not read yet (null) does not rule a device
+ * out: for devices whose object 3 was never read, that might belong to the group.
  */
-export function selectorCondition(selector: DeviceSelector): RawBuilder<boolean> {
+export function selectorCondition(
+  selector: DeviceSelector,
+  options: { readonly unknownAttributes?: 'no-match' | 'may-match' } = {},
+): RawBuilder<boolean> {
   const parts: RawBuilder<unknown>[] = [];
   const lists: RawBuilder<unknown>[] = [];
   if (selector.endpoints.length > 0) {
@@ -23,7 +28,12 @@ export function selectorCondition(selector: DeviceSelector): RawBuilder<boolean>
   if (lists.length > 0) parts.push(sql`(${sql.join(lists, sql` or `)})`);
   for (const [attribute, column] of Object.entries(ATTRIBUTE_COLUMNS)) {
     const wanted = selector.attributes[attribute as keyof typeof ATTRIBUTE_COLUMNS];
-    if (wanted !== undefined) parts.push(sql`d.${sql.ref(column)} = ${wanted}`);
+    if (wanted === undefined) continue;
+    parts.push(
+      options.unknownAttributes === 'may-match'
+        ? sql`(d.${sql.ref(column)} = ${wanted} or d.${sql.ref(column)} is null)`
+        : sql`d.${sql.ref(column)} = ${wanted}`,
+    );
   }
   if (parts.length === 0) return sql<boolean>`true`;
   return sql<boolean>`(${sql.join(parts, sql` and `)})`;

@@ -111,6 +111,15 @@ export interface RolloutsTable {
   updated_at: Timestamp;
   /** Set when the Rollout disappeared from git; its history stays. */
   removed_at: Timestamp | null;
+  /** The target the stored strategy state belongs to (migration 0007); null before its first pass. */
+  target_firmware: string | null;
+  target_version: string | null;
+  /** The rollout's updates of its target with a higher id belong to the current target. */
+  target_since_update_id: Generated<number>;
+  /** `approved` when the target began: each manual pause needs it raised above this. */
+  approved_baseline: Generated<number>;
+  /** The last target change, for the status. */
+  target_change: ColumnType<unknown, string | null | undefined, string | null>;
 }
 
 export interface EventsTable {

@@ -13,6 +13,7 @@ import {
   StallWatch,
 } from '../../controller/demo/index.js';
 import { loadDesiredState } from '../../controller/manifests/index.js';
+import { ZERO_COUNTS } from '../../controller/reconcile/rollout-counts.js';
 
 const PROGRESS: Progress = {
   kind: 'rollout',
@@ -27,6 +28,7 @@ const PROGRESS: Progress = {
   activeUpdates: 30,
   updatedAt: 0,
   counts: {
+    ...ZERO_COUNTS,
     selected: 300,
     upToDate: 40,
     pending: 228,

@@ -10,7 +10,9 @@ describe('otactl demo, short variant', () => {
     expect(result.kind).toBe('finished');
     expect(result.exitCode).toBe(0);
     const summary = result.summary!;
-    expect(summary.phase).toBe('Completed');
+    // The injected faults fail some devices: finished, honestly not green.
+    const failures = Object.values(summary.failedByReason).reduce((a, b) => a + b, 0);
+    expect(summary.phase).toBe(failures > 0 ? 'Degraded' : 'Completed');
     expect(summary.devices).toBe(40);
     expect(summary.healthyNotOnTarget).toEqual([]);
     const healthy = summary.byFaults.find((r) => r.faults === 'none')!;
@@ -23,7 +25,9 @@ describe('otactl demo, short variant', () => {
 
     expect(out.text).toMatch(/dashboard http:\/\/127\.0\.0\.1:\d+\//);
     expect(out.text).toContain('applying Rollout demo-canary');
-    expect(out.text).toMatch(/Summary: rollout demo-canary Completed after \d+s \(1\.0\.0 -> 1\.1\.0\)/);
+    expect(out.text).toMatch(
+      /Summary: rollout demo-canary (Completed|Degraded) after \d+s \(1\.0\.0 -> 1\.1\.0\)/,
+    );
     expect(out.text).toMatch(/^ {2}none +\d+ +\d+ +0$/m);
     expect(out.text).toContain('every device without an injected fault is on 1.1.0');
   });

@@ -11,9 +11,9 @@ import {
 import { formatPlan } from '../../controller/cli/commands/plan.js';
 import { packImage } from '../../controller/firmware/image/index.js';
 import { createLogger } from '../../controller/log/index.js';
-import type { RolloutCounts } from '../../controller/reconcile/observation.js';
 import { buildPlanReport } from '../../controller/reconcile/plan-report.js';
 import type { PassResult } from '../../controller/reconcile/reconcile-pass.js';
+import type { RolloutCounts } from '../../controller/reconcile/rollout-counts.js';
 import { type DeviceEvent, type Fleet, type FleetOptions, startFleet } from '../../controller/sim/index.js';
 import type { Database, OpenDatabase } from '../../controller/store/index.js';
 

@@ -70,6 +70,7 @@ describe('metrics without a database', () => {
       '# TYPE otactl_devices gauge',
       '# TYPE otactl_updates_active gauge',
       '# TYPE otactl_rollout_phase gauge',
+      '# TYPE otactl_rollout_needs_attention gauge',
       '# TYPE otactl_rollout_current_step gauge',
       '# TYPE otactl_rollout_progress_ratio gauge',
       '# TYPE otactl_rollout_devices gauge',

@@ -55,7 +55,14 @@ describe.each(testBackends)('classifying the group on $name', (backend) => {
       expect(candidates.map((c) => c.endpoint)).toEqual(['dev-idle']);
       const observation = await loadRolloutObservation(store.db, rollout, [], now);
       expect(observation.counts).toMatchObject({ selected: 3, upToDate: 1, pending: 2 });
-      expect(observation.steps).toEqual([{ admitted: 3, unfinished: 2 }]);
+      // Both wait to start: the idle device now, the installing one once it is done.
+      expect(observation.share).toEqual({
+        members: 3,
+        started: 0,
+        startedUnfinished: 0,
+        waiting: 2,
+        unread: 0,
+      });
     } finally {
       await store.close();
     }

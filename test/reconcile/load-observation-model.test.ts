@@ -3,7 +3,7 @@ import { needsAllowDowngrade } from '../../controller/firmware/version-order.js'
 import type { ResolvedRollout } from '../../controller/manifests/index.js';
 import { matchesSelector } from '../../controller/manifests/selector.js';
 import { canaryOrder } from '../../controller/reconcile/canary-order.js';
-import { loadCandidates, readRollout } from '../../controller/reconcile/load-observation.js';
+import { loadCandidates, readRollout, UNREAD_WAIT_MS } from '../../controller/reconcile/load-observation.js';
 import {
   type Candidate,
   candidatesWithin,
@@ -89,6 +89,7 @@ interface DeviceSeed {
   registration_state: 'registered' | 'expired' | null;
   fw_state: number;
   info_read_at: Date | null;
+  registered_at: Date | null;
 }
 
 interface UpdateSeed {
@@ -133,7 +134,9 @@ function fleet(): { devices: DeviceSeed[]; updates: UpdateSeed[] } {
       model: pick(['SIM1', 'SIM1', 'SIM2', 'OTHER', null]),
       registration_state: pick(['registered', 'registered', 'registered', 'expired', null]),
       fw_state: pick([0, 0, 0, 0, 3]),
-      info_read_at: next() < 0.95 ? new Date(NOW - 3_600_000) : null,
+      info_read_at: next() < 0.9 ? new Date(NOW - 3_600_000) : null,
+      // Within the wait for a first read, or past it.
+      registered_at: new Date(NOW - pick([60_000, 5 * 60_000, 3_600_000])),
     });
     // Finished history: this rollout's attempts, another target's, another rollout's.
     const attempts = pick([0, 0, 1, 1, 2, 3, 4]);
@@ -220,15 +223,34 @@ type Class =
   | 'offline'
   | 'eligible';
 
-/** The classification, rule by rule, as the controller documents it. */
-function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: number) {
+/**
+ * The classification, rule by rule, as the controller documents it. `since`: updates with an id up
+ * to it belong to an earlier target (ids follow the order of `data.updates`, from 1).
+ */
+function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: number, since = 0) {
   const target = rollout.firmware.version;
   const members = data.devices.filter(
     (d) => d.info_read_at !== null && matchesSelector(rollout.group.selector, { endpoint: d.endpoint }),
   );
+  const unread = data.devices.filter(
+    (d) =>
+      d.info_read_at === null &&
+      d.registration_state === 'registered' &&
+      matchesSelector(rollout.group.selector, { endpoint: d.endpoint }),
+  );
+  const holding = unread.filter((d) => d.registered_at!.getTime() > NOW - UNREAD_WAIT_MS);
+  const idOf = new Map(data.updates.map((u, i) => [u, i + 1]));
+  const ours = (u: UpdateSeed) => idOf.get(u)! > since;
   const classes = new Map<
     string,
-    { cls: Class; attempts: number; lastPhase?: string; lastReason?: string | null }
+    {
+      cls: Class;
+      attempts: number;
+      lastPhase?: string;
+      lastReason?: string | null;
+      started: boolean;
+      contested: boolean;
+    }
   >();
   for (const d of members) {
     const active = data.updates.find((u) => u.endpoint === d.endpoint && u.finished_at === null);
@@ -237,7 +259,8 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
         u.endpoint === d.endpoint &&
         u.rollout === rollout.name &&
         u.target_version === target &&
-        u.finished_at !== null,
+        u.finished_at !== null &&
+        ours(u),
     );
     const last = history.at(-1);
     const failures = history.filter((u) => u.phase === 'failed').length;
@@ -257,20 +280,29 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
     else if (d.registration_state !== 'registered') cls = 'offline';
     else if (d.fw_state === 3) cls = 'busy';
     else cls = 'eligible';
+    const started =
+      history.length > 0 ||
+      (active?.rollout === rollout.name && active.target_version === target && ours(active));
+    const contested =
+      !others.some((o) => o.priority > rollout.priority && inGroup(o)) &&
+      others.some((o) => o.priority === rollout.priority && inGroup(o));
     classes.set(d.endpoint, {
       cls,
       attempts: history.length,
       lastPhase: last?.phase,
       lastReason: last?.failure_reason,
+      started,
+      contested,
     });
   }
   const order = canaryOrder(
     rollout.name,
     members.map((d) => d.endpoint),
   );
-  const count = (test: (c: { cls: Class; lastPhase?: string | undefined }) => boolean) =>
-    [...classes.values()].filter(test).length;
+  type Classified = typeof classes extends Map<string, infer V> ? V : never;
+  const count = (test: (c: Classified) => boolean) => [...classes.values()].filter(test).length;
   const unfinished = new Set<Class>(['in-flight', 'busy', 'retry-later', 'eligible']);
+  const isWaiting = (c: Classified) => !c.started && (c.cls === 'eligible' || c.cls === 'busy');
   const activeOf = (endpoint: string) =>
     data.updates.find((u) => u.endpoint === endpoint && u.finished_at === null && u.rollout === rollout.name)
       ?.phase;
@@ -281,6 +313,7 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
     if (c.cls === 'failed')
       failedByReason[c.lastReason ?? 'unknown'] = (failedByReason[c.lastReason ?? 'unknown'] ?? 0) + 1;
   }
+  const latest = Math.max(...holding.map((d) => d.registered_at!.getTime()));
   const observation: RolloutObservation = {
     counts: {
       selected: members.length,
@@ -295,31 +328,52 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
       waitingForRetry: count((c) => c.cls === 'retry-later'),
       offline: count((c) => c.cls === 'offline'),
       ownedElsewhere: count((c) => c.cls === 'owned-elsewhere'),
-      conflicted: count((c) => c.cls === 'conflicted'),
+      conflicted: count((c) => c.contested),
       downgradeRefused: count((c) => c.cls === 'downgrade-refused'),
       incompatibleModel: count((c) => c.cls === 'incompatible'),
+      started: count((c) => c.started),
+      unread: holding.length,
+      unreadSkipped: unread.length - holding.length,
       failedByReason,
     },
-    steps: rollout.strategy.steps.map((step) => {
-      const admitted = Math.ceil((step.percent * members.length) / 100);
-      return {
-        admitted,
-        unfinished: order.slice(0, admitted).filter((e) => unfinished.has(classes.get(e)!.cls)).length,
-      };
-    }),
+    share: {
+      members: members.length,
+      started: count((c) => c.started),
+      startedUnfinished: count((c) => c.started && unfinished.has(c.cls)),
+      waiting: count(isWaiting),
+      unread: holding.length,
+    },
+    unreadUntil: holding.length > 0 ? latest + UNREAD_WAIT_MS : null,
     startsLastMinute: 0,
-    conflictExamples: order.filter((e) => classes.get(e)!.cls === 'conflicted').slice(0, 5),
+    conflictExamples: order.filter((e) => classes.get(e)!.contested).slice(0, 5),
   };
-  const eligible = order.flatMap((endpoint, i) =>
-    classes.get(endpoint)!.cls === 'eligible'
-      ? [{ endpoint, rank: i + 1, attempt: classes.get(endpoint)!.attempts + 1 }]
-      : [],
-  );
+  let waitingSeq = 0;
+  const eligible = order.flatMap((endpoint, i) => {
+    const c = classes.get(endpoint)!;
+    if (isWaiting(c)) waitingSeq++;
+    return c.cls === 'eligible'
+      ? [
+          {
+            endpoint,
+            rank: i + 1,
+            attempt: c.attempts + 1,
+            started: c.started,
+            waitingSeq: c.started ? 0 : waitingSeq,
+          },
+        ]
+      : [];
+  });
   return { observation, eligible: eligible.slice(0, bound), allEligible: eligible };
 }
 
 const view = (candidates: readonly Candidate[]) =>
-  candidates.map((c) => ({ endpoint: c.endpoint, rank: c.rank, attempt: c.attempt }));
+  candidates.map((c) => ({
+    endpoint: c.endpoint,
+    rank: c.rank,
+    attempt: c.attempt,
+    started: c.started,
+    waitingSeq: c.waitingSeq,
+  }));
 
 /** The same group read with canary steps, with one step of 100% and room, and with no room. */
 const variants = (inFlight: number): readonly ResolvedRollout[] => [
@@ -357,6 +411,9 @@ describe.each(testBackends)('reading a rollout on $name', (backend) => {
         'conflicted',
         'downgradeRefused',
         'incompatibleModel',
+        'started',
+        'unread',
+        'unreadSkipped',
       ] as const) {
         expect(counts[figure]).toBeGreaterThan(0);
       }
@@ -367,12 +424,12 @@ describe.each(testBackends)('reading a rollout on $name', (backend) => {
       expect(view(read.candidates)).toEqual(expected.eligible);
       for (const c of read.candidates) expect(c.deviceId).toBe(ids.get(c.endpoint));
 
-      // Within a step's share, from the read and from the separate statement alike.
-      for (const step of read.observation.steps) {
+      // Retries, and waiting devices within a step's room, from the read and the separate statement alike.
+      for (const room of [0, 3, 20, counts.selected]) {
         const limit = Math.min(bound, 7);
-        const want = expected.allEligible.filter((c) => c.rank <= step.admitted).slice(0, limit);
-        expect(view(candidatesWithin(read, step.admitted, limit)!)).toEqual(want);
-        expect(view(await loadCandidates(store.db, main, others, NOW, step.admitted, limit))).toEqual(want);
+        const want = expected.allEligible.filter((c) => c.started || c.waitingSeq <= room).slice(0, limit);
+        expect(view(candidatesWithin(read, room, limit)!)).toEqual(want);
+        expect(view(await loadCandidates(store.db, main, others, NOW, room, limit))).toEqual(want);
       }
       // With less room than eligible devices, a limit past the bound is not answered from the read.
       const tight = { ...main, strategy: { ...main.strategy, maxInFlight: inFlight + 3 } };
@@ -380,6 +437,8 @@ describe.each(testBackends)('reading a rollout on $name', (backend) => {
       expect(tightRead.candidateBound).toBe(3);
       expect(view(tightRead.candidates)).toEqual(expected.allEligible.slice(0, 3));
       expect(candidatesWithin(tightRead, counts.selected, 4)).toBeUndefined();
+      // With no room, the few retries are not all among the first three eligible devices.
+      expect(candidatesWithin(tightRead, 0, 3)).toBeUndefined();
       expect(candidatesWithin(read, counts.selected, bound + 1)).toHaveLength(expected.allEligible.length);
     } finally {
       await store.close();
@@ -403,6 +462,24 @@ describe.each(testBackends)('reading a rollout on $name', (backend) => {
         expect(observed.observation).toEqual(expected.observation);
         expect(observed.candidates).toEqual([]);
       }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('counts only the updates of the current target since it began (a revert starts afresh)', async () => {
+    const store = await backend.open();
+    try {
+      const data = fleet();
+      await seed(store, data);
+      const since = Math.floor(data.updates.length / 2);
+      const read = await readRollout(store.db, main, others, NOW, { sinceUpdateId: since });
+      const bound = main.strategy.maxInFlight - read.observation.counts.inFlight;
+      const expected = model(data, main, bound, since);
+      expect(read.observation).toEqual(expected.observation);
+      expect(view(read.candidates)).toEqual(expected.eligible);
+      const everything = model(data, main, bound);
+      expect(read.observation.counts.started).toBeLessThan(everything.observation.counts.started);
     } finally {
       await store.close();
     }

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ResolvedRollout } from '../../controller/manifests/index.js';
-import type { RolloutCounts, RolloutObservation } from '../../controller/reconcile/observation.js';
-import { planRollout } from '../../controller/reconcile/plan-rollout.js';
+import type { RolloutObservation } from '../../controller/reconcile/observation.js';
+import { planRollout, type RolloutPlanInput } from '../../controller/reconcile/plan-rollout.js';
+import type { ObservedCounts } from '../../controller/reconcile/rollout-counts.js';
 import type { StoredRolloutStatus } from '../../controller/reconcile/rollout-status.js';
+import type { TargetEpoch } from '../../controller/reconcile/rollout-target.js';
+import type { ShareFigures } from '../../controller/reconcile/step-share.js';
 
 const T0 = Date.UTC(2026, 10, 1, 12);
 const source = { file: '/m/r.yaml', line: 1 };
@@ -47,7 +50,7 @@ function rollout(
   };
 }
 
-const zero: RolloutCounts = {
+const zero: ObservedCounts = {
   selected: 100,
   upToDate: 0,
   pending: 100,
@@ -63,18 +66,47 @@ const zero: RolloutCounts = {
   conflicted: 0,
   downgradeRefused: 0,
   incompatibleModel: 0,
+  started: 0,
+  unread: 0,
+  unreadSkipped: 0,
   failedByReason: {},
 };
 
-function observation(unfinished: number[], counts: Partial<RolloutCounts> = {}): RolloutObservation {
-  const admitted = [10, 50, 100];
+/**
+ * A group of 100 members (or `counts.selected`): `started` devices started for the target, of which
+ * `startedUnfinished` still move; every other member waits to start unless `waiting` says otherwise.
+ */
+function observation(
+  share: Partial<ShareFigures> = {},
+  counts: Partial<ObservedCounts> = {},
+  unreadUntil: number | null = null,
+): RolloutObservation {
+  const members = counts.selected ?? zero.selected;
+  const started = share.started ?? counts.started ?? 0;
   return {
-    counts: { ...zero, ...counts },
-    steps: unfinished.map((u, i) => ({ admitted: admitted[i]!, unfinished: u })),
+    counts: { ...zero, ...counts, started, unread: share.unread ?? counts.unread ?? 0 },
+    share: {
+      members,
+      started,
+      startedUnfinished: 0,
+      waiting: members - started,
+      unread: 0,
+      ...share,
+    },
+    unreadUntil,
     startsLastMinute: 0,
     conflictExamples: [],
   };
 }
+
+const TARGET = { firmware: 'fw', version: '2.0.0' };
+const sameTarget: TargetEpoch = {
+  target: TARGET,
+  sinceUpdateId: 0,
+  approvedBaseline: 0,
+  lastTargetChange: null,
+  changedNow: false,
+};
 
 function stored(overrides: Partial<StoredRolloutStatus> = {}): StoredRolloutStatus {
   return {
@@ -86,29 +118,38 @@ function stored(overrides: Partial<StoredRolloutStatus> = {}): StoredRolloutStat
     pausedReason: null,
     trippedGeneration: null,
     conditions: [],
+    target: TARGET,
+    sinceUpdateId: 0,
+    approvedBaseline: 0,
+    lastTargetChange: null,
     ...overrides,
   };
+}
+
+/** `planRollout` for a pass in which the target did not change (unless `epoch` says so). */
+function plan(input: Omit<RolloutPlanInput, 'epoch'> & { epoch?: TargetEpoch }) {
+  return planRollout({ epoch: sameTarget, ...input });
 }
 
 const always = { kind: 'always' } as const;
 
 describe('planning a rollout', () => {
   it('starts the first step with the canary share only', () => {
-    const plan = planRollout({
+    const planned = plan({
       rollout: rollout(),
       generation: 'g1',
       stored: undefined,
-      observation: observation([10, 50, 100]),
+      observation: observation(),
       window: always,
       now: T0,
     });
-    expect(plan.status.phase).toBe('Progressing');
-    expect(plan.start).toEqual({ maxRank: 10, limit: 100 });
+    expect(planned.status.phase).toBe('Progressing');
+    expect(planned.start).toEqual({ room: 10, limit: 100 });
   });
 
   it('holds at a manual pause until approved is raised, then moves on', () => {
-    const done = observation([0, 40, 90], { upToDate: 10, succeeded: 10 });
-    const held = planRollout({
+    const done = observation({ started: 10 }, { upToDate: 10, succeeded: 10 });
+    const held = plan({
       rollout: rollout(),
       generation: 'g1',
       stored: stored(),
@@ -118,8 +159,9 @@ describe('planning a rollout', () => {
     });
     expect(held.status).toMatchObject({ phase: 'Paused', currentStep: 0 });
     expect(held.waits).toContainEqual({ kind: 'approval', step: 0, approvedNeeded: 1 });
-    expect(held.start).toEqual({ maxRank: 10, limit: 100 });
-    const approved = planRollout({
+    // The step's share is used up and finished: nothing starts while it waits for approval.
+    expect(held.start).toBeUndefined();
+    const approved = plan({
       rollout: rollout({ approved: 1 }),
       generation: 'g2',
       stored: held.status,
@@ -128,13 +170,13 @@ describe('planning a rollout', () => {
       now: T0 + 2,
     });
     expect(approved.status).toMatchObject({ phase: 'Progressing', currentStep: 1 });
-    expect(approved.start).toEqual({ maxRank: 50, limit: 100 });
+    expect(approved.start).toEqual({ room: 40, limit: 100 });
   });
 
   it('waits out a timed pause from the moment the step finished', () => {
     const s = stored({ currentStep: 1 });
-    const done = observation([0, 0, 50], { upToDate: 50, succeeded: 50 });
-    const first = planRollout({
+    const done = observation({ started: 50 }, { upToDate: 50, succeeded: 50 });
+    const first = plan({
       rollout: rollout({ approved: 1 }),
       generation: 'g1',
       stored: s,
@@ -143,7 +185,7 @@ describe('planning a rollout', () => {
       now: T0,
     });
     expect(first.status).toMatchObject({ phase: 'Paused', currentStep: 1, stepCompletedAt: T0 });
-    const during = planRollout({
+    const during = plan({
       rollout: rollout({ approved: 1 }),
       generation: 'g1',
       stored: first.status,
@@ -152,7 +194,7 @@ describe('planning a rollout', () => {
       now: T0 + 59_999,
     });
     expect(during.status.phase).toBe('Paused');
-    const after = planRollout({
+    const after = plan({
       rollout: rollout({ approved: 1 }),
       generation: 'g1',
       stored: during.status,
@@ -164,8 +206,11 @@ describe('planning a rollout', () => {
   });
 
   it('pauses at the failure threshold and stays paused until the Rollout changes', () => {
-    const failing = observation([5, 50, 100], { succeeded: 4, failed: 1, failedByReason: { 'result 4': 1 } });
-    const tripped = planRollout({
+    const failing = observation(
+      { started: 5 },
+      { succeeded: 4, failed: 1, failedByReason: { 'result 4': 1 } },
+    );
+    const tripped = plan({
       rollout: rollout(),
       generation: 'g1',
       stored: stored(),
@@ -177,7 +222,7 @@ describe('planning a rollout', () => {
     expect(tripped.start).toBeUndefined();
     expect(tripped.events.map((e) => e.type)).toContain('RolloutPaused');
     const raised = rollout({ failureThreshold: { percent: 50, minUpdates: 5, action: 'pause' } });
-    const resumed = planRollout({
+    const resumed = plan({
       rollout: raised,
       generation: 'g2',
       stored: tripped.status,
@@ -190,8 +235,8 @@ describe('planning a rollout', () => {
   });
 
   it('does not judge the threshold before minUpdates have finished', () => {
-    const early = observation([5, 50, 100], { succeeded: 2, failed: 2 });
-    const plan = planRollout({
+    const early = observation({ started: 5, startedUnfinished: 1 }, { succeeded: 2, failed: 2 });
+    const planned = plan({
       rollout: rollout(),
       generation: 'g1',
       stored: stored(),
@@ -199,13 +244,13 @@ describe('planning a rollout', () => {
       window: always,
       now: T0,
     });
-    expect(plan.status.phase).toBe('Progressing');
+    expect(planned.status.phase).toBe('Progressing');
   });
 
   it('aborts with action abort: no starts, not-yet-executed updates withdrawn', () => {
     const r = rollout({ failureThreshold: { percent: 20, minUpdates: 5, action: 'abort' } });
-    const failing = observation([5, 50, 100], { succeeded: 3, failed: 2 });
-    const plan = planRollout({
+    const failing = observation({ started: 5 }, { succeeded: 3, failed: 2 });
+    const planned = plan({
       rollout: r,
       generation: 'g1',
       stored: stored(),
@@ -213,27 +258,27 @@ describe('planning a rollout', () => {
       window: always,
       now: T0,
     });
-    expect(plan.status.phase).toBe('Aborted');
-    expect(plan.start).toBeUndefined();
-    expect(plan.withdrawReason).toMatch(/aborted/);
+    expect(planned.status.phase).toBe('Aborted');
+    expect(planned.start).toBeUndefined();
+    expect(planned.withdrawReason).toMatch(/aborted/);
   });
 
   it('starts nothing while suspended', () => {
-    const plan = planRollout({
+    const planned = plan({
       rollout: rollout({}, { suspend: true }),
       generation: 'g1',
       stored: stored(),
-      observation: observation([10, 50, 100]),
+      observation: observation(),
       window: always,
       now: T0,
     });
-    expect(plan.status.phase).toBe('Suspended');
-    expect(plan.start).toBeUndefined();
+    expect(planned.status.phase).toBe('Suspended');
+    expect(planned.start).toBeUndefined();
   });
 
   it('respects maxInFlight and maxPerMinute', () => {
-    const busy = { ...observation([10, 50, 100], { inFlight: 95 }), startsLastMinute: 998 };
-    const plan = planRollout({
+    const busy = { ...observation({}, { inFlight: 95 }), startsLastMinute: 998 };
+    const planned = plan({
       rollout: rollout(),
       generation: 'g1',
       stored: stored(),
@@ -241,49 +286,235 @@ describe('planning a rollout', () => {
       window: always,
       now: T0,
     });
-    expect(plan.start).toEqual({ maxRank: 10, limit: 2 });
+    expect(planned.start).toEqual({ room: 10, limit: 2 });
   });
 
   it('completes when the last step has finished and nothing is in flight', () => {
-    const plan = planRollout({
+    const planned = plan({
       rollout: rollout({ approved: 1 }),
       generation: 'g1',
       stored: stored({ currentStep: 2 }),
-      observation: observation([0, 0, 0], { upToDate: 100, succeeded: 100 }),
+      observation: observation({ started: 100 }, { upToDate: 100, succeeded: 100 }),
       window: always,
       now: T0,
     });
-    expect(plan.status.phase).toBe('Completed');
-    expect(plan.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(planned.status.phase).toBe('Completed');
+    expect(planned.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
   });
 
   it('forbids Execute while the window is closed', () => {
-    const plan = planRollout({
+    const planned = plan({
       rollout: rollout(),
       generation: 'g1',
       stored: stored(),
-      observation: observation([10, 50, 100], { downloaded: 3 }),
+      observation: observation({}, { downloaded: 3 }),
       window: { kind: 'closed', opensAt: T0 + 5 },
       now: T0,
     });
-    expect(plan.executeAllowed).toBe(false);
-    expect(plan.waits).toContainEqual({ kind: 'window', opensAt: T0 + 5 });
+    expect(planned.executeAllowed).toBe(false);
+    expect(planned.waits).toContainEqual({ kind: 'window', opensAt: T0 + 5 });
   });
 });
 
 describe('planning a rollout over a group that is still empty', () => {
-  it('does not count an empty step as done, so no pause starts and no step is skipped', () => {
-    const empty = observation([0, 0, 0], { selected: 0, pending: 0 });
-    const emptySteps = { ...empty, steps: empty.steps.map((s) => ({ ...s, admitted: 0 })) };
-    const plan = planRollout({
+  it('does not count an empty step as done, and says the selector matches no registered device', () => {
+    const planned = plan({
       rollout: rollout({ approved: 5 }),
       generation: 'g1',
       stored: undefined,
-      observation: emptySteps,
+      observation: observation({}, { selected: 0, pending: 0 }),
       window: always,
       now: T0,
     });
-    expect(plan.status).toMatchObject({ phase: 'Progressing', currentStep: 0, stepCompletedAt: null });
-    expect(plan.events.map((e) => e.type)).not.toContain('StepCompleted');
+    expect(planned.status).toMatchObject({
+      phase: 'NoDevices',
+      currentStep: 0,
+      stepCompletedAt: null,
+      message: 'selector matches no registered device',
+    });
+    expect(planned.events.map((e) => e.type)).not.toContain('StepCompleted');
+    expect(planned.status.conditions.find((c) => c.type === 'Stalled')?.status).toBe('True');
+  });
+
+  it('waits for members not read yet instead of calling the group empty', () => {
+    const planned = plan({
+      rollout: rollout(),
+      generation: 'g1',
+      stored: undefined,
+      observation: observation({ unread: 4 }, { selected: 0, pending: 0 }, T0 + 600_000),
+      window: always,
+      now: T0,
+    });
+    expect(planned.status.phase).toBe('Progressing');
+    expect(planned.status.message).toContain(
+      '4 not read yet (model and version unknown; the step waits for them until 2026-11-01T12:10:00.000Z)',
+    );
+    expect(planned.waits).toContainEqual({ kind: 'unread', devices: 4, until: T0 + 600_000 });
+  });
+});
+
+describe('planning a rollout whose target changed', () => {
+  const OLD = { firmware: 'fw-old', version: '1.5.0' };
+  const change = { from: OLD, to: TARGET, revision: 'c0ffee', at: T0 };
+  const changed: TargetEpoch = {
+    target: TARGET,
+    sinceUpdateId: 42,
+    approvedBaseline: 1,
+    lastTargetChange: change,
+    changedNow: true,
+  };
+
+  it('restarts the strategy at step 1 and says so in the status and an event', () => {
+    const planned = plan({
+      rollout: rollout({ approved: 1 }),
+      generation: 'g2',
+      // The old target completed: last step, done.
+      stored: stored({ phase: 'Completed', currentStep: 2, stepCompletedAt: T0 - 1, target: OLD }),
+      epoch: changed,
+      observation: observation(),
+      window: always,
+      now: T0,
+    });
+    const restarted = 'target changed from fw-old@1.5.0 to fw@2.0.0 at revision c0ffee; strategy restarted';
+    expect(planned.status).toMatchObject({
+      phase: 'Progressing',
+      currentStep: 0,
+      stepStartedAt: T0,
+      stepCompletedAt: null,
+      target: TARGET,
+      sinceUpdateId: 42,
+      approvedBaseline: 1,
+      lastTargetChange: change,
+    });
+    expect(planned.status.message.startsWith(`${restarted}; step 1 of 3`)).toBe(true);
+    expect(planned.events).toContainEqual({ type: 'TargetChanged', message: restarted });
+    expect(planned.start).toEqual({ room: 10, limit: 100 });
+  });
+
+  it('needs approved raised above the value it had when the target changed', () => {
+    const epoch = { ...changed, changedNow: false };
+    const done = observation({ started: 10 }, { upToDate: 10, succeeded: 10 });
+    const held = plan({
+      rollout: rollout({ approved: 1 }),
+      generation: 'g2',
+      stored: stored({ target: TARGET, approvedBaseline: 1 }),
+      epoch,
+      observation: done,
+      window: always,
+      now: T0,
+    });
+    expect(held.status).toMatchObject({
+      phase: 'Paused',
+      currentStep: 0,
+      pausedReason: 'waiting for approval of step 2: raise spec.strategy.approved to 2',
+    });
+    const approved = plan({
+      rollout: rollout({ approved: 2 }),
+      generation: 'g3',
+      stored: held.status,
+      epoch,
+      observation: done,
+      window: always,
+      now: T0 + 1,
+    });
+    expect(approved.status).toMatchObject({ phase: 'Progressing', currentStep: 1 });
+  });
+});
+
+describe('a step never starts more than its share', () => {
+  it('gives members that join while a step runs only the room left in its share', () => {
+    // 10 of 100 started; 30 more joined: the share is 13, so 3 more may start, not every low-ranked joiner.
+    const planned = plan({
+      rollout: rollout(),
+      generation: 'g1',
+      stored: stored(),
+      observation: observation({ started: 10 }, { selected: 130 }),
+      window: always,
+      now: T0,
+    });
+    expect(planned.status.steps[0]).toEqual({ admitted: 13, unfinished: 3 });
+    expect(planned.start).toEqual({ room: 3, limit: 100 });
+  });
+
+  it('holds a finished step while members not read yet may join it', () => {
+    const planned = plan({
+      rollout: rollout(),
+      generation: 'g1',
+      stored: stored(),
+      observation: observation({ started: 10, unread: 2 }, { upToDate: 10, succeeded: 10 }, T0 + 5),
+      window: always,
+      now: T0,
+    });
+    expect(planned.status).toMatchObject({ phase: 'Progressing', currentStep: 0, stepCompletedAt: null });
+    expect(planned.waits).toContainEqual({ kind: 'step-in-progress', step: 0, unfinished: 2 });
+  });
+});
+
+describe('the outcome of a finished rollout', () => {
+  const finished = (counts: Partial<ObservedCounts>) =>
+    plan({
+      rollout: rollout({ approved: 1 }),
+      generation: 'g1',
+      stored: stored({ currentStep: 2 }),
+      observation: observation({ started: 100 - (counts.unreadSkipped ?? 0) }, counts),
+      window: always,
+      now: T0,
+    }).status;
+  const condition = (status: ReturnType<typeof finished>, type: string) =>
+    status.conditions.find((c) => c.type === type)?.status;
+
+  it('is Completed and Ready when every member reached the target', () => {
+    const status = finished({ upToDate: 100, succeeded: 100 });
+    expect(status.phase).toBe('Completed');
+    expect(condition(status, 'Ready')).toBe('True');
+  });
+
+  it('is Degraded (Stalled, not Ready) when some failed below the threshold, with the count', () => {
+    const status = finished({ upToDate: 96, succeeded: 96, failed: 4, failedByReason: { timeout: 4 } });
+    expect(status.phase).toBe('Degraded');
+    expect(status.message).toBe('96 of 100 devices on 2.0.0; 4 failed (4x timeout)');
+    expect(condition(status, 'Ready')).toBe('False');
+    expect(condition(status, 'Stalled')).toBe('True');
+  });
+
+  it('is Degraded when every update failed before minUpdates could judge the threshold', () => {
+    const status = plan({
+      rollout: rollout({ approved: 1 }),
+      generation: 'g1',
+      stored: stored({ currentStep: 2 }),
+      observation: observation({ started: 1 }, { selected: 1, failed: 1, failedByReason: { timeout: 1 } }),
+      window: always,
+      now: T0,
+    }).status;
+    expect(status.phase).toBe('Degraded');
+    expect(status.message).toBe('0 of 1 devices on 2.0.0; 1 failed (1x timeout)');
+  });
+
+  it('is Degraded when registered members were never read', () => {
+    const status = finished({ selected: 98, upToDate: 98, succeeded: 98, unreadSkipped: 2 });
+    expect(status.phase).toBe('Degraded');
+    expect(status.message).toContain('2 never read (model and version unknown)');
+  });
+
+  it('marks a rollout paused by its failure threshold as stalled', () => {
+    const status = plan({
+      rollout: rollout(),
+      generation: 'g1',
+      stored: stored(),
+      observation: observation({ started: 10 }, { succeeded: 5, failed: 5 }),
+      window: always,
+      now: T0,
+    }).status;
+    expect(status.phase).toBe('Paused');
+    expect(condition(status, 'Stalled')).toBe('True');
+  });
+
+  it('counts downloaded devices as waiting for the window only while it is closed', () => {
+    const input = { rollout: rollout(), generation: 'g1', stored: stored(), now: T0 };
+    const observed = observation({ started: 3, startedUnfinished: 3 }, { downloaded: 3, inFlight: 3 });
+    const closed = plan({ ...input, observation: observed, window: { kind: 'closed', opensAt: T0 + 5 } });
+    const open = plan({ ...input, observation: observed, window: always });
+    expect(closed.status.counts.waitingForWindow).toBe(3);
+    expect(open.status.counts.waitingForWindow).toBe(0);
   });
 });

@@ -76,9 +76,13 @@ describe('failure thresholds and maintenance windows', () => {
 
     // Resume by commit: a higher threshold is a new generation of the Rollout.
     await scene.ws.writeManifest('fleet.yaml', guarded(60));
+    // Finished, with the two failures still visible: Degraded, never a green Completed.
     await afterPassWhen(
       controller,
-      async () => (await rolloutRow(scene!.db, 'guarded'))?.phase === 'Completed',
+      async () => (await rolloutRow(scene!.db, 'guarded'))?.phase === 'Degraded',
+    );
+    expect((await rolloutRow(scene.db, 'guarded'))?.counts.message).toBe(
+      '10 of 12 devices on 2.0.0; 2 failed (2x result 2: not enough flash)',
     );
     expect(await countWhere(scene.db, 'firmware_updates', sql<boolean>`phase = 'succeeded'`)).toBe(10);
     expect(await countWhere(scene.db, 'firmware_updates', sql<boolean>`phase = 'failed'`)).toBe(2);

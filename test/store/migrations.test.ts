@@ -16,6 +16,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0003-device-events-index',
           '0005-url-signing-keys',
           '0006-reported-codes',
+          '0007-rollout-target',
           '0008-version-order',
         ],
       });

@@ -1,3 +1,7 @@
+import { parseRolloutCounts, parseStoredCounts } from '../../reconcile/rollout-counts.js';
+import { needsAttention } from '../../reconcile/rollout-status.js';
+import { describeTargetChange, type TargetChange } from '../../reconcile/rollout-target.js';
+import { admittedBy } from '../../reconcile/step-share.js';
 import type { DeviceRow, EventRow, FirmwareUpdateRow, RolloutRow } from '../../store/schema.js';
 import { reportedCodeText, resultMeaning, stateMeaning } from '../../store/update-codes.js';
 import { publicDetails } from './public-details.js';
@@ -10,6 +14,7 @@ import type {
   RolloutView,
   StepStatus,
   StepView,
+  TargetChangeView,
   UpdateView,
 } from './views.js';
 
@@ -54,24 +59,19 @@ function pauseOf(value: unknown): PauseView {
 
 /** Every counts field is optional in the row: missing ones read as 0. */
 export function countsOf(value: unknown): RolloutCountsView {
-  const c = isObject(value) ? value : {};
-  const reasons: Record<string, number> = {};
-  if (isObject(c.failedByReason)) {
-    for (const [reason, n] of Object.entries(c.failedByReason)) reasons[reason] = count(n);
-  }
-  return {
-    selected: count(c.selected),
-    upToDate: count(c.upToDate),
-    pending: count(c.pending),
-    inFlight: count(c.inFlight),
-    downloading: count(c.downloading),
-    downloaded: count(c.downloaded),
-    updating: count(c.updating),
-    succeeded: count(c.succeeded),
-    failed: count(c.failed),
-    waitingForWindow: count(c.waitingForWindow),
-    failedByReason: reasons,
+  return parseRolloutCounts(value);
+}
+
+function targetChangeOf(value: unknown): TargetChangeView | null {
+  if (!isObject(value) || !isObject(value.from) || !isObject(value.to)) return null;
+  const target = (t: Loose) => ({ firmware: text(t.firmware) ?? '?', version: text(t.version) ?? '?' });
+  const change: TargetChange = {
+    from: target(value.from),
+    to: target(value.to),
+    revision: text(value.revision),
+    at: typeof value.at === 'number' ? value.at : 0,
   };
+  return { ...change, at: new Date(change.at).toISOString(), message: describeTargetChange(change) };
 }
 
 function conditionsOf(value: unknown): ConditionView[] {
@@ -106,15 +106,18 @@ function specOf(value: unknown) {
 }
 
 function stepStatus(index: number, currentStep: number, phase: string): StepStatus {
-  if (index < currentStep || (index === currentStep && phase === 'Completed')) return 'completed';
+  if (index < currentStep || (index === currentStep && (phase === 'Completed' || phase === 'Degraded')))
+    return 'completed';
   return index === currentStep ? 'current' : 'pending';
 }
 
 export function toRolloutView(row: RolloutRow): RolloutView {
   const spec = specOf(row.spec);
-  const counts = countsOf(row.counts);
+  const stored = parseStoredCounts(row.counts);
+  const counts = stored.counts;
+  const conditions = conditionsOf(row.conditions);
   const steps: StepView[] = spec.steps.map((step, index) => {
-    const devices = Math.ceil((counts.selected * step.percent) / 100);
+    const devices = stored.steps[index]?.admitted ?? admittedBy(step.percent, counts.selected);
     return {
       index,
       percent: step.percent,
@@ -138,10 +141,13 @@ export function toRolloutView(row: RolloutRow): RolloutView {
     firmware: spec.firmware,
     targetVersion: spec.targetVersion,
     maxInFlight: spec.maxInFlight,
+    message: stored.message,
+    needsAttention: needsAttention(row.conditions),
+    lastTargetChange: targetChangeOf(row.target_change),
     counts,
     progress: counts.selected > 0 ? Math.min(1, counts.upToDate / counts.selected) : 0,
     steps,
-    conditions: conditionsOf(row.conditions),
+    conditions,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
     removedAt: isoOrNull(row.removed_at),

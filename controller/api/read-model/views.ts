@@ -1,3 +1,4 @@
+import type { RolloutCounts } from '../../reconcile/rollout-counts.js';
 import type { ActivePhase } from '../../store/update-phase.js';
 
 /** JSON shapes of the API (camel-case, ISO timestamps); the CLI and the dashboard read the same. */
@@ -22,18 +23,17 @@ export interface StepView {
   readonly status: StepStatus;
 }
 
-export interface RolloutCountsView {
-  readonly selected: number;
-  readonly upToDate: number;
-  readonly pending: number;
-  readonly inFlight: number;
-  readonly downloading: number;
-  readonly downloaded: number;
-  readonly updating: number;
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly waitingForWindow: number;
-  readonly failedByReason: Readonly<Record<string, number>>;
+/** The counts as the reconciler writes them: one record for writer and readers (controller/reconcile/rollout-counts.ts). */
+export type RolloutCountsView = RolloutCounts;
+
+/** The last change of a rollout's target (a new rollout of the same name: its strategy restarted). */
+export interface TargetChangeView {
+  readonly from: { readonly firmware: string; readonly version: string };
+  readonly to: { readonly firmware: string; readonly version: string };
+  readonly revision: string | null;
+  readonly at: string;
+  /** "target changed from X to Y at revision R; strategy restarted" */
+  readonly message: string;
 }
 
 export interface ConditionView {
@@ -60,6 +60,15 @@ export interface RolloutView {
   readonly firmware: string | null;
   readonly targetVersion: string | null;
   readonly maxInFlight: number | null;
+  /** What the rollout does or waits for, in one line, as the last pass wrote it. */
+  readonly message: string;
+  /**
+   * Someone has to act (a commit, a device fixed, a selector corrected): its `Stalled` condition
+   * is True (Aborted, Degraded, NoDevices, Conflict, Invalid, or paused by its failure threshold).
+   * `otactl status` exits 3 and the dashboard shows the badge in red when it is set.
+   */
+  readonly needsAttention: boolean;
+  readonly lastTargetChange: TargetChangeView | null;
   readonly counts: RolloutCountsView;
   /** upToDate / selected; 0 when nothing is selected. */
   readonly progress: number;

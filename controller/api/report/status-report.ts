@@ -43,7 +43,11 @@ export function renderRollout(rollout: RolloutDetailView, options: { failures?: 
   lines.push(
     `${rollout.name}  ${rollout.phase}  ${step}  target ${target}  revision ${rollout.gitRevision ?? '-'}`,
   );
+  if (rollout.lastTargetChange) {
+    lines.push(`  ${rollout.lastTargetChange.message} (${rollout.lastTargetChange.at})`);
+  }
   if (rollout.pausedReason) lines.push(`  paused: ${rollout.pausedReason}`);
+  else if (rollout.message && rollout.phase !== 'Progressing') lines.push(`  ${rollout.message}`);
   for (const condition of rollout.conditions) {
     if (condition.type === 'Stalled' && condition.status === 'True') {
       lines.push(`  stalled: ${condition.message ?? condition.reason ?? ''}`);
@@ -57,8 +61,19 @@ export function renderRollout(rollout: RolloutDetailView, options: { failures?: 
   lines.push(
     `  pending ${c.pending} · in flight ${c.inFlight} (downloading ${c.downloading}, downloaded ${c.downloaded}, updating ${c.updating})` +
       ` · succeeded ${c.succeeded} · failed ${c.failed}` +
+      (c.waitingForRetry ? ` · waiting for retry ${c.waitingForRetry}` : '') +
       (c.waitingForWindow ? ` · waiting for window ${c.waitingForWindow}` : ''),
   );
+  const aside = [
+    c.offline ? `offline ${c.offline}` : '',
+    c.unread ? `not read yet ${c.unread}` : '',
+    c.unreadSkipped ? `never read ${c.unreadSkipped}` : '',
+    c.conflicted ? `conflicted ${c.conflicted}` : '',
+    c.ownedElsewhere ? `owned by another rollout ${c.ownedElsewhere}` : '',
+    c.downgradeRefused ? `downgrade refused ${c.downgradeRefused}` : '',
+    c.incompatibleModel ? `incompatible model ${c.incompatibleModel}` : '',
+  ].filter((part) => part !== '');
+  if (aside.length > 0) lines.push(`  ${aside.join(' · ')}`);
   const reasons = Object.entries(c.failedByReason).sort((a, b) => b[1] - a[1]);
   if (reasons.length > 0)
     lines.push(`  failed by reason: ${reasons.map(([r, n]) => `${r} ${n}`).join(', ')}`);

@@ -54,6 +54,9 @@ interface StatusFlags extends ReadSourceFlags {
 
 export const WATCH_INTERVAL_MS = 2_000;
 
+/** A rollout shown needs someone to act (its Stalled condition is True: see RolloutView.needsAttention). */
+export const NEEDS_ATTENTION_EXIT_CODE = 3;
+
 async function snapshot(
   api: ReadApi,
   name: string | undefined,
@@ -78,6 +81,9 @@ async function runStatus(name: string | undefined, flags: StatusFlags): Promise<
     if (!flags.watch) {
       const view = await readOrFail(() => snapshot(source.api, name));
       process.stdout.write(`${format(view, flags.json === true, true)}\n`);
+      if ((Array.isArray(view) ? view : [view]).some((r) => r.needsAttention)) {
+        process.exitCode = NEEDS_ATTENTION_EXIT_CODE;
+      }
       return;
     }
     const stop = new AbortController();
@@ -116,7 +122,9 @@ async function runStatus(name: string | undefined, flags: StatusFlags): Promise<
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('rollout phase, counts, progress and recent failures')
+    .description(
+      'rollout phase, counts, progress and recent failures (exit 3 when a rollout shown needs attention: aborted, degraded, no devices, conflict, invalid, or paused by its failure threshold)',
+    )
     .argument('[rollout]', 'one rollout')
     .addOption(dbOption())
     .option('--server <url>', "a running controller's HTTP API")

@@ -4,6 +4,7 @@ import * as canaryKeys from './0002-canary-keys.js';
 import * as deviceEventsIndex from './0003-device-events-index.js';
 import * as urlSigningKeys from './0005-url-signing-keys.js';
 import * as reportedCodes from './0006-reported-codes.js';
+import * as rolloutTarget from './0007-rollout-target.js';
 import * as versionOrder from './0008-version-order.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
@@ -13,6 +14,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003-device-events-index': deviceEventsIndex,
   '0005-url-signing-keys': urlSigningKeys,
   '0006-reported-codes': reportedCodes,
+  '0007-rollout-target': rolloutTarget,
   '0008-version-order': versionOrder,
 };
 

@@ -1,0 +1,162 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RolloutView } from '../../controller/api/read-model/views.js';
+import { UNREAD_WAIT_MS } from '../../controller/reconcile/load-observation.js';
+import { testBackends } from '../helpers/databases.js';
+import {
+  afterPassWhen,
+  canaryOrder,
+  createTestClock,
+  rolloutRow,
+  Scene,
+  type TestClock,
+} from '../helpers/rollout-fixture.js';
+import { runOtactl } from '../helpers/run-cli.js';
+import { RawDevice } from '../lwm2m/support/raw-device.js';
+
+/**
+ * The outcome matrix of issue 16, on a real controller with simulated devices: what a finished
+ * (or empty, or waiting) rollout says in its phase, its conditions, the API, the metrics and the
+ * exit code of `otactl status` is one model: Completed only when every member is on the target.
+ */
+
+const endpoints = (n: number) => Array.from({ length: n }, (_, i) => `sim-${String(i + 1).padStart(6, '0')}`);
+
+async function api<T>(scene: Scene, path: string): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${scene.controller.httpPort}${path}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as T;
+}
+
+async function metricLine(scene: Scene, name: string, labels: string): Promise<string | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${scene.controller.httpPort}/metrics`)).text();
+  return text.split('\n').find((line) => line.startsWith(`${name}{${labels}}`));
+}
+
+const statusExit = async (scene: Scene, rollout: string) =>
+  (await runOtactl(['status', rollout, '--server', `http://127.0.0.1:${scene.controller.httpPort}`])).code;
+
+const phaseIs = (scene: Scene, rollout: string, phase: string) =>
+  afterPassWhen(scene.controller, async () => (await rolloutRow(scene.db, rollout))?.phase === phase);
+
+describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
+  let scene: Scene | undefined;
+  afterEach(async () => {
+    await scene?.close();
+    scene = undefined;
+  });
+
+  async function start(
+    name: string,
+    spec: string,
+    options: { pattern?: string; clock?: TestClock } = {},
+  ): Promise<Scene> {
+    scene = await Scene.create(backend);
+    await scene.startRollout({
+      rollout: name,
+      spec,
+      ...(options.pattern ? { pattern: options.pattern } : {}),
+      ...(options.clock ? { controller: { clock: options.clock.now } } : {}),
+    });
+    return scene;
+  }
+
+  it('is Completed, ready and exit 0 when every device reached the target', async () => {
+    const s = await start('clean', '');
+    await s.addFleet({ count: 4 });
+    await phaseIs(s, 'clean', 'Completed');
+    const view = await api<RolloutView>(s, '/api/v1/rollouts/clean');
+    expect(view).toMatchObject({
+      phase: 'Completed',
+      needsAttention: false,
+      message: '4 of 4 devices on 2.0.0',
+    });
+    expect(await metricLine(s, 'otactl_rollout_needs_attention', 'rollout="clean"')).toMatch(/ 0$/);
+    expect(await statusExit(s, 'clean')).toBe(0);
+  });
+
+  it('is Degraded, stalled and exit 3 when some failed below the threshold', async () => {
+    const s = await start(
+      'some-fail',
+      `  strategy:
+    failureThreshold: { percent: 50, minUpdates: 1 }
+  retries: { max: 0 }
+`,
+    );
+    await s.addFleet({ count: 6, faults: `no-storage=@${endpoints(6)[2]}` });
+    await phaseIs(s, 'some-fail', 'Degraded');
+    const view = await api<RolloutView>(s, '/api/v1/rollouts/some-fail');
+    expect(view).toMatchObject({
+      phase: 'Degraded',
+      needsAttention: true,
+      message: '5 of 6 devices on 2.0.0; 1 failed (1x result 2: not enough flash)',
+    });
+    expect(view.counts).toMatchObject({ failed: 1, upToDate: 5, started: 6 });
+    expect(view.conditions.find((c) => c.type === 'Ready')?.status).toBe('False');
+    expect(await metricLine(s, 'otactl_rollout_phase', 'rollout="some-fail",phase="Degraded"')).toMatch(
+      / 1$/,
+    );
+    expect(await metricLine(s, 'otactl_rollout_needs_attention', 'rollout="some-fail"')).toMatch(/ 1$/);
+    expect(await statusExit(s, 'some-fail')).toBe(3);
+  });
+
+  it('is Paused and stalled (exit 3) when the failure threshold trips', async () => {
+    const failing = canaryOrder('tripped', endpoints(6)).slice(0, 2);
+    const s = await start(
+      'tripped',
+      `  strategy:
+    maxInFlight: 1
+    failureThreshold: { percent: 50, minUpdates: 2 }
+  retries: { max: 0 }
+`,
+    );
+    await s.addFleet({ count: 6, faults: `no-storage=@${failing.join('|')}` });
+    await phaseIs(s, 'tripped', 'Paused');
+    const view = await api<RolloutView>(s, '/api/v1/rollouts/tripped');
+    expect(view.needsAttention).toBe(true);
+    expect(view.pausedReason).toMatch(/^failure threshold: 2 of 2 failed/);
+    expect(await statusExit(s, 'tripped')).toBe(3);
+  });
+
+  it('says the selector matches no registered device, and is never Completed', async () => {
+    const s = await start('nobody', '', { pattern: 'nobody-*' });
+    await s.addFleet({ count: 2 });
+    await s.devicesKnown(2);
+    await phaseIs(s, 'nobody', 'NoDevices');
+    const view = await api<RolloutView>(s, '/api/v1/rollouts/nobody');
+    expect(view).toMatchObject({
+      phase: 'NoDevices',
+      needsAttention: true,
+      message: 'selector matches no registered device',
+    });
+    expect(await statusExit(s, 'nobody')).toBe(3);
+  });
+
+  it('waits, visibly and for a bounded time, for a member never read, then ends Degraded', async () => {
+    const clock = createTestClock();
+    const s = await start('unread', '', { clock });
+    await s.addFleet({ count: 3 });
+    // A device that registers and never answers the read of its object 3.
+    const silent = await RawDevice.open(s.controller.coapPort);
+    try {
+      const answer = await silent.register(['ep=sim-silent', 'lt=86400', 'lwm2m=1.1', 'b=U']);
+      expect(answer.code).toBe('2.01');
+      await afterPassWhen(s.controller, async () => {
+        const row = await rolloutRow(s.db, 'unread');
+        return row?.counts.upToDate === 3 && row.counts.unread === 1;
+      });
+      const waiting = await rolloutRow(s.db, 'unread');
+      expect(waiting?.phase).toBe('Progressing');
+      expect(waiting?.counts.message).toMatch(
+        /3 of 3 up to date, 1 not read yet \(model and version unknown; the step waits for them until \S+\)$/,
+      );
+      clock.advance(UNREAD_WAIT_MS + 1_000);
+      s.controller.reconciler.trigger();
+      await phaseIs(s, 'unread', 'Degraded');
+      expect((await rolloutRow(s.db, 'unread'))?.counts.message).toBe(
+        '3 of 3 devices on 2.0.0; 1 never read (model and version unknown)',
+      );
+    } finally {
+      await silent.close();
+    }
+  });
+});
