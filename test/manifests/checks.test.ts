@@ -129,16 +129,6 @@ spec:
     ],
   },
   {
-    name: 'approved greater than the number of manual pauses is an error at approved',
-    files: {
-      'r.yaml': rolloutYaml(
-        'r1',
-        '  group: lab\n  firmware: fw-2.0.0\n  strategy:\n    steps:\n      - { percent: 10, pause: manual }\n      - { percent: 50, pause: 1h }\n      - percent: 100\n    approved: 2\n',
-      ),
-    },
-    problems: ['manifests/r.yaml:13:15: approved is 2 but the strategy has 1 manual pause'],
-  },
-  {
     name: 'a higher-priority rollout downgrading the same group is an error at its firmware',
     files: {
       'r.yaml': `${rolloutYaml('new', '  group: lab\n  firmware: fw-2.0.0\n')}---\n${rolloutYaml('old', '  group: lab\n  firmware: fw-1.0.0\n  priority: 5\n')}`,

@@ -6,6 +6,7 @@ import {
   afterPassWhen,
   canaryOrder,
   createTestClock,
+  rolloutManifests,
   rolloutRow,
   Scene,
   type TestClock,
@@ -101,15 +102,23 @@ describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
 
   it('is Paused and stalled (exit 3) when the failure threshold trips', async () => {
     const failing = canaryOrder('tripped', endpoints(6)).slice(0, 2);
-    const s = await start(
-      'tripped',
-      `  strategy:
+    const spec = (suspend: boolean) => `  suspend: ${suspend}
+  strategy:
     maxInFlight: 1
     failureThreshold: { percent: 50, minUpdates: 2 }
   retries: { max: 0 }
-`,
-    );
+`;
+    // Suspended until all six are read, so that the first two in canary order are the failing two
+    // (devices that register one by one would otherwise be started in the order they are read).
+    scene = await Scene.create(backend);
+    const s = scene;
+    const { target } = await s.startRollout({ rollout: 'tripped', spec: spec(true) });
     await s.addFleet({ count: 6, faults: `no-storage=@${failing.join('|')}` });
+    await s.devicesKnown(6);
+    await s.ws.writeManifest(
+      'fleet.yaml',
+      rolloutManifests({ firmware: target, rollout: 'tripped', spec: spec(false) }),
+    );
     await phaseIs(s, 'tripped', 'Paused');
     const view = await api<RolloutView>(s, '/api/v1/rollouts/tripped');
     expect(view.needsAttention).toBe(true);
