@@ -52,9 +52,11 @@ export interface ControllerConfig {
   readonly apiToken?: string;
   /**
    * Downloads at once from one client address. Devices behind one NAT share an address, so this
-   * is a fairness bound, not a per-device one. Default 64.
+   * is a fairness bound, not a per-device one; more wait in the address's queue. Default 64.
    */
   readonly maxDownloadsPerClient?: number;
+  /** Downloads of one client address that may wait for a slot; more get 429. Default 10,000. */
+  readonly downloadQueuePerClient?: number;
   /** Open connections on each HTTP(S) port. Default 10,000. */
   readonly maxHttpConnections?: number;
   /**
@@ -161,13 +163,21 @@ export async function startController(config: ControllerConfig): Promise<Control
     stops.push(() => sync.stop());
     persistRegistration = (change) => sync.persistBeforeAnswer(change);
 
+    const downloadLimits = {
+      ...(config.maxDownloadsPerClient !== undefined
+        ? { maxDownloadsPerClient: config.maxDownloadsPerClient }
+        : {}),
+      ...(config.downloadQueuePerClient !== undefined
+        ? { downloadQueuePerClient: config.downloadQueuePerClient }
+        : {}),
+    };
     const firmwareHandler = createFirmwareHttpHandler({
       catalog,
       stats: downloadStats,
       ...(signingKey ? { signingKey } : {}),
       now: clock,
       protocol: 'http',
-      maxDownloadsPerClient: config.maxDownloadsPerClient ?? 64,
+      ...downloadLimits,
     });
     const app = createHttpApp({
       db,
@@ -212,7 +222,7 @@ export async function startController(config: ControllerConfig): Promise<Control
         stats: downloadStats,
         ...(signingKey ? { signingKey } : {}),
         now: clock,
-        maxDownloadsPerClient: config.maxDownloadsPerClient ?? 64,
+        ...downloadLimits,
         ...connectionLimits,
       });
       stops.push(() => https.close());
