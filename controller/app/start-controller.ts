@@ -273,8 +273,10 @@ export async function startController(config: ControllerConfig): Promise<Control
         writePackageUri: async (endpoint, uri) =>
           counted('write', await lwm2m.device(endpoint).write('/5/0/1', uri)),
         executeUpdate: async (endpoint) => counted('execute', await lwm2m.device(endpoint).execute('/5/0/2')),
+        cancelUpdate: async (endpoint) => counted('execute', await lwm2m.device(endpoint).execute('/5/0/10')),
         pollFirmwareState: async (endpoint) => {
-          await sync.readFirmwareState(endpoint);
+          const read = await sync.readFirmwareState(endpoint);
+          return read.kind === 'ok' ? { state: read.state, result: read.result } : undefined;
         },
         readFirmwareVersion: async (endpoint) => {
           await sync.readFirmwareVersion(endpoint);

@@ -13,6 +13,7 @@ import type { DeviceOps, PackageUriChoice } from './device-ops.js';
 import type { ActiveUpdate, Candidate } from './observation.js';
 import type { UpdateTransitions } from './transition-writer.js';
 import { beginUpdates, type UpdateChanges, type UpdateEvent } from './update-store.js';
+import { describeRefusal, refusalChanges, refusalDetails, uriRefusal } from './uri-refusal.js';
 
 export interface ExecutorLogger {
   info(obj: object, msg: string): void;
@@ -191,14 +192,23 @@ async function runStep(
         return moved;
       }
       if (result.kind === 'error') {
-        return finish(deps, transitions, update, {
-          phase: 'failed',
-          result: 0,
-          reason: `the device refused the Package URI (${describe(result)})`,
-          // 4.05 means "not now" (the device is busy, e.g. still installing): try again later.
-          retryable: result.code === '4.05',
-          resetDevice: false,
-        });
+        // What the device was doing when it refused: read now, since its last report may be old.
+        const read = await deps.ops.pollFirmwareState(update.endpoint);
+        const refusal = uriRefusal(choice.uri, result.code, read, update.device, deps.clock());
+        return finish(
+          deps,
+          transitions,
+          update,
+          {
+            phase: 'failed',
+            result: 0,
+            reason: `the device refused the Package URI: ${describeRefusal(refusal)}`,
+            // 4.05 means "not now" (the device is busy, e.g. still installing): try again later.
+            retryable: result.code === '4.05',
+            resetDevice: false,
+          },
+          { changes: refusalChanges(refusal), details: { refusal: refusalDetails(refusal) } },
+        );
       }
       deps.logger?.warn(
         logFields(update),
@@ -318,11 +328,18 @@ async function runStep(
   }
 }
 
+/** What a finish records besides the outcome: more columns, more event details. */
+interface FinishRecord {
+  readonly changes?: UpdateChanges;
+  readonly details?: Record<string, unknown>;
+}
+
 async function finish(
   deps: ExecutorDeps,
   transitions: UpdateTransitions,
   update: ActiveUpdate,
   outcome: UpdateOutcome,
+  record: FinishRecord = {},
 ): Promise<boolean> {
   const now = new Date(deps.clock());
   const result =
@@ -339,7 +356,12 @@ async function finish(
         : {
             type: 'UpdateFailed',
             message: `failed: ${outcome.reason}${willRetry(deps, update, outcome.retryable) ? ' (will retry)' : ''}`,
-            details: { result: outcome.result, reason: outcome.reason, retryable: outcome.retryable },
+            details: {
+              result: outcome.result,
+              reason: outcome.reason,
+              retryable: outcome.retryable,
+              ...record.details,
+            },
           };
   const finished = await transitions.move({
     id: update.id,
@@ -353,6 +375,7 @@ async function finish(
       retryable: outcome.phase === 'failed' ? outcome.retryable : null,
       deadline_at: null,
       finished_at: now,
+      ...record.changes,
     },
     event,
   });

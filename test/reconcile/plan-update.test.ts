@@ -15,6 +15,7 @@ function device(overrides: Partial<DeviceView> = {}): DeviceView {
     fwReportedAt: T0 - 59_000,
     fwProtocolSupport: [2],
     model: 'SIM1',
+    canCancel: true,
     ...overrides,
   };
 }
@@ -39,6 +40,7 @@ function update(
     deadlineAt: T0 + 600_000,
     uriWrittenAt: null,
     executedAt: null,
+    resetAt: null,
     device: device(deviceOverrides),
     ...overrides,
   };

@@ -23,7 +23,12 @@ describe.each(testBackends)('migration 0002 (canary keys) on $name', (backend) =
         values ('old-1', '1.2.3', now()), ('old-2', null, now())`.execute(store.db);
       expect(await migrateToLatest(store.db, schema)).toEqual({
         ok: true,
-        applied: ['0002-canary-keys', '0003-device-events-index', '0005-url-signing-keys'],
+        applied: [
+          '0002-canary-keys',
+          '0003-device-events-index',
+          '0005-url-signing-keys',
+          '0009-update-refusals',
+        ],
       });
       const rows = await store.db
         .selectFrom('devices')

@@ -10,7 +10,13 @@ describe.each(testBackends)('migrations on $name', (backend) => {
       const first = await migrateToLatest(store.db, schemaOf(store.spec));
       expect(first).toEqual({
         ok: true,
-        applied: ['0001-initial', '0002-canary-keys', '0003-device-events-index', '0005-url-signing-keys'],
+        applied: [
+          '0001-initial',
+          '0002-canary-keys',
+          '0003-device-events-index',
+          '0005-url-signing-keys',
+          '0009-update-refusals',
+        ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
       expect(tables).toEqual(expect.arrayContaining(['devices', 'firmware_updates', 'rollouts', 'events']));

@@ -3,6 +3,7 @@ import * as initial from './0001-initial.js';
 import * as canaryKeys from './0002-canary-keys.js';
 import * as deviceEventsIndex from './0003-device-events-index.js';
 import * as urlSigningKeys from './0005-url-signing-keys.js';
+import * as updateRefusals from './0009-update-refusals.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -10,6 +11,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0002-canary-keys': canaryKeys,
   '0003-device-events-index': deviceEventsIndex,
   '0005-url-signing-keys': urlSigningKeys,
+  '0009-update-refusals': updateRefusals,
 };
 
 export const migrationProvider: MigrationProvider = {
