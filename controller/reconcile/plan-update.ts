@@ -69,6 +69,8 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
       }
       const reported = fresh ? deviceError(update) : undefined;
       if (reported) return reported;
+      const lost = lostInRestart(update);
+      if (lost) return lost;
       if (expired) return fail(update, 0, 'timeout while downloading', true, true);
       if (registered && quietFor(device.fwReportedAt, update.uriWrittenAt, now) >= ctx.pollQuietMs) {
         return { actions: [{ kind: 'poll-state', update }], wait: 'downloading' };
@@ -78,6 +80,8 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
     case 'downloaded': {
       const reported = reportedSince(update.uriWrittenAt) ? deviceError(update) : undefined;
       if (reported) return reported;
+      const lost = lostInRestart(update);
+      if (lost) return lost;
       // Only an update sent back from Updating (rearm) keeps a deadline here: a device that never
       // installs must not be executed forever.
       if (expired) return fail(update, 0, 'timeout waiting for the device to install', true, false);
@@ -194,6 +198,31 @@ function deviceError(update: ActiveUpdate): UpdateDecision | undefined {
   }
   if (fwState !== FirmwareState.IDLE && fwState !== FirmwareState.DOWNLOADED) return undefined;
   return fail(update, fwResult, failureReasonForResult(fwResult), isRetryableResult(fwResult), false);
+}
+
+/**
+ * A Register (not an Update) after the Package URI write, and State 0 reported since without an
+ * error code: the device restarted and forgot the download (it starts Idle, often with Result 0).
+ * Treated as what it is, Result 4 (connection lost during download), at once rather than at the
+ * download timeout; the retry rules apply. A device that resumes after a restart reports State 1
+ * or 2 and is left alone.
+ */
+function lostInRestart(update: ActiveUpdate): UpdateDecision | undefined {
+  const { registeredAt, fwReportedAt, fwState, fwResult } = update.device;
+  if (update.uriWrittenAt === null || registeredAt === null || registeredAt <= update.uriWrittenAt) {
+    return undefined;
+  }
+  if (fwReportedAt === null || fwReportedAt < registeredAt || fwState !== FirmwareState.IDLE)
+    return undefined;
+  if (ERROR_RESULTS.has(fwResult ?? 0) || fwResult === UpdateResult.CANCELLED) return undefined;
+  const phase = update.phase === 'downloaded' ? 'the downloaded package' : 'the download';
+  return fail(
+    update,
+    UpdateResult.CONNECTION_LOST,
+    `${failureReasonForResult(UpdateResult.CONNECTION_LOST)}: the device restarted (registered again, State 0) and lost ${phase}`,
+    isRetryableResult(UpdateResult.CONNECTION_LOST),
+    false,
+  );
 }
 
 function quietFor(lastReport: number | null, since: number | null, now: number): number {

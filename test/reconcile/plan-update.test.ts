@@ -246,3 +246,45 @@ describe('an Execute that never reached the device', () => {
     });
   });
 });
+
+describe('a device that restarts during the download', () => {
+  const downloading = (device: Partial<DeviceView>) =>
+    update({ phase: 'downloading', uriWrittenAt: T0 + 10 }, { fwState: 1, fwReportedAt: T0 + 20, ...device });
+
+  it('fails at once with Result 4 (retryable) once it registered again and reports State 0 without an error', () => {
+    const decision = planUpdate(
+      downloading({ registeredAt: T0 + 5_000, fwState: 0, fwResult: 0, fwReportedAt: T0 + 5_100 }),
+      ctx(T0 + 6_000),
+    );
+    expect(decision.actions).toEqual([
+      expect.objectContaining({
+        kind: 'finish',
+        outcome: expect.objectContaining({ phase: 'failed', result: 4, retryable: true }),
+      }),
+    ]);
+  });
+
+  it('leaves alone a device that registered again and still downloads, or whose State 0 predates the Register', () => {
+    const resumed = downloading({
+      registeredAt: T0 + 5_000,
+      fwState: 1,
+      fwResult: 0,
+      fwReportedAt: T0 + 5_100,
+    });
+    expect(kinds(planUpdate(resumed, ctx(T0 + 6_000)))).toEqual([]);
+    const beforeRegister = downloading({
+      registeredAt: T0 + 5_000,
+      fwState: 0,
+      fwResult: 0,
+      fwReportedAt: T0 + 30,
+    });
+    expect(kinds(planUpdate(beforeRegister, ctx(T0 + 6_000)))).toEqual([]);
+    const registeredBeforeWrite = downloading({
+      registeredAt: T0,
+      fwState: 0,
+      fwResult: 0,
+      fwReportedAt: T0 + 30,
+    });
+    expect(kinds(planUpdate(registeredBeforeWrite, ctx(T0 + 6_000)))).toEqual([]);
+  });
+});

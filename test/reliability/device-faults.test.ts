@@ -35,6 +35,15 @@ const EXPECTED: Readonly<Record<FaultKind | 'none', Expected>> = {
   'slow-download': { version: '2.0.0', phases: ['succeeded'] },
   'queue-mode': { version: '2.0.0', phases: ['succeeded'] },
   expire: { version: '2.0.0', phases: ['succeeded'] },
+  // Noticed at its new Register, not at the download timeout: Result 4, and the retry succeeds.
+  'reboot-mid-download': {
+    version: '2.0.0',
+    phases: ['failed', 'succeeded'],
+    result: 4,
+    reason: /restarted/,
+  },
+  // Its install fails once (Result 8, permanent): nothing to retry to the same target.
+  'stuck-downloaded': { version: '1.0.0', phases: ['failed'], result: 8 },
 };
 
 function faultSpec(prefix: string): { spec: string; faultOf: Map<string, FaultKind | 'none'> } {
