@@ -1,4 +1,5 @@
 import { FirmwareState, UpdateResult } from '../store/index.js';
+import { describeResult, describeState } from '../store/update-codes.js';
 import type { UpdateAction, UpdateDecision, UpdateOutcome } from './actions.js';
 import { failureReasonForResult, isRetryableResult } from './failure-kinds.js';
 import type { ActiveUpdate } from './observation.js';
@@ -54,10 +55,26 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
 
   switch (update.phase) {
     case 'pending': {
+      const resetAt = update.resetAt;
       if (expired) {
+        if (resetAt !== null && !(reportedSince(resetAt) && device.fwState === FirmwareState.IDLE)) {
+          return fail(update, 0, 'timeout: the device did not return to Idle after the reset', true, false);
+        }
         return fail(update, 0, 'timeout: the device was not reachable to start the download', true, false);
       }
-      return registered ? act({ kind: 'write-uri', update }) : { actions: [], wait: 'device-offline' };
+      if (!registered) return { actions: [], wait: 'device-offline' };
+      if (resetAt !== null) {
+        // Reset sent: the URI goes out once the device reports Idle since.
+        if (reportedSince(resetAt) && device.fwState === FirmwareState.IDLE)
+          return act({ kind: 'write-uri', update });
+        if (quietFor(device.fwReportedAt, resetAt, now) >= ctx.pollQuietMs) {
+          return { actions: [{ kind: 'poll-state', update }], wait: 'waiting-for-device' };
+        }
+        return { actions: [], wait: 'waiting-for-device' };
+      }
+      const busy = busyBeforeThisUpdate(update);
+      if (busy !== undefined) return act({ kind: 'reset-before-write', update, reason: busy });
+      return act({ kind: 'write-uri', update });
     }
     case 'downloading': {
       const fresh = reportedSince(update.uriWrittenAt);
@@ -198,6 +215,20 @@ function deviceError(update: ActiveUpdate): UpdateDecision | undefined {
   }
   if (fwState !== FirmwareState.IDLE && fwState !== FirmwareState.DOWNLOADED) return undefined;
   return fail(update, fwResult, failureReasonForResult(fwResult), isRetryableResult(fwResult), false);
+}
+
+/**
+ * Why a device must be brought back to Idle before this update writes its Package URI, or
+ * undefined. Only a State seen before this update began counts: a State 1 or 2 reported since may
+ * come from this update's own write (a controller that died before recording it), and writing the
+ * URI again is right for that. An Idle device is never reset, whatever its Result: writing a new
+ * URI clears the Result.
+ */
+function busyBeforeThisUpdate(update: ActiveUpdate): string | undefined {
+  const { fwState, fwResult, fwReportedAt } = update.device;
+  if (fwState !== FirmwareState.DOWNLOADING && fwState !== FirmwareState.DOWNLOADED) return undefined;
+  if (fwReportedAt === null || fwReportedAt >= update.createdAt) return undefined;
+  return `the device reports State ${describeState(fwState)}, Result ${describeResult(fwResult ?? 0)}`;
 }
 
 /**

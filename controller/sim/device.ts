@@ -125,7 +125,8 @@ export class SimDevice {
   #silent = false;
   #download: AbortController | undefined;
   #rebootedMidDownload = false;
-  #installFailed = false;
+  /** The first version Execute was asked to install (stuck-downloaded: that one always fails). */
+  #badVersion: string | undefined;
   #image: { version: string; model: string } | undefined;
   #values: {
     lifetime: number;
@@ -714,9 +715,9 @@ export class SimDevice {
     }
     let version = image.version;
     let result: UpdateResultId = UpdateResult.SUCCESS;
-    if (this.#faults.has('stuck-downloaded') && !this.#installFailed) {
-      // The first install fails and the device stays in Downloaded with the package it has.
-      this.#installFailed = true;
+    this.#badVersion ??= image.version;
+    if (this.#faults.has('stuck-downloaded') && image.version === this.#badVersion) {
+      // The first version it is asked to install never installs: it stays in Downloaded with it.
       await this.#reboot(() => {
         this.#values.state = FirmwareState.DOWNLOADED;
         this.#values.result = UpdateResult.UPDATE_FAILED;

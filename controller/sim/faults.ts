@@ -43,8 +43,9 @@ export const FAULT_KINDS = [
   /** Restarts once during its first download and comes back Idle with Result 0, the download forgotten. */
   'reboot-mid-download',
   /**
-   * After a failed install stays in Downloaded (State 2, Result 8) on the old version, and accepts a
-   * new Package URI only while Idle (4.00 otherwise), like the Anjay client.
+   * The first version it is asked to install fails (every time): it stays in Downloaded (State 2,
+   * Result 8) on the old version. Accepts a new Package URI only while Idle (4.00 otherwise), like
+   * the Anjay client; another version installs.
    */
   'stuck-downloaded',
 ] as const;
@@ -169,5 +170,5 @@ or @ENDPOINT|ENDPOINT...; same --seed, same assignment. Faults:
   queue-mode[:S]        queue mode (Q), reachable S seconds after each Register/Update (default 93)
   expire[:S]            at its first Update goes offline S seconds (default 2x lifetime), then registers anew
   reboot-mid-download   restarts once during its first download, comes back Idle with Result 0
-  stuck-downloaded      install fails, stays Downloaded (State 2, Result 8); a new URI only while Idle, else 4.00
+  stuck-downloaded      its first target never installs: stays Downloaded (State 2, Result 8); a new URI only while Idle, else 4.00
 example: --faults "download-fails=0.05,no-reregister=0.02,slow-download=0.1:2000,expire=@sim-000001"`;

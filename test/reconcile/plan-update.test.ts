@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { classifyUriRefusal } from '../../controller/reconcile/failure-kinds.js';
 import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/observation.js';
 import { planUpdate, type UpdatePlanContext } from '../../controller/reconcile/plan-update.js';
 
@@ -286,5 +287,74 @@ describe('a device that restarts during the download', () => {
       fwReportedAt: T0 + 30,
     });
     expect(kinds(planUpdate(registeredBeforeWrite, ctx(T0 + 6_000)))).toEqual([]);
+  });
+});
+
+describe('a device found busy before its Package URI is written', () => {
+  it('is reset only when it reported State 1 or 2 before this update began', () => {
+    const before = { fwReportedAt: T0 - 1_000 };
+    expect(kinds(planUpdate(update({}, { ...before, fwState: 2, fwResult: 8 }), ctx(T0 + 1)))).toEqual([
+      'reset-before-write',
+    ]);
+    expect(kinds(planUpdate(update({}, { ...before, fwState: 1, fwResult: 0 }), ctx(T0 + 1)))).toEqual([
+      'reset-before-write',
+    ]);
+  });
+
+  it('never resets an Idle device, whatever its Result, nor one whose State may come from this update', () => {
+    for (const fwResult of [0, 1, 4, 8, 10]) {
+      expect(
+        kinds(planUpdate(update({}, { fwState: 0, fwResult, fwReportedAt: T0 - 1_000 }), ctx(T0 + 1))),
+      ).toEqual(['write-uri']);
+    }
+    // Reported after the update began: possibly this update's own write (a controller that died before recording it).
+    expect(
+      kinds(planUpdate(update({}, { fwState: 1, fwResult: 0, fwReportedAt: T0 + 5 }), ctx(T0 + 10))),
+    ).toEqual(['write-uri']);
+    expect(
+      kinds(planUpdate(update({}, { fwState: null, fwResult: null, fwReportedAt: null }), ctx(T0 + 1))),
+    ).toEqual(['write-uri']);
+  });
+
+  it('after the reset writes once the device reports Idle since, polls a quiet one, and times out a stuck one', () => {
+    const reset = { resetAt: T0 + 100 };
+    expect(
+      kinds(planUpdate(update(reset, { fwState: 0, fwResult: 10, fwReportedAt: T0 + 150 }), ctx(T0 + 200))),
+    ).toEqual(['write-uri']);
+    expect(
+      kinds(planUpdate(update(reset, { fwState: 2, fwResult: 8, fwReportedAt: T0 - 1_000 }), ctx(T0 + 200))),
+    ).toEqual([]);
+    expect(
+      kinds(
+        planUpdate(update(reset, { fwState: 2, fwResult: 8, fwReportedAt: T0 - 1_000 }), ctx(T0 + 40_000)),
+      ),
+    ).toEqual(['poll-state']);
+    const late = planUpdate(
+      update(reset, { fwState: 2, fwResult: 8, fwReportedAt: T0 - 1_000 }),
+      ctx(T0 + 700_000),
+    );
+    expect(late.actions[0]).toMatchObject({
+      kind: 'finish',
+      outcome: { phase: 'failed', reason: 'timeout: the device did not return to Idle after the reset' },
+    });
+  });
+});
+
+describe('classifying a refused Package URI write', () => {
+  it.each([
+    ['4.00', 2, false, 'reset-and-retry', undefined],
+    ['4.06', 1, false, 'reset-and-retry', undefined],
+    ['4.00', null, false, 'reset-and-retry', undefined],
+    ['4.00', 2, true, 'fail', false],
+    ['4.00', 0, false, 'fail', false],
+    ['4.04', 2, false, 'fail', false],
+    ['4.05', 0, false, 'fail', false],
+    ['4.05', 3, false, 'fail', true],
+    ['5.00', 0, false, 'fail', true],
+    ['4.13', 0, false, 'fail', false],
+  ] as const)('%s with State %s (reset before: %s) -> %s', (code, state, alreadyReset, kind, retryable) => {
+    const verdict = classifyUriRefusal(code, state, alreadyReset);
+    expect(verdict.kind).toBe(kind);
+    if (verdict.kind === 'fail') expect(verdict.retryable).toBe(retryable);
   });
 });

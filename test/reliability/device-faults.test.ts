@@ -42,8 +42,9 @@ const EXPECTED: Readonly<Record<FaultKind | 'none', Expected>> = {
     result: 4,
     reason: /restarted/,
   },
-  // Its install fails once (Result 8, permanent): nothing to retry to the same target.
-  'stuck-downloaded': { version: '1.0.0', phases: ['failed'], result: 8 },
+  // Its install always fails and it stays in Downloaded: Result 8 (or, when a State 2 report raced
+  // ahead of its Result and Execute went out again, the update timeout), nothing to retry.
+  'stuck-downloaded': { version: '1.0.0', phases: ['failed'] },
 };
 
 function faultSpec(prefix: string): { spec: string; faultOf: Map<string, FaultKind | 'none'> } {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DeviceDetailView } from '../../controller/api/read-model/views.js';
 import { renderHistory } from '../../controller/api/report/index.js';
 import { testBackends } from '../helpers/databases.js';
-import { afterPassWhen, Scene, updatesOf } from '../helpers/rollout-fixture.js';
+import { afterPassWhen, rolloutManifests, Scene, updatesOf } from '../helpers/rollout-fixture.js';
 
 const pglite = testBackends[0]!;
 
@@ -48,5 +48,46 @@ describe('devices that need the controller to recover them', () => {
     expect(renderHistory(await deviceView(scene, 'sim-000001'))).toMatch(
       /result 4 connection lost.*restarted/,
     );
+  });
+
+  it('a device left in Downloaded by a failed install is cancelled (5/0/10) back to Idle before the fixed firmware is written', async () => {
+    scene = await Scene.create(pglite);
+    const spec = `  strategy:
+    failureThreshold: { percent: 100, minUpdates: 1000 }
+  retries: { max: 0 }
+`;
+    const { controller, target: bad } = await scene.startRollout({ rollout: 'fix', spec });
+    await scene.addFleet({ count: 1, faults: 'stuck-downloaded=1' });
+    await afterPassWhen(controller, async () =>
+      (await updatesOf(scene!.db, 'sim-000001')).some((u) => u.finished_at),
+    );
+    const fleet = scene.fleets[0]!;
+    expect(fleet.devices[0]!.state).toBe(2);
+
+    // The rollout now points at fixed firmware: the device must be reset before its URI is written.
+    const fixed = await scene.ws.addFirmware('2.0.1');
+    await scene.ws.writeManifest(
+      'fleet.yaml',
+      rolloutManifests({ firmware: fixed, extraFirmware: [bad], rollout: 'fix', spec }),
+    );
+    await afterPassWhen(controller, (pass) => pass.plans.get('fix')?.status.counts.upToDate === 1);
+
+    const [failed, fixedUpdate] = await updatesOf(scene.db, 'sim-000001');
+    expect(failed).toMatchObject({ phase: 'failed', target_version: '2.0.0' });
+    expect(fixedUpdate).toMatchObject({ phase: 'succeeded', target_version: '2.0.1', refusal_code: null });
+    expect(fixedUpdate!.reset_at).toBeInstanceOf(Date);
+    const events = await scene.db
+      .selectFrom('events')
+      .select(['type', 'message'])
+      .where('update_id', '=', fixedUpdate!.id)
+      .orderBy('id')
+      .execute();
+    expect(events.map((e) => e.type).slice(0, 3)).toEqual([
+      'UpdateStarted',
+      'DeviceReset',
+      'PackageUriWritten',
+    ]);
+    expect(events[1]!.message).toContain('Cancel 5/0/10');
+    expect(events[1]!.message).toContain('State 2 downloaded');
   });
 });
