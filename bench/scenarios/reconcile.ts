@@ -18,7 +18,8 @@ const CANARY_ROOM = 1000;
 const idleOps: DeviceOps = {
   writePackageUri: async () => ({ kind: 'unreachable', reason: 'bench: no device connected' }),
   executeUpdate: async () => ({ kind: 'unreachable', reason: 'bench: no device connected' }),
-  pollFirmwareState: async () => {},
+  cancelUpdate: async () => ({ kind: 'unreachable', reason: 'bench: no device connected' }),
+  pollFirmwareState: async () => undefined,
   readFirmwareVersion: async () => {},
 };
 

@@ -118,6 +118,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
           progress: d.size > 0 ? d.bytesSent / d.size : null,
           startedAt: new Date(d.startedAt).toISOString(),
         })),
+        ...waitingView(stats),
         bytesByFile: Object.fromEntries(stats.bytesByFile()),
         bytesByDevice: Object.fromEntries(stats.bytesByDevice()),
       });
@@ -161,4 +162,22 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     });
   };
   return Object.assign(app, { close: () => events.close() });
+}
+
+/** The oldest waits listed one by one; past that only counted (a NAT'd fleet may queue thousands). */
+const WAITING_LISTED = 100;
+
+/** Downloads queued behind their address's running ones (`--max-downloads-per-client`). */
+function waitingView(stats: DownloadStats) {
+  const waiting = stats.waiting();
+  const byClient: Record<string, number> = {};
+  for (const w of waiting) byClient[w.client] = (byClient[w.client] ?? 0) + 1;
+  const totals = stats.waitTotals();
+  return {
+    waiting: waiting.slice(0, WAITING_LISTED).map((w) => ({ ...w, since: new Date(w.since).toISOString() })),
+    waitingCount: waiting.length,
+    waitingByClient: byClient,
+    waitsEnded: totals.count,
+    meanWaitSeconds: totals.count > 0 ? totals.seconds / totals.count : null,
+  };
 }

@@ -58,9 +58,11 @@ export interface ControllerConfig {
   readonly apiToken?: string;
   /**
    * Downloads at once from one client address. Devices behind one NAT share an address, so this
-   * is a fairness bound, not a per-device one. Default 64.
+   * is a fairness bound, not a per-device one; more wait in the address's queue. Default 64.
    */
   readonly maxDownloadsPerClient?: number;
+  /** Downloads of one client address that may wait for a slot; more get 429. Default 10,000. */
+  readonly downloadQueuePerClient?: number;
   /** Open connections on each HTTP(S) port. Default 10,000. */
   readonly maxHttpConnections?: number;
   /**
@@ -186,13 +188,21 @@ export async function startController(config: ControllerConfig): Promise<Control
     stops.push(() => devices.stop());
     persistRegistration = (change) => devices.persistBeforeAnswer(change);
 
+    const downloadLimits = {
+      ...(config.maxDownloadsPerClient !== undefined
+        ? { maxDownloadsPerClient: config.maxDownloadsPerClient }
+        : {}),
+      ...(config.downloadQueuePerClient !== undefined
+        ? { downloadQueuePerClient: config.downloadQueuePerClient }
+        : {}),
+    };
     const firmwareHandler = createFirmwareHttpHandler({
       catalog,
       stats: downloadStats,
       ...(signingKey ? { signingKey } : {}),
       now: clock,
       protocol: 'http',
-      maxDownloadsPerClient: config.maxDownloadsPerClient ?? 64,
+      ...downloadLimits,
     });
     const app = createHttpApp({
       db,
@@ -240,7 +250,7 @@ export async function startController(config: ControllerConfig): Promise<Control
         stats: downloadStats,
         ...(signingKey ? { signingKey } : {}),
         now: clock,
-        maxDownloadsPerClient: config.maxDownloadsPerClient ?? 64,
+        ...downloadLimits,
         ...connectionLimits,
       });
       stops.push(() => https.close());
@@ -291,8 +301,10 @@ export async function startController(config: ControllerConfig): Promise<Control
         writePackageUri: async (endpoint, uri) =>
           counted('write', await lwm2m.device(endpoint).write('/5/0/1', uri)),
         executeUpdate: async (endpoint) => counted('execute', await lwm2m.device(endpoint).execute('/5/0/2')),
+        cancelUpdate: async (endpoint) => counted('execute', await lwm2m.device(endpoint).execute('/5/0/10')),
         pollFirmwareState: async (endpoint) => {
-          await devices.readFirmwareState(endpoint);
+          const read = await devices.readFirmwareState(endpoint);
+          return read.kind === 'ok' ? { state: read.state, result: read.result } : undefined;
         },
         readFirmwareVersion: async (endpoint) => {
           await devices.readFirmwareVersion(endpoint);

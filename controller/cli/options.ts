@@ -24,9 +24,18 @@ export function parsePort(value: string): number {
 
 /** A count flag: a whole number from 1 to 1,000,000. */
 export function parseCount(value: string): number {
+  return parseWhole(value, 1);
+}
+
+/** A bound that may be 0 (none allowed): a whole number from 0 to 1,000,000. */
+export function parseBound(value: string): number {
+  return parseWhole(value, 0);
+}
+
+function parseWhole(value: string, min: number): number {
   const count = Number(value);
-  if (!/^\d+$/.test(value) || count < 1 || count > 1_000_000) {
-    throw new InvalidArgumentError(`expected a whole number from 1 to 1000000, got "${value}"`);
+  if (!/^\d+$/.test(value) || count < min || count > 1_000_000) {
+    throw new InvalidArgumentError(`expected a whole number from ${min} to 1000000, got "${value}"`);
   }
   return count;
 }

@@ -18,12 +18,31 @@ export type DownloadEvent =
   | { readonly kind: 'started'; readonly download: DownloadProgress }
   | { readonly kind: 'finished'; readonly download: DownloadProgress; readonly complete: boolean };
 
+/** A download request waiting for a slot of its client address (see `--max-downloads-per-client`). */
+export interface DownloadWait {
+  readonly id: number;
+  readonly protocol: DownloadProtocol;
+  readonly file: string;
+  readonly client: string;
+  readonly device?: string;
+  readonly since: number;
+}
+
+/** Totals of waits that ended (admitted or abandoned), for a mean wait. */
+export interface WaitTotals {
+  readonly count: number;
+  readonly seconds: number;
+}
+
 /** Read side, for metrics and status. */
 export interface DownloadStats {
   bytesByFile(): ReadonlyMap<string, number>;
   bytesByClient(): ReadonlyMap<string, number>;
   bytesByDevice(): ReadonlyMap<string, number>;
   inProgress(): readonly DownloadProgress[];
+  /** Requests queued behind their address's concurrent downloads, oldest first. */
+  waiting(): readonly DownloadWait[];
+  waitTotals(): WaitTotals;
   /** Calls `listener` on every start and end of a download; returns the unsubscribe function. */
   subscribe(listener: (event: DownloadEvent) => void): () => void;
 }
@@ -44,9 +63,16 @@ export interface DownloadStart {
   readonly offset?: number;
 }
 
+export interface WaitHandle {
+  /** Idempotent. */
+  end(): void;
+}
+
 /** Write side, used by the file servers. */
 export interface DownloadRecorder extends DownloadStats {
   begin(start: DownloadStart): DownloadHandle;
+  /** A request starts waiting for a slot; `end` when it got one or went away. */
+  beginWait(wait: Omit<DownloadWait, 'id' | 'since'>): WaitHandle;
   /** Counts bytes that belong to no tracked transfer. */
   count(file: string, client: string, device: string | undefined, bytes: number): void;
 }
@@ -61,6 +87,9 @@ export function createDownloadStats(now: () => number = Date.now): DownloadRecor
   const byDevice = new Map<string, number>();
   const active = new Map<number, DownloadProgress>();
   const listeners = new Set<(event: DownloadEvent) => void>();
+  const waits = new Map<number, DownloadWait>();
+  let waitCount = 0;
+  let waitSeconds = 0;
   let nextId = 1;
 
   const emit = (event: DownloadEvent): void => {
@@ -77,6 +106,20 @@ export function createDownloadStats(now: () => number = Date.now): DownloadRecor
     bytesByClient: () => byClient,
     bytesByDevice: () => byDevice,
     inProgress: () => [...active.values()],
+    waiting: () => [...waits.values()],
+    waitTotals: () => ({ count: waitCount, seconds: waitSeconds }),
+    beginWait(wait) {
+      const id = nextId++;
+      const since = now();
+      waits.set(id, { id, since, ...wait });
+      return {
+        end() {
+          if (!waits.delete(id)) return;
+          waitCount++;
+          waitSeconds += Math.max(0, now() - since) / 1000;
+        },
+      };
+    },
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -28,6 +28,8 @@ export {
   type DownloadRecorder,
   type DownloadStart,
   type DownloadStats,
+  type DownloadWait,
+  type WaitTotals,
 } from './download-stats.js';
 export { isSafeFileName } from './file-name.js';
 export { createHashCache, defaultHashCache, type HashCache } from './hash-cache.js';

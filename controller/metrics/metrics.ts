@@ -374,6 +374,33 @@ const DOWNLOAD_METRICS: readonly ReadMetric<DownloadStats>[] = [
       for (const download of stats.inProgress()) yield { labels: { protocol: download.protocol }, value: 1 };
     },
   }),
+  fromDownloads({
+    type: 'gauge',
+    name: 'otactl_firmware_downloads_waiting',
+    help: 'Firmware downloads waiting for a slot of their client address (--max-downloads-per-client)',
+    labels: [],
+    *read(stats) {
+      yield { labels: {}, value: stats.waiting().length };
+    },
+  }),
+  fromDownloads({
+    type: 'counter',
+    name: 'otactl_firmware_download_wait_seconds_total',
+    help: 'Time firmware downloads spent waiting for a slot of their client address, summed over ended waits',
+    labels: [],
+    *read(stats) {
+      yield { labels: {}, value: stats.waitTotals().seconds };
+    },
+  }),
+  fromDownloads({
+    type: 'counter',
+    name: 'otactl_firmware_download_waits_total',
+    help: 'Firmware downloads that waited for a slot of their client address (ended waits)',
+    labels: [],
+    *read(stats) {
+      yield { labels: {}, value: stats.waitTotals().count };
+    },
+  }),
 ];
 
 /** Read from the statistics in memory at each scrape, through prom-client's collect hook. */

@@ -21,6 +21,11 @@ export type UpdateAction =
   | { readonly kind: 'poll-state'; readonly update: ActiveUpdate }
   | { readonly kind: 'verify-version'; readonly update: ActiveUpdate }
   | { readonly kind: 'withdraw'; readonly update: ActiveUpdate; readonly reason: string }
+  /**
+   * Bring a device that is not Idle (State 1 or 2) back to Idle before its Package URI is written:
+   * Cancel 5/0/10 where its object 5 has it, else an empty Package URI.
+   */
+  | { readonly kind: 'reset-before-write'; readonly update: ActiveUpdate; readonly reason: string }
   /** Back from Updating to Downloaded: Execute never reached the device, so it is to be sent again. */
   | { readonly kind: 'rearm'; readonly update: ActiveUpdate; readonly reason: string }
   | { readonly kind: 'finish'; readonly update: ActiveUpdate; readonly outcome: UpdateOutcome };

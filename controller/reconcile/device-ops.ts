@@ -6,10 +6,21 @@ export interface DeviceOps {
   writePackageUri(endpoint: string, uri: string): Promise<ChangeResult>;
   /** Execute 5/0/2. */
   executeUpdate(endpoint: string): Promise<ChangeResult>;
-  /** Read 5/0/3 and 5/0/5 now and store them (a followed value went quiet). */
-  pollFirmwareState(endpoint: string): Promise<void>;
+  /** Execute 5/0/10 (Cancel, object 5 version 1.1 on): back to Idle with Result 10. */
+  cancelUpdate(endpoint: string): Promise<ChangeResult>;
+  /**
+   * Read 5/0/3 and 5/0/5 now and store them (a followed value went quiet, or a write was refused);
+   * what was read, or undefined when the device did not answer.
+   */
+  pollFirmwareState(endpoint: string): Promise<FirmwareReport | undefined>;
   /** Read 3/0/3 now and store it (the device reported success without re-registering). */
   readFirmwareVersion(endpoint: string): Promise<void>;
+}
+
+/** A device's 5/0/3 and 5/0/5 as read; undefined where its answer lacked one. */
+export interface FirmwareReport {
+  readonly state: number | undefined;
+  readonly result: number | undefined;
 }
 
 export type PackageUriChoice =

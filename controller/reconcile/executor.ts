@@ -10,10 +10,11 @@ import {
 } from '../store/index.js';
 import type { UpdateAction, UpdateOutcome } from './actions.js';
 import type { DeviceOps, PackageUriChoice } from './device-ops.js';
-import { isKnownResult, unknownResultReason } from './failure-kinds.js';
+import { classifyUriRefusal, isKnownResult, unknownResultReason } from './failure-kinds.js';
 import type { ActiveUpdate, Candidate } from './observation.js';
 import type { UpdateTransitions } from './transition-writer.js';
 import { beginUpdates, type UpdateChanges, type UpdateEvent } from './update-store.js';
+import { describeRefusal, refusalChanges, refusalDetails, uriRefusal } from './uri-refusal.js';
 
 export interface ExecutorLogger {
   info(obj: object, msg: string): void;
@@ -192,13 +193,37 @@ async function runStep(
         return moved;
       }
       if (result.kind === 'error') {
-        return finish(deps, transitions, update, {
-          phase: 'failed',
-          result: 0,
-          reason: `the device refused the Package URI (${describe(result)})`,
-          // 4.05 means "not now" (the device is busy, e.g. still installing): try again later.
-          retryable: result.code === '4.05',
-          resetDevice: false,
+        // What the device was doing when it refused: read now, since its last report may be old.
+        const read = await deps.ops.pollFirmwareState(update.endpoint);
+        const refusal = uriRefusal(choice.uri, result.code, read, update.device, deps.clock());
+        const verdict = classifyUriRefusal(refusal.code, refusal.state, update.resetAt !== null);
+        const record = { changes: refusalChanges(refusal), details: { refusal: refusalDetails(refusal) } };
+        if (verdict.kind === 'fail') {
+          return finish(
+            deps,
+            transitions,
+            update,
+            {
+              phase: 'failed',
+              result: 0,
+              reason: `the device refused the Package URI, ${verdict.reason}: ${describeRefusal(refusal)}`,
+              retryable: verdict.retryable,
+              resetDevice: false,
+            },
+            record,
+          );
+        }
+        const recorded = await move(['pending'], 'pending', record.changes, {
+          type: 'PackageUriRefused',
+          message: `the device refused the Package URI: ${describeRefusal(refusal)}; resetting it to Idle to write it again`,
+          details: record.details,
+        });
+        if (!recorded) return false;
+        deps.logger?.warn(logFields(update), `package URI refused: ${describeRefusal(refusal)}; resetting`);
+        return runStep(deps, transitions, {
+          kind: 'reset-before-write',
+          update,
+          reason: `it refused the Package URI with ${refusal.code}`,
         });
       }
       deps.logger?.warn(
@@ -310,6 +335,46 @@ async function runStep(
       }
       return false;
     }
+    case 'reset-before-write': {
+      // Before the request: a State 0 the device reports from here on answers this reset.
+      const sentAt = deps.clock();
+      const reset = await resetToIdle(deps.ops, update);
+      if (reset.kind === 'no-answer') {
+        deps.logger?.warn(
+          logFields(update),
+          `resetting the device to Idle: ${reset.detail}; retrying on a later pass`,
+        );
+        return false;
+      }
+      if (reset.kind === 'refused') {
+        return finish(deps, transitions, update, {
+          phase: 'failed',
+          result: 0,
+          reason: `the device refused to return to Idle (${reset.method}: ${reset.code}) before the Package URI write`,
+          retryable: false,
+          resetDevice: false,
+        });
+      }
+      const moved = await move(
+        ['pending'],
+        'pending',
+        { reset_at: new Date(sentAt) },
+        {
+          type: 'DeviceReset',
+          message: `reset to Idle before writing the Package URI (${reset.method}): ${step.reason}`,
+          details: {
+            method: reset.method,
+            reason: step.reason,
+            deviceState: update.device.fwState,
+            deviceResult: update.device.fwResult,
+          },
+        },
+        sentAt,
+      );
+      if (moved)
+        deps.logger?.info(logFields(update), `device reset to Idle (${reset.method}): ${step.reason}`);
+      return moved;
+    }
     case 'finish':
       return finish(deps, transitions, update, step.outcome);
     case 'reset-device':
@@ -319,11 +384,43 @@ async function runStep(
   }
 }
 
+/** What a finish records besides the outcome: more columns, more event details. */
+interface FinishRecord {
+  readonly changes?: UpdateChanges;
+  readonly details?: Record<string, unknown>;
+}
+
+type ResetOutcome =
+  | { readonly kind: 'sent'; readonly method: string }
+  | { readonly kind: 'refused'; readonly method: string; readonly code: string }
+  | { readonly kind: 'no-answer'; readonly detail: string };
+
+/**
+ * Cancel 5/0/10 where the device's object 5 has it; an empty Package URI otherwise, or when the
+ * device answers Cancel 4.04/4.05 (its links promised more than it has).
+ */
+async function resetToIdle(ops: DeviceOps, update: ActiveUpdate): Promise<ResetOutcome> {
+  if (update.device.canCancel) {
+    const cancel = await ops.cancelUpdate(update.endpoint);
+    if (cancel.kind === 'ok') return { kind: 'sent', method: 'Cancel 5/0/10' };
+    if (cancel.kind !== 'error') return { kind: 'no-answer', detail: `Cancel 5/0/10: ${describe(cancel)}` };
+    if (cancel.code !== '4.04' && cancel.code !== '4.05') {
+      return { kind: 'refused', method: 'Cancel 5/0/10', code: cancel.code };
+    }
+  }
+  const empty = await ops.writePackageUri(update.endpoint, '');
+  const method = 'empty Package URI 5/0/1';
+  if (empty.kind === 'ok') return { kind: 'sent', method };
+  if (empty.kind === 'error') return { kind: 'refused', method, code: empty.code };
+  return { kind: 'no-answer', detail: `${method}: ${describe(empty)}` };
+}
+
 async function finish(
   deps: ExecutorDeps,
   transitions: UpdateTransitions,
   update: ActiveUpdate,
   outcome: UpdateOutcome,
+  record: FinishRecord = {},
 ): Promise<boolean> {
   const now = new Date(deps.clock());
   if (outcome.phase === 'failed' && !isKnownResult(outcome.result)) {
@@ -351,7 +448,12 @@ async function finish(
         : {
             type: 'UpdateFailed',
             message: `failed: ${outcome.reason}${willRetry(deps, update, outcome.retryable) ? ' (will retry)' : ''}`,
-            details: { result: outcome.result, reason: outcome.reason, retryable: outcome.retryable },
+            details: {
+              result: outcome.result,
+              reason: outcome.reason,
+              retryable: outcome.retryable,
+              ...record.details,
+            },
           };
   const finished = await transitions.move({
     id: update.id,
@@ -365,6 +467,7 @@ async function finish(
       retryable: outcome.phase === 'failed' ? outcome.retryable : null,
       deadline_at: null,
       finished_at: now,
+      ...record.changes,
     },
     event,
   });

@@ -1,4 +1,4 @@
-import { UpdateResult } from '../store/index.js';
+import { FirmwareState, UpdateResult } from '../store/index.js';
 import { resultMeaning } from '../store/update-codes.js';
 
 /**
@@ -32,4 +32,39 @@ export function unknownResultReason(result: number): string {
 export function failureReasonForResult(result: number): string {
   if (!isKnownResult(result)) return unknownResultReason(result);
   return `result ${result}: ${resultMeaning(result)}`;
+}
+
+/** What to do about a Package URI write the device answered with an error code. */
+export type UriRefusalVerdict =
+  | { readonly kind: 'reset-and-retry' }
+  | { readonly kind: 'fail'; readonly reason: string; readonly retryable: boolean };
+
+/**
+ * Classifies a refused Package URI write by its CoAP code and the device's State then (null when
+ * unknown). 4.00 and 4.06 from a device that is not Idle are what a client that takes a new package
+ * only while Idle answers (the Anjay client does): reset it and write again, once. 4.04 and 4.05
+ * mean the resource is missing or not writable: permanent, except 4.05 while the device installs
+ * (State 3), which is "not now". A 5.xx is the device's own trouble and may pass.
+ */
+export function classifyUriRefusal(
+  code: string,
+  state: number | null,
+  alreadyReset: boolean,
+): UriRefusalVerdict {
+  if (code === '4.00' || code === '4.06') {
+    if (state === FirmwareState.IDLE)
+      return { kind: 'fail', reason: 'refused while Idle (State 0)', retryable: false };
+    if (alreadyReset)
+      return { kind: 'fail', reason: 'refused again after a reset to Idle', retryable: false };
+    return { kind: 'reset-and-retry' };
+  }
+  if (code === '4.04')
+    return { kind: 'fail', reason: 'the device has no Package URI resource', retryable: false };
+  if (code === '4.05') {
+    if (state === FirmwareState.UPDATING)
+      return { kind: 'fail', reason: 'the device is installing (State 3)', retryable: true };
+    return { kind: 'fail', reason: 'the Package URI resource is not writable', retryable: false };
+  }
+  if (code.startsWith('5.')) return { kind: 'fail', reason: 'the device failed to take it', retryable: true };
+  return { kind: 'fail', reason: 'the device does not take it', retryable: false };
 }

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../store/index.js';
+import { hasFirmwareCancel } from './cancel-support.js';
 import type { ActiveUpdate } from './observation.js';
 
 /**
@@ -44,6 +45,7 @@ export async function loadActiveUpdates(
       'u.deadline_at',
       'u.uri_written_at',
       'u.executed_at',
+      'u.reset_at',
       'd.registration_state',
       'd.registered_at',
       'd.firmware_version',
@@ -53,6 +55,7 @@ export async function loadActiveUpdates(
       'd.fw_reported_at',
       'd.fw_protocol_support',
       'd.model',
+      'd.object_links',
     ])
     .where('u.finished_at', 'is', null);
   if (
@@ -99,6 +102,7 @@ export async function loadActiveUpdates(
     deadlineAt: ms(r.deadline_at),
     uriWrittenAt: ms(r.uri_written_at),
     executedAt: ms(r.executed_at),
+    resetAt: ms(r.reset_at),
     device: {
       registrationState: r.registration_state,
       registeredAt: ms(r.registered_at),
@@ -109,6 +113,7 @@ export async function loadActiveUpdates(
       fwReportedAt: ms(r.fw_reported_at),
       fwProtocolSupport: r.fw_protocol_support,
       model: r.model,
+      canCancel: hasFirmwareCancel(r.object_links),
     },
   }));
 }

@@ -12,8 +12,9 @@ export interface DeviceView {
   readonly fwResult: number | null;
   readonly fwReportedAt: number | null;
   readonly fwProtocolSupport: readonly number[] | null;
-  /** 5/0/10 Cancel exists only from object version 1.2 on; the links tell. */
   readonly model: string | null;
+  /** Whether its object 5 has Cancel (5/0/10), from the object links it registered with. */
+  readonly canCancel: boolean;
 }
 
 export interface ActiveUpdate {
@@ -32,6 +33,8 @@ export interface ActiveUpdate {
   readonly deadlineAt: number | null;
   readonly uriWrittenAt: number | null;
   readonly executedAt: number | null;
+  /** When the controller last brought the device back to Idle before writing the Package URI. */
+  readonly resetAt: number | null;
   readonly device: DeviceView;
 }
 

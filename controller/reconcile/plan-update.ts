@@ -1,4 +1,5 @@
 import { FirmwareState, UpdateResult } from '../store/index.js';
+import { describeResult, describeState } from '../store/update-codes.js';
 import type { UpdateAction, UpdateDecision, UpdateOutcome } from './actions.js';
 import {
   failureReasonForResult,
@@ -59,10 +60,26 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
 
   switch (update.phase) {
     case 'pending': {
+      const resetAt = update.resetAt;
       if (expired) {
+        if (resetAt !== null && !(reportedSince(resetAt) && device.fwState === FirmwareState.IDLE)) {
+          return fail(update, 0, 'timeout: the device did not return to Idle after the reset', true, false);
+        }
         return fail(update, 0, 'timeout: the device was not reachable to start the download', true, false);
       }
-      return registered ? act({ kind: 'write-uri', update }) : { actions: [], wait: 'device-offline' };
+      if (!registered) return { actions: [], wait: 'device-offline' };
+      if (resetAt !== null) {
+        // Reset sent: the URI goes out once the device reports Idle since.
+        if (reportedSince(resetAt) && device.fwState === FirmwareState.IDLE)
+          return act({ kind: 'write-uri', update });
+        if (quietFor(device.fwReportedAt, resetAt, now) >= ctx.pollQuietMs) {
+          return { actions: [{ kind: 'poll-state', update }], wait: 'waiting-for-device' };
+        }
+        return { actions: [], wait: 'waiting-for-device' };
+      }
+      const busy = busyBeforeThisUpdate(update);
+      if (busy !== undefined) return act({ kind: 'reset-before-write', update, reason: busy });
+      return act({ kind: 'write-uri', update });
     }
     case 'downloading': {
       const fresh = reportedSince(update.uriWrittenAt);
@@ -74,6 +91,8 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
       }
       const reported = fresh ? deviceError(update) : undefined;
       if (reported) return reported;
+      const lost = lostInRestart(update);
+      if (lost) return lost;
       if (expired) return fail(update, 0, 'timeout while downloading', true, true);
       if (registered && quietFor(device.fwReportedAt, update.uriWrittenAt, now) >= ctx.pollQuietMs) {
         return { actions: [{ kind: 'poll-state', update }], wait: 'downloading' };
@@ -83,6 +102,8 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
     case 'downloaded': {
       const reported = reportedSince(update.uriWrittenAt) ? deviceError(update) : undefined;
       if (reported) return reported;
+      const lost = lostInRestart(update);
+      if (lost) return lost;
       // Only an update sent back from Updating (rearm) keeps a deadline here: a device that never
       // installs must not be executed forever.
       if (expired) return fail(update, 0, 'timeout waiting for the device to install', true, false);
@@ -213,6 +234,45 @@ function deviceError(update: ActiveUpdate): UpdateDecision | undefined {
   }
   if (fwState !== FirmwareState.IDLE && fwState !== FirmwareState.DOWNLOADED) return undefined;
   return fail(update, fwResult, failureReasonForResult(fwResult), isRetryableResult(fwResult), false);
+}
+
+/**
+ * Why a device must be brought back to Idle before this update writes its Package URI, or
+ * undefined. Only a State seen before this update began counts: a State 1 or 2 reported since may
+ * come from this update's own write (a controller that died before recording it), and writing the
+ * URI again is right for that. An Idle device is never reset, whatever its Result: writing a new
+ * URI clears the Result.
+ */
+function busyBeforeThisUpdate(update: ActiveUpdate): string | undefined {
+  const { fwState, fwResult, fwReportedAt } = update.device;
+  if (fwState !== FirmwareState.DOWNLOADING && fwState !== FirmwareState.DOWNLOADED) return undefined;
+  if (fwReportedAt === null || fwReportedAt >= update.createdAt) return undefined;
+  return `the device reports State ${describeState(fwState)}, Result ${describeResult(fwResult ?? 0)}`;
+}
+
+/**
+ * A Register (not an Update) after the Package URI write, and State 0 reported since without an
+ * error code: the device restarted and forgot the download (it starts Idle, often with Result 0).
+ * Treated as what it is, Result 4 (connection lost during download), at once rather than at the
+ * download timeout; the retry rules apply. A device that resumes after a restart reports State 1
+ * or 2 and is left alone.
+ */
+function lostInRestart(update: ActiveUpdate): UpdateDecision | undefined {
+  const { registeredAt, fwReportedAt, fwState, fwResult } = update.device;
+  if (update.uriWrittenAt === null || registeredAt === null || registeredAt <= update.uriWrittenAt) {
+    return undefined;
+  }
+  if (fwReportedAt === null || fwReportedAt < registeredAt || fwState !== FirmwareState.IDLE)
+    return undefined;
+  if (ERROR_RESULTS.has(fwResult ?? 0) || fwResult === UpdateResult.CANCELLED) return undefined;
+  const phase = update.phase === 'downloaded' ? 'the downloaded package' : 'the download';
+  return fail(
+    update,
+    UpdateResult.CONNECTION_LOST,
+    `${failureReasonForResult(UpdateResult.CONNECTION_LOST)}: the device restarted (registered again, State 0) and lost ${phase}`,
+    isRetryableResult(UpdateResult.CONNECTION_LOST),
+    false,
+  );
 }
 
 function quietFor(lastReport: number | null, since: number | null, now: number): number {

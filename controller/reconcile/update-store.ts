@@ -85,6 +85,11 @@ export interface UpdateChanges {
   readonly downloaded_at?: Date | null;
   readonly executed_at?: Date | null;
   readonly finished_at?: Date | null;
+  readonly refusal_code?: string | null;
+  readonly refusal_state?: number | null;
+  readonly refusal_result?: number | null;
+  readonly refused_at?: Date | null;
+  readonly reset_at?: Date | null;
 }
 
 /** One phase change of one update with its event; applied only while the row is still in `from`. */
@@ -109,6 +114,11 @@ const OPTIONAL_COLUMNS = [
   ['downloaded_at', 'timestamptz'],
   ['executed_at', 'timestamptz'],
   ['finished_at', 'timestamptz'],
+  ['refusal_code', 'text'],
+  ['refusal_state', 'smallint'],
+  ['refusal_result', 'smallint'],
+  ['refused_at', 'timestamptz'],
+  ['reset_at', 'timestamptz'],
 ] as const satisfies readonly (readonly [keyof UpdateChanges, string])[];
 
 const RECORD_COLUMNS = sql.raw(

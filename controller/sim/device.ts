@@ -124,6 +124,9 @@ export class SimDevice {
   #heldBack: Notification | undefined;
   #silent = false;
   #download: AbortController | undefined;
+  #rebootedMidDownload = false;
+  /** The first version Execute was asked to install (stuck-downloaded: that one always fails). */
+  #badVersion: string | undefined;
   #image: { version: string; model: string } | undefined;
   #values: {
     lifetime: number;
@@ -528,6 +531,14 @@ export class SimDevice {
         case '/5/0/1': {
           if (this.#values.state === FirmwareState.UPDATING) return { code: Code.METHOD_NOT_ALLOWED };
           const uri = Buffer.isBuffer(r.value) ? r.value.toString('utf8') : String(r.value);
+          // Like the Anjay client: a new package only from Idle; an empty URI always resets.
+          if (
+            this.#faults.has('stuck-downloaded') &&
+            uri !== '' &&
+            this.#values.state !== FirmwareState.IDLE
+          ) {
+            return { code: Code.BAD_REQUEST };
+          }
           this.#writePackageUri(uri);
           break;
         }
@@ -615,6 +626,19 @@ export class SimDevice {
       return;
     }
     this.#setFirmware(FirmwareState.DOWNLOADING, UpdateResult.INITIAL);
+    if (this.#faults.has('reboot-mid-download') && !this.#rebootedMidDownload) {
+      this.#rebootedMidDownload = true;
+      // Restarts before the download got anywhere and forgets it: Idle, no result, no URI.
+      setImmediate(
+        () =>
+          void this.#reboot(() => {
+            this.#values.packageUri = '';
+            this.#values.state = FirmwareState.IDLE;
+            this.#values.result = UpdateResult.INITIAL;
+          }),
+      );
+      return;
+    }
     void this.#runDownload(check.url);
   }
 
@@ -691,6 +715,21 @@ export class SimDevice {
     }
     let version = image.version;
     let result: UpdateResultId = UpdateResult.SUCCESS;
+    this.#badVersion ??= image.version;
+    if (this.#faults.has('stuck-downloaded') && image.version === this.#badVersion) {
+      // The first version it is asked to install never installs: it stays in Downloaded with it.
+      await this.#reboot(() => {
+        this.#values.state = FirmwareState.DOWNLOADED;
+        this.#values.result = UpdateResult.UPDATE_FAILED;
+        this.#emit({
+          kind: 'state',
+          endpoint: this.endpoint,
+          state: FirmwareState.DOWNLOADED,
+          result: UpdateResult.UPDATE_FAILED,
+        });
+      });
+      return;
+    }
     if (this.#faults.has('update-fails')) {
       version = this.#values.firmwareVersion;
       result = UpdateResult.UPDATE_FAILED;

@@ -40,6 +40,14 @@ export const FAULT_KINDS = [
   'queue-mode',
   /** Goes offline at its first Update for PARAM seconds (default twice the lifetime), then registers anew. */
   'expire',
+  /** Restarts once during its first download and comes back Idle with Result 0, the download forgotten. */
+  'reboot-mid-download',
+  /**
+   * The first version it is asked to install fails (every time): it stays in Downloaded (State 2,
+   * Result 8) on the old version. Accepts a new Package URI only while Idle (4.00 otherwise), like
+   * the Anjay client; another version installs.
+   */
+  'stuck-downloaded',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -161,4 +169,6 @@ or @ENDPOINT|ENDPOINT...; same --seed, same assignment. Faults:
   slow-download[:B/s]   bandwidth limit in bytes per second (default 1000)
   queue-mode[:S]        queue mode (Q), reachable S seconds after each Register/Update (default 93)
   expire[:S]            at its first Update goes offline S seconds (default 2x lifetime), then registers anew
+  reboot-mid-download   restarts once during its first download, comes back Idle with Result 0
+  stuck-downloaded      its first target never installs: stays Downloaded (State 2, Result 8); a new URI only while Idle, else 4.00
 example: --faults "download-fails=0.05,no-reregister=0.02,slow-download=0.1:2000,expire=@sim-000001"`;

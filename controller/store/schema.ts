@@ -89,6 +89,14 @@ export interface FirmwareUpdatesTable {
   downloaded_at: Timestamp | null;
   executed_at: Timestamp | null;
   finished_at: Timestamp | null;
+  /** CoAP code of the last refused Package URI write (the URI is `package_uri`). */
+  refusal_code: string | null;
+  /** The device's 5/0/3 and 5/0/5 when it refused; null when unknown. */
+  refusal_state: number | null;
+  refusal_result: number | null;
+  refused_at: Timestamp | null;
+  /** When the device was last brought back to Idle before the Package URI write. */
+  reset_at: Timestamp | null;
 }
 
 export interface RolloutsTable {

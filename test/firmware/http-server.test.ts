@@ -9,6 +9,7 @@ import {
   type RunningFirmwareServer,
   startFirmwareHttpServer,
 } from '../../controller/firmware/http/server.js';
+import { waitFor } from '../reliability/harness/wait-for.js';
 import {
   type FirmwareDir,
   get,
@@ -233,7 +234,100 @@ function startPausedDownload(port: number, path: string): Promise<PausedDownload
 }
 
 describe('per-client bounds', () => {
-  it('answers 429 beyond the concurrent downloads a client may run, and serves again once one ends', async () => {
+  it('queues downloads beyond the concurrent ones a client may run, visibly, and serves each in turn', async () => {
+    const big = await writeImage(fw.dir, 'queued.bin', 48 * 1024 * 1024);
+    const { catalog } = await buildFirmwareCatalog(fw.dir, [{ file: 'queued.bin', sha256: big.sha256 }]);
+    const ownStats = createDownloadStats();
+    const limited = await startFirmwareHttpServer({
+      port: 0,
+      host: '127.0.0.1',
+      catalog,
+      stats: ownStats,
+      maxDownloadsPerClient: 1,
+      downloadQueuePerClient: 2,
+      idleTimeoutMs: 300,
+    });
+    try {
+      const first = await startPausedDownload(limited.port, '/binaries/queued.bin');
+      expect(first.res.statusCode).toBe(200);
+      // Two more wait: no answer yet, both listed as waiting for this address.
+      const second = startPausedDownload(limited.port, '/binaries/queued.bin');
+      const third = get(limited.port, '/binaries/queued.bin', { method: 'HEAD' });
+      await waitFor('two queued downloads', () => (ownStats.waiting().length === 2 ? true : undefined), {
+        intervalMs: 10,
+        timeoutMs: 10_000,
+      });
+      expect(ownStats.waiting()[0]).toMatchObject({
+        file: 'queued.bin',
+        client: '127.0.0.1',
+        protocol: 'http',
+      });
+      // The queue is full: a fourth is refused, the abusive-client case.
+      const refused = await get(limited.port, '/binaries/queued.bin', { method: 'HEAD' });
+      expect(refused.status).toBe(429);
+      expect(refused.headers['retry-after']).toBeDefined();
+      // Waiting longer than the idle timeout is not idleness: the queued requests are still served.
+      await new Promise<void>((resolve) => setTimeout(resolve, 600));
+      expect(ownStats.waiting()).toHaveLength(2);
+
+      first.req.destroy();
+      const admitted = await second;
+      expect(admitted.res.statusCode).toBe(200);
+      expect(ownStats.waiting()).toHaveLength(1);
+      admitted.req.destroy();
+      expect((await third).status).toBe(200);
+      expect(ownStats.waiting()).toEqual([]);
+      expect(ownStats.waitTotals().count).toBe(2);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('drops a queued download whose client reset its connection, and gives its turn to the next', async () => {
+    const big = await writeImage(fw.dir, 'left.bin', 48 * 1024 * 1024);
+    const { catalog } = await buildFirmwareCatalog(fw.dir, [{ file: 'left.bin', sha256: big.sha256 }]);
+    const ownStats = createDownloadStats();
+    const limited = await startFirmwareHttpServer({
+      port: 0,
+      host: '127.0.0.1',
+      catalog,
+      stats: ownStats,
+      maxDownloadsPerClient: 1,
+    });
+    try {
+      const first = await startPausedDownload(limited.port, '/binaries/left.bin');
+      const leaving = httpRequest({
+        host: '127.0.0.1',
+        port: limited.port,
+        path: '/binaries/left.bin',
+        agent: false,
+      });
+      leaving.on('error', () => {});
+      leaving.end();
+      await waitFor('a queued download', () => (ownStats.waiting().length === 1 ? true : undefined), {
+        intervalMs: 10,
+        timeoutMs: 10_000,
+      });
+      // A reset, not a FIN: the server allows half-open sockets (small stacks half-close after the
+      // request), so only a reset or a failed write tells that a client is gone.
+      leaving.socket?.resetAndDestroy();
+      await waitFor('the queue to empty', () => (ownStats.waiting().length === 0 ? true : undefined), {
+        intervalMs: 10,
+        timeoutMs: 10_000,
+      });
+      const next = get(limited.port, '/binaries/left.bin', { method: 'HEAD' });
+      await waitFor('the next to wait', () => (ownStats.waiting().length === 1 ? true : undefined), {
+        intervalMs: 10,
+        timeoutMs: 10_000,
+      });
+      first.req.destroy();
+      expect((await next).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('answers 429 beyond the concurrent downloads a client may run when it may queue none, and serves again once one ends', async () => {
     const big = await writeImage(fw.dir, 'big.bin', 48 * 1024 * 1024);
     const { catalog } = await buildFirmwareCatalog(fw.dir, [{ file: 'big.bin', sha256: big.sha256 }]);
     const ownStats = createDownloadStats();
@@ -243,6 +337,7 @@ describe('per-client bounds', () => {
       catalog,
       stats: ownStats,
       maxDownloadsPerClient: 2,
+      downloadQueuePerClient: 0,
     });
     try {
       const a = await startPausedDownload(limited.port, '/binaries/big.bin');

@@ -32,7 +32,8 @@ export interface Workspace {
   readonly dir: string;
   readonly manifestsDir: string;
   readonly firmwareDir: string;
-  addFirmware(version: string, model?: string): Promise<FirmwareFixture>;
+  /** An image of `payloadBytes` (default 2048) bytes of payload. */
+  addFirmware(version: string, model?: string, payloadBytes?: number): Promise<FirmwareFixture>;
   writeManifest(name: string, yaml: string): Promise<void>;
   cleanup(): Promise<void>;
 }
@@ -47,8 +48,8 @@ export async function createWorkspace(): Promise<Workspace> {
     dir,
     manifestsDir,
     firmwareDir,
-    async addFirmware(version, model = 'SIM1') {
-      const image = packImage({ version, model, payload: Buffer.alloc(2048, version) });
+    async addFirmware(version, model = 'SIM1', payloadBytes = 2048) {
+      const image = packImage({ version, model, payload: Buffer.alloc(payloadBytes, version) });
       const file = `${model.toLowerCase()}-${version}.bin`;
       await writeFile(join(firmwareDir, file), image);
       const sha256 = createHash('sha256').update(image).digest('hex');

@@ -77,6 +77,9 @@ describe('metrics without a database', () => {
       '# TYPE otactl_rollout_failed_devices gauge',
       '# TYPE otactl_firmware_bytes_served_total counter',
       '# TYPE otactl_firmware_downloads_in_progress gauge',
+      '# TYPE otactl_firmware_downloads_waiting gauge',
+      '# TYPE otactl_firmware_download_wait_seconds_total counter',
+      '# TYPE otactl_firmware_download_waits_total counter',
     ]);
   });
 
@@ -92,6 +95,21 @@ describe('metrics without a database', () => {
     expect(sampleValue(samples, 'otactl_firmware_bytes_served_total', { file: 'a.bin' })).toBe(140);
     expect(sampleValue(samples, 'otactl_firmware_downloads_in_progress', { protocol: 'coap' })).toBe(1);
     expect(sampleValue(samples, 'otactl_firmware_downloads_in_progress', { protocol: 'http' })).toBe(0);
+  });
+
+  it('exports the downloads waiting for a slot of their address and the time waited', async () => {
+    let now = 1_000;
+    const stats = createDownloadStats(() => now);
+    const metrics = createMetrics({ downloadStats: stats });
+    const ended = stats.beginWait({ protocol: 'http', file: 'a.bin', client: '10.0.0.1' });
+    stats.beginWait({ protocol: 'http', file: 'a.bin', client: '10.0.0.1' });
+    now += 2_500;
+    ended.end();
+    ended.end();
+    const samples = parseExposition(await metrics.render());
+    expect(sampleValue(samples, 'otactl_firmware_downloads_waiting', {})).toBe(1);
+    expect(sampleValue(samples, 'otactl_firmware_download_waits_total', {})).toBe(1);
+    expect(sampleValue(samples, 'otactl_firmware_download_wait_seconds_total', {})).toBe(2.5);
   });
 });
 

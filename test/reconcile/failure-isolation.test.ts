@@ -24,7 +24,8 @@ function okOps(): DeviceOps {
   return {
     writePackageUri: async () => ok,
     executeUpdate: async () => ok,
-    pollFirmwareState: async () => {},
+    cancelUpdate: async () => ok,
+    pollFirmwareState: async () => undefined,
     readFirmwareVersion: async () => {},
   };
 }

@@ -23,6 +23,7 @@ function updating(device: Partial<DeviceView>): ActiveUpdate {
     deadlineAt: T0 + 900_000,
     uriWrittenAt: T0 + 10,
     executedAt: EXECUTED,
+    resetAt: null,
     device: {
       registrationState: 'registered',
       registeredAt: T0 - 3_600_000,
@@ -33,6 +34,7 @@ function updating(device: Partial<DeviceView>): ActiveUpdate {
       fwReportedAt: EXECUTED + 5,
       fwProtocolSupport: [2],
       model: 'SIM1',
+      canCancel: true,
       ...device,
     },
   };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { classifyUriRefusal } from '../../controller/reconcile/failure-kinds.js';
 import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/observation.js';
 import { planUpdate, type UpdatePlanContext } from '../../controller/reconcile/plan-update.js';
 
@@ -15,6 +16,7 @@ function device(overrides: Partial<DeviceView> = {}): DeviceView {
     fwReportedAt: T0 - 59_000,
     fwProtocolSupport: [2],
     model: 'SIM1',
+    canCancel: true,
     ...overrides,
   };
 }
@@ -39,6 +41,7 @@ function update(
     deadlineAt: T0 + 600_000,
     uriWrittenAt: null,
     executedAt: null,
+    resetAt: null,
     device: device(deviceOverrides),
     ...overrides,
   };
@@ -242,5 +245,116 @@ describe('an Execute that never reached the device', () => {
       kind: 'finish',
       outcome: { phase: 'failed', reason: 'timeout waiting for the device to install' },
     });
+  });
+});
+
+describe('a device that restarts during the download', () => {
+  const downloading = (device: Partial<DeviceView>) =>
+    update({ phase: 'downloading', uriWrittenAt: T0 + 10 }, { fwState: 1, fwReportedAt: T0 + 20, ...device });
+
+  it('fails at once with Result 4 (retryable) once it registered again and reports State 0 without an error', () => {
+    const decision = planUpdate(
+      downloading({ registeredAt: T0 + 5_000, fwState: 0, fwResult: 0, fwReportedAt: T0 + 5_100 }),
+      ctx(T0 + 6_000),
+    );
+    expect(decision.actions).toEqual([
+      expect.objectContaining({
+        kind: 'finish',
+        outcome: expect.objectContaining({ phase: 'failed', result: 4, retryable: true }),
+      }),
+    ]);
+  });
+
+  it('leaves alone a device that registered again and still downloads, or whose State 0 predates the Register', () => {
+    const resumed = downloading({
+      registeredAt: T0 + 5_000,
+      fwState: 1,
+      fwResult: 0,
+      fwReportedAt: T0 + 5_100,
+    });
+    expect(kinds(planUpdate(resumed, ctx(T0 + 6_000)))).toEqual([]);
+    const beforeRegister = downloading({
+      registeredAt: T0 + 5_000,
+      fwState: 0,
+      fwResult: 0,
+      fwReportedAt: T0 + 30,
+    });
+    expect(kinds(planUpdate(beforeRegister, ctx(T0 + 6_000)))).toEqual([]);
+    const registeredBeforeWrite = downloading({
+      registeredAt: T0,
+      fwState: 0,
+      fwResult: 0,
+      fwReportedAt: T0 + 30,
+    });
+    expect(kinds(planUpdate(registeredBeforeWrite, ctx(T0 + 6_000)))).toEqual([]);
+  });
+});
+
+describe('a device found busy before its Package URI is written', () => {
+  it('is reset only when it reported State 1 or 2 before this update began', () => {
+    const before = { fwReportedAt: T0 - 1_000 };
+    expect(kinds(planUpdate(update({}, { ...before, fwState: 2, fwResult: 8 }), ctx(T0 + 1)))).toEqual([
+      'reset-before-write',
+    ]);
+    expect(kinds(planUpdate(update({}, { ...before, fwState: 1, fwResult: 0 }), ctx(T0 + 1)))).toEqual([
+      'reset-before-write',
+    ]);
+  });
+
+  it('never resets an Idle device, whatever its Result, nor one whose State may come from this update', () => {
+    for (const fwResult of [0, 1, 4, 8, 10]) {
+      expect(
+        kinds(planUpdate(update({}, { fwState: 0, fwResult, fwReportedAt: T0 - 1_000 }), ctx(T0 + 1))),
+      ).toEqual(['write-uri']);
+    }
+    // Reported after the update began: possibly this update's own write (a controller that died before recording it).
+    expect(
+      kinds(planUpdate(update({}, { fwState: 1, fwResult: 0, fwReportedAt: T0 + 5 }), ctx(T0 + 10))),
+    ).toEqual(['write-uri']);
+    expect(
+      kinds(planUpdate(update({}, { fwState: null, fwResult: null, fwReportedAt: null }), ctx(T0 + 1))),
+    ).toEqual(['write-uri']);
+  });
+
+  it('after the reset writes once the device reports Idle since, polls a quiet one, and times out a stuck one', () => {
+    const reset = { resetAt: T0 + 100 };
+    expect(
+      kinds(planUpdate(update(reset, { fwState: 0, fwResult: 10, fwReportedAt: T0 + 150 }), ctx(T0 + 200))),
+    ).toEqual(['write-uri']);
+    expect(
+      kinds(planUpdate(update(reset, { fwState: 2, fwResult: 8, fwReportedAt: T0 - 1_000 }), ctx(T0 + 200))),
+    ).toEqual([]);
+    expect(
+      kinds(
+        planUpdate(update(reset, { fwState: 2, fwResult: 8, fwReportedAt: T0 - 1_000 }), ctx(T0 + 40_000)),
+      ),
+    ).toEqual(['poll-state']);
+    const late = planUpdate(
+      update(reset, { fwState: 2, fwResult: 8, fwReportedAt: T0 - 1_000 }),
+      ctx(T0 + 700_000),
+    );
+    expect(late.actions[0]).toMatchObject({
+      kind: 'finish',
+      outcome: { phase: 'failed', reason: 'timeout: the device did not return to Idle after the reset' },
+    });
+  });
+});
+
+describe('classifying a refused Package URI write', () => {
+  it.each([
+    ['4.00', 2, false, 'reset-and-retry', undefined],
+    ['4.06', 1, false, 'reset-and-retry', undefined],
+    ['4.00', null, false, 'reset-and-retry', undefined],
+    ['4.00', 2, true, 'fail', false],
+    ['4.00', 0, false, 'fail', false],
+    ['4.04', 2, false, 'fail', false],
+    ['4.05', 0, false, 'fail', false],
+    ['4.05', 3, false, 'fail', true],
+    ['5.00', 0, false, 'fail', true],
+    ['4.13', 0, false, 'fail', false],
+  ] as const)('%s with State %s (reset before: %s) -> %s', (code, state, alreadyReset, kind, retryable) => {
+    const verdict = classifyUriRefusal(code, state, alreadyReset);
+    expect(verdict.kind).toBe(kind);
+    if (verdict.kind === 'fail') expect(verdict.retryable).toBe(retryable);
   });
 });

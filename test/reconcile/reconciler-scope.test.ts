@@ -45,7 +45,8 @@ describe.each(testBackends)('what a reconciler pass looks at, on $name', (backen
       ops: {
         writePackageUri: async () => ({ kind: 'ok', code: '2.04' }),
         executeUpdate: async () => ({ kind: 'ok', code: '2.04' }),
-        pollFirmwareState: async () => {},
+        cancelUpdate: async () => ({ kind: 'ok', code: '2.04' }),
+        pollFirmwareState: async () => undefined,
         readFirmwareVersion: async () => {},
       },
       packageUri: () => ({ ok: true, uri: 'http://127.0.0.1/fw.bin' }),

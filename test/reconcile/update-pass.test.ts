@@ -28,7 +28,8 @@ function countingOps(): DeviceOps & { executes: string[]; writes: string[] } {
       ops.executes.push(endpoint);
       return ok;
     },
-    pollFirmwareState: async () => {},
+    cancelUpdate: async () => ok,
+    pollFirmwareState: async () => undefined,
     readFirmwareVersion: async () => {},
   };
   return ops;

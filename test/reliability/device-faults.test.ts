@@ -35,6 +35,16 @@ const EXPECTED: Readonly<Record<FaultKind | 'none', Expected>> = {
   'slow-download': { version: '2.0.0', phases: ['succeeded'] },
   'queue-mode': { version: '2.0.0', phases: ['succeeded'] },
   expire: { version: '2.0.0', phases: ['succeeded'] },
+  // Noticed at its new Register, not at the download timeout: Result 4, and the retry succeeds.
+  'reboot-mid-download': {
+    version: '2.0.0',
+    phases: ['failed', 'succeeded'],
+    result: 4,
+    reason: /restarted/,
+  },
+  // Its install always fails and it stays in Downloaded: Result 8 (or, when a State 2 report raced
+  // ahead of its Result and Execute went out again, the update timeout), nothing to retry.
+  'stuck-downloaded': { version: '1.0.0', phases: ['failed'] },
 };
 
 function faultSpec(prefix: string): { spec: string; faultOf: Map<string, FaultKind | 'none'> } {

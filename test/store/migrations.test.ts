@@ -18,6 +18,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0006-reported-codes',
           '0007-rollout-target',
           '0008-version-order',
+          '0009-update-refusals',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

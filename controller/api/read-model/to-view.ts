@@ -178,6 +178,19 @@ export function toUpdateView(row: FirmwareUpdateRow): UpdateView {
     downloadedAt: isoOrNull(row.downloaded_at),
     executedAt: isoOrNull(row.executed_at),
     finishedAt: isoOrNull(row.finished_at),
+    refusal:
+      row.refusal_code === null
+        ? null
+        : {
+            code: row.refusal_code,
+            uri: row.package_uri,
+            deviceState: row.refusal_state,
+            deviceStateText: row.refusal_state === null ? null : stateMeaning(row.refusal_state),
+            deviceResult: row.refusal_result,
+            deviceResultText: row.refusal_result === null ? null : resultMeaning(row.refusal_result),
+            at: isoOrNull(row.refused_at),
+          },
+    resetAt: isoOrNull(row.reset_at),
   };
 }
 

@@ -104,6 +104,22 @@ export interface UpdateView {
   readonly downloadedAt: string | null;
   readonly executedAt: string | null;
   readonly finishedAt: string | null;
+  /** The last Package URI write the device refused, with its state then; null when none was. */
+  readonly refusal: UriRefusalView | null;
+  /** When the controller last brought the device back to Idle before writing the Package URI. */
+  readonly resetAt: string | null;
+}
+
+export interface UriRefusalView {
+  /** CoAP code of the answer, e.g. "4.00". */
+  readonly code: string;
+  readonly uri: string | null;
+  /** The device's 5/0/3 and 5/0/5 when it refused (null when unknown), and their meanings. */
+  readonly deviceState: number | null;
+  readonly deviceStateText: string | null;
+  readonly deviceResult: number | null;
+  readonly deviceResultText: string | null;
+  readonly at: string | null;
 }
 
 export interface RolloutDetailView extends RolloutView {

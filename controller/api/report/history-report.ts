@@ -1,4 +1,4 @@
-import type { DeviceDetailView, UpdateView } from '../read-model/views.js';
+import type { DeviceDetailView, UpdateView, UriRefusalView } from '../read-model/views.js';
 
 function updateBlock(u: UpdateView): string[] {
   const from = u.fromVersion ? `${u.fromVersion} -> ` : '';
@@ -13,9 +13,20 @@ function updateBlock(u: UpdateView): string[] {
   return [
     `#${u.attempt}  ${u.rollout}  ${u.firmware}  ${from}${u.targetVersion}  ${u.phase}`,
     `    state ${u.state} ${u.stateText} · result ${u.result} ${u.resultText}${reason}`,
+    ...(u.refusal ? [`    ${refusalLine(u.refusal)}`] : []),
+    ...(u.resetAt ? [`    reset to Idle before the Package URI write ${u.resetAt}`] : []),
     `    ${times.join(' · ')}`,
     `    revision ${u.gitRevision ?? '-'}`,
   ];
+}
+
+function refusalLine(r: UriRefusalView): string {
+  const state = r.deviceState === null ? 'unknown' : `${r.deviceState} ${r.deviceStateText}`;
+  const result = r.deviceResult === null ? 'unknown' : `${r.deviceResult} ${r.deviceResultText}`;
+  return (
+    `Package URI refused: ${r.code} for ${r.uri ?? '-'} · device state ${state} · result ${result}` +
+    (r.at ? ` · at ${r.at}` : '')
+  );
 }
 
 /** The text `otactl history` prints: the device, then every update attempt, oldest first. */

@@ -2,11 +2,15 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { startController } from '../../app/start-controller.js';
+import {
+  DEFAULT_DOWNLOAD_QUEUE_PER_CLIENT,
+  DEFAULT_MAX_DOWNLOADS_PER_CLIENT,
+} from '../../firmware/http/index.js';
 import { SERVED_SCHEMES, type ServedScheme } from '../../firmware/index.js';
 import { createLogger, isLogLevel } from '../../log/index.js';
 import { parseDuration, syncGitRemote } from '../../manifests/index.js';
 import { openStoreForCli } from '../open-store.js';
-import { dbOption, parseCount, parsePort } from '../options.js';
+import { dbOption, parseBound, parseCount, parsePort } from '../options.js';
 import { UserError } from '../user-error.js';
 
 interface RunOptions {
@@ -28,7 +32,8 @@ interface RunOptions {
   gitBranch: string;
   gitInterval: string;
   logLevel: string;
-  maxDownloadsPerClient: string;
+  maxDownloadsPerClient: number;
+  downloadQueuePerClient: number;
   maxHttpConnections: number;
   maxConnectionsPerAddress: number;
   maxEventStreams: number;
@@ -65,7 +70,18 @@ export function registerRun(program: Command): void {
     .option('--git-url <url>', 'keep a clone of this repository and watch it (fast-forward only)')
     .option('--git-branch <branch>', 'branch of --git-url', 'main')
     .option('--git-interval <duration>', 'how often to fetch --git-url', '1m')
-    .option('--max-downloads-per-client <n>', 'concurrent downloads from one client address', '64')
+    .option(
+      '--max-downloads-per-client <n>',
+      'concurrent downloads from one client address; more wait in its queue',
+      parseCount,
+      DEFAULT_MAX_DOWNLOADS_PER_CLIENT,
+    )
+    .option(
+      '--download-queue-per-client <n>',
+      'downloads from one client address that may wait for a slot (a fleet behind one NAT address); more get 429',
+      parseBound,
+      DEFAULT_DOWNLOAD_QUEUE_PER_CLIENT,
+    )
     .option(
       '--max-http-connections <n>',
       'open connections on each HTTP(S) port; more get 503',
@@ -152,7 +168,8 @@ async function run(options: RunOptions): Promise<void> {
         ? { apiToken: options.apiToken ?? process.env.OTACTL_API_TOKEN }
         : {}),
       ...(options.requireCommitted ? { requireCommitted: true } : {}),
-      maxDownloadsPerClient: Number(options.maxDownloadsPerClient),
+      maxDownloadsPerClient: options.maxDownloadsPerClient,
+      downloadQueuePerClient: options.downloadQueuePerClient,
       maxHttpConnections: options.maxHttpConnections,
       maxConnectionsPerAddress: options.maxConnectionsPerAddress,
       maxEventStreams: options.maxEventStreams,

@@ -15,8 +15,13 @@ export type FirmwareHttpHandler = (req: IncomingMessage, res: ServerResponse) =>
 export interface FirmwareHttpHandlerOptions {
   readonly catalog: FirmwareCatalog;
   readonly stats?: DownloadRecorder;
-  /** Concurrent downloads one client address may run; beyond it the answer is 429. Default 4. */
+  /** Concurrent downloads one client address may run; more wait in its queue. Default 64. */
   readonly maxDownloadsPerClient?: number;
+  /**
+   * Downloads of one client address that may wait for a slot; beyond it the answer is 429.
+   * Default 10,000: a fleet behind one NAT address waits rather than fails.
+   */
+  readonly downloadQueuePerClient?: number;
   /** When set, every request needs a valid signed-link token (`signDownload`), else 403. */
   readonly signingKey?: UrlKeys;
   readonly now?: () => number;
@@ -25,12 +30,16 @@ export interface FirmwareHttpHandlerOptions {
   readonly onRefused?: (event: { status: number; reason: string; client: string; url: string }) => void;
 }
 
-export const DEFAULT_MAX_DOWNLOADS_PER_CLIENT = 4;
+export const DEFAULT_MAX_DOWNLOADS_PER_CLIENT = 64;
+export const DEFAULT_DOWNLOAD_QUEUE_PER_CLIENT = 10_000;
 
 type FileTarget = Extract<FirmwareRequestTarget, { kind: 'file' }>;
 
 export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): FirmwareHttpHandler {
-  const limiter = createClientLimiter(options.maxDownloadsPerClient ?? DEFAULT_MAX_DOWNLOADS_PER_CLIENT);
+  const limiter = createClientLimiter({
+    max: options.maxDownloadsPerClient ?? DEFAULT_MAX_DOWNLOADS_PER_CLIENT,
+    queue: options.downloadQueuePerClient ?? DEFAULT_DOWNLOAD_QUEUE_PER_CLIENT,
+  });
   const now = options.now ?? Date.now;
   const protocol = options.protocol ?? 'http';
 
@@ -63,11 +72,13 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
     device: string | undefined,
   ): Promise<void> => {
     const client = normalizeAddress(req.socket.remoteAddress);
-    const release = limiter.tryAcquire(client);
-    if (release === undefined) {
-      refuse(req, res, 429, 'too many concurrent downloads from this address', { 'Retry-After': '5' });
+    const release =
+      limiter.tryAcquire(client) ?? (await waitForSlot(req, res, { file: file.fileName, client, device }));
+    if (release === 'queue-full') {
+      refuse(req, res, 429, 'too many downloads waiting from this address', { 'Retry-After': '5' });
       return;
     }
+    if (release === undefined) return;
     res.once('close', release);
     const opened = await openFirmware(file);
     if (opened.kind === 'refused') {
@@ -118,6 +129,43 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
     const stream = handle.createReadStream({ start, end });
     if (download !== undefined) stream.on('data', (chunk) => download.sent(chunk.length));
     pipeline(stream, res, (error) => download?.finish(error == null));
+  };
+
+  /**
+   * Queues a request behind its address's running downloads. The socket's idle timeout is off while
+   * it waits (nothing moves, by our choice); it applies again once the download runs.
+   */
+  const waitForSlot = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    what: { file: string; client: string; device: string | undefined },
+  ): Promise<(() => void) | 'queue-full' | undefined> => {
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    res.once('close', onClose);
+    const queued = limiter.wait(what.client, gone.signal);
+    if (queued === undefined) {
+      res.off('close', onClose);
+      return 'queue-full';
+    }
+    const wait = options.stats?.beginWait({
+      protocol,
+      file: what.file,
+      client: what.client,
+      ...(what.device === undefined ? {} : { device: what.device }),
+    });
+    const idleTimeout = req.socket.timeout ?? 0;
+    req.socket.setTimeout(0);
+    const release = await queued;
+    wait?.end();
+    res.off('close', onClose);
+    if (release === undefined) return undefined;
+    if (res.destroyed) {
+      release();
+      return undefined;
+    }
+    req.socket.setTimeout(idleTimeout);
+    return release;
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse, target: FileTarget): Promise<void> => {

@@ -1,6 +1,7 @@
-export { type ClientLimiter, createClientLimiter } from './client-limiter.js';
+export { type ClientLimiter, type ClientLimits, createClientLimiter } from './client-limiter.js';
 export {
   createFirmwareHttpHandler,
+  DEFAULT_DOWNLOAD_QUEUE_PER_CLIENT,
   DEFAULT_MAX_DOWNLOADS_PER_CLIENT,
   type FirmwareHttpHandler,
   type FirmwareHttpHandlerOptions,

@@ -6,6 +6,7 @@ import * as urlSigningKeys from './0005-url-signing-keys.js';
 import * as reportedCodes from './0006-reported-codes.js';
 import * as rolloutTarget from './0007-rollout-target.js';
 import * as versionOrder from './0008-version-order.js';
+import * as updateRefusals from './0009-update-refusals.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -16,6 +17,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0006-reported-codes': reportedCodes,
   '0007-rollout-target': rolloutTarget,
   '0008-version-order': versionOrder,
+  '0009-update-refusals': updateRefusals,
 };
 
 export const migrationProvider: MigrationProvider = {

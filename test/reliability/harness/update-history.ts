@@ -3,7 +3,10 @@ import type { Database } from '../../../controller/store/index.js';
 
 /** Update event types, and which may follow which within one update attempt. */
 const NEXT: Readonly<Record<string, readonly string[]>> = {
-  UpdateStarted: ['PackageUriWritten', 'UpdateFailed', 'UpdateCancelled'],
+  // A device found busy before this update (or refusing the URI while not Idle) is reset first.
+  UpdateStarted: ['PackageUriWritten', 'UpdateFailed', 'UpdateCancelled', 'DeviceReset', 'PackageUriRefused'],
+  PackageUriRefused: ['DeviceReset', 'UpdateFailed', 'UpdateCancelled'],
+  DeviceReset: ['PackageUriWritten', 'UpdateFailed', 'UpdateCancelled'],
   PackageUriWritten: ['DownloadCompleted', 'UpdateFailed', 'UpdateCancelling', 'UpdateCancelled'],
   DownloadCompleted: ['UpdateExecuted', 'UpdateFailed', 'UpdateCancelling', 'UpdateCancelled'],
   // Execute goes out again only after the row was sent back to Downloaded: it never reached the
