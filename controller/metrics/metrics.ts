@@ -264,7 +264,7 @@ const DATABASE_GAUGES: readonly ReadMetric<DatabaseSnapshot>[] = [
   fromDatabase({
     type: 'gauge',
     name: 'otactl_rollout_needs_attention',
-    help: '1 when a rollout needs someone to act (its Stalled condition is True: aborted, degraded, no devices, conflict, invalid, paused by its failure threshold)',
+    help: '1 when a rollout needs someone to act (its Stalled condition is True: aborted, degraded, no devices, conflict, paused by its failure threshold)',
     labels: ['rollout'],
     *read({ rollouts }) {
       for (const row of rollouts) yield { labels: { rollout: row.name }, value: row.needsAttention ? 1 : 0 };

@@ -12,7 +12,6 @@ export const ROLLOUT_PHASES = [
   'Aborted',
   'Suspended',
   'Conflict',
-  'Invalid',
   'Removed',
 ] as const;
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
@@ -53,13 +52,7 @@ export interface RolloutStatus extends StoredRolloutStatus {
  * selector corrected): their `Stalled` condition is True, and `otactl status` exits non-zero.
  * A rollout paused by its failure threshold is stalled too (see `conditionsFor`).
  */
-const STALLED_PHASES: ReadonlySet<RolloutPhase> = new Set([
-  'Aborted',
-  'Conflict',
-  'Invalid',
-  'Degraded',
-  'NoDevices',
-]);
+const STALLED_PHASES: ReadonlySet<RolloutPhase> = new Set(['Aborted', 'Conflict', 'Degraded', 'NoDevices']);
 
 /**
  * Conditions that never contradict: exactly one of Ready / Reconciling / Stalled is True (Ready

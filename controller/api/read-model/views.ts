@@ -64,7 +64,7 @@ export interface RolloutView {
   readonly message: string;
   /**
    * Someone has to act (a commit, a device fixed, a selector corrected): its `Stalled` condition
-   * is True (Aborted, Degraded, NoDevices, Conflict, Invalid, or paused by its failure threshold).
+   * is True (Aborted, Degraded, NoDevices, Conflict, or paused by its failure threshold).
    * `otactl status` exits 3 and the dashboard shows the badge in red when it is set.
    */
   readonly needsAttention: boolean;
