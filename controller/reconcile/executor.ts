@@ -2,10 +2,11 @@ import type { Kysely } from 'kysely';
 import type { ChangeResult } from '../lwm2m/index.js';
 import type { ResolvedRollout } from '../manifests/index.js';
 import {
-  type ActivePhase,
   type Database,
   FirmwareState,
-  type UpdatePhase,
+  type MoveEvent,
+  type MoveTarget,
+  phasesBefore,
   UpdateResult,
 } from '../store/index.js';
 import type { UpdateAction, UpdateOutcome } from './actions.js';
@@ -156,13 +157,21 @@ async function runStep(
   step: UpdateStep,
 ): Promise<boolean> {
   const { update } = step;
-  const move = (
-    from: readonly ActivePhase[],
-    phase: UpdatePhase,
+  // The phases a move starts from come from the table (UPDATE_MOVES): a move it lacks does not compile.
+  const move = <T extends MoveTarget>(
+    phase: T,
     changes: UpdateChanges,
-    event: UpdateEvent,
+    event: UpdateEvent & { readonly type: MoveEvent<T> },
     at = deps.clock(),
-  ) => transitions.move({ id: update.id, from, phase, phaseChangedAt: new Date(at), changes, event });
+  ) =>
+    transitions.move({
+      id: update.id,
+      from: phasesBefore(phase, event.type),
+      phase,
+      phaseChangedAt: new Date(at),
+      changes,
+      event,
+    });
   switch (step.kind) {
     case 'write-uri': {
       const choice = deps.packageUri(update);
@@ -179,7 +188,6 @@ async function runStep(
       const result = await deps.ops.writePackageUri(update.endpoint, choice.uri);
       if (result.kind === 'ok') {
         const moved = await move(
-          ['pending'],
           'downloading',
           {
             state: FirmwareState.DOWNLOADING,
@@ -213,7 +221,7 @@ async function runStep(
             record,
           );
         }
-        const recorded = await move(['pending'], 'pending', record.changes, {
+        const recorded = await move('pending', record.changes, {
           type: 'PackageUriRefused',
           message: `the device refused the Package URI: ${describeRefusal(refusal)}; resetting it to Idle to write it again`,
           details: record.details,
@@ -234,7 +242,6 @@ async function runStep(
     }
     case 'mark-downloaded':
       return move(
-        ['downloading'],
         'downloaded',
         {
           state: FirmwareState.DOWNLOADED,
@@ -248,7 +255,6 @@ async function runStep(
       // reordered notifications, a second pass or a second replica can never execute twice.
       const executedAt = deps.clock();
       const claimed = await move(
-        ['downloaded'],
         'updating',
         {
           state: FirmwareState.UPDATING,
@@ -284,7 +290,6 @@ async function runStep(
         // later pass executes once the device is reachable. A timeout is different: the device may
         // have executed and rebooted before answering, which is normal.
         await move(
-          ['updating'],
           'downloaded',
           { state: FirmwareState.DOWNLOADED, executed_at: null, deadline_at: null },
           { type: 'UpdateExecuteNotSent', message: `Execute could not be sent: ${describe(result)}` },
@@ -296,7 +301,6 @@ async function runStep(
     }
     case 'rearm':
       return move(
-        ['updating'],
         'downloaded',
         // The deadline of the Updating phase stays: a device that never installs still times out.
         { state: FirmwareState.DOWNLOADED },
@@ -312,7 +316,6 @@ async function runStep(
       if (update.phase !== 'cancelling') {
         const now = deps.clock();
         const moved = await move(
-          ['downloading', 'downloaded'],
           'cancelling',
           { deadline_at: new Date(now + CANCEL_GRACE_MS) },
           {
@@ -356,7 +359,6 @@ async function runStep(
         });
       }
       const moved = await move(
-        ['pending'],
         'pending',
         { reset_at: new Date(sentAt) },
         {

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/index.js';
+import { checkMove, type Database } from '../store/index.js';
 import { type Transition, transitionUpdates } from './update-store.js';
 
 /** How the executor moves an update: the answer says whether this caller moved it. */
@@ -37,6 +37,8 @@ export class TransitionWriter implements UpdateTransitions {
 
   move(transition: Transition): Promise<boolean> {
     return new Promise((resolve, reject) => {
+      // An illegal move fails its own caller now, not the batch it would have joined.
+      checkMove(transition.from, transition.phase, transition.event.type);
       this.#queue.push({ transition, resolve, reject });
       this.#schedule();
     });

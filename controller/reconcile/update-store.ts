@@ -1,5 +1,11 @@
 import { type Kysely, sql } from 'kysely';
-import type { ActivePhase, Database, FirmwareUpdateRow, UpdatePhase } from '../store/index.js';
+import {
+  type ActivePhase,
+  checkMove,
+  type Database,
+  type FirmwareUpdateRow,
+  type UpdatePhase,
+} from '../store/index.js';
 
 export interface UpdateEvent {
   readonly type: string;
@@ -92,7 +98,10 @@ export interface UpdateChanges {
   readonly reset_at?: Date | null;
 }
 
-/** One phase change of one update with its event; applied only while the row is still in `from`. */
+/**
+ * One phase change of one update with its event; applied only while the row is still in `from`.
+ * Each phase of `from` must be able to move to `phase` writing `event.type` (UPDATE_MOVES).
+ */
 export interface Transition {
   readonly id: number;
   readonly from: readonly ActivePhase[];
@@ -168,13 +177,15 @@ function transitionRecord(t: Transition): Record<string, unknown> {
  * updates the rows still in their `from` phases and inserts one event for each row it moved, so a
  * move and its event commit together without BEGIN/COMMIT. Returns the ids that moved; an id that
  * did not was moved first by another pass or replica (the claim that makes Execute happen once).
- * Ids must be distinct within one call.
+ * Ids must be distinct within one call. A transition the table of moves lacks throws before anything
+ * is written.
  */
 export async function transitionUpdates(
   db: Kysely<Database>,
   transitions: readonly Transition[],
 ): Promise<Set<number>> {
   if (transitions.length === 0) return new Set();
+  for (const t of transitions) checkMove(t.from, t.phase, t.event.type);
   // The ids again as an array: the planner cannot see into the JSON, and without them it would scan
   // every update ever made instead of looking the rows up by key.
   const ids = `{${transitions.map((t) => t.id).join(',')}}`;

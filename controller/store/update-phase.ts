@@ -6,7 +6,7 @@
  * downloading  5/0/1 written and acknowledged; waiting for State 2 (Downloaded)
  * downloaded   device reports Downloaded; Execute 5/0/2 not yet sent (next pass, or outside the window)
  * updating     Execute sent (claimed exactly once); waiting for the device to report the new 3/0/3
- * cancelling   the update is being withdrawn: an empty 5/0/1 (or 5/0/10) must still reach the device
+ * cancelling   the update is being withdrawn: an empty 5/0/1 must still reach the device
  */
 export const ACTIVE_PHASES = ['pending', 'downloading', 'downloaded', 'updating', 'cancelling'] as const;
 export const TERMINAL_PHASES = ['succeeded', 'failed', 'cancelled'] as const;
@@ -15,6 +15,99 @@ export const UPDATE_PHASES = [...ACTIVE_PHASES, ...TERMINAL_PHASES] as const;
 export type ActivePhase = (typeof ACTIVE_PHASES)[number];
 export type TerminalPhase = (typeof TERMINAL_PHASES)[number];
 export type UpdatePhase = (typeof UPDATE_PHASES)[number];
+
+/**
+ * Every legal move of an update: from an active phase, the phases it may move to, each with the
+ * event types such a move writes. The executor derives the phases a move starts from out of this
+ * table, and every transition is checked against it before it is written (`checkMove`), so a move
+ * that is not here cannot be made without changing the table.
+ */
+export const UPDATE_MOVES = {
+  pending: {
+    /** The device refused the Package URI (recorded, then reset), or was reset to Idle before it. */
+    pending: ['PackageUriRefused', 'DeviceReset'],
+    downloading: ['PackageUriWritten'],
+    failed: ['UpdateFailed'],
+    /** Withdrawn before its Package URI was written. */
+    cancelled: ['UpdateCancelled'],
+  },
+  downloading: {
+    downloaded: ['DownloadCompleted'],
+    cancelling: ['UpdateCancelling'],
+    failed: ['UpdateFailed'],
+    /** The device reports Result 10 (cancelled) in State 0. */
+    cancelled: ['UpdateCancelled'],
+  },
+  downloaded: {
+    /** The claim: only the pass that makes this move sends Execute. */
+    updating: ['UpdateExecuted'],
+    cancelling: ['UpdateCancelling'],
+    failed: ['UpdateFailed'],
+    cancelled: ['UpdateCancelled'],
+  },
+  updating: {
+    /** Execute was never sent (the claim given back), or never arrived (rearm). */
+    downloaded: ['UpdateExecuteNotSent', 'UpdateRearmed'],
+    succeeded: ['UpdateSucceeded'],
+    failed: ['UpdateFailed'],
+    cancelled: ['UpdateCancelled'],
+  },
+  cancelling: {
+    cancelled: ['UpdateCancelled'],
+  },
+} as const satisfies { readonly [F in ActivePhase]: { readonly [T in UpdatePhase]?: readonly string[] } };
+
+type Moves = typeof UPDATE_MOVES;
+
+/** One legal move: its phases and the event type it writes. */
+export type UpdateMove = {
+  [F in ActivePhase]: {
+    [T in keyof Moves[F]]: {
+      readonly from: F;
+      readonly to: T;
+      readonly event: Moves[F][T] extends readonly (infer E)[] ? E : never;
+    };
+  }[keyof Moves[F]];
+}[ActivePhase];
+
+/** A phase some move leads to. */
+export type MoveTarget = UpdateMove['to'];
+/** The event types a move into `T` may write. */
+export type MoveEvent<T extends MoveTarget> = Extract<UpdateMove, { readonly to: T }>['event'];
+
+/** Every move of the table, one entry per (from, to, event). */
+export const ALL_UPDATE_MOVES: readonly UpdateMove[] = Object.entries(UPDATE_MOVES).flatMap(
+  ([from, targets]) =>
+    Object.entries(targets).flatMap(([to, events]) =>
+      (events as readonly string[]).map((event) => ({ from, to, event }) as UpdateMove),
+    ),
+);
+
+export function isLegalMove(from: string, to: string, event: string): boolean {
+  return ALL_UPDATE_MOVES.some((m) => m.from === from && m.to === to && m.event === event);
+}
+
+export class IllegalMoveError extends Error {}
+
+/**
+ * The phases a move into `to` that writes `event` starts from, by the table. Throws when there is
+ * none: such a move is not in the table.
+ */
+export function phasesBefore<T extends MoveTarget>(to: T, event: MoveEvent<T>): ActivePhase[] {
+  const from = ALL_UPDATE_MOVES.filter((m) => m.to === to && m.event === event).map((m) => m.from);
+  if (from.length === 0) throw new IllegalMoveError(`no update moves to ${to} with ${event}`);
+  return from;
+}
+
+/** Throws unless each phase of `from` may move to `to` writing `event`. */
+export function checkMove(from: readonly string[], to: string, event: string): void {
+  if (from.length === 0) throw new IllegalMoveError(`a move to ${to} (${event}) from no phase`);
+  for (const phase of from) {
+    if (!isLegalMove(phase, to, event)) {
+      throw new IllegalMoveError(`an update does not move from ${phase} to ${to} with ${event}`);
+    }
+  }
+}
 
 export function isTerminalPhase(phase: string): phase is TerminalPhase {
   return (TERMINAL_PHASES as readonly string[]).includes(phase);

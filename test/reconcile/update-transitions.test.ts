@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { QueryCounter } from '../../bench/query-counter.js';
 import { TransitionWriter } from '../../controller/reconcile/transition-writer.js';
 import { type Transition, transitionUpdates } from '../../controller/reconcile/update-store.js';
-import type { ActivePhase, OpenDatabase, UpdatePhase } from '../../controller/store/index.js';
+import {
+  type ActivePhase,
+  ALL_UPDATE_MOVES,
+  type OpenDatabase,
+  type UpdatePhase,
+} from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
 
 /** Devices dev-0..dev-(n-1), each with one active update in `phase`; returns the update ids. */
@@ -35,6 +40,11 @@ async function seedUpdates(store: OpenDatabase, n: number, phase: ActivePhase): 
   return rows.map((r) => Number(r.id));
 }
 
+/** The first event type the table of moves has for this move ('Illegal' where it has none). */
+function eventOf(from: ActivePhase, to: UpdatePhase): string {
+  return ALL_UPDATE_MOVES.find((m) => m.from === from && m.to === to)?.event ?? 'Illegal';
+}
+
 function transition(
   id: number,
   from: ActivePhase[],
@@ -47,7 +57,7 @@ function transition(
     phase,
     phaseChangedAt: new Date(),
     changes: {},
-    event: { type: 'Moved', message: `moved ${id} to ${phase}`, details: { to: phase } },
+    event: { type: eventOf(from[0]!, phase), message: `moved ${id} to ${phase}`, details: { to: phase } },
     ...extra,
   };
 }
@@ -69,7 +79,7 @@ describe.each(testBackends)('update transitions on $name', (backend) => {
         transition(ids[0]!, ['downloading'], 'downloaded', {
           changes: { state: 2, downloaded_at: at, deadline_at: null },
         }),
-        transition(ids[1]!, ['pending', 'downloading'], 'cancelling', { changes: { package_uri: null } }),
+        transition(ids[1]!, ['downloading', 'downloaded'], 'cancelling', { changes: { package_uri: null } }),
         transition(ids[2]!, ['downloading'], 'downloaded'),
       ]);
       expect(counter.count).toBe(1);
@@ -86,8 +96,8 @@ describe.each(testBackends)('update transitions on $name', (backend) => {
       const events = await store.db.selectFrom('events').selectAll().orderBy('id').execute();
       expect(events.map((e) => [Number(e.update_id), e.type, e.rollout, e.endpoint, e.git_revision])).toEqual(
         expect.arrayContaining([
-          [ids[0], 'Moved', 'r', 'dev-0', 'abc123'],
-          [ids[1], 'Moved', 'r', 'dev-1', 'abc123'],
+          [ids[0], 'DownloadCompleted', 'r', 'dev-0', 'abc123'],
+          [ids[1], 'UpdateCancelling', 'r', 'dev-1', 'abc123'],
         ]),
       );
       expect(events).toHaveLength(2);
@@ -116,9 +126,38 @@ describe.each(testBackends)('update transitions on $name', (backend) => {
       const claimed = await store.db
         .selectFrom('events')
         .select('update_id')
-        .where('type', '=', 'Moved')
+        .where('type', '=', 'UpdateExecuted')
         .execute();
       expect(claimed).toHaveLength(4);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a move the table lacks before writing anything', async () => {
+    const store = await backend.open();
+    try {
+      const ids = await seedUpdates(store, 2, 'pending');
+      await expect(
+        transitionUpdates(store.db, [
+          transition(ids[0]!, ['pending'], 'downloading'),
+          transition(ids[1]!, ['pending'], 'updating'),
+        ]),
+      ).rejects.toThrow(/does not move from pending to updating/);
+      const writer = new TransitionWriter(store.db);
+      const results = await Promise.allSettled([
+        writer.move(transition(ids[0]!, ['pending'], 'downloading')),
+        // A legal pair with the event of another move is refused too.
+        writer.move({
+          ...transition(ids[1]!, ['pending'], 'downloading'),
+          event: { type: 'DeviceReset', message: 'x' },
+        }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+      const rows = await store.db.selectFrom('firmware_updates').select('phase').orderBy('id').execute();
+      expect(rows.map((r) => r.phase)).toEqual(['downloading', 'pending']);
+      const events = await store.db.selectFrom('events').select(['update_id', 'type']).execute();
+      expect(events.map((e) => [Number(e.update_id), e.type])).toEqual([[ids[0], 'PackageUriWritten']]);
     } finally {
       await store.close();
     }
