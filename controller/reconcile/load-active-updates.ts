@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { Database } from '../store/index.js';
+import type { ActivePhase, Database } from '../store/index.js';
 import { hasFirmwareCancel } from './cancel-support.js';
 import type { ActiveUpdate } from './observation.js';
 
@@ -57,7 +57,9 @@ export async function loadActiveUpdates(
       'd.model',
       'd.object_links',
     ])
-    .where('u.finished_at', 'is', null);
+    .where('u.finished_at', 'is', null)
+    // An unfinished row is in an active phase (the CHECK firmware_updates_finished_consistent).
+    .$narrowType<{ phase: ActivePhase }>();
   if (
     scope.kind === 'changed' &&
     scope.endpoints.length === 0 &&
@@ -94,7 +96,7 @@ export async function loadActiveUpdates(
     firmware: r.firmware,
     targetVersion: r.target_version,
     fromVersion: r.from_version,
-    phase: r.phase as ActiveUpdate['phase'],
+    phase: r.phase,
     attempt: r.attempt,
     gitRevision: r.git_revision,
     createdAt: r.created_at.getTime(),

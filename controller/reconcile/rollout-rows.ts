@@ -5,7 +5,6 @@ import { parseStoredCounts, storedCountsJson } from './rollout-counts.js';
 import {
   type Condition,
   conditionsFor,
-  type RolloutPhase,
   type RolloutStatus,
   type StoredRolloutStatus,
 } from './rollout-status.js';
@@ -49,7 +48,7 @@ export async function loadStoredStatuses(
       r.name,
       {
         generation: r.generation,
-        phase: r.phase as RolloutPhase,
+        phase: r.phase,
         currentStep: r.current_step,
         stepStartedAt: r.step_started_at?.getTime() ?? null,
         stepCompletedAt: r.step_completed_at?.getTime() ?? null,

@@ -1,20 +1,8 @@
+import type { RolloutPhase } from '../store/rollout-phase.js';
 import type { RolloutCounts, StepProgress } from './rollout-counts.js';
 import type { RolloutTarget, StoredTarget } from './rollout-target.js';
 
-export const ROLLOUT_PHASES = [
-  'Progressing',
-  'Paused',
-  'Completed',
-  /** Finished, but some devices never reached the target (failed, refused as a downgrade, never read). */
-  'Degraded',
-  /** The group has no registered device: nothing to do, and nothing done. */
-  'NoDevices',
-  'Aborted',
-  'Suspended',
-  'Conflict',
-  'Removed',
-] as const;
-export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
+export { ROLLOUT_PHASES, type RolloutPhase } from '../store/rollout-phase.js';
 
 export const CONDITION_TYPES = ['Ready', 'Reconciling', 'Stalled'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];

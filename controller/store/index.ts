@@ -9,6 +9,7 @@ export {
   openDatabase,
   parseDatabaseSpec,
 } from './open-database.js';
+export { ROLLOUT_PHASES, type RolloutPhase } from './rollout-phase.js';
 export type * from './schema.js';
 export { describeResult, describeState, resultMeaning, stateMeaning } from './update-codes.js';
 export * from './update-phase.js';

@@ -1,4 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { RolloutPhase } from './rollout-phase.js';
+import type { UpdatePhase } from './update-phase.js';
 
 /** Timestamps are written as Date or ISO text, always read back as Date. */
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -74,7 +76,8 @@ export interface FirmwareUpdatesTable {
   from_version: string | null;
   package_uri: string | null;
   attempt: number;
-  phase: string;
+  /** One of UPDATE_PHASES. */
+  phase: UpdatePhase;
   state: Generated<number>;
   result: Generated<number>;
   failure_reason: string | null;
@@ -105,7 +108,8 @@ export interface RolloutsTable {
   generation: string;
   observed_generation: string | null;
   git_revision: string | null;
-  phase: string;
+  /** One of ROLLOUT_PHASES. */
+  phase: RolloutPhase;
   current_step: Generated<number>;
   step_started_at: Timestamp | null;
   /** When every device of the current step had finished; a step's pause counts from here. */

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { isTerminalPhase, type RolloutPhase, type UpdatePhase } from '../../controller/store/index.js';
 import type { Database, FirmwareUpdateRow } from '../../controller/store/schema.js';
 
 /** Rows as the reconciler and the LwM2M server write them, for read-side tests. */
@@ -27,7 +28,7 @@ export async function insertDevice(
 
 export interface UpdateFields {
   readonly rollout?: string;
-  readonly phase?: string;
+  readonly phase?: UpdatePhase;
   readonly attempt?: number;
   readonly state?: number;
   readonly result?: number;
@@ -37,8 +38,6 @@ export interface UpdateFields {
   readonly finishedAt?: Date;
 }
 
-const TERMINAL = ['succeeded', 'failed', 'cancelled'];
-
 export async function insertUpdate(
   db: Kysely<Database>,
   deviceId: number,
@@ -46,7 +45,7 @@ export async function insertUpdate(
   fields: UpdateFields = {},
 ): Promise<FirmwareUpdateRow> {
   const phase = fields.phase ?? 'downloading';
-  const terminal = TERMINAL.includes(phase);
+  const terminal = isTerminalPhase(phase);
   return db
     .insertInto('firmware_updates')
     .values({
@@ -87,7 +86,7 @@ export async function insertRollout(
   db: Kysely<Database>,
   name: string,
   fields: {
-    phase?: string;
+    phase?: RolloutPhase;
     currentStep?: number;
     counts?: Record<string, unknown>;
     gitRevision?: string;
