@@ -76,7 +76,7 @@ export interface FirmwareUpdatesTable {
   from_version: string | null;
   package_uri: string | null;
   attempt: number;
-  /** One of UPDATE_PHASES. */
+  /** One of UPDATE_PHASES (a CHECK since migration 0010). */
   phase: UpdatePhase;
   state: Generated<number>;
   result: Generated<number>;
@@ -108,7 +108,7 @@ export interface RolloutsTable {
   generation: string;
   observed_generation: string | null;
   git_revision: string | null;
-  /** One of ROLLOUT_PHASES. */
+  /** One of ROLLOUT_PHASES (a CHECK since migration 0010). */
   phase: RolloutPhase;
   current_step: Generated<number>;
   step_started_at: Timestamp | null;

@@ -19,6 +19,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0007-rollout-target',
           '0008-version-order',
           '0009-update-refusals',
+          '0010-phase-checks',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

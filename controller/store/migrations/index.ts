@@ -7,6 +7,7 @@ import * as reportedCodes from './0006-reported-codes.js';
 import * as rolloutTarget from './0007-rollout-target.js';
 import * as versionOrder from './0008-version-order.js';
 import * as updateRefusals from './0009-update-refusals.js';
+import * as phaseChecks from './0010-phase-checks.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -18,6 +19,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0007-rollout-target': rolloutTarget,
   '0008-version-order': versionOrder,
   '0009-update-refusals': updateRefusals,
+  '0010-phase-checks': phaseChecks,
 };
 
 export const migrationProvider: MigrationProvider = {
