@@ -2,6 +2,7 @@ import { parseRolloutCounts, parseStoredCounts } from '../../reconcile/rollout-c
 import { needsAttention } from '../../reconcile/rollout-status.js';
 import { describeTargetChange, type TargetChange } from '../../reconcile/rollout-target.js';
 import { admittedBy } from '../../reconcile/step-share.js';
+import type { RolloutPhase } from '../../store/rollout-phase.js';
 import type { DeviceRow, EventRow, FirmwareUpdateRow, RolloutRow } from '../../store/schema.js';
 import { reportedCodeText, resultMeaning, stateMeaning } from '../../store/update-codes.js';
 import { publicDetails } from './public-details.js';
@@ -105,7 +106,7 @@ function specOf(value: unknown) {
   };
 }
 
-function stepStatus(index: number, currentStep: number, phase: string): StepStatus {
+function stepStatus(index: number, currentStep: number, phase: RolloutPhase): StepStatus {
   if (index < currentStep || (index === currentStep && (phase === 'Completed' || phase === 'Degraded')))
     return 'completed';
   return index === currentStep ? 'current' : 'pending';

@@ -1,5 +1,6 @@
 import type { RolloutCounts } from '../../reconcile/rollout-counts.js';
-import type { ActivePhase } from '../../store/update-phase.js';
+import type { RolloutPhase } from '../../store/rollout-phase.js';
+import type { ActivePhase, UpdatePhase } from '../../store/update-phase.js';
 
 /** JSON shapes of the API (camel-case, ISO timestamps); the CLI and the dashboard read the same. */
 
@@ -46,7 +47,7 @@ export interface ConditionView {
 
 export interface RolloutView {
   readonly name: string;
-  readonly phase: string;
+  readonly phase: RolloutPhase;
   /** 0-based index into `steps`. */
   readonly currentStep: number;
   readonly stepCount: number;
@@ -87,7 +88,7 @@ export interface UpdateView {
   readonly targetVersion: string;
   readonly fromVersion: string | null;
   readonly attempt: number;
-  readonly phase: string;
+  readonly phase: UpdatePhase;
   /** 5/0/3 as last reported, and its meaning. */
   readonly state: number;
   readonly stateText: string;
