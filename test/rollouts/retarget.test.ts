@@ -163,5 +163,11 @@ describe.each(testBackends)('a rollout whose target changes, on $name', (backend
       s.db,
     );
     expect(perDevice.rows.map((r) => Number(r.n))).toEqual(Array(DEVICES).fill(4));
+    // "attempt N" counts attempts of this target in this episode: taking 2.1.0 again after the
+    // revert is every device's first attempt, not its second.
+    const attempts = await sql<{ attempt: number }>`select distinct attempt from firmware_updates`.execute(
+      s.db,
+    );
+    expect(attempts.rows.map((r) => Number(r.attempt))).toEqual([1]);
   }, 480_000);
 });
