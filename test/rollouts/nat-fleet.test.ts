@@ -55,10 +55,12 @@ describe('a fleet behind one address (carrier-grade NAT) with the default downlo
     expect(updates).toHaveLength(FLEET);
     expect(fleet.summary().versions).toEqual({ '2.0.0': FLEET });
 
-    // The downloads did wait for the address's slots, and the API shows it.
+    // No download is left waiting in the API.
     const res = await fetch(`http://127.0.0.1:${controller.httpPort}/api/v1/downloads`);
-    const downloads = (await res.json()) as { waitingCount: number; waitsEnded: number };
+    const downloads = (await res.json()) as { waitingCount: number };
     expect(downloads.waitingCount).toBe(0);
-    expect(downloads.waitsEnded).toBeGreaterThan(0);
+    // No assertion that some downloads waited: whether this run's downloads overlapped past the
+    // address's 64 slots depends on timing (they did in about 9 runs of 10). The queue itself is
+    // tested in test/firmware/http-server.test.ts.
   }, 180_000);
 });

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DeviceDetailView } from '../../controller/api/read-model/views.js';
 import { renderHistory } from '../../controller/api/report/index.js';
 import { testBackends } from '../helpers/databases.js';
-import { afterPassWhen, Scene, updatesOf } from '../helpers/rollout-fixture.js';
+import { afterPassWhen, rolloutManifests, Scene, updatesOf } from '../helpers/rollout-fixture.js';
 import { StrictFirmwareDevice } from './support/strict-firmware-device.js';
 
 const pglite = testBackends[0]!;
@@ -95,10 +95,14 @@ describe('Package URI writes a device refuses', () => {
 
   it('resets a device left in Downloaded after a failed install (empty URI: no Cancel), waits for Idle, then writes', async () => {
     scene = await Scene.create(pglite);
-    const { controller } = await scene.startRollout({
+    const s = scene;
+    // Suspended until the controller has stored the device's State 2: the install failed before
+    // this rollout, so the state is known when the update begins. (A State first reported after
+    // the update began takes the refusal path of the next test.)
+    const { controller, target } = await s.startRollout({
       rollout: 'stuck',
       pattern: 'strict-*',
-      spec: ONE_ATTEMPT,
+      spec: `  suspend: true\n${ONE_ATTEMPT}`,
     });
     const device = await StrictFirmwareDevice.start({
       serverPort: controller.coapPort,
@@ -110,6 +114,18 @@ describe('Package URI writes a device refuses', () => {
       uriPolicy: 'idle-only',
     });
     devices.push(device);
+    await afterPassWhen(controller, async () => {
+      const stored = await s.db
+        .selectFrom('devices')
+        .select('fw_state')
+        .where('endpoint', '=', 'strict-2')
+        .executeTakeFirst();
+      return stored?.fw_state === 2;
+    });
+    await s.ws.writeManifest(
+      'fleet.yaml',
+      rolloutManifests({ firmware: target, rollout: 'stuck', pattern: 'strict-*', spec: ONE_ATTEMPT }),
+    );
     await afterPassWhen(controller, (pass) => pass.plans.get('stuck')?.status.counts.upToDate === 1);
 
     const [row] = await updatesOf(scene.db, 'strict-2');
