@@ -66,6 +66,10 @@ function downloadHttp(uri: URL, options: DownloadOptions): Promise<DownloadOutco
       uri,
       {
         signal: options.signal,
+        // A connection of its own, as a real device has: node's global agent keeps sockets alive
+        // and hands one device's idle socket to another, and a request sent on a socket the server
+        // is closing at that instant (its keep-alive timeout) fails as a lost download.
+        agent: false,
         headers: { 'accept-encoding': 'identity' },
         ...(options.ca === undefined ? {} : { ca: options.ca as string | Buffer | (string | Buffer)[] }),
       },
