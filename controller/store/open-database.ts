@@ -87,7 +87,10 @@ async function openPglite(spec: Extract<DatabaseSpec, { kind: 'memory' | 'pglite
   }
   let pglite: PGlite;
   try {
-    pglite = await PGlite.create(spec.kind === 'pglite' ? spec.dataDir : undefined, {
+    // One options object: PGlite.create ignores its second argument unless the first is a string,
+    // which once dropped both the int8 parser and the template of every in-memory database.
+    pglite = await PGlite.create({
+      ...(spec.kind === 'pglite' ? { dataDir: spec.dataDir } : {}),
       parsers: { 20: parseInt8 },
       ...(spec.kind === 'memory' && spec.template ? { loadDataDir: spec.template } : {}),
     });

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { type OpenDatabase, openDatabase } from '../../controller/store/index.js';
 
 export interface TestBackend {
@@ -14,15 +16,10 @@ export interface TestBackend {
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 
-// Migrating a fresh PGlite takes seconds; loading a dump of a migrated one takes a fraction of that.
+// Made once per run by global-setup.ts; read once per test file.
 let migratedTemplate: Promise<Blob> | undefined;
 function pgliteTemplate(): Promise<Blob> {
-  migratedTemplate ??= (async () => {
-    const template = await openDatabase({ kind: 'memory' });
-    const dump = await template.dump!();
-    await template.close();
-    return dump;
-  })();
+  migratedTemplate ??= readFile(inject('pgliteTemplate')).then((bytes) => new Blob([bytes]));
   return migratedTemplate;
 }
 
