@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { type Controller, startController } from '../controller/app/start-controller.js';
 import { packImage } from '../controller/firmware/image/index.js';
 import { createLogger } from '../controller/log/index.js';
-import type { PassResult } from '../controller/reconcile/reconcile-pass.js';
+import type { PassResult } from '../controller/reconcile/run/reconcile-pass.js';
 import { startFleet } from '../controller/sim/index.js';
 import { openDatabase, parseDatabaseSpec } from '../controller/store/index.js';
 

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import { loadDesiredState } from '../../controller/manifests/index.js';
-import type { DeviceOps } from '../../controller/reconcile/device-ops.js';
-import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/executor.js';
-import { readRollout } from '../../controller/reconcile/load-observation.js';
-import { reconcilePass } from '../../controller/reconcile/reconcile-pass.js';
+import { readRollout } from '../../controller/reconcile/read/load-observation.js';
+import { reconcilePass } from '../../controller/reconcile/run/reconcile-pass.js';
+import type { DeviceOps } from '../../controller/reconcile/write/device-ops.js';
+import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/write/executor.js';
 import type { BenchDatabase } from '../databases.js';
 import { type Figure, figure, GOALS } from '../figure.js';
 import { countQueries } from '../query-counter.js';

@@ -28,13 +28,17 @@ import {
   watchManifests,
 } from '../manifests/index.js';
 import { createMetrics } from '../metrics/index.js';
-import { loadAppliedTargets } from '../reconcile/applied-targets.js';
-import type { PackageUriChoice } from '../reconcile/device-ops.js';
-import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../reconcile/executor.js';
-import type { ActiveUpdate } from '../reconcile/observation.js';
-import { buildPlanReport } from '../reconcile/plan-report.js';
-import { Reconciler, type ReconcilerOptions } from '../reconcile/reconciler.js';
-import { appendRolloutEvent } from '../reconcile/update-store.js';
+import {
+  type ActiveUpdate,
+  appendRolloutEvent,
+  buildPlanReport,
+  DEFAULT_TIMEOUTS,
+  type ExecutorDeps,
+  loadAppliedTargets,
+  type PackageUriChoice,
+  Reconciler,
+  type ReconcilerOptions,
+} from '../reconcile/index.js';
 import type { OpenDatabase } from '../store/index.js';
 
 export interface ControllerConfig {

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { parseRolloutCounts, type RolloutCounts } from '../reconcile/rollout-counts.js';
+import { parseRolloutCounts, type RolloutCounts } from '../reconcile/plan/rollout-counts.js';
 import type { Database } from '../store/index.js';
 
 export type { RolloutCounts };

@@ -42,7 +42,7 @@ export function matchesEndpointLists(selector: DeviceSelector, endpoint: string)
 function patternMatcher(patterns: readonly string[]): (endpoint: string) => boolean {
   let matcher = matcherCache.get(patterns);
   if (!matcher) {
-    // The same translation the database uses (reconcile/selector-sql.ts), so both always agree.
+    // The same translation the database uses (reconcile/read/selector-sql.ts), so both always agree.
     const regexes = patterns.map((p) => new RegExp(globToRegex(p)));
     matcher = (endpoint) => regexes.some((r) => r.test(endpoint));
     matcherCache.set(patterns, matcher);

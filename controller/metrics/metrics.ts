@@ -1,8 +1,12 @@
 import type { Kysely } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { DownloadStats } from '../firmware/download-stats.js';
-import { parseRolloutCounts, ROLLOUT_COUNT_FIELDS, type RolloutCounts } from '../reconcile/rollout-counts.js';
-import { needsAttention, ROLLOUT_PHASES } from '../reconcile/rollout-status.js';
+import {
+  parseRolloutCounts,
+  ROLLOUT_COUNT_FIELDS,
+  type RolloutCounts,
+} from '../reconcile/plan/rollout-counts.js';
+import { needsAttention, ROLLOUT_PHASES } from '../reconcile/plan/rollout-status.js';
 import type { Database } from '../store/schema.js';
 
 export const UPDATE_OUTCOMES = ['succeeded', 'failed', 'cancelled'] as const;

@@ -1,4 +1,4 @@
-/** The phases of a rollout's status (the `rollouts.phase` column), as controller/reconcile/plan-rollout.ts sets them. */
+/** The phases of a rollout's status (the `rollouts.phase` column), as controller/reconcile/plan/plan-rollout.ts sets them. */
 export const ROLLOUT_PHASES = [
   'Progressing',
   'Paused',
@@ -10,7 +10,7 @@ export const ROLLOUT_PHASES = [
   'Aborted',
   'Suspended',
   'Conflict',
-  /** Gone from the manifests (controller/reconcile/rollout-rows.ts). */
+  /** Gone from the manifests (controller/reconcile/write/rollout-rows.ts). */
   'Removed',
 ] as const;
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];

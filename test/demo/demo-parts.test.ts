@@ -13,7 +13,7 @@ import {
   StallWatch,
 } from '../../controller/demo/index.js';
 import { loadDesiredState } from '../../controller/manifests/index.js';
-import { ZERO_COUNTS } from '../../controller/reconcile/rollout-counts.js';
+import { ZERO_COUNTS } from '../../controller/reconcile/plan/rollout-counts.js';
 
 const PROGRESS: Progress = {
   kind: 'rollout',

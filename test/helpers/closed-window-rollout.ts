@@ -1,5 +1,5 @@
 import type { DesiredState, ResolvedRollout } from '../../controller/manifests/index.js';
-import { DEFAULT_TIMEOUTS } from '../../controller/reconcile/executor.js';
+import { DEFAULT_TIMEOUTS } from '../../controller/reconcile/write/executor.js';
 import type { ActivePhase, OpenDatabase } from '../../controller/store/index.js';
 
 /**

@@ -11,9 +11,9 @@ import {
 import { formatPlan } from '../../controller/cli/commands/plan.js';
 import { packImage } from '../../controller/firmware/image/index.js';
 import { createLogger } from '../../controller/log/index.js';
-import { buildPlanReport } from '../../controller/reconcile/plan-report.js';
-import type { PassResult } from '../../controller/reconcile/reconcile-pass.js';
-import type { RolloutCounts } from '../../controller/reconcile/rollout-counts.js';
+import type { RolloutCounts } from '../../controller/reconcile/plan/rollout-counts.js';
+import { buildPlanReport } from '../../controller/reconcile/report/plan-report.js';
+import type { PassResult } from '../../controller/reconcile/run/reconcile-pass.js';
 import { type DeviceEvent, type Fleet, type FleetOptions, startFleet } from '../../controller/sim/index.js';
 import type { Database, OpenDatabase } from '../../controller/store/index.js';
 
@@ -203,8 +203,8 @@ export function fleetEvent(fleet: Fleet, predicate: (event: DeviceEvent) => bool
   });
 }
 
-/** The canary order of a rollout, as `otactl plan` and the controller compute it (controller/reconcile/canary-order.ts). */
-export { canaryOrder } from '../../controller/reconcile/canary-order.js';
+/** The canary order of a rollout, as `otactl plan` and the controller compute it (controller/reconcile/read/canary-order.ts). */
+export { canaryOrder } from '../../controller/reconcile/read/canary-order.js';
 
 export async function countWhere(
   db: Kysely<Database>,

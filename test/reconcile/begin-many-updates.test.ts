@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { beginUpdates } from '../../controller/reconcile/update-store.js';
+import { beginUpdates } from '../../controller/reconcile/write/update-store.js';
 import { testBackends } from '../helpers/databases.js';
 
 describe.each(testBackends)('starting a whole large fleet at once on $name', (backend) => {

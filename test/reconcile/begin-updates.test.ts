@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { beginUpdates } from '../../controller/reconcile/update-store.js';
+import { beginUpdates } from '../../controller/reconcile/write/update-store.js';
 import { testBackends } from '../helpers/databases.js';
 
 describe.each(testBackends)('starting updates in one statement on $name', (backend) => {

@@ -5,7 +5,7 @@ import {
   canaryKeySql,
   canaryOrder,
   endpointHash,
-} from '../../controller/reconcile/canary-order.js';
+} from '../../controller/reconcile/read/canary-order.js';
 import { testBackends } from '../helpers/databases.js';
 
 describe.each(testBackends)('the canary rank key on $name', (backend) => {

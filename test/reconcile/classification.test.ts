@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ResolvedRollout } from '../../controller/manifests/index.js';
-import { loadCandidates, loadRolloutObservation } from '../../controller/reconcile/load-observation.js';
+import { loadCandidates, loadRolloutObservation } from '../../controller/reconcile/read/load-observation.js';
 import { testBackends } from '../helpers/databases.js';
 
 const source = { file: '/m/r.yaml', line: 1 };

@@ -2,13 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { needsAllowDowngrade } from '../../controller/firmware/version-order.js';
 import type { ResolvedRollout } from '../../controller/manifests/index.js';
 import { matchesSelector } from '../../controller/manifests/selector.js';
-import { canaryOrder } from '../../controller/reconcile/canary-order.js';
-import { loadCandidates, readRollout, UNREAD_WAIT_MS } from '../../controller/reconcile/load-observation.js';
 import {
   type Candidate,
   candidatesWithin,
   type RolloutObservation,
-} from '../../controller/reconcile/observation.js';
+} from '../../controller/reconcile/plan/observation.js';
+import { canaryOrder } from '../../controller/reconcile/read/canary-order.js';
+import {
+  loadCandidates,
+  readRollout,
+  UNREAD_WAIT_MS,
+} from '../../controller/reconcile/read/load-observation.js';
 import type { OpenDatabase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
 

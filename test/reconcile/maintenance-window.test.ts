@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { windowState } from '../../controller/reconcile/maintenance-window.js';
+import { windowState } from '../../controller/reconcile/plan/maintenance-window.js';
 
 const nightly = { cron: '0 2 * * *', durationMs: 4 * 3600_000, timezone: 'Europe/Berlin' };
 

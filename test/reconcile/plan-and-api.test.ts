@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatPlan } from '../../controller/cli/commands/plan.js';
-import type { RolloutPlanReport } from '../../controller/reconcile/plan-report.js';
+import type { RolloutPlanReport } from '../../controller/reconcile/report/plan-report.js';
 import { testBackends } from '../helpers/databases.js';
 import {
   afterPassWhen,

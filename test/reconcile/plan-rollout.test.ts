@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ResolvedRollout } from '../../controller/manifests/index.js';
-import type { RolloutObservation } from '../../controller/reconcile/observation.js';
-import { planRollout, type RolloutPlanInput } from '../../controller/reconcile/plan-rollout.js';
-import type { ObservedCounts } from '../../controller/reconcile/rollout-counts.js';
-import type { StoredRolloutStatus } from '../../controller/reconcile/rollout-status.js';
-import type { TargetEpoch } from '../../controller/reconcile/rollout-target.js';
-import type { ShareFigures } from '../../controller/reconcile/step-share.js';
+import type { RolloutObservation } from '../../controller/reconcile/plan/observation.js';
+import { planRollout, type RolloutPlanInput } from '../../controller/reconcile/plan/plan-rollout.js';
+import type { ObservedCounts } from '../../controller/reconcile/plan/rollout-counts.js';
+import type { StoredRolloutStatus } from '../../controller/reconcile/plan/rollout-status.js';
+import type { TargetEpoch } from '../../controller/reconcile/plan/rollout-target.js';
+import type { ShareFigures } from '../../controller/reconcile/plan/step-share.js';
 
 const T0 = Date.UTC(2026, 10, 1, 12);
 const source = { file: '/m/r.yaml', line: 1 };

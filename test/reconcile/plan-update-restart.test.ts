@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/observation.js';
-import { planUpdate } from '../../controller/reconcile/plan-update.js';
+import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/plan/observation.js';
+import { planUpdate } from '../../controller/reconcile/plan/plan-update.js';
 
 const T0 = Date.UTC(2026, 10, 1, 12);
 const EXECUTED = T0 + 100;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { classifyUriRefusal } from '../../controller/reconcile/failure-kinds.js';
-import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/observation.js';
-import { planUpdate, type UpdatePlanContext } from '../../controller/reconcile/plan-update.js';
+import { classifyUriRefusal } from '../../controller/reconcile/plan/failure-kinds.js';
+import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/plan/observation.js';
+import { planUpdate, type UpdatePlanContext } from '../../controller/reconcile/plan/plan-update.js';
 
 const T0 = Date.UTC(2026, 10, 1, 12);
 

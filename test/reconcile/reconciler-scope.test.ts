@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { DesiredState } from '../../controller/manifests/index.js';
-import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/executor.js';
-import type { PassResult } from '../../controller/reconcile/reconcile-pass.js';
-import { Reconciler } from '../../controller/reconcile/reconciler.js';
+import type { PassResult } from '../../controller/reconcile/run/reconcile-pass.js';
+import { Reconciler } from '../../controller/reconcile/run/reconciler.js';
+import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/write/executor.js';
 import type { OpenDatabase } from '../../controller/store/index.js';
 import { closedWindowDesiredState, seedActiveUpdates } from '../helpers/closed-window-rollout.js';
 import { testBackends } from '../helpers/databases.js';

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { globToRegex } from '../../controller/manifests/endpoint-glob.js';
-import { endpointPatternCondition } from '../../controller/reconcile/selector-sql.js';
+import { endpointPatternCondition } from '../../controller/reconcile/read/selector-sql.js';
 import { testBackends } from '../helpers/databases.js';
 
 const ENDPOINTS = [

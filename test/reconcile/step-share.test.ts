@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canaryOrder } from '../../controller/reconcile/canary-order.js';
-import { admittedBy, stepDone, stepShare } from '../../controller/reconcile/step-share.js';
+import { admittedBy, stepDone, stepShare } from '../../controller/reconcile/plan/step-share.js';
+import { canaryOrder } from '../../controller/reconcile/read/canary-order.js';
 
 /** A small deterministic generator (mulberry32): the same cases on every run. */
 function random(seed: number): () => number {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { DeviceOps, FirmwareReport } from '../../controller/reconcile/device-ops.js';
-import { type ExecutorDeps, runSteps, splitWork } from '../../controller/reconcile/executor.js';
-import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/observation.js';
-import { planUpdate, type UpdateIntent } from '../../controller/reconcile/plan-update.js';
-import type { UpdateTransitions } from '../../controller/reconcile/transition-writer.js';
-import type { Transition } from '../../controller/reconcile/update-store.js';
+import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/plan/observation.js';
+import { planUpdate, type UpdateIntent } from '../../controller/reconcile/plan/plan-update.js';
+import type { DeviceOps, FirmwareReport } from '../../controller/reconcile/write/device-ops.js';
+import { type ExecutorDeps, runSteps, splitWork } from '../../controller/reconcile/write/executor.js';
+import type { UpdateTransitions } from '../../controller/reconcile/write/transition-writer.js';
+import type { Transition } from '../../controller/reconcile/write/update-store.js';
 import {
   ACTIVE_PHASES,
   ALL_UPDATE_MOVES,

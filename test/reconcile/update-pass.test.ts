@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { QueryCounter } from '../../bench/query-counter.js';
 import type { ChangeResult } from '../../controller/lwm2m/index.js';
-import type { DeviceOps } from '../../controller/reconcile/device-ops.js';
-import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/executor.js';
-import type { UpdateIntent } from '../../controller/reconcile/plan-update.js';
-import { reconcilePass } from '../../controller/reconcile/reconcile-pass.js';
-import { TransitionWriter } from '../../controller/reconcile/transition-writer.js';
-import { reconcileUpdates } from '../../controller/reconcile/update-pass.js';
+import type { UpdateIntent } from '../../controller/reconcile/plan/plan-update.js';
+import { reconcilePass } from '../../controller/reconcile/run/reconcile-pass.js';
+import { reconcileUpdates } from '../../controller/reconcile/run/update-pass.js';
+import type { DeviceOps } from '../../controller/reconcile/write/device-ops.js';
+import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/write/executor.js';
+import { TransitionWriter } from '../../controller/reconcile/write/transition-writer.js';
 import type { ActivePhase, OpenDatabase } from '../../controller/store/index.js';
 import { closedWindowDesiredState, seedActiveUpdates } from '../helpers/closed-window-rollout.js';
 import { testBackends } from '../helpers/databases.js';

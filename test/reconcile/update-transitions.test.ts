@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { QueryCounter } from '../../bench/query-counter.js';
-import { TransitionWriter } from '../../controller/reconcile/transition-writer.js';
-import { type Transition, transitionUpdates } from '../../controller/reconcile/update-store.js';
+import { TransitionWriter } from '../../controller/reconcile/write/transition-writer.js';
+import { type Transition, transitionUpdates } from '../../controller/reconcile/write/update-store.js';
 import {
   type ActivePhase,
   ALL_UPDATE_MOVES,

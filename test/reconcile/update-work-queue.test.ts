@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UpdateWorkQueue } from '../../controller/reconcile/update-work-queue.js';
+import { UpdateWorkQueue } from '../../controller/reconcile/run/update-work-queue.js';
 
 function deferred() {
   let resolve!: () => void;

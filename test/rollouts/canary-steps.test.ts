@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatPlan } from '../../controller/cli/commands/plan.js';
 import { loadDesiredState } from '../../controller/manifests/index.js';
-import { buildPlanReport } from '../../controller/reconcile/plan-report.js';
+import { buildPlanReport } from '../../controller/reconcile/report/plan-report.js';
 import { testBackends } from '../helpers/databases.js';
 import {
   afterPassWhen,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RolloutView } from '../../controller/api/read-model/views.js';
-import { UNREAD_WAIT_MS } from '../../controller/reconcile/load-observation.js';
+import { UNREAD_WAIT_MS } from '../../controller/reconcile/read/load-observation.js';
 import { testBackends } from '../helpers/databases.js';
 import {
   afterPassWhen,

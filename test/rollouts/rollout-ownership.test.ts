@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatPlan } from '../../controller/cli/commands/plan.js';
-import { buildPlanReport } from '../../controller/reconcile/plan-report.js';
+import { buildPlanReport } from '../../controller/reconcile/report/plan-report.js';
 import { testBackends } from '../helpers/databases.js';
 import {
   afterPassWhen,

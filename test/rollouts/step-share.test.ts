@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { admittedBy } from '../../controller/reconcile/step-share.js';
+import { admittedBy } from '../../controller/reconcile/plan/step-share.js';
 import { testBackends } from '../helpers/databases.js';
 import { afterPassWhen, rolloutManifests, rolloutRow, Scene, settle } from '../helpers/rollout-fixture.js';
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadDesiredState } from '../../controller/manifests/index.js';
-import { loadAppliedTargets } from '../../controller/reconcile/applied-targets.js';
+import { loadAppliedTargets } from '../../controller/reconcile/read/applied-targets.js';
 import { testBackends } from '../helpers/databases.js';
 import {
   afterPassWhen,

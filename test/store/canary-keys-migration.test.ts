@@ -1,6 +1,6 @@
 import { Migrator, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { endpointHash } from '../../controller/reconcile/canary-order.js';
+import { endpointHash } from '../../controller/reconcile/read/canary-order.js';
 import { migrationProvider } from '../../controller/store/migrations/index.js';
 import { testBackends } from '../helpers/databases.js';
 

@@ -1,4 +1,4 @@
-export { ROLLOUT_PHASES, type RolloutPhase } from '../../reconcile/rollout-status.js';
+export { ROLLOUT_PHASES, type RolloutPhase } from '../../reconcile/plan/rollout-status.js';
 export { describeResult, describeState, resultMeaning, stateMeaning } from '../../store/update-codes.js';
 export {
   DEVICE_EVENTS,

@@ -1,7 +1,7 @@
-import { parseRolloutCounts, parseStoredCounts } from '../../reconcile/rollout-counts.js';
-import { needsAttention } from '../../reconcile/rollout-status.js';
-import { describeTargetChange, type TargetChange } from '../../reconcile/rollout-target.js';
-import { admittedBy } from '../../reconcile/step-share.js';
+import { parseRolloutCounts, parseStoredCounts } from '../../reconcile/plan/rollout-counts.js';
+import { needsAttention } from '../../reconcile/plan/rollout-status.js';
+import { describeTargetChange, type TargetChange } from '../../reconcile/plan/rollout-target.js';
+import { admittedBy } from '../../reconcile/plan/step-share.js';
 import type { RolloutPhase } from '../../store/rollout-phase.js';
 import type { DeviceRow, EventRow, FirmwareUpdateRow, RolloutRow } from '../../store/schema.js';
 import { reportedCodeText, resultMeaning, stateMeaning } from '../../store/update-codes.js';

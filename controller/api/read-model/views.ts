@@ -1,4 +1,4 @@
-import type { RolloutCounts } from '../../reconcile/rollout-counts.js';
+import type { RolloutCounts } from '../../reconcile/plan/rollout-counts.js';
 import type { RolloutPhase } from '../../store/rollout-phase.js';
 import type { ActivePhase, UpdatePhase } from '../../store/update-phase.js';
 
@@ -24,7 +24,7 @@ export interface StepView {
   readonly status: StepStatus;
 }
 
-/** The counts as the reconciler writes them: one record for writer and readers (controller/reconcile/rollout-counts.ts). */
+/** The counts as the reconciler writes them: one record for writer and readers (controller/reconcile/plan/rollout-counts.ts). */
 export type RolloutCountsView = RolloutCounts;
 
 /** The last change of a rollout's target (a new rollout of the same name: its strategy restarted). */

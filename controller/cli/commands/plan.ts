@@ -1,8 +1,12 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatProblem, loadDesiredState } from '../../manifests/index.js';
-import { loadAppliedTargets } from '../../reconcile/applied-targets.js';
-import { buildPlanReport, describeWait, type RolloutPlanReport } from '../../reconcile/plan-report.js';
+import {
+  buildPlanReport,
+  describeWait,
+  loadAppliedTargets,
+  type RolloutPlanReport,
+} from '../../reconcile/index.js';
 import { openStoreForCli } from '../open-store.js';
 import { dbOption } from '../options.js';
 import { UserError } from '../user-error.js';

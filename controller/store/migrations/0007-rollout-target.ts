@@ -2,7 +2,7 @@ import { type Kysely, sql } from 'kysely';
 
 /**
  * The target (firmware name and version) a rollout's strategy state belongs to. A new target is a
- * new rollout of the same name (controller/reconcile/rollout-target.ts): the strategy starts again
+ * new rollout of the same name (controller/reconcile/plan/rollout-target.ts): the strategy starts again
  * at step 1, and only updates of the new target count for it.
  * - `target_firmware`, `target_version`: the target the stored step, pause and approvals belong
  *   to; filled from the stored spec for rollouts that were there before;

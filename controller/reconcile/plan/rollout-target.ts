@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
-import type { ResolvedRollout } from '../manifests/index.js';
-import type { Database } from '../store/index.js';
+import type { ResolvedRollout } from '../../manifests/index.js';
+import type { Database } from '../../store/index.js';
 
 /**
  * A target change is a new rollout of the same name: when the firmware a Rollout installs changes

@@ -1,4 +1,4 @@
-import type { ResolvedRollout } from '../manifests/index.js';
+import type { ResolvedRollout } from '../../manifests/index.js';
 import type { WindowState } from './maintenance-window.js';
 import type { RolloutObservation } from './observation.js';
 import type { RolloutCounts } from './rollout-counts.js';
@@ -31,7 +31,7 @@ export interface RolloutPlanInput {
   /** Hash of the rollout's own spec: a commit that changes it resumes a tripped threshold. */
   readonly generation: string;
   readonly stored: StoredRolloutStatus | undefined;
-  /** The target this pass plans for (controller/reconcile/rollout-target.ts). */
+  /** The target this pass plans for (controller/reconcile/plan/rollout-target.ts). */
   readonly epoch: TargetEpoch;
   readonly observation: RolloutObservation;
   readonly window: WindowState;

@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type { DesiredState } from '../manifests/index.js';
-import type { ExecutorDeps } from './executor.js';
-import { type ActiveScope, ALL_ACTIVE } from './load-active-updates.js';
-import { windowState } from './maintenance-window.js';
-import type { UpdateIntent } from './plan-update.js';
+import type { DesiredState } from '../../manifests/index.js';
+import { windowState } from '../plan/maintenance-window.js';
+import type { UpdateIntent } from '../plan/plan-update.js';
+import { type ActiveScope, ALL_ACTIVE } from '../read/load-active-updates.js';
+import type { ExecutorDeps } from '../write/executor.js';
+import { TransitionWriter } from '../write/transition-writer.js';
 import { type FailureScope, ReconcileFailures } from './reconcile-failures.js';
 import { type PassOptions, type PassResult, reconcilePass } from './reconcile-pass.js';
-import { TransitionWriter } from './transition-writer.js';
 import { reconcileUpdates } from './update-pass.js';
 import { UpdateWorkQueue } from './update-work-queue.js';
 

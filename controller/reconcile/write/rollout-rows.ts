@@ -1,14 +1,14 @@
 import type { Kysely } from 'kysely';
-import type { ResolvedRollout } from '../manifests/index.js';
-import type { Database } from '../store/index.js';
-import { parseStoredCounts, storedCountsJson } from './rollout-counts.js';
+import type { ResolvedRollout } from '../../manifests/index.js';
+import type { Database } from '../../store/index.js';
+import { parseStoredCounts, storedCountsJson } from '../plan/rollout-counts.js';
 import {
   type Condition,
   conditionsFor,
   type RolloutStatus,
   type StoredRolloutStatus,
-} from './rollout-status.js';
-import type { TargetChange } from './rollout-target.js';
+} from '../plan/rollout-status.js';
+import type { TargetChange } from '../plan/rollout-target.js';
 import { appendRolloutEvent } from './update-store.js';
 
 /** The spec as stored and served by the API: what the rollout asks for, flat. */

@@ -1,4 +1,4 @@
-import type { ActivePhase } from '../store/index.js';
+import type { ActivePhase } from '../../store/index.js';
 import type { ObservedCounts } from './rollout-counts.js';
 import type { ShareFigures } from './step-share.js';
 
@@ -54,7 +54,7 @@ export interface Candidate {
 
 export interface RolloutObservation {
   readonly counts: ObservedCounts;
-  /** The figures a step's share is counted from (controller/reconcile/step-share.ts). */
+  /** The figures a step's share is counted from (controller/reconcile/plan/step-share.ts). */
   readonly share: ShareFigures;
   /** When the last unread device that holds a step stops holding it (epoch ms); null: none holds. */
   readonly unreadUntil: number | null;

@@ -1,13 +1,13 @@
 import type { Kysely } from 'kysely';
-import type { ResolvedRollout } from '../manifests/index.js';
-import type { Database } from '../store/index.js';
+import type { ResolvedRollout } from '../../manifests/index.js';
+import type { Database } from '../../store/index.js';
+import { windowState } from '../plan/maintenance-window.js';
+import { type Candidate, candidatesWithin, type RolloutRead } from '../plan/observation.js';
+import { planRollout, type RolloutPlan } from '../plan/plan-rollout.js';
+import type { StoredRolloutStatus } from '../plan/rollout-status.js';
+import { resolveTargetEpoch, type TargetEpoch } from '../plan/rollout-target.js';
 import { loadCandidates, readRollout } from './load-observation.js';
-import { windowState } from './maintenance-window.js';
-import { type Candidate, candidatesWithin, type RolloutRead } from './observation.js';
-import { planRollout, type RolloutPlan } from './plan-rollout.js';
 import { rolloutGeneration } from './rollout-generation.js';
-import type { StoredRolloutStatus } from './rollout-status.js';
-import { resolveTargetEpoch, type TargetEpoch } from './rollout-target.js';
 
 export interface ReadAndPlan {
   readonly plan: RolloutPlan;

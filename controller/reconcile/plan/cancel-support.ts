@@ -1,4 +1,4 @@
-import { objectLinksFromRegistration, parseLinkFormat } from '../lwm2m/link-format.js';
+import { objectLinksFromRegistration, parseLinkFormat } from '../../lwm2m/link-format.js';
 
 /** By link body: a fleet registers with few distinct bodies. */
 const byLinks = new Map<string, boolean>();

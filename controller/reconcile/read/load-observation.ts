@@ -1,10 +1,10 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
-import { needsAllowDowngradeSql } from '../firmware/version-order-sql.js';
-import type { ResolvedRollout } from '../manifests/index.js';
-import type { Database } from '../store/index.js';
+import { needsAllowDowngradeSql } from '../../firmware/version-order-sql.js';
+import type { ResolvedRollout } from '../../manifests/index.js';
+import type { Database } from '../../store/index.js';
+import type { Candidate, RolloutObservation, RolloutRead } from '../plan/observation.js';
+import type { ObservedCounts } from '../plan/rollout-counts.js';
 import { canaryKeySql } from './canary-order.js';
-import type { Candidate, RolloutObservation, RolloutRead } from './observation.js';
-import type { ObservedCounts } from './rollout-counts.js';
 import { selectorCondition } from './selector-sql.js';
 
 /**
@@ -17,7 +17,7 @@ import { selectorCondition } from './selector-sql.js';
  * the history is plain aggregates, the class is computed once, and every figure comes from one
  * aggregate over the members. That aggregate reads them in canary order (one sort) only when
  * something needs ranks: room to start updates. A step's share is counted, not ranked
- * (controller/reconcile/step-share.ts): the read gives the counts it needs.
+ * (controller/reconcile/plan/step-share.ts): the read gives the counts it needs.
  */
 
 /** How long a registered device whose object 3 was not read yet holds its rollout's step. */

@@ -1,4 +1,4 @@
-import type { ChangeResult } from '../lwm2m/index.js';
+import type { ChangeResult } from '../../lwm2m/index.js';
 
 /** What the reconciler asks of a device; the LwM2M server (and device sync) provide it. */
 export interface DeviceOps {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { ChangeResult } from '../lwm2m/index.js';
-import type { ResolvedRollout } from '../manifests/index.js';
+import type { ChangeResult } from '../../lwm2m/index.js';
+import type { ResolvedRollout } from '../../manifests/index.js';
 import {
   type Database,
   FirmwareState,
@@ -8,14 +8,14 @@ import {
   type MoveTarget,
   phasesBefore,
   UpdateResult,
-} from '../store/index.js';
-import type { UpdateAction, UpdateOutcome } from './actions.js';
+} from '../../store/index.js';
+import type { UpdateAction, UpdateOutcome } from '../plan/actions.js';
+import { classifyUriRefusal, isKnownResult, unknownResultReason } from '../plan/failure-kinds.js';
+import type { ActiveUpdate, Candidate } from '../plan/observation.js';
+import { describeRefusal, refusalChanges, refusalDetails, uriRefusal } from '../plan/uri-refusal.js';
 import type { DeviceOps, PackageUriChoice } from './device-ops.js';
-import { classifyUriRefusal, isKnownResult, unknownResultReason } from './failure-kinds.js';
-import type { ActiveUpdate, Candidate } from './observation.js';
 import type { UpdateTransitions } from './transition-writer.js';
 import { beginUpdates, type UpdateChanges, type UpdateEvent } from './update-store.js';
-import { describeRefusal, refusalChanges, refusalDetails, uriRefusal } from './uri-refusal.js';
 
 export interface ExecutorLogger {
   info(obj: object, msg: string): void;

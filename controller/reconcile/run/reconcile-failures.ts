@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import { sqlState } from '../store/errors.js';
-import type { Database } from '../store/index.js';
+import { sqlState } from '../../store/errors.js';
+import type { Database } from '../../store/index.js';
 
 /** What failed: planning one rollout, one update's step, or a whole pass. */
 export type FailureScope = 'rollout' | 'update' | 'pass';

@@ -1,6 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
-import { globToRegex } from '../manifests/endpoint-glob.js';
-import type { DeviceSelector } from '../manifests/index.js';
+import { globToRegex } from '../../manifests/endpoint-glob.js';
+import type { DeviceSelector } from '../../manifests/index.js';
 
 const ATTRIBUTE_COLUMNS = {
   manufacturer: 'manufacturer',

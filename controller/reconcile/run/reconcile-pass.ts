@@ -1,11 +1,12 @@
-import type { DesiredState, ResolvedRollout } from '../manifests/index.js';
-import { type ExecutorDeps, startUpdates } from './executor.js';
-import { type ActiveScope, ALL_ACTIVE } from './load-active-updates.js';
-import type { RolloutPlan } from './plan-rollout.js';
-import type { UpdateIntent } from './plan-update.js';
-import { candidatesToStart, type ReadAndPlan, readAndPlan } from './read-and-plan.js';
-import { loadStoredStatuses, markRemoved, saveStatus } from './rollout-rows.js';
-import type { StoredRolloutStatus } from './rollout-status.js';
+import type { DesiredState, ResolvedRollout } from '../../manifests/index.js';
+import type { RolloutPlan } from '../plan/plan-rollout.js';
+import type { UpdateIntent } from '../plan/plan-update.js';
+import type { StoredRolloutStatus } from '../plan/rollout-status.js';
+import { type ActiveScope, ALL_ACTIVE } from '../read/load-active-updates.js';
+import { candidatesToStart, type ReadAndPlan, readAndPlan } from '../read/read-and-plan.js';
+import { type ExecutorDeps, startUpdates } from '../write/executor.js';
+import { loadStoredStatuses, markRemoved, saveStatus } from '../write/rollout-rows.js';
+import { appendRolloutEvent } from '../write/update-store.js';
 import {
   defaultFailures,
   noWaits,
@@ -14,7 +15,6 @@ import {
   type UpdatePassOptions,
   type UpdatePassResult,
 } from './update-pass.js';
-import { appendRolloutEvent } from './update-store.js';
 
 export interface PassOptions extends UpdatePassOptions {
   /**

@@ -1,11 +1,11 @@
-import { isDataError } from '../store/errors.js';
-import type { UpdateWait } from './actions.js';
-import { type ExecutorDeps, runSteps, splitWork, type UpdateStep } from './executor.js';
-import { type ActiveScope, ALL_ACTIVE, loadActiveUpdates } from './load-active-updates.js';
-import type { ActiveUpdate } from './observation.js';
-import { planUpdate, type UpdateIntent } from './plan-update.js';
+import { isDataError } from '../../store/errors.js';
+import type { UpdateWait } from '../plan/actions.js';
+import type { ActiveUpdate } from '../plan/observation.js';
+import { planUpdate, type UpdateIntent } from '../plan/plan-update.js';
+import { type ActiveScope, ALL_ACTIVE, loadActiveUpdates } from '../read/load-active-updates.js';
+import { type ExecutorDeps, runSteps, splitWork, type UpdateStep } from '../write/executor.js';
+import { TransitionWriter, type UpdateTransitions } from '../write/transition-writer.js';
 import { ReconcileFailures } from './reconcile-failures.js';
-import { TransitionWriter, type UpdateTransitions } from './transition-writer.js';
 import type { UpdateWorkQueue } from './update-work-queue.js';
 
 export interface UpdatePassOptions {

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { checkMove, type Database } from '../store/index.js';
+import { checkMove, type Database } from '../../store/index.js';
 import { type Transition, transitionUpdates } from './update-store.js';
 
 /** How the executor moves an update: the answer says whether this caller moved it. */

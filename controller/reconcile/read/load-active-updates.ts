@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
-import type { ActivePhase, Database } from '../store/index.js';
-import { hasFirmwareCancel } from './cancel-support.js';
-import type { ActiveUpdate } from './observation.js';
+import type { ActivePhase, Database } from '../../store/index.js';
+import { hasFirmwareCancel } from '../plan/cancel-support.js';
+import type { ActiveUpdate } from '../plan/observation.js';
 
 /**
  * Which active updates a pass looks at: all of them, or only those that may have something new to

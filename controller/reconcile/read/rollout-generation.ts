@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ResolvedRollout } from '../manifests/index.js';
+import type { ResolvedRollout } from '../../manifests/index.js';
 
 /**
  * A hash of what a Rollout asks for (its spec with group and firmware resolved), not of where it

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { PreviousTargets } from '../manifests/index.js';
-import type { Database } from '../store/index.js';
+import type { PreviousTargets } from '../../manifests/index.js';
+import type { Database } from '../../store/index.js';
 
 /**
  * The version each Rollout still in git last installed, from the spec the reconciler stored: the

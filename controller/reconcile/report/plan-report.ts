@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
-import type { DesiredState } from '../manifests/index.js';
-import type { Database } from '../store/index.js';
-import type { RolloutWait } from './plan-rollout.js';
-import { candidatesToStart, readAndPlan } from './read-and-plan.js';
-import { loadStoredStatuses } from './rollout-rows.js';
-import type { RolloutStatus } from './rollout-status.js';
+import type { DesiredState } from '../../manifests/index.js';
+import type { Database } from '../../store/index.js';
+import type { RolloutWait } from '../plan/plan-rollout.js';
+import type { RolloutStatus } from '../plan/rollout-status.js';
+import { candidatesToStart, readAndPlan } from '../read/read-and-plan.js';
+import { loadStoredStatuses } from '../write/rollout-rows.js';
 
 export interface RolloutPlanReport {
   readonly name: string;

@@ -5,7 +5,7 @@ import {
   type Database,
   type FirmwareUpdateRow,
   type UpdatePhase,
-} from '../store/index.js';
+} from '../../store/index.js';
 
 export interface UpdateEvent {
   readonly type: string;

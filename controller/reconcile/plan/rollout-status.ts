@@ -1,8 +1,8 @@
-import type { RolloutPhase } from '../store/rollout-phase.js';
+import type { RolloutPhase } from '../../store/rollout-phase.js';
 import type { RolloutCounts, StepProgress } from './rollout-counts.js';
 import type { RolloutTarget, StoredTarget } from './rollout-target.js';
 
-export { ROLLOUT_PHASES, type RolloutPhase } from '../store/rollout-phase.js';
+export { ROLLOUT_PHASES, type RolloutPhase } from '../../store/rollout-phase.js';
 
 export const CONDITION_TYPES = ['Ready', 'Reconciling', 'Stalled'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];

@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import type { RolloutWindow } from '../manifests/index.js';
+import type { RolloutWindow } from '../../manifests/index.js';
 
 export type WindowState =
   | { readonly kind: 'always' }
