@@ -7,8 +7,8 @@
  *             driver, no `node:` module and not the store barrel (a biome rule in biome.json), so a
  *             decision is tested with plain values.
  * - `read/`   observation queries: one set-based read of a rollout's devices (`load-observation`),
- *             the active updates a pass looks at, canary order, selectors as SQL; `read-and-plan`
- *             reads one rollout and plans it.
+ *             the active updates a pass looks at, canary order, selectors as SQL; `decide-rollout`
+ *             reads one rollout and plans it, for the pass and `otactl plan` alike.
  * - `write/`  effects: update transitions and events (`update-store`, `transition-writer`), status
  *             rows (`rollout-rows`), and the executor that makes the device requests a plan asks for.
  * - `run/`    the loop: `reconciler` (when passes run), `reconcile-pass` (rollouts, then updates),

@@ -1,5 +1,5 @@
-import { FirmwareState, UpdateResult } from '../../store/index.js';
 import { resultMeaning } from '../../store/update-codes.js';
+import { FirmwareState, UpdateResult } from '../../store/update-phase.js';
 
 /**
  * Transient outcomes may succeed on another attempt; permanent ones will fail the same way

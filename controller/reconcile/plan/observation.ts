@@ -1,4 +1,4 @@
-import type { ActivePhase } from '../../store/index.js';
+import type { ActivePhase } from '../../store/update-phase.js';
 import type { ObservedCounts } from './rollout-counts.js';
 import type { ShareFigures } from './step-share.js';
 

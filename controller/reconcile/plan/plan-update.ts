@@ -1,5 +1,5 @@
-import { FirmwareState, UpdateResult } from '../../store/index.js';
 import { describeResult, describeState } from '../../store/update-codes.js';
+import { FirmwareState, UpdateResult } from '../../store/update-phase.js';
 import type { UpdateAction, UpdateDecision, UpdateOutcome } from './actions.js';
 import {
   failureReasonForResult,

@@ -1,6 +1,4 @@
-import { type Kysely, sql } from 'kysely';
 import type { ResolvedRollout } from '../../manifests/index.js';
-import type { Database } from '../../store/index.js';
 
 /**
  * A target change is a new rollout of the same name: when the firmware a Rollout installs changes
@@ -59,7 +57,7 @@ export function describeTargetChange(change: TargetChange): string {
 
 /**
  * The epoch a pass plans in, given what is stored and the highest update id now (read only when
- * the target changed). Pure.
+ * the target changed). Pure: read/decide-rollout.ts reads that id.
  */
 export function nextTargetEpoch(
   stored: StoredTarget | undefined,
@@ -87,20 +85,4 @@ export function nextTargetEpoch(
     },
     changedNow: true,
   };
-}
-
-/** `nextTargetEpoch`, reading the highest update id from the database when the target changed. */
-export async function resolveTargetEpoch(
-  db: Kysely<Database>,
-  stored: StoredTarget | undefined,
-  rollout: ResolvedRollout,
-  now: number,
-): Promise<TargetEpoch> {
-  const unchanged = nextTargetEpoch(stored, rollout, now, () => -1);
-  if (!unchanged.changedNow) return unchanged;
-  const result = await sql<{
-    id: string | number | null;
-  }>`select max(id) as id from firmware_updates`.execute(db);
-  const highest = Number(result.rows[0]?.id ?? 0);
-  return { ...unchanged, sinceUpdateId: highest };
 }

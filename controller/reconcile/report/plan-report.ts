@@ -3,7 +3,7 @@ import type { DesiredState } from '../../manifests/index.js';
 import type { Database } from '../../store/index.js';
 import type { RolloutWait } from '../plan/plan-rollout.js';
 import type { RolloutStatus } from '../plan/rollout-status.js';
-import { candidatesToStart, readAndPlan } from '../read/read-and-plan.js';
+import { decideRollout, rolloutsInOrder } from '../read/decide-rollout.js';
 import { loadStoredStatuses } from '../write/rollout-rows.js';
 
 export interface RolloutPlanReport {
@@ -17,7 +17,7 @@ export interface RolloutPlanReport {
 
 /**
  * What the controller would do now, computed exactly as a pass would but without acting:
- * the same observation queries and the same pure planner, read-only.
+ * the same per-rollout decision (read/decide-rollout.ts), read-only.
  */
 export async function buildPlanReport(
   db: Kysely<Database>,
@@ -26,13 +26,11 @@ export async function buildPlanReport(
   maxNames = 20,
 ): Promise<RolloutPlanReport[]> {
   const stored = await loadStoredStatuses(db);
-  const rollouts = [...desired.rollouts.values()].sort((a, b) => a.name.localeCompare(b.name));
   const reports: RolloutPlanReport[] = [];
-  for (const rollout of rollouts) {
-    const others = rollouts.filter((o) => o.name !== rollout.name);
-    const decided = await readAndPlan(db, rollout, others, stored.get(rollout.name), now);
-    const { plan } = decided;
-    const candidates = await candidatesToStart(db, rollout, others, decided, now);
+  for (const inOrder of rolloutsInOrder(desired)) {
+    const { rollout } = inOrder;
+    const { plan, startsNow } = await decideRollout(db, inOrder, stored.get(rollout.name), now);
+    const candidates = await startsNow();
     reports.push({
       name: rollout.name,
       targetVersion: rollout.firmware.version,

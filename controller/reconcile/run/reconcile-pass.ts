@@ -2,8 +2,13 @@ import type { DesiredState, ResolvedRollout } from '../../manifests/index.js';
 import type { RolloutPlan } from '../plan/plan-rollout.js';
 import type { UpdateIntent } from '../plan/plan-update.js';
 import type { StoredRolloutStatus } from '../plan/rollout-status.js';
+import {
+  decideRollout,
+  type RolloutDecision,
+  type RolloutInOrder,
+  rolloutsInOrder,
+} from '../read/decide-rollout.js';
 import { type ActiveScope, ALL_ACTIVE } from '../read/load-active-updates.js';
-import { candidatesToStart, type ReadAndPlan, readAndPlan } from '../read/read-and-plan.js';
 import { type ExecutorDeps, startUpdates } from '../write/executor.js';
 import { loadStoredStatuses, markRemoved, saveStatus } from '../write/rollout-rows.js';
 import { appendRolloutEvent } from '../write/update-store.js';
@@ -43,17 +48,17 @@ export async function reconcilePass(
 ): Promise<PassResult> {
   const now = deps.clock();
   const stored = await loadStoredStatuses(deps.db);
-  const rollouts = desired ? [...desired.rollouts.values()].sort((a, b) => a.name.localeCompare(b.name)) : [];
+  const rollouts = rolloutsInOrder(desired);
   if (desired) await markRemoved(deps.db, new Set(desired.rollouts.keys()), stored, now);
 
   const failures = options.failures ?? defaultFailures(deps);
   const plans = new Map<string, RolloutPlan>();
   const intents = new Map<string, UpdateIntent>();
   let started = 0;
-  for (const rollout of rollouts) {
+  for (const inOrder of rollouts) {
+    const { rollout } = inOrder;
     try {
-      const others = rollouts.filter((o) => o.name !== rollout.name);
-      const decided = await reconcileRollout(deps, rollout, others, stored.get(rollout.name), now);
+      const decided = await reconcileRollout(deps, inOrder, stored.get(rollout.name), now);
       const { plan } = decided;
       plans.set(rollout.name, plan);
       intents.set(rollout.name, {
@@ -61,13 +66,7 @@ export async function reconcilePass(
         executeAllowed: plan.executeAllowed,
         ...(plan.withdrawReason ? { withdrawReason: plan.withdrawReason } : {}),
       });
-      if (plan.start) {
-        started += await startUpdates(
-          deps,
-          rollout,
-          await candidatesToStart(deps.db, rollout, others, decided, now),
-        );
-      }
+      if (plan.start) started += await startUpdates(deps, rollout, await decided.startsNow());
     } catch (error) {
       // One rollout's failure is its own: the others are planned and acted on.
       await failures.report({ scope: 'rollout', rollout: rollout.name, error });
@@ -101,14 +100,15 @@ function intentWithoutPlan(rollout: ResolvedRollout, options: PassOptions): Upda
   );
 }
 
+/** `decideRollout`, then its status and events stored: what `otactl plan` shows, acted on. */
 async function reconcileRollout(
   deps: ExecutorDeps,
-  rollout: ResolvedRollout,
-  others: readonly ResolvedRollout[],
+  inOrder: RolloutInOrder,
   stored: StoredRolloutStatus | undefined,
   now: number,
-): Promise<ReadAndPlan> {
-  const decided = await readAndPlan(deps.db, rollout, others, stored, now);
+): Promise<RolloutDecision> {
+  const { rollout } = inOrder;
+  const decided = await decideRollout(deps.db, inOrder, stored, now);
   await saveStatus(deps.db, rollout, decided.plan.status, now);
   const revision = rollout.source.revision?.commit?.sha ?? null;
   for (const event of decided.plan.events) await appendRolloutEvent(deps.db, rollout.name, revision, event);
