@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import type { Clock } from './clock.js';
 import type { RetransmitTiming } from './coap/udp-endpoint.js';
-import { SimDevice, type SimDeviceOptions } from './device.js';
+import { SimDevice, type SimDeviceOptions } from './device/index.js';
 import type { DeviceEvent } from './device-events.js';
 import { assignFaults, type FaultRule, parseFaultSpec } from './faults.js';
 

@@ -1,6 +1,6 @@
 export { type Clock, type ClockTimer, ManualClock, systemClock } from './clock.js';
 export { DEFAULT_RETRANSMIT, type RetransmitTiming } from './coap/udp-endpoint.js';
-export { SimDevice, type SimDeviceOptions } from './device.js';
+export { SimDevice, type SimDeviceOptions } from './device/index.js';
 export type { DeviceEvent, DeviceEventKind } from './device-events.js';
 export {
   DownloadProtocol,

@@ -3,7 +3,7 @@ import { decode } from '../../controller/lwm2m/codec/index.js';
 import { ContentFormat, type ContentFormatId } from '../../controller/lwm2m/content-format.js';
 import { parseLinkFormat } from '../../controller/lwm2m/link-format.js';
 import { defaultModel } from '../../controller/lwm2m/model/index.js';
-import type { SimDevice } from '../../controller/sim/device.js';
+import type { SimDevice } from '../../controller/sim/device/index.js';
 import { MODEL, OLD, startDevice } from './helpers/fixtures.js';
 import { TestLwm2mServer } from './helpers/test-lwm2m-server.js';
 

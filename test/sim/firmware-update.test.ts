@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SimDevice } from '../../controller/sim/device.js';
+import type { SimDevice } from '../../controller/sim/device/index.js';
 import { goodImage, MODEL, NEW, OLD, otherModelImage, startDevice } from './helpers/fixtures.js';
 import {
   type FileServer,

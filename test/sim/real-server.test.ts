@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResourceRecord } from '../../controller/lwm2m/codec/index.js';
 import { Lwm2mServer } from '../../controller/lwm2m/lwm2m-server.js';
-import { SimDevice } from '../../controller/sim/device.js';
+import { SimDevice } from '../../controller/sim/device/index.js';
 import { FAST_TIMING, goodImage, MODEL, NEW, OLD, uniqueEndpoint } from './helpers/fixtures.js';
 import { type FileServer, startHttpServer } from './helpers/image-servers.js';
 

@@ -1,5 +1,5 @@
 import { packImage } from '../../../controller/firmware/image/index.js';
-import { SimDevice, type SimDeviceOptions } from '../../../controller/sim/device.js';
+import { SimDevice, type SimDeviceOptions } from '../../../controller/sim/device/index.js';
 import type { DeviceEvent } from '../../../controller/sim/device-events.js';
 import type { TestLwm2mServer } from './test-lwm2m-server.js';
 

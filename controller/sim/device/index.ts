@@ -1,0 +1,2 @@
+export type { SimDeviceOptions } from './options.js';
+export { SimDevice } from './simulated-device.js';
