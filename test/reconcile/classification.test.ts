@@ -1,37 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ResolvedRollout } from '../../controller/manifests/index.js';
 import { loadCandidates, loadRolloutObservation } from '../../controller/reconcile/read/load-observation.js';
 import { testBackends } from '../helpers/databases.js';
+import { resolvedRollout } from '../helpers/resolved-rollout.js';
 
-const source = { file: '/m/r.yaml', line: 1 };
-const rollout: ResolvedRollout = {
-  name: 'r',
-  group: { name: 'g', selector: { endpoints: [], endpointPatterns: ['dev-*'], attributes: {} }, source },
-  firmware: {
-    name: 'fw',
-    version: '2.0.0',
-    file: 'fw.bin',
-    sha256: 'a'.repeat(64),
-    models: undefined,
-    path: undefined,
-    size: undefined,
-    source,
-  },
-  suspend: false,
-  priority: 0,
-  allowDowngrade: false,
-  strategy: {
-    steps: [{ percent: 100, pause: { kind: 'none' } }],
-    approved: 0,
-    maxInFlight: 100,
-    maxPerMinute: 1000,
-    failureThreshold: { percent: 50, minUpdates: 10, action: 'pause' },
-  },
-  timeouts: { downloadMs: 60_000, updateMs: 60_000 },
-  retries: { max: 2, backoffMs: 60_000 },
-  window: undefined,
-  source,
-};
+const rollout = resolvedRollout();
 
 describe.each(testBackends)('classifying the group on $name', (backend) => {
   it('holds back a device still installing an earlier package (State 3) and starts the idle one', async () => {

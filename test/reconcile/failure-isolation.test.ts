@@ -12,6 +12,7 @@ import { TransitionWriter } from '../../controller/reconcile/write/transition-wr
 import type { OpenDatabase } from '../../controller/store/index.js';
 import { closedWindowDesiredState } from '../helpers/closed-window-rollout.js';
 import { testBackends } from '../helpers/databases.js';
+import { desiredStateOf } from '../helpers/resolved-rollout.js';
 import { createTestClock, Scene } from '../helpers/rollout-fixture.js';
 import { waitFor } from '../reliability/harness/wait-for.js';
 
@@ -56,16 +57,7 @@ function desiredState(): DesiredState {
     window: undefined,
     firmware: { ...base.firmware, name: 'fw-broken', version: '3.0.0', models: ['M\u0000'] },
   };
-  return {
-    generation: 'g1',
-    firmware: new Map(),
-    groups: new Map(),
-    rollouts: new Map([
-      ['broken', broken],
-      ['good', good],
-    ]),
-    git: undefined,
-  };
+  return desiredStateOf(broken, good);
 }
 
 /** Registered devices on 1.0.0 reporting `fwState`/`fwResult` a minute ago; returns their ids. */

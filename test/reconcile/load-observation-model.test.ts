@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { needsAllowDowngrade } from '../../controller/firmware/version-order.js';
-import type { ResolvedRollout } from '../../controller/manifests/index.js';
+import type { DeviceSelector, ResolvedRollout } from '../../controller/manifests/index.js';
 import { matchesSelector } from '../../controller/manifests/selector.js';
 import {
   type Candidate,
@@ -15,6 +15,12 @@ import {
 } from '../../controller/reconcile/read/load-observation.js';
 import type { OpenDatabase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
+import {
+  endpointSelector,
+  type RolloutOverrides,
+  resolvedRollout,
+  TEST_SOURCE,
+} from '../helpers/resolved-rollout.js';
 
 /**
  * The set-based read against a model of the classification written plainly in JavaScript: a mixed
@@ -23,56 +29,32 @@ import { testBackends } from '../helpers/databases.js';
  * candidates and examples, on every backend.
  */
 
-const source = { file: '/m/r.yaml', line: 1 };
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const BACKOFF_MS = 10 * 60_000;
 
 function rolloutOf(
   name: string,
-  selector: ResolvedRollout['group']['selector'],
-  overrides: Partial<ResolvedRollout> & { steps?: number[]; maxInFlight?: number },
+  selector: DeviceSelector,
+  overrides: RolloutOverrides & { steps?: number[]; maxInFlight?: number },
 ): ResolvedRollout {
   const { steps = [100], maxInFlight = 100, ...rest } = overrides;
-  return {
+  return resolvedRollout({
     name,
-    group: { name: `${name}-group`, selector, source },
-    firmware: {
-      name: 'fw',
-      version: '2.0.0',
-      file: 'fw.bin',
-      sha256: 'a'.repeat(64),
-      models: ['SIM1', 'SIM2'],
-      path: undefined,
-      size: undefined,
-      source,
-    },
-    suspend: false,
-    priority: 0,
-    allowDowngrade: false,
-    strategy: {
-      steps: steps.map((percent) => ({ percent, pause: { kind: 'none' } })),
-      approved: 0,
-      maxInFlight,
-      maxPerMinute: 1000,
-      failureThreshold: { percent: 50, minUpdates: 10, action: 'pause' },
-    },
-    timeouts: { downloadMs: 60_000, updateMs: 60_000 },
+    group: { name: `${name}-group`, selector, source: TEST_SOURCE },
+    firmware: { models: ['SIM1', 'SIM2'] },
+    strategy: { steps: steps.map((percent) => ({ percent, pause: { kind: 'none' } })), maxInFlight },
     retries: { max: 2, backoffMs: BACKOFF_MS },
-    window: undefined,
-    source,
     ...rest,
-  };
+  });
 }
 
-const selector = (endpointPatterns: string[], endpoints: string[] = []) => ({
-  endpoints,
-  endpointPatterns,
-  attributes: {},
-});
-
-const main = rolloutOf('main', selector(['dev-*']), { steps: [5, 12.5, 50, 100], maxInFlight: 60 });
-const owner = rolloutOf('owner', selector(['dev-1*']), { priority: 5 });
-const rival = rolloutOf('rival', selector([], ['dev-007', 'dev-042', 'dev-077', 'dev-123', 'dev-250']), {});
+const main = rolloutOf('main', endpointSelector(['dev-*']), { steps: [5, 12.5, 50, 100], maxInFlight: 60 });
+const owner = rolloutOf('owner', endpointSelector(['dev-1*']), { priority: 5 });
+const rival = rolloutOf(
+  'rival',
+  endpointSelector([], ['dev-007', 'dev-042', 'dev-077', 'dev-123', 'dev-250']),
+  {},
+);
 const others = [owner, rival];
 
 /** A small deterministic generator (mulberry32): the same fleet on every run. */

@@ -6,48 +6,30 @@ import type { ObservedCounts } from '../../controller/reconcile/plan/rollout-cou
 import type { StoredRolloutStatus } from '../../controller/reconcile/plan/rollout-status.js';
 import type { TargetEpoch } from '../../controller/reconcile/plan/rollout-target.js';
 import type { ShareFigures } from '../../controller/reconcile/plan/step-share.js';
+import { endpointSelector, type RolloutOverrides, resolvedRollout } from '../helpers/resolved-rollout.js';
 
 const T0 = Date.UTC(2026, 10, 1, 12);
-const source = { file: '/m/r.yaml', line: 1 };
 
+/** Three steps (10% then a manual pause, 50% then a minute, 100%) over every device. */
 function rollout(
-  overrides: Partial<ResolvedRollout['strategy']> = {},
-  rest: Partial<ResolvedRollout> = {},
+  strategy: Partial<ResolvedRollout['strategy']> = {},
+  rest: RolloutOverrides = {},
 ): ResolvedRollout {
-  return {
-    name: 'r',
-    group: { name: 'g', selector: { endpoints: [], endpointPatterns: ['*'], attributes: {} }, source },
-    firmware: {
-      name: 'fw',
-      version: '2.0.0',
-      file: 'fw.bin',
-      sha256: 'a'.repeat(64),
-      models: undefined,
-      path: undefined,
-      size: undefined,
-      source,
-    },
-    suspend: false,
-    priority: 0,
-    allowDowngrade: false,
+  return resolvedRollout({
+    selector: endpointSelector(['*']),
     strategy: {
       steps: [
         { percent: 10, pause: { kind: 'manual' } },
         { percent: 50, pause: { kind: 'duration', ms: 60_000 } },
         { percent: 100, pause: { kind: 'none' } },
       ],
-      approved: 0,
-      maxInFlight: 100,
-      maxPerMinute: 1000,
       failureThreshold: { percent: 20, minUpdates: 5, action: 'pause' },
-      ...overrides,
+      ...strategy,
     },
     timeouts: { downloadMs: 1_800_000, updateMs: 900_000 },
     retries: { max: 2, backoffMs: 300_000 },
-    window: undefined,
-    source,
     ...rest,
-  };
+  });
 }
 
 const zero: ObservedCounts = {
