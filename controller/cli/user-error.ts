@@ -12,7 +12,3 @@ export class UserError extends Error {
     this.exitCode = exitCode;
   }
 }
-
-export function notYetImplemented(command: string, issue: number): never {
-  throw new UserError(`${command}: not yet implemented (tracked in issue #${issue})`, 3);
-}

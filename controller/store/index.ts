@@ -1,5 +1,4 @@
 export { isUniqueViolation } from './errors.js';
-export { activeUpdateOf, type StartUpdateOutcome, startUpdate } from './firmware-updates.js';
 export { type MigrateResult, migrateToLatest } from './migrate.js';
 export {
   DatabaseOpenError,

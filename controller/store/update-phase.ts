@@ -13,7 +13,6 @@ export const TERMINAL_PHASES = ['succeeded', 'failed', 'cancelled'] as const;
 export const UPDATE_PHASES = [...ACTIVE_PHASES, ...TERMINAL_PHASES] as const;
 
 export type ActivePhase = (typeof ACTIVE_PHASES)[number];
-export type TerminalPhase = (typeof TERMINAL_PHASES)[number];
 export type UpdatePhase = (typeof UPDATE_PHASES)[number];
 
 /**
@@ -109,14 +108,6 @@ export function checkMove(from: readonly string[], to: string, event: string): v
   }
 }
 
-export function isTerminalPhase(phase: string): phase is TerminalPhase {
-  return (TERMINAL_PHASES as readonly string[]).includes(phase);
-}
-
-export function isUpdatePhase(phase: string): phase is UpdatePhase {
-  return (UPDATE_PHASES as readonly string[]).includes(phase);
-}
-
 /** 5/0/5 Update Result codes (LwM2M 1.2), plus the flownexus convention 0 = active/default. */
 export const UpdateResult = {
   INITIAL: 0,
@@ -132,8 +123,6 @@ export const UpdateResult = {
   CANCELLED: 10,
   DEFERRED: 11,
 } as const;
-export type UpdateResultCode = (typeof UpdateResult)[keyof typeof UpdateResult];
 
 /** 5/0/3 State codes. */
 export const FirmwareState = { IDLE: 0, DOWNLOADING: 1, DOWNLOADED: 2, UPDATING: 3 } as const;
-export type FirmwareStateCode = (typeof FirmwareState)[keyof typeof FirmwareState];

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { isTerminalPhase, type RolloutPhase, type UpdatePhase } from '../../controller/store/index.js';
+import { type RolloutPhase, TERMINAL_PHASES, type UpdatePhase } from '../../controller/store/index.js';
 import type { Database, FirmwareUpdateRow } from '../../controller/store/schema.js';
 
 /** Rows as the reconciler and the LwM2M server write them, for read-side tests. */
@@ -45,7 +45,7 @@ export async function insertUpdate(
   fields: UpdateFields = {},
 ): Promise<FirmwareUpdateRow> {
   const phase = fields.phase ?? 'downloading';
-  const terminal = isTerminalPhase(phase);
+  const terminal = (TERMINAL_PHASES as readonly string[]).includes(phase);
   return db
     .insertInto('firmware_updates')
     .values({

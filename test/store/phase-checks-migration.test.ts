@@ -1,9 +1,9 @@
 import { type Kysely, Migrator, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import {
-  isTerminalPhase,
   type OpenDatabase,
   ROLLOUT_PHASES,
+  TERMINAL_PHASES,
   UPDATE_PHASES,
 } from '../../controller/store/index.js';
 import { migrationProvider } from '../../controller/store/migrations/index.js';
@@ -20,7 +20,7 @@ async function seedUpdate(db: Kysely<any>, endpoint: string, phase: string): Pro
   await sql`insert into firmware_updates
     (device_id, endpoint, rollout, firmware, target_version, attempt, phase, phase_changed_at, finished_at)
     values (${device.rows[0]!.id}, ${endpoint}, 'r', 'fw', '2.0.0', 1, ${phase}, now(),
-      ${isTerminalPhase(phase) ? sql`now()` : sql`null`})`.execute(db);
+      ${(TERMINAL_PHASES as readonly string[]).includes(phase) ? sql`now()` : sql`null`})`.execute(db);
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: see seedUpdate

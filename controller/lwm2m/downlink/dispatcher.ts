@@ -14,14 +14,3 @@ export type Job<T> = (target: DeviceTarget) => Promise<T>;
 export interface Dispatcher {
   dispatch<T extends { readonly kind: string }>(endpoint: string, job: Job<T>): Promise<T | Unreachable>;
 }
-
-/** Sends at once to the registered address, or answers `unreachable` for an unknown endpoint. */
-export class DirectDispatcher implements Dispatcher {
-  constructor(readonly target: (endpoint: string) => DeviceTarget | undefined) {}
-
-  dispatch<T extends { readonly kind: string }>(endpoint: string, job: Job<T>): Promise<T | Unreachable> {
-    const target = this.target(endpoint);
-    if (target === undefined) return Promise.resolve({ kind: 'unreachable', reason: 'not registered' });
-    return job(target);
-  }
-}
