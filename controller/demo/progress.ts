@@ -1,8 +1,6 @@
 import type { Kysely } from 'kysely';
-import { parseRolloutCounts, type RolloutCounts } from '../reconcile/plan/rollout-counts.js';
+import { parseStoredCounts, type RolloutCounts } from '../reconcile/plan/rollout-counts.js';
 import type { Database } from '../store/index.js';
-
-export type { RolloutCounts };
 
 /** One step of the rollout as the reconciler last wrote it. */
 export interface StepProgress {
@@ -57,9 +55,8 @@ export async function readProgress(db: Kysely<Database>, rollout: string): Promi
     .where('rollout', '=', rollout)
     .where('finished_at', 'is', null)
     .executeTakeFirstOrThrow();
-  const counts = record(row.counts);
+  const stored = parseStoredCounts(row.counts);
   const specSteps = list(record(row.spec).steps);
-  const observed = list(counts.steps);
   return {
     kind: 'rollout',
     registered,
@@ -67,20 +64,19 @@ export async function readProgress(db: Kysely<Database>, rollout: string): Promi
     name: row.name,
     phase: row.phase,
     currentStep: row.current_step,
-    message: typeof counts.message === 'string' ? counts.message : '',
+    message: stored.message,
     pausedReason: row.paused_reason,
     thresholdTripped: row.tripped_generation !== null && row.tripped_generation === row.generation,
     activeUpdates: Number(active.n),
     updatedAt: new Date(row.updated_at).getTime(),
-    counts: parseRolloutCounts(counts),
+    counts: stored.counts,
     steps: specSteps.map((step, i) => {
       const s = record(step);
-      const o = record(observed[i]);
       return {
         percent: num(s.percent),
         pause: pauseOf(s.pause),
-        admitted: num(o.admitted),
-        unfinished: num(o.unfinished),
+        admitted: stored.steps[i]?.admitted ?? 0,
+        unfinished: stored.steps[i]?.unfinished ?? 0,
       };
     }),
   };

@@ -11,5 +11,5 @@ export {
 } from './devices.js';
 export { type EventPage, type EventQuery, latestEventId, listEvents } from './events.js';
 export { getRollout, listRollouts, RECENT_FAILURES } from './rollouts.js';
-export { countsOf, toRolloutView } from './to-view.js';
+export { toRolloutView } from './to-view.js';
 export type * from './views.js';

@@ -1,4 +1,4 @@
-import { parseRolloutCounts, parseStoredCounts } from '../../reconcile/plan/rollout-counts.js';
+import { parseStoredCounts } from '../../reconcile/plan/rollout-counts.js';
 import { needsAttention } from '../../reconcile/plan/rollout-status.js';
 import { describeTargetChange, type TargetChange } from '../../reconcile/plan/rollout-target.js';
 import { admittedBy } from '../../reconcile/plan/step-share.js';
@@ -11,7 +11,6 @@ import type {
   DeviceView,
   EventView,
   PauseView,
-  RolloutCountsView,
   RolloutView,
   StepStatus,
   StepView,
@@ -56,11 +55,6 @@ function pauseOf(value: unknown): PauseView {
     if (value.kind === 'duration' && typeof value.ms === 'number') return { kind: 'duration', ms: value.ms };
   }
   return { kind: 'other', text: typeof value === 'string' ? value : JSON.stringify(value) };
-}
-
-/** Every counts field is optional in the row: missing ones read as 0. */
-export function countsOf(value: unknown): RolloutCountsView {
-  return parseRolloutCounts(value);
 }
 
 function targetChangeOf(value: unknown): TargetChangeView | null {

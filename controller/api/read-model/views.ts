@@ -24,9 +24,6 @@ export interface StepView {
   readonly status: StepStatus;
 }
 
-/** The counts as the reconciler writes them: one record for writer and readers (controller/reconcile/plan/rollout-counts.ts). */
-export type RolloutCountsView = RolloutCounts;
-
 /** The last change of a rollout's target (a new rollout of the same name: its strategy restarted). */
 export interface TargetChangeView {
   readonly from: { readonly firmware: string; readonly version: string };
@@ -70,7 +67,8 @@ export interface RolloutView {
    */
   readonly needsAttention: boolean;
   readonly lastTargetChange: TargetChangeView | null;
-  readonly counts: RolloutCountsView;
+  /** The counts as the reconciler writes them: one record for writer and readers (reconcile/plan/rollout-counts.ts). */
+  readonly counts: RolloutCounts;
   /** upToDate / selected; 0 when nothing is selected. */
   readonly progress: number;
   readonly steps: readonly StepView[];

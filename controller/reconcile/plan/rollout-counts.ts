@@ -1,7 +1,7 @@
 /**
  * A rollout's device counts: one record, written by the reconciler into `rollouts.counts` and read
- * by the API, `otactl status`, the metrics, the dashboard and the demo through `parseRolloutCounts`.
- * A field renamed here is a compile error in every reader.
+ * by the API (and `otactl status` and the dashboard through it), the metrics and the demo through
+ * `parseRolloutCounts` / `parseStoredCounts`. A field renamed here is a compile error in every reader.
  */
 export interface RolloutCounts {
   /** Members of the group: devices that match the selector and reported their object 3 info. */
