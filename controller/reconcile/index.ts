@@ -4,8 +4,8 @@
  *
  * - `plan/`   pure decisions. What a rollout may start now (`plan-rollout`), one update's next step
  *             (`plan-update`), step shares, counts, status and conditions, failure kinds. No database
- *             driver, no `node:` module and not the store barrel (a biome rule in biome.json), so a
- *             decision is tested with plain values.
+ *             driver, no `node:` module, not the store barrel and nothing of the folders below (a
+ *             biome rule in biome.json), so a decision is tested with plain values.
  * - `read/`   observation queries: one set-based read of a rollout's devices (`load-observation`),
  *             the active updates a pass looks at, canary order, selectors as SQL; `decide-rollout`
  *             reads one rollout and plans it, for the pass and `otactl plan` alike.

@@ -12,10 +12,10 @@ import {
 import type { UpdateAction, UpdateOutcome } from '../plan/actions.js';
 import { classifyUriRefusal, isKnownResult, unknownResultReason } from '../plan/failure-kinds.js';
 import type { ActiveUpdate, Candidate } from '../plan/observation.js';
-import { describeRefusal, refusalChanges, refusalDetails, uriRefusal } from '../plan/uri-refusal.js';
 import type { DeviceOps, PackageUriChoice } from './device-ops.js';
 import type { UpdateTransitions } from './transition-writer.js';
 import { beginUpdates, type UpdateChanges, type UpdateEvent } from './update-store.js';
+import { describeRefusal, refusalChanges, refusalDetails, uriRefusal } from './uri-refusal.js';
 
 export interface ExecutorLogger {
   info(obj: object, msg: string): void;

@@ -1,7 +1,7 @@
 import { describeResult, describeState } from '../../store/update-codes.js';
-import type { FirmwareReport } from '../write/device-ops.js';
-import type { UpdateChanges } from '../write/update-store.js';
-import type { DeviceView } from './observation.js';
+import type { DeviceView } from '../plan/observation.js';
+import type { FirmwareReport } from './device-ops.js';
+import type { UpdateChanges } from './update-store.js';
 
 /** A Package URI write the device answered with an error code, and its state at that moment. */
 export interface UriRefusal {
