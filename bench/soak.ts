@@ -8,15 +8,12 @@
  *
  * The script line: "soak": "node --expose-gc --import tsx bench/soak.ts"
  */
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { type Controller, startController } from '../controller/app/start-controller.js';
-import { packImage } from '../controller/firmware/image/index.js';
+import type { Controller } from '../controller/app/start-controller.js';
+import { startLocalController } from '../controller/demo/local-controller.js';
+import { createWorkspace, groupManifest, rolloutManifest } from '../controller/demo/workspace.js';
 import { createLogger } from '../controller/log/index.js';
 import type { PassResult } from '../controller/reconcile/run/reconcile-pass.js';
 import { startFleet } from '../controller/sim/index.js';
@@ -83,59 +80,30 @@ function countingLog() {
 }
 
 async function workspace() {
-  const dir = await mkdtemp(join(tmpdir(), 'otactl-soak-'));
-  const manifestsDir = join(dir, 'rollouts');
-  const firmwareDir = join(dir, 'firmware');
-  await mkdir(manifestsDir);
-  await mkdir(firmwareDir);
+  const ws = await createWorkspace('otactl-soak-');
   const firmware: string[] = [];
-  for (const version of VERSIONS) {
-    const image = packImage({ version, model: 'SIM1', payload: Buffer.alloc(4096, version) });
-    const file = `sim1-${version}.bin`;
-    await writeFile(join(firmwareDir, file), image);
-    const sha256 = createHash('sha256').update(image).digest('hex');
-    firmware.push(`apiVersion: otactl/v1alpha1
-kind: Firmware
-metadata:
-  name: sim1-${version}
-spec:
-  version: "${version}"
-  file: ${file}
-  sha256: "${sha256}"
-  models: ["SIM1"]
-`);
-  }
-  const write = async (target: string) => {
-    const text = [
-      ...firmware,
-      `apiVersion: otactl/v1alpha1
-kind: DeviceGroup
-metadata:
-  name: soak
-spec:
-  selector:
-    endpointPatterns: ["soak-*"]
-`,
-      `apiVersion: otactl/v1alpha1
-kind: Rollout
-metadata:
-  name: soak
-spec:
-  group: soak
-  firmware: sim1-${target}
-  allowDowngrade: true
+  for (const version of VERSIONS) firmware.push((await ws.addFirmware(version, 'SIM1', 4096)).manifest);
+  const write = (target: string) =>
+    ws.writeManifest(
+      'soak.yaml',
+      [
+        ...firmware,
+        groupManifest('soak', 'soak-*'),
+        rolloutManifest({
+          name: 'soak',
+          group: 'soak',
+          firmware: `sim1-${target}`,
+          extra: `  allowDowngrade: true
   strategy:
     maxInFlight: ${Math.max(1, Math.ceil(DEVICES / 4))}
     failureThreshold: { percent: 100, minUpdates: 1000000 }
   timeouts: { download: 20s, update: 20s }
   retries: { max: 1, backoff: 1s }
 `,
-    ].join('---\n');
-    const path = join(manifestsDir, 'soak.yaml');
-    await writeFile(`${path}.tmp`, text);
-    await rename(`${path}.tmp`, path);
-  };
-  return { dir, manifestsDir, firmwareDir, write, cleanup: () => rm(dir, { recursive: true, force: true }) };
+        }),
+      ].join('---\n'),
+    );
+  return { ...ws, write };
 }
 
 /** Resolves after the first pass of the rollout to `target` that has nothing left to do. */
@@ -160,19 +128,10 @@ async function main(): Promise<void> {
   const log = countingLog();
   let target: string = VERSIONS[1];
   await ws.write(target);
-  const controller = await startController({
-    store,
-    manifestsDir: ws.manifestsDir,
-    firmwareDir: ws.firmwareDir,
-    coapPort: 0,
-    coapHost: '127.0.0.1',
-    httpPort: 0,
-    httpHost: '127.0.0.1',
-    publicHost: '127.0.0.1',
+  const controller = await startLocalController(store, ws, {
     schemePreference: ['http', 'coap'],
     maxDownloadsPerClient: 100_000,
     logger: log.logger,
-    manifestDebounceMs: 50,
     reconcile: { intervalMs: 500, pollQuietMs: 5_000 },
   });
   const fleet = await startFleet({
@@ -248,7 +207,7 @@ async function main(): Promise<void> {
   await fleet.stop();
   await controller.stop();
   await store.close();
-  await ws.cleanup();
+  await ws.remove();
 
   // Growth: the lowest heap of the last third against the lowest of the first third (after warm-up).
   const third = Math.max(1, Math.floor(heapSamples.length / 3));

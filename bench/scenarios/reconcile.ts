@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { createWorkspace, groupManifest } from '../../controller/demo/workspace.js';
 import { loadDesiredState } from '../../controller/manifests/index.js';
 import { readRollout } from '../../controller/reconcile/read/load-observation.js';
 import { reconcilePass } from '../../controller/reconcile/run/reconcile-pass.js';
@@ -7,7 +8,7 @@ import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/
 import type { BenchDatabase } from '../databases.js';
 import { type Figure, figure, GOALS } from '../figure.js';
 import { countQueries } from '../query-counter.js';
-import { createBenchWorkspace, groupManifest, rolloutManifest } from '../workspace.js';
+import { benchRollout } from '../workspace.js';
 
 const MODEL = 'SIM1';
 const MAX_IN_FLIGHT = 1000;
@@ -36,17 +37,15 @@ export async function measureReconcilePass(
   database: BenchDatabase,
   log: (line: string) => void,
 ): Promise<Figure[]> {
-  const ws = await createBenchWorkspace();
+  const ws = await createWorkspace('otactl-bench-');
   const store = await database.open();
   try {
     const target = await ws.addFirmware('2.0.0', MODEL);
-    await ws.write(
+    await ws.writeManifest(
       'fleet.yaml',
-      [
-        target.manifest,
-        groupManifest('bench', 'bench-*'),
-        rolloutManifest('bench-2.0.0', 'bench', target.name, MAX_IN_FLIGHT),
-      ].join('---\n'),
+      [target.manifest, groupManifest('bench', 'bench-*'), benchRollout(target.name, MAX_IN_FLIGHT)].join(
+        '---\n',
+      ),
     );
     const loaded = await loadDesiredState(ws.manifestsDir, { firmwareDir: ws.firmwareDir, git: false });
     if (!loaded.ok) throw new Error(`bench manifests invalid: ${JSON.stringify(loaded.problems)}`);
@@ -163,6 +162,6 @@ export async function measureReconcilePass(
     ];
   } finally {
     await store.close();
-    await ws.cleanup();
+    await ws.remove();
   }
 }

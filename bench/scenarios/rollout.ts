@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
-import { startController } from '../../controller/app/start-controller.js';
+import { startLocalController } from '../../controller/demo/local-controller.js';
+import { createWorkspace, groupManifest } from '../../controller/demo/workspace.js';
 import { createLogger } from '../../controller/log/index.js';
 import type { Database } from '../../controller/store/index.js';
 import type { SimHostHandlers } from '../children/sim-host.js';
@@ -8,7 +9,7 @@ import type { BenchDatabase } from '../databases.js';
 import { type Figure, figure, GOALS } from '../figure.js';
 import { countQueries } from '../query-counter.js';
 import { spawnChild } from '../rpc.js';
-import { createBenchWorkspace, groupManifest, rolloutManifest } from '../workspace.js';
+import { benchRollout } from '../workspace.js';
 
 const MODEL = 'SIM1';
 
@@ -24,19 +25,11 @@ export async function measureRollout(
   timeoutMs: number,
   windowMs: number,
 ): Promise<Figure[]> {
-  const ws = await createBenchWorkspace();
+  const ws = await createWorkspace('otactl-bench-');
   const store = await database.open();
   const { db: countedDb, counter } = countQueries(store.db);
   const sims = spawnChild<SimHostHandlers>('sim-host', { gc: true });
-  const controller = await startController({
-    store: { ...store, db: countedDb },
-    manifestsDir: ws.manifestsDir,
-    firmwareDir: ws.firmwareDir,
-    coapPort: 0,
-    coapHost: '127.0.0.1',
-    httpPort: 0,
-    httpHost: '127.0.0.1',
-    publicHost: '127.0.0.1',
+  const controller = await startLocalController({ ...store, db: countedDb }, ws, {
     schemePreference: ['http'],
     logger: createLogger({ level: 'silent' }),
     manifestDebounceMs: 20,
@@ -44,7 +37,7 @@ export async function measureRollout(
   });
   try {
     const target = await ws.addFirmware('2.0.0', MODEL);
-    await ws.write('fleet.yaml', [target.manifest, groupManifest('bench', 'bench-*')].join('---\n'));
+    await ws.writeManifest('fleet.yaml', [target.manifest, groupManifest('bench', 'bench-*')].join('---\n'));
     await controller.manifestsLoaded;
     const fleet = await sims.call('start', {
       server: `coap://127.0.0.1:${controller.coapPort}`,
@@ -77,8 +70,8 @@ export async function measureRollout(
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     // The start rate (default 1,000 a minute) must not be what is measured: allow the whole fleet at once.
-    const manifest = `${rolloutManifest('bench-2.0.0', 'bench', target.name, devices)}    maxPerMinute: ${Math.max(1000, devices)}\n`;
-    await ws.write('rollout.yaml', manifest);
+    const manifest = `${benchRollout(target.name, devices)}    maxPerMinute: ${Math.max(1000, devices)}\n`;
+    await ws.writeManifest('rollout.yaml', manifest);
     // Done when every device runs 2.0.0 and no update is active, or when the window closes.
     let updated = 0;
     const deadline = t0 + windowMs;
@@ -150,7 +143,7 @@ export async function measureRollout(
     await sims.stop();
     await controller.stop();
     await store.close();
-    await ws.cleanup();
+    await ws.remove();
   }
 }
 

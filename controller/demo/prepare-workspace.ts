@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Document, isSeq, parseDocument } from 'yaml';
-import { firmwareManifestName, firmwareManifestYaml, packImage } from '../firmware/image/index.js';
+import { createWorkspace } from './workspace.js';
 
 export interface WorkspaceOptions {
   readonly examplesDir: string;
@@ -35,58 +33,45 @@ const TEMPLATE = /\.ya?ml(\.tmpl)?$/;
  * DeviceGroup and Rollout.
  */
 export async function prepareWorkspace(options: WorkspaceOptions): Promise<DemoWorkspace> {
-  const dir = await mkdtemp(join(tmpdir(), 'otactl-demo-'));
-  const remove = () => rm(dir, { recursive: true, force: true });
+  const ws = await createWorkspace('otactl-demo-');
   try {
-    const manifestsDir = join(dir, 'rollouts');
-    const firmwareDir = join(dir, 'firmware');
-    await mkdir(manifestsDir);
-    await mkdir(firmwareDir);
-
     const firmwareNames = new Map<string, string>();
     const manifests: string[] = [];
     for (const version of options.versions) {
       // A recognisable payload; the simulator verifies the image header, not the payload.
       const payload = Buffer.alloc(16 * 1024, `otactl demo firmware ${options.model} ${version}\n`);
-      const image = packImage({ version, model: options.model, payload });
-      const file = `${firmwareManifestName(options.model, version)}.bin`;
-      await writeFile(join(firmwareDir, file), image);
-      const sha256 = createHash('sha256').update(image).digest('hex');
-      manifests.push(firmwareManifestYaml({ version, model: options.model, file, sha256 }));
-      firmwareNames.set(version, firmwareManifestName(options.model, version));
+      const packed = await ws.addFirmware(version, options.model, payload);
+      manifests.push(packed.manifest);
+      firmwareNames.set(version, packed.name);
     }
-    await writeFile(join(manifestsDir, 'firmware.yaml'), manifests.join('---\n'));
+    await ws.writeManifest('firmware.yaml', manifests.join('---\n'));
 
     const rollouts: string[] = [];
     const held: { file: string; text: string }[] = [];
     for (const name of (await readdir(options.examplesDir)).sort()) {
       if (!TEMPLATE.test(name)) continue;
       const doc = parseDocument(await readFile(join(options.examplesDir, name), 'utf8'));
-      const file = join(manifestsDir, name.replace(/\.tmpl$/, ''));
+      const file = name.replace(/\.tmpl$/, '');
       if (doc.get('kind') === 'Rollout') {
         rollouts.push(String(doc.getIn(['metadata', 'name'])));
         if (options.pause !== undefined) overridePauses(doc, options.pause);
         held.push({ file, text: doc.toString() });
-      } else await writeFile(file, doc.toString());
+      } else await ws.writeManifest(file, doc.toString());
     }
     return {
-      dir,
-      manifestsDir,
-      firmwareDir,
-      logFile: join(dir, 'otactl.log'),
+      dir: ws.dir,
+      manifestsDir: ws.manifestsDir,
+      firmwareDir: ws.firmwareDir,
+      logFile: join(ws.dir, 'otactl.log'),
       firmwareNames,
       rollouts,
       async applyRollouts() {
-        for (const { file, text } of held) {
-          // Write and rename: the watcher never reads a half-written file.
-          await writeFile(`${file}.tmp`, text);
-          await rename(`${file}.tmp`, file);
-        }
+        for (const { file, text } of held) await ws.writeManifest(file, text);
       },
-      remove,
+      remove: ws.remove,
     };
   } catch (error) {
-    await remove();
+    await ws.remove();
     throw error;
   }
 }

@@ -1,11 +1,12 @@
 import { createWriteStream } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type Controller, startController } from '../app/start-controller.js';
+import type { Controller } from '../app/start-controller.js';
 import { createLogger } from '../log/index.js';
 import { type Fleet, startFleet } from '../sim/index.js';
 import { type OpenDatabase, openDatabase } from '../store/index.js';
 import { DEMO_DEFAULTS, EXAMPLES_DIR } from './demo-settings.js';
 import { createLiveView, type DemoOutput } from './live-view.js';
+import { startLocalController } from './local-controller.js';
 import { type DemoWorkspace, prepareWorkspace } from './prepare-workspace.js';
 import { finishedAsDesigned, type Progress, progressSignature, readProgress } from './progress.js';
 import { renderFrame, renderLine } from './render-progress.js';
@@ -81,19 +82,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     stops.push(() => store.close());
     const logStream = createWriteStream(ws.logFile);
     stops.push(() => new Promise<void>((done) => logStream.end(done)));
-    const controller: Controller = await startController({
-      store,
-      manifestsDir: ws.manifestsDir,
-      firmwareDir: ws.firmwareDir,
-      coapPort: 0,
-      coapHost: '127.0.0.1',
-      httpPort: 0,
-      httpHost: '127.0.0.1',
-      publicHost: '127.0.0.1',
+    const controller: Controller = await startLocalController(store, ws, {
       logger: createLogger({ level: 'warn', pretty: false, destination: logStream }),
-      manifestDebounceMs: 50,
-      // Every simulated device downloads from 127.0.0.1: a per-address bound would throttle the whole fleet.
-      maxDownloadsPerClient: 10_000,
       reconcile: { intervalMs: DEMO_DEFAULTS.reconcileIntervalMs },
     });
     stops.push(() => controller.stop());

@@ -1,15 +1,14 @@
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
-import {
-  type Controller,
-  type ControllerConfig,
-  startController,
-} from '../../controller/app/start-controller.js';
+import type { Controller, ControllerConfig } from '../../controller/app/start-controller.js';
 import { formatPlan } from '../../controller/cli/commands/plan.js';
-import { packImage } from '../../controller/firmware/image/index.js';
+import { startLocalController } from '../../controller/demo/local-controller.js';
+import {
+  createWorkspace,
+  groupManifest,
+  rolloutManifest,
+  type Workspace,
+} from '../../controller/demo/workspace.js';
+import type { PackedFirmware } from '../../controller/firmware/image/index.js';
 import { createLogger } from '../../controller/log/index.js';
 import type { RolloutCounts } from '../../controller/reconcile/plan/rollout-counts.js';
 import { buildPlanReport } from '../../controller/reconcile/report/plan-report.js';
@@ -17,113 +16,25 @@ import type { PassResult } from '../../controller/reconcile/run/reconcile-pass.j
 import { type DeviceEvent, type Fleet, type FleetOptions, startFleet } from '../../controller/sim/index.js';
 import type { Database, OpenDatabase } from '../../controller/store/index.js';
 
-export interface FirmwareFixture {
-  readonly name: string;
-  readonly version: string;
-  readonly model: string;
-  readonly file: string;
-  readonly sha256: string;
-  /** Bytes of the image file. */
-  readonly size: number;
-}
+export {
+  createWorkspace,
+  groupManifest,
+  rolloutManifest,
+  type Workspace,
+} from '../../controller/demo/workspace.js';
+export { firmwareManifestYaml as firmwareManifest } from '../../controller/firmware/image/index.js';
 
-/** A temporary manifests directory and firmware directory, removed by `cleanup`. */
-export interface Workspace {
-  readonly dir: string;
-  readonly manifestsDir: string;
-  readonly firmwareDir: string;
-  /** An image of `payloadBytes` (default 2048) bytes of payload. */
-  addFirmware(version: string, model?: string, payloadBytes?: number): Promise<FirmwareFixture>;
-  writeManifest(name: string, yaml: string): Promise<void>;
-  cleanup(): Promise<void>;
-}
+/** A firmware image a test packed into its workspace, with its Firmware manifest. */
+export type FirmwareFixture = PackedFirmware;
 
-export async function createWorkspace(): Promise<Workspace> {
-  const dir = await mkdtemp(join(tmpdir(), 'otactl-rollout-'));
-  const manifestsDir = join(dir, 'rollouts');
-  const firmwareDir = join(dir, 'firmware');
-  await mkdir(manifestsDir);
-  await mkdir(firmwareDir);
-  return {
-    dir,
-    manifestsDir,
-    firmwareDir,
-    async addFirmware(version, model = 'SIM1', payloadBytes = 2048) {
-      const image = packImage({ version, model, payload: Buffer.alloc(payloadBytes, version) });
-      const file = `${model.toLowerCase()}-${version}.bin`;
-      await writeFile(join(firmwareDir, file), image);
-      const sha256 = createHash('sha256').update(image).digest('hex');
-      return { name: `${model.toLowerCase()}-${version}`, version, model, file, sha256, size: image.length };
-    },
-    async writeManifest(name, yaml) {
-      // Write then rename: the watcher never sees a half-written file.
-      const path = join(manifestsDir, name);
-      await writeFile(`${path}.tmp`, yaml);
-      const { rename } = await import('node:fs/promises');
-      await rename(`${path}.tmp`, path);
-    },
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-}
-
-export function firmwareManifest(fw: Omit<FirmwareFixture, 'size'>): string {
-  return `apiVersion: otactl/v1alpha1
-kind: Firmware
-metadata:
-  name: ${fw.name}
-spec:
-  version: "${fw.version}"
-  file: ${fw.file}
-  sha256: "${fw.sha256}"
-  models: ["${fw.model}"]
-`;
-}
-
-export function groupManifest(name: string, pattern: string): string {
-  return `apiVersion: otactl/v1alpha1
-kind: DeviceGroup
-metadata:
-  name: ${name}
-spec:
-  selector:
-    endpointPatterns: ["${pattern}"]
-`;
-}
-
-export function rolloutManifest(options: {
-  name: string;
-  group: string;
-  firmware: string;
-  extra?: string;
-}): string {
-  return `apiVersion: otactl/v1alpha1
-kind: Rollout
-metadata:
-  name: ${options.name}
-spec:
-  group: ${options.group}
-  firmware: ${options.firmware}
-${options.extra ?? ''}`;
-}
-
-export async function startTestController(
+/** A loopback controller with a test logger (silent unless OTACTL_TEST_LOG=1) and quick passes. */
+export function startTestController(
   store: OpenDatabase,
   ws: Workspace,
   overrides: Partial<ControllerConfig> = {},
 ): Promise<Controller> {
-  return startController({
-    store,
-    manifestsDir: ws.manifestsDir,
-    firmwareDir: ws.firmwareDir,
-    coapPort: 0,
-    coapHost: '127.0.0.1',
-    httpPort: 0,
-    httpHost: '127.0.0.1',
-    publicHost: '127.0.0.1',
+  return startLocalController(store, ws, {
     logger: createLogger({ level: process.env.OTACTL_TEST_LOG === '1' ? 'debug' : 'silent' }),
-    manifestDebounceMs: 50,
-    // Every simulated device downloads from 127.0.0.1.
-    maxDownloadsPerClient: 10_000,
     reconcile: { intervalMs: 200, pollQuietMs: 5_000 },
     ...overrides,
   });
@@ -253,7 +164,7 @@ export class Scene {
   }
 
   static async create(backend: { open(): Promise<OpenDatabase> }): Promise<Scene> {
-    return new Scene(await backend.open(), await createWorkspace());
+    return new Scene(await backend.open(), await createWorkspace('otactl-rollout-'));
   }
 
   get db(): Kysely<Database> {
@@ -327,7 +238,7 @@ export class Scene {
     for (const fleet of this.fleets.reverse()) await fleet.stop().catch(() => {});
     await this.#controller?.stop();
     await this.store.close();
-    await this.ws.cleanup();
+    await this.ws.remove();
   }
 }
 
@@ -347,8 +258,8 @@ export function rolloutManifests(options: {
 }): string {
   const group = options.group ?? 'sims';
   return [
-    firmwareManifest(options.firmware),
-    ...(options.extraFirmware ?? []).map(firmwareManifest),
+    options.firmware.manifest,
+    ...(options.extraFirmware ?? []).map((fw) => fw.manifest),
     groupManifest(group, options.pattern ?? 'sim-*'),
     rolloutManifest({
       name: options.rollout,

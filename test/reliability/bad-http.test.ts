@@ -81,7 +81,7 @@ describe.each(testBackends)('hostile HTTP against the firmware and API port on $
     await writeFile(join(scene.ws.firmwareDir, BIG_FILE), image);
     await scene.ws.writeManifest(
       'fw.yaml',
-      firmwareManifest({ name: 'big-1.0.0', version: '1.0.0', file: BIG_FILE, sha256, model: 'BIG' }),
+      firmwareManifest({ version: '1.0.0', file: BIG_FILE, sha256, model: 'BIG' }),
     );
     const controller = await scene.startController();
     const port = controller.httpPort;

@@ -8,3 +8,4 @@ export {
   packImage,
   parseImage,
 } from './image-format.js';
+export { type PackedFirmware, packFirmwareFile } from './pack-firmware-file.js';

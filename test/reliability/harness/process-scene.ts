@@ -41,7 +41,7 @@ export class ProcessScene {
     let ws: Workspace;
     try {
       rollout = setup.rollout === undefined ? undefined : await rolloutWorkspace(setup.rollout);
-      ws = rollout?.ws ?? (await createWorkspace());
+      ws = rollout?.ws ?? (await createWorkspace('otactl-rollout-'));
     } catch (error) {
       await setup.db.drop();
       throw error;
@@ -94,7 +94,7 @@ export class ProcessScene {
     for (const fleet of this.fleets.reverse()) await fleet.stop();
     await this.#controller?.kill('SIGKILL');
     await this.db.drop();
-    await this.ws.cleanup();
+    await this.ws.remove();
   }
 }
 

@@ -24,7 +24,7 @@ export async function rolloutWorkspace(options: {
   timeouts?: { download: string; update: string };
   retries?: { max: number; backoff: string };
 }): Promise<RolloutWorkspace> {
-  const ws = await createWorkspace();
+  const ws = await createWorkspace('otactl-rollout-');
   const target = await ws.addFirmware(options.version);
   const rollout = `to-${options.version}`;
   const group = 'fleet';
