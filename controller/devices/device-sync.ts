@@ -82,6 +82,11 @@ export interface DeviceSyncOptions {
    * next Update (as are queue-mode devices always). Default 5 s.
    */
   readonly backoffSweepMs?: number;
+  /**
+   * Called after each probe, interrogation or requested read ended and released its slot: when
+   * the interrogation figures of `stats()` (and the backoff they follow from) may have changed.
+   */
+  readonly onReadEnded?: () => void;
 }
 
 export interface DeviceSyncStats {
@@ -204,6 +209,7 @@ class DeviceSyncImpl implements DeviceSync {
     });
     this.#reads = new Limiter({
       max: opts.maxConcurrentReads ?? 256,
+      ...(opts.onReadEnded === undefined ? {} : { onFinished: opts.onReadEnded }),
       maxProbes: opts.maxConcurrentProbes ?? 4096,
       backgroundWhileBusy: opts.interrogationsWhileBusy ?? 2,
       // A storm: many registrations wait for their commit (the database is what they wait for, so

@@ -4,6 +4,11 @@ export {
   type DeviceChangeKind,
   type DeviceEventType,
 } from './device-change.js';
-export { type DeviceSync, type DeviceSyncOptions, startDeviceSync } from './device-sync.js';
+export {
+  type DeviceSync,
+  type DeviceSyncOptions,
+  type DeviceSyncStats,
+  startDeviceSync,
+} from './device-sync.js';
 export type { FirmwareStateRead, FirmwareVersionRead } from './interrogate.js';
 export { loadRegistrations } from './load-registrations.js';

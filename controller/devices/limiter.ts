@@ -25,6 +25,8 @@ export interface LimiterOptions {
    * hands it on to the background queue, which is not to grow without bound. Default 4 `max`.
    */
   readonly maxBackgroundWaitingForProbes?: number;
+  /** Called after each task ended and released its slot (and the tasks it made room for started). */
+  readonly onFinished?: () => void;
 }
 
 /**
@@ -46,6 +48,7 @@ export class Limiter {
   readonly #maxBackgroundWaitingForProbes: number;
   readonly #backgroundWhileBusy: number;
   readonly #busy: () => boolean;
+  readonly #onFinished: () => void;
   #backgroundLimit: number;
   #probeLimit: number;
   #running = 0;
@@ -64,6 +67,7 @@ export class Limiter {
     this.#maxBackgroundWaitingForProbes = Math.max(1, o.maxBackgroundWaitingForProbes ?? 4 * this.#max);
     this.#backgroundWhileBusy = Math.max(1, Math.min(this.#max, o.backgroundWhileBusy ?? this.#max));
     this.#busy = o.busy ?? (() => false);
+    this.#onFinished = o.onFinished ?? (() => {});
     // Background work ramps up from the storm level: a storm's first instant looks like a quiet loop.
     this.#backgroundLimit = this.#backgroundWhileBusy;
     this.#probeLimit = this.#backgroundWhileBusy;
@@ -132,6 +136,7 @@ export class Limiter {
       // Cheap work, so a fast ramp: each probe that ends doubles the probes allowed.
       if (!this.#busy()) this.#probeLimit = Math.min(this.#maxProbes, this.#probeLimit * 2);
       this.#pump();
+      this.#onFinished();
       return;
     }
     this.#running--;
@@ -140,6 +145,7 @@ export class Limiter {
       if (!this.#busy()) this.#backgroundLimit = Math.min(this.#max, this.#backgroundLimit + 1);
     }
     this.#pump();
+    this.#onFinished();
   }
 
   #pump(): void {

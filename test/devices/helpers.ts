@@ -4,6 +4,7 @@ import {
   type DeviceChange,
   type DeviceSync,
   type DeviceSyncOptions,
+  type DeviceSyncStats,
   startDeviceSync,
 } from '../../controller/devices/index.js';
 import { packImage } from '../../controller/firmware/image/index.js';
@@ -67,6 +68,8 @@ export interface SyncEnv {
   clock: { now: number };
   /** Resolves at the next error the sync logs. */
   nextError(): Promise<void>;
+  /** Resolves once `check` holds for the sync's stats: now, or after a probe, interrogation or read ends. */
+  statsWhen(check: (stats: DeviceSyncStats) => boolean): Promise<void>;
   device(options?: Partial<SimDeviceOptions>): SimDevice;
   close(): Promise<void>;
 }
@@ -115,9 +118,15 @@ export async function startEnv(
       errorWaiters = [];
     },
   };
+  let readWaiters: (() => void)[] = [];
   const sync = startDeviceSync({
     server,
     db: db.db,
+    onReadEnded: () => {
+      const waiters = readWaiters;
+      readWaiters = [];
+      for (const w of waiters) w();
+    },
     clock: () => clock.now,
     logger,
     ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }),
@@ -137,6 +146,9 @@ export async function startEnv(
     errors,
     clock,
     nextError: () => new Promise<void>((resolve) => errorWaiters.push(resolve)),
+    async statsWhen(check) {
+      while (!check(sync.stats())) await new Promise<void>((resolve) => readWaiters.push(resolve));
+    },
     device(options = {}) {
       const d = new SimDevice({
         endpoint: uniqueEndpoint(),

@@ -172,4 +172,23 @@ describe('read limiter', () => {
     expect(h.count('probe')).toBe(1);
     expect(h.count('bg')).toBe(1);
   });
+
+  it('tells when a task ended, after its slot is free and the next one started', async () => {
+    const seen: string[] = [];
+    const limiter: Limiter = new Limiter({
+      max: 1,
+      onFinished: () =>
+        seen.push(`running ${limiter.running + limiter.runningProbes}, waiting ${limiter.waiting}`),
+    });
+    const h = harness(limiter);
+    void h.submit('fg-0', 'foreground');
+    void h.submit('fg-1', 'foreground');
+    limiter.start(async () => {}, 'probe');
+    await settle();
+    expect(seen).toEqual(['running 1, waiting 1']);
+    await h.finish('fg-0');
+    expect(seen).toEqual(['running 1, waiting 1', 'running 1, waiting 0']);
+    await h.finish('fg-1');
+    expect(seen).toEqual(['running 1, waiting 1', 'running 1, waiting 0', 'running 0, waiting 0']);
+  });
 });

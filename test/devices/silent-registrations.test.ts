@@ -1,5 +1,6 @@
 import { parse } from 'coap-packet';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { DeviceSyncStats } from '../../controller/devices/index.js';
 import { testBackends } from '../helpers/databases.js';
 import { locationOf, RawDevice, type Received } from '../lwm2m/support/raw-device.js';
 import { isInfo, type SyncEnv, startEnv, uniqueEndpoint } from './helpers.js';
@@ -104,18 +105,12 @@ describe.each(testBackends)('registrations that never answer ($name)', (backend)
     const registered = await d.register([`ep=${endpoint}`, 'lt=86400'], '</1/0>,</3/0>');
     expect(registered.code).toBe('2.01');
     const id = locationOf(registered)[1]!;
-    const backedOff = () => e.sync.stats().interrogations.backedOff === 1;
-    const idle = () => {
-      const s = e.sync.stats().interrogations;
-      return s.probesRunning === 0 && s.probesWaiting === 0;
-    };
-    const waitUntil = async (what: string, check: () => boolean) => {
-      const deadline = Date.now() + 30_000;
-      while (!check()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    };
+    const backedOff = (s: DeviceSyncStats) => s.interrogations.backedOff === 1;
+    const idle = (s: DeviceSyncStats) =>
+      s.interrogations.probesRunning === 0 && s.interrogations.probesWaiting === 0;
+    /** Waits (on the sync's reads ending, no polling) until its stats satisfy `check`. */
+    const statsWhen = (what: string, check: (s: DeviceSyncStats) => boolean) =>
+      within(e.statsWhen(check), 30_000, what);
     /** Sends an Update and waits until it is stored; the sync decided on a probe by then. */
     const update = async () => {
       const since = e.changes.length;
@@ -130,25 +125,25 @@ describe.each(testBackends)('registrations that never answer ($name)', (backend)
     // A quick probe, then a second one with a longer deadline (a lost datagram costs no minute).
     await within(d.nextRequest(), 30_000, 'the first probe');
     await within(d.nextRequest(), 30_000, 'the second probe');
-    await waitUntil('the device to be backed off', () => backedOff() && idle());
+    await statsWhen('the device to be backed off', (s) => backedOff(s) && idle(s));
     expect(requests.count).toBe(2);
 
     // Within its 60 s: an Update asks nothing.
     e.clock.now += MINUTE - 1000;
     await update();
-    expect(idle()).toBe(true);
+    expect(idle(e.sync.stats())).toBe(true);
     expect(requests.count).toBe(2);
 
     // Its 60 s are over: asked again without waiting for an Update, and silent again.
     e.clock.now += 1000;
     await within(d.nextRequest(), 30_000, 'the probe after 60 s');
-    await waitUntil('that probe to end', () => backedOff() && idle());
+    await statsWhen('that probe to end', (s) => backedOff(s) && idle(s));
     expect(requests.count).toBe(3);
 
     // Now it waits 120 s: not asked at 60 s, not at an Update.
     e.clock.now += MINUTE;
     await update();
-    expect(idle()).toBe(true);
+    expect(idle(e.sync.stats())).toBe(true);
     expect(requests.count).toBe(3);
 
     // At 120 s it is asked again; this time it answers, and is forgotten by the backoff.
@@ -157,6 +152,6 @@ describe.each(testBackends)('registrations that never answer ($name)', (backend)
     d.answer(last, '4.04');
     answerAll(d, '4.04');
     await within(e.changes.waitFor(endpoint, isInfo), 30_000, 'its interrogation to be stored');
-    await waitUntil('the backoff to forget it', () => e.sync.stats().interrogations.backedOff === 0);
+    await statsWhen('the backoff to forget it', (s) => s.interrogations.backedOff === 0);
   }, 120_000);
 });
