@@ -1,37 +1,22 @@
 import type { ParsedPacket } from 'coap-packet';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Lwm2mServer } from '../../controller/lwm2m/lwm2m-server.js';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from './support/manual-clock.js';
-import { option, RawDevice, uint, uintBuf } from './support/raw-device.js';
+import { option, type RawDevice, uint, uintBuf } from './support/raw-device.js';
+import { rawDeviceServer } from './support/raw-device-server.js';
 
 const MAX_BODY = 2048;
 const PER_SOURCE = 8;
 
-let server: Lwm2mServer;
 let clock: ManualClock;
-const devices: RawDevice[] = [];
-
-async function device(host?: string): Promise<RawDevice> {
-  const d = await RawDevice.open(server.address().port, { address: host });
-  devices.push(d);
-  return d;
-}
-
-beforeEach(async () => {
+const raw = rawDeviceServer(() => {
   clock = new ManualClock();
-  server = await Lwm2mServer.start({
-    port: 0,
+  return {
     clock: clock.read,
-    expirySweepMs: 0,
     maxBodyBytes: MAX_BODY,
     block1: { maxTransfersPerSource: PER_SOURCE, maxBytesPerSource: 64 * 1024, expiryMs: 20_000 },
-  });
+  };
 });
-
-afterEach(async () => {
-  await Promise.all(devices.splice(0).map((d) => d.close()));
-  await server.stop();
-});
+const device = (host?: string) => raw.open(host);
 
 function block1(num: number, more: boolean, szx: number): Buffer {
   return uintBuf(num * 16 + (more ? 8 : 0) + szx);
@@ -111,8 +96,8 @@ describe('block-wise request bodies (RFC 7959 Block1)', () => {
     }
     expect(last?.code).toBe('2.01');
     expect(block1Of(last as ParsedPacket)).toBe(answers.length * 16 + 2);
-    expect(server.registration('echoed')?.links).toBe(body.toString());
-    expect(server.block1Usage().transfers).toBe(0);
+    expect(raw.server.registration('echoed')?.links).toBe(body.toString());
+    expect(raw.server.block1Usage().transfers).toBe(0);
   });
 
   it('answers a retransmitted block again with the same 2.31, without breaking the transfer', async () => {
@@ -139,14 +124,14 @@ describe('block-wise request bodies (RFC 7959 Block1)', () => {
       });
       expect(answer.code).toBe(more ? '2.31' : '2.01');
     }
-    expect(server.registration('resent')?.links).toBe(body.toString());
+    expect(raw.server.registration('resent')?.links).toBe(body.toString());
   });
 
   it('answers 4.08 to a block without the first one', async () => {
     const d = await device();
     const answer = await registerBlock(d, { num: 2, more: true, szx: 1, payload: Buffer.alloc(32, 0x41) });
     expect(answer.code).toBe('4.08');
-    expect(server.block1Usage().transfers).toBe(0);
+    expect(raw.server.block1Usage().transfers).toBe(0);
   });
 
   it('answers 4.08 to a block out of order and drops the transfer', async () => {
@@ -156,7 +141,7 @@ describe('block-wise request bodies (RFC 7959 Block1)', () => {
     ).toBe('2.31');
     const skipped = await registerBlock(d, { num: 2, more: false, szx: 1, payload: Buffer.from('>') });
     expect(skipped.code).toBe('4.08');
-    expect(server.block1Usage().transfers).toBe(0);
+    expect(raw.server.block1Usage().transfers).toBe(0);
     const late = await registerBlock(d, { num: 1, more: false, szx: 1, payload: Buffer.from('>') });
     expect(late.code).toBe('4.08');
   });
@@ -168,14 +153,14 @@ describe('block-wise request bodies (RFC 7959 Block1)', () => {
     ).toBe('2.31');
     const resized = await registerBlock(d, { num: 2, more: false, szx: 1, payload: Buffer.from('>') });
     expect(resized.code).toBe('4.08');
-    expect(server.block1Usage().transfers).toBe(0);
+    expect(raw.server.block1Usage().transfers).toBe(0);
   });
 
   it('answers 4.00 to a block carrying more than its SZX says', async () => {
     const d = await device();
     const answer = await registerBlock(d, { num: 0, more: true, szx: 0, payload: Buffer.alloc(1000, 0x41) });
     expect(answer.code).toBe('4.00');
-    expect(server.block1Usage()).toMatchObject({ transfers: 0, bytes: 0 });
+    expect(raw.server.block1Usage()).toMatchObject({ transfers: 0, bytes: 0 });
   });
 
   it('answers 4.13 with Size1 to a body growing past the limit, and to one announced too large', async () => {
@@ -187,7 +172,7 @@ describe('block-wise request bodies (RFC 7959 Block1)', () => {
     }
     expect(answer?.code).toBe('4.13');
     expect(uint(option(answer as ParsedPacket, 'Size1')[0])).toBe(MAX_BODY);
-    expect(server.block1Usage().transfers).toBe(0);
+    expect(raw.server.block1Usage().transfers).toBe(0);
 
     const announced = await registerBlock(d, {
       num: 0,
@@ -208,7 +193,7 @@ describe('block-wise request bodies (RFC 7959 Block1)', () => {
     clock.advance(20_000);
     const late = await registerBlock(d, { num: 1, more: false, szx: 1, payload: Buffer.from('>') });
     expect(late.code).toBe('4.08');
-    expect(server.block1Usage().transfers).toBe(0);
+    expect(raw.server.block1Usage().transfers).toBe(0);
   });
 
   it('bounds the unfinished transfers of one address and still registers a device from another', async () => {
@@ -226,7 +211,7 @@ describe('block-wise request bodies (RFC 7959 Block1)', () => {
     }
     expect(answers.filter((code) => code === '2.31')).toHaveLength(PER_SOURCE);
     expect(answers.filter((code) => code === '4.29')).toHaveLength(PER_SOURCE * 3);
-    const usage = server.block1Usage();
+    const usage = raw.server.block1Usage();
     expect(usage.transfers).toBe(PER_SOURCE);
     expect(usage.bytes).toBeLessThanOrEqual(PER_SOURCE * (MAX_BODY + 1024));
 
@@ -234,20 +219,14 @@ describe('block-wise request bodies (RFC 7959 Block1)', () => {
     const body = linksOf(500);
     const final = (await registerInBlocks(legit, 'legit-blocky', body)).pop();
     expect(final?.code).toBe('2.01');
-    expect(server.registration('legit-blocky')).toMatchObject({
+    expect(raw.server.registration('legit-blocky')).toMatchObject({
       address: '127.0.0.2',
       links: body.toString(),
     });
   });
 
   it('makes the least recently active transfer give way when the server holds as many as allowed', async () => {
-    await server.stop();
-    server = await Lwm2mServer.start({
-      port: 0,
-      clock: clock.read,
-      expirySweepMs: 0,
-      block1: { maxTransfers: 4, maxTransfersPerSource: 100 },
-    });
+    await raw.replace({ clock: clock.read, block1: { maxTransfers: 4, maxTransfersPerSource: 100 } });
     const flooder = await device('127.0.0.1');
     for (let i = 0; i < 4; i++) {
       const answer = await registerBlock(flooder, {
@@ -262,7 +241,7 @@ describe('block-wise request bodies (RFC 7959 Block1)', () => {
     const legit = await device('127.0.0.2');
     const final = (await registerInBlocks(legit, 'newcomer', linksOf(200), 1)).pop();
     expect(final?.code).toBe('2.01');
-    expect(server.block1Usage().transfers).toBe(3);
+    expect(raw.server.block1Usage().transfers).toBe(3);
     const evicted = await registerBlock(flooder, {
       num: 1,
       more: false,

@@ -1,32 +1,14 @@
 import type { Packet } from 'coap-packet';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ContentFormat } from '../../controller/lwm2m/content-format.js';
 import type { Observation } from '../../controller/lwm2m/downlink/results.js';
-import { Lwm2mServer } from '../../controller/lwm2m/lwm2m-server.js';
-import { option, RawDevice, type Received, uint, uintBuf } from './support/raw-device.js';
+import { option, type RawDevice, type Received, uint, uintBuf } from './support/raw-device.js';
+import { rawDeviceServer } from './support/raw-device-server.js';
 
-let server: Lwm2mServer;
-const devices: RawDevice[] = [];
-
-async function device(ep: string): Promise<RawDevice> {
-  const d = await RawDevice.open(server.address().port);
-  devices.push(d);
-  expect((await d.register([`ep=${ep}`, 'lwm2m=1.1'])).code).toBe('2.01');
-  return d;
-}
-
-beforeEach(async () => {
-  server = await Lwm2mServer.start({
-    port: 0,
-    expirySweepMs: 0,
-    timing: { ackTimeoutMs: 100, maxRetransmit: 2, responseTimeoutMs: 2000 },
-  });
-});
-
-afterEach(async () => {
-  await Promise.all(devices.splice(0).map((d) => d.close()));
-  await server.stop();
-});
+const raw = rawDeviceServer(() => ({
+  timing: { ackTimeoutMs: 100, maxRetransmit: 2, responseTimeoutMs: 2000 },
+}));
+const device = raw.registered;
 
 /** Observes `path` on the raw device `d` (which accepts with sequence 1); returns the observation and its token. */
 async function observe(
@@ -35,7 +17,7 @@ async function observe(
   path: string,
   onValue: (v: unknown) => void = () => {},
 ): Promise<{ observation: Observation; request: Received }> {
-  const observed = server
+  const observed = raw.server
     .device(ep)
     .observe(path, (n) => onValue(n.kind === 'ok' ? n.records[0]?.value : n.kind), {
       format: ContentFormat.TEXT,
@@ -135,10 +117,9 @@ describe('observations over their lifetime', () => {
 
 describe('response cache', () => {
   it('answers a retransmitted Register with the same datagram and registers once', async () => {
-    const d = await RawDevice.open(server.address().port);
-    devices.push(d);
+    const d = await raw.open();
     const registered: string[] = [];
-    server.on('registered', (e) => registered.push(e.registration.id));
+    raw.server.on('registered', (e) => registered.push(e.registration.id));
     const register: Packet = {
       confirmable: true,
       messageId: 4242,

@@ -1,45 +1,27 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ContentFormat } from '../../controller/lwm2m/content-format.js';
 import type { NotificationResult } from '../../controller/lwm2m/downlink/results.js';
-import { Lwm2mServer } from '../../controller/lwm2m/lwm2m-server.js';
-import { option, pathOf, RawDevice, uint, uintBuf } from './support/raw-device.js';
+import { option, pathOf, uint, uintBuf } from './support/raw-device.js';
+import { rawDeviceServer } from './support/raw-device-server.js';
 
-let server: Lwm2mServer;
-const devices: RawDevice[] = [];
-
-async function device(ep: string): Promise<RawDevice> {
-  const d = await RawDevice.open(server.address().port);
-  devices.push(d);
-  expect((await d.register([`ep=${ep}`, 'lwm2m=1.1'])).code).toBe('2.01');
-  return d;
-}
-
-beforeEach(async () => {
-  server = await Lwm2mServer.start({
-    port: 0,
-    expirySweepMs: 0,
-    timing: { ackTimeoutMs: 100, maxRetransmit: 2, responseTimeoutMs: 2000 },
-  });
-});
-
-afterEach(async () => {
-  await Promise.all(devices.splice(0).map((d) => d.close()));
-  await server.stop();
-});
+const raw = rawDeviceServer(() => ({
+  timing: { ackTimeoutMs: 100, maxRetransmit: 2, responseTimeoutMs: 2000 },
+}));
+const device = raw.registered;
 
 describe('requests on the wire', () => {
   it('sends CON requests from the registration port with fresh message ids and tokens', async () => {
     const d = await device('raw1');
-    const reads = [server.device('raw1').read('/3/0/3', { format: ContentFormat.TEXT })];
+    const reads = [raw.server.device('raw1').read('/3/0/3', { format: ContentFormat.TEXT })];
     const first = await d.nextRequest();
     d.answer(first, '2.05', Buffer.from('v1'), ContentFormat.TEXT);
     await reads[0];
-    const second = server.device('raw1').read('/3/0/3', { format: ContentFormat.TEXT });
+    const second = raw.server.device('raw1').read('/3/0/3', { format: ContentFormat.TEXT });
     const req2 = await d.nextRequest();
     d.answer(req2, '2.05', Buffer.from('v2'), ContentFormat.TEXT);
     expect(await second).toMatchObject({ kind: 'ok', records: [{ path: '/3/0/3', value: 'v2' }] });
     for (const r of [first, req2]) {
-      expect(r.rinfo.port).toBe(server.address().port);
+      expect(r.rinfo.port).toBe(raw.server.address().port);
       expect(r.packet.confirmable).toBe(true);
       expect(r.packet.token.length).toBeGreaterThanOrEqual(4);
       expect(pathOf(r.packet)).toBe('/3/0/3');
@@ -51,7 +33,7 @@ describe('requests on the wire', () => {
 
   it('retransmits with the same message id and token, then reports a timeout', async () => {
     const d = await device('silent');
-    const result = server.device('silent').read('/3/0/3');
+    const result = raw.server.device('silent').read('/3/0/3');
     const tries = [await d.nextRequest(), await d.nextRequest(), await d.nextRequest()];
     expect(new Set(tries.map((t) => t.packet.messageId)).size).toBe(1);
     expect(new Set(tries.map((t) => t.packet.token.toString('hex'))).size).toBe(1);
@@ -60,7 +42,7 @@ describe('requests on the wire', () => {
 
   it('accepts an empty ACK followed by a separate CON response, and ACKs it', async () => {
     const d = await device('slow');
-    const result = server.device('slow').read('/3/0/3', { format: ContentFormat.TEXT });
+    const result = raw.server.device('slow').read('/3/0/3', { format: ContentFormat.TEXT });
     const req = await d.nextRequest();
     d.send({ messageId: req.packet.messageId, ack: true, code: '0.00' });
     const mid = d.send({
@@ -77,7 +59,7 @@ describe('requests on the wire', () => {
 
   it('reports a RST from the device as unreachable', async () => {
     const d = await device('rst');
-    const result = server.device('rst').read('/3/0/3');
+    const result = raw.server.device('rst').read('/3/0/3');
     const req = await d.nextRequest();
     d.send({ messageId: req.packet.messageId, reset: true, code: '0.00' });
     expect(await result).toMatchObject({ kind: 'unreachable' });
@@ -88,8 +70,8 @@ describe('matching by peer', () => {
   it('never gives one device the answer another device sent with the same message id', async () => {
     const a = await device('peer-a');
     const b = await device('peer-b');
-    const readA = server.device('peer-a').read('/3/0/3', { format: ContentFormat.TEXT });
-    const readB = server.device('peer-b').read('/3/0/3', { format: ContentFormat.TEXT });
+    const readA = raw.server.device('peer-a').read('/3/0/3', { format: ContentFormat.TEXT });
+    const readB = raw.server.device('peer-b').read('/3/0/3', { format: ContentFormat.TEXT });
     const reqA = await a.nextRequest();
     const reqB = await b.nextRequest();
     // B answers with A's message id and token: a stray (or forged) message from the wrong peer.
@@ -113,7 +95,7 @@ describe('notifications from a raw device', () => {
     const d = await device('notifier');
     const got: NotificationResult[] = [];
     let wake: (() => void) | undefined;
-    const observed = server.device('notifier').observe(
+    const observed = raw.server.device('notifier').observe(
       '/5/0/3',
       (n) => {
         got.push(n);

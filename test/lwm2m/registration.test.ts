@@ -1,34 +1,22 @@
 import { once } from 'node:events';
 import type { ParsedPacket } from 'coap-packet';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Lwm2mServer, type RegisteredEvent } from '../../controller/lwm2m/lwm2m-server.js';
+import { describe, expect, it } from 'vitest';
+import type { RegisteredEvent } from '../../controller/lwm2m/lwm2m-server.js';
 import { ManualClock } from './support/manual-clock.js';
-import { locationOf, RawDevice, uintBuf } from './support/raw-device.js';
+import { locationOf, uintBuf } from './support/raw-device.js';
+import { rawDeviceServer } from './support/raw-device-server.js';
 
-let server: Lwm2mServer;
 let clock: ManualClock;
-const devices: RawDevice[] = [];
-
-async function device(): Promise<RawDevice> {
-  const d = await RawDevice.open(server.address().port);
-  devices.push(d);
-  return d;
-}
-
-beforeEach(async () => {
+const raw = rawDeviceServer(() => {
   clock = new ManualClock();
-  server = await Lwm2mServer.start({ port: 0, clock: clock.read, expirySweepMs: 0 });
+  return { clock: clock.read };
 });
-
-afterEach(async () => {
-  await Promise.all(devices.splice(0).map((d) => d.close()));
-  await server.stop();
-});
+const device = () => raw.open();
 
 describe('Register', () => {
   it('answers 2.01 with Location-Path rd/<id> and emits registered after answering', async () => {
     const d = await device();
-    const registered = once(server, 'registered');
+    const registered = once(raw.server, 'registered');
     const answer = await d.register(
       ['ep=dev-1', 'lt=300', 'lwm2m=1.1', 'b=U'],
       '</>;rt="oma.lwm2m";ct=110,</1/0>,</3/0>,</5/0>',
@@ -50,14 +38,14 @@ describe('Register', () => {
       queueMode: false,
       contentFormats: [110],
     });
-    expect([...server.registrations()].map((r) => r.endpoint)).toEqual(['dev-1']);
+    expect([...raw.server.registrations()].map((r) => r.endpoint)).toEqual(['dev-1']);
   });
 
   it('accepts a 1.0 Register without b= and without Content-Format, with default lifetime', async () => {
     const d = await device();
     const answer = await d.register(['ep=old-client']);
     expect(answer.code).toBe('2.01');
-    expect(server.registration('old-client')).toMatchObject({
+    expect(raw.server.registration('old-client')).toMatchObject({
       lwm2mVersion: '1.0',
       binding: 'U',
       lifetime: 86400,
@@ -68,15 +56,15 @@ describe('Register', () => {
     const d = await device();
     expect((await d.register(['ep=new-client', 'lwm2m=1.2'])).code).toBe('2.01');
     expect((await d.register(['ep=future', 'lwm2m=2.0'])).code).toBe('4.12');
-    expect(server.registration('future')).toBeUndefined();
+    expect(raw.server.registration('future')).toBeUndefined();
   });
 
   it('reads queue mode from b=UQ (1.0) and from Q (1.1)', async () => {
     const d = await device();
     await d.register(['ep=q10', 'lwm2m=1.0', 'b=UQ']);
     await d.register(['ep=q11', 'lwm2m=1.1', 'b=U', 'Q']);
-    expect(server.registration('q10')).toMatchObject({ binding: 'U', queueMode: true });
-    expect(server.registration('q11')).toMatchObject({ binding: 'U', queueMode: true });
+    expect(raw.server.registration('q10')).toMatchObject({ binding: 'U', queueMode: true });
+    expect(raw.server.registration('q11')).toMatchObject({ binding: 'U', queueMode: true });
   });
 
   it('rejects a Register without endpoint name or with garbage link format with 4.00', async () => {
@@ -84,7 +72,7 @@ describe('Register', () => {
     expect((await d.register(['lt=60'])).code).toBe('4.00');
     expect((await d.register(['ep=bad-links'], '</1/0>,garbage<<')).code).toBe('4.00');
     expect((await d.register(['ep=bad-ct'], '</1/0>', 50)).code).toBe('4.15');
-    expect(server.registration('bad-links')).toBeUndefined();
+    expect(raw.server.registration('bad-links')).toBeUndefined();
   });
 
   it('reassembles a Block1-transferred Register body', async () => {
@@ -109,7 +97,7 @@ describe('Register', () => {
       if (more) expect(last.code).toBe('2.31');
     }
     expect(last?.code).toBe('2.01');
-    expect(server.registration('blocky')?.links).toBe(links);
+    expect(raw.server.registration('blocky')?.links).toBe(links);
   });
 });
 
@@ -118,7 +106,7 @@ describe('Update', () => {
     const d = await device();
     const id = locationOf(await d.register(['ep=upd', 'lt=60', 'lwm2m=1.1']))[1]!;
     clock.advance(30_000);
-    const updated = once(server, 'updated');
+    const updated = once(raw.server, 'updated');
     const answer = await d.update(id, ['lt=120', 'b=U'], '</1/0>,</3/0>');
     expect(answer.code).toBe('2.04');
     const [event] = await updated;
@@ -135,7 +123,7 @@ describe('Update', () => {
 
   it('keeps serving Updates for restored registrations', async () => {
     const d = await device();
-    server.restoreRegistrations([
+    raw.server.restoreRegistrations([
       {
         id: 'restored1',
         endpoint: 'from-db',
@@ -153,7 +141,7 @@ describe('Update', () => {
       },
     ]);
     expect((await d.update('restored1')).code).toBe('2.04');
-    expect(server.registration('from-db')?.lastUpdateAt).toBe(clock.now);
+    expect(raw.server.registration('from-db')?.lastUpdateAt).toBe(clock.now);
   });
 });
 
@@ -161,11 +149,11 @@ describe('De-register', () => {
   it('answers 2.02 and emits deregistered', async () => {
     const d = await device();
     const id = locationOf(await d.register(['ep=bye']))[1]!;
-    const gone = once(server, 'deregistered');
+    const gone = once(raw.server, 'deregistered');
     expect((await d.deregister(id)).code).toBe('2.02');
     const [event] = await gone;
     expect(event.registration.endpoint).toBe('bye');
-    expect(server.registration('bye')).toBeUndefined();
+    expect(raw.server.registration('bye')).toBeUndefined();
   });
 });
 
@@ -174,13 +162,13 @@ describe('re-registration', () => {
     const before = await device();
     const oldId = locationOf(await before.register(['ep=reboot', 'lwm2m=1.1']))[1]!;
     const after = await device();
-    const registered = once(server, 'registered');
+    const registered = once(raw.server, 'registered');
     const newId = locationOf(await after.register(['ep=reboot', 'lwm2m=1.1']))[1]!;
     const [event] = (await registered) as [RegisteredEvent];
     expect(newId).not.toBe(oldId);
     expect(event.previous?.id).toBe(oldId);
     expect(event.registration.port).toBe(after.port);
-    expect([...server.registrations()]).toHaveLength(1);
+    expect([...raw.server.registrations()]).toHaveLength(1);
     expect((await before.update(oldId)).code).toBe('4.04');
   });
 });
@@ -190,14 +178,14 @@ describe('expiry', () => {
     const d = await device();
     const id = locationOf(await d.register(['ep=sleepy', 'lt=60']))[1]!;
     clock.advance(59_000);
-    expect(server.expire(clock.now)).toEqual([]);
+    expect(raw.server.expire(clock.now)).toEqual([]);
     expect((await d.update(id)).code).toBe('2.04');
     clock.advance(61_000);
-    const expired = once(server, 'expired');
-    expect(server.expire(clock.now).map((r) => r.endpoint)).toEqual(['sleepy']);
+    const expired = once(raw.server, 'expired');
+    expect(raw.server.expire(clock.now).map((r) => r.endpoint)).toEqual(['sleepy']);
     const [event] = await expired;
     expect(event.registration.id).toBe(id);
-    expect(server.registration('sleepy')).toBeUndefined();
+    expect(raw.server.registration('sleepy')).toBeUndefined();
     expect((await d.update(id)).code).toBe('4.04');
   });
 });
