@@ -1,44 +1,18 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHttpApp } from '../../controller/api/http-app.js';
 import { startHttpServer } from '../../controller/api/http-server.js';
 import { openDatabase } from '../../controller/store/index.js';
-import { seedFleet } from '../api/fixtures.js';
 import { OTACTL_BIN, runOtactl } from '../helpers/run-cli.js';
+import { closedPort, seededDataDir } from './support/fixtures.js';
 
-let dir: string;
-let dataDir: string;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'otactl-status-'));
-  dataDir = join(dir, 'db');
-  const store = await openDatabase({ kind: 'pglite', dataDir });
-  await seedFleet(store.db);
-  await store.close();
-});
-
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-/** A port on which nothing listens: bind one, note it, close it. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const seeded = seededDataDir('otactl-status-');
 
 /** Serves the seeded data directory through the HTTP API for the duration of `body`. */
 async function withServer<T>(
   body: (url: string, db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>,
 ): Promise<T> {
-  const store = await openDatabase({ kind: 'pglite', dataDir });
+  const store = await openDatabase({ kind: 'pglite', dataDir: seeded.dataDir });
   const app = createHttpApp({ db: store.db });
   const server = await startHttpServer({ port: 0, host: '127.0.0.1', app });
   try {
@@ -53,7 +27,7 @@ describe('otactl status', () => {
   let fromDatabase: string;
 
   it('prints phase, step, a progress bar per step, counts and recent failures for every rollout', async () => {
-    const result = await runOtactl(['status', '--db', dataDir]);
+    const result = await runOtactl(['status', '--db', seeded.dataDir]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     fromDatabase = result.stdout;
@@ -77,7 +51,7 @@ describe('otactl status', () => {
   });
 
   it('prints one rollout as JSON', async () => {
-    const result = await runOtactl(['status', 'canary', '--json', '--db', dataDir]);
+    const result = await runOtactl(['status', 'canary', '--json', '--db', seeded.dataDir]);
     expect(result.code).toBe(0);
     const body = JSON.parse(result.stdout);
     expect(body).toMatchObject({ name: 'canary', phase: 'Progressing', currentStep: 1, progress: 0.5 });
@@ -85,7 +59,7 @@ describe('otactl status', () => {
   });
 
   it('exits 1 naming a rollout that does not exist', async () => {
-    const result = await runOtactl(['status', 'nope', '--db', dataDir]);
+    const result = await runOtactl(['status', 'nope', '--db', seeded.dataDir]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe('otactl: rollout "nope" not found\n');
   });
