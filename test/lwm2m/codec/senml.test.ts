@@ -2,29 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { decode, encode, objectLink, type ResourceRecord } from '../../../controller/lwm2m/codec/index.js';
 import { ContentFormat } from '../../../controller/lwm2m/content-format.js';
 import { defaultModel } from '../../../controller/lwm2m/model/index.js';
+import { deviceRecords } from './device-records.js';
 import { hex } from './hex.js';
 
 const JSON_FMT = ContentFormat.SENML_JSON;
 const CBOR_FMT = ContentFormat.SENML_CBOR;
-
-const deviceRecords: ResourceRecord[] = [
-  { path: '/3/0/0', value: 'Open Mobile Alliance' },
-  { path: '/3/0/1', value: 'Lightweight M2M Client' },
-  { path: '/3/0/2', value: '345000123' },
-  { path: '/3/0/3', value: '1.0' },
-  { path: '/3/0/6/0', value: 1 },
-  { path: '/3/0/6/1', value: 5 },
-  { path: '/3/0/7/0', value: 3800 },
-  { path: '/3/0/7/1', value: 5000 },
-  { path: '/3/0/8/0', value: 125 },
-  { path: '/3/0/8/1', value: 900 },
-  { path: '/3/0/9', value: 100 },
-  { path: '/3/0/10', value: 15 },
-  { path: '/3/0/11/0', value: 0 },
-  { path: '/3/0/13', value: new Date(1367491215 * 1000) },
-  { path: '/3/0/14', value: '+02:00' },
-  { path: '/3/0/16', value: 'U' },
-];
 
 /** OMA LwM2M TS 1.1 Core, SenML JSON Read of /3/0 (the spec's line breaks removed). */
 const deviceSenmlJson =
