@@ -1,12 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encode, type ResourceRecord, type ResourceValue } from '../../controller/lwm2m/codec/index.js';
 import { ContentFormat, type ContentFormatId } from '../../controller/lwm2m/content-format.js';
 import type { DeviceRow } from '../../controller/store/schema.js';
 import { testBackends } from '../helpers/databases.js';
 import { type Random, seededRandom, seedFromEnv, sizeFromEnv } from '../reliability/harness/seeded-random.js';
 import { waitFor } from '../reliability/harness/wait-for.js';
-import { type SyncEnv, startEnv, uniqueEndpoint } from './helpers.js';
-import { type Answer, locationOf, ReportingDevice } from './support/reporting-device.js';
+import { uniqueEndpoint } from './helpers.js';
+import { type Answer, locationOf } from './support/reporting-device.js';
+import { reportingFleet } from './support/reporting-fleet.js';
 
 /**
  * Random registrations and reported values, from raw UDP devices, into both databases: whatever a
@@ -168,23 +169,8 @@ function outOfRange(row: DeviceRow): string[] {
 }
 
 describe.each(testBackends)('value fuzz ($name)', (backend) => {
-  let env: SyncEnv;
-  const devices: ReportingDevice[] = [];
-
-  beforeAll(async () => {
-    env = await startEnv(backend);
-  });
-
-  afterAll(async () => {
-    await Promise.all(devices.map((d) => d.close()));
-    await env.close();
-  });
-
-  async function open(answers: Record<string, Answer>): Promise<ReportingDevice> {
-    const d = await ReportingDevice.open(env.server.address().port, answers);
-    devices.push(d);
-    return d;
-  }
+  const fleet = reportingFleet(backend);
+  const open = fleet.open;
 
   async function wellBehavedStored(): Promise<void> {
     const ep = uniqueEndpoint('good');
@@ -195,7 +181,7 @@ describe.each(testBackends)('value fuzz ($name)', (backend) => {
     });
     expect((await good.register([`ep=${ep}`, 'lwm2m=1.1', 'b=U'])).code).toBe('2.01');
     const stored = async () => {
-      const row = await env.db.db
+      const row = await fleet.env.db.db
         .selectFrom('devices')
         .selectAll()
         .where('endpoint', '=', ep)
@@ -231,18 +217,18 @@ describe.each(testBackends)('value fuzz ($name)', (backend) => {
     await waitFor(
       'interrogations to finish',
       () => {
-        const { running, waiting } = env.sync.stats().interrogations;
+        const { running, waiting } = fleet.env.sync.stats().interrogations;
         return running === 0 && waiting === 0 ? true : undefined;
       },
       WAIT,
     );
-    await env.sync.flush();
+    await fleet.env.sync.flush();
 
-    const rows = await env.db.db.selectFrom('devices').selectAll().execute();
+    const rows = await fleet.env.db.db.selectFrom('devices').selectAll().execute();
     expect(rows.flatMap(outOfRange)).toEqual([]);
     const byEndpoint = new Map(rows.map((row) => [row.endpoint, row]));
     const mismatches: string[] = [];
-    for (const reg of env.server.registrations()) {
+    for (const reg of fleet.env.server.registrations()) {
       const row = byEndpoint.get(reg.endpoint);
       const stored = row && {
         id: row.registration_id,
@@ -270,8 +256,8 @@ describe.each(testBackends)('value fuzz ($name)', (backend) => {
     }
     expect(mismatches).toEqual([]);
     const registeredRows = rows.filter((row) => row.registration_state === 'registered').length;
-    expect(registeredRows).toBe([...env.server.registrations()].length);
-    expect(env.errors).toEqual([]);
+    expect(registeredRows).toBe([...fleet.env.server.registrations()].length);
+    expect(fleet.env.errors).toEqual([]);
     // The run reached the columns it is about (so a change of the generators cannot make it vacuous).
     expect(rows.filter((row) => row.registration_state === 'registered').length).toBeGreaterThan(DEVICES / 4);
     expect(rows.some((row) => row.fw_state_raw !== null || row.fw_result_raw !== null)).toBe(true);

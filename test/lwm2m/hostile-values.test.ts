@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { toDeviceView } from '../../controller/api/read-model/to-view.js';
 import { ContentFormat } from '../../controller/lwm2m/content-format.js';
 import type { DeviceRow } from '../../controller/store/schema.js';
-import { type SyncEnv, startEnv, uniqueEndpoint } from '../devices/helpers.js';
-import { type Answer, locationOf, ReportingDevice } from '../devices/support/reporting-device.js';
+import { uniqueEndpoint } from '../devices/helpers.js';
+import { type Answer, locationOf, type ReportingDevice } from '../devices/support/reporting-device.js';
+import { reportingFleet } from '../devices/support/reporting-fleet.js';
 import { testBackends } from '../helpers/databases.js';
 import { waitFor } from '../reliability/harness/wait-for.js';
 
@@ -39,26 +40,15 @@ function tlvMultiple(id: number, instances: readonly [number, number][]): Buffer
 }
 
 describe.each(testBackends)('hostile values at the LwM2M edge ($name)', (backend) => {
-  let env: SyncEnv;
-  const devices: ReportingDevice[] = [];
-
-  beforeAll(async () => {
-    env = await startEnv(backend);
-  });
-
-  afterAll(async () => {
-    await Promise.all(devices.map((d) => d.close()));
-    await env.close();
-  });
-
-  async function device(answers: Record<string, Answer> = {}): Promise<ReportingDevice> {
-    const d = await ReportingDevice.open(env.server.address().port, answers);
-    devices.push(d);
-    return d;
-  }
+  const fleet = reportingFleet(backend);
+  const device = fleet.open;
 
   function row(endpoint: string): Promise<DeviceRow | undefined> {
-    return env.db.db.selectFrom('devices').selectAll().where('endpoint', '=', endpoint).executeTakeFirst();
+    return fleet.env.db.db
+      .selectFrom('devices')
+      .selectAll()
+      .where('endpoint', '=', endpoint)
+      .executeTakeFirst();
   }
 
   /** A well-behaved device registered after the hostile one is stored: one bad value blocks no one. */
@@ -85,11 +75,11 @@ describe.each(testBackends)('hostile values at the LwM2M edge ($name)', (backend
     const id = await registered(d, ep, ['lt=2147483648']);
     const stored = await waitFor('the row', async () => (await row(ep))?.lifetime_s ?? undefined, WAIT);
     expect(stored).toBe(2_147_483_647);
-    expect(env.server.registration(ep)?.lifetime).toBe(2_147_483_647);
+    expect(fleet.env.server.registration(ep)?.lifetime).toBe(2_147_483_647);
     await othersStillStored();
     // The same through an Update, at the top of the spec's range.
     expect((await d.update(id, ['lt=4294967295'])).code).toBe('2.04');
-    expect(env.server.registration(ep)?.lifetime).toBe(2_147_483_647);
+    expect(fleet.env.server.registration(ep)?.lifetime).toBe(2_147_483_647);
     await othersStillStored();
     expect((await row(ep))?.lifetime_s).toBe(2_147_483_647);
   });
@@ -148,7 +138,7 @@ describe.each(testBackends)('hostile values at the LwM2M edge ($name)', (backend
       '4.00',
       expect.stringMatching(/Uri-Query.*NUL/),
     ]);
-    const nulEndpoints = await env.db.db
+    const nulEndpoints = await fleet.env.db.db
       .selectFrom('devices')
       .select('endpoint')
       .where((eb) =>
@@ -168,7 +158,7 @@ describe.each(testBackends)('hostile values at the LwM2M edge ($name)', (backend
     const d = await device();
     await registered(d, ep);
     await waitFor('the row', async () => (await row(ep)) ?? undefined, WAIT);
-    expect(env.server.registration(ep)?.endpoint).toBe(ep);
+    expect(fleet.env.server.registration(ep)?.endpoint).toBe(ep);
   });
 
   async function reported(
