@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { Agent, createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
-import { applyTimingToNodeCoap, FLEET_TIMING } from '../controller/lwm2m/transport/timing.js';
+import { applyTimingToNodeCoap, FLEET_TIMING } from '../controller/coap/timing.js';
 
 /**
  * The ceiling: a bare node-coap server doing no work. It answers Register with 2.01 and a location,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Kysely, Selectable } from 'kysely';
-import { normalizeAddress } from '../firmware/client-address.js';
+import { clientAddress } from '../firmware/client-address.js';
 import { admitSlot } from '../firmware/fair-share.js';
 import type { Logger } from '../log/create-logger.js';
 import type { Database, EventsTable } from '../store/schema.js';
@@ -246,7 +246,7 @@ export function createEventStream(options: EventStreamOptions): EventStream {
   };
 
   const subscribe = (req: IncomingMessage, res: ServerResponse, filter: StreamFilter): void => {
-    const address = normalizeAddress(req.socket.remoteAddress);
+    const address = clientAddress(req.socket.remoteAddress);
     const fromAddress = byAddress.get(address) ?? 0;
     const refusal = closed ? 'server-full' : admitSlot(slots, accepted, fromAddress);
     if (refusal === 'server-full') {

@@ -1,5 +1,6 @@
-/** `::ffff:1.2.3.4` and `1.2.3.4` are the same client. */
-export function normalizeAddress(address: string | undefined): string {
-  if (address === undefined) return 'unknown';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+import { normaliseAddress } from '../coap/address.js';
+
+/** A client's address as one identity (`::ffff:1.2.3.4` is `1.2.3.4`); 'unknown' when the socket has none. */
+export function clientAddress(address: string | undefined): string {
+  return address === undefined ? 'unknown' : normaliseAddress(address);
 }

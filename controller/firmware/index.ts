@@ -16,7 +16,7 @@ export {
   type ListableFirmwareCatalog,
   type SwappableCatalog,
 } from './catalog.js';
-export { normalizeAddress } from './client-address.js';
+export { clientAddress } from './client-address.js';
 export * from './coap/index.js';
 export {
   createDownloadStats,

@@ -1,3 +1,4 @@
+export { type CoapTiming, FLEET_TIMING } from '../coap/timing.js';
 export type { DeviceClient, NotificationListener, RequestOpts, WriteOpts } from './downlink/device-client.js';
 export type {
   ChangeResult,
@@ -28,4 +29,3 @@ export {
   registeredObjects,
   SUPPORTED_LWM2M_VERSIONS,
 } from './registration/registration.js';
-export { type CoapTiming, FLEET_TIMING } from './transport/timing.js';

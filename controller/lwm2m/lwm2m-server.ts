@@ -2,6 +2,11 @@ import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, OutgoingMessage } from 'coap';
 import type { ParsedPacket } from 'coap-packet';
+import { normaliseAddress, type Peer } from '../coap/address.js';
+import { FixedDelayQueue } from '../coap/fixed-delay-queue.js';
+import type { InboundRequest } from '../coap/inbound-exchanges.js';
+import { CoapOption, optionValue, optionValues, uintOption } from '../coap/options.js';
+import { applyTimingToNodeCoap, type CoapTiming, FLEET_TIMING } from '../coap/timing.js';
 import type { ContentFormatId } from './content-format.js';
 import { DeviceClient, type DeviceClientDeps, type DeviceObservation } from './downlink/device-client.js';
 import type { DeviceTarget } from './downlink/dispatcher.js';
@@ -16,17 +21,12 @@ import {
   type RegistrationRequest,
 } from './registration/registration-handler.js';
 import { RegistrationStore } from './registration/registration-store.js';
-import { CoapOption, optionValue, optionValues, uintOption } from './transport/coap-options.js';
-import { FixedDelayQueue } from './transport/fixed-delay-queue.js';
 import {
   GuardedCoapServer,
   type GuardedServerOptions,
   requestOptions,
 } from './transport/guarded-coap-server.js';
-import type { InboundRequest } from './transport/inbound-exchanges.js';
-import { normaliseAddress, type Peer } from './transport/peer.js';
 import { CoapRequester } from './transport/requester.js';
-import { applyTimingToNodeCoap, type CoapTiming, FLEET_TIMING } from './transport/timing.js';
 import { bindUdpSocket, type UdpFamily } from './transport/udp-socket.js';
 
 /** The subset of a pino logger this module uses. */

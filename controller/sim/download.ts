@@ -167,6 +167,7 @@ async function downloadCoap(uri: URL, options: DownloadOptions): Promise<Downloa
       await throttle(received, startedAt, options);
       if (block2 === undefined) break;
       const block = decodeBlock(block2.value);
+      if (block === undefined) return { kind: 'failed', detail: 'malformed Block2 option' };
       if (!block.more) break;
       // The server may pick a smaller block size than asked; continue from the byte offset.
       szx = Math.min(szx, block.szx);

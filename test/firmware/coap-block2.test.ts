@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { Agent, createServer, request, type Server } from 'coap';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blockSize, decodeBlock, encodeBlock } from '../../controller/coap/block-option.js';
 import { buildFirmwareCatalog } from '../../controller/firmware/build-catalog.js';
-import { decodeBlockOption, encodeBlockOption } from '../../controller/firmware/coap/block-option.js';
 import { COAP_FIRMWARE_PREFIX, createFirmwareCoapHandler } from '../../controller/firmware/coap/handler.js';
 import { createDownloadStats } from '../../controller/firmware/download-stats.js';
 import { signDownload } from '../../controller/firmware/signed-url.js';
@@ -89,7 +89,7 @@ describe('CoAP Block2 firmware download', () => {
         blockSize: 1024,
         tokens: 'per-block',
       });
-      const blocks = responses.map((r) => decodeBlockOption(optionOf(r, 'Block2') ?? Buffer.alloc(0)));
+      const blocks = responses.map((r) => decodeBlock(optionOf(r, 'Block2') ?? Buffer.alloc(0)));
       expect(blocks.map((b) => b?.num)).toEqual(responses.map((_, i) => i));
       expect(blocks.map((b) => b?.more)).toEqual(responses.map((_, i) => i < responses.length - 1));
       const etags = new Set(responses.map((r) => optionOf(r, 'ETag')?.toString('hex')));
@@ -125,7 +125,7 @@ describe('CoAP Block2 firmware download', () => {
       });
       expect(data.equals(image.data)).toBe(true);
       expect(responses[0]!.payload.length).toBe(256);
-      expect(decodeBlockOption(optionOf(responses[0]!, 'Block2')!)?.size).toBe(256);
+      expect(blockSize(decodeBlock(optionOf(responses[0]!, 'Block2')!)!.szx)).toBe(256);
     } finally {
       client.close();
     }
@@ -136,10 +136,10 @@ describe('CoAP Block2 firmware download', () => {
     try {
       const res = await client.get(['fw', 'node-3.1.0.bin'], {
         token: randomBytes(2),
-        block2: encodeBlockOption({ num: 3, more: false, size: 1024 }),
+        block2: encodeBlock({ num: 3, more: false, szx: 6 }),
       });
       expect(res.code).toBe('2.05');
-      expect(decodeBlockOption(optionOf(res, 'Block2')!)).toEqual({ num: 12, more: true, size: 256 });
+      expect(decodeBlock(optionOf(res, 'Block2')!)).toEqual({ num: 12, more: true, szx: 4 });
       expect(res.payload.equals(image.data.subarray(3072, 3328))).toBe(true);
     } finally {
       client.close();
@@ -163,7 +163,7 @@ describe('CoAP Block2 firmware download', () => {
     try {
       const beyond = await client.get(['fw', 'node-3.1.0.bin'], {
         token: randomBytes(2),
-        block2: encodeBlockOption({ num: 100, more: false, size: 1024 }),
+        block2: encodeBlock({ num: 100, more: false, szx: 6 }),
       });
       expect(beyond.code).toBe('4.02');
       for (const path of [

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { ParsedPacket } from 'coap-packet';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { encodeBlock } from '../../controller/coap/block-option.js';
 import { buildFirmwareCatalog } from '../../controller/firmware/build-catalog.js';
 import type { FirmwareCatalog } from '../../controller/firmware/catalog.js';
-import { encodeBlockOption } from '../../controller/firmware/coap/block-option.js';
 import { createFirmwareCoapHandler } from '../../controller/firmware/coap/handler.js';
 import {
   REGISTERED_SOURCE,
@@ -71,7 +71,7 @@ async function client(host: string): Promise<RawCoapClient> {
 function block(c: RawCoapClient, num: number): Promise<ParsedPacket> {
   return c.get(['fw', IMAGE], {
     token: randomBytes(4),
-    block2: encodeBlockOption({ num, more: false, size: 1024 }),
+    block2: encodeBlock({ num, more: false, szx: 6 }),
   });
 }
 

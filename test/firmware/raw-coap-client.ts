@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { generate, type ParsedPacket, parse } from 'coap-packet';
-import { decodeBlockOption, encodeBlockOption } from '../../controller/firmware/coap/block-option.js';
+import { decodeBlock, encodeBlock, szxAtMost } from '../../controller/coap/block-option.js';
 
 /** A deliberately small CoAP client: one CON GET at a time, raw packets, explicit Block2 options. */
 export class RawCoapClient {
@@ -74,19 +74,19 @@ export class RawCoapClient {
     const chunks: Buffer[] = [];
     const responses: ParsedPacket[] = [];
     let num = 0;
-    let size = blockSize;
+    let szx = szxAtMost(blockSize);
     for (;;) {
       const token = tokens === 'fixed' ? fixed : randomBytes(4);
-      const block2 = encodeBlockOption({ num, more: false, size: size as 1024 });
+      const block2 = encodeBlock({ num, more: false, szx });
       const response = await this.get(path, { token, block2, ...(query ? { query } : {}) });
       responses.push(response);
       if (response.code !== '2.05') throw new Error(`block ${num}: ${response.code}`);
       chunks.push(response.payload);
       const option = response.options.find((o) => o.name === 'Block2');
-      const block = option ? decodeBlockOption(option.value) : undefined;
+      const block = option ? decodeBlock(option.value) : undefined;
       if (block === undefined || !block.more) break;
       // the server may have answered with a smaller block: continue at that size
-      size = block.size;
+      szx = block.szx;
       num = block.num + 1;
     }
     return { data: Buffer.concat(chunks), responses };

@@ -1,16 +1,10 @@
+import { type BlockOption, blockSize, decodeBlock, encodeBlock, szxAtMost } from '../../coap/block-option.js';
 import type { FirmwareCatalog, FirmwareFile } from '../catalog.js';
-import { normalizeAddress } from '../client-address.js';
+import { clientAddress } from '../client-address.js';
 import type { DownloadRecorder } from '../download-stats.js';
 import { isSafeFileName } from '../file-name.js';
 import { openFirmware } from '../open-firmware.js';
 import { type UrlKeys, verifyDownload } from '../signed-url.js';
-import {
-  type BlockOption,
-  type BlockSize,
-  clampBlockSize,
-  decodeBlockOption,
-  encodeBlockOption,
-} from './block-option.js';
 import {
   type CoapRequestLike,
   type CoapResponseLike,
@@ -62,7 +56,7 @@ function reply(res: CoapResponseLike, code: string, payload?: string): void {
  * alone (block number and size, never the token), reading only that block from the file.
  */
 export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): CoapFirmwareHandler {
-  const maxBlock = clampBlockSize(options.maxBlockSize ?? 1024);
+  const maxSzx = szxAtMost(options.maxBlockSize ?? 1024);
   const now = options.now ?? Date.now;
   const budget = options.budget ?? new SourceBudget({ now });
   const tracker: CoapProgressTracker | undefined =
@@ -87,9 +81,10 @@ export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): 
       device = verdict.endpoint;
     }
 
-    const block = requestedBlock(req, maxBlock);
+    const block = requestedBlock(req, maxSzx);
     if (block === undefined) return reply(res, '4.02', 'bad Block2 option');
-    const offset = block.num * block.size;
+    const size = blockSize(block.szx);
+    const offset = block.num * size;
     if (offset >= file.size && offset > 0) return reply(res, '4.02', 'block out of range');
 
     const etag = coapEtag(file);
@@ -99,8 +94,8 @@ export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): 
     }
 
     // Charged before any work: an over-budget source costs neither a file read nor a block sent.
-    const length = Math.min(block.size, file.size - offset);
-    const client = normalizeAddress(req.rsinfo.address);
+    const length = Math.min(size, file.size - offset);
+    const client = clientAddress(req.rsinfo.address);
     const verdict = budget.take(client, length + RESPONSE_OVERHEAD_BYTES);
     if (verdict.kind === 'refused') {
       options.onOverBudget?.(client);
@@ -122,7 +117,7 @@ export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): 
     const more = offset + payload.length < file.size;
     res.setOption('Content-Format', CONTENT_FORMAT_OCTET_STREAM);
     if (more || block.num > 0 || hasBlock2(req)) {
-      res.setOption('Block2', encodeBlockOption({ num: block.num, more, size: block.size }));
+      res.setOption('Block2', encodeBlock({ num: block.num, more, szx: block.szx }));
     }
     if (block.num === 0 || requestOptionValues(req, 'Size2').length > 0) res.setOption('Size2', file.size);
     res.code = '2.05';
@@ -158,13 +153,13 @@ function hasBlock2(req: CoapRequestLike): boolean {
  * The block to send. A client asking for a larger block than we serve gets the smaller block that
  * starts at the same offset (RFC 7959 2.4: the server may pick a smaller size).
  */
-function requestedBlock(req: CoapRequestLike, maxBlock: BlockSize): BlockOption | undefined {
+function requestedBlock(req: CoapRequestLike, maxSzx: number): BlockOption | undefined {
   const values = requestOptionValues(req, 'Block2');
-  if (values.length === 0) return { num: 0, more: false, size: maxBlock };
+  if (values.length === 0) return { num: 0, more: false, szx: maxSzx };
   const raw = values[0];
   if (!(raw instanceof Uint8Array) || values.length > 1) return undefined;
-  const asked = decodeBlockOption(raw);
+  const asked = decodeBlock(raw);
   if (asked === undefined) return undefined;
-  if (asked.size <= maxBlock) return asked;
-  return { num: (asked.num * asked.size) / maxBlock, more: false, size: maxBlock };
+  if (asked.szx <= maxSzx) return asked;
+  return { num: asked.num * 2 ** (asked.szx - maxSzx), more: false, szx: maxSzx };
 }

@@ -1,10 +1,3 @@
-export {
-  BLOCK_SIZES,
-  type BlockOption,
-  type BlockSize,
-  decodeBlockOption,
-  encodeBlockOption,
-} from './block-option.js';
 export type { CoapRequestLike, CoapResponseLike } from './coap-exchange.js';
 export {
   COAP_FIRMWARE_PREFIX,

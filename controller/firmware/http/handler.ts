@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import type { FirmwareCatalog, FirmwareFile } from '../catalog.js';
-import { normalizeAddress } from '../client-address.js';
+import { clientAddress } from '../client-address.js';
 import type { DownloadRecorder } from '../download-stats.js';
 import { openFirmware } from '../open-firmware.js';
 import { type UrlKeys, verifyDownload } from '../signed-url.js';
@@ -53,7 +53,7 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
     options.onRefused?.({
       status,
       reason,
-      client: normalizeAddress(req.socket.remoteAddress),
+      client: clientAddress(req.socket.remoteAddress),
       url: req.url ?? '',
     });
     const body = `${reason}\n`;
@@ -71,7 +71,7 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
     file: FirmwareFile,
     device: string | undefined,
   ): Promise<void> => {
-    const client = normalizeAddress(req.socket.remoteAddress);
+    const client = clientAddress(req.socket.remoteAddress);
     const release =
       limiter.tryAcquire(client) ?? (await waitForSlot(req, res, { file: file.fileName, client, device }));
     if (release === 'queue-full') {

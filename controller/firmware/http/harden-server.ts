@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { normalizeAddress } from '../client-address.js';
+import { clientAddress } from '../client-address.js';
 import { admitSlot, type ShareBounds, type ShareRefusal } from '../fair-share.js';
 
 export interface ServerLimits {
@@ -64,7 +64,7 @@ export function hardenServer(server: HttpServer | HttpsServer, limits: ServerLim
   let total = 0;
   const tls = 'setSecureContext' in server;
   server.on('connection', (socket: Socket) => {
-    const client = normalizeAddress(socket.remoteAddress);
+    const client = clientAddress(socket.remoteAddress);
     const held = open.get(client) ?? 0;
     // Only accepted connections count: a refused one is on its way out.
     const refusal = admitSlot(bounds, total, held);

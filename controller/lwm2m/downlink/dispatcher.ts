@@ -1,5 +1,5 @@
+import type { Peer } from '../../coap/address.js';
 import type { Registration } from '../registration/registration.js';
-import type { Peer } from '../transport/peer.js';
 
 export interface DeviceTarget {
   readonly registration: Registration;

@@ -1,8 +1,8 @@
 import { randomFillSync } from 'node:crypto';
+import type { Peer } from '../../coap/address.js';
+import { normaliseAddress } from '../../coap/address.js';
 import { ContentFormat } from '../content-format.js';
 import { objectLinksFromRegistration, parseLinkFormat } from '../link-format.js';
-import type { Peer } from '../transport/peer.js';
-import { normaliseAddress } from '../transport/peer.js';
 import type { Registration } from './registration.js';
 import { parseRegisterQuery, parseUpdateQuery } from './registration-params.js';
 import type { RegistrationStore } from './registration-store.js';

@@ -1,12 +1,13 @@
 import type { AddressInfo } from 'node:net';
 import { type IncomingMessage, type OutgoingMessage, parameters, Server } from 'coap';
 import { generate, type ParsedPacket, parse } from 'coap-packet';
-import { type Block1Limits, Block1Transfers } from './block1-transfers.js';
-import { CoapOption, encodeUint, hasUnknownCriticalOption, optionValue } from './coap-options.js';
-import { type Answer, InboundExchanges, type InboundRequest } from './inbound-exchanges.js';
-import type { Peer } from './peer.js';
-import { ResponseCache } from './response-cache.js';
-import { type CoapTiming, exchangeLifetimeMs } from './timing.js';
+import type { Peer } from '../../coap/address.js';
+import { type Block1Limits, Block1Transfers } from '../../coap/block1-transfers.js';
+import { type Answer, InboundExchanges, type InboundRequest } from '../../coap/inbound-exchanges.js';
+import { CoapOption, hasUnknownCriticalOption, optionValue } from '../../coap/options.js';
+import { ResponseCache } from '../../coap/response-cache.js';
+import { type CoapTiming, exchangeLifetimeMs } from '../../coap/timing.js';
+import { encodeUint } from '../../coap/uint.js';
 
 export type CoapRequestHandler = (req: IncomingMessage, res: OutgoingMessage) => void;
 

@@ -1,20 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
-import { generate, type ParsedPacket } from 'coap-packet';
-import {
-  type BlockOption,
-  blockSize,
-  CoapOption,
-  encodeBlock,
-  encodeUint,
-  optionValue,
-  parseBlock,
-  uintOption,
-} from './coap-options.js';
-import { type Peer, peerKey } from './peer.js';
-import { type CoapTiming, exchangeLifetimeMs } from './timing.js';
+import type { ParsedPacket } from 'coap-packet';
+import { type Peer, peerKey } from '../../coap/address.js';
+import { type BlockOption, blockSize, decodeBlock, encodeBlock } from '../../coap/block-option.js';
+import { type CoapMethod, METHOD_CODES } from '../../coap/codes.js';
+import { emptyMessage, encodeMessage } from '../../coap/encode-message.js';
+import { CoapOption, optionValue, uintOption } from '../../coap/options.js';
+import { type CoapTiming, exchangeLifetimeMs } from '../../coap/timing.js';
+import { encodeUint } from '../../coap/uint.js';
 
-export type CoapMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type { CoapMethod };
 
 /** A request to a device, before message id and token are assigned. */
 export interface OutgoingRequest {
@@ -48,6 +43,7 @@ export interface RequestOptions {
 export interface Notification extends CoapResponse {}
 
 const NO_SEGMENTS: readonly string[] = [];
+const NO_BYTES = Buffer.alloc(0);
 
 /**
  * The transport state of one observation, filled in when the device accepts it. The layer above
@@ -305,40 +301,42 @@ export class CoapRequester {
     if (ex.mid >= 0) this.#byMid.delete(`${ex.pk}#${ex.mid}`);
     ex.mid = this.#nextMid(ex.pk);
     this.#byMid.set(`${ex.pk}#${ex.mid}`, ex);
-    const { req } = ex;
-    const options: { name: number; value: Buffer }[] = [];
-    if (req.observe !== undefined) options.push({ name: CoapOption.OBSERVE, value: encodeUint(req.observe) });
-    for (const seg of req.pathSegments) options.push({ name: CoapOption.URI_PATH, value: Buffer.from(seg) });
-    if (req.contentFormat !== undefined) {
-      options.push({ name: CoapOption.CONTENT_FORMAT, value: encodeUint(req.contentFormat) });
-    }
-    for (const q of req.query ?? []) options.push({ name: CoapOption.URI_QUERY, value: Buffer.from(q) });
-    if (req.accept !== undefined) options.push({ name: CoapOption.ACCEPT, value: encodeUint(req.accept) });
-    let payload = req.payload;
-    if (ex.block2Num > 0) {
-      options.push({
-        name: CoapOption.BLOCK2,
-        value: encodeBlock({ num: ex.block2Num, more: false, szx: ex.block2Szx }),
-      });
-    }
-    if (payload !== undefined && payload.length > MAX_SINGLE_PAYLOAD) {
-      const size = blockSize(ex.block1Szx);
-      const num = Math.floor(ex.block1Offset / size);
-      const chunk = payload.subarray(ex.block1Offset, ex.block1Offset + size);
-      const more = ex.block1Offset + chunk.length < payload.length;
-      options.push({ name: CoapOption.BLOCK1, value: encodeBlock({ num, more, szx: ex.block1Szx }) });
-      if (num === 0) options.push({ name: CoapOption.SIZE1, value: encodeUint(payload.length) });
-      payload = chunk;
-    }
-    options.sort((a, b) => a.name - b.name);
     try {
-      ex.message = generate({
-        code: req.method,
-        confirmable: true,
+      const { req } = ex;
+      const options: { name: number; value: Buffer }[] = [];
+      if (req.observe !== undefined)
+        options.push({ name: CoapOption.OBSERVE, value: encodeUint(req.observe) });
+      for (const seg of req.pathSegments)
+        options.push({ name: CoapOption.URI_PATH, value: Buffer.from(seg) });
+      if (req.contentFormat !== undefined) {
+        options.push({ name: CoapOption.CONTENT_FORMAT, value: encodeUint(req.contentFormat) });
+      }
+      for (const q of req.query ?? []) options.push({ name: CoapOption.URI_QUERY, value: Buffer.from(q) });
+      if (req.accept !== undefined) options.push({ name: CoapOption.ACCEPT, value: encodeUint(req.accept) });
+      let payload = req.payload;
+      if (ex.block2Num > 0) {
+        options.push({
+          name: CoapOption.BLOCK2,
+          value: encodeBlock({ num: ex.block2Num, more: false, szx: ex.block2Szx }),
+        });
+      }
+      if (payload !== undefined && payload.length > MAX_SINGLE_PAYLOAD) {
+        const size = blockSize(ex.block1Szx);
+        const num = Math.floor(ex.block1Offset / size);
+        const chunk = payload.subarray(ex.block1Offset, ex.block1Offset + size);
+        const more = ex.block1Offset + chunk.length < payload.length;
+        options.push({ name: CoapOption.BLOCK1, value: encodeBlock({ num, more, szx: ex.block1Szx }) });
+        if (num === 0) options.push({ name: CoapOption.SIZE1, value: encodeUint(payload.length) });
+        payload = chunk;
+      }
+      options.sort((a, b) => a.name - b.name);
+      ex.message = encodeMessage({
+        type: 'con',
+        code: METHOD_CODES[req.method],
         messageId: ex.mid,
         token: encodeToken(ex.tokenId, ex.tokenRand),
         options,
-        ...(payload !== undefined && payload.length > 0 ? { payload } : {}),
+        payload: payload ?? NO_BYTES,
       });
     } catch (err) {
       this.#finish(ex, { kind: 'unreachable', reason: `cannot encode request: ${(err as Error).message}` });
@@ -384,7 +382,7 @@ export class CoapRequester {
     const { req } = ex;
     if (packet.code === '2.31' && req.payload !== undefined && req.payload.length > MAX_SINGLE_PAYLOAD) {
       const raw = optionValue(packet.options, CoapOption.BLOCK1);
-      const ack = raw === undefined ? undefined : parseBlock(raw);
+      const ack = raw === undefined ? undefined : decodeBlock(raw);
       const size = blockSize(ex.block1Szx);
       const sentEnd = Math.min(req.payload.length, ex.block1Offset + size);
       if (ack === undefined || sentEnd >= req.payload.length) {
@@ -398,7 +396,7 @@ export class CoapRequester {
       return;
     }
     const rawBlock2 = optionValue(packet.options, CoapOption.BLOCK2);
-    const block2: BlockOption | undefined = rawBlock2 === undefined ? undefined : parseBlock(rawBlock2);
+    const block2: BlockOption | undefined = rawBlock2 === undefined ? undefined : decodeBlock(rawBlock2);
     if (block2 !== undefined && isSuccess(packet.code) && req.observe !== 0) {
       ex.block2Chunks.push(packet.payload);
       ex.block2Bytes += packet.payload.length;
@@ -463,7 +461,7 @@ export class CoapRequester {
   }
 
   #sendEmpty(peer: Peer, messageId: number, type: 'ack' | 'reset'): void {
-    const buf = generate({ code: '0.00', messageId, ack: type === 'ack', reset: type === 'reset' });
+    const buf = emptyMessage(type === 'ack' ? 'ack' : 'rst', messageId);
     this.#socket.send(buf, peer.port, peer.address, () => {});
   }
 

@@ -1,21 +1,10 @@
-import { generate, parse } from 'coap-packet';
+import { parse } from 'coap-packet';
+import { type BlockOption, decodeBlock, encodeBlock } from '../../coap/block-option.js';
+import { encodeMessage as encodeWire } from '../../coap/encode-message.js';
+import { CoapOption, optionNumber } from '../../coap/options.js';
+import { decodeUint, encodeUint } from '../../coap/uint.js';
 
-/** CoAP option numbers the simulator uses (RFC 7252, 7641, 7959). */
-export const CoapOption = {
-  IF_MATCH: 1,
-  URI_HOST: 3,
-  OBSERVE: 6,
-  URI_PORT: 7,
-  LOCATION_PATH: 8,
-  URI_PATH: 11,
-  CONTENT_FORMAT: 12,
-  URI_QUERY: 15,
-  ACCEPT: 17,
-  BLOCK2: 23,
-  BLOCK1: 27,
-  SIZE2: 28,
-  SIZE1: 60,
-} as const;
+export { type BlockOption, CoapOption, decodeBlock, encodeBlock };
 
 export const MessageType = { CON: 0, NON: 1, ACK: 2, RST: 3 } as const;
 export type MessageTypeId = (typeof MessageType)[keyof typeof MessageType];
@@ -62,33 +51,6 @@ export interface CoapMessage {
   readonly payload: Buffer;
 }
 
-const NAME_TO_NUMBER: Readonly<Record<string, number>> = {
-  'If-Match': 1,
-  'Uri-Host': 3,
-  ETag: 4,
-  'If-None-Match': 5,
-  Observe: 6,
-  'Uri-Port': 7,
-  'Location-Path': 8,
-  'Uri-Path': 11,
-  'Content-Format': 12,
-  'Max-Age': 14,
-  'Uri-Query': 15,
-  Accept: 17,
-  'Location-Query': 20,
-  Block2: 23,
-  Block1: 27,
-  Size2: 28,
-  'Proxy-Uri': 35,
-  'Proxy-Scheme': 39,
-  Size1: 60,
-};
-
-function optionNumber(name: string | number): number {
-  if (typeof name === 'number') return name;
-  return NAME_TO_NUMBER[name] ?? Number.parseInt(name, 10);
-}
-
 /** Parses a datagram; undefined for anything that is not a well-formed CoAP message. */
 export function decodeMessage(datagram: Buffer): CoapMessage | undefined {
   try {
@@ -105,7 +67,7 @@ export function decodeMessage(datagram: Buffer): CoapMessage | undefined {
       code: code(Number(cls), Number(detail)),
       messageId: p.messageId,
       token: p.token,
-      options: p.options.map((o) => ({ number: optionNumber(o.name), value: o.value })),
+      options: p.options.map((o) => ({ number: optionNumber(o) ?? -1, value: o.value })),
       payload: p.payload,
     };
   } catch {
@@ -113,34 +75,23 @@ export function decodeMessage(datagram: Buffer): CoapMessage | undefined {
   }
 }
 
+const WIRE_TYPES = ['con', 'non', 'ack', 'rst'] as const;
+
 export function encodeMessage(m: CoapMessage): Buffer {
-  return generate(
-    {
-      code: formatCode(m.code),
-      messageId: m.messageId,
-      token: m.token,
-      confirmable: m.type === MessageType.CON,
-      ack: m.type === MessageType.ACK,
-      reset: m.type === MessageType.RST,
-      options: m.options.map((o) => ({ name: String(o.number), value: o.value })),
-      payload: m.payload,
-    },
-    64 * 1024,
-  );
+  return encodeWire({
+    type: WIRE_TYPES[m.type],
+    code: m.code,
+    messageId: m.messageId,
+    token: m.token,
+    // Stable: repeated options (Uri-Path, Location-Path) keep their order.
+    options: m.options.map((o) => ({ name: o.number, value: o.value })).sort((x, y) => x.name - y.name),
+    payload: m.payload,
+  });
 }
 
-export function uintOption(n: number): Buffer {
-  if (n === 0) return Buffer.alloc(0);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v % 256);
-  return Buffer.from(bytes);
-}
-
-export function readUint(value: Buffer): number {
-  let n = 0;
-  for (const b of value) n = n * 256 + b;
-  return n;
-}
+/** The CoAP uint of `n`, as an option value. */
+export const uintOption = encodeUint;
+export const readUint = decodeUint;
 
 export function optionValues(m: CoapMessage, number: number): Buffer[] {
   return m.options.filter((o) => o.number === number).map((o) => o.value);
@@ -166,20 +117,4 @@ export function pathOptions(number: number, path: string): CoapOptionValue[] {
     .split('/')
     .filter((s) => s !== '')
     .map((s) => ({ number, value: Buffer.from(s, 'utf8') }));
-}
-
-/** Block option value: NUM, M flag, SZX (size = 2 ** (SZX + 4)). */
-export interface BlockOption {
-  readonly num: number;
-  readonly more: boolean;
-  readonly szx: number;
-}
-
-export function encodeBlock(b: BlockOption): Buffer {
-  return uintOption((b.num << 4) | (b.more ? 8 : 0) | b.szx);
-}
-
-export function decodeBlock(value: Buffer): BlockOption {
-  const n = readUint(value);
-  return { num: n >> 4, more: (n & 8) !== 0, szx: n & 7 };
 }

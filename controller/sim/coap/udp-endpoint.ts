@@ -1,4 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
+import { normaliseAddress } from '../../coap/address.js';
 import {
   type CoapMessage,
   type CoapOptionValue,
@@ -250,7 +251,7 @@ export class UdpEndpoint {
   }
 
   #samePeer(a: PeerAddress, b: PeerAddress): boolean {
-    return a.port === b.port && stripMapped(a.address) === stripMapped(b.address);
+    return a.port === b.port && normaliseAddress(a.address) === normaliseAddress(b.address);
   }
 
   #onAckOrReset(m: CoapMessage, from: PeerAddress): void {
@@ -327,9 +328,4 @@ export class UdpEndpoint {
       reply({ code: Code.INTERNAL_SERVER_ERROR });
     }
   }
-}
-
-function stripMapped(address: string): string {
-  const lower = address.toLowerCase();
-  return lower.startsWith('::ffff:') && lower.includes('.') ? lower.slice(7) : lower;
 }

@@ -1,6 +1,6 @@
 import { generate } from 'coap-packet';
 import { describe, expect, it } from 'vitest';
-import { type CachedDatagram, ResponseCache } from '../../controller/lwm2m/transport/response-cache.js';
+import { type CachedDatagram, ResponseCache } from '../../controller/coap/response-cache.js';
 
 /** node-coap's retry sender, as far as the cache uses it. */
 class Sender {

@@ -1,7 +1,7 @@
 import type { ParsedPacket } from 'coap-packet';
-import { encodeMessage } from './encode-message.js';
+import { type Peer, peerKey } from './address.js';
+import { emptyMessage, encodeMessage } from './encode-message.js';
 import { FixedDelayQueue } from './fixed-delay-queue.js';
-import { type Peer, peerKey } from './peer.js';
 import type { ResponseCache } from './response-cache.js';
 import type { CoapTiming } from './timing.js';
 
@@ -132,7 +132,7 @@ export class InboundExchanges {
       this.#o.send(datagram, peer);
     } else {
       // Duplicates of the request get the empty ACK again; the response repeats on its own.
-      this.#o.cache.set(req.key, emptyAck(packet.messageId));
+      this.#o.cache.set(req.key, emptyMessage('ack', packet.messageId));
       const messageId = this.#o.nextMessageId(peer);
       const key = `${peerKey(peer)}#${messageId}`;
       const separate: SeparateResponse = {
@@ -171,7 +171,7 @@ export class InboundExchanges {
   }
 
   #sendEmptyAck(messageId: number, peer: Peer): void {
-    this.#o.send(emptyAck(messageId), peer);
+    this.#o.send(emptyMessage('ack', messageId), peer);
   }
 
   #transmit(key: string, separate: SeparateResponse): void {
@@ -205,16 +205,5 @@ function encode(answer: Answer, token: Buffer, messageId: number, type: 'ack' | 
     token,
     options: answer.options ?? [],
     payload: answer.payload ?? NO_BYTES,
-  });
-}
-
-function emptyAck(messageId: number): Buffer {
-  return encodeMessage({
-    type: 'ack',
-    code: '0.00',
-    messageId,
-    token: NO_BYTES,
-    options: [],
-    payload: NO_BYTES,
   });
 }

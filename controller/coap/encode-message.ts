@@ -1,8 +1,8 @@
 /** A CoAP message to encode: options sorted by number, token of at most 8 bytes. */
 export interface MessageToEncode {
   readonly type: 'con' | 'non' | 'ack' | 'rst';
-  /** "c.dd", e.g. "2.01". */
-  readonly code: string;
+  /** "c.dd", e.g. "2.01", or the code byte as on the wire ((class << 5) | detail). */
+  readonly code: string | number;
   readonly messageId: number;
   readonly token: Buffer;
   readonly options: readonly { readonly name: number; readonly value: Buffer }[];
@@ -12,7 +12,11 @@ export interface MessageToEncode {
 const TYPE_BITS = { con: 0, non: 1, ack: 2, rst: 3 } as const;
 const codeBytes = new Map<string, number>();
 
-function codeByte(code: string): number {
+function codeByte(code: string | number): number {
+  if (typeof code === 'number') {
+    if (!Number.isInteger(code) || code < 0 || code > 0xff) throw new Error(`not a CoAP code: ${code}`);
+    return code;
+  }
   let byte = codeBytes.get(code);
   if (byte === undefined) {
     const dot = code.indexOf('.');
@@ -83,4 +87,11 @@ export function encodeMessage(m: MessageToEncode): Buffer {
     m.payload.copy(buf, at);
   }
   return buf;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/** An empty ACK or RST (RFC 7252 4.2, 4.3). */
+export function emptyMessage(type: 'ack' | 'rst', messageId: number): Buffer {
+  return encodeMessage({ type, code: '0.00', messageId, token: NO_BYTES, options: [], payload: NO_BYTES });
 }

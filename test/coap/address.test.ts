@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseAddress, peerKey } from '../../controller/lwm2m/transport/peer.js';
+import { normaliseAddress, peerKey } from '../../controller/coap/address.js';
 
 describe('peer addresses', () => {
   it('normalises IPv4-mapped, upper-case and zoned addresses, the same on every call', () => {

@@ -1,9 +1,9 @@
 import { generate, parse } from 'coap-packet';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { InboundExchanges } from '../../controller/lwm2m/transport/inbound-exchanges.js';
-import type { Peer } from '../../controller/lwm2m/transport/peer.js';
-import { ResponseCache } from '../../controller/lwm2m/transport/response-cache.js';
-import { FLEET_TIMING } from '../../controller/lwm2m/transport/timing.js';
+import type { Peer } from '../../controller/coap/address.js';
+import { InboundExchanges } from '../../controller/coap/inbound-exchanges.js';
+import { ResponseCache } from '../../controller/coap/response-cache.js';
+import { FLEET_TIMING } from '../../controller/coap/timing.js';
 
 const peer: Peer = { address: '127.0.0.1', port: 40_000 };
 

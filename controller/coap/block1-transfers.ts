@@ -1,16 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { ParsedPacket } from 'coap-packet';
-import {
-  type BlockOption,
-  blockSize,
-  CoapOption,
-  encodeBlock,
-  encodeUint,
-  optionNumber,
-  parseBlock,
-} from './coap-options.js';
+import { normaliseAddress, type Peer, peerKey } from './address.js';
+import { type BlockOption, blockSize, decodeBlock, encodeBlock } from './block-option.js';
 import type { Answer } from './inbound-exchanges.js';
-import { normaliseAddress, type Peer, peerKey } from './peer.js';
+import { CoapOption, optionNumber, uintOption } from './options.js';
+import { encodeUint } from './uint.js';
 
 /** Bounds of the request bodies being received in blocks (RFC 7959 Block1). */
 export interface Block1Limits {
@@ -103,7 +97,7 @@ export class Block1Transfers {
   receive(packet: ParsedPacket, peer: Peer, raw: Buffer): BlockOutcome {
     const now = this.#now();
     this.expire(now);
-    const block = parseBlock(raw);
+    const block = decodeBlock(raw);
     if (block === undefined) return refuse('4.00', 'malformed Block1 option');
     const size = blockSize(block.szx);
     const payload = packet.payload;
@@ -130,7 +124,8 @@ export class Block1Transfers {
     }
 
     const end = block.num * size + payload.length;
-    const announced = sizeOption(packet);
+    // Size1 in a request announces the whole body's size (RFC 7959 4).
+    const announced = uintOption(packet.options, CoapOption.SIZE1);
     if (end > this.#limits.maxBodyBytes || (announced ?? 0) > this.#limits.maxBodyBytes) {
       if (current !== undefined && block.num !== 0) this.#drop(current);
       return this.#tooLarge();
@@ -266,12 +261,10 @@ export class Block1Transfers {
       reason: perSource
         ? 'too many unfinished block-wise requests from this address'
         : 'too many unfinished block-wise requests',
-      answer: { code: perSource ? '4.29' : '5.03', options: [{ name: MAX_AGE, value: maxAge }] },
+      answer: { code: perSource ? '4.29' : '5.03', options: [{ name: CoapOption.MAX_AGE, value: maxAge }] },
     };
   }
 }
-
-const MAX_AGE = 14;
 
 function refuse(code: string, reason: string): BlockOutcome {
   return { kind: 'refused', reason, answer: { code, payload: Buffer.from(reason) } };
@@ -290,15 +283,6 @@ function complete(packet: ParsedPacket, body: Buffer, block: BlockOption): Block
     },
     echo: { name: CoapOption.BLOCK1, value: encodeBlock(block) },
   };
-}
-
-/** Size1 in a request announces the whole body's size (RFC 7959 4). */
-function sizeOption(packet: ParsedPacket): number | undefined {
-  const option = packet.options.find((o) => optionNumber(o) === CoapOption.SIZE1);
-  if (option === undefined) return undefined;
-  let n = 0;
-  for (const b of option.value) n = n * 256 + b;
-  return n;
 }
 
 /**

@@ -1,13 +1,13 @@
 import { generate } from 'coap-packet';
 import { describe, expect, it } from 'vitest';
-import { encodeMessage, type MessageToEncode } from '../../controller/lwm2m/transport/encode-message.js';
+import { emptyMessage, encodeMessage, type MessageToEncode } from '../../controller/coap/encode-message.js';
 
 const bytes = (n: number, fill = 0x61) => Buffer.alloc(n, fill);
 
 /** The same message through coap-packet, the encoder the rest of the server uses. */
 function reference(m: MessageToEncode): Buffer {
   return generate({
-    code: m.code,
+    code: typeof m.code === 'number' ? `${m.code >> 5}.${String(m.code & 31).padStart(2, '0')}` : m.code,
     messageId: m.messageId,
     token: m.token,
     options: m.options.map((o) => ({ name: o.name, value: o.value })),
@@ -70,6 +70,17 @@ describe('encodeMessage', () => {
       },
     ],
     [
+      '2.31 given as the code byte',
+      {
+        type: 'ack',
+        code: (2 << 5) | 31,
+        messageId: 3,
+        token: bytes(2),
+        options: [{ name: 27, value: Buffer.from([0x0e]) }],
+        payload: bytes(0),
+      },
+    ],
+    [
       '5.03 without token or options',
       { type: 'ack', code: '5.03', messageId: 9, token: bytes(0), options: [], payload: bytes(0) },
     ],
@@ -96,5 +107,11 @@ describe('encodeMessage', () => {
     expect(() => encodeMessage({ ...base, token: bytes(9) })).toThrow(/token/);
     expect(() => encodeMessage({ ...base, code: '9.99' })).toThrow(/not a CoAP code/);
     expect(() => encodeMessage({ ...base, code: 'hello' })).toThrow(/not a CoAP code/);
+    expect(() => encodeMessage({ ...base, code: 256 })).toThrow(/not a CoAP code/);
+  });
+
+  it('encodes empty ACKs and RSTs', () => {
+    expect(emptyMessage('ack', 0x1234)).toEqual(Buffer.from([0x60, 0, 0x12, 0x34]));
+    expect(emptyMessage('rst', 7)).toEqual(Buffer.from([0x70, 0, 0, 7]));
   });
 });
