@@ -1,7 +1,15 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { Agent, createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
-import { applyTimingToNodeCoap, FLEET_TIMING } from '../controller/coap/timing.js';
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  type OutgoingMessage,
+  parameters,
+  type Server,
+  updateTiming,
+} from 'coap';
+import { type CoapTiming, FLEET_TIMING } from '../controller/coap/timing.js';
 
 /**
  * The ceiling: a bare node-coap server doing no work. It answers Register with 2.01 and a location,
@@ -14,6 +22,22 @@ export interface RawServer {
   endpoints(): string[];
   get(endpoint: string, path: string): Promise<string>;
   stop(): Promise<void>;
+}
+
+/**
+ * node-coap reads its timing from one process-wide object when a Server is constructed (response
+ * cache TTL, block caches) and when it retransmits; the bare server gets the controller's timing.
+ */
+function applyTimingToNodeCoap(t: CoapTiming): void {
+  updateTiming({
+    ackTimeout: t.ackTimeoutMs / 1000,
+    ackRandomFactor: t.ackRandomFactor,
+    maxRetransmit: t.maxRetransmit,
+    maxLatency: t.maxLatencyMs / 1000,
+  });
+  // node-coap's caches take `exchangeLifetime * 1000` as an lru-cache TTL, which must be an integer.
+  parameters.exchangeLifetime = Math.ceil(parameters.exchangeLifetime);
+  parameters.maxRTT = Math.ceil(parameters.maxRTT);
 }
 
 export async function startRawServer(): Promise<RawServer> {

@@ -19,7 +19,7 @@ export interface Answer {
 
 export interface InboundExchangesOptions {
   readonly send: (datagram: Buffer, peer: Peer) => void;
-  /** Answers kept for duplicates, shared with the node-coap side of the server. */
+  /** Answers kept for duplicates. */
   readonly cache: ResponseCache;
   /** A message id for a message of ours to this peer, from the counter the requester uses too. */
   readonly nextMessageId: (peer: Peer) => number;
@@ -33,7 +33,7 @@ export interface InboundExchangesOptions {
 
 type Stage = 'waiting' | 'acknowledged' | 'answered';
 
-/** A request served outside node-coap's streams. Answer it exactly once. */
+/** A request being served. Answer it exactly once (later answers are ignored). */
 export class InboundRequest {
   stage: Stage = 'waiting';
 
@@ -61,10 +61,11 @@ interface SeparateResponse {
 }
 
 /**
- * Server-side CoAP exchanges for requests answered without node-coap's request and response
- * streams (the registration interface, the hottest path in a storm). Duplicates are recognised
- * while the answer is still being prepared, not only once it is cached: a retransmitted Register
- * must never be handled twice. Answers ride on the ACK when they come within `piggybackMs`.
+ * Server-side CoAP exchanges (RFC 7252 4, 5.2): every request the server serves opens one here.
+ * Duplicates are recognised while the answer is still being prepared, not only once it is cached:
+ * a retransmitted Register must never be handled twice. Answers ride on the ACK when they come
+ * within `piggybackMs`; later ones follow an empty ACK as separate CON responses, retransmitted
+ * until acknowledged.
  */
 export class InboundExchanges {
   readonly #o: InboundExchangesOptions;

@@ -105,3 +105,8 @@ export function hasUnknownCriticalOption(options: readonly ParsedOption[]): bool
     return n === undefined || (n % 2 === 1 && !SUPPORTED_CRITICAL.has(n));
   });
 }
+
+/** The values of a repeatable string option (Uri-Path, Uri-Query, Location-Path) as UTF-8 text. */
+export function stringOptions(options: readonly ParsedOption[], num: number): string[] {
+  return optionValues(options, num).map((v) => v.toString('utf8'));
+}

@@ -1,6 +1,4 @@
-import { parameters, updateTiming } from 'coap';
-
-/** Retransmission and exchange timing for the downlink requester and the node-coap server. */
+/** Retransmission and exchange timing of the CoAP server's exchanges and the downlink requester. */
 export interface CoapTiming {
   /** Initial ACK timeout (RFC 7252 ACK_TIMEOUT), in ms. */
   readonly ackTimeoutMs: number;
@@ -33,20 +31,4 @@ export const FLEET_TIMING: CoapTiming = {
 export function exchangeLifetimeMs(t: CoapTiming): number {
   const span = t.ackTimeoutMs * (2 ** t.maxRetransmit - 1) * t.ackRandomFactor;
   return span + 2 * t.maxLatencyMs + t.ackTimeoutMs;
-}
-
-/**
- * node-coap reads its timing from one process-wide object when a Server is constructed
- * (response cache TTL, block caches) and when it retransmits. Call before creating the server.
- */
-export function applyTimingToNodeCoap(t: CoapTiming): void {
-  updateTiming({
-    ackTimeout: t.ackTimeoutMs / 1000,
-    ackRandomFactor: t.ackRandomFactor,
-    maxRetransmit: t.maxRetransmit,
-    maxLatency: t.maxLatencyMs / 1000,
-  });
-  // node-coap's caches take `exchangeLifetime * 1000` as an lru-cache TTL, which must be an integer.
-  parameters.exchangeLifetime = Math.ceil(parameters.exchangeLifetime);
-  parameters.maxRTT = Math.ceil(parameters.maxRTT);
 }

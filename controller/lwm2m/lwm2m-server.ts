@@ -1,12 +1,14 @@
 import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, OutgoingMessage } from 'coap';
-import type { ParsedPacket } from 'coap-packet';
 import { normaliseAddress, type Peer } from '../coap/address.js';
+import { methodOf } from '../coap/codes.js';
+import { udpSender } from '../coap/datagram-sender.js';
 import { FixedDelayQueue } from '../coap/fixed-delay-queue.js';
 import type { InboundRequest } from '../coap/inbound-exchanges.js';
-import { CoapOption, optionValue, optionValues, uintOption } from '../coap/options.js';
-import { applyTimingToNodeCoap, type CoapTiming, FLEET_TIMING } from '../coap/timing.js';
+import { CoapOption, optionValues, uintOption } from '../coap/options.js';
+import { type RequestHandler, Routes } from '../coap/route.js';
+import { CoapServer, type CoapServerOptions } from '../coap/server.js';
+import { type CoapTiming, FLEET_TIMING } from '../coap/timing.js';
 import type { ContentFormatId } from './content-format.js';
 import { DeviceClient, type DeviceClientDeps, type DeviceObservation } from './downlink/device-client.js';
 import type { DeviceTarget } from './downlink/dispatcher.js';
@@ -21,11 +23,6 @@ import {
   type RegistrationRequest,
 } from './registration/registration-handler.js';
 import { RegistrationStore } from './registration/registration-store.js';
-import {
-  GuardedCoapServer,
-  type GuardedServerOptions,
-  requestOptions,
-} from './transport/guarded-coap-server.js';
 import { CoapRequester } from './transport/requester.js';
 import { bindUdpSocket, type UdpFamily } from './transport/udp-socket.js';
 
@@ -57,7 +54,7 @@ export interface Lwm2mServerOptions {
   /** Largest request body, also when sent in blocks (Block1). Default 64 KiB. */
   readonly maxBodyBytes?: number;
   /** Bounds of unfinished block-wise (Block1) request bodies; defaults in DEFAULT_BLOCK1_LIMITS. */
-  readonly block1?: GuardedServerOptions['block1'];
+  readonly block1?: CoapServerOptions['block1'];
   readonly model?: ObjectModel;
   /**
    * Called before a Register or Update is answered, so the caller can persist it first: a
@@ -111,7 +108,8 @@ export interface Lwm2mServerEvents {
   notification: [NotificationEvent];
 }
 
-export type RouteHandler = (req: IncomingMessage, res: OutgoingMessage) => void;
+/** Serves a request to a route: answer it exactly once with `req.answer`. */
+export type RouteHandler = RequestHandler;
 
 /** How a registration request is answered: a code, the new registration's id, or why not. */
 interface RegistrationAnswer {
@@ -136,12 +134,6 @@ class HeldAnswer {
   }
 }
 
-const METHODS: Readonly<Record<string, string>> = {
-  '0.01': 'GET',
-  '0.02': 'POST',
-  '0.03': 'PUT',
-  '0.04': 'DELETE',
-};
 const RD = Buffer.from('rd');
 
 const silentLogger: Lwm2mLogger = { debug() {}, warn() {}, error() {} };
@@ -149,7 +141,7 @@ const silentLogger: Lwm2mLogger = { debug() {}, warn() {}, error() {} };
 /** The LwM2M server: registration interface, device management and observe on one UDP socket. */
 export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   readonly #socket: Socket;
-  readonly #coap: GuardedCoapServer;
+  readonly #coap: CoapServer;
   readonly #requester: CoapRequester;
   readonly #store = new RegistrationStore();
   readonly #queue: QueueModeDispatcher;
@@ -162,7 +154,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   readonly #v6Socket: boolean;
   readonly #graceMs: number;
   readonly #model: ObjectModel;
-  readonly #routes: { prefix: string[]; handler: RouteHandler }[] = [];
+  readonly #routes = new Routes();
   /** The first live observation of each endpoint; the others hang off its `next`. */
   readonly #observations = new Map<string, DeviceObservation>();
   readonly #formatMemory = new Map<string, ContentFormatId>();
@@ -180,23 +172,21 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.#v6Socket = socket.address().family === 'IPv6';
     this.#graceMs = opts.expiryGraceMs ?? 0;
     this.#model = opts.model ?? defaultModel;
-    this.#requester = new CoapRequester(socket, timing, this.#clock);
-    this.#coap = new GuardedCoapServer({
+    const sender = udpSender(socket);
+    this.#requester = new CoapRequester(sender, timing, this.#clock);
+    this.#coap = new CoapServer({
+      sender,
       onResponse: (packet, peer) => this.#requester.handleIncoming(packet, peer),
-      onRequest: (req, res) => this.#onRequest(req, res),
+      onRequest: (req) => this.#onRequest(req),
       maxCachedResponses: opts.maxCachedResponses ?? 20_000,
       maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024,
       ...(opts.block1 === undefined ? {} : { block1: opts.block1 }),
       now: this.#clock,
       onError: (msg, err) => this.#log.warn({ err }, msg),
-      direct: {
-        accepts: (packet) => isSingleDatagramRegistration(packet),
-        serve: (req) => this.#onDirectRegistration(req),
-      },
       timing,
       nextMessageId: (peer) => this.#requester.nextMessageId(peer),
     });
-    this.#coap.listen(socket);
+    socket.on('message', (datagram, rinfo) => this.#coap.receive(datagram, rinfo));
     socket.on('error', (err) => this.#log.error({ err }, 'udp socket error'));
     this.#queue = new QueueModeDispatcher((ep) => this.#target(ep), {
       awakeMs: opts.queueAwakeMs ?? 93_000,
@@ -224,7 +214,6 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   /** Binds the socket and starts serving. Throws when the port cannot be bound. */
   static async start(opts: Lwm2mServerOptions = {}): Promise<Lwm2mServer> {
     const timing: CoapTiming = { ...FLEET_TIMING, ...opts.timing };
-    applyTimingToNodeCoap(timing);
     const bound = await bindUdpSocket({
       port: opts.port ?? 5683,
       ...(opts.host === undefined ? {} : { host: opts.host }),
@@ -291,16 +280,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   /** Unfinished block-wise (Block1) request bodies, the source addresses sending them and the bytes held. */
-  block1Usage(): GuardedCoapServer['block1Usage'] {
+  block1Usage(): CoapServer['block1Usage'] {
     return this.#coap.block1Usage;
   }
 
   /** Serves CoAP requests whose Uri-Path starts with `pathPrefix` (e.g. '/fw/') on this server's socket. */
   addRoute(pathPrefix: string, handler: RouteHandler): void {
-    const prefix = pathPrefix.split('/').filter((s) => s !== '');
-    if (prefix[0] === 'rd') throw new Error('the /rd prefix belongs to the registration interface');
-    this.#routes.push({ prefix, handler });
-    this.#routes.sort((a, b) => b.prefix.length - a.prefix.length);
+    if (pathPrefix.split('/').find((s) => s !== '') === 'rd') {
+      throw new Error('the /rd prefix belongs to the registration interface');
+    }
+    this.#routes.add(pathPrefix, handler);
   }
 
   #target(endpoint: string): DeviceTarget | undefined {
@@ -314,47 +303,22 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return { address, port: reg.port };
   }
 
-  #onRequest(req: IncomingMessage, res: OutgoingMessage): void {
-    const path = optionValues(requestOptions(req), CoapOption.URI_PATH).map((b) => b.toString('utf8'));
-    if (req.method === undefined) {
-      res.reset();
+  #onRequest(req: InboundRequest): void {
+    if (optionValues(req.packet.options, CoapOption.URI_PATH)[0]?.equals(RD)) {
+      this.#onRegistrationRequest(req);
       return;
     }
-    if (path[0] === 'rd') {
-      // A registration request the direct path does not take (one with a Block2 option, say).
-      const options = requestOptions(req);
-      const request: RegistrationRequest = {
-        method: req.method,
-        pathAfterRd: optionValues(options, CoapOption.URI_PATH).slice(1),
-        query: optionValues(options, CoapOption.URI_QUERY),
-        contentFormat: uintOption(options, CoapOption.CONTENT_FORMAT),
-        payload: req.payload,
-        peer: req.rsinfo,
-      };
-      this.#onRegistration(request, (answer) => {
-        res.code = answer.code;
-        if (answer.locationId !== undefined) {
-          res.setOption('Location-Path', [RD, Buffer.from(answer.locationId)]);
-        }
-        res.end(answer.message);
-      });
-      return;
-    }
-    const route = this.#routes.find((r) => r.prefix.every((seg, i) => path[i] === seg));
-    if (route === undefined) {
-      res.code = '4.04';
-      res.end();
-      return;
-    }
-    route.handler(req, res);
+    const handler = this.#routes.find(req);
+    if (handler === undefined) req.answer({ code: '4.04' });
+    else handler(req);
   }
 
-  /** A registration request in one datagram, answered without node-coap's streams. */
-  #onDirectRegistration(req: InboundRequest): void {
+  /** A request to the registration interface (its body reassembled if it came in blocks). */
+  #onRegistrationRequest(req: InboundRequest): void {
     const { packet, peer } = req;
     const options = packet.options;
     const request: RegistrationRequest = {
-      method: METHODS[packet.code],
+      method: methodOf(packet.code),
       pathAfterRd: optionValues(options, CoapOption.URI_PATH).slice(1),
       query: optionValues(options, CoapOption.URI_QUERY),
       contentFormat: uintOption(options, CoapOption.CONTENT_FORMAT),
@@ -486,14 +450,4 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       this.#log.error({ err, event }, 'event listener threw');
     }
   }
-}
-
-/** A request to the registration interface that fits one datagram (no Block1 or Block2). */
-function isSingleDatagramRegistration(packet: ParsedPacket): boolean {
-  const first = optionValue(packet.options, CoapOption.URI_PATH);
-  if (first === undefined || !first.equals(RD)) return false;
-  return (
-    optionValue(packet.options, CoapOption.BLOCK1) === undefined &&
-    optionValue(packet.options, CoapOption.BLOCK2) === undefined
-  );
 }

@@ -1,35 +1,27 @@
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
-import { Agent, createServer, request, type Server } from 'coap';
+import { Agent, request } from 'coap';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockSize, decodeBlock, encodeBlock } from '../../controller/coap/block-option.js';
 import { buildFirmwareCatalog } from '../../controller/firmware/build-catalog.js';
 import { COAP_FIRMWARE_PREFIX, createFirmwareCoapHandler } from '../../controller/firmware/coap/handler.js';
 import { createDownloadStats } from '../../controller/firmware/download-stats.js';
 import { signDownload } from '../../controller/firmware/signed-url.js';
+import { Lwm2mServer } from '../../controller/lwm2m/lwm2m-server.js';
 import { type FirmwareDir, makeFirmwareDir, writeImage } from './helpers.js';
 import { optionOf, RawCoapClient } from './raw-coap-client.js';
 
 let fw: FirmwareDir;
 let image: { data: Buffer; sha256: string };
 let small: { data: Buffer; sha256: string };
-const servers: Server[] = [];
+const servers: Lwm2mServer[] = [];
 const stats = createDownloadStats();
 const key = randomBytes(32);
 
 async function startCoap(handler: ReturnType<typeof createFirmwareCoapHandler>): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const server = createServer((req, res) => {
-    if (req.url.startsWith(COAP_FIRMWARE_PREFIX)) handler(req, res);
-    else {
-      res.code = '4.04';
-      res.end();
-    }
-  });
-  server.listen(socket);
+  const server = await Lwm2mServer.start({ port: 0, host: '127.0.0.1' });
+  server.addRoute(COAP_FIRMWARE_PREFIX, handler);
   servers.push(server);
-  return socket.address().port;
+  return server.address().port;
 }
 
 let port: number;
@@ -50,7 +42,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  await Promise.all(servers.map((server) => server.stop()));
   await fw?.remove();
 });
 

@@ -53,7 +53,7 @@ describe('critical options (RFC 7252 5.4.1)', () => {
   });
 
   it('answers 4.02 to a GET with an unknown critical option on a route', async () => {
-    server.addRoute('/fw/', (_req, res) => res.end(Buffer.from('image')));
+    server.addRoute('/fw/', (req) => req.answer({ code: '2.05', payload: Buffer.from('image') }));
     const d = await device();
     const answer = await d.request({
       code: 'GET',

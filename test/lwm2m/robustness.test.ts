@@ -105,9 +105,9 @@ describe('malformed datagrams', () => {
 
 describe('routes and guarded handlers', () => {
   it('serves an added route and answers 5.00 to the right peer when a handler throws', async () => {
-    server.addRoute('/fw/', (req, res) => {
-      if (req.url.endsWith('boom')) throw new Error('handler bug');
-      res.end(Buffer.from('image'));
+    server.addRoute('/fw/', (req) => {
+      if (req.packet.options.some((o) => o.value.toString() === 'boom')) throw new Error('handler bug');
+      req.answer({ code: '2.05', payload: Buffer.from('image') });
     });
     const d = await device();
     const ok = await d.request({

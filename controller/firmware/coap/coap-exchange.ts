@@ -1,31 +1,11 @@
-import { OutgoingMessage } from 'coap';
+import type { Peer } from '../../coap/address.js';
+import type { Answer } from '../../coap/inbound-exchanges.js';
+import type { ParsedOption } from '../../coap/options.js';
 
-/** The parts of a node-coap request the firmware handler reads. */
+/** The parts of a served CoAP request (the CoAP layer's InboundRequest) the firmware handler uses. */
 export interface CoapRequestLike {
-  readonly url: string;
-  readonly method?: string;
-  readonly options?: readonly { readonly name: string | number; readonly value: unknown }[];
-  readonly headers?: Readonly<Record<string, unknown>>;
-  readonly rsinfo: { readonly address: string; readonly port: number };
-}
-
-/** The parts of a node-coap response the firmware handler writes. */
-export interface CoapResponseLike {
-  code: string;
-  setOption(name: string, value: Buffer | number | string | Buffer[]): unknown;
-  end(payload?: Buffer): unknown;
-}
-
-export function requestOptionValues(req: CoapRequestLike, name: string): unknown[] {
-  return (req.options ?? []).filter((option) => option.name === name).map((option) => option.value);
-}
-
-/**
- * Sends a response exactly as built. node-coap's server response (`OutMessage.end`) re-slices any
- * payload when the request carried Block2 and caches the whole payload per token; the handler slices
- * the block itself, so the plain OutgoingMessage `end` is used to bypass both.
- */
-export function sendAsIs(res: CoapResponseLike, payload?: Buffer): void {
-  if (res instanceof OutgoingMessage) OutgoingMessage.prototype.end.call(res, payload);
-  else res.end(payload);
+  readonly packet: { readonly code: string; readonly options: readonly ParsedOption[] };
+  readonly peer: Peer;
+  /** Answers the request; only the first answer counts. */
+  answer(answer: Answer): void;
 }

@@ -1,20 +1,20 @@
 import { type BlockOption, blockSize, decodeBlock, encodeBlock, szxAtMost } from '../../coap/block-option.js';
+import { methodOf } from '../../coap/codes.js';
+import type { AnswerOption } from '../../coap/inbound-exchanges.js';
+import { CoapOption, optionValue, optionValues, stringOptions } from '../../coap/options.js';
+import { encodeUint } from '../../coap/uint.js';
 import type { FirmwareCatalog, FirmwareFile } from '../catalog.js';
 import { clientAddress } from '../client-address.js';
 import type { DownloadRecorder } from '../download-stats.js';
 import { isSafeFileName } from '../file-name.js';
 import { openFirmware } from '../open-firmware.js';
 import { type UrlKeys, verifyDownload } from '../signed-url.js';
-import {
-  type CoapRequestLike,
-  type CoapResponseLike,
-  requestOptionValues,
-  sendAsIs,
-} from './coap-exchange.js';
+import type { CoapRequestLike } from './coap-exchange.js';
 import { type CoapProgressTracker, createCoapProgressTracker } from './progress-tracker.js';
 import { SourceBudget } from './source-budget.js';
 
 export const COAP_FIRMWARE_PREFIX = '/fw/';
+const FIRMWARE_SEGMENT = 'fw';
 const CONTENT_FORMAT_OCTET_STREAM = 42;
 
 export interface CoapFirmwareHandlerOptions {
@@ -39,16 +39,19 @@ export interface CoapFirmwareHandlerOptions {
 /** Header, token and options of a block response, charged to the budget with its payload. */
 const RESPONSE_OVERHEAD_BYTES = 32;
 
-export type CoapFirmwareHandler = (req: CoapRequestLike, res: CoapResponseLike) => void;
+export type CoapFirmwareHandler = (req: CoapRequestLike) => void;
 
-/** A short ASCII entity tag (node-coap decodes request ETags as UTF-8 text, so binary ones would not round-trip). */
+/** A short ASCII entity tag (kept printable: some CoAP stacks hand ETags around as text). */
 export function coapEtag(file: FirmwareFile): Buffer {
   return Buffer.from(Buffer.from(file.sha256.slice(0, 12), 'hex').toString('base64url'));
 }
 
-function reply(res: CoapResponseLike, code: string, payload?: string): void {
-  res.code = code;
-  sendAsIs(res, payload === undefined ? undefined : Buffer.from(payload));
+function reply(req: CoapRequestLike, code: string, payload?: string, options?: AnswerOption[]): void {
+  req.answer({
+    code,
+    ...(options === undefined ? {} : { options }),
+    ...(payload === undefined ? {} : { payload: Buffer.from(payload) }),
+  });
 }
 
 /**
@@ -64,64 +67,71 @@ export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): 
       ? undefined
       : createCoapProgressTracker(options.stats, now, options.idleMs ?? 5 * 60_000);
 
-  const serve = async (req: CoapRequestLike, res: CoapResponseLike): Promise<void> => {
-    if (req.method !== 'GET') return reply(res, '4.05');
-    if (req.headers?.Observe !== undefined) return reply(res, '4.05', 'observe not supported');
-    const queryAt = req.url.indexOf('?');
-    const path = queryAt === -1 ? req.url : req.url.slice(0, queryAt);
-    const fileName = path.startsWith(COAP_FIRMWARE_PREFIX) ? path.slice(COAP_FIRMWARE_PREFIX.length) : '';
+  const serve = async (req: CoapRequestLike): Promise<void> => {
+    const { options: requestOptions } = req.packet;
+    if (methodOf(req.packet.code) !== 'GET') return reply(req, '4.05');
+    if (optionValue(requestOptions, CoapOption.OBSERVE) !== undefined) {
+      return reply(req, '4.05', 'observe not supported');
+    }
+    const path = stringOptions(requestOptions, CoapOption.URI_PATH);
+    const fileName = path.length === 2 && path[0] === FIRMWARE_SEGMENT ? path[1]! : '';
     const file = isSafeFileName(fileName) ? options.catalog.lookup(fileName) : undefined;
-    if (file === undefined) return reply(res, '4.04');
+    if (file === undefined) return reply(req, '4.04');
 
     let device: string | undefined;
     if (options.signingKey !== undefined) {
-      const query = new URLSearchParams(queryAt === -1 ? '' : req.url.slice(queryAt + 1));
-      const verdict = verifyDownload(options.signingKey, file.fileName, query, now());
-      if (!verdict.ok) return reply(res, '4.03', `download link refused: ${verdict.reason}`);
+      const verdict = verifyDownload(options.signingKey, file.fileName, queryOf(req), now());
+      if (!verdict.ok) return reply(req, '4.03', `download link refused: ${verdict.reason}`);
       device = verdict.endpoint;
     }
 
     const block = requestedBlock(req, maxSzx);
-    if (block === undefined) return reply(res, '4.02', 'bad Block2 option');
+    if (block === undefined) return reply(req, '4.02', 'bad Block2 option');
     const size = blockSize(block.szx);
     const offset = block.num * size;
-    if (offset >= file.size && offset > 0) return reply(res, '4.02', 'block out of range');
+    if (offset >= file.size && offset > 0) return reply(req, '4.02', 'block out of range');
 
     const etag = coapEtag(file);
-    if (requestOptionValues(req, 'ETag').some((value) => etag.equals(Buffer.from(value as string)))) {
-      res.setOption('ETag', etag);
-      return reply(res, '2.03');
+    if (optionValues(requestOptions, CoapOption.ETAG).some((value) => etag.equals(value))) {
+      return reply(req, '2.03', undefined, [{ name: CoapOption.ETAG, value: etag }]);
     }
 
     // Charged before any work: an over-budget source costs neither a file read nor a block sent.
     const length = Math.min(size, file.size - offset);
-    const client = clientAddress(req.rsinfo.address);
+    const client = clientAddress(req.peer.address);
     const verdict = budget.take(client, length + RESPONSE_OVERHEAD_BYTES);
     if (verdict.kind === 'refused') {
       options.onOverBudget?.(client);
-      res.setOption('Max-Age', Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)));
-      return reply(res, '4.29');
+      const maxAge = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
+      return reply(req, '4.29', undefined, [{ name: CoapOption.MAX_AGE, value: encodeUint(maxAge) }]);
     }
-    res.setOption('ETag', etag);
 
     const opened = await openFirmware(file);
-    if (opened.kind === 'refused') return reply(res, '4.04');
+    if (opened.kind === 'refused') return reply(req, '4.04');
     const payload = Buffer.alloc(length);
     try {
       const { bytesRead } = await opened.handle.read(payload, 0, payload.length, offset);
-      if (bytesRead !== payload.length) return reply(res, '5.03', 'firmware file changed');
+      if (bytesRead !== payload.length) return reply(req, '5.03', 'firmware file changed');
     } finally {
       await opened.handle.close();
     }
 
     const more = offset + payload.length < file.size;
-    res.setOption('Content-Format', CONTENT_FORMAT_OCTET_STREAM);
-    if (more || block.num > 0 || hasBlock2(req)) {
-      res.setOption('Block2', encodeBlock({ num: block.num, more, szx: block.szx }));
+    // Sorted by option number, as an answer's options must be.
+    const answerOptions: AnswerOption[] = [
+      { name: CoapOption.ETAG, value: etag },
+      { name: CoapOption.CONTENT_FORMAT, value: encodeUint(CONTENT_FORMAT_OCTET_STREAM) },
+    ];
+    if (more || block.num > 0 || optionValue(requestOptions, CoapOption.BLOCK2) !== undefined) {
+      answerOptions.push({
+        name: CoapOption.BLOCK2,
+        value: encodeBlock({ num: block.num, more, szx: block.szx }),
+      });
     }
-    if (block.num === 0 || requestOptionValues(req, 'Size2').length > 0) res.setOption('Size2', file.size);
-    res.code = '2.05';
-    sendAsIs(res, payload);
+    if (block.num === 0 || optionValue(requestOptions, CoapOption.SIZE2) !== undefined) {
+      answerOptions.push({ name: CoapOption.SIZE2, value: encodeUint(file.size) });
+    }
+    req.answer({ code: '2.05', options: answerOptions, payload });
     tracker?.block({
       client,
       device,
@@ -133,20 +143,13 @@ export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): 
     });
   };
 
-  return (req, res) => {
-    serve(req, res).catch((error: unknown) => {
+  return (req) => {
+    serve(req).catch((error: unknown) => {
       options.onError?.(error);
-      try {
-        reply(res, '5.00');
-      } catch {
-        // the response may already be gone; nothing else to do
-      }
+      // Ignored if the request was answered already.
+      reply(req, '5.00');
     });
   };
-}
-
-function hasBlock2(req: CoapRequestLike): boolean {
-  return requestOptionValues(req, 'Block2').length > 0;
 }
 
 /**
@@ -154,12 +157,25 @@ function hasBlock2(req: CoapRequestLike): boolean {
  * starts at the same offset (RFC 7959 2.4: the server may pick a smaller size).
  */
 function requestedBlock(req: CoapRequestLike, maxSzx: number): BlockOption | undefined {
-  const values = requestOptionValues(req, 'Block2');
+  const values = optionValues(req.packet.options, CoapOption.BLOCK2);
   if (values.length === 0) return { num: 0, more: false, szx: maxSzx };
-  const raw = values[0];
-  if (!(raw instanceof Uint8Array) || values.length > 1) return undefined;
-  const asked = decodeBlock(raw);
+  if (values.length > 1) return undefined;
+  const asked = decodeBlock(values[0]!);
   if (asked === undefined) return undefined;
   if (asked.szx <= maxSzx) return asked;
   return { num: asked.num * 2 ** (asked.szx - maxSzx), more: false, szx: maxSzx };
+}
+
+/**
+ * The request's Uri-Query options as parameters, each value as sent: the client has already
+ * percent-decoded the URI into options (RFC 7252 6.4), so nothing is decoded again.
+ */
+function queryOf(req: CoapRequestLike): URLSearchParams {
+  const query = new URLSearchParams();
+  for (const option of stringOptions(req.packet.options, CoapOption.URI_QUERY)) {
+    const eq = option.indexOf('=');
+    if (eq < 0) query.append(option, '');
+    else query.append(option.slice(0, eq), option.slice(eq + 1));
+  }
+  return query;
 }

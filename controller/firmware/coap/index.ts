@@ -1,4 +1,4 @@
-export type { CoapRequestLike, CoapResponseLike } from './coap-exchange.js';
+export type { CoapRequestLike } from './coap-exchange.js';
 export {
   COAP_FIRMWARE_PREFIX,
   type CoapFirmwareHandler,

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:dgram';
 import type { ParsedPacket } from 'coap-packet';
 import { type Peer, peerKey } from '../../coap/address.js';
 import { type BlockOption, blockSize, decodeBlock, encodeBlock } from '../../coap/block-option.js';
 import { type CoapMethod, METHOD_CODES } from '../../coap/codes.js';
+import type { DatagramSender } from '../../coap/datagram-sender.js';
 import { emptyMessage, encodeMessage } from '../../coap/encode-message.js';
 import { CoapOption, optionValue, uintOption } from '../../coap/options.js';
 import { type CoapTiming, exchangeLifetimeMs } from '../../coap/timing.js';
@@ -155,7 +155,7 @@ function isSuccess(code: string): boolean {
  * are counted per peer so they do not repeat to one device within its exchange lifetime.
  */
 export class CoapRequester {
-  readonly #socket: Socket;
+  readonly #sender: DatagramSender;
   readonly #timing: CoapTiming;
   readonly #clock: () => number;
   readonly #byMid = new Map<string, Exchange>();
@@ -170,8 +170,8 @@ export class CoapRequester {
   #randomOffset = 0;
   #closed = false;
 
-  constructor(socket: Socket, timing: CoapTiming, clock: () => number) {
-    this.#socket = socket;
+  constructor(sender: DatagramSender, timing: CoapTiming, clock: () => number) {
+    this.#sender = sender;
     this.#timing = timing;
     this.#clock = clock;
     this.#pruneTimer = setInterval(() => this.#prune(), 10_000);
@@ -349,8 +349,8 @@ export class CoapRequester {
   #send(ex: Exchange): void {
     if (ex.done) return;
     const mid = ex.mid;
-    this.#socket.send(ex.message, ex.peer.port, ex.peer.address, (err) => {
-      if (err != null && ex.mid === mid) this.#finish(ex, { kind: 'unreachable', reason: err.message });
+    this.#sender.send(ex.message, ex.peer, (err) => {
+      if (ex.mid === mid) this.#finish(ex, { kind: 'unreachable', reason: err.message });
     });
     const t = this.#timing;
     const base = t.ackTimeoutMs * (1 + (t.ackRandomFactor - 1) * Math.random());
@@ -461,8 +461,7 @@ export class CoapRequester {
   }
 
   #sendEmpty(peer: Peer, messageId: number, type: 'ack' | 'reset'): void {
-    const buf = emptyMessage(type === 'ack' ? 'ack' : 'rst', messageId);
-    this.#socket.send(buf, peer.port, peer.address, () => {});
+    this.#sender.send(emptyMessage(type === 'ack' ? 'ack' : 'rst', messageId), peer);
   }
 
   #rememberCon(key: string): void {
