@@ -1,0 +1,274 @@
+import { AlertDescription, AlertLevel, ContentType, HandshakeType } from './constants.js';
+import {
+  type ClientHello,
+  fragmentHandshake,
+  HANDSHAKE_HEADER_LENGTH,
+  parseHandshakeFragments,
+} from './handshake-codec.js';
+import type { HandshakeMessage } from './reassembler.js';
+import type { DtlsRecord } from './record-codec.js';
+import { RecordState } from './record-state.js';
+import {
+  type Established,
+  type FlightEntry,
+  type HandshakeSettings,
+  ServerHandshake,
+} from './server-handshake.js';
+
+/** What a connection needs from its endpoint. */
+export interface ConnectionHost extends HandshakeSettings {
+  /** Largest datagram to send. */
+  readonly mtu: number;
+  sendDatagram(datagram: Buffer, connection: Connection): void;
+  established(connection: Connection, result: Established): void;
+  /** The connection is over (handshake failed, alert, close_notify); the endpoint forgets it. */
+  closed(connection: Connection, reason: string): void;
+  applicationData(connection: Connection, data: Buffer): void;
+}
+
+/** Records of epoch 1 held while the key is looked up (the client's CCS and Finished, a retransmission). */
+const MAX_HELD_RECORDS = 8;
+
+/**
+ * One peer's association: its record state, its handshake while there is one, and then its
+ * session (identity, suite). It reads every record the endpoint routes to it and never throws.
+ */
+export class Connection {
+  readonly address: string;
+  readonly port: number;
+  readonly key: string;
+  readonly #host: ConnectionHost;
+  readonly #records: RecordState;
+  #handshake: ServerHandshake | undefined;
+  #held: DtlsRecord[] = [];
+  #established: Established | undefined;
+  #closed = false;
+  lastActivity: number;
+  readonly createdAt: number;
+  /** Serial of the datagram being read; a flight is resent at most once per datagram. */
+  #datagram = 0;
+  #resentFor = -1;
+
+  constructor(
+    host: ConnectionHost,
+    peer: { address: string; port: number; key: string },
+    hello: ClientHello,
+    helloMessage: HandshakeMessage,
+    helloRecordSeq: number,
+  ) {
+    this.#host = host;
+    this.address = peer.address;
+    this.port = peer.port;
+    this.key = peer.key;
+    this.createdAt = host.clock.now();
+    this.lastActivity = this.createdAt;
+    this.#records = new RecordState(helloRecordSeq);
+    this.#handshake = new ServerHandshake(
+      {
+        clock: host.clock,
+        retransmit: host.retransmit,
+        suites: host.suites,
+        sessions: host.sessions,
+        lookupPsk: host.lookupPsk,
+        reassembly: host.reassembly,
+        records: this.#records,
+        sendFlight: (flight, why) => this.#sendFlight(flight, why),
+        established: (result) => this.#onEstablished(result),
+        failed: (reason, alert) => this.#fail(reason, alert),
+        keysReady: () => this.#releaseHeld(),
+      },
+      hello,
+      helloMessage,
+    );
+  }
+
+  /** Begins the handshake: the server's first flight goes out (or, for a resumption, after a lookup). */
+  start(): void {
+    this.#handshake?.start();
+  }
+
+  get established(): Established | undefined {
+    return this.#established;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** The client random of the running handshake (a ClientHello with it is a retransmission). */
+  get handshakeRandom(): Buffer | undefined {
+    return this.#established === undefined ? this.#handshake?.clientRandom : undefined;
+  }
+
+  /** Reads the records of one datagram. Returns how many were authentic. */
+  receive(records: readonly DtlsRecord[]): number {
+    this.#datagram++;
+    let accepted = 0;
+    for (const record of records) {
+      if (this.#closed) break;
+      if (this.#receiveRecord(record)) accepted++;
+    }
+    return accepted;
+  }
+
+  /** Sends application data under the session's keys; false when there is no session (yet). */
+  sendApplicationData(data: Buffer): boolean {
+    if (this.#closed || this.#established === undefined) return false;
+    const record = this.#records.seal(ContentType.applicationData, data);
+    if (record === undefined) return false;
+    this.#host.sendDatagram(record, this);
+    return true;
+  }
+
+  /** Ends the connection; a session gets a close_notify first. */
+  close(reason: string, notify: boolean): void {
+    if (this.#closed) return;
+    if (notify && this.#established !== undefined)
+      this.#sendAlert(AlertLevel.warning, AlertDescription.closeNotify);
+    this.#finish(reason);
+  }
+
+  #receiveRecord(record: DtlsRecord): boolean {
+    if (record.epoch === 1 && this.#established === undefined && !this.#records.canRead(1)) {
+      // Keys not there yet (the key exchange is being looked up, or was lost): keep a few.
+      if (this.#held.length < MAX_HELD_RECORDS) this.#held.push(record);
+      return false;
+    }
+    const plain = this.#records.open(record);
+    if (plain === undefined) {
+      // The client's Finished that does not open: a wrong key (or an unknown identity, RFC 4279 2).
+      if (record.epoch === 1 && this.#established === undefined && this.#handshake !== undefined) {
+        this.#fail(
+          'record of epoch 1 does not authenticate: wrong key or unknown identity',
+          AlertDescription.badRecordMac,
+        );
+      }
+      return false;
+    }
+    this.lastActivity = this.#host.clock.now();
+    switch (record.type) {
+      case ContentType.handshake:
+        this.#onHandshake(plain, record.epoch);
+        return true;
+      case ContentType.changeCipherSpec:
+        // Epoch 1 keys are used as soon as they exist; the ChangeCipherSpec itself carries nothing.
+        if (plain.length !== 1 || plain[0] !== 1)
+          this.#fail('malformed ChangeCipherSpec', AlertDescription.decodeError);
+        return true;
+      case ContentType.alert:
+        this.#onAlert(plain, record.epoch);
+        return true;
+      case ContentType.applicationData:
+        if (record.epoch === 0 || this.#established === undefined) return false;
+        if (this.#handshake?.done) {
+          // The client has our Finished: the final flight needs keeping no more.
+          this.#handshake.close();
+          this.#handshake = undefined;
+          this.#records.dropEpochZeroRead();
+        }
+        this.#host.applicationData(this, plain);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  #onHandshake(plain: Buffer, epoch: number): void {
+    const fragments = parseHandshakeFragments(plain);
+    if (fragments === undefined) {
+      if (this.#established === undefined)
+        this.#fail('malformed handshake record', AlertDescription.decodeError);
+      return;
+    }
+    for (const fragment of fragments) {
+      if (this.#established !== undefined && epoch >= 1 && fragment.msgType === HandshakeType.clientHello) {
+        // RFC 5746 4.4 / RFC 6347: renegotiation is refused, the session goes on.
+        this.#sendAlert(AlertLevel.warning, AlertDescription.noRenegotiation);
+        continue;
+      }
+      this.#handshake?.onFragment(fragment, epoch);
+      if (this.#closed) return;
+    }
+  }
+
+  #onAlert(plain: Buffer, epoch: number): void {
+    if (plain.length !== 2) return;
+    const [level, description] = [plain[0]!, plain[1]!];
+    // Unprotected alerts are believed only during the handshake: a spoofed one must not end a session.
+    if (epoch === 0 && this.#established !== undefined) return;
+    if (description === AlertDescription.closeNotify) {
+      this.close('peer sent close_notify', true);
+    } else if (level === AlertLevel.fatal) {
+      this.#finish(`peer sent fatal alert ${description}`);
+    }
+  }
+
+  #onEstablished(result: Established): void {
+    this.#established = result;
+    this.#host.established(this, result);
+  }
+
+  #releaseHeld(): void {
+    const held = this.#held;
+    this.#held = [];
+    for (const record of held) {
+      if (this.#closed) return;
+      this.#receiveRecord(record);
+    }
+  }
+
+  #sendFlight(flight: readonly FlightEntry[], why: 'new' | 'timer' | 'peer'): void {
+    if (this.#closed) return;
+    if (why === 'peer') {
+      if (this.#resentFor === this.#datagram) return;
+      this.#resentFor = this.#datagram;
+    }
+    const mtu = this.#host.mtu;
+    let datagram: Buffer[] = [];
+    let size = 0;
+    const flush = (): void => {
+      if (datagram.length > 0) this.#host.sendDatagram(Buffer.concat(datagram), this);
+      datagram = [];
+      size = 0;
+    };
+    for (const entry of flight) {
+      const overhead = this.#records.overhead(entry.epoch);
+      const payloads =
+        entry.type === ContentType.handshake
+          ? fragmentForMtu(entry.payload, mtu - overhead)
+          : [entry.payload];
+      for (const payload of payloads) {
+        const record = this.#records.seal(entry.type, payload, entry.epoch);
+        if (record === undefined) continue;
+        if (size + record.length > mtu) flush();
+        datagram.push(record);
+        size += record.length;
+      }
+    }
+    flush();
+  }
+
+  #sendAlert(level: number, description: number): void {
+    const record = this.#records.seal(ContentType.alert, Buffer.from([level, description]));
+    if (record !== undefined) this.#host.sendDatagram(record, this);
+  }
+
+  #fail(reason: string, alert?: number): void {
+    if (this.#closed) return;
+    if (alert !== undefined) this.#sendAlert(AlertLevel.fatal, alert);
+    this.#finish(reason);
+  }
+
+  #finish(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#handshake?.abort();
+    this.#handshake = undefined;
+    this.#held = [];
+    this.#host.closed(this, reason);
+  }
+}
+
+function fragmentForMtu(message: Buffer, room: number): Buffer[] {
+  return fragmentHandshake(message, Math.max(16, room - HANDSHAKE_HEADER_LENGTH));
+}

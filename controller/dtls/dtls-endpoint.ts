@@ -1,0 +1,440 @@
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { CIPHER_SUITES, type CipherSuite } from './cipher-suites.js';
+import { type DtlsClock, systemClock } from './clock.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import { ContentType, DTLS_1_0, HandshakeType, MAX_PLAINTEXT } from './constants.js';
+import { CookieJar } from './cookie.js';
+import {
+  type ClientHello,
+  encodeHandshake,
+  encodeHelloVerifyRequest,
+  type HandshakeFragment,
+  parseClientHello,
+  parseHandshakeFragments,
+} from './handshake-codec.js';
+import { type DtlsRecord, encodeRecord, parseRecords } from './record-codec.js';
+import { DEFAULT_RETRANSMIT, type RetransmitPolicy } from './retransmit-timer.js';
+import type { Established, PskLookup } from './server-handshake.js';
+import { SessionCache } from './session-cache.js';
+
+/** The sender of a datagram: `dgram`'s RemoteInfo plus the PSK identity its session authenticated. */
+export interface DtlsPeer extends RemoteInfo {
+  readonly identity: Buffer;
+}
+
+export interface DtlsLimits {
+  /** Established sessions; when full, the least recently active one gives way. */
+  readonly maxSessions: number;
+  /** Sessions of one IP address (a NAT can hide many devices behind one). */
+  readonly maxSessionsPerAddress: number;
+  /** Handshakes under way (after a valid cookie); when full, the oldest gives way. */
+  readonly maxHandshakes: number;
+  readonly maxHandshakesPerAddress: number;
+  /** A session with nothing received for this long is dropped (a device resumes it later). */
+  readonly sessionIdleMs: number;
+  /** A handshake not finished within this is dropped. */
+  readonly handshakeTimeoutMs: number;
+  /** Sessions kept for resumption by session id, and for how long. */
+  readonly resumableSessions: number;
+  readonly resumableLifetimeMs: number;
+  /** Largest handshake message accepted from a client. */
+  readonly maxHandshakeMessageBytes: number;
+}
+
+export const DEFAULT_DTLS_LIMITS: DtlsLimits = {
+  maxSessions: 100_000,
+  maxSessionsPerAddress: 10_000,
+  maxHandshakes: 4096,
+  maxHandshakesPerAddress: 256,
+  sessionIdleMs: 60 * 60_000,
+  handshakeTimeoutMs: 90_000,
+  resumableSessions: 100_000,
+  resumableLifetimeMs: 24 * 60 * 60_000,
+  maxHandshakeMessageBytes: 4096,
+};
+
+export interface DtlsEndpointOptions {
+  /** A bound UDP socket; the endpoint reads every datagram on it and closes it on `close()`. */
+  readonly socket: Socket;
+  /** The key of a PSK identity, or undefined when unknown. Called once per handshake. */
+  readonly lookupPsk: PskLookup;
+  readonly clock?: DtlsClock;
+  readonly cipherSuites?: readonly CipherSuite[];
+  /** Largest datagram sent (handshake messages are fragmented to fit). */
+  readonly mtu?: number;
+  readonly retransmit?: Partial<RetransmitPolicy>;
+  readonly limits?: Partial<DtlsLimits>;
+  /** How often the cookie secret changes. */
+  readonly cookieRotateMs?: number;
+  /** Interval of the idle/handshake expiry sweep; 0: only when `sweep()` is called. */
+  readonly sweepMs?: number;
+}
+
+export interface DtlsStats {
+  readonly sessions: number;
+  readonly handshakes: number;
+  readonly resumable: number;
+  /** Addresses with a session or handshake (the per-address counters held). */
+  readonly addresses: number;
+  readonly helloVerifyRequests: number;
+  /** Exceptions caught at the socket boundary: always a bug, never a peer's fault. */
+  readonly internalErrors: number;
+}
+
+export interface DtlsEndpointEvents {
+  /** An application datagram, decrypted and authenticated. */
+  message: [data: Buffer, peer: DtlsPeer];
+  session: [peer: DtlsPeer, info: { readonly resumed: boolean; readonly cipherSuite: string }];
+  sessionEnd: [peer: DtlsPeer, reason: string];
+  handshakeFailure: [peer: { readonly address: string; readonly port: number }, reason: string];
+}
+
+/**
+ * A DTLS 1.2 PSK server on one UDP socket (RFC 6347, RFC 4279, RFC 6655). Datagrams come out as
+ * `message` events with the sender and its authenticated identity; `send` encrypts for a peer's
+ * session. Nothing is kept for a peer before it returns a valid cookie, every map is bounded, and
+ * nothing a peer sends makes it throw.
+ */
+export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
+  readonly #socket: Socket;
+  readonly #clock: DtlsClock;
+  readonly #limits: DtlsLimits;
+  readonly #cookies: CookieJar;
+  readonly #host: ConnectionHost;
+  readonly #sessions = new Map<string, Connection>();
+  readonly #handshakes = new Map<string, Connection>();
+  readonly #sessionsByAddress = new Map<string, number>();
+  readonly #handshakesByAddress = new Map<string, number>();
+  readonly #sweepMs: number;
+  #sweepTimer: unknown;
+  #helloVerifyRequests = 0;
+  #internalErrors = 0;
+  #closed = false;
+
+  constructor(opts: DtlsEndpointOptions) {
+    super();
+    this.#socket = opts.socket;
+    this.#clock = opts.clock ?? systemClock;
+    this.#limits = { ...DEFAULT_DTLS_LIMITS, ...opts.limits };
+    this.#cookies = new CookieJar(() => this.#clock.now(), opts.cookieRotateMs);
+    const sessions = new SessionCache(this.#limits.resumableSessions, this.#limits.resumableLifetimeMs);
+    this.#host = {
+      clock: this.#clock,
+      retransmit: { ...DEFAULT_RETRANSMIT, ...opts.retransmit },
+      suites: opts.cipherSuites ?? CIPHER_SUITES,
+      sessions,
+      lookupPsk: opts.lookupPsk,
+      reassembly: { maxMessageBytes: this.#limits.maxHandshakeMessageBytes, maxAhead: 4 },
+      mtu: opts.mtu ?? 1200,
+      sendDatagram: (datagram, connection) => this.#sendRaw(datagram, connection.port, connection.address),
+      established: (connection, result) => this.#onEstablished(connection, result),
+      closed: (connection, reason) => this.#onClosed(connection, reason),
+      applicationData: (connection, data) => this.#onApplicationData(connection, data),
+    };
+    this.#socket.on('message', this.#onMessage);
+    this.#sweepMs = opts.sweepMs ?? 5_000;
+    this.#scheduleSweep();
+  }
+
+  /** The local address of the socket. */
+  address(): ReturnType<Socket['address']> {
+    return this.#socket.address();
+  }
+
+  stats(): DtlsStats {
+    return {
+      sessions: this.#sessions.size,
+      handshakes: this.#handshakes.size,
+      resumable: this.#host.sessions.size,
+      addresses: new Set([...this.#sessionsByAddress.keys(), ...this.#handshakesByAddress.keys()]).size,
+      helloVerifyRequests: this.#helloVerifyRequests,
+      internalErrors: this.#internalErrors,
+    };
+  }
+
+  /** Whether `address:port` has a session (datagrams can be sent to it). */
+  hasSession(port: number, address: string): boolean {
+    return this.#sessions.has(peerKey(address, port));
+  }
+
+  /** The identity of the peer's session, if there is one. */
+  identityOf(port: number, address: string): Buffer | undefined {
+    return this.#sessions.get(peerKey(address, port))?.established?.identity;
+  }
+
+  /**
+   * Encrypts `data` for the session of `address:port` and sends it. Refused (false, and the callback
+   * gets an error) when there is no session or the datagram is too large for one record.
+   */
+  send(data: Buffer, port: number, address: string, callback?: (err: Error | null) => void): boolean {
+    const connection = this.#sessions.get(peerKey(address, port));
+    let refusal: string | undefined;
+    if (connection === undefined) refusal = `no DTLS session with ${address}:${port}`;
+    else if (data.length > MAX_PLAINTEXT) refusal = `datagram of ${data.length} bytes exceeds one record`;
+    else if (!connection.sendApplicationData(data))
+      refusal = `DTLS session with ${address}:${port} cannot send`;
+    if (callback !== undefined)
+      queueMicrotask(() => callback(refusal === undefined ? null : new Error(refusal)));
+    return refusal === undefined;
+  }
+
+  /** Ends the session with a peer (close_notify). */
+  closeSession(port: number, address: string): void {
+    this.#sessions.get(peerKey(address, port))?.close('closed by the server', true);
+  }
+
+  /** Drops idle sessions and handshakes that took too long. */
+  sweep(): void {
+    const now = this.#clock.now();
+    for (const connection of this.#sessions.values()) {
+      if (now - connection.lastActivity < this.#limits.sessionIdleMs) break;
+      connection.close('idle', false);
+    }
+    for (const connection of this.#handshakes.values()) {
+      if (now - connection.createdAt < this.#limits.handshakeTimeoutMs) break;
+      connection.close('handshake timed out', false);
+    }
+  }
+
+  /** Sends close_notify to every session (when `notify`), forgets all state, closes the socket. */
+  close(opts: { readonly notify?: boolean } = {}): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
+    for (const connection of [...this.#handshakes.values()]) connection.close('endpoint closed', false);
+    for (const connection of [...this.#sessions.values()])
+      connection.close('endpoint closed', opts.notify ?? true);
+    this.#host.sessions.clear();
+    this.#socket.off('message', this.#onMessage);
+    return new Promise((resolve) => {
+      try {
+        this.#socket.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+
+  readonly #onMessage = (datagram: Buffer, rinfo: RemoteInfo): void => {
+    try {
+      this.#receive(datagram, rinfo);
+    } catch {
+      // Nothing a peer sends may take the endpoint down; stats() makes such a bug visible.
+      this.#internalErrors++;
+    }
+  };
+
+  #receive(datagram: Buffer, rinfo: RemoteInfo): void {
+    const records = parseRecords(datagram);
+    if (records.length === 0) return;
+    const key = peerKey(rinfo.address, rinfo.port);
+    let batch: DtlsRecord[] = [];
+    let target: Connection | undefined;
+    const flush = (): void => {
+      if (target !== undefined && batch.length > 0 && !target.isClosed) {
+        const accepted = target.receive(batch);
+        if (accepted > 0 && this.#sessions.get(key) === target) {
+          // Most recently active last: the idle sweep walks from the front.
+          this.#sessions.delete(key);
+          this.#sessions.set(key, target);
+        }
+      }
+      batch = [];
+    };
+    for (const record of records) {
+      const next = this.#route(record, key, rinfo);
+      if (next !== target) {
+        flush();
+        target = next;
+      }
+      if (next !== undefined) batch.push(record);
+    }
+    flush();
+  }
+
+  /** The connection a record is for; undefined when it is consumed here (a ClientHello) or dropped. */
+  #route(record: DtlsRecord, key: string, rinfo: RemoteInfo): Connection | undefined {
+    const handshake = this.#handshakes.get(key);
+    const session = this.#sessions.get(key);
+    if (record.epoch === 0 && record.type === ContentType.handshake) {
+      const fragments = parseHandshakeFragments(record.fragment);
+      const first = fragments?.[0];
+      if (first?.msgType === HandshakeType.clientHello) {
+        const hello = wholeClientHello(first);
+        if (hello === undefined) return undefined;
+        if (handshake?.handshakeRandom?.equals(hello.random)) return handshake;
+        this.#onClientHello(record, first, hello, key, rinfo);
+        return undefined;
+      }
+      return handshake ?? session;
+    }
+    // A handshake under way takes every record of its peer; its keys may still be being looked up
+    // when the client's Finished comes (in the same datagram as the key exchange).
+    return handshake ?? session;
+  }
+
+  /** A ClientHello outside a handshake: answered with a cookie, or, with a valid one, a new handshake. */
+  #onClientHello(
+    record: DtlsRecord,
+    fragment: HandshakeFragment,
+    hello: ClientHello,
+    key: string,
+    rinfo: RemoteInfo,
+  ): void {
+    if (!this.#cookies.verify(key, hello)) {
+      this.#helloVerifyRequests++;
+      const cookie = this.#cookies.make(key, hello);
+      const message = encodeHandshake(
+        HandshakeType.helloVerifyRequest,
+        fragment.messageSeq,
+        encodeHelloVerifyRequest(cookie),
+      );
+      // RFC 6347 4.2.1: the record sequence number of the ClientHello, and no state.
+      const reply = encodeRecord({
+        type: ContentType.handshake,
+        version: DTLS_1_0,
+        epoch: 0,
+        seq: record.seq,
+        fragment: message,
+      });
+      this.#sendRaw(reply, rinfo.port, rinfo.address);
+      return;
+    }
+    const address = rinfo.address;
+    const refusal = this.#admit(key, address);
+    if (refusal !== undefined) {
+      this.emit('handshakeFailure', { address, port: rinfo.port }, refusal);
+      return;
+    }
+    const connection = new Connection(
+      this.#host,
+      { address, port: rinfo.port, key },
+      hello,
+      {
+        msgType: fragment.msgType,
+        epoch: 0,
+        messageSeq: fragment.messageSeq,
+        body: Buffer.from(fragment.body),
+      },
+      record.seq,
+    );
+    this.#handshakes.set(key, connection);
+    increment(this.#handshakesByAddress, address);
+    connection.start();
+  }
+
+  /** Makes room for a new handshake of `key`; the reason it cannot have one. */
+  #admit(key: string, address: string): string | undefined {
+    this.#handshakes.get(key)?.close('superseded by a new ClientHello', false);
+    if ((this.#handshakesByAddress.get(address) ?? 0) >= this.#limits.maxHandshakesPerAddress) {
+      return 'too many handshakes from this address';
+    }
+    const sessionsHere = this.#sessionsByAddress.get(address) ?? 0;
+    if (!this.#sessions.has(key) && sessionsHere >= this.#limits.maxSessionsPerAddress) {
+      return 'too many sessions from this address';
+    }
+    while (this.#handshakes.size >= this.#limits.maxHandshakes) {
+      const oldest = this.#handshakes.values().next().value;
+      if (oldest === undefined) break;
+      oldest.close('handshake evicted: too many handshakes', false);
+    }
+    return undefined;
+  }
+
+  #onEstablished(connection: Connection, result: Established): void {
+    const { key, address } = connection;
+    if (this.#handshakes.get(key) === connection) {
+      this.#handshakes.delete(key);
+      decrement(this.#handshakesByAddress, address);
+    }
+    // A device that restarted its handshake from the same address and port replaces its old session.
+    this.#sessions.get(key)?.close('replaced by a new session', false);
+    while (this.#sessions.size >= this.#limits.maxSessions) {
+      const oldest = this.#sessions.values().next().value;
+      if (oldest === undefined) break;
+      oldest.close('session evicted: too many sessions', false);
+    }
+    this.#sessions.set(key, connection);
+    increment(this.#sessionsByAddress, address);
+    this.emit('session', this.#peer(connection, result), {
+      resumed: result.resumed,
+      cipherSuite: result.cipherSuite.name,
+    });
+  }
+
+  #onClosed(connection: Connection, reason: string): void {
+    const { key, address } = connection;
+    if (this.#handshakes.get(key) === connection) {
+      this.#handshakes.delete(key);
+      decrement(this.#handshakesByAddress, address);
+      if (connection.established === undefined)
+        this.emit('handshakeFailure', { address, port: connection.port }, reason);
+    }
+    if (this.#sessions.get(key) === connection) {
+      this.#sessions.delete(key);
+      decrement(this.#sessionsByAddress, address);
+      this.emit('sessionEnd', this.#peer(connection, connection.established!), reason);
+    }
+  }
+
+  #onApplicationData(connection: Connection, data: Buffer): void {
+    const established = connection.established;
+    if (established === undefined || this.#sessions.get(connection.key) !== connection) return;
+    this.emit('message', data, this.#peer(connection, established, data.length));
+  }
+
+  #peer(connection: Connection, established: Established, size = 0): DtlsPeer {
+    return {
+      address: connection.address,
+      port: connection.port,
+      family: connection.address.includes(':') ? 'IPv6' : 'IPv4',
+      size,
+      identity: established.identity,
+    };
+  }
+
+  #sendRaw(datagram: Buffer, port: number, address: string): void {
+    if (this.#closed) return;
+    try {
+      this.#socket.send(datagram, port, address, () => {
+        // A send error (unreachable peer, closed socket) loses one datagram, as UDP does.
+      });
+    } catch {
+      // The socket is closing.
+    }
+  }
+
+  #scheduleSweep(): void {
+    if (this.#sweepMs <= 0 || this.#closed) return;
+    this.#sweepTimer = this.#clock.setTimeout(() => {
+      this.#sweepTimer = undefined;
+      this.sweep();
+      this.#scheduleSweep();
+    }, this.#sweepMs);
+  }
+}
+
+function peerKey(address: string, port: number): string {
+  return `${address}|${port}`;
+}
+
+/** A ClientHello in one fragment (the stateless cookie exchange reassembles nothing), parsed. */
+function wholeClientHello(fragment: HandshakeFragment): ClientHello | undefined {
+  if (fragment.fragmentOffset !== 0 || fragment.body.length !== fragment.length) return undefined;
+  try {
+    return parseClientHello(fragment.body);
+  } catch {
+    return undefined;
+  }
+}
+
+function increment(counts: Map<string, number>, address: string): void {
+  counts.set(address, (counts.get(address) ?? 0) + 1);
+}
+
+function decrement(counts: Map<string, number>, address: string): void {
+  const n = (counts.get(address) ?? 0) - 1;
+  if (n <= 0) counts.delete(address);
+  else counts.set(address, n);
+}

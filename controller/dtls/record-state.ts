@@ -1,0 +1,80 @@
+import { DTLS_1_2 } from './constants.js';
+import { type DtlsRecord, encodeRecord } from './record-codec.js';
+import type { RecordProtection } from './record-protection.js';
+import { ReplayWindow } from './replay-window.js';
+
+interface ReadState {
+  readonly protection: RecordProtection | undefined;
+  readonly window: ReplayWindow;
+}
+
+interface WriteState {
+  readonly protection: RecordProtection | undefined;
+  nextSeq: number;
+}
+
+const MAX_SEQ = 2 ** 48 - 1;
+
+/**
+ * The record layer state of one peer: per epoch, the protection and the replay window of what it
+ * receives, and the protection and next sequence number of what is sent. Epoch 0 is plaintext.
+ */
+export class RecordState {
+  readonly #read = new Map<number, ReadState>();
+  readonly #write = new Map<number, WriteState>();
+  #writeEpoch = 0;
+
+  /** `firstWriteSeq`: epoch 0 starts above the HelloVerifyRequest's number (RFC 6347 4.2.1). */
+  constructor(firstWriteSeq: number) {
+    this.#read.set(0, { protection: undefined, window: new ReplayWindow() });
+    this.#write.set(0, { protection: undefined, nextSeq: firstWriteSeq });
+  }
+
+  get writeEpoch(): number {
+    return this.#writeEpoch;
+  }
+
+  canRead(epoch: number): boolean {
+    return this.#read.has(epoch);
+  }
+
+  installRead(epoch: number, protection: RecordProtection): void {
+    this.#read.set(epoch, { protection, window: new ReplayWindow() });
+  }
+
+  /** Later records are sent in `epoch`; the previous epoch stays usable for retransmitted flights. */
+  installWrite(epoch: number, protection: RecordProtection): void {
+    this.#write.set(epoch, { protection, nextSeq: 0 });
+    this.#writeEpoch = epoch;
+  }
+
+  /** Once the handshake is over, epoch 0 is needed no more (it holds a replay window). */
+  dropEpochZeroRead(): void {
+    this.#read.delete(0);
+  }
+
+  /** The plaintext of a record, or undefined when its epoch is unknown, it is a replay or fails authentication. */
+  open(record: DtlsRecord): Buffer | undefined {
+    const state = this.#read.get(record.epoch);
+    if (state === undefined || !state.window.check(record.seq)) return undefined;
+    const plain =
+      state.protection === undefined ? record.fragment : state.protection.open(record, record.fragment);
+    if (plain === undefined) return undefined;
+    state.window.accept(record.seq);
+    return plain;
+  }
+
+  /** A record's bytes, protected for `epoch` (the current write epoch unless given); undefined once the sequence numbers run out. */
+  seal(type: number, payload: Buffer, epoch = this.#writeEpoch): Buffer | undefined {
+    const state = this.#write.get(epoch);
+    if (state === undefined || state.nextSeq > MAX_SEQ) return undefined;
+    const header = { type, version: DTLS_1_2, epoch, seq: state.nextSeq++ };
+    const fragment = state.protection === undefined ? payload : state.protection.seal(header, payload);
+    return encodeRecord({ ...header, fragment });
+  }
+
+  /** Bytes a record in `epoch` adds to its payload, header included. */
+  overhead(epoch = this.#writeEpoch): number {
+    return 13 + (this.#write.get(epoch)?.protection?.overhead ?? 0);
+  }
+}

@@ -1,0 +1,399 @@
+import { createHash, type Hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { DecodeError } from './byte-reader.js';
+import { type CipherSuite, chooseSuite, deriveKeys, suiteById } from './cipher-suites.js';
+import type { DtlsClock } from './clock.js';
+import {
+  AlertDescription,
+  ContentType,
+  DTLS_1_2,
+  EMPTY_RENEGOTIATION_INFO_SCSV,
+  ExtensionType,
+  HandshakeType,
+} from './constants.js';
+import {
+  type ClientHello,
+  EMPTY,
+  type Extension,
+  encodeHandshake,
+  encodeServerHello,
+  extensionData,
+  type HandshakeFragment,
+  hasExtension,
+  parsePskClientKeyExchange,
+  serverHelloDone,
+} from './handshake-codec.js';
+import { extendedMasterSecret, finishedVerifyData, masterSecret, pskPremasterSecret } from './prf.js';
+import { type HandshakeMessage, Reassembler, type ReassemblyLimits } from './reassembler.js';
+import type { RecordProtection } from './record-protection.js';
+import type { RecordState } from './record-state.js';
+import { type RetransmitPolicy, RetransmitTimer } from './retransmit-timer.js';
+import type { SessionCache } from './session-cache.js';
+
+/** One record of a flight: handshake payloads are whole messages, fragmented when sent. */
+export interface FlightEntry {
+  readonly type: number;
+  readonly epoch: number;
+  readonly payload: Buffer;
+}
+
+/** What a finished handshake hands to its connection. */
+export interface Established {
+  readonly identity: Buffer;
+  readonly cipherSuite: CipherSuite;
+  readonly sessionId: Buffer;
+  readonly resumed: boolean;
+}
+
+export type PskLookup = (identity: Buffer) => Promise<Buffer | undefined>;
+
+/** The endpoint's settings and shared state every handshake uses. */
+export interface HandshakeSettings {
+  readonly clock: DtlsClock;
+  readonly retransmit: RetransmitPolicy;
+  readonly suites: readonly CipherSuite[];
+  readonly sessions: SessionCache;
+  readonly lookupPsk: PskLookup;
+  readonly reassembly: ReassemblyLimits;
+}
+
+/** What the handshake needs from the connection it runs on. */
+export interface HandshakeHost extends HandshakeSettings {
+  readonly records: RecordState;
+  /** `why`: a new flight, the timer expired, or the peer sent its previous flight again. */
+  sendFlight(flight: readonly FlightEntry[], why: 'new' | 'timer' | 'peer'): void;
+  established(result: Established): void;
+  /** The handshake is over without a session; `alert` is sent first when given. */
+  failed(reason: string, alert?: number): void;
+  /** Called when keys for epoch 1 became readable (records held back can be processed now). */
+  keysReady(): void;
+}
+
+type State =
+  | 'await-key-exchange'
+  | 'looking-up'
+  | 'await-finished'
+  | 'await-resumed-finished'
+  | 'done'
+  | 'failed';
+
+const MAX_IDENTITY = 256;
+
+/**
+ * The server side of one DTLS 1.2 PSK handshake after a valid cookie (RFC 6347 4.2.5, RFC 4279):
+ * full (ServerHello, ServerHelloDone / ClientKeyExchange, ChangeCipherSpec, Finished / ChangeCipherSpec,
+ * Finished) or abbreviated by session id (ServerHello, ChangeCipherSpec, Finished / ChangeCipherSpec,
+ * Finished). No renegotiation, no compression; extended master secret when the client offers it.
+ */
+export class ServerHandshake {
+  readonly #host: HandshakeHost;
+  readonly #hello: ClientHello;
+  readonly #reassembler: Reassembler;
+  readonly #timer: RetransmitTimer;
+  readonly #transcript: Hash = createHash('sha256');
+  readonly #serverRandom = randomBytes(32);
+  readonly #ems: boolean;
+  #state: State = 'await-key-exchange';
+  #suite: CipherSuite | undefined;
+  #sessionId: Buffer = EMPTY;
+  #master: Buffer | undefined;
+  #identity: Buffer = EMPTY;
+  #keyDigest: Buffer = EMPTY;
+  #resumed = false;
+  #nextSendSeq: number;
+  /** The flight last sent, for retransmission. */
+  #flight: readonly FlightEntry[] = [];
+  /** Write protection of epoch 1, installed when our ChangeCipherSpec goes out. */
+  #pendingWrite: RecordProtection | undefined;
+
+  constructor(host: HandshakeHost, hello: ClientHello, helloMessage: HandshakeMessage) {
+    this.#host = host;
+    this.#hello = hello;
+    this.#ems = hasExtension(hello, ExtensionType.extendedMasterSecret);
+    this.#reassembler = new Reassembler(helloMessage.messageSeq + 1, host.reassembly);
+    // RFC 6347 4.2.2: the server's messages continue from the ClientHello's message_seq.
+    this.#nextSendSeq = helloMessage.messageSeq;
+    this.#timer = new RetransmitTimer(host.clock, host.retransmit);
+    this.#hash(encodeHandshake(HandshakeType.clientHello, helloMessage.messageSeq, helloMessage.body));
+  }
+
+  get clientRandom(): Buffer {
+    return this.#hello.random;
+  }
+
+  get done(): boolean {
+    return this.#state === 'done';
+  }
+
+  /** Starts with the client's ClientHello (checked for version and extensions here). */
+  start(): void {
+    const hello = this.#hello;
+    if (hello.clientVersion > DTLS_1_2) {
+      this.#fail('client version below DTLS 1.2', AlertDescription.protocolVersion);
+      return;
+    }
+    if (!hello.compressionMethods.includes(0)) {
+      this.#fail('no null compression', AlertDescription.handshakeFailure);
+      return;
+    }
+    const renegotiation = extensionData(hello, ExtensionType.renegotiationInfo);
+    if (renegotiation !== undefined && !(renegotiation.length === 1 && renegotiation[0] === 0)) {
+      this.#fail('renegotiation_info not empty', AlertDescription.handshakeFailure);
+      return;
+    }
+    const cached = this.#host.sessions.find(hello.sessionId, this.#host.clock.now());
+    const suite = cached === undefined ? undefined : suiteById(cached.cipherSuite);
+    if (
+      cached !== undefined &&
+      suite !== undefined &&
+      this.#host.suites.includes(suite) &&
+      hello.cipherSuites.includes(suite.id) &&
+      // RFC 7627 5.3: a session resumes only with the same choice; otherwise a full handshake.
+      cached.extendedMasterSecret === this.#ems
+    ) {
+      this.#state = 'looking-up';
+      const sessionId = Buffer.from(hello.sessionId);
+      this.#lookup(cached.identity, (psk) => {
+        const digest = psk === undefined ? undefined : createHash('sha256').update(psk).digest();
+        if (digest !== undefined && timingSafeEqual(digest, cached.keyDigest)) {
+          this.#resume(suite, sessionId, cached.identity, cached.masterSecret, digest);
+        } else {
+          // The credential was removed or changed since: that session is no longer good.
+          this.#host.sessions.remove(sessionId);
+          this.#full();
+        }
+      });
+      return;
+    }
+    this.#full();
+  }
+
+  /** A handshake fragment of the client (plaintext of an epoch 0 or 1 record). */
+  onFragment(fragment: HandshakeFragment, epoch: number): void {
+    if (this.#state === 'failed') return;
+    if (fragment.messageSeq < this.#reassembler.next) {
+      // A retransmitted flight of the client: ours was lost (RFC 6347 4.2.4).
+      if (this.#state !== 'looking-up') this.#resend();
+      return;
+    }
+    if (this.#state === 'done') return;
+    for (const message of this.#reassembler.add(fragment, epoch)) {
+      if ((this.#state as State) === 'failed') return;
+      this.#onMessage(message);
+    }
+  }
+
+  close(): void {
+    this.#timer.stop();
+  }
+
+  #onMessage(message: HandshakeMessage): void {
+    if (
+      this.#state === 'await-key-exchange' &&
+      message.msgType === HandshakeType.clientKeyExchange &&
+      message.epoch === 0
+    ) {
+      this.#onKeyExchange(message);
+      return;
+    }
+    const awaitingFinished = this.#state === 'await-finished' || this.#state === 'await-resumed-finished';
+    if (awaitingFinished && message.msgType === HandshakeType.finished && message.epoch === 1) {
+      this.#onFinished(message);
+      return;
+    }
+    this.#fail(
+      `unexpected handshake message ${message.msgType} in ${this.#state}`,
+      AlertDescription.unexpectedMessage,
+    );
+  }
+
+  #full(): void {
+    const suite = chooseSuite(this.#hello.cipherSuites, this.#host.suites);
+    if (suite === undefined) {
+      this.#fail('no shared cipher suite', AlertDescription.handshakeFailure);
+      return;
+    }
+    this.#suite = suite;
+    this.#sessionId = randomBytes(32);
+    this.#state = 'await-key-exchange';
+    const hello = this.#message(HandshakeType.serverHello, this.#serverHello(suite));
+    const done = serverHelloDone(this.#nextSendSeq++);
+    this.#hash(done);
+    this.#send([hello, { type: ContentType.handshake, epoch: 0, payload: done }], true);
+  }
+
+  #resume(suite: CipherSuite, sessionId: Buffer, identity: Buffer, master: Buffer, keyDigest: Buffer): void {
+    this.#suite = suite;
+    this.#sessionId = sessionId;
+    this.#identity = identity;
+    this.#master = master;
+    this.#keyDigest = keyDigest;
+    this.#resumed = true;
+    const hello = this.#message(HandshakeType.serverHello, this.#serverHello(suite));
+    this.#installKeys(suite, master, true);
+    const finished = this.#finished('server finished');
+    this.#state = 'await-resumed-finished';
+    this.#send(
+      [hello, { type: ContentType.changeCipherSpec, epoch: 0, payload: Buffer.from([1]) }, finished],
+      true,
+    );
+    this.#host.keysReady();
+  }
+
+  #onKeyExchange(message: HandshakeMessage): void {
+    this.#timer.stop();
+    let identity: Buffer;
+    try {
+      identity = Buffer.from(parsePskClientKeyExchange(message.body));
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      this.#fail('malformed ClientKeyExchange', AlertDescription.decodeError);
+      return;
+    }
+    if (identity.length === 0 || identity.length > MAX_IDENTITY) {
+      this.#fail('PSK identity empty or too long', AlertDescription.illegalParameter);
+      return;
+    }
+    this.#hash(encodeHandshake(message.msgType, message.messageSeq, message.body));
+    const sessionHash = this.#transcriptHash();
+    this.#identity = identity;
+    this.#state = 'looking-up';
+    this.#lookup(identity, (found) => {
+      // RFC 4279 2: an unknown identity goes on as if the key were wrong, so the two look alike.
+      const psk = found ?? randomBytes(16);
+      this.#keyDigest = createHash('sha256').update(psk).digest();
+      const premaster = pskPremasterSecret(psk);
+      const suite = this.#suite!;
+      this.#master = this.#ems
+        ? extendedMasterSecret(premaster, sessionHash)
+        : masterSecret(premaster, this.#hello.random, this.#serverRandom);
+      premaster.fill(0);
+      this.#installKeys(suite, this.#master, false);
+      this.#state = 'await-finished';
+      this.#host.keysReady();
+    });
+  }
+
+  #onFinished(message: HandshakeMessage): void {
+    const expected = finishedVerifyData(this.#master!, 'client finished', this.#transcriptHash());
+    if (message.body.length !== expected.length || !timingSafeEqual(message.body, expected)) {
+      this.#fail('client Finished does not verify', AlertDescription.decryptError);
+      return;
+    }
+    this.#hash(encodeHandshake(message.msgType, message.messageSeq, message.body));
+    this.#timer.stop();
+    if (!this.#resumed) {
+      // Our final flight: no timer, it is sent again when the client's final flight comes again.
+      this.#host.records.installWrite(1, this.#pendingWrite!);
+      const finished = this.#finished('server finished');
+      this.#send(
+        [{ type: ContentType.changeCipherSpec, epoch: 0, payload: Buffer.from([1]) }, finished],
+        false,
+      );
+      this.#host.sessions.store(this.#sessionId, {
+        masterSecret: this.#master!,
+        cipherSuite: this.#suite!.id,
+        identity: this.#identity,
+        keyDigest: this.#keyDigest,
+        extendedMasterSecret: this.#ems,
+        createdAt: this.#host.clock.now(),
+      });
+    } else {
+      this.#flight = [];
+    }
+    this.#state = 'done';
+    this.#pendingWrite = undefined;
+    this.#host.established({
+      identity: this.#identity,
+      cipherSuite: this.#suite!,
+      sessionId: this.#sessionId,
+      resumed: this.#resumed,
+    });
+  }
+
+  #installKeys(suite: CipherSuite, master: Buffer, writeNow: boolean): void {
+    const keys = deriveKeys(suite, master, this.#serverRandom, this.#hello.random);
+    this.#host.records.installRead(1, suite.protection(keys.client));
+    const write = suite.protection(keys.server);
+    if (writeNow) this.#host.records.installWrite(1, write);
+    else this.#pendingWrite = write;
+  }
+
+  #serverHello(suite: CipherSuite): Buffer {
+    const extensions: Extension[] = [];
+    const hello = this.#hello;
+    if (
+      hello.cipherSuites.includes(EMPTY_RENEGOTIATION_INFO_SCSV) ||
+      hasExtension(hello, ExtensionType.renegotiationInfo)
+    ) {
+      // RFC 5746 3.6: secure renegotiation is signalled (and there is none to do).
+      extensions.push({ type: ExtensionType.renegotiationInfo, data: Buffer.from([0]) });
+    }
+    if (this.#ems) extensions.push({ type: ExtensionType.extendedMasterSecret, data: EMPTY });
+    return encodeServerHello({
+      random: this.#serverRandom,
+      sessionId: this.#sessionId,
+      cipherSuite: suite.id,
+      extensions,
+    });
+  }
+
+  #finished(label: 'server finished'): FlightEntry {
+    const verify = finishedVerifyData(this.#master!, label, this.#transcriptHash());
+    return { ...this.#message(HandshakeType.finished, verify), epoch: 1 };
+  }
+
+  /** Encodes one of our messages with the next message_seq and adds it to the transcript. */
+  #message(type: number, body: Buffer): FlightEntry {
+    const payload = encodeHandshake(type, this.#nextSendSeq++, body);
+    this.#hash(payload);
+    return { type: ContentType.handshake, epoch: 0, payload };
+  }
+
+  #send(flight: readonly FlightEntry[], retransmit: boolean): void {
+    this.#flight = flight;
+    this.#host.sendFlight(flight, 'new');
+    if (retransmit) {
+      this.#timer.start(
+        () => this.#host.sendFlight(this.#flight, 'timer'),
+        () => this.#fail('no answer to our flight'),
+      );
+    }
+  }
+
+  #resend(): void {
+    if (this.#flight.length > 0) this.#host.sendFlight(this.#flight, 'peer');
+  }
+
+  #lookup(identity: Buffer, then: (psk: Buffer | undefined) => void): void {
+    this.#host.lookupPsk(identity).then(
+      (psk) => {
+        if (this.#state !== 'looking-up') return;
+        then(psk);
+      },
+      () => {
+        if (this.#state === 'looking-up') this.#fail('PSK lookup failed', AlertDescription.internalError);
+      },
+    );
+  }
+
+  #hash(message: Buffer): void {
+    this.#transcript.update(message);
+  }
+
+  #transcriptHash(): Buffer {
+    return this.#transcript.copy().digest();
+  }
+
+  #fail(reason: string, alert?: number): void {
+    if (this.#state === 'failed') return;
+    this.#state = 'failed';
+    this.#timer.stop();
+    this.#host.failed(reason, alert);
+  }
+
+  /** Stops the handshake from the outside (the connection went away); no alert. */
+  abort(): void {
+    this.#state = 'failed';
+    this.#timer.stop();
+  }
+}

@@ -1,0 +1,102 @@
+import type { dtls } from 'node-dtls-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ContentType } from '../../controller/dtls/constants.js';
+import { parseRecords } from '../../controller/dtls/record-codec.js';
+import { TestServer, waitFor } from './support/dtls-server.js';
+import { connectNodeClient, type NodeClientOptions, nextMessage } from './support/node-client.js';
+import { UdpRelay } from './support/udp-relay.js';
+
+let server: TestServer;
+let relay: UdpRelay | undefined;
+const sockets: dtls.Socket[] = [];
+
+async function connect(port: number, opts: NodeClientOptions = {}) {
+  const client = await connectNodeClient(port, opts);
+  sockets.push(client.socket);
+  return client;
+}
+
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) {
+    try {
+      socket.close();
+    } catch {
+      // already closed by an alert
+    }
+  }
+  await relay?.close();
+  relay = undefined;
+  await server?.close();
+});
+
+describe('interop with node-dtls-client 1.1.1', () => {
+  for (const cipher of ['TLS_PSK_WITH_AES_128_CCM_8', 'TLS_PSK_WITH_AES_128_CBC_SHA256'] as const) {
+    it(`${cipher}: handshake and data both ways`, async () => {
+      server = await TestServer.start();
+      const session = waitFor(server.endpoint, 'session');
+      const { socket, outcome } = await connect(server.port, { cipher });
+      expect(outcome).toBe('connected');
+      const [peer, info] = await session;
+      expect(peer.identity.toString()).toBe('device-2');
+      expect(info.cipherSuite).toBe(cipher);
+      const reply = nextMessage(socket);
+      socket.send(Buffer.from('hello'));
+      expect(await reply).toBe('pong:hello');
+      expect(server.received.map((r) => [r.text, r.peer.identity.toString()])).toEqual([
+        ['hello', 'device-2'],
+      ]);
+      // Server-initiated datagrams go through the session too (a downlink request to a device).
+      const pushed = nextMessage(socket);
+      expect(server.endpoint.send(Buffer.from('downlink'), peer.port, peer.address)).toBe(true);
+      expect(await pushed).toBe('downlink');
+    });
+  }
+
+  it('refuses a wrong key: the client gets an alert, the server keeps nothing', async () => {
+    server = await TestServer.start();
+    const failure = waitFor(server.endpoint, 'handshakeFailure');
+    const { outcome } = await connect(server.port, { key: 'not-the-key-0002' });
+    expect(outcome).toMatch(/bad_record_mac/);
+    expect((await failure)[1]).toMatch(/wrong key or unknown identity/);
+    expect(server.endpoint.stats()).toMatchObject({ sessions: 0, handshakes: 0 });
+  });
+
+  it('refuses to send to a peer without a session', async () => {
+    server = await TestServer.start();
+    let error: Error | null = null;
+    const done = new Promise<void>((resolve) => {
+      expect(
+        server.endpoint.send(Buffer.from('x'), 9, '127.0.0.1', (err) => {
+          error = err;
+          resolve();
+        }),
+      ).toBe(false);
+    });
+    await done;
+    expect(error).toBeInstanceOf(Error);
+  });
+
+  it('drops a replayed application record and a record with a bad MAC; the session goes on', async () => {
+    server = await TestServer.start();
+    relay = await UdpRelay.start(server.port);
+    const { socket, outcome } = await connect(relay.port);
+    expect(outcome).toBe('connected');
+    const first = nextMessage(socket);
+    socket.send(Buffer.from('once'));
+    expect(await first).toBe('pong:once');
+    const appRecord = relay.fromClient.find((d) => parseRecords(d)[0]?.type === ContentType.applicationData)!;
+    expect(appRecord).toBeDefined();
+
+    // Replayed: same epoch and sequence number. Flipped: one ciphertext bit. Neither is delivered.
+    relay.inject(appRecord);
+    const flipped = Buffer.from(appRecord);
+    flipped[flipped.length - 3]! ^= 0x10;
+    relay.inject(flipped);
+    // A fresh record afterwards is delivered, and is the only one besides the first.
+    const second = nextMessage(socket);
+    socket.send(Buffer.from('twice'));
+    expect(await second).toBe('pong:twice');
+    expect(server.received.map((r) => r.text)).toEqual(['once', 'twice']);
+    expect(server.endpoint.stats()).toMatchObject({ sessions: 1, internalErrors: 0 });
+  });
+});

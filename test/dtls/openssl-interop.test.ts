@@ -1,0 +1,127 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KEYS, TestServer, waitFor } from './support/dtls-server.js';
+import { OpensslClient } from './support/openssl-client.js';
+
+let server: TestServer;
+let dir: string;
+const clients: OpensslClient[] = [];
+
+function client(opts: Partial<ConstructorParameters<typeof OpensslClient>[0]> = {}): OpensslClient {
+  const c = new OpensslClient({
+    port: server.port,
+    identity: 'device-1',
+    keyHex: KEYS['device-1']!.toString('hex'),
+    cipher: 'PSK-AES128-CCM8',
+    ...opts,
+  });
+  clients.push(c);
+  return c;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'otactl-dtls-'));
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.kill()));
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('interop with openssl s_client', () => {
+  for (const cipher of ['PSK-AES128-CCM8', 'PSK-AES128-CBC-SHA256'] as const) {
+    it(`${cipher}: handshake, data both ways, close_notify`, async () => {
+      server = await TestServer.start();
+      const session = waitFor(server.endpoint, 'session');
+      const c = client({ cipher });
+      const [peer, info] = await session;
+      expect(peer.identity.toString()).toBe('device-1');
+      expect(info.cipherSuite).toBe(
+        cipher === 'PSK-AES128-CCM8' ? 'TLS_PSK_WITH_AES_128_CCM_8' : 'TLS_PSK_WITH_AES_128_CBC_SHA256',
+      );
+      expect(info.resumed).toBe(false);
+      const message = waitFor(server.endpoint, 'message');
+      c.write('ping\n');
+      const [data, from] = await message;
+      expect(data.toString()).toBe('ping\n');
+      expect(from.identity.toString()).toBe('device-1');
+      expect(from.port).toBe(peer.port);
+      await c.waitForOutput(/pong:ping/);
+      // openssl offers the extended master secret and secure renegotiation signalling.
+      expect(c.output).toMatch(/Extended master secret: yes/);
+      expect(c.output).toMatch(/Secure Renegotiation IS supported/);
+      const end = waitFor(server.endpoint, 'sessionEnd');
+      await c.end();
+      expect((await end)[1]).toBe('peer sent close_notify');
+      expect(server.endpoint.stats()).toMatchObject({ sessions: 0, handshakes: 0, internalErrors: 0 });
+    });
+  }
+
+  it('resumes a session by id (abbreviated handshake) without a new key exchange', async () => {
+    server = await TestServer.start();
+    const sessionFile = join(dir, 'session.pem');
+    const first = client({ extra: ['-sess_out', sessionFile] });
+    await waitFor(server.endpoint, 'session');
+    first.write('one\n');
+    await first.waitForOutput(/pong:one/);
+    await first.end();
+    expect(first.output).toMatch(/^New, /m);
+
+    const resumed = waitFor(server.endpoint, 'session');
+    const second = client({ extra: ['-sess_in', sessionFile] });
+    const [peer, info] = await resumed;
+    expect(info.resumed).toBe(true);
+    expect(peer.identity.toString()).toBe('device-1');
+    second.write('two\n');
+    await second.waitForOutput(/pong:two/);
+    expect(second.output).toMatch(/^Reused, /m);
+    // The resumption checked the credential still exists: one lookup per handshake.
+    expect(server.lookups).toEqual(['device-1', 'device-1']);
+  });
+
+  it('does not resume once the credential is gone: a full handshake fails instead', async () => {
+    const keys = new Map([['device-1', KEYS['device-1']!]]);
+    server = await TestServer.start({ lookupPsk: async (id) => keys.get(id.toString()) });
+    const sessionFile = join(dir, 'session.pem');
+    const first = client({ extra: ['-sess_out', sessionFile] });
+    await waitFor(server.endpoint, 'session');
+    await first.end();
+    keys.delete('device-1');
+    const failure = waitFor(server.endpoint, 'handshakeFailure');
+    const second = client({ extra: ['-sess_in', sessionFile] });
+    expect((await failure)[1]).toMatch(/does not authenticate/);
+    await second.waitForOutput(/alert bad record mac/);
+    expect(server.endpoint.stats().sessions).toBe(0);
+  });
+
+  it('fragments its flight to a small MTU; openssl reassembles it', async () => {
+    server = await TestServer.start({ mtu: 60 });
+    const session = waitFor(server.endpoint, 'session');
+    const c = client({ cipher: 'PSK-AES128-CBC-SHA256' });
+    await session;
+    c.write('small\n');
+    await c.waitForOutput(/pong:small/);
+  });
+
+  it('refuses a wrong key with a bad_record_mac alert and keeps no state', async () => {
+    server = await TestServer.start();
+    const failure = waitFor(server.endpoint, 'handshakeFailure');
+    const c = client({ keyHex: 'ff'.repeat(16) });
+    expect((await failure)[1]).toMatch(/wrong key or unknown identity/);
+    await c.waitForOutput(/alert bad record mac/);
+    expect(server.endpoint.stats()).toMatchObject({ sessions: 0, handshakes: 0 });
+  });
+
+  it('answers an unknown identity exactly like a wrong key (RFC 4279 2)', async () => {
+    server = await TestServer.start();
+    const failure = waitFor(server.endpoint, 'handshakeFailure');
+    const c = client({ identity: 'nobody' });
+    expect((await failure)[1]).toMatch(/wrong key or unknown identity/);
+    await c.waitForOutput(/alert bad record mac/);
+    expect(server.lookups).toEqual(['nobody']);
+    expect(server.endpoint.stats()).toMatchObject({ sessions: 0, handshakes: 0 });
+  });
+});
