@@ -223,4 +223,22 @@ describe('CoAP Block2 firmware download', () => {
       client.close();
     }
   });
+
+  it('verifies a signed link whose endpoint has "+" and ":", sent decoded into options or as in the URL', async () => {
+    const client = await RawCoapClient.open(signedPort);
+    try {
+      const endpoint = 'urn:imei+35:1';
+      const link = signDownload(key, { endpoint, fileName: 'tiny.bin', expiresAt: 60 });
+      expect(link).toContain('%2B');
+      const asInUrl = link.split('&');
+      const decoded = asInUrl.map((q) => decodeURIComponent(q));
+      expect(decoded).toContain(`d=${endpoint}`);
+      for (const query of [decoded, asInUrl]) {
+        const answer = await client.get(['fw', 'tiny.bin'], { token: randomBytes(2), query });
+        expect(answer.code).toBe('2.05');
+      }
+    } finally {
+      client.close();
+    }
+  });
 });

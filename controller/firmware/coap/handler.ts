@@ -167,15 +167,25 @@ function requestedBlock(req: CoapRequestLike, maxSzx: number): BlockOption | und
 }
 
 /**
- * The request's Uri-Query options as parameters, each value as sent: the client has already
- * percent-decoded the URI into options (RFC 7252 6.4), so nothing is decoded again.
+ * The request's Uri-Query options as parameters. A client should have percent-decoded the URI into
+ * options (RFC 7252 6.4), some copy the query as it was; decoding once serves both as long as the
+ * value holds no '%' of its own. '+' stays '+': it is not a space in a CoAP URI.
  */
 function queryOf(req: CoapRequestLike): URLSearchParams {
   const query = new URLSearchParams();
   for (const option of stringOptions(req.packet.options, CoapOption.URI_QUERY)) {
     const eq = option.indexOf('=');
-    if (eq < 0) query.append(option, '');
-    else query.append(option.slice(0, eq), option.slice(eq + 1));
+    if (eq < 0) query.append(percentDecoded(option), '');
+    else query.append(percentDecoded(option.slice(0, eq)), percentDecoded(option.slice(eq + 1)));
   }
   return query;
+}
+
+function percentDecoded(text: string): string {
+  if (!text.includes('%')) return text;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
