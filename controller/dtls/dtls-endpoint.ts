@@ -23,6 +23,15 @@ export interface DtlsPeer extends RemoteInfo {
   readonly identity: Buffer;
 }
 
+/** Structurally the CoAP layer's DatagramSender; the DTLS layer does not depend on the CoAP layer. */
+export interface DtlsDatagramSender {
+  send(
+    datagram: Buffer,
+    peer: { readonly address: string; readonly port: number },
+    onError?: (err: Error) => void,
+  ): void;
+}
+
 export interface DtlsLimits {
   /** Established sessions; when full, the least recently active one gives way. */
   readonly maxSessions: number;
@@ -177,6 +186,18 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
     if (callback !== undefined)
       queueMicrotask(() => callback(refusal === undefined ? null : new Error(refusal)));
     return refusal === undefined;
+  }
+
+  /**
+   * The endpoint as the CoAP layer's datagram sender (`controller/coap/datagram-sender.ts`): a
+   * datagram for a peer without a session is refused and `onError` hears of it.
+   */
+  datagramSender(): DtlsDatagramSender {
+    return {
+      send: (datagram, peer, onError) => {
+        this.send(datagram, peer.port, peer.address, onError && ((err) => err && onError(err)));
+      },
+    };
   }
 
   /** Ends the session with a peer (close_notify). */

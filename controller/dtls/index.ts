@@ -7,6 +7,7 @@ export {
 export { type DtlsClock, systemClock } from './clock.js';
 export {
   DEFAULT_DTLS_LIMITS,
+  type DtlsDatagramSender,
   DtlsEndpoint,
   type DtlsEndpointEvents,
   type DtlsEndpointOptions,
