@@ -1,3 +1,4 @@
+import { ownCopy } from './own-buffer.js';
 import { keyBlock } from './prf.js';
 import {
   CbcSha256Protection,
@@ -70,10 +71,13 @@ export function deriveKeys(
   clientRandom: Buffer,
 ): ConnectionKeys {
   const { macKeyLength: m, encKeyLength: k, fixedIvLength: iv } = suite;
-  const block = keyBlock(master, serverRandom, clientRandom, 2 * (m + k + iv));
+  const pooled = keyBlock(master, serverRandom, clientRandom, 2 * (m + k + iv));
+  // Kept for the session's lifetime: one allocation of its own, the keys are views into it.
+  const block = ownCopy(pooled);
+  pooled.fill(0);
   let offset = 0;
   const take = (n: number): Buffer => {
-    const part = Buffer.from(block.subarray(offset, offset + n));
+    const part = block.subarray(offset, offset + n);
     offset += n;
     return part;
   };

@@ -258,7 +258,7 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
         if (accepted > 0 && this.#sessions.get(key) === target) {
           // Most recently active last: the idle sweep walks from the front.
           this.#sessions.delete(key);
-          this.#sessions.set(key, target);
+          this.#sessions.set(target.key, target);
         }
       }
       batch = [];

@@ -51,17 +51,22 @@ const CCM_TAG = 8;
 /** AES-128-CCM with an 8-byte tag (RFC 6655): explicit nonce = seq_num, implicit = 4-byte salt. */
 export class Ccm8Protection implements RecordProtection {
   readonly overhead = CCM_EXPLICIT_NONCE + CCM_TAG;
-  readonly #keys: TrafficKeys;
+  readonly #key: Buffer;
+  /** The nonce: the fixed IV, then the explicit part, rewritten for every record. */
+  readonly #nonce: Buffer;
 
   constructor(keys: TrafficKeys) {
-    this.#keys = keys;
+    this.#key = keys.encKey;
+    this.#nonce = Buffer.alloc(keys.fixedIv.length + CCM_EXPLICIT_NONCE);
+    keys.fixedIv.copy(this.#nonce);
   }
 
   seal(header: RecordHeaderFields, plaintext: Buffer): Buffer {
     const out = Buffer.allocUnsafe(CCM_EXPLICIT_NONCE + plaintext.length + CCM_TAG);
     writeSeqNum(out, 0, header);
-    const nonce = Buffer.concat([this.#keys.fixedIv, out.subarray(0, CCM_EXPLICIT_NONCE)]);
-    const cipher = createCipheriv('aes-128-ccm', this.#keys.encKey, nonce, { authTagLength: CCM_TAG });
+    const cipher = createCipheriv('aes-128-ccm', this.#key, this.#withExplicit(out), {
+      authTagLength: CCM_TAG,
+    });
     cipher.setAAD(additionalData(header, plaintext.length), { plaintextLength: plaintext.length });
     const body = cipher.update(plaintext);
     cipher.final();
@@ -73,9 +78,10 @@ export class Ccm8Protection implements RecordProtection {
   open(header: RecordHeaderFields, fragment: Buffer): Buffer | undefined {
     const length = fragment.length - CCM_EXPLICIT_NONCE - CCM_TAG;
     if (length < 0) return undefined;
-    const nonce = Buffer.concat([this.#keys.fixedIv, fragment.subarray(0, CCM_EXPLICIT_NONCE)]);
     try {
-      const decipher = createDecipheriv('aes-128-ccm', this.#keys.encKey, nonce, { authTagLength: CCM_TAG });
+      const decipher = createDecipheriv('aes-128-ccm', this.#key, this.#withExplicit(fragment), {
+        authTagLength: CCM_TAG,
+      });
       decipher.setAuthTag(fragment.subarray(fragment.length - CCM_TAG));
       decipher.setAAD(additionalData(header, length), { plaintextLength: length });
       const plain = decipher.update(fragment.subarray(CCM_EXPLICIT_NONCE, CCM_EXPLICIT_NONCE + length));
@@ -84,6 +90,12 @@ export class Ccm8Protection implements RecordProtection {
     } catch {
       return undefined;
     }
+  }
+
+  /** The nonce with the explicit part taken from the first 8 bytes of `source` (used at once). */
+  #withExplicit(source: Buffer): Buffer {
+    source.copy(this.#nonce, this.#nonce.length - CCM_EXPLICIT_NONCE, 0, CCM_EXPLICIT_NONCE);
+    return this.#nonce;
   }
 }
 
@@ -96,10 +108,12 @@ const SHA256_LENGTH = 32;
  */
 export class CbcSha256Protection implements RecordProtection {
   readonly overhead = BLOCK + SHA256_LENGTH + BLOCK;
-  readonly #keys: TrafficKeys;
+  readonly #encKey: Buffer;
+  readonly #macKey: Buffer;
 
   constructor(keys: TrafficKeys) {
-    this.#keys = keys;
+    this.#encKey = keys.encKey;
+    this.#macKey = keys.macKey;
   }
 
   seal(header: RecordHeaderFields, plaintext: Buffer): Buffer {
@@ -108,7 +122,7 @@ export class CbcSha256Protection implements RecordProtection {
     const padLength = BLOCK - 1 - (unpadded % BLOCK);
     const padding = Buffer.alloc(padLength + 1, padLength);
     const iv = randomBytes(BLOCK);
-    const cipher = createCipheriv('aes-128-cbc', this.#keys.encKey, iv);
+    const cipher = createCipheriv('aes-128-cbc', this.#encKey, iv);
     cipher.setAutoPadding(false);
     return Buffer.concat([iv, cipher.update(Buffer.concat([plaintext, mac, padding])), cipher.final()]);
   }
@@ -117,7 +131,7 @@ export class CbcSha256Protection implements RecordProtection {
     if (fragment.length < 2 * BLOCK + SHA256_LENGTH || fragment.length % BLOCK !== 0) return undefined;
     let plain: Buffer;
     try {
-      const decipher = createDecipheriv('aes-128-cbc', this.#keys.encKey, fragment.subarray(0, BLOCK));
+      const decipher = createDecipheriv('aes-128-cbc', this.#encKey, fragment.subarray(0, BLOCK));
       decipher.setAutoPadding(false);
       plain = Buffer.concat([decipher.update(fragment.subarray(BLOCK)), decipher.final()]);
     } catch {
@@ -137,7 +151,7 @@ export class CbcSha256Protection implements RecordProtection {
   }
 
   #mac(header: RecordHeaderFields, content: Buffer, length: number): Buffer {
-    return createHmac('sha256', this.#keys.macKey)
+    return createHmac('sha256', this.#macKey)
       .update(additionalData(header, length))
       .update(content.subarray(0, length))
       .digest();

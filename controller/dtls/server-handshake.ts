@@ -22,6 +22,7 @@ import {
   parsePskClientKeyExchange,
   serverHelloDone,
 } from './handshake-codec.js';
+import { ownCopy } from './own-buffer.js';
 import { extendedMasterSecret, finishedVerifyData, masterSecret, pskPremasterSecret } from './prf.js';
 import { type HandshakeMessage, Reassembler, type ReassemblyLimits } from './reassembler.js';
 import type { RecordProtection } from './record-protection.js';
@@ -40,7 +41,6 @@ export interface FlightEntry {
 export interface Established {
   readonly identity: Buffer;
   readonly cipherSuite: CipherSuite;
-  readonly sessionId: Buffer;
   readonly resumed: boolean;
 }
 
@@ -151,7 +151,7 @@ export class ServerHandshake {
       cached.extendedMasterSecret === this.#ems
     ) {
       this.#state = 'looking-up';
-      const sessionId = Buffer.from(hello.sessionId);
+      const sessionId = ownCopy(hello.sessionId);
       this.#lookup(cached.identity, (psk) => {
         const digest = psk === undefined ? undefined : createHash('sha256').update(psk).digest();
         if (digest !== undefined && timingSafeEqual(digest, cached.keyDigest)) {
@@ -243,7 +243,7 @@ export class ServerHandshake {
     this.#timer.stop();
     let identity: Buffer;
     try {
-      identity = Buffer.from(parsePskClientKeyExchange(message.body));
+      identity = ownCopy(parsePskClientKeyExchange(message.body));
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;
       this.#fail('malformed ClientKeyExchange', AlertDescription.decodeError);
@@ -260,12 +260,14 @@ export class ServerHandshake {
     this.#lookup(identity, (found) => {
       // RFC 4279 2: an unknown identity goes on as if the key were wrong, so the two look alike.
       const psk = found ?? randomBytes(16);
-      this.#keyDigest = createHash('sha256').update(psk).digest();
+      this.#keyDigest = ownCopy(createHash('sha256').update(psk).digest());
       const premaster = pskPremasterSecret(psk);
       const suite = this.#suite!;
-      this.#master = this.#ems
-        ? extendedMasterSecret(premaster, sessionHash)
-        : masterSecret(premaster, this.#hello.random, this.#serverRandom);
+      this.#master = ownCopy(
+        this.#ems
+          ? extendedMasterSecret(premaster, sessionHash)
+          : masterSecret(premaster, this.#hello.random, this.#serverRandom),
+      );
       premaster.fill(0);
       this.#installKeys(suite, this.#master, false);
       this.#state = 'await-finished';
@@ -305,7 +307,6 @@ export class ServerHandshake {
     this.#host.established({
       identity: this.#identity,
       cipherSuite: this.#suite!,
-      sessionId: this.#sessionId,
       resumed: this.#resumed,
     });
   }
