@@ -22,6 +22,7 @@ export {
   type RouteHandler,
   type UpdatedEvent,
 } from './lwm2m-server.js';
+export { ObservationRegistry, type TrackedObservation } from './observations/observation-registry.js';
 export {
   expiresAt,
   type Lwm2mVersion,

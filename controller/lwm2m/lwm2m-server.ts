@@ -10,11 +10,12 @@ import { type RequestHandler, Routes } from '../coap/route.js';
 import { CoapServer, type CoapServerOptions } from '../coap/server.js';
 import { type CoapTiming, FLEET_TIMING } from '../coap/timing.js';
 import type { ContentFormatId } from './content-format.js';
-import { DeviceClient, type DeviceClientDeps, type DeviceObservation } from './downlink/device-client.js';
+import { DeviceClient, type DeviceClientDeps } from './downlink/device-client.js';
 import type { DeviceTarget } from './downlink/dispatcher.js';
 import { QueueModeDispatcher } from './downlink/queue-mode-dispatcher.js';
 import type { NotificationResult } from './downlink/results.js';
 import { defaultModel, type ObjectModel } from './model/index.js';
+import { ObservationRegistry } from './observations/observation-registry.js';
 import type { Registration } from './registration/registration.js';
 import {
   ANSWER_CODE,
@@ -155,8 +156,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   readonly #graceMs: number;
   readonly #model: ObjectModel;
   readonly #routes = new Routes();
-  /** The first live observation of each endpoint; the others hang off its `next`. */
-  readonly #observations = new Map<string, DeviceObservation>();
+  /** Every live observation of a device, tracked once (device sync asks it too). */
+  readonly observations = new ObservationRegistry();
   readonly #formatMemory = new Map<string, ContentFormatId>();
   readonly #deviceDeps: DeviceClientDeps;
   readonly #sweep: NodeJS.Timeout | undefined;
@@ -199,8 +200,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       requester: this.#requester,
       model: this.#model,
       formatMemory: this.#formatMemory,
-      trackObservation: (obs) => this.#trackObservation(obs),
-      untrackObservation: (obs) => this.#untrackObservation(obs),
+      observations: this.observations,
       onNotification: (endpoint, path, notification) =>
         this.#emit('notification', { endpoint, path, notification }),
     };
@@ -392,7 +392,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const { endpoint } = outcome.registration;
     switch (outcome.kind) {
       case 'registered':
-        if (outcome.previous !== undefined) this.#cancelObservations(endpoint);
+        if (outcome.previous !== undefined) this.observations.dropEndpoint(endpoint);
         this.#formatMemory.delete(endpoint);
         this.#emit('registered', { registration: outcome.registration, previous: outcome.previous });
         if (outcome.registration.queueMode) this.#queue.wake(endpoint);
@@ -409,38 +409,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   #forget(endpoint: string, reason: string): void {
-    this.#cancelObservations(endpoint);
+    this.observations.dropEndpoint(endpoint);
     this.#queue.drop(endpoint, reason);
     this.#formatMemory.delete(endpoint);
-  }
-
-  #trackObservation(obs: DeviceObservation): void {
-    obs.next = this.#observations.get(obs.endpoint);
-    this.#observations.set(obs.endpoint, obs);
-  }
-
-  #untrackObservation(obs: DeviceObservation): void {
-    const head = this.#observations.get(obs.endpoint);
-    if (head === obs) {
-      if (obs.next === undefined) this.#observations.delete(obs.endpoint);
-      else this.#observations.set(obs.endpoint, obs.next);
-    } else {
-      let prev = head;
-      while (prev !== undefined && prev.next !== obs) prev = prev.next;
-      if (prev !== undefined) prev.next = obs.next;
-    }
-    obs.next = undefined;
-  }
-
-  #cancelObservations(endpoint: string): void {
-    let obs = this.#observations.get(endpoint);
-    this.#observations.delete(endpoint);
-    while (obs !== undefined) {
-      const next = obs.next;
-      obs.next = undefined;
-      void obs.cancel({ active: false });
-      obs = next;
-    }
   }
 
   #emit<K extends keyof Lwm2mServerEvents>(event: K, ...args: Lwm2mServerEvents[K]): void {

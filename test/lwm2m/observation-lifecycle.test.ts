@@ -81,6 +81,7 @@ describe('observations over their lifetime', () => {
     const b = await observe(d, 'three', '/5/0/5', (v) => got.push(`b${v}`));
     const c = await observe(d, 'three', '/3/0/9', (v) => got.push(`c${v}`));
     await b.observation.cancel();
+    expect([...raw.server.observations.of('three')].map((o) => o.path)).toEqual(['/3/0/9', '/5/0/3']);
     expect(await delivered(d, notification(b.request.packet.token, 2, '2'))).toBe(false);
     expect(await delivered(d, notification(a.request.packet.token, 2, '2'))).toBe(true);
     expect(await delivered(d, notification(c.request.packet.token, 2, '2'))).toBe(true);
@@ -89,6 +90,7 @@ describe('observations over their lifetime', () => {
     expect((await d.register(['ep=three', 'lwm2m=1.1'])).code).toBe('2.01');
     expect(await delivered(d, notification(a.request.packet.token, 3, '3'))).toBe(false);
     expect(await delivered(d, notification(c.request.packet.token, 3, '3'))).toBe(false);
+    expect(raw.server.observations.has('three')).toBe(false);
   });
 
   it('forgets a cancelled observation that was the last one made', async () => {

@@ -9,6 +9,7 @@ import {
 import { ContentFormat, type ContentFormatId } from '../content-format.js';
 import { parseLinkFormat } from '../link-format.js';
 import type { ObjectModel } from '../model/index.js';
+import type { ObservationRegistry, TrackedObservation } from '../observations/observation-registry.js';
 import { formatPath, PathError, parsePath, pathDepth } from '../path.js';
 import type { Registration } from '../registration/registration.js';
 import type {
@@ -55,9 +56,8 @@ export interface DeviceClientDeps {
   readonly model: ObjectModel;
   /** Per-device memory of a format that worked after a 4.06/4.15 fallback. */
   readonly formatMemory: Map<string, ContentFormatId>;
-  /** Keeps a live observation (until it is cancelled or ends). */
-  readonly trackObservation: (obs: DeviceObservation) => void;
-  readonly untrackObservation: (obs: DeviceObservation) => void;
+  /** The live observations: an accepted one is tracked until it is cancelled or ends. */
+  readonly observations: ObservationRegistry;
   readonly onNotification: (endpoint: string, path: string, n: NotificationResult) => void;
 }
 
@@ -119,10 +119,10 @@ function decodeValues(
  * One observation: the handle the caller gets, the receiver of its notifications and (as an
  * ObservationRecord) its transport state. Devices stay observed for as long as they are registered,
  * so this one object is all an observation costs (no closures); `next` chains the observations of
- * one endpoint for the server.
+ * one endpoint for the observation registry.
  */
-export class DeviceObservation extends ObservationRecord implements Observation {
-  next: DeviceObservation | undefined = undefined;
+export class DeviceObservation extends ObservationRecord implements TrackedObservation {
+  next: TrackedObservation | undefined = undefined;
 
   constructor(
     readonly endpoint: string,
@@ -135,7 +135,7 @@ export class DeviceObservation extends ObservationRecord implements Observation 
   }
 
   async cancel(opts?: { readonly active?: boolean }): Promise<void> {
-    this.deps.untrackObservation(this);
+    this.deps.observations.untrack(this);
     await this.deps.requester.cancelObservation(this, opts?.active === true);
   }
 
@@ -159,7 +159,7 @@ export class DeviceObservation extends ObservationRecord implements Observation 
           : { kind: 'invalid', reason: decoded.kind === 'invalid' ? decoded.reason : decoded.kind };
     }
     if (n.kind === 'error' || response.observe === undefined) {
-      this.deps.untrackObservation(this);
+      this.deps.observations.untrack(this);
     }
     this.deps.onNotification(this.endpoint, this.path, n);
     this.onNotify(n, this);
@@ -372,7 +372,7 @@ export class DeviceClient {
         rejected: false,
       };
     }
-    deps.trackObservation(observation);
+    deps.observations.track(observation);
     return {
       result: {
         kind: 'ok',
