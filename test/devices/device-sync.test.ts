@@ -78,6 +78,9 @@ describe.each(testBackends)('device sync ($name)', (backend) => {
       fw_result: 0,
     });
     expect(r.object_links).toContain('</5/0>');
+    // Observed once, in the server's registry: State and Update Result.
+    const observed = [...env.server.observations.of(device.endpoint)].map((o) => o.path);
+    expect(observed.sort()).toEqual(['/5/0/3', '/5/0/5']);
     expect(r.registered_at?.getTime()).toBe(START);
     expect(r.last_seen_at?.getTime()).toBe(START);
     expect(r.expires_at?.getTime()).toBe(START + 300_000);
