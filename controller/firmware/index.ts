@@ -46,6 +46,12 @@ export {
   type ServedScheme,
 } from './package-uri.js';
 export {
+  type PackageUriDecision,
+  type PackageUriPolicy,
+  type PackageUriRequest,
+  packageUriFor,
+} from './package-uri-policy.js';
+export {
   createUrlSigner,
   type DownloadGrant,
   type KeyRing,
