@@ -29,7 +29,8 @@ async function pick(isFree: (port: number) => Promise<boolean>): Promise<number>
   throw new Error(`no free port in ${LOWEST}-${end - 1}`);
 }
 
-function tcpFree(port: number, host: string): Promise<boolean> {
+/** Whether nothing listens on this TCP port now: listens on it and lets it go. */
+export function tcpFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(false));
@@ -37,7 +38,8 @@ function tcpFree(port: number, host: string): Promise<boolean> {
   });
 }
 
-function udpFree(port: number, host: string): Promise<boolean> {
+/** Whether nothing is bound to this UDP port now: binds it and lets it go. */
+export function udpFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
     socket.once('error', () => {
@@ -54,4 +56,17 @@ export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
 
 export function freeUdpPort(host = '127.0.0.1'): Promise<number> {
   return pick((port) => udpFree(port, host));
+}
+
+/** A TCP port held open on `host` until `release`: nothing else can listen on it meanwhile. */
+export async function holdTcpPort(host = '127.0.0.1'): Promise<{ port: number; release(): Promise<void> }> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    release: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
