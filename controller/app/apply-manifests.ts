@@ -1,0 +1,78 @@
+import type { Kysely } from 'kysely';
+import { buildFirmwareCatalog, type SwappableCatalog } from '../firmware/index.js';
+import type { Logger } from '../log/index.js';
+import { type DesiredState, formatProblem, type LoadResult, type Problem } from '../manifests/index.js';
+import { appendRolloutEvent } from '../reconcile/index.js';
+import type { Database } from '../store/index.js';
+
+export interface ApplyManifestsDeps {
+  readonly db: Kysely<Database>;
+  readonly firmwareDir: string;
+  /** Serves only the files the valid manifests declare (and whose sha256 matched). */
+  readonly catalog: SwappableCatalog;
+  readonly log: Logger;
+  /** The desired state acted on so far (read once the new firmware catalog is built). */
+  readonly current: () => DesiredState | undefined;
+}
+
+/**
+ * Applies one load of the manifests. A valid set replaces the firmware served and is returned:
+ * the new desired state. An invalid one changes nothing and returns undefined: the last valid
+ * state stays, and the refusal is told in the events, once for the whole set and once more on
+ * each rollout whose change was refused (a downgrade).
+ */
+export async function applyManifests(
+  result: LoadResult,
+  deps: ApplyManifestsDeps,
+): Promise<DesiredState | undefined> {
+  const { log } = deps;
+  if (!result.ok) {
+    await tellRefused(result.problems, deps);
+    return undefined;
+  }
+  const state = result.state;
+  const built = await buildFirmwareCatalog(
+    deps.firmwareDir,
+    [...state.firmware.values()].map((f) => ({ file: f.file, sha256: f.sha256 })),
+  );
+  deps.catalog.replace(built.catalog);
+  for (const problem of built.problems) log.warn({ file: problem.file }, problem.message);
+  for (const warning of result.warnings) log.warn({ file: warning.file }, formatProblem(warning));
+  if (deps.current()?.generation !== state.generation) {
+    log.info(
+      { generation: state.generation, rollouts: [...state.rollouts.keys()], commit: state.git?.sha },
+      'applying manifests',
+    );
+  }
+  return state;
+}
+
+/** Events are best effort here: a database down must not stop the controller acting on the last valid state. */
+async function tellRefused(problems: readonly Problem[], { db, log }: ApplyManifestsDeps): Promise<void> {
+  const lines = problems.map((p) => formatProblem(p));
+  log.error(
+    { problems: lines },
+    `manifests invalid (${lines.length} problems); keeping the last valid state`,
+  );
+  await appendRolloutEvent(db, null, null, {
+    type: 'ManifestsInvalid',
+    message: `${lines.length} problems; acting on the last valid manifests`,
+    details: { problems: lines.slice(0, 50) },
+  }).catch(() => {});
+  for (const [rollout, refused] of problemsByRollout(problems)) {
+    await appendRolloutEvent(db, rollout, null, {
+      type: 'ManifestsInvalid',
+      message: `change refused, acting on the last valid manifests: ${refused.map((p) => formatProblem(p)).join('; ')}`,
+      details: { problems: refused.slice(0, 50).map((p) => formatProblem(p)) },
+    }).catch(() => {});
+  }
+}
+
+function problemsByRollout(problems: readonly Problem[]): Map<string, Problem[]> {
+  const byRollout = new Map<string, Problem[]>();
+  for (const problem of problems) {
+    if (problem.rollout === undefined) continue;
+    byRollout.set(problem.rollout, [...(byRollout.get(problem.rollout) ?? []), problem]);
+  }
+  return byRollout;
+}

@@ -1,0 +1,37 @@
+import type {
+  DownloadRecorder,
+  FirmwareCatalog,
+  FirmwareHttpHandlerOptions,
+  SigningKeys,
+} from '../firmware/index.js';
+
+/**
+ * What the firmware servers (HTTP, HTTPS, CoAP /fw/) share: the files declared by the valid
+ * manifests, the download statistics, the keys of signed links and the per-client limits.
+ */
+export interface FirmwareServing {
+  readonly catalog: FirmwareCatalog;
+  readonly stats: DownloadRecorder;
+  /** Absent when links are not signed; read once its part has started. */
+  readonly signingKeys?: { readonly current: SigningKeys };
+  readonly now: () => number;
+  readonly maxDownloadsPerClient?: number;
+  readonly downloadQueuePerClient?: number;
+}
+
+/** A firmware handler's options, for a server starting now (the link keys are open by then). */
+export function firmwareHandlerOptions(serving: FirmwareServing): FirmwareHttpHandlerOptions {
+  const signingKey = serving.signingKeys?.current;
+  return {
+    catalog: serving.catalog,
+    stats: serving.stats,
+    ...(signingKey ? { signingKey } : {}),
+    now: serving.now,
+    ...(serving.maxDownloadsPerClient !== undefined
+      ? { maxDownloadsPerClient: serving.maxDownloadsPerClient }
+      : {}),
+    ...(serving.downloadQueuePerClient !== undefined
+      ? { downloadQueuePerClient: serving.downloadQueuePerClient }
+      : {}),
+  };
+}

@@ -1,0 +1,104 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyManifests } from '../../controller/app/apply-manifests.js';
+import { createSwappableCatalog, type SwappableCatalog } from '../../controller/firmware/index.js';
+import { createLogger } from '../../controller/log/index.js';
+import type { DesiredState, LoadResult } from '../../controller/manifests/index.js';
+import type { OpenDatabase } from '../../controller/store/index.js';
+import { testBackends } from '../helpers/databases.js';
+import { load, manifestSet } from '../manifests/helpers.js';
+
+const log = createLogger({ level: 'silent' });
+
+describe.each(testBackends.map((b) => [b.name, b] as const))('applyManifests (%s)', (_name, backend) => {
+  let store: OpenDatabase;
+  let catalog: SwappableCatalog;
+  beforeEach(async () => {
+    store = await backend.open();
+    catalog = createSwappableCatalog();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  async function validState(): Promise<{ state: DesiredState; firmwareDir: string }> {
+    const set = await manifestSet();
+    const result = await load(set.manifests, { firmwareDir: set.firmware });
+    if (!result.ok) throw new Error('the fixture manifests are invalid');
+    return { state: result.state, firmwareDir: set.firmware };
+  }
+
+  const events = () =>
+    store.db.selectFrom('events').select(['rollout', 'type', 'message']).orderBy('id').execute();
+
+  it('acts on a valid set and serves the files it declares, only those whose sha256 matches', async () => {
+    const set = await manifestSet();
+    await writeFile(path.join(set.firmware, 'fw-2.0.0.bin'), 'not the image declared\n');
+    await writeFile(path.join(set.firmware, 'undeclared.bin'), 'stray\n');
+    // Loaded without the firmware directory: a file changed after the load is caught when serving it.
+    const result = await load(set.manifests);
+    expect(result.ok).toBe(true);
+
+    const applied = await applyManifests(result, {
+      db: store.db,
+      firmwareDir: set.firmware,
+      catalog,
+      log,
+      current: () => undefined,
+    });
+
+    expect(applied).toBe(result.ok && result.state);
+    expect(catalog.lookup('fw-1.0.0.bin')).toBeDefined();
+    expect(catalog.lookup('fw-2.0.0.bin')).toBeUndefined();
+    expect(catalog.lookup('undeclared.bin')).toBeUndefined();
+    expect(await events()).toEqual([]);
+  });
+
+  it('changes nothing when a change is invalid, and tells it once, then once per rollout refused', async () => {
+    const { state, firmwareDir } = await validState();
+    const deps = { db: store.db, firmwareDir, catalog, log, current: () => state };
+    expect(await applyManifests({ ok: true, state, warnings: [] }, deps)).toBe(state);
+    const at = { file: '/m/rollouts.yaml', col: 3 };
+    const invalid: LoadResult = {
+      ok: false,
+      problems: [
+        { ...at, line: 2, message: 'spec.firmware: unknown firmware fw-9' },
+        { ...at, line: 7, message: 'downgrade from 2.0.0 to 1.0.0 refused', rollout: 'canary' },
+        { ...at, line: 9, message: 'maxUnavailable: must be at least 1', rollout: 'canary' },
+      ],
+      warnings: [],
+    };
+
+    const applied = await applyManifests(invalid, deps);
+
+    expect(applied).toBeUndefined();
+    expect(catalog.lookup('fw-1.0.0.bin')).toBeDefined();
+    expect(await events()).toEqual([
+      {
+        rollout: null,
+        type: 'ManifestsInvalid',
+        message: '3 problems; acting on the last valid manifests',
+      },
+      {
+        rollout: 'canary',
+        type: 'ManifestsInvalid',
+        message:
+          'change refused, acting on the last valid manifests: /m/rollouts.yaml:7:3: downgrade from 2.0.0 to 1.0.0 refused; /m/rollouts.yaml:9:3: maxUnavailable: must be at least 1',
+      },
+    ]);
+  });
+
+  it('refuses an invalid change even when the refusal cannot be recorded', async () => {
+    const { state, firmwareDir } = await validState();
+    await store.close();
+    const invalid: LoadResult = {
+      ok: false,
+      problems: [{ file: '/m/a.yaml', line: 1, col: 1, message: 'bad', rollout: 'canary' }],
+      warnings: [],
+    };
+    const deps = { db: store.db, firmwareDir, catalog, log, current: () => state };
+    await expect(applyManifests(invalid, deps)).resolves.toBeUndefined();
+    store = await backend.open();
+  });
+});
