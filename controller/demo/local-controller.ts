@@ -2,18 +2,16 @@ import { type Controller, type ControllerConfig, startController } from '../app/
 import type { OpenDatabase } from '../store/index.js';
 
 /**
- * Starts a controller on loopback for simulated devices on the same machine (the demo, the bench,
- * the soak run and tests): CoAP and HTTP on ports the system picks, Package URIs to 127.0.0.1,
- * and a per-address download bound that does not throttle a fleet sharing one address.
- * `overrides` replace any of these settings.
+ * A controller on loopback for simulated devices on the same machine (the demo, the bench, the
+ * soak run and tests): CoAP and HTTP on ports the system picks, Package URIs to 127.0.0.1, and a
+ * per-address download bound that does not throttle a fleet sharing one address. `overrides`
+ * replace any of these settings.
  */
-export function startLocalController(
-  store: OpenDatabase,
+export function localControllerConfig(
   dirs: { readonly manifestsDir: string; readonly firmwareDir: string },
   overrides: Partial<ControllerConfig> = {},
-): Promise<Controller> {
-  return startController({
-    store,
+): Omit<ControllerConfig, 'store'> {
+  return {
     manifestsDir: dirs.manifestsDir,
     firmwareDir: dirs.firmwareDir,
     coapPort: 0,
@@ -24,5 +22,14 @@ export function startLocalController(
     manifestDebounceMs: 50,
     maxDownloadsPerClient: 10_000,
     ...overrides,
-  });
+  };
+}
+
+/** Starts a controller on loopback (see localControllerConfig) on `store`. */
+export function startLocalController(
+  store: OpenDatabase,
+  dirs: { readonly manifestsDir: string; readonly firmwareDir: string },
+  overrides: Partial<ControllerConfig> = {},
+): Promise<Controller> {
+  return startController({ store, ...localControllerConfig(dirs, overrides) });
 }

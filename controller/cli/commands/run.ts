@@ -1,14 +1,16 @@
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { startController } from '../../app/start-controller.js';
+import { composeRun, type RunConfig } from '../../app/compose-run.js';
+import { GitCloneError } from '../../app/git-sync-part.js';
+import { StartAbortedError } from '../../app/manager.js';
 import {
   DEFAULT_DOWNLOAD_QUEUE_PER_CLIENT,
   DEFAULT_MAX_DOWNLOADS_PER_CLIENT,
 } from '../../firmware/http/index.js';
 import { SERVED_SCHEMES, type ServedScheme } from '../../firmware/index.js';
 import { createLogger, isLogLevel } from '../../log/index.js';
-import { parseDuration, syncGitRemote } from '../../manifests/index.js';
+import { parseDuration } from '../../manifests/index.js';
 import { openStoreForCli } from '../open-store.js';
 import { dbOption, parseBound, parseCount, parsePort } from '../options.js';
 import { UserError } from '../user-error.js';
@@ -119,40 +121,28 @@ async function run(options: RunOptions): Promise<void> {
     }
   }
   if (options.httpsPort !== undefined && !options.tlsDir) throw new UserError('--https-port needs --tls-dir');
-  const log = createLogger({ level: options.logLevel });
-
-  let manifestsDir = resolve(options.manifests);
-  let stopGit = () => {};
-  if (options.gitUrl) {
-    const cloneDir = resolve('.otactl', 'git');
-    const interval = parseDuration(options.gitInterval);
-    if (interval === undefined) throw new UserError(`--git-interval: not a duration: ${options.gitInterval}`);
-    const sync = syncGitRemote({
-      url: options.gitUrl,
-      branch: options.gitBranch,
-      dir: cloneDir,
-      intervalMs: interval,
-      onSync: (result) => {
-        if (result.kind === 'failed')
-          log.error({ reason: result.reason }, `git sync failed: ${result.message}`);
-        else if (result.kind !== 'unchanged') log.info({ result }, 'git sync');
-      },
-    });
-    const first = await sync.syncNow();
-    if (first.kind === 'failed') throw new UserError(`cannot clone ${options.gitUrl}: ${first.message}`);
-    manifestsDir = join(cloneDir, options.manifests);
-    stopGit = () => sync.close();
-  }
-
-  const store = await openStoreForCli(options.db);
   const ttl =
     typeof options.signedUrls === 'string' ? options.signedUrls : options.signedUrls ? '1h' : undefined;
   const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
   if (ttl !== undefined && ttlMs === undefined) throw new UserError(`--signed-urls: not a duration: ${ttl}`);
-  let controller: Awaited<ReturnType<typeof startController>>;
-  try {
-    controller = await startController({
-      store,
+  const log = createLogger({ level: options.logLevel });
+
+  let manifestsDir = resolve(options.manifests);
+  let git: RunConfig['git'];
+  if (options.gitUrl) {
+    const cloneDir = resolve('.otactl', 'git');
+    const intervalMs = parseDuration(options.gitInterval);
+    if (intervalMs === undefined)
+      throw new UserError(`--git-interval: not a duration: ${options.gitInterval}`);
+    git = { url: options.gitUrl, branch: options.gitBranch, dir: cloneDir, intervalMs };
+    manifestsDir = join(cloneDir, options.manifests);
+  }
+
+  const { manager, controller } = composeRun({
+    openStore: () => openStoreForCli(options.db),
+    ...(git ? { git } : {}),
+    log,
+    controller: {
       manifestsDir,
       firmwareDir: resolve(options.firmwareDir),
       coapPort: options.coapPort,
@@ -174,34 +164,53 @@ async function run(options: RunOptions): Promise<void> {
       maxConnectionsPerAddress: options.maxConnectionsPerAddress,
       maxEventStreams: options.maxEventStreams,
       maxEventStreamsPerAddress: options.maxEventStreamsPerAddress,
-      logger: log,
-    });
-  } catch (error) {
-    await store.close();
-    stopGit();
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES') {
-      throw new UserError(
-        `cannot listen: ${(error as Error).message}; choose other ports with --coap-port / --http-port`,
-      );
-    }
-    throw error;
-  }
-  log.info(
-    { dashboard: `http://localhost:${controller.httpPort}/` },
-    `dashboard at http://localhost:${controller.httpPort}/`,
-  );
-  await new Promise<void>((done) => {
-    const shutdown = (signal: string) => {
+    },
+  });
+
+  // A signal during the start stops it too: what was started is stopped, ports and database released.
+  let shutdown = (_signal: NodeJS.Signals) => {};
+  const stopRequested = new Promise<void>((done) => {
+    shutdown = (signal) => {
       log.info({ signal }, 'stopping');
+      manager.stop().catch(() => {}); // awaited below, where a failure is reported
       done();
     };
-    process.once('SIGINT', () => shutdown('SIGINT'));
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
   });
-  await controller.stop();
-  stopGit();
-  await store.close();
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  try {
+    await manager.start();
+  } catch (error) {
+    if (error instanceof StartAbortedError) return await manager.stop();
+    process.off('SIGINT', shutdown);
+    process.off('SIGTERM', shutdown);
+    throw asUserError(error);
+  }
+  const { httpPort } = controller.controller;
+  log.info({ dashboard: `http://localhost:${httpPort}/` }, `dashboard at http://localhost:${httpPort}/`);
+  await stopRequested;
+  await manager.stop();
+}
+
+/**
+ * What the operator can fix (a port in use, a repository that cannot be cloned, a database that
+ * cannot be opened) as a one-line UserError; anything else is the error itself, for its stack.
+ */
+function asUserError(error: unknown): unknown {
+  let cause = error;
+  while (cause instanceof Error) {
+    if (cause instanceof UserError) return cause;
+    if (cause instanceof GitCloneError) return new UserError(cause.message);
+    const { code, syscall } = cause as NodeJS.ErrnoException;
+    if ((code === 'EADDRINUSE' || code === 'EACCES') && (syscall === 'listen' || syscall === 'bind')) {
+      return new UserError(
+        `cannot listen: ${cause.message}; choose other ports with --coap-port / --http-port`,
+      );
+    }
+    if (!(cause.cause instanceof Error)) break;
+    cause = cause.cause;
+  }
+  return cause;
 }
 
 function defaultPublicHost(): string {
