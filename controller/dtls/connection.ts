@@ -95,9 +95,9 @@ export class Connection {
     return this.#closed;
   }
 
-  /** The client random of the running handshake (a ClientHello with it is a retransmission). */
+  /** The client random of the handshake while it is kept (a ClientHello with it is a retransmission). */
   get handshakeRandom(): Buffer | undefined {
-    return this.#established === undefined ? this.#handshake?.clientRandom : undefined;
+    return this.#handshake?.clientRandom;
   }
 
   /** Reads the records of one datagram. Returns how many were authentic. */

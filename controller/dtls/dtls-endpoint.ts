@@ -285,6 +285,8 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
         const hello = wholeClientHello(first);
         if (hello === undefined) return undefined;
         if (handshake?.handshakeRandom?.equals(hello.random)) return handshake;
+        // A late copy of the ClientHello of a handshake that has finished: nothing to do.
+        if (session?.handshakeRandom?.equals(hello.random)) return undefined;
         this.#onClientHello(record, first, hello, key, rinfo);
         return undefined;
       }

@@ -1,5 +1,11 @@
 import type { dtls } from 'node-dtls-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import {
+  encodeHandshake,
+  fragmentHandshake,
+  parseHandshakeFragments,
+} from '../../controller/dtls/handshake-codec.js';
+import { encodeRecord, parseRecords } from '../../controller/dtls/record-codec.js';
 import { TestServer } from './support/dtls-server.js';
 import { ManualTimers } from './support/manual-timers.js';
 import { connectNodeClient, nextMessage } from './support/node-client.js';
@@ -71,7 +77,20 @@ describe('fuzzed datagrams', () => {
 
     const mutate = (): Buffer => {
       const base = Buffer.from(corpus[int(corpus.length)]!);
-      switch (int(8)) {
+      switch (int(9)) {
+        case 8: {
+          // Handshake messages split into several fragments within their record, in a random order.
+          const records = parseRecords(base).map((record) => {
+            const fragments = record.epoch === 0 ? parseHandshakeFragments(record.fragment) : undefined;
+            if (fragments === undefined) return encodeRecord(record);
+            const pieces = fragments.flatMap((f) =>
+              fragmentHandshake(encodeHandshake(f.msgType, f.messageSeq, f.body), 1 + int(f.body.length + 1)),
+            );
+            pieces.sort(() => random() - 0.5);
+            return encodeRecord({ ...record, fragment: Buffer.concat(pieces) });
+          });
+          return Buffer.concat(records);
+        }
         case 0:
           return bytes(int(300));
         case 1: {

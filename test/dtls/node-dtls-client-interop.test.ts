@@ -1,9 +1,15 @@
 import type { dtls } from 'node-dtls-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ContentType } from '../../controller/dtls/constants.js';
-import { parseRecords } from '../../controller/dtls/record-codec.js';
+import { ContentType, HandshakeType } from '../../controller/dtls/constants.js';
+import {
+  encodeHandshake,
+  fragmentHandshake,
+  parseHandshakeFragments,
+} from '../../controller/dtls/handshake-codec.js';
+import { encodeRecord, parseRecords } from '../../controller/dtls/record-codec.js';
 import { TestServer, waitFor } from './support/dtls-server.js';
 import { connectNodeClient, type NodeClientOptions, nextMessage } from './support/node-client.js';
+import { cookieOf } from './support/raw-peer.js';
 import { UdpRelay } from './support/udp-relay.js';
 
 let server: TestServer;
@@ -99,4 +105,57 @@ describe('interop with node-dtls-client 1.1.1', () => {
     expect(server.received.map((r) => r.text)).toEqual(['once', 'twice']);
     expect(server.endpoint.stats()).toMatchObject({ sessions: 1, internalErrors: 0 });
   });
+
+  it('reassembles a ClientKeyExchange that comes in fragments, in separate records', async () => {
+    server = await TestServer.start();
+    relay = await UdpRelay.start(server.port);
+    let split = 0;
+    relay.tamper = (datagram) => {
+      const out: Buffer[] = [];
+      for (const record of parseRecords(datagram)) {
+        const [fragment] = parseHandshakeFragments(record.fragment) ?? [];
+        if (record.epoch !== 0 || fragment?.msgType !== HandshakeType.clientKeyExchange) {
+          out.push(encodeRecord(record));
+          continue;
+        }
+        // The second half first, each half in a record of its own (a later sequence number).
+        const message = encodeHandshake(fragment.msgType, fragment.messageSeq, fragment.body);
+        const pieces = fragmentHandshake(message, Math.ceil(fragment.body.length / 2));
+        expect(pieces).toHaveLength(2);
+        out.push(encodeRecord({ ...record, seq: record.seq + 40, fragment: pieces[1]! }));
+        out.push(encodeRecord({ ...record, fragment: pieces[0]! }));
+        split++;
+      }
+      return Buffer.concat(out);
+    };
+    const { socket, outcome } = await connect(relay.port);
+    expect(outcome).toBe('connected');
+    expect(split).toBe(1);
+    const reply = nextMessage(socket);
+    socket.send(Buffer.from('whole'));
+    expect(await reply).toBe('pong:whole');
+  });
+
+  it('a late copy of the ClientHello after the handshake starts nothing new', async () => {
+    server = await TestServer.start();
+    relay = await UdpRelay.start(server.port);
+    const { socket, outcome } = await connect(relay.port);
+    expect(outcome).toBe('connected');
+    const withCookie = relay.fromClient.find((d) => cookieOf(d) === undefined && isClientHelloWithCookie(d))!;
+    expect(withCookie).toBeDefined();
+    relay.inject(withCookie);
+    const reply = nextMessage(socket);
+    socket.send(Buffer.from('still here'));
+    expect(await reply).toBe('pong:still here');
+    expect(server.endpoint.stats()).toMatchObject({ sessions: 1, handshakes: 0 });
+  });
 });
+
+function isClientHelloWithCookie(datagram: Buffer): boolean {
+  const [record] = parseRecords(datagram);
+  const [fragment] =
+    record?.type === ContentType.handshake ? (parseHandshakeFragments(record.fragment) ?? []) : [];
+  return (
+    fragment?.msgType === HandshakeType.clientHello && fragment.body[2 + 32 + 1 + fragment.body[34]!] !== 0
+  );
+}
