@@ -27,7 +27,9 @@ export interface ConnectionHost extends HandshakeSettings {
 }
 
 /** Records of epoch 1 held while the key is looked up (the client's CCS and Finished, a retransmission). */
-const MAX_HELD_RECORDS = 8;
+const MAX_HELD_RECORDS = 4;
+/** A record larger than this is no Finished or ChangeCipherSpec and is not held. */
+const MAX_HELD_RECORD_BYTES = 256;
 
 /**
  * One peer's association: its record state, its handshake while there is one, and then its
@@ -131,7 +133,10 @@ export class Connection {
   #receiveRecord(record: DtlsRecord): boolean {
     if (record.epoch === 1 && this.#established === undefined && !this.#records.canRead(1)) {
       // Keys not there yet (the key exchange is being looked up, or was lost): keep a few.
-      if (this.#held.length < MAX_HELD_RECORDS) this.#held.push(record);
+      if (this.#held.length < MAX_HELD_RECORDS && record.fragment.length <= MAX_HELD_RECORD_BYTES) {
+        // A copy: the record is a view into its datagram, which must not stay alive with it.
+        this.#held.push({ ...record, fragment: Buffer.from(record.fragment) });
+      }
       return false;
     }
     const plain = this.#records.open(record);

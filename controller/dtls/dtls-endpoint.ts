@@ -60,7 +60,7 @@ export const DEFAULT_DTLS_LIMITS: DtlsLimits = {
   handshakeTimeoutMs: 90_000,
   resumableSessions: 100_000,
   resumableLifetimeMs: 24 * 60 * 60_000,
-  maxHandshakeMessageBytes: 4096,
+  maxHandshakeMessageBytes: 2048,
 };
 
 export interface DtlsEndpointOptions {
@@ -134,7 +134,8 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
       suites: opts.cipherSuites ?? CIPHER_SUITES,
       sessions,
       lookupPsk: opts.lookupPsk,
-      reassembly: { maxMessageBytes: this.#limits.maxHandshakeMessageBytes, maxAhead: 4 },
+      // A client sends at most two messages after its ClientHello (ClientKeyExchange, Finished).
+      reassembly: { maxMessageBytes: this.#limits.maxHandshakeMessageBytes, maxAhead: 2 },
       mtu: opts.mtu ?? 1200,
       sendDatagram: (datagram, connection) => this.#sendRaw(datagram, connection.port, connection.address),
       established: (connection, result) => this.#onEstablished(connection, result),
@@ -330,16 +331,14 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
       this.emit('handshakeFailure', { address, port: rinfo.port }, refusal);
       return;
     }
+    // The handshake keeps the ClientHello: parsed again from a copy, so that it does not keep the
+    // datagram it came in alive.
+    const body = Buffer.from(fragment.body);
     const connection = new Connection(
       this.#host,
       { address, port: rinfo.port, key },
-      hello,
-      {
-        msgType: fragment.msgType,
-        epoch: 0,
-        messageSeq: fragment.messageSeq,
-        body: Buffer.from(fragment.body),
-      },
+      parseClientHello(body),
+      { msgType: fragment.msgType, epoch: 0, messageSeq: fragment.messageSeq, body },
       record.seq,
     );
     this.#handshakes.set(key, connection);
