@@ -124,4 +124,15 @@ describe('interop with openssl s_client', () => {
     expect(server.lookups).toEqual(['nobody']);
     expect(server.endpoint.stats()).toMatchObject({ sessions: 0, handshakes: 0 });
   });
+
+  it('serves IPv6 peers: the peer address and family come from the socket', async () => {
+    server = await TestServer.start({ ipv6: true });
+    const session = waitFor(server.endpoint, 'session');
+    const c = client({ host: '[::1]' });
+    const [peer] = await session;
+    expect(peer).toMatchObject({ address: '::1', family: 'IPv6' });
+    c.write('six\n');
+    await c.waitForOutput(/pong:six/);
+    expect(server.received[0]?.peer.identity.toString()).toBe('device-1');
+  });
 });

@@ -32,10 +32,13 @@ export class TestServer {
   }
 
   static async start(
-    opts: Partial<Omit<DtlsEndpointOptions, 'socket'>> & { readonly clock?: DtlsClock } = {},
+    opts: Partial<Omit<DtlsEndpointOptions, 'socket'>> & {
+      readonly clock?: DtlsClock;
+      readonly ipv6?: boolean;
+    } = {},
   ): Promise<TestServer> {
-    const socket = createSocket('udp4');
-    socket.bind(0, '127.0.0.1');
+    const socket = createSocket(opts.ipv6 ? 'udp6' : 'udp4');
+    socket.bind(0, opts.ipv6 ? '::1' : '127.0.0.1');
     await once(socket, 'listening');
     let server: TestServer | undefined;
     const endpoint = new DtlsEndpoint({

@@ -2,6 +2,8 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 
 export interface OpensslOptions {
   readonly port: number;
+  /** 127.0.0.1 unless given (an IPv6 address in brackets). */
+  readonly host?: string;
   readonly identity: string;
   readonly keyHex: string;
   readonly cipher: 'PSK-AES128-CCM8' | 'PSK-AES128-CBC-SHA256';
@@ -21,7 +23,7 @@ export class OpensslClient {
         's_client',
         '-dtls1_2',
         '-connect',
-        `127.0.0.1:${opts.port}`,
+        `${opts.host ?? '127.0.0.1'}:${opts.port}`,
         '-psk_identity',
         opts.identity,
         '-psk',
