@@ -135,4 +135,19 @@ describe('interop with openssl s_client', () => {
     await c.waitForOutput(/pong:six/);
     expect(server.received[0]?.peer.identity.toString()).toBe('device-1');
   });
+
+  it('refuses renegotiation with a no_renegotiation alert', async () => {
+    server = await TestServer.start();
+    const session = waitFor(server.endpoint, 'session');
+    const c = client();
+    await session;
+    c.write('one\n');
+    await c.waitForOutput(/pong:one/);
+    const end = waitFor(server.endpoint, 'sessionEnd');
+    c.write('R\n'); // s_client's command to renegotiate
+    await c.waitForOutput(/no renegotiation/);
+    // OpenSSL gives the connection up on the refusal (handshake_failure), and so does the server.
+    expect((await end)[1]).toBe('peer sent fatal alert 40');
+    expect(server.received.map((r) => r.text)).toEqual(['one\n']);
+  });
 });
