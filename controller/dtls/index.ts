@@ -1,3 +1,18 @@
+/**
+ * A DTLS 1.2 server for pre-shared keys (RFC 6347, RFC 4279, RFC 6655), on Node's crypto only.
+ *
+ * `DtlsEndpoint` owns one UDP socket: `message` events carry each decrypted datagram with its
+ * sender and the PSK identity its session authenticated; `send` / `datagramSender()` encrypt for
+ * a peer's session. Suites TLS_PSK_WITH_AES_128_CCM_8 and TLS_PSK_WITH_AES_128_CBC_SHA256;
+ * stateless cookies, extended master secret, resumption by session id, no renegotiation, no
+ * compression. Event listeners must not throw: an exception is counted in `stats().internalErrors`
+ * and the rest of that datagram is dropped.
+ *
+ * Not yet: RFC 9146 connection ids (the record codec takes a CID length, the AEAD additional data
+ * is built in one place), ECDHE-ECDSA and raw public keys (`KeyExchange` in cipher-suites.ts),
+ * session tickets. While a new handshake from a peer's address and port is under way, records of
+ * that peer's old session are not delivered.
+ */
 export {
   CIPHER_SUITES,
   type CipherSuite,
