@@ -255,16 +255,22 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
     let target: Connection | undefined;
     const flush = (): void => {
       if (target !== undefined && batch.length > 0 && !target.isClosed) {
-        const accepted = target.receive(batch);
-        if (accepted > 0 && this.#sessions.get(key) === target) {
-          // Most recently active last: the idle sweep walks from the front.
-          this.#sessions.delete(key);
-          this.#sessions.set(target.key, target);
-        }
+        if (target.receive(batch) > 0) this.#touch(target);
       }
       batch = [];
     };
     for (const record of records) {
+      const session = this.#sessions.get(key);
+      if (record.epoch >= 1 && session !== undefined && this.#handshakes.has(key)) {
+        // A new handshake from this address and port is under way, yet the peer may still be using
+        // its session (or the handshake is someone else's): records that open under it are its.
+        flush();
+        target = undefined;
+        if (session.receive([record]) > 0) {
+          this.#touch(session);
+          continue;
+        }
+      }
       const next = this.#route(record, key, rinfo);
       if (next !== target) {
         flush();
@@ -273,6 +279,13 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
       if (next !== undefined) batch.push(record);
     }
     flush();
+  }
+
+  /** Marks a session as most recently active: the idle sweep walks from the front. */
+  #touch(connection: Connection): void {
+    if (this.#sessions.get(connection.key) !== connection) return;
+    this.#sessions.delete(connection.key);
+    this.#sessions.set(connection.key, connection);
   }
 
   /** The connection a record is for; undefined when it is consumed here (a ClientHello) or dropped. */
@@ -293,8 +306,8 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
       }
       return handshake ?? session;
     }
-    // A handshake under way takes every record of its peer; its keys may still be being looked up
-    // when the client's Finished comes (in the same datagram as the key exchange).
+    // A handshake under way takes the other records of its peer; its keys may still be being looked
+    // up when the client's Finished comes (in the same datagram as the key exchange).
     return handshake ?? session;
   }
 

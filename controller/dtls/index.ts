@@ -10,8 +10,7 @@
  *
  * Not yet: RFC 9146 connection ids (the record codec takes a CID length, the AEAD additional data
  * is built in one place), ECDHE-ECDSA and raw public keys (`KeyExchange` in cipher-suites.ts),
- * session tickets. While a new handshake from a peer's address and port is under way, records of
- * that peer's old session are not delivered.
+ * session tickets.
  */
 export {
   CIPHER_SUITES,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { dtls } from 'node-dtls-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ContentType, HandshakeType } from '../../controller/dtls/constants.js';
@@ -9,7 +10,7 @@ import {
 import { encodeRecord, parseRecords } from '../../controller/dtls/record-codec.js';
 import { TestServer, waitFor } from './support/dtls-server.js';
 import { connectNodeClient, type NodeClientOptions, nextMessage } from './support/node-client.js';
-import { cookieOf } from './support/raw-peer.js';
+import { clientHello, cookieOf } from './support/raw-peer.js';
 import { UdpRelay } from './support/udp-relay.js';
 
 let server: TestServer;
@@ -148,6 +149,30 @@ describe('interop with node-dtls-client 1.1.1', () => {
     socket.send(Buffer.from('still here'));
     expect(await reply).toBe('pong:still here');
     expect(server.endpoint.stats()).toMatchObject({ sessions: 1, handshakes: 0 });
+  });
+
+  it("keeps delivering a session's records while a new handshake from its address and port is under way", async () => {
+    server = await TestServer.start();
+    relay = await UdpRelay.start(server.port);
+    const { socket, outcome } = await connect(relay.port);
+    expect(outcome).toBe('connected');
+    const before = nextMessage(socket);
+    socket.send(Buffer.from('before'));
+    expect(await before).toBe('pong:before');
+    // Someone at the same address and port (the relay's) starts a handshake; its answers stay here.
+    relay.holdFromServer = true;
+    const random = randomBytes(32);
+    relay.inject(clientHello({ random }));
+    const cookie = cookieOf(await relay.nextFromServer());
+    relay.inject(clientHello({ random, cookie, messageSeq: 1, recordSeq: 1 }));
+    await relay.nextFromServer(); // ServerHello, ServerHelloDone
+    expect(server.endpoint.stats()).toMatchObject({ sessions: 1, handshakes: 1 });
+    relay.holdFromServer = false;
+    const during = nextMessage(socket);
+    socket.send(Buffer.from('during'));
+    expect(await during).toBe('pong:during');
+    expect(server.received.map((r) => r.text)).toEqual(['before', 'during']);
+    expect(server.endpoint.stats()).toMatchObject({ sessions: 1, handshakes: 1 });
   });
 });
 

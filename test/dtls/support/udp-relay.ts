@@ -10,6 +10,10 @@ export class UdpRelay {
   #client: { address: string; port: number } | undefined;
   /** When set, datagrams from the client are replaced by what it returns (undefined: dropped). */
   tamper: ((datagram: Buffer) => Buffer | undefined) | undefined;
+  /** When true, the server's datagrams are kept for `nextFromServer` instead of forwarded. */
+  holdFromServer = false;
+  readonly #held: Buffer[] = [];
+  readonly #waiting: ((datagram: Buffer) => void)[] = [];
 
   private constructor(
     readonly socket: Socket,
@@ -17,7 +21,11 @@ export class UdpRelay {
   ) {
     socket.on('message', (datagram, rinfo) => {
       if (rinfo.port === serverPort) {
-        if (this.#client) socket.send(datagram, this.#client.port, this.#client.address);
+        if (this.holdFromServer) {
+          const waiter = this.#waiting.shift();
+          if (waiter) waiter(datagram);
+          else this.#held.push(datagram);
+        } else if (this.#client) socket.send(datagram, this.#client.port, this.#client.address);
         return;
       }
       this.#client = { address: rinfo.address, port: rinfo.port };
@@ -41,6 +49,13 @@ export class UdpRelay {
   /** Sends a datagram to the server as if the client had. */
   inject(datagram: Buffer): void {
     this.socket.send(datagram, this.serverPort, '127.0.0.1');
+  }
+
+  /** The next datagram from the server kept while `holdFromServer` is set. */
+  nextFromServer(): Promise<Buffer> {
+    const held = this.#held.shift();
+    if (held) return Promise.resolve(held);
+    return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
   close(): Promise<void> {
