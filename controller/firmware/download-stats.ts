@@ -14,10 +14,6 @@ export interface DownloadProgress {
   readonly startedAt: number;
 }
 
-export type DownloadEvent =
-  | { readonly kind: 'started'; readonly download: DownloadProgress }
-  | { readonly kind: 'finished'; readonly download: DownloadProgress; readonly complete: boolean };
-
 /** A download request waiting for a slot of its client address (see `--max-downloads-per-client`). */
 export interface DownloadWait {
   readonly id: number;
@@ -27,6 +23,13 @@ export interface DownloadWait {
   readonly device?: string;
   readonly since: number;
 }
+
+export type DownloadEvent =
+  | { readonly kind: 'started'; readonly download: DownloadProgress }
+  | { readonly kind: 'finished'; readonly download: DownloadProgress; readonly complete: boolean }
+  | { readonly kind: 'queued'; readonly wait: DownloadWait }
+  /** The wait ended: the request got its slot or went away. */
+  | { readonly kind: 'dequeued'; readonly wait: DownloadWait };
 
 /** Totals of waits that ended (admitted or abandoned), for a mean wait. */
 export interface WaitTotals {
@@ -43,7 +46,7 @@ export interface DownloadStats {
   /** Requests queued behind their address's concurrent downloads, oldest first. */
   waiting(): readonly DownloadWait[];
   waitTotals(): WaitTotals;
-  /** Calls `listener` on every start and end of a download; returns the unsubscribe function. */
+  /** Calls `listener` on every start and end of a download or a wait; returns the unsubscribe function. */
   subscribe(listener: (event: DownloadEvent) => void): () => void;
 }
 
@@ -111,12 +114,15 @@ export function createDownloadStats(now: () => number = Date.now): DownloadRecor
     beginWait(wait) {
       const id = nextId++;
       const since = now();
-      waits.set(id, { id, since, ...wait });
+      const entry: DownloadWait = { id, since, ...wait };
+      waits.set(id, entry);
+      emit({ kind: 'queued', wait: entry });
       return {
         end() {
           if (!waits.delete(id)) return;
           waitCount++;
           waitSeconds += Math.max(0, now() - since) / 1000;
+          emit({ kind: 'dequeued', wait: entry });
         },
       };
     },

@@ -4,12 +4,15 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFirmwareCatalog } from '../../controller/firmware/build-catalog.js';
-import { createDownloadStats, type DownloadEvent } from '../../controller/firmware/download-stats.js';
+import {
+  createDownloadStats,
+  type DownloadEvent,
+  type DownloadStats,
+} from '../../controller/firmware/download-stats.js';
 import {
   type RunningFirmwareServer,
   startFirmwareHttpServer,
 } from '../../controller/firmware/http/server.js';
-import { waitFor } from '../reliability/harness/wait-for.js';
 import {
   type FirmwareDir,
   get,
@@ -233,11 +236,41 @@ function startPausedDownload(port: number, path: string): Promise<PausedDownload
   });
 }
 
+/** Resolves with the first event of `stats` from now on that `match` accepts. */
+function nextEvent<K extends DownloadEvent['kind']>(
+  stats: DownloadStats,
+  kind: K,
+  match: (event: Extract<DownloadEvent, { kind: K }>) => boolean = () => true,
+): Promise<Extract<DownloadEvent, { kind: K }>> {
+  return new Promise((resolve) => {
+    const stop = stats.subscribe((event) => {
+      if (event.kind !== kind) return;
+      const wanted = event as Extract<DownloadEvent, { kind: K }>;
+      if (!match(wanted)) return;
+      stop();
+      resolve(wanted);
+    });
+  });
+}
+
+/** The events of `stats` from now on, one line each, for asserting their order. */
+function eventLog(stats: DownloadStats): string[] {
+  const log: string[] = [];
+  stats.subscribe((event) => {
+    if (event.kind === 'started') log.push(`started ${event.download.id}`);
+    else if (event.kind === 'finished')
+      log.push(`finished ${event.download.id} ${event.complete ? 'complete' : 'cut off'}`);
+    else log.push(`${event.kind} ${event.wait.id}`);
+  });
+  return log;
+}
+
 describe('per-client bounds', () => {
   it('queues downloads beyond the concurrent ones a client may run, visibly, and serves each in turn', async () => {
     const big = await writeImage(fw.dir, 'queued.bin', 48 * 1024 * 1024);
     const { catalog } = await buildFirmwareCatalog(fw.dir, [{ file: 'queued.bin', sha256: big.sha256 }]);
     const ownStats = createDownloadStats();
+    const idleTimeoutMs = 300;
     const limited = await startFirmwareHttpServer({
       port: 0,
       host: '127.0.0.1',
@@ -245,39 +278,55 @@ describe('per-client bounds', () => {
       stats: ownStats,
       maxDownloadsPerClient: 1,
       downloadQueuePerClient: 2,
-      idleTimeoutMs: 300,
+      idleTimeoutMs,
     });
+    const log = eventLog(ownStats);
     try {
+      // The readers below pause after the headers: their downloads stall, so the idle timeout
+      // cuts each off in turn, which is what lets the next queued request in.
+      const firstStarted = nextEvent(ownStats, 'started');
       const first = await startPausedDownload(limited.port, '/binaries/queued.bin');
       expect(first.res.statusCode).toBe(200);
-      // Two more wait: no answer yet, both listed as waiting for this address.
+      const firstId = (await firstStarted).download.id;
+      // Two more wait, in this order: no answer yet, both listed as waiting for this address.
+      const secondQueued = nextEvent(ownStats, 'queued');
       const second = startPausedDownload(limited.port, '/binaries/queued.bin');
+      const secondWait = (await secondQueued).wait;
+      const thirdQueued = nextEvent(ownStats, 'queued');
       const third = get(limited.port, '/binaries/queued.bin', { method: 'HEAD' });
-      await waitFor('two queued downloads', () => (ownStats.waiting().length === 2 ? true : undefined), {
-        intervalMs: 10,
-        timeoutMs: 10_000,
-      });
-      expect(ownStats.waiting()[0]).toMatchObject({
-        file: 'queued.bin',
-        client: '127.0.0.1',
-        protocol: 'http',
-      });
+      const thirdWait = (await thirdQueued).wait;
+      expect(ownStats.waiting()).toEqual([secondWait, thirdWait]);
+      expect(secondWait).toMatchObject({ file: 'queued.bin', client: '127.0.0.1', protocol: 'http' });
       // The queue is full: a fourth is refused, the abusive-client case.
       const refused = await get(limited.port, '/binaries/queued.bin', { method: 'HEAD' });
       expect(refused.status).toBe(429);
       expect(refused.headers['retry-after']).toBeDefined();
-      // Waiting longer than the idle timeout is not idleness: the queued requests are still served.
-      await new Promise<void>((resolve) => setTimeout(resolve, 600));
-      expect(ownStats.waiting()).toHaveLength(2);
 
-      first.req.destroy();
+      const secondStarted = nextEvent(ownStats, 'started').then(({ download }) => ({
+        id: download.id,
+        waiting: ownStats.waiting(),
+      }));
       const admitted = await second;
       expect(admitted.res.statusCode).toBe(200);
-      expect(ownStats.waiting()).toHaveLength(1);
-      admitted.req.destroy();
+      const { id: secondId, waiting } = await secondStarted;
+      // When the second got its slot the third was still waiting for it.
+      expect(waiting).toEqual([thirdWait]);
       expect((await third).status).toBe(200);
       expect(ownStats.waiting()).toEqual([]);
       expect(ownStats.waitTotals().count).toBe(2);
+      // Waiting is not idleness: the third waited through the whole idle timeout that cut off the
+      // stalled second download, and was still served.
+      const at = (line: string): number => {
+        const index = log.indexOf(line);
+        expect(index, `"${line}" in ${log.join(', ')}`).toBeGreaterThanOrEqual(0);
+        return index;
+      };
+      expect(at(`finished ${firstId} cut off`)).toBeLessThan(at(`started ${secondId}`));
+      expect(at(`dequeued ${secondWait.id}`)).toBeLessThan(at(`started ${secondId}`));
+      expect(at(`started ${secondId}`)).toBeLessThan(at(`finished ${secondId} cut off`));
+      expect(at(`finished ${secondId} cut off`)).toBeLessThan(at(`dequeued ${thirdWait.id}`));
+      admitted.req.destroy();
+      first.req.destroy();
     } finally {
       await limited.close();
     }
@@ -296,6 +345,7 @@ describe('per-client bounds', () => {
     });
     try {
       const first = await startPausedDownload(limited.port, '/binaries/left.bin');
+      const queued = nextEvent(ownStats, 'queued');
       const leaving = httpRequest({
         host: '127.0.0.1',
         port: limited.port,
@@ -304,22 +354,16 @@ describe('per-client bounds', () => {
       });
       leaving.on('error', () => {});
       leaving.end();
-      await waitFor('a queued download', () => (ownStats.waiting().length === 1 ? true : undefined), {
-        intervalMs: 10,
-        timeoutMs: 10_000,
-      });
+      const { wait } = await queued;
+      const left = nextEvent(ownStats, 'dequeued', (event) => event.wait.id === wait.id);
       // A reset, not a FIN: the server allows half-open sockets (small stacks half-close after the
       // request), so only a reset or a failed write tells that a client is gone.
       leaving.socket?.resetAndDestroy();
-      await waitFor('the queue to empty', () => (ownStats.waiting().length === 0 ? true : undefined), {
-        intervalMs: 10,
-        timeoutMs: 10_000,
-      });
+      await left;
+      expect(ownStats.waiting()).toEqual([]);
+      const nextQueued = nextEvent(ownStats, 'queued');
       const next = get(limited.port, '/binaries/left.bin', { method: 'HEAD' });
-      await waitFor('the next to wait', () => (ownStats.waiting().length === 1 ? true : undefined), {
-        intervalMs: 10,
-        timeoutMs: 10_000,
-      });
+      await nextQueued;
       first.req.destroy();
       expect((await next).status).toBe(200);
     } finally {
