@@ -2,6 +2,11 @@
 export interface Peer {
   readonly address: string;
   readonly port: number;
+  /**
+   * The identity the peer's secure session authenticated (a DTLS PSK identity), on a transport that
+   * authenticates; absent on plain UDP. Not part of the peer's key: each transport keeps its own peers.
+   */
+  readonly identity?: string;
 }
 
 const V4_MAPPED = '::ffff:';

@@ -57,6 +57,8 @@ export function registrationFromRow(row: RegistrationColumns): Registration | un
     endpoint: row.endpoint,
     address,
     port,
+    security: 'none',
+    identity: undefined,
     lifetime,
     lwm2mVersion: version,
     binding: row.binding ?? 'U',

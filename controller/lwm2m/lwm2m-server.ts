@@ -1,14 +1,15 @@
-import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { normaliseAddress, type Peer } from '../coap/address.js';
 import { methodOf } from '../coap/codes.js';
-import { udpSender } from '../coap/datagram-sender.js';
 import { FixedDelayQueue } from '../coap/fixed-delay-queue.js';
 import type { InboundRequest } from '../coap/inbound-exchanges.js';
 import { CoapOption, optionValues, uintOption } from '../coap/options.js';
 import { type RequestHandler, Routes } from '../coap/route.js';
-import { CoapServer, type CoapServerOptions } from '../coap/server.js';
+import type { CoapServer, CoapServerOptions } from '../coap/server.js';
 import { type CoapTiming, FLEET_TIMING } from '../coap/timing.js';
+import type { DatagramTransport, SecurityMode } from '../coap/transport.js';
+import { udpTransport } from '../coap/udp-transport.js';
+import type { CredentialDirectory } from '../credentials/index.js';
 import type { ContentFormatId } from './content-format.js';
 import { DeviceClient, type DeviceClientDeps } from './downlink/device-client.js';
 import type { DeviceTarget } from './downlink/dispatcher.js';
@@ -24,7 +25,8 @@ import {
   type RegistrationRequest,
 } from './registration/registration-handler.js';
 import { RegistrationStore } from './registration/registration-store.js';
-import { CoapRequester } from './transport/requester.js';
+import { CoapStack } from './transport/coap-stack.js';
+import { type DtlsTransportOptions, dtlsTransport } from './transport/dtls-transport.js';
 import { bindUdpSocket, type UdpFamily } from './transport/udp-socket.js';
 
 /** The subset of a pino logger this module uses. */
@@ -35,11 +37,18 @@ export interface Lwm2mLogger {
 }
 
 export interface Lwm2mServerOptions {
-  /** UDP port; 0 picks a free one (see `address()`). Default 5683. */
-  readonly port?: number;
-  /** Default '::' (IPv6 and IPv4); an IPv4 address binds udp4. */
+  /**
+   * Plain CoAP's UDP port; 0 picks a free one (see `address()`), 'off' serves no plain CoAP (then
+   * `coaps` must be given). Default 5683.
+   */
+  readonly port?: number | 'off';
+  /** Default '::' (IPv6 and IPv4); an IPv4 address binds udp4. Both transports bind it. */
   readonly host?: string;
   readonly family?: UdpFamily;
+  /** CoAP over DTLS with pre-shared keys (coaps://) on its own UDP port; needs `credentials`. */
+  readonly coaps?: { readonly port: number; readonly dtls?: DtlsTransportOptions };
+  /** Devices' pre-shared keys, and which endpoints have them (those are refused over plain CoAP). */
+  readonly credentials?: CredentialDirectory;
   /** Epoch ms; inject to test lifetimes and queue mode. */
   readonly clock?: () => number;
   readonly logger?: Lwm2mLogger;
@@ -139,11 +148,13 @@ const RD = Buffer.from('rd');
 
 const silentLogger: Lwm2mLogger = { debug() {}, warn() {}, error() {} };
 
-/** The LwM2M server: registration interface, device management and observe on one UDP socket. */
+/**
+ * The LwM2M server: registration interface, device management and observe, over plain CoAP and/or
+ * CoAP over DTLS, each on one UDP socket shared by its server and client sides. A registration
+ * remembers the transport it came over; every request to the device goes out through it.
+ */
 export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
-  readonly #socket: Socket;
-  readonly #coap: CoapServer;
-  readonly #requester: CoapRequester;
+  readonly #stacks = new Map<SecurityMode, CoapStack>();
   readonly #store = new RegistrationStore();
   readonly #queue: QueueModeDispatcher;
   readonly #clock: () => number;
@@ -151,8 +162,6 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   readonly #beforeAnswer: Lwm2mServerOptions['beforeAnswer'];
   /** Answers held for `beforeAnswer`, released when it settles or after `persistWaitMs`. */
   readonly #held: FixedDelayQueue<HeldAnswer>;
-  /** A dual-stack socket sends to IPv4 peers as ::ffff:a.b.c.d. */
-  readonly #v6Socket: boolean;
   readonly #graceMs: number;
   readonly #model: ObjectModel;
   readonly #routes = new Routes();
@@ -163,32 +172,35 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   readonly #sweep: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  private constructor(socket: Socket, opts: Lwm2mServerOptions, timing: CoapTiming) {
+  private constructor(
+    transports: readonly DatagramTransport[],
+    opts: Lwm2mServerOptions,
+    timing: CoapTiming,
+  ) {
     super();
-    this.#socket = socket;
     this.#clock = opts.clock ?? Date.now;
     this.#log = opts.logger ?? silentLogger;
     this.#beforeAnswer = opts.beforeAnswer;
     this.#held = new FixedDelayQueue(opts.persistWaitMs ?? 1_000, (held) => held.release());
-    this.#v6Socket = socket.address().family === 'IPv6';
     this.#graceMs = opts.expiryGraceMs ?? 0;
     this.#model = opts.model ?? defaultModel;
-    const sender = udpSender(socket);
-    this.#requester = new CoapRequester(sender, timing, this.#clock);
-    this.#coap = new CoapServer({
-      sender,
-      onResponse: (packet, peer) => this.#requester.handleIncoming(packet, peer),
-      onRequest: (req) => this.#onRequest(req),
+    const stackOptions = {
       maxCachedResponses: opts.maxCachedResponses ?? 20_000,
       maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024,
       ...(opts.block1 === undefined ? {} : { block1: opts.block1 }),
       now: this.#clock,
-      onError: (msg, err) => this.#log.warn({ err }, msg),
-      timing,
-      nextMessageId: (peer) => this.#requester.nextMessageId(peer),
-    });
-    socket.on('message', (datagram, rinfo) => this.#coap.receive(datagram, rinfo));
-    socket.on('error', (err) => this.#log.error({ err }, 'udp socket error'));
+      onError: (msg: string, err: unknown) => this.#log.warn({ err }, msg),
+    };
+    for (const transport of transports) {
+      const stack = new CoapStack(
+        transport,
+        (req) => this.#onRequest(req, transport.security),
+        stackOptions,
+        timing,
+        this.#clock,
+      );
+      this.#stacks.set(transport.security, stack);
+    }
     this.#queue = new QueueModeDispatcher((ep) => this.#target(ep), {
       awakeMs: opts.queueAwakeMs ?? 93_000,
       maxQueued: opts.maxQueuedPerDevice ?? 16,
@@ -197,7 +209,6 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.#deviceDeps = {
       dispatcher: this.#queue,
       registration: (ep) => this.#store.byEndpoint(ep),
-      requester: this.#requester,
       model: this.#model,
       formatMemory: this.#formatMemory,
       observations: this.observations,
@@ -211,35 +222,80 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
   }
 
-  /** Binds the socket and starts serving. Throws when the port cannot be bound. */
+  /** Binds the sockets and starts serving. Throws when a port cannot be bound. */
   static async start(opts: Lwm2mServerOptions = {}): Promise<Lwm2mServer> {
     const timing: CoapTiming = { ...FLEET_TIMING, ...opts.timing };
-    const bound = await bindUdpSocket({
-      port: opts.port ?? 5683,
-      ...(opts.host === undefined ? {} : { host: opts.host }),
-      ...(opts.family === undefined ? {} : { family: opts.family }),
-    });
-    if (bound.kind === 'error') throw new Error(bound.message);
-    const server = new Lwm2mServer(bound.bound.socket, opts, timing);
-    if (bound.bound.receiveBufferWarning) server.#log.warn({}, bound.bound.receiveBufferWarning);
+    const plainPort = opts.port ?? 5683;
+    if (plainPort === 'off' && opts.coaps === undefined) {
+      throw new Error('neither plain CoAP nor CoAP over DTLS is enabled');
+    }
+    if (opts.coaps !== undefined && opts.credentials === undefined) {
+      throw new Error('CoAP over DTLS needs a credential directory');
+    }
+    const warnings: string[] = [];
+    const transports: DatagramTransport[] = [];
+    const bind = async (port: number) => {
+      const bound = await bindUdpSocket({
+        port,
+        ...(opts.host === undefined ? {} : { host: opts.host }),
+        ...(opts.family === undefined ? {} : { family: opts.family }),
+      });
+      if (bound.kind === 'error') throw new Error(bound.message);
+      if (bound.bound.receiveBufferWarning) warnings.push(bound.bound.receiveBufferWarning);
+      return bound.bound.socket;
+    };
+    const log = opts.logger ?? silentLogger;
+    try {
+      if (plainPort !== 'off') {
+        transports.push(udpTransport(await bind(plainPort), (err) => log.error({ err }, 'udp socket error')));
+      }
+      if (opts.coaps !== undefined && opts.credentials !== undefined) {
+        const socket = await bind(opts.coaps.port);
+        socket.on('error', (err) => log.error({ err }, 'dtls socket error'));
+        const { transport } = dtlsTransport({
+          socket,
+          credentials: opts.credentials,
+          ...(opts.coaps.dtls === undefined ? {} : { dtls: opts.coaps.dtls }),
+        });
+        transports.push(transport);
+      }
+    } catch (err) {
+      await Promise.all(transports.map((t) => t.close()));
+      throw err;
+    }
+    const server = new Lwm2mServer(transports, opts, timing);
+    for (const warning of warnings) server.#log.warn({}, warning);
     return server;
   }
 
-  /** Stops serving: pending requests end `unreachable`, queued ones too; the socket closes. */
+  /** Stops serving: pending requests end `unreachable`, queued ones too; the sockets close. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#sweep);
     this.#held.clear();
-    this.#requester.close();
     for (const reg of this.#store.values()) this.#queue.drop(reg.endpoint, 'server stopped');
-    this.#coap.close();
-    await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+    await Promise.all([...this.#stacks.values()].map((stack) => stack.close()));
   }
 
-  address(): { readonly address: string; readonly port: number; readonly family: UdpFamily } {
-    const a = this.#socket.address();
+  /**
+   * The local address of a transport's socket: plain CoAP's by default (CoAP over DTLS's when plain
+   * CoAP is off). Throws for a transport the server does not serve.
+   */
+  address(security?: SecurityMode): {
+    readonly address: string;
+    readonly port: number;
+    readonly family: UdpFamily;
+  } {
+    const stack = this.#stacks.get(security ?? (this.#stacks.has('none') ? 'none' : 'psk'));
+    if (stack === undefined) throw new Error(`not serving ${security === 'psk' ? 'coaps' : 'coap'}`);
+    const a = stack.transport.address();
     return { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'udp6' : 'udp4' };
+  }
+
+  /** Whether the server serves a transport (plain CoAP: 'none', CoAP over DTLS: 'psk'). */
+  serves(security: SecurityMode): boolean {
+    return this.#stacks.has(security);
   }
 
   registrations(): IterableIterator<Registration> {
@@ -281,7 +337,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   /** Unfinished block-wise (Block1) request bodies, the source addresses sending them and the bytes held. */
   block1Usage(): CoapServer['block1Usage'] {
-    return this.#coap.block1Usage;
+    const usage = { transfers: 0, sources: 0, bytes: 0 };
+    for (const stack of this.#stacks.values()) {
+      const u = stack.server.block1Usage;
+      usage.transfers += u.transfers;
+      usage.sources += u.sources;
+      usage.bytes += u.bytes;
+    }
+    return usage;
   }
 
   /** Serves CoAP requests whose Uri-Path starts with `pathPrefix` (e.g. '/fw/') on this server's socket. */
@@ -292,20 +355,22 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.#routes.add(pathPrefix, handler);
   }
 
+  /** The device's registration and the transport it registered over (a restored one may have none). */
   #target(endpoint: string): DeviceTarget | undefined {
     const registration = this.#store.byEndpoint(endpoint);
     if (registration === undefined) return undefined;
-    return { registration, peer: this.#peerOf(registration) };
+    const stack = this.#stacks.get(registration.security);
+    if (stack === undefined) return undefined;
+    return {
+      registration,
+      peer: stack.peerOf(registration.address, registration.port),
+      requester: stack.requester,
+    };
   }
 
-  #peerOf(reg: Registration): Peer {
-    const address = this.#v6Socket && reg.address.includes('.') ? `::ffff:${reg.address}` : reg.address;
-    return { address, port: reg.port };
-  }
-
-  #onRequest(req: InboundRequest): void {
+  #onRequest(req: InboundRequest, security: SecurityMode): void {
     if (optionValues(req.packet.options, CoapOption.URI_PATH)[0]?.equals(RD)) {
-      this.#onRegistrationRequest(req);
+      this.#onRegistrationRequest(req, security);
       return;
     }
     const handler = this.#routes.find(req);
@@ -314,7 +379,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   /** A request to the registration interface (its body reassembled if it came in blocks). */
-  #onRegistrationRequest(req: InboundRequest): void {
+  #onRegistrationRequest(req: InboundRequest, security: SecurityMode): void {
     const { packet, peer } = req;
     const options = packet.options;
     const request: RegistrationRequest = {
@@ -324,6 +389,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       contentFormat: uintOption(options, CoapOption.CONTENT_FORMAT),
       payload: packet.payload,
       peer,
+      security,
     };
     this.#onRegistration(request, (answer) =>
       req.answer({

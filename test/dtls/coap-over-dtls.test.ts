@@ -37,7 +37,7 @@ describe('the CoAP layer over the DTLS endpoint', () => {
     });
     endpoint.on('message', (datagram, peer) => {
       identities.push(peer.identity.toString());
-      coap!.receive(datagram, peer);
+      coap!.receive(datagram, { address: peer.address, port: peer.port });
     });
     const { socket, outcome } = await connectNodeClient(server.port);
     sockets.push(socket);

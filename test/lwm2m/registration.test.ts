@@ -129,6 +129,8 @@ describe('Update', () => {
         endpoint: 'from-db',
         address: '127.0.0.1',
         port: d.port,
+        security: 'none',
+        identity: undefined,
         lifetime: 60,
         lwm2mVersion: '1.1',
         binding: 'U',

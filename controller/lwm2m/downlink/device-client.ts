@@ -1,3 +1,5 @@
+import type { CoapRequester, CoapResponse, ExchangeOutcome, OutgoingRequest } from '../../coap/requester.js';
+import { ObservationRecord } from '../../coap/requester.js';
 import {
   decode,
   EncodeError,
@@ -12,13 +14,6 @@ import type { ObjectModel } from '../model/index.js';
 import type { ObservationRegistry, TrackedObservation } from '../observations/observation-registry.js';
 import { formatPath, PathError, parsePath, pathDepth } from '../path.js';
 import type { Registration } from '../registration/registration.js';
-import type {
-  CoapRequester,
-  CoapResponse,
-  ExchangeOutcome,
-  OutgoingRequest,
-} from '../transport/requester.js';
-import { ObservationRecord } from '../transport/requester.js';
 import type { Dispatcher } from './dispatcher.js';
 import { formatCandidates, isFormatRejection } from './format-choice.js';
 import type {
@@ -52,7 +47,6 @@ export type NotificationListener = (n: NotificationResult, observation: Observat
 export interface DeviceClientDeps {
   readonly dispatcher: Dispatcher;
   readonly registration: (endpoint: string) => Registration | undefined;
-  readonly requester: CoapRequester;
   readonly model: ObjectModel;
   /** Per-device memory of a format that worked after a 4.06/4.15 fallback. */
   readonly formatMemory: Map<string, ContentFormatId>;
@@ -123,6 +117,8 @@ function decodeValues(
  */
 export class DeviceObservation extends ObservationRecord implements TrackedObservation {
   next: TrackedObservation | undefined = undefined;
+  /** The requester of the transport the observation was made over; set when it is sent. */
+  requester: CoapRequester | undefined = undefined;
 
   constructor(
     readonly endpoint: string,
@@ -136,7 +132,7 @@ export class DeviceObservation extends ObservationRecord implements TrackedObser
 
   async cancel(opts?: { readonly active?: boolean }): Promise<void> {
     this.deps.observations.untrack(this);
-    await this.deps.requester.cancelObservation(this, opts?.active === true);
+    await this.requester?.cancelObservation(this, opts?.active === true);
   }
 
   notify(response: CoapResponse): void {
@@ -303,8 +299,7 @@ export class DeviceClient {
   }
 
   #send(req: OutgoingRequest, opts: RequestOpts | undefined): Promise<ExchangeOutcome> {
-    const { requester } = this.#deps;
-    return this.#deps.dispatcher.dispatch(this.endpoint, ({ peer }) =>
+    return this.#deps.dispatcher.dispatch(this.endpoint, ({ peer, requester }) =>
       requester.request(peer, req, opts?.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs }),
     );
   }
@@ -348,14 +343,15 @@ export class DeviceClient {
   ): Promise<{ result: ObserveResult; rejected: boolean }> {
     const deps = this.#deps;
     const observation = new DeviceObservation(this.endpoint, path, format, deps, onNotify);
-    const outcome = await deps.dispatcher.dispatch(this.endpoint, ({ peer }) =>
-      deps.requester.observe(
+    const outcome = await deps.dispatcher.dispatch(this.endpoint, ({ peer, requester }) => {
+      observation.requester = requester;
+      return requester.observe(
         peer,
         { method: 'GET', pathSegments: segments(path), accept: format },
         observation,
         opts?.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs },
-      ),
-    );
+      );
+    });
     if (outcome.kind !== 'response') return { result: failureOf(outcome), rejected: false };
     const { response } = outcome;
     if (!response.code.startsWith('2.')) {
@@ -363,7 +359,7 @@ export class DeviceClient {
     }
     const decoded = decodeValues(path, response, format, deps.model);
     if (decoded.kind !== 'ok') {
-      await deps.requester.cancelObservation(observation, false);
+      await observation.requester?.cancelObservation(observation, false);
       return { result: decoded, rejected: false };
     }
     if (!observation.accepted) {

@@ -1,9 +1,12 @@
 import type { Peer } from '../../coap/address.js';
+import type { CoapRequester } from '../../coap/requester.js';
 import type { Registration } from '../registration/registration.js';
 
 export interface DeviceTarget {
   readonly registration: Registration;
   readonly peer: Peer;
+  /** The CoAP client side of the transport the device registered over. */
+  readonly requester: CoapRequester;
 }
 
 export type Unreachable = { readonly kind: 'unreachable'; readonly reason: string };

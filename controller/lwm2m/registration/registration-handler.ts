@@ -1,6 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { Peer } from '../../coap/address.js';
 import { normaliseAddress } from '../../coap/address.js';
+import type { SecurityMode } from '../../coap/transport.js';
 import { ContentFormat } from '../content-format.js';
 import { objectLinksFromRegistration, parseLinkFormat } from '../link-format.js';
 import type { Registration } from './registration.js';
@@ -38,7 +39,10 @@ export interface RegistrationRequest {
   readonly query: readonly Buffer[];
   readonly contentFormat: number | undefined;
   readonly payload: Buffer;
+  /** With the identity its session authenticated, on a secure transport. */
   readonly peer: Peer;
+  /** The transport it came over. */
+  readonly security: SecurityMode;
 }
 
 export const ANSWER_CODE = { registered: '2.01', updated: '2.04', deregistered: '2.02' } as const;
@@ -137,6 +141,8 @@ function register(
     endpoint: params.params.endpoint,
     address: normaliseAddress(req.peer.address),
     port: req.peer.port,
+    security: req.security,
+    identity: req.peer.identity,
     lifetime: params.params.lifetime,
     lwm2mVersion: params.params.lwm2mVersion,
     binding: params.params.binding,

@@ -1,3 +1,4 @@
+import type { SecurityMode } from '../../coap/transport.js';
 import { objectLinksFromRegistration, parseLinkFormat, type RegistrationObjects } from '../link-format.js';
 
 /** LwM2M versions this server speaks; a Register with another version gets 4.12 Precondition Failed. */
@@ -23,6 +24,10 @@ export interface Registration {
   /** Normalised peer address (IPv4 peers appear as a.b.c.d, never ::ffff:a.b.c.d). */
   readonly address: string;
   readonly port: number;
+  /** The transport it registered over: plain CoAP ('none') or DTLS with a pre-shared key ('psk'). */
+  readonly security: SecurityMode;
+  /** The PSK identity its DTLS session authenticated; its Updates and De-register must carry it too. */
+  readonly identity: string | undefined;
   /** Seconds. */
   readonly lifetime: number;
   readonly lwm2mVersion: Lwm2mVersion;

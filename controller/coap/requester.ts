@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ParsedPacket } from 'coap-packet';
-import { type Peer, peerKey } from '../../coap/address.js';
-import { type BlockOption, blockSize, decodeBlock, encodeBlock } from '../../coap/block-option.js';
-import { type CoapMethod, METHOD_CODES } from '../../coap/codes.js';
-import type { DatagramSender } from '../../coap/datagram-sender.js';
-import { emptyMessage, encodeMessage } from '../../coap/encode-message.js';
-import { CoapOption, optionValue, uintOption } from '../../coap/options.js';
-import { type CoapTiming, exchangeLifetimeMs } from '../../coap/timing.js';
-import { encodeUint } from '../../coap/uint.js';
+import { type Peer, peerKey } from './address.js';
+import { type BlockOption, blockSize, decodeBlock, encodeBlock } from './block-option.js';
+import { type CoapMethod, METHOD_CODES } from './codes.js';
+import type { DatagramSender } from './datagram-sender.js';
+import { emptyMessage, encodeMessage } from './encode-message.js';
+import { CoapOption, optionValue, uintOption } from './options.js';
+import { type CoapTiming, exchangeLifetimeMs } from './timing.js';
+import { encodeUint } from './uint.js';
 
 export type { CoapMethod };
 
