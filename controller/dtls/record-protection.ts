@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  type Hash,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 
 /** The header fields a record's protection binds (its MAC or AEAD additional data). */
 export interface RecordHeaderFields {
@@ -101,23 +108,37 @@ export class Ccm8Protection implements RecordProtection {
 
 const BLOCK = 16;
 const SHA256_LENGTH = 32;
+const SHA256_BLOCK = 64;
+/** Padding is at most 255 bytes plus its length byte (RFC 5246 6.2.3.2). */
+const MAX_PADDING = 256;
 
 /**
- * AES-128-CBC with HMAC-SHA256, MAC-then-encrypt with an explicit IV (RFC 5246 6.2.3.2). A bad
- * padding and a bad MAC take the same path: the MAC is always computed, and both drop the record.
+ * AES-128-CBC with HMAC-SHA256, MAC-then-encrypt with an explicit IV (RFC 5246 6.2.3.2).
+ *
+ * Opening does the same work whatever the padding says (Lucky Thirteen, RFC 5246 6.2.3.2's note):
+ * the last 256 bytes are always scanned, a bad padding counts as none, the MAC hashes as many bytes
+ * whatever the content length turns out to be, the MACs are compared with `timingSafeEqual`, and a
+ * bad padding and a bad MAC give the same answer (undefined: the caller drops the record, or ends a
+ * handshake with bad_record_mac). Node's crypto offers no constant-time HMAC over a secret length,
+ * so this is constant work up to one SHA-256 block, not constant time.
  */
 export class CbcSha256Protection implements RecordProtection {
   readonly overhead = BLOCK + SHA256_LENGTH + BLOCK;
   readonly #encKey: Buffer;
-  readonly #macKey: Buffer;
+  /** HMAC (RFC 2104) as two hashes: the inner one already holds the key XOR ipad, the outer key XOR opad. */
+  readonly #inner: Hash;
+  readonly #outerPad: Buffer;
 
   constructor(keys: TrafficKeys) {
     this.#encKey = keys.encKey;
-    this.#macKey = keys.macKey;
+    const key = Buffer.alloc(SHA256_BLOCK);
+    keys.macKey.copy(key);
+    this.#inner = createHash('sha256').update(key.map((b) => b ^ 0x36));
+    this.#outerPad = Buffer.from(key.map((b) => b ^ 0x5c));
   }
 
   seal(header: RecordHeaderFields, plaintext: Buffer): Buffer {
-    const mac = this.#mac(header, plaintext, plaintext.length);
+    const mac = this.#mac(header, plaintext, plaintext.length, plaintext.length);
     const unpadded = plaintext.length + SHA256_LENGTH;
     const padLength = BLOCK - 1 - (unpadded % BLOCK);
     const padding = Buffer.alloc(padLength + 1, padLength);
@@ -137,23 +158,35 @@ export class CbcSha256Protection implements RecordProtection {
     } catch {
       return undefined;
     }
+    const withoutMac = plain.length - SHA256_LENGTH;
     const padLength = plain[plain.length - 1]!;
-    let good = padLength + 1 + SHA256_LENGTH <= plain.length ? 1 : 0;
-    // Every padding byte must equal the padding length; a bad one is treated as no padding.
-    const checked = Math.min(padLength + 1, plain.length);
-    for (let i = 1; i <= checked; i++) good &= plain[plain.length - i] === padLength ? 1 : 0;
-    const contentLength = plain.length - SHA256_LENGTH - (good ? padLength + 1 : 0);
-    const expected = this.#mac(header, plain, contentLength);
+    let good = padLength + 1 <= withoutMac ? 1 : 0;
+    // Every padding byte must equal the padding length. The scan covers the largest padding there
+    // can be, whatever this one claims; `inPadding` masks the bytes that are not padding.
+    const scan = Math.min(MAX_PADDING, plain.length);
+    for (let i = 1; i <= scan; i++) {
+      const inPadding = i <= padLength + 1 ? 1 : 0;
+      const matches = plain[plain.length - i] === padLength ? 1 : 0;
+      good &= matches | (inPadding ^ 1);
+    }
+    const contentLength = withoutMac - good * (padLength + 1);
+    const expected = this.#mac(header, plain, contentLength, withoutMac);
     const received = plain.subarray(contentLength, contentLength + SHA256_LENGTH);
-    const macGood = timingSafeEqual(expected, received);
-    if (!(good && macGood)) return undefined;
+    const macGood = timingSafeEqual(expected, received) ? 1 : 0;
+    if ((good & macGood) === 0) return undefined;
     return plain.subarray(0, contentLength);
   }
 
-  #mac(header: RecordHeaderFields, content: Buffer, length: number): Buffer {
-    return createHmac('sha256', this.#macKey)
-      .update(additionalData(header, length))
-      .update(content.subarray(0, length))
-      .digest();
+  /**
+   * HMAC-SHA256 of the MAC header and `content[0, length)`; `content[length, hashed)` is hashed as
+   * well, into a copy that is thrown away, so that the work does not tell `length`.
+   */
+  #mac(header: RecordHeaderFields, content: Buffer, length: number, hashed: number): Buffer {
+    const inner = this.#inner.copy().update(additionalData(header, length));
+    inner.update(content.subarray(0, length));
+    const filler = inner.copy();
+    filler.update(content.subarray(length, hashed));
+    filler.digest();
+    return createHash('sha256').update(this.#outerPad).update(inner.digest()).digest();
   }
 }

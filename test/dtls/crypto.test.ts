@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   deriveKeys,
@@ -131,5 +131,64 @@ describe('AES-128-CBC-SHA256', () => {
     expect(p.open({ ...header, seq: 10 }, sealed)).toBeUndefined();
     expect(p.open(header, sealed.subarray(0, sealed.length - 1))).toBeUndefined();
     expect(p.open(header, sealed.subarray(0, 32))).toBeUndefined();
+  });
+  /** A record built by hand, as a peer with these keys would, with the padding and MAC given. */
+  function handmade(content: Buffer, opts: { padding?: Buffer; mac?: Buffer } = {}): Buffer {
+    const mac =
+      opts.mac ??
+      createHmac('sha256', keys.macKey)
+        .update(Buffer.from([0, 1, 0, 0, 0, 0, 0, 9, 23, 0xfe, 0xfd, 0, content.length]))
+        .update(content)
+        .digest();
+    const fill = 15 - ((content.length + 32) % 16);
+    const padding = opts.padding ?? Buffer.alloc(fill + 1, fill);
+    const iv = randomBytes(16);
+    const cipher = createCipheriv('aes-128-cbc', keys.encKey, iv).setAutoPadding(false);
+    return Buffer.concat([iv, cipher.update(Buffer.concat([content, mac, padding])), cipher.final()]);
+  }
+
+  it('seals with a MAC of RFC 5246 6.2.3.1 (HMAC-SHA256 over seq_num, header, content)', () => {
+    const sealed = new CbcSha256Protection(keys).seal(header, Buffer.from('abc'));
+    const decipher = createDecipheriv('aes-128-cbc', keys.encKey, sealed.subarray(0, 16)).setAutoPadding(
+      false,
+    );
+    const plain = Buffer.concat([decipher.update(sealed.subarray(16)), decipher.final()]);
+    expect(plain.subarray(3, 35)).toEqual(macOf('abc'));
+    expect([...plain.subarray(35)]).toEqual(Array(13).fill(12));
+  });
+
+  function macOf(text: string): Buffer {
+    return createHmac('sha256', keys.macKey)
+      .update(Buffer.from([0, 1, 0, 0, 0, 0, 0, 9, 23, 0xfe, 0xfd, 0, text.length]))
+      .update(text)
+      .digest();
+  }
+
+  it('opens records with any padding length up to 255, as TLS allows', () => {
+    const p = new CbcSha256Protection(keys);
+    const content = Buffer.from('padded');
+    for (const fill of [9, 25, 249]) {
+      expect(p.open(header, handmade(content, { padding: Buffer.alloc(fill + 1, fill) }))).toEqual(content);
+    }
+    const empty = Buffer.alloc(0);
+    expect(p.open(header, handmade(empty, { padding: Buffer.alloc(256, 255) }))).toEqual(empty);
+  });
+
+  it('gives the same answer for a bad padding as for a bad MAC (no padding oracle)', () => {
+    const p = new CbcSha256Protection(keys);
+    const content = Buffer.from('0123456789');
+    const good = handmade(content);
+    expect(p.open(header, good)).toEqual(content);
+    const outcomes = [
+      // The MAC is right, one padding byte is wrong.
+      handmade(content, { padding: Buffer.from([5, 5, 4, 5, 5, 5]) }),
+      // The MAC is right, the padding claims more bytes than the record has.
+      handmade(content, { padding: Buffer.from([5, 5, 5, 5, 5, 200]) }),
+      // The padding is right, the MAC is not.
+      handmade(content, { mac: Buffer.alloc(32, 1) }),
+      // The padding is right, the MAC is of other content.
+      handmade(content, { mac: macOf('another!!!') }),
+    ].map((record) => p.open(header, record));
+    expect(outcomes).toEqual([undefined, undefined, undefined, undefined]);
   });
 });
