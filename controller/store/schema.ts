@@ -153,12 +153,25 @@ export interface UrlSigningKeysTable {
   created_at: Timestamp;
 }
 
+/**
+ * Pre-shared keys of devices (migration 0011). Read only through controller/credentials, which
+ * wraps `psk_key` in a PskKey at once: the bytes never reach a log, an event or the API.
+ */
+export interface DeviceCredentialsTable {
+  endpoint: string;
+  psk_identity: string;
+  psk_key: Uint8Array;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   devices: DevicesTable;
   firmware_updates: FirmwareUpdatesTable;
   rollouts: RolloutsTable;
   events: EventsTable;
   url_signing_keys: UrlSigningKeysTable;
+  device_credentials: DeviceCredentialsTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;

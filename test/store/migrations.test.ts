@@ -20,6 +20,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0008-version-order',
           '0009-update-refusals',
           '0010-phase-checks',
+          '0011-device-credentials',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

@@ -8,6 +8,7 @@ import * as rolloutTarget from './0007-rollout-target.js';
 import * as versionOrder from './0008-version-order.js';
 import * as updateRefusals from './0009-update-refusals.js';
 import * as phaseChecks from './0010-phase-checks.js';
+import * as deviceCredentials from './0011-device-credentials.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -20,6 +21,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0008-version-order': versionOrder,
   '0009-update-refusals': updateRefusals,
   '0010-phase-checks': phaseChecks,
+  '0011-device-credentials': deviceCredentials,
 };
 
 export const migrationProvider: MigrationProvider = {
