@@ -20,6 +20,15 @@ const NEXT: Readonly<Record<string, readonly string[]>> = {
   UpdateCancelled: [],
 };
 
+/**
+ * Not a move of the update: the controller records here that acting on it failed (a step the
+ * database refused, a device operation that threw) and tries again later. It belongs to the update
+ * (its `update_id` is set, so the update's history shows it), may come at any point after
+ * UpdateStarted, even after the terminal event (a step that failed while another pass finished
+ * the update), and is left out of the order of moves.
+ */
+const NOT_A_MOVE: ReadonlySet<string> = new Set(['ReconcileFailed']);
+
 const TERMINAL_EVENT: Readonly<Record<string, string>> = {
   succeeded: 'UpdateSucceeded',
   failed: 'UpdateFailed',
@@ -69,10 +78,12 @@ export async function checkUpdateHistory(
 
   for (const u of updates) {
     if (u.finished_at === null) violations.push(`${u.endpoint}: update ${u.id} is still active (${u.phase})`);
-    const list = eventsOf.get(Number(u.id)) ?? [];
-    const types = list.map((e) => e.type);
-    if (types[0] !== 'UpdateStarted')
-      violations.push(`${u.endpoint}: update ${u.id} events ${types} lack UpdateStarted first`);
+    const all = eventsOf.get(Number(u.id)) ?? [];
+    if (all[0]?.type !== 'UpdateStarted')
+      violations.push(
+        `${u.endpoint}: update ${u.id} events ${all.map((e) => e.type)} lack UpdateStarted first`,
+      );
+    const types = all.filter((e) => !NOT_A_MOVE.has(e.type)).map((e) => e.type);
     for (let i = 1; i < types.length; i++) {
       const allowed = NEXT[types[i - 1]!];
       if (allowed === undefined || !allowed.includes(types[i]!)) {
@@ -98,8 +109,9 @@ export async function checkUpdateHistory(
       if (previous.finished_at === null || next.created_at < previous.finished_at) {
         violations.push(`${endpoint}: updates ${previous.id} and ${next.id} were active at the same time`);
       }
-      const lastOfPrevious = (eventsOf.get(Number(previous.id)) ?? []).at(-1)?.id ?? 0;
-      const firstOfNext = (eventsOf.get(Number(next.id)) ?? [])[0]?.id ?? Number.POSITIVE_INFINITY;
+      const moves = (id: number) => (eventsOf.get(id) ?? []).filter((e) => !NOT_A_MOVE.has(e.type));
+      const lastOfPrevious = moves(Number(previous.id)).at(-1)?.id ?? 0;
+      const firstOfNext = moves(Number(next.id))[0]?.id ?? Number.POSITIVE_INFINITY;
       if (firstOfNext < lastOfPrevious)
         violations.push(`${endpoint}: events of updates ${previous.id} and ${next.id} interleave`);
     }
