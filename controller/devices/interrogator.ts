@@ -19,12 +19,17 @@ export type InterrogationOutcome =
   | { readonly kind: 'silent'; readonly failure: Failure }
   | { readonly kind: 'gone' };
 
+/** State and Result received while the observations are set up, not yet stored. */
+type PendingFirmwareValues = Map<FirmwarePath, ReportedCode>;
+
 const ANSWERED: InterrogationOutcome = { kind: 'answered' };
 const GONE: InterrogationOutcome = { kind: 'gone' };
 
 /** Reads a device (object 3, 5/0/8, 5/0/9), observes its firmware state and stores what it reports. */
 export class Interrogator {
   readonly #ctx: SyncContext;
+  /** Firmware values of devices whose observations are being set up, stored once all answered. */
+  readonly #establishing = new Map<string, PendingFirmwareValues>();
 
   constructor(ctx: SyncContext) {
     this.#ctx = ctx;
@@ -95,11 +100,36 @@ export class Interrogator {
     return firmware ? this.#observeFirmware(endpoint, current) : ANSWERED;
   }
 
-  /** Observes 5/0/3 and 5/0/5, storing the values the answers carry. */
+  /**
+   * Observes 5/0/3 and 5/0/5 and stores the values the answers carry in one write, with any
+   * notification that came meanwhile: the planner decides on State and Result together (say a
+   * download lost in a restart: State Idle with Result 4 is the device's own verdict, State Idle
+   * with Result 0 only a restart), so it must never see a fresh State beside a Result from
+   * before the restart.
+   */
   async #observeFirmware(endpoint: string, current: () => boolean): Promise<InterrogationOutcome> {
+    const pending: PendingFirmwareValues = new Map();
+    this.#establishing.set(endpoint, pending);
+    try {
+      return await this.#establishObservations(endpoint, current, pending);
+    } finally {
+      if (this.#establishing.get(endpoint) === pending) this.#establishing.delete(endpoint);
+      this.#storeFirmwareValues(endpoint, pending);
+    }
+  }
+
+  async #establishObservations(
+    endpoint: string,
+    current: () => boolean,
+    pending: PendingFirmwareValues,
+  ): Promise<InterrogationOutcome> {
     const ctx = this.#ctx;
     const client = ctx.server.device(endpoint);
     const made: Observation[] = [];
+    // A notification stored in `pending` meanwhile is newer than the answer: it is kept.
+    const keep = (path: FirmwarePath, value: ReportedCode | undefined) => {
+      if (value !== undefined && !pending.has(path)) pending.set(path, value);
+    };
     for (const path of FIRMWARE_PATHS) {
       const r = await client.observe(path, this.#notified);
       if (!current()) {
@@ -108,7 +138,7 @@ export class Interrogator {
       }
       if (r.kind === 'ok') {
         made.push(r.observation);
-        this.#storeFirmwareValue(endpoint, path, codeAt(r.records, path, FIRMWARE_RANGES[path]));
+        keep(path, codeAt(r.records, path, FIRMWARE_RANGES[path]));
         continue;
       }
       if (isSilence(r)) {
@@ -118,9 +148,7 @@ export class Interrogator {
       // The device answers but will not be observed: store a plain read; the reconciler polls.
       ctx.log.debug({ endpoint, path, failure: r }, 'device refused an observation');
       const read = await client.read(path);
-      if (read.kind === 'ok' && current()) {
-        this.#storeFirmwareValue(endpoint, path, codeAt(read.records, path, FIRMWARE_RANGES[path]));
-      }
+      if (read.kind === 'ok' && current()) keep(path, codeAt(read.records, path, FIRMWARE_RANGES[path]));
     }
     return ANSWERED;
   }
@@ -132,7 +160,11 @@ export class Interrogator {
   #onNotification(endpoint: string, path: FirmwarePath, n: NotificationResult): void {
     if (this.#ctx.stopped) return;
     if (n.kind === 'ok') {
-      this.#storeFirmwareValue(endpoint, path, codeAt(n.records, path, FIRMWARE_RANGES[path]));
+      const value = codeAt(n.records, path, FIRMWARE_RANGES[path]);
+      if (value === undefined) return;
+      const pending = this.#establishing.get(endpoint);
+      if (pending !== undefined) pending.set(path, value);
+      else this.#storeFirmwareValues(endpoint, new Map([[path, value]]));
       return;
     }
     // An error ends the observation (the registry no longer holds it); the next Update sets it up again.
@@ -140,10 +172,10 @@ export class Interrogator {
     this.#ctx.log.debug({ endpoint, path, reason: n.reason }, 'undecodable notification');
   }
 
-  #storeFirmwareValue(endpoint: string, path: FirmwarePath, value: ReportedCode | undefined): void {
-    if (value === undefined) return;
-    const state = path === '/5/0/3' ? value : undefined;
-    const result = path === '/5/0/5' ? value : undefined;
+  #storeFirmwareValues(endpoint: string, values: PendingFirmwareValues): void {
+    if (values.size === 0) return;
+    const state = values.get('/5/0/3');
+    const result = values.get('/5/0/5');
     this.#ctx.warnings.unknownCodes(endpoint, state, result);
     this.#ctx.writes.enqueue({
       endpoint,

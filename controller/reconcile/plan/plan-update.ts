@@ -255,7 +255,9 @@ function busyBeforeThisUpdate(update: ActiveUpdate): string | undefined {
  * error code: the device restarted and forgot the download (it starts Idle, often with Result 0).
  * Treated as what it is, Result 4 (connection lost during download), at once rather than at the
  * download timeout; the retry rules apply. A device that resumes after a restart reports State 1
- * or 2 and is left alone.
+ * or 2 and is left alone. An error code the device reports itself (say Result 4) is checked first
+ * and wins: it is the device's own account. Which one applies does not depend on timing, since
+ * after a Register device sync stores State and Result in one write (devices/interrogator.ts).
  */
 function lostInRestart(update: ActiveUpdate): UpdateDecision | undefined {
   const { registeredAt, fwReportedAt, fwState, fwResult } = update.device;
