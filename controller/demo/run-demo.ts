@@ -1,13 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Controller } from '../app/start-controller.js';
-import { createLogger } from '../log/index.js';
-import { type Fleet, startFleet } from '../sim/index.js';
-import { type OpenDatabase, openDatabase } from '../store/index.js';
-import { DEMO_DEFAULTS, EXAMPLES_DIR } from './demo-settings.js';
+import { PartStartError, StartAbortedError } from '../app/manager.js';
+import { DEMO_DEFAULTS } from './demo-settings.js';
+import { DemoSetupError, demoSetup } from './demo-setup.js';
 import { createLiveView, type DemoOutput } from './live-view.js';
-import { startLocalController } from './local-controller.js';
-import { type DemoWorkspace, prepareWorkspace } from './prepare-workspace.js';
 import { finishedAsDesigned, type Progress, progressSignature, readProgress } from './progress.js';
 import { renderFrame, renderLine } from './render-progress.js';
 import { StallWatch } from './stall-watch.js';
@@ -42,9 +37,6 @@ export type DemoResult =
 /** Apply the Rollout after this long even if some devices never reported (a fault may keep them silent). */
 const APPLY_AFTER_MS = 20_000;
 
-/** A part the demo started, stopped in reverse order however the demo ends. */
-type Stop = () => Promise<unknown> | unknown;
-
 /**
  * `otactl demo`: packs two firmware images, starts the controller on the embedded in-memory
  * database and free local ports, starts a simulated fleet with a few faulty devices, applies the
@@ -58,58 +50,32 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const lineEveryMs = options.lineEveryMs ?? 5_000;
   const signal = options.signal ?? new AbortController().signal;
   const began = Date.now();
-  const stops: Stop[] = [];
   const say = (line: string) => out.write(`${line}\n`);
   const live = out.isTTY ? createLiveView(out) : undefined;
+  // Stopped in reverse however the demo ends.
+  const setup = demoSetup({
+    devices,
+    faults,
+    seed: options.seed ?? DEMO_DEFAULTS.seed,
+    ...(options.pause !== undefined ? { pause: options.pause } : {}),
+    ...(options.examplesDir !== undefined ? { examplesDir: options.examplesDir } : {}),
+    say,
+  });
 
   try {
-    say(
-      `otactl demo: packing firmware ${DEMO_DEFAULTS.fromVersion} and ${DEMO_DEFAULTS.toVersion} (model ${DEMO_DEFAULTS.model}) ...`,
-    );
-    const ws: DemoWorkspace = await prepareWorkspace({
-      examplesDir: options.examplesDir ?? EXAMPLES_DIR,
-      model: DEMO_DEFAULTS.model,
-      versions: [DEMO_DEFAULTS.fromVersion, DEMO_DEFAULTS.toVersion],
-      ...(options.pause !== undefined ? { pause: options.pause } : {}),
-    });
-    stops.push(() => ws.remove());
-    const rollout = ws.rollouts[0];
-    if (rollout === undefined)
-      throw new DemoSetupError(`no Rollout in ${options.examplesDir ?? EXAMPLES_DIR}`);
-
-    say('otactl demo: starting the embedded database (PGlite, in memory) and the controller ...');
-    const store: OpenDatabase = await openDatabase({ kind: 'memory' });
-    stops.push(() => store.close());
-    const logStream = createWriteStream(ws.logFile);
-    stops.push(() => new Promise<void>((done) => logStream.end(done)));
-    const controller: Controller = await startLocalController(store, ws, {
-      logger: createLogger({ level: 'warn', pretty: false, destination: logStream }),
-      reconcile: { intervalMs: DEMO_DEFAULTS.reconcileIntervalMs },
-    });
-    stops.push(() => controller.stop());
-    await controller.manifestsLoaded;
-    if (!controller.desired()) throw new DemoSetupError(`the demo manifests are invalid; see ${ws.logFile}`);
-    if (signal.aborted) return await interrupted(undefined);
-
+    try {
+      await setup.manager.start(signal);
+    } catch (error) {
+      if (error instanceof StartAbortedError) return await interrupted(undefined);
+      if (error instanceof PartStartError && error.cause instanceof DemoSetupError) throw error.cause;
+      throw error;
+    }
+    const ws = setup.workspace.current;
+    const store = setup.database.current;
+    const controller = setup.controller.current;
+    const fleet = setup.fleet.current;
+    const rollout = ws.rollouts[0]!;
     const dashboardUrl = `http://127.0.0.1:${controller.httpPort}/`;
-    say(
-      `otactl demo: controller up (LwM2M coap://127.0.0.1:${controller.coapPort}, dashboard ${dashboardUrl})`,
-    );
-    say(
-      `otactl demo: starting ${devices} simulated devices on ${DEMO_DEFAULTS.fromVersion}, faults ${faults || 'none'}`,
-    );
-    const fleet: Fleet = await startFleet({
-      server: `coap://127.0.0.1:${controller.coapPort}`,
-      count: devices,
-      prefix: DEMO_DEFAULTS.endpointPrefix,
-      version: DEMO_DEFAULTS.fromVersion,
-      model: DEMO_DEFAULTS.model,
-      faults,
-      seed: options.seed ?? DEMO_DEFAULTS.seed,
-      bindAddress: '127.0.0.1',
-    });
-    // The fleet stops before the controller: devices de-register while it still listens.
-    stops.push(() => fleet.stop());
 
     const context = {
       title: `otactl demo: ${devices} devices ${DEMO_DEFAULTS.model} ${DEMO_DEFAULTS.fromVersion} -> ${DEMO_DEFAULTS.toVersion}, canary rollout ${rollout} (Ctrl-C stops)`,
@@ -195,13 +161,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
   } finally {
     live?.close();
-    for (const stop of stops.reverse()) {
-      try {
-        await stop();
-      } catch {
-        // Stopping is best effort: the rest must still stop.
-      }
-    }
+    // Best effort: the manager stops every part even when one fails to stop.
+    await setup.manager.stop().catch(() => {});
   }
 
   async function interrupted(summary: DemoSummary | undefined): Promise<DemoResult> {
@@ -210,13 +171,5 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (summary) for (const line of renderSummary(summary, { interrupted: true })) say(line);
     say('otactl demo: interrupted, stopping');
     return { kind: 'interrupted', exitCode: 130, summary };
-  }
-}
-
-/** The demo could not be set up (its examples are missing or invalid). */
-export class DemoSetupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DemoSetupError';
   }
 }
