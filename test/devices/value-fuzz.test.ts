@@ -4,7 +4,6 @@ import { ContentFormat, type ContentFormatId } from '../../controller/lwm2m/cont
 import type { DeviceRow } from '../../controller/store/schema.js';
 import { testBackends } from '../helpers/databases.js';
 import { type Random, seededRandom, seedFromEnv, sizeFromEnv } from '../reliability/harness/seeded-random.js';
-import { waitFor } from '../reliability/harness/wait-for.js';
 import { uniqueEndpoint } from './helpers.js';
 import { type Answer, locationOf } from './support/reporting-device.js';
 import { reportingFleet } from './support/reporting-fleet.js';
@@ -17,7 +16,6 @@ import { reportingFleet } from './support/reporting-fleet.js';
  */
 const SEED = seedFromEnv('OTACTL_VALUE_FUZZ_SEED', 230_023);
 const DEVICES = sizeFromEnv('OTACTL_VALUE_FUZZ_DEVICES', 60);
-const WAIT = { intervalMs: 50, timeoutMs: 30_000 };
 
 const FORMATS: readonly ContentFormatId[] = [
   ContentFormat.TEXT,
@@ -180,15 +178,7 @@ describe.each(testBackends)('value fuzz ($name)', (backend) => {
       '/5/0/5': { format: ContentFormat.TEXT, payload: Buffer.from('0') },
     });
     expect((await good.register([`ep=${ep}`, 'lwm2m=1.1', 'b=U'])).code).toBe('2.01');
-    const stored = async () => {
-      const row = await fleet.env.db.db
-        .selectFrom('devices')
-        .selectAll()
-        .where('endpoint', '=', ep)
-        .executeTakeFirst();
-      return row?.model === 'M1' && row.fw_state === 1 && row.fw_result === 0 ? row : undefined;
-    };
-    await waitFor(`the well-behaved ${ep} stored with its report`, stored, WAIT);
+    await fleet.rowWhen(ep, (row) => row.model === 'M1' && row.fw_state === 1 && row.fw_result === 0);
   }
 
   it(`seed ${SEED}: random registrations and reports keep the server up, every column in range, memory and rows in agreement`, async () => {
@@ -214,13 +204,8 @@ describe.each(testBackends)('value fuzz ($name)', (backend) => {
       }
     }
     await wellBehavedStored();
-    await waitFor(
-      'interrogations to finish',
-      () => {
-        const { running, waiting } = fleet.env.sync.stats().interrogations;
-        return running === 0 && waiting === 0 ? true : undefined;
-      },
-      WAIT,
+    await fleet.env.statsWhen(
+      ({ interrogations }) => interrogations.running === 0 && interrogations.waiting === 0,
     );
     await fleet.env.sync.flush();
 

@@ -6,7 +6,6 @@ import { uniqueEndpoint } from '../devices/helpers.js';
 import { type Answer, locationOf, type ReportingDevice } from '../devices/support/reporting-device.js';
 import { reportingFleet } from '../devices/support/reporting-fleet.js';
 import { testBackends } from '../helpers/databases.js';
-import { waitFor } from '../reliability/harness/wait-for.js';
 
 /**
  * One hostile value from one device, each found to stop every device's writes (or to store
@@ -16,7 +15,6 @@ import { waitFor } from '../reliability/harness/wait-for.js';
 
 const text = (s: string): Answer => ({ format: ContentFormat.TEXT, payload: Buffer.from(s) });
 const OBJECT3 = { '/3/0/1': text('M1'), '/3/0/3': text('1.0.0') };
-const WAIT = { intervalMs: 50, timeoutMs: 15_000 };
 
 /** A TLV resource (8-bit id, 8-bit length) holding `value` as a big-endian integer of `bytes` bytes. */
 function tlvInteger(id: number, value: bigint, bytes: number): Buffer {
@@ -56,11 +54,7 @@ describe.each(testBackends)('hostile values at the LwM2M edge ($name)', (backend
     const ep = uniqueEndpoint('good');
     const good = await device(OBJECT3);
     expect((await good.register([`ep=${ep}`, 'lwm2m=1.1'])).code).toBe('2.01');
-    await waitFor(
-      `the well-behaved ${ep} stored`,
-      async () => (await row(ep))?.model === 'M1' || undefined,
-      WAIT,
-    );
+    await fleet.rowWhen(ep, (r) => r.model === 'M1');
   }
 
   async function registered(d: ReportingDevice, ep: string, query: string[] = []): Promise<string> {
@@ -73,8 +67,8 @@ describe.each(testBackends)('hostile values at the LwM2M edge ($name)', (backend
     const ep = uniqueEndpoint('lt');
     const d = await device();
     const id = await registered(d, ep, ['lt=2147483648']);
-    const stored = await waitFor('the row', async () => (await row(ep))?.lifetime_s ?? undefined, WAIT);
-    expect(stored).toBe(2_147_483_647);
+    const stored = await fleet.rowWhen(ep, () => true);
+    expect(stored.lifetime_s).toBe(2_147_483_647);
     expect(fleet.env.server.registration(ep)?.lifetime).toBe(2_147_483_647);
     await othersStillStored();
     // The same through an Update, at the top of the spec's range.
@@ -157,7 +151,7 @@ describe.each(testBackends)('hostile values at the LwM2M edge ($name)', (backend
     const ep = `\uFEFFdév-🙂-${uniqueEndpoint('uni')}`;
     const d = await device();
     await registered(d, ep);
-    await waitFor('the row', async () => (await row(ep)) ?? undefined, WAIT);
+    await fleet.rowWhen(ep, () => true);
     expect(fleet.env.server.registration(ep)?.endpoint).toBe(ep);
   });
 
@@ -168,14 +162,7 @@ describe.each(testBackends)('hostile values at the LwM2M edge ($name)', (backend
     const ep = uniqueEndpoint('codes');
     const d = await device({ ...OBJECT3, ...answers });
     await registered(d, ep);
-    return waitFor(
-      `${ep}'s report stored`,
-      async () => {
-        const r = await row(ep);
-        return r !== undefined && done(r) ? r : undefined;
-      },
-      WAIT,
-    );
+    return fleet.rowWhen(ep, done);
   }
 
   it('keeps a 5/0/3 of 70000 (text) as unknown code 70000, the column null, and blocks no one', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll } from 'vitest';
+import type { DeviceRow } from '../../../controller/store/schema.js';
 import type { TestBackend } from '../../helpers/databases.js';
 import { type SyncEnv, startEnv } from '../helpers.js';
 import { type Answer, ReportingDevice } from './reporting-device.js';
@@ -8,6 +9,11 @@ export interface ReportingFleet {
   readonly env: SyncEnv;
   /** Opens a device that answers reads from `answers`; closed after the block's tests. */
   open(answers?: Record<string, Answer>): Promise<ReportingDevice>;
+  /**
+   * The device's row once `done` holds for it: read now and after each of the sync's committed
+   * writes for `endpoint` (onDeviceChanged), so it waits on the sync's events, never on a timer.
+   */
+  rowWhen(endpoint: string, done: (row: DeviceRow) => boolean): Promise<DeviceRow>;
 }
 
 /**
@@ -33,6 +39,20 @@ export function reportingFleet(backend: TestBackend): ReportingFleet {
       const d = await ReportingDevice.open(fleet.env.server.address().port, answers);
       devices.push(d);
       return d;
+    },
+    async rowWhen(endpoint, done) {
+      const { changes, db } = fleet.env;
+      for (;;) {
+        // Counted before the read: a write committed while it runs ends the wait below at once.
+        const since = changes.length;
+        const row = await db.db
+          .selectFrom('devices')
+          .selectAll()
+          .where('endpoint', '=', endpoint)
+          .executeTakeFirst();
+        if (row !== undefined && done(row)) return row;
+        await changes.waitFor(endpoint, () => true, since);
+      }
     },
   };
   return fleet;
