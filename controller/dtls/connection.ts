@@ -157,9 +157,9 @@ export class Connection {
         return true;
       case ContentType.changeCipherSpec:
         // Epoch 1 keys are used as soon as they exist; the ChangeCipherSpec itself carries nothing.
-        if (plain.length !== 1 || plain[0] !== 1)
-          this.#fail('malformed ChangeCipherSpec', AlertDescription.decodeError);
-        return true;
+        // A malformed one is an invalid record, discarded (RFC 6347 4.1.2.7): it is plaintext that
+        // anyone who can spoof the peer's address could have sent.
+        return plain.length === 1 && plain[0] === 1;
       case ContentType.alert:
         this.#onAlert(plain, record.epoch);
         return true;
@@ -181,7 +181,8 @@ export class Connection {
   #onHandshake(plain: Buffer, epoch: number): void {
     const fragments = parseHandshakeFragments(plain);
     if (fragments === undefined) {
-      if (this.#established === undefined)
+      // Plaintext that does not parse is discarded (RFC 6347 4.1.2.7); an authenticated one is the peer's.
+      if (this.#established === undefined && epoch >= 1)
         this.#fail('malformed handshake record', AlertDescription.decodeError);
       return;
     }
@@ -196,10 +197,19 @@ export class Connection {
     }
   }
 
+  /**
+   * RFC 6347 4.1.2.7: an alert that is not authenticated must not end a session, so once the session
+   * exists only alerts of its epoch count. During the handshake a plaintext fatal alert (or
+   * close_notify) ends it: nothing of a handshake is authenticated before the Finished messages, a
+   * client refuses our parameters with exactly such an alert (openssl sends handshake_failure or
+   * unknown_psk_identity in epoch 0), and ending early frees the handshake's place. A forger who
+   * can spoof the client's address and port thereby delays that device until it retries (its
+   * ClientHello is answered again without state), and an existing session of the same address is
+   * left alone: the alert goes to the new handshake only.
+   */
   #onAlert(plain: Buffer, epoch: number): void {
     if (plain.length !== 2) return;
     const [level, description] = [plain[0]!, plain[1]!];
-    // Unprotected alerts are believed only during the handshake: a spoofed one must not end a session.
     if (epoch === 0 && this.#established !== undefined) return;
     if (description === AlertDescription.closeNotify) {
       this.close('peer sent close_notify', true);

@@ -10,11 +10,13 @@ import { DtlsEndpoint, type DtlsEndpointOptions } from '../../controller/dtls/in
 import { encodeRecord, parseRecords } from '../../controller/dtls/record-codec.js';
 import { KEYS, TestServer, waitFor } from './support/dtls-server.js';
 import { ManualTimers } from './support/manual-timers.js';
-import { connectNodeClient } from './support/node-client.js';
+import { connectNodeClient, nextMessage } from './support/node-client.js';
 import { clientHello, cookieOf, RawPeer } from './support/raw-peer.js';
+import { UdpRelay } from './support/udp-relay.js';
 
 let server: TestServer | undefined;
 let endpoint: DtlsEndpoint | undefined;
+let relay: UdpRelay | undefined;
 const peers: RawPeer[] = [];
 const clients: dtls.Socket[] = [];
 
@@ -27,6 +29,8 @@ async function peer(port: number, address?: string): Promise<RawPeer> {
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await Promise.all(peers.splice(0).map((p) => p.close()));
+  await relay?.close();
+  relay = undefined;
   await server?.close();
   await endpoint?.close({ notify: false });
   server = undefined;
@@ -249,5 +253,54 @@ describe('bounded sessions', () => {
     clock.advance(1000);
     expect((await ended)[1]).toBe('idle');
     expect(server.endpoint.stats()).toMatchObject({ sessions: 0, addresses: 0 });
+  });
+});
+
+/** A plaintext (epoch 0) record, as anyone who can spoof a peer's address and port can send it. */
+function plaintext(type: number, fragment: Buffer, seq: number): Buffer {
+  return encodeRecord({ type, version: DTLS_1_2, epoch: 0, seq, fragment });
+}
+
+describe("plaintext records forged from the peer's address and port (RFC 6347 4.1.2.7)", () => {
+  const forgeries = (seq: number): Buffer[] => [
+    plaintext(ContentType.alert, Buffer.from([AlertLevel.fatal, 40]), seq),
+    plaintext(ContentType.alert, Buffer.from([AlertLevel.warning, 0]), seq + 1),
+    plaintext(ContentType.changeCipherSpec, Buffer.from([7]), seq + 2),
+    plaintext(ContentType.handshake, Buffer.from([1, 2, 3]), seq + 3),
+  ];
+
+  it('do not end a session, before or after its first application data', async () => {
+    server = await TestServer.start();
+    // The relay's socket is the client's address and port as the server sees them: what it
+    // injects is indistinguishable from the client's own datagrams.
+    relay = await UdpRelay.start(server.port);
+    const client = await nodeClient(relay.port);
+    const ended: string[] = [];
+    server.endpoint.on('sessionEnd', (_peer, reason) => ended.push(reason));
+    for (const [round, seq] of [100, 200].entries()) {
+      for (const forged of forgeries(seq)) relay.inject(forged);
+      // Sent after the forgeries over the same socket: read after them.
+      const reply = nextMessage(client);
+      client.send(Buffer.from(`round ${round}`));
+      expect(await reply).toBe(`pong:round ${round}`);
+    }
+    expect(ended).toEqual([]);
+    expect(server.endpoint.stats()).toMatchObject({ sessions: 1, internalErrors: 0 });
+  });
+
+  it('malformed ones do not end a handshake; a fatal alert does (documented choice)', async () => {
+    const { endpoint: ep, port } = await countingEndpoint({ clock: new ManualTimers() });
+    const p = await peer(port);
+    const second = await p.handshakeWithCookie();
+    const flight = await p.next();
+    p.send(plaintext(ContentType.changeCipherSpec, Buffer.from([7]), 10));
+    p.send(plaintext(ContentType.handshake, Buffer.from([1, 2, 3]), 11));
+    p.send(plaintext(ContentType.alert, Buffer.from([AlertLevel.warning, 90]), 12));
+    // The repeated ClientHello is read after them; its answer is the flight again, not an alert.
+    p.send(second);
+    const again = parseRecords(await p.next());
+    expect(again.map((r) => r.type)).toEqual(parseRecords(flight).map((r) => r.type));
+    expect(again[0]?.type).toBe(ContentType.handshake);
+    expect(ep.stats().handshakes).toBe(1);
   });
 });
