@@ -1,19 +1,10 @@
 import { AlertDescription, AlertLevel, ContentType, HandshakeType } from './constants.js';
-import {
-  type ClientHello,
-  fragmentHandshake,
-  HANDSHAKE_HEADER_LENGTH,
-  parseHandshakeFragments,
-} from './handshake-codec.js';
+import { type FlightEntry, packFlight } from './flight.js';
+import { type ClientHello, parseHandshakeFragments } from './handshake-codec.js';
 import type { HandshakeMessage } from './reassembler.js';
 import type { DtlsRecord } from './record-codec.js';
 import { RecordState } from './record-state.js';
-import {
-  type Established,
-  type FlightEntry,
-  type HandshakeSettings,
-  ServerHandshake,
-} from './server-handshake.js';
+import { type Established, type HandshakeSettings, ServerHandshake } from './server-handshake.js';
 
 /** What a connection needs from its endpoint. */
 export interface ConnectionHost extends HandshakeSettings {
@@ -238,29 +229,8 @@ export class Connection {
       if (this.#resentFor === this.#datagram) return;
       this.#resentFor = this.#datagram;
     }
-    const mtu = this.#host.mtu;
-    let datagram: Buffer[] = [];
-    let size = 0;
-    const flush = (): void => {
-      if (datagram.length > 0) this.#host.sendDatagram(Buffer.concat(datagram), this);
-      datagram = [];
-      size = 0;
-    };
-    for (const entry of flight) {
-      const overhead = this.#records.overhead(entry.epoch);
-      const payloads =
-        entry.type === ContentType.handshake
-          ? fragmentForMtu(entry.payload, mtu - overhead)
-          : [entry.payload];
-      for (const payload of payloads) {
-        const record = this.#records.seal(entry.type, payload, entry.epoch);
-        if (record === undefined) continue;
-        if (size + record.length > mtu) flush();
-        datagram.push(record);
-        size += record.length;
-      }
-    }
-    flush();
+    for (const datagram of packFlight(this.#records, flight, this.#host.mtu))
+      this.#host.sendDatagram(datagram, this);
   }
 
   #sendAlert(level: number, description: number): void {
@@ -282,8 +252,4 @@ export class Connection {
     this.#held = [];
     this.#host.closed(this, reason);
   }
-}
-
-function fragmentForMtu(message: Buffer, room: number): Buffer[] {
-  return fragmentHandshake(message, Math.max(16, room - HANDSHAKE_HEADER_LENGTH));
 }

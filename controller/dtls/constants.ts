@@ -33,6 +33,7 @@ export const AlertDescription = {
   protocolVersion: 70,
   internalError: 80,
   noRenegotiation: 100,
+  unsupportedExtension: 110,
   unknownPskIdentity: 115,
 } as const;
 

@@ -100,19 +100,24 @@ export function parseClientHello(body: Buffer): ClientHello {
   for (let i = 0; i < suites.length; i += 2) cipherSuites.push(suites.readUInt16BE(i));
   const compressionMethods = r.vector(1);
   if (compressionMethods.length === 0) throw new DecodeError('no compression methods');
-  const extensions: Extension[] = [];
-  if (r.remaining > 0) {
-    const ext = new ByteReader(r.vector(2));
-    while (ext.remaining > 0) {
-      if (extensions.length >= MAX_EXTENSIONS) throw new DecodeError('too many extensions');
-      const type = ext.uint16();
-      const data = ext.vector(2);
-      if (extensions.some((e) => e.type === type)) throw new DecodeError('duplicate extension');
-      extensions.push({ type, data });
-    }
-  }
+  const extensions = readExtensions(r);
   r.end();
   return { clientVersion, random, sessionId, cookie, cipherSuites, compressionMethods, extensions };
+}
+
+/** The optional extensions block that ends a hello (RFC 5246 7.4.1.2); throws `DecodeError`. */
+export function readExtensions(r: ByteReader): Extension[] {
+  const extensions: Extension[] = [];
+  if (r.remaining === 0) return extensions;
+  const ext = new ByteReader(r.vector(2));
+  while (ext.remaining > 0) {
+    if (extensions.length >= MAX_EXTENSIONS) throw new DecodeError('too many extensions');
+    const type = ext.uint16();
+    const data = ext.vector(2);
+    if (extensions.some((e) => e.type === type)) throw new DecodeError('duplicate extension');
+    extensions.push({ type, data });
+  }
+  return extensions;
 }
 
 export function hasExtension(hello: ClientHello, type: number): boolean {

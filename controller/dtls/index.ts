@@ -8,6 +8,9 @@
  * compression. Event listeners must not throw: an exception is counted in `stats().internalErrors`
  * and the rest of that datagram is dropped.
  *
+ * `DtlsClientConnection` is the client side (for the simulator and the bench): it owns no socket,
+ * offers CCM-8 (or the suites given), answers the cookie round, resumes a `ClientSession`.
+ *
  * Not yet: RFC 9146 connection ids (the record codec takes a CID length, the AEAD additional data
  * is built in one place), ECDHE-ECDSA and raw public keys (`KeyExchange` in cipher-suites.ts),
  * session tickets.
@@ -18,6 +21,12 @@ export {
   TLS_PSK_WITH_AES_128_CBC_SHA256,
   TLS_PSK_WITH_AES_128_CCM_8,
 } from './cipher-suites.js';
+export {
+  DtlsClientConnection,
+  type DtlsClientHandlers,
+  type DtlsClientOptions,
+} from './client-connection.js';
+export type { ClientEstablished, ClientSession, PskCredentials } from './client-handshake.js';
 export { type DtlsClock, systemClock } from './clock.js';
 export {
   DEFAULT_DTLS_LIMITS,

@@ -10,6 +10,7 @@ import {
   ExtensionType,
   HandshakeType,
 } from './constants.js';
+import type { FlightEntry } from './flight.js';
 import {
   type ClientHello,
   EMPTY,
@@ -30,12 +31,7 @@ import type { RecordState } from './record-state.js';
 import { type RetransmitPolicy, RetransmitTimer } from './retransmit-timer.js';
 import type { SessionCache } from './session-cache.js';
 
-/** One record of a flight: handshake payloads are whole messages, fragmented when sent. */
-export interface FlightEntry {
-  readonly type: number;
-  readonly epoch: number;
-  readonly payload: Buffer;
-}
+export type { FlightEntry } from './flight.js';
 
 /** What a finished handshake hands to its connection. */
 export interface Established {
