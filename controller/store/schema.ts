@@ -165,6 +165,26 @@ export interface DeviceCredentialsTable {
   updated_at: Timestamp;
 }
 
+/** One controller process on this database and its heartbeat (migration 0013; controller/replicas). */
+export interface ReplicasTable {
+  id: string;
+  started_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  heartbeat_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  version: string;
+  /** The replica's ports, e.g. {"coap": "10.0.0.5:5683", "http": "10.0.0.5:8080"}. */
+  addresses: JsonWithDefault<Record<string, string>>;
+}
+
+/** A named lease with its fencing epoch (migration 0013; controller/replicas/lease-store.ts). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  epoch: number;
+  acquired_at: Timestamp;
+  renewed_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   devices: DevicesTable;
   firmware_updates: FirmwareUpdatesTable;
@@ -172,6 +192,8 @@ export interface Database {
   events: EventsTable;
   url_signing_keys: UrlSigningKeysTable;
   device_credentials: DeviceCredentialsTable;
+  replicas: ReplicasTable;
+  leases: LeasesTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;

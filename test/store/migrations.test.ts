@@ -21,10 +21,13 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0009-update-refusals',
           '0010-phase-checks',
           '0011-device-credentials',
+          '0013-replicas-and-leases',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
-      expect(tables).toEqual(expect.arrayContaining(['devices', 'firmware_updates', 'rollouts', 'events']));
+      expect(tables).toEqual(
+        expect.arrayContaining(['devices', 'firmware_updates', 'rollouts', 'events', 'replicas', 'leases']),
+      );
     } finally {
       await store.close();
     }

@@ -9,6 +9,7 @@ import * as versionOrder from './0008-version-order.js';
 import * as updateRefusals from './0009-update-refusals.js';
 import * as phaseChecks from './0010-phase-checks.js';
 import * as deviceCredentials from './0011-device-credentials.js';
+import * as replicasAndLeases from './0013-replicas-and-leases.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -22,6 +23,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0009-update-refusals': updateRefusals,
   '0010-phase-checks': phaseChecks,
   '0011-device-credentials': deviceCredentials,
+  '0013-replicas-and-leases': replicasAndLeases,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,37 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database } from '../store/index.js';
+
+/** What a leader-only write carries: the lease it holds and the epoch it acquired it with. */
+export interface Fence {
+  readonly lease: string;
+  readonly holder: string;
+  readonly epoch: number;
+}
+
+export type FencedResult<T> =
+  | { readonly kind: 'written'; readonly value: T }
+  /** The lease has another holder or epoch, or expired: nothing was written. */
+  | { readonly kind: 'refused' };
+
+/**
+ * Runs `write` in a transaction that first checks, by the database clock, that `fence` still holds
+ * its lease, and keeps the lease row share-locked until commit. Whoever takes the lease over must
+ * update that row, so it waits for this transaction, and a transaction that starts after the
+ * takeover finds another holder or epoch and writes nothing. A stale leader's writes are refused
+ * by the database, whatever its own clock says.
+ */
+export async function fencedWrite<T>(
+  db: Kysely<Database>,
+  fence: Fence,
+  write: (trx: Transaction<Database>) => Promise<T>,
+): Promise<FencedResult<T>> {
+  return db.transaction().execute(async (trx): Promise<FencedResult<T>> => {
+    const held = await sql<{ epoch: number }>`
+      select epoch from leases
+      where name = ${fence.lease} and holder = ${fence.holder} and epoch = ${fence.epoch}
+        and expires_at > now()
+      for share`.execute(trx);
+    if (held.rows.length === 0) return { kind: 'refused' };
+    return { kind: 'written', value: await write(trx) };
+  });
+}
