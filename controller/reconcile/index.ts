@@ -24,4 +24,5 @@ export { buildPlanReport, describeWait, type RolloutPlanReport } from './report/
 export { Reconciler, type ReconcilerOptions } from './run/reconciler.js';
 export type { PackageUriChoice } from './write/device-ops.js';
 export { DEFAULT_TIMEOUTS, type ExecutorDeps } from './write/executor.js';
+export { type Leadership, type PlannerRole, SOLE_PLANNER } from './write/planner-writes.js';
 export { appendRolloutEvent } from './write/update-store.js';

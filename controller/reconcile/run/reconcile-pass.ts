@@ -1,15 +1,10 @@
 import type { DesiredState, ResolvedRollout } from '../../manifests/index.js';
 import type { RolloutPlan } from '../plan/plan-rollout.js';
 import type { UpdateIntent } from '../plan/plan-update.js';
-import type { StoredRolloutStatus } from '../plan/rollout-status.js';
-import {
-  decideRollout,
-  type RolloutDecision,
-  type RolloutInOrder,
-  rolloutsInOrder,
-} from '../read/decide-rollout.js';
+import { decideRollout, type RolloutDecision, rolloutsInOrder } from '../read/decide-rollout.js';
 import { type ActiveScope, ALL_ACTIVE } from '../read/load-active-updates.js';
-import { type ExecutorDeps, startUpdates } from '../write/executor.js';
+import { announceStarted, type ExecutorDeps, startUpdates } from '../write/executor.js';
+import { type Leadership, type PlannerRole, plannerWrite, SOLE_PLANNER } from '../write/planner-writes.js';
 import { loadStoredStatuses, markRemoved, saveStatus } from '../write/rollout-rows.js';
 import { appendRolloutEvent } from '../write/update-store.js';
 import {
@@ -27,6 +22,11 @@ export interface PassOptions extends UpdatePassOptions {
    * differ (a rollout aborted, a window closed, a target changed) it looks at every active update.
    */
   readonly plannedWith?: ReadonlyMap<string, UpdateIntent>;
+  /**
+   * Whether this replica plans the rollouts (writes their status, events and starts) or only reads
+   * them to drive its updates; default: the sole planner, unfenced.
+   */
+  readonly leadership?: Leadership;
 }
 
 export interface PassResult extends UpdatePassResult {
@@ -47,9 +47,25 @@ export async function reconcilePass(
   options: PassOptions,
 ): Promise<PassResult> {
   const now = deps.clock();
+  const leadership = options.leadership ?? SOLE_PLANNER;
+  let role = leadership.role();
+  /** A planner write; once the database refuses the fence, the rest of the pass only reads. */
+  const write = async <T>(effect: (db: ExecutorDeps['db']) => Promise<T>): Promise<T | undefined> => {
+    if (role.kind === 'follower') return undefined;
+    const result = await plannerWrite(deps.db, role, effect);
+    if (result.kind === 'written') return result.value;
+    if (role.kind === 'leader') leadership.lost(role.fence);
+    role = FOLLOWER;
+    return undefined;
+  };
   const stored = await loadStoredStatuses(deps.db);
   const rollouts = rolloutsInOrder(desired);
-  if (desired) await markRemoved(deps.db, new Set(desired.rollouts.keys()), stored, now);
+  if (desired) {
+    const present = new Set(desired.rollouts.keys());
+    if ([...stored].some(([name, row]) => !present.has(name) && !row.removed)) {
+      await write((db) => markRemoved(db, present, stored, now));
+    }
+  }
 
   const failures = options.failures ?? defaultFailures(deps);
   const plans = new Map<string, RolloutPlan>();
@@ -58,7 +74,7 @@ export async function reconcilePass(
   for (const inOrder of rollouts) {
     const { rollout } = inOrder;
     try {
-      const decided = await reconcileRollout(deps, inOrder, stored.get(rollout.name), now);
+      const decided = await decideRollout(deps.db, inOrder, stored.get(rollout.name), now);
       const { plan } = decided;
       plans.set(rollout.name, plan);
       intents.set(rollout.name, {
@@ -66,7 +82,16 @@ export async function reconcilePass(
         executeAllowed: plan.executeAllowed,
         ...(plan.withdrawReason ? { withdrawReason: plan.withdrawReason } : {}),
       });
-      if (plan.start) started += await startUpdates(deps, rollout, await decided.startsNow());
+      if (role.kind === 'follower') continue;
+      const candidates = plan.start ? await decided.startsNow() : [];
+      const rows = await write(async (db) => {
+        await saveRollout(db, rollout, decided, now);
+        return startUpdates(db, now, rollout, candidates);
+      });
+      if (rows) {
+        announceStarted(deps, rollout, rows);
+        started += rows.length;
+      }
     } catch (error) {
       // One rollout's failure is its own: the others are planned and acted on.
       await failures.report({ scope: 'rollout', rollout: rollout.name, error });
@@ -100,17 +125,16 @@ function intentWithoutPlan(rollout: ResolvedRollout, options: PassOptions): Upda
   );
 }
 
-/** `decideRollout`, then its status and events stored: what `otactl plan` shows, acted on. */
-async function reconcileRollout(
-  deps: ExecutorDeps,
-  inOrder: RolloutInOrder,
-  stored: StoredRolloutStatus | undefined,
+/** A rollout's status and events as `decideRollout` planned them: what `otactl plan` shows, acted on. */
+async function saveRollout(
+  db: ExecutorDeps['db'],
+  rollout: ResolvedRollout,
+  decided: RolloutDecision,
   now: number,
-): Promise<RolloutDecision> {
-  const { rollout } = inOrder;
-  const decided = await decideRollout(deps.db, inOrder, stored, now);
-  await saveStatus(deps.db, rollout, decided.plan.status, now);
+): Promise<void> {
+  await saveStatus(db, rollout, decided.plan.status, now);
   const revision = rollout.source.revision?.commit?.sha ?? null;
-  for (const event of decided.plan.events) await appendRolloutEvent(deps.db, rollout.name, revision, event);
-  return decided;
+  for (const event of decided.plan.events) await appendRolloutEvent(db, rollout.name, revision, event);
 }
+
+const FOLLOWER: PlannerRole = { kind: 'follower' };

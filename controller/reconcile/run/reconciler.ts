@@ -99,6 +99,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       coalesceMs: options.coalesceMs ?? 20,
       pollQuietMs: options.pollQuietMs ?? 30_000,
       concurrency: options.concurrency ?? 256,
+      ...(options.leadership ? { leadership: options.leadership } : {}),
       transitions: new TransitionWriter(deps.db),
       failures: new ReconcileFailures({
         db: deps.db,

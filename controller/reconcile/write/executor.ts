@@ -4,6 +4,7 @@ import type { ResolvedRollout } from '../../manifests/index.js';
 import {
   type Database,
   FirmwareState,
+  type FirmwareUpdateRow,
   type MoveEvent,
   type MoveTarget,
   phasesBefore,
@@ -62,16 +63,19 @@ function describe(result: ChangeResult): string {
   }
 }
 
-/** Inserts the active rows for the chosen candidates; the database constraint decides races. */
+/**
+ * Inserts the active rows for the chosen candidates; the database constraint decides races. Runs in
+ * the planner's (fenced) transaction: announce the rows with `announceStarted` after it commits.
+ */
 export async function startUpdates(
-  deps: ExecutorDeps,
+  db: Kysely<Database>,
+  now: number,
   rollout: ResolvedRollout,
   candidates: readonly Candidate[],
-): Promise<number> {
-  const now = deps.clock();
+): Promise<FirmwareUpdateRow[]> {
   const revision = rollout.source.revision?.commit?.sha ?? null;
-  const rows = await beginUpdates(
-    deps.db,
+  return beginUpdates(
+    db,
     candidates.map((candidate) => ({
       device_id: candidate.deviceId,
       endpoint: candidate.endpoint,
@@ -91,6 +95,14 @@ export async function startUpdates(
       details: { attempt: row.attempt, from: row.from_version, to: row.target_version },
     }),
   );
+}
+
+/** Hooks and log lines for updates that started (once their rows committed). */
+export function announceStarted(
+  deps: ExecutorDeps,
+  rollout: ResolvedRollout,
+  rows: readonly FirmwareUpdateRow[],
+): void {
   for (const row of rows) {
     deps.hooks?.onStarted?.(rollout.name);
     deps.logger?.info(
@@ -98,7 +110,6 @@ export async function startUpdates(
       `update to ${rollout.firmware.version} started`,
     );
   }
-  return rows.length;
 }
 
 /**
