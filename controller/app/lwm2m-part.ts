@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { CredentialDirectory } from '../credentials/index.js';
 import { loadRegistrations } from '../devices/index.js';
 import {
   createFirmwareCoapHandler,
@@ -14,7 +15,12 @@ import type { FirmwareServing } from './firmware-serving.js';
 import type { Runnable } from './runnable.js';
 
 export interface Lwm2mPartOptions {
-  readonly port: number;
+  /** Plain CoAP's UDP port, or 'off'. */
+  readonly port: number | 'off';
+  /** CoAP over DTLS (coaps://), PSK keys from `credentials`; undefined: off. */
+  readonly coapsPort?: number;
+  /** Devices' keys, and the endpoints refused over plain CoAP. */
+  readonly credentials?: CredentialDirectory;
   readonly host?: string;
   readonly db: Kysely<Database>;
   readonly clock: () => number;
@@ -25,8 +31,8 @@ export interface Lwm2mPartOptions {
 }
 
 /**
- * The LwM2M server on its UDP port, with firmware over CoAP at /fw/. It starts with the
- * registrations of devices that registered with an earlier run of the controller.
+ * The LwM2M server on its UDP ports (plain CoAP, CoAP over DTLS), with firmware over CoAP at /fw/ on
+ * both. It starts with the registrations of devices that registered with an earlier run.
  */
 export class Lwm2mPart implements Runnable {
   readonly name = 'lwm2m server';
@@ -53,8 +59,11 @@ export class Lwm2mPart implements Runnable {
 
   async start(): Promise<void> {
     const { clock, metrics } = this.#options;
+    const { coapsPort, credentials } = this.#options;
     const server = await Lwm2mServer.start({
       port: this.#options.port,
+      ...(coapsPort === undefined ? {} : { coaps: { port: coapsPort } }),
+      ...(credentials === undefined ? {} : { credentials }),
       beforeAnswer: (change) => this.#beforeAnswer?.(change) ?? Promise.resolve(),
       ...(this.#options.host ? { host: this.#options.host } : {}),
       clock,
@@ -80,7 +89,7 @@ export class Lwm2mPart implements Runnable {
       }),
     );
     server.restoreRegistrations(await loadRegistrations(this.#options.db));
-    // Someone else using a registration's id (refused with 4.04, as an unknown id is).
+    // A Register its sender may not make (4.03), or someone else using a registration's id (4.04).
     server.on('refused', ({ operation }) => metrics.registrations.inc({ kind: `${operation}-refused` }));
   }
 

@@ -7,7 +7,8 @@ import type { ManifestsPart } from './manifests-part.js';
 import type { Controller } from './start-controller.js';
 
 export interface ControllerPorts {
-  readonly coapPort: number;
+  readonly coapPort: number | undefined;
+  readonly coapsPort: number | undefined;
   readonly httpPort: number;
   readonly httpsPort: number | undefined;
 }
@@ -45,8 +46,12 @@ export class ManagedController implements Controller {
     this.manifestsLoaded = view.manifests.loaded;
   }
 
-  get coapPort(): number {
+  get coapPort(): number | undefined {
     return this.#started().ports.coapPort;
+  }
+
+  get coapsPort(): number | undefined {
+    return this.#started().ports.coapsPort;
   }
 
   get httpPort(): number {
@@ -79,8 +84,11 @@ export class ManagedController implements Controller {
     // Kept after stop too: a restart on the same ports reads them from the stopped controller.
     const view = this.#view;
     this.#running = { ports: view.ports(), reconciler: view.reconciler(), lwm2m: view.lwm2m() };
-    const { coapPort, httpPort, httpsPort } = this.#running.ports;
-    this.#log.info({ coapPort, httpPort, httpsPort, db: view.description }, 'otactl controller running');
+    const { coapPort, coapsPort, httpPort, httpsPort } = this.#running.ports;
+    this.#log.info(
+      { coapPort, coapsPort, httpPort, httpsPort, db: view.description },
+      'otactl controller running',
+    );
   }
 
   async stop(): Promise<void> {

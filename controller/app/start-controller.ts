@@ -1,3 +1,4 @@
+import { type CredentialDirectory, StaticCredentialDirectory } from '../credentials/index.js';
 import {
   createDownloadStats,
   createSwappableCatalog,
@@ -32,7 +33,12 @@ export interface ControllerConfig {
   readonly store: OpenDatabase;
   readonly manifestsDir: string;
   readonly firmwareDir: string;
-  readonly coapPort: number;
+  /** Plain CoAP's UDP port, or 'off' (then `coapsPort` must be set). */
+  readonly coapPort: number | 'off';
+  /** CoAP over DTLS with pre-shared keys; undefined: off. */
+  readonly coapsPort?: number;
+  /** Devices' pre-shared keys; without one no endpoint has credentials. */
+  readonly credentials?: CredentialDirectory;
   readonly coapHost?: string;
   readonly httpPort: number;
   readonly httpHost?: string;
@@ -73,7 +79,10 @@ export interface ControllerConfig {
 
 /** A controller: a Runnable made of parts; its ports and reconciler are there once started. */
 export interface Controller extends Runnable {
-  readonly coapPort: number;
+  /** Undefined when plain CoAP is off. */
+  readonly coapPort: number | undefined;
+  /** Undefined when CoAP over DTLS is off. */
+  readonly coapsPort: number | undefined;
   readonly httpPort: number;
   readonly httpsPort: number | undefined;
   readonly reconciler: Reconciler;
@@ -122,6 +131,10 @@ export function createController(config: ControllerConfig): Controller {
 
   const lwm2m = new Lwm2mPart({
     port: config.coapPort,
+    ...(config.coapsPort === undefined ? {} : { coapsPort: config.coapsPort }),
+    // Until the database directory is wired in, a controller given none knows no keys: DTLS
+    // handshakes fail and every endpoint may use plain CoAP.
+    credentials: config.credentials ?? new StaticCredentialDirectory([]),
     ...(config.coapHost ? { host: config.coapHost } : {}),
     db,
     clock,
@@ -178,9 +191,11 @@ export function createController(config: ControllerConfig): Controller {
   // Where devices download from: known once the servers listen (a port 0 is chosen then).
   const packageUris = (): PackageUriPolicy => {
     const at = (port: number): Endpoint => ({ host: config.publicHost, port });
+    const server = lwm2m.server;
     const served: Partial<Record<ServedScheme, Endpoint>> = {
       http: at(http.current.port),
-      coap: at(lwm2m.server.address().port),
+      ...(server.serves('none') ? { coap: at(server.address('none').port) } : {}),
+      ...(server.serves('psk') ? { coaps: at(server.address('psk').port) } : {}),
       ...(https ? { https: at(https.current.port) } : {}),
     };
     return {
@@ -211,6 +226,7 @@ export function createController(config: ControllerConfig): Controller {
         firmware: update.firmware,
         file: manifests.desired()?.firmware.get(update.firmware)?.file,
         protocolSupport: update.device.fwProtocolSupport,
+        security: lwm2m.server.registration(update.endpoint)?.security ?? 'none',
       }),
     ...(config.reconcile ? { options: config.reconcile } : {}),
   });
@@ -237,7 +253,8 @@ export function createController(config: ControllerConfig): Controller {
     log,
     {
       ports: () => ({
-        coapPort: lwm2m.server.address().port,
+        coapPort: lwm2m.server.serves('none') ? lwm2m.server.address('none').port : undefined,
+        coapsPort: lwm2m.server.serves('psk') ? lwm2m.server.address('psk').port : undefined,
         httpPort: http.current.port,
         httpsPort: https?.current.port,
       }),

@@ -19,6 +19,7 @@ export const DEVICE_EVENT_TYPES = [
   'DeviceRegistrationUpdated',
   'DeviceDeregistered',
   'DeviceExpired',
+  'DeviceRegistrationRefused',
   'FirmwareVersionChanged',
   'DeviceWriteRejected',
 ] as const;

@@ -1,3 +1,5 @@
+import { normaliseAddress } from '../coap/address.js';
+import type { RegistrationRefusedEvent } from '../lwm2m/index.js';
 import { expiresAt, type Registration } from '../lwm2m/registration/registration.js';
 import type { NewEvent } from '../store/schema.js';
 
@@ -120,6 +122,33 @@ export function expiredEvent(reg: Registration, now: number): NewEvent {
       source: registrationSource(reg),
       lastSeenAt: new Date(reg.lastUpdateAt).toISOString(),
       expiresAt: new Date(expiresAt(reg)).toISOString(),
+    }),
+  };
+}
+
+const REFUSED_BECAUSE: Record<RegistrationRefusedEvent['reason'], string> = {
+  'identity-of-another-endpoint': 'its DTLS identity belongs to another endpoint',
+  'credentials-required': 'the endpoint has credentials and must use DTLS',
+  takeover: 'the endpoint is registered over DTLS and the request did not authenticate as it',
+  'another-source': 'it came from another source than the registration',
+};
+
+/** A Register (4.03), Update or De-register (4.04) refused for who sent it; the identity is not secret. */
+export function registrationRefusedEvent(e: RegistrationRefusedEvent, now: number): NewEvent {
+  const source = registrationSource({ address: normaliseAddress(e.peer.address), port: e.peer.port });
+  const operation =
+    e.operation === 'deregister' ? 'De-register' : e.operation === 'update' ? 'Update' : 'Register';
+  return {
+    at: new Date(now),
+    endpoint: e.endpoint,
+    type: 'DeviceRegistrationRefused',
+    message: `${operation} from ${source} refused: ${REFUSED_BECAUSE[e.reason]}`,
+    details: JSON.stringify({
+      operation: e.operation,
+      reason: e.reason,
+      source,
+      security: e.security,
+      ...(e.peer.identity === undefined ? {} : { identity: e.peer.identity }),
     }),
   };
 }

@@ -4,6 +4,7 @@ import type {
   Registration,
   RegistrationChange,
   RegistrationEndedEvent,
+  RegistrationRefusedEvent,
   UpdatedEvent,
 } from '../lwm2m/index.js';
 import type { Database } from '../store/schema.js';
@@ -15,6 +16,7 @@ import {
   deregisteredEvent,
   expiredEvent,
   registeredEvent,
+  registrationRefusedEvent,
   registrationUpdatedEvent,
 } from './registration-events.js';
 import { registrationPatch } from './registration-row.js';
@@ -40,6 +42,7 @@ export class RegistrationMirror {
     updated: (e: UpdatedEvent) => void;
     deregistered: (e: RegistrationEndedEvent) => void;
     expired: (e: RegistrationEndedEvent) => void;
+    refused: (e: RegistrationRefusedEvent) => void;
   };
 
   constructor(ctx: SyncContext, scheduler: InterrogationScheduler) {
@@ -50,11 +53,16 @@ export class RegistrationMirror {
       updated: (e) => ctx.guard('updated', () => this.#onUpdated(e.registration, e.previous)),
       deregistered: (e) => ctx.guard('deregistered', () => this.#onEnded(e.registration, 'deregistered')),
       expired: (e) => ctx.guard('expired', () => this.#onEnded(e.registration, 'expired')),
+      refused: (e) =>
+        ctx.guard('refused', () =>
+          ctx.writes.enqueue({ endpoint: e.endpoint, events: [registrationRefusedEvent(e, ctx.clock())] }),
+        ),
     };
     ctx.server.on('registered', this.#listeners.registered);
     ctx.server.on('updated', this.#listeners.updated);
     ctx.server.on('deregistered', this.#listeners.deregistered);
     ctx.server.on('expired', this.#listeners.expired);
+    ctx.server.on('refused', this.#listeners.refused);
   }
 
   /** Register and Update rows queued and not yet committed. */
@@ -73,6 +81,7 @@ export class RegistrationMirror {
     server.off('updated', this.#listeners.updated);
     server.off('deregistered', this.#listeners.deregistered);
     server.off('expired', this.#listeners.expired);
+    server.off('refused', this.#listeners.refused);
   }
 
   /**

@@ -1,4 +1,10 @@
-import { choosePackageUri, type Endpoint, type ServedScheme } from './package-uri.js';
+import {
+  choosePackageUri,
+  DEFAULT_PREFERENCE,
+  type Endpoint,
+  PROTOCOL_SUPPORT_CODE,
+  type ServedScheme,
+} from './package-uri.js';
 
 /** How this controller hands out Package URIs (5/0/1): what it serves and how links look. */
 export interface PackageUriPolicy {
@@ -21,6 +27,8 @@ export interface PackageUriRequest {
   readonly file: string | undefined;
   /** The device's 5/0/8 values, when it reported them. */
   readonly protocolSupport?: readonly number[] | null;
+  /** How the device is registered now: only a device that came over DTLS can download over coaps. */
+  readonly security?: 'none' | 'psk';
 }
 
 /**
@@ -39,10 +47,24 @@ export function packageUriFor(policy: PackageUriPolicy, request: PackageUriReque
   const choice = choosePackageUri({
     fileName: request.file,
     ...(request.protocolSupport ? { protocolSupport: request.protocolSupport } : {}),
-    served: policy.served,
-    ...(policy.preference ? { preference: policy.preference } : {}),
+    ...schemesFor(policy, request),
     ...(policy.relative ? { relative: true } : {}),
     ...(policy.signerFor ? { signer: policy.signerFor(request.endpoint) } : {}),
   });
   return choice.ok ? { ok: true, uri: choice.uri } : { ok: false, reason: choice.message, permanent: true };
+}
+
+/**
+ * What a device may be sent to: coaps only for a device registered over DTLS (it has a key for this
+ * server), and then first, when it lists CoAPS in 5/0/8: the channel it already authenticated on.
+ */
+function schemesFor(
+  policy: PackageUriPolicy,
+  request: PackageUriRequest,
+): { served: PackageUriPolicy['served']; preference: readonly ServedScheme[] } {
+  const preference = (policy.preference ?? DEFAULT_PREFERENCE).filter((s) => s !== 'coaps');
+  const { coaps, ...plain } = policy.served;
+  const listsCoaps = request.protocolSupport?.includes(PROTOCOL_SUPPORT_CODE.coaps) === true;
+  if (coaps === undefined || request.security !== 'psk' || !listsCoaps) return { served: plain, preference };
+  return { served: policy.served, preference: ['coaps', ...preference] };
 }

@@ -1,11 +1,14 @@
 import { isSafeFileName } from './file-name.js';
 
-/** Schemes otactl serves firmware over. */
-export const SERVED_SCHEMES = ['https', 'http', 'coap'] as const;
+/** Schemes otactl serves firmware over; coaps only to devices that came over DTLS (their key works there). */
+export const SERVED_SCHEMES = ['https', 'http', 'coaps', 'coap'] as const;
 export type ServedScheme = (typeof SERVED_SCHEMES)[number];
 
+/** The preference when none is configured. */
+export const DEFAULT_PREFERENCE: readonly ServedScheme[] = ['https', 'http', 'coap'];
+
 /** LwM2M 5/0/8 Protocol Support codes (0 CoAP, 1 CoAPS, 2 HTTP, 3 HTTPS, 4 CoAP/TCP, 5 CoAP/TLS) we can serve. */
-export const PROTOCOL_SUPPORT_CODE = { coap: 0, http: 2, https: 3 } as const satisfies Record<
+export const PROTOCOL_SUPPORT_CODE = { coap: 0, coaps: 1, http: 2, https: 3 } as const satisfies Record<
   ServedScheme,
   number
 >;
@@ -13,8 +16,13 @@ export const PROTOCOL_SUPPORT_CODE = { coap: 0, http: 2, https: 3 } as const sat
 /** A package URI is at most 255 bytes (object 5, resource 1). */
 export const MAX_PACKAGE_URI_BYTES = 255;
 
-const DEFAULT_PORT: Record<ServedScheme, number> = { https: 443, http: 80, coap: 5683 };
-const PATH_PREFIX: Record<ServedScheme, string> = { https: '/binaries/', http: '/binaries/', coap: '/fw/' };
+const DEFAULT_PORT: Record<ServedScheme, number> = { https: 443, http: 80, coap: 5683, coaps: 5684 };
+const PATH_PREFIX: Record<ServedScheme, string> = {
+  https: '/binaries/',
+  http: '/binaries/',
+  coap: '/fw/',
+  coaps: '/fw/',
+};
 
 export interface Endpoint {
   readonly host: string;
@@ -26,7 +34,7 @@ export interface ChoosePackageUriInput {
   /** The device's 5/0/8 values; undefined or empty when it reported none. */
   readonly protocolSupport?: readonly number[];
   readonly served: Partial<Record<ServedScheme, Endpoint>>;
-  /** Best first; default https, http, coap. */
+  /** Best first; default https, http, coap (DEFAULT_PREFERENCE). */
   readonly preference?: readonly ServedScheme[];
   /** Scheme for a device that reports no 5/0/8; default: the first preferred scheme that is served. */
   readonly defaultScheme?: ServedScheme;
@@ -51,10 +59,10 @@ function formatHost(host: string): string {
 }
 
 function pickScheme(input: ChoosePackageUriInput): PackageUriResult | ServedScheme {
-  const preference = input.preference ?? SERVED_SCHEMES;
+  const preference = input.preference ?? DEFAULT_PREFERENCE;
   const served = preference.filter((scheme) => input.served[scheme] !== undefined);
   if (served.length === 0)
-    return fail('nothing-served', 'no firmware server (https, http, coap) is configured');
+    return fail('nothing-served', 'no firmware server (https, http, coap, coaps) is configured');
   const support = input.protocolSupport ?? [];
   if (support.length === 0) {
     const fallback = input.defaultScheme ?? served[0]!;

@@ -17,12 +17,16 @@ import { QueueModeDispatcher } from './downlink/queue-mode-dispatcher.js';
 import type { NotificationResult } from './downlink/results.js';
 import { defaultModel, type ObjectModel } from './model/index.js';
 import { ObservationRegistry } from './observations/observation-registry.js';
+import { authoriseRegister } from './registration/register-authority.js';
 import type { Registration } from './registration/registration.js';
 import {
   ANSWER_CODE,
+  forbidden,
   handleRegistration,
+  type RegisterRefusal,
   type RegistrationOutcome,
   type RegistrationRequest,
+  registerEndpointOf,
 } from './registration/registration-handler.js';
 import { RegistrationStore } from './registration/registration-store.js';
 import { CoapStack } from './transport/coap-stack.js';
@@ -96,12 +100,18 @@ export interface UpdatedEvent {
 export interface RegistrationEndedEvent {
   readonly registration: Registration;
 }
-/** An Update or De-register of a known registration from an address or port it was not made from. */
+/**
+ * A registration request refused for who sent it: a Register the sender may not make (4.03), or an
+ * Update or De-register of a known registration from another source (4.04, as an unknown id).
+ */
 export interface RegistrationRefusedEvent {
-  readonly operation: 'update' | 'deregister';
+  readonly operation: 'register' | 'update' | 'deregister';
   readonly endpoint: string;
-  /** Where the refused request came from. */
+  /** Where the refused request came from (with its DTLS identity, if any). */
   readonly peer: Peer;
+  readonly security: SecurityMode;
+  /** Why, for a Register; an Update or De-register is refused for its source. */
+  readonly reason: RegisterRefusal | 'another-source';
 }
 export interface NotificationEvent {
   readonly endpoint: string;
@@ -160,6 +170,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   readonly #clock: () => number;
   readonly #log: Lwm2mLogger;
   readonly #beforeAnswer: Lwm2mServerOptions['beforeAnswer'];
+  readonly #credentials: CredentialDirectory | undefined;
   /** Answers held for `beforeAnswer`, released when it settles or after `persistWaitMs`. */
   readonly #held: FixedDelayQueue<HeldAnswer>;
   readonly #graceMs: number;
@@ -181,6 +192,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.#clock = opts.clock ?? Date.now;
     this.#log = opts.logger ?? silentLogger;
     this.#beforeAnswer = opts.beforeAnswer;
+    this.#credentials = opts.credentials;
     this.#held = new FixedDelayQueue(opts.persistWaitMs ?? 1_000, (held) => held.release());
     this.#graceMs = opts.expiryGraceMs ?? 0;
     this.#model = opts.model ?? defaultModel;
@@ -391,7 +403,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       peer,
       security,
     };
-    this.#onRegistration(request, (answer) =>
+    const respond = (answer: RegistrationAnswer) =>
       req.answer({
         code: answer.code,
         ...(answer.locationId === undefined
@@ -403,8 +415,44 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
               ],
             }),
         ...(answer.message === undefined ? {} : { payload: Buffer.from(answer.message) }),
-      }),
+      });
+    const endpoint = registerEndpointOf(request);
+    if (endpoint === undefined || (security === 'none' && this.#credentials === undefined)) {
+      this.#onRegistration(request, respond);
+      return;
+    }
+    // The directory answers from its cache or the database; duplicates of the request meanwhile are
+    // recognised by the exchange layer, so it is handled once.
+    authoriseRegister(this.#credentials, request, endpoint).then(
+      (refusal) => {
+        if (this.#stopped) return;
+        if (refusal === undefined) this.#onRegistration(request, respond);
+        else this.#refuseRegister(request, endpoint, refusal, respond);
+      },
+      (err: unknown) => {
+        if (this.#stopped) return;
+        this.#log.warn({ err, endpoint }, 'credential lookup failed; Register answered 5.03');
+        respond({ code: '5.03', message: 'credentials unavailable' });
+      },
     );
+  }
+
+  #refuseRegister(
+    request: RegistrationRequest,
+    endpoint: string,
+    reason: RegisterRefusal,
+    respond: (answer: RegistrationAnswer) => void,
+  ): void {
+    const outcome = forbidden(endpoint, reason);
+    this.#log.debug({ peer: request.peer, endpoint, reason }, 'Register refused');
+    respond({ code: outcome.code, message: outcome.message });
+    this.#emit('refused', {
+      operation: 'register',
+      endpoint,
+      peer: request.peer,
+      security: request.security,
+      reason,
+    });
   }
 
   #onRegistration(request: RegistrationRequest, respond: (answer: RegistrationAnswer) => void): void {
@@ -421,7 +469,17 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         'registration request from another address or port refused',
       );
       respond({ code: outcome.code, message: outcome.message });
-      this.#emit('refused', { operation: outcome.operation, endpoint, peer: request.peer });
+      this.#emit('refused', {
+        operation: outcome.operation,
+        endpoint,
+        peer: request.peer,
+        security: request.security,
+        reason: 'another-source',
+      });
+      return;
+    }
+    if (outcome.kind === 'forbidden') {
+      this.#refuseRegister(request, outcome.endpoint, outcome.reason, respond);
       return;
     }
     const code = ANSWER_CODE[outcome.kind];
@@ -454,7 +512,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   /** Side effects of a registration change, once the answer is on its way. */
-  #afterAnswer(outcome: Exclude<RegistrationOutcome, { kind: 'rejected' | 'refused' }>): void {
+  #afterAnswer(outcome: Exclude<RegistrationOutcome, { kind: 'rejected' | 'refused' | 'forbidden' }>): void {
     const { endpoint } = outcome.registration;
     switch (outcome.kind) {
       case 'registered':

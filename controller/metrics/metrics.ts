@@ -28,8 +28,10 @@ export interface Metrics {
   readonly reconcilePassSeconds: { observe(seconds: number): void };
   readonly coapRequests: { inc(labels: { method: string; outcome: CoapOutcome }, value?: number): void };
   /**
-   * kind: registered, updated, deregistered, expired (committed changes); update-refused and
-   * deregister-refused (an Update or De-register from another address than the registration's).
+   * kind: registered, updated, deregistered, expired (committed changes); register-refused (4.03:
+   * a DTLS identity of another endpoint, an endpoint with credentials over plain CoAP, a takeover of
+   * a DTLS registration); update-refused and deregister-refused (from another source than the
+   * registration's: address and port on plain CoAP, identity over DTLS).
    */
   readonly registrations: LabelledCounter<'kind'>;
   /** Event stream listeners closed by the server, by reason (queue-full, stalled). */

@@ -39,12 +39,12 @@ describe.each(testBackends)('a leaked registration id ($name)', (backend) => {
       .where('endpoint', '=', 'sim-000001')
       .executeTakeFirstOrThrow();
 
-    const attacker = await RawDevice.open(controller.coapPort);
+    const attacker = await RawDevice.open(controller.coapPort!);
     sockets.push(attacker);
     expect((await attacker.update(id!, ['lt=86400'])).code).toBe('4.04');
     expect((await attacker.deregister(id!)).code).toBe('4.04');
     let heard = 0;
-    attacker.socket.on('message', () => heard++);
+    attacker.pipe.events.on('message', () => heard++);
 
     expect(controller.lwm2m.registration('sim-000001')).toMatchObject({ id, port: real.port });
     const stored = await scene.db
@@ -85,7 +85,7 @@ describe.each(testBackends)('a leaked registration id ($name)', (backend) => {
   it('is never shown: events, the event stream and the device carry no registration id', async () => {
     scene = await Scene.create(backend);
     const controller = await scene.startController();
-    const device = await RawDevice.open(controller.coapPort);
+    const device = await RawDevice.open(controller.coapPort!);
     sockets.push(device);
     // Answers the controller's reads with 4.04 (no object 3): enough to be registered.
     void (async () => {

@@ -49,11 +49,11 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('startController (%
     const { coapPort, httpPort } = controller;
     const health = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
     expect(health.status).toBe(200);
-    expect(await udpFree(coapPort)).toBe(false);
+    expect(await udpFree(coapPort!)).toBe(false);
 
     await controller.stop();
 
-    expect(await udpFree(coapPort)).toBe(true);
+    expect(await udpFree(coapPort!)).toBe(true);
     expect(await tcpFree(httpPort)).toBe(true);
     // The database belongs to whoever opened it: the controller leaves it open.
     await store.db.selectFrom('devices').select('endpoint').execute();
@@ -70,7 +70,7 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('startController (%
     expect(error).toBeInstanceOf(PartStartError);
     expect((error as PartStartError).part).toBe('http server');
     expect(((error as PartStartError).cause as NodeJS.ErrnoException).code).toBe('EADDRINUSE');
-    expect(await udpFree(coapPort)).toBe(true);
+    expect(await udpFree(coapPort!)).toBe(true);
     await store.db.selectFrom('devices').select('endpoint').execute();
   });
 
@@ -83,7 +83,7 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('startController (%
 
     await expect(started).rejects.toBeInstanceOf(StartAbortedError);
     await stopped;
-    expect(await udpFree(coapPort)).toBe(true);
+    expect(await udpFree(coapPort!)).toBe(true);
     expect(() => controller.httpPort).toThrow(/not running/);
   });
 });
@@ -119,7 +119,7 @@ describe('otactl run (composeRun)', () => {
     expect(error).toBeInstanceOf(PartStartError);
     expect((error as PartStartError).part).toBe('controller');
     expect(((error as PartStartError).cause as PartStartError).part).toBe('http server');
-    expect(await udpFree(coapPort)).toBe(true);
+    expect(await udpFree(coapPort!)).toBe(true);
     await expectDatabaseReleased();
   });
 
@@ -141,7 +141,7 @@ describe('otactl run (composeRun)', () => {
     await manager.start();
     const { coapPort, httpPort } = controller.controller;
     await manager.stop();
-    expect(await udpFree(coapPort)).toBe(true);
+    expect(await udpFree(coapPort!)).toBe(true);
     expect(await tcpFree(httpPort)).toBe(true);
     await expectDatabaseReleased();
   });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,8 @@ describe('otactl run', () => {
       dir,
       '--coap-port',
       '0',
+      '--coaps-port',
+      '0',
       '--http-port',
       String(port),
       '--bind',
@@ -46,4 +49,29 @@ describe('otactl run', () => {
     const again = await openDatabase({ kind: 'pglite', dataDir: db }, { migrate: false });
     await again.close();
   });
+
+  for (const [flags, message] of [
+    [['--coap-port', 'off', '--coaps-port', 'off'], /^otactl: --coap-port and --coaps-port are both off/],
+    [['--coaps-port', '70000'], /^otactl: --coaps-port: not a port number or 'off': 70000$/],
+    [['--coap-port', 'of'], /^otactl: --coap-port: not a port number or 'off': of$/],
+  ] as const) {
+    it(`refuses ${flags.join(' ')} in one line with exit 2, before opening anything`, async () => {
+      const db = join(dir, 'db');
+      const result = await runOtactl([
+        'run',
+        '--db',
+        db,
+        '--manifests',
+        dir,
+        '--log-level',
+        'silent',
+        ...flags,
+      ]);
+      expect(result.code).toBe(2);
+      const lines = result.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(message);
+      expect(existsSync(db)).toBe(false);
+    });
+  }
 });

@@ -26,7 +26,7 @@ function answerAll(device: RawDevice, code: string): void {
 /** Requests (distinct message ids: a retransmission is not a new request) the device has received. */
 function countRequests(device: RawDevice): { readonly count: number } {
   const mids = new Set<number>();
-  device.socket.on('message', (msg) => {
+  device.pipe.events.on('message', (msg: Buffer) => {
     const packet = parse(msg);
     if (packet.code === '0.01') mids.add(packet.messageId);
   });

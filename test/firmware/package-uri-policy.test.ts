@@ -29,6 +29,44 @@ describe('packageUriFor', () => {
     expect(decision).toEqual({ ok: true, uri: 'coap://ota.example.org/fw/fw-2.bin' });
   });
 
+  describe('coaps', () => {
+    const withCoaps: PackageUriPolicy = {
+      ...policy,
+      served: { ...policy.served, coaps: { host: 'ota.example.org', port: 15684 } },
+    };
+    const listsCoaps = [PROTOCOL_SUPPORT_CODE.http, PROTOCOL_SUPPORT_CODE.coaps];
+
+    it('goes first to a device registered over DTLS that lists CoAPS, at the coaps port', () => {
+      expect(packageUriFor(withCoaps, { ...request, protocolSupport: listsCoaps, security: 'psk' })).toEqual({
+        ok: true,
+        uri: 'coaps://ota.example.org:15684/fw/fw-2.bin',
+      });
+    });
+
+    it('never goes to a device on plain CoAP (it has no key), nor to one that does not list CoAPS', () => {
+      for (const asked of [
+        { ...request, protocolSupport: listsCoaps, security: 'none' as const },
+        { ...request, protocolSupport: listsCoaps },
+        { ...request, protocolSupport: [PROTOCOL_SUPPORT_CODE.http], security: 'psk' as const },
+        { ...request, security: 'psk' as const },
+      ]) {
+        expect(packageUriFor(withCoaps, asked)).toEqual({
+          ok: true,
+          uri: 'http://ota.example.org:8080/binaries/fw-2.bin',
+        });
+      }
+    });
+
+    it('refuses a device that lists only CoAPS while it is on plain CoAP', () => {
+      const decision = packageUriFor(withCoaps, {
+        ...request,
+        protocolSupport: [PROTOCOL_SUPPORT_CODE.coaps],
+        security: 'none',
+      });
+      expect(decision).toMatchObject({ ok: false, permanent: true });
+    });
+  });
+
   it('refuses for now (not permanently) a firmware no longer declared: a later manifest may declare it again', () => {
     expect(packageUriFor(policy, { ...request, file: undefined })).toEqual({
       ok: false,

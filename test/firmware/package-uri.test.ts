@@ -53,7 +53,7 @@ describe('choosePackageUri', () => {
   );
 
   it('never returns a scheme the device does not list, whatever is served and preferred', () => {
-    const schemes: ServedScheme[] = ['https', 'http', 'coap'];
+    const schemes = ['https', 'http', 'coap'] as const;
     for (const codes of subsets().filter((c) => c.length > 0)) {
       for (let mask = 1; mask < 8; mask++) {
         const servedSubset = Object.fromEntries(

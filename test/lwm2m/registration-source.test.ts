@@ -63,7 +63,13 @@ describe('a registration is updated and ended only from where it was made', () =
     });
     expect(updates).toEqual([]);
     expect(refused).toEqual([
-      { operation: 'update', endpoint: 'victim', peer: expect.objectContaining({ port: attacker.port }) },
+      {
+        operation: 'update',
+        endpoint: 'victim',
+        peer: expect.objectContaining({ port: attacker.port }),
+        security: 'none',
+        reason: 'another-source',
+      },
     ]);
   });
 

@@ -146,7 +146,7 @@ describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
     const s = await start('unread', '', { clock });
     await s.addFleet({ count: 3 });
     // A device that registers and never answers the read of its object 3.
-    const silent = await RawDevice.open(s.controller.coapPort);
+    const silent = await RawDevice.open(s.controller.coapPort!);
     try {
       const answer = await silent.register(['ep=sim-silent', 'lt=86400', 'lwm2m=1.1', 'b=U']);
       expect(answer.code).toBe('2.01');

@@ -45,7 +45,7 @@ describe('Package URI writes a device refuses', () => {
       spec: ONE_ATTEMPT,
     });
     const device = await StrictFirmwareDevice.start({
-      serverPort: controller.coapPort,
+      serverPort: controller.coapPort!,
       endpoint: 'strict-1',
       model: 'SIM1',
       version: '1.0.0',
@@ -105,7 +105,7 @@ describe('Package URI writes a device refuses', () => {
       spec: `  suspend: true\n${ONE_ATTEMPT}`,
     });
     const device = await StrictFirmwareDevice.start({
-      serverPort: controller.coapPort,
+      serverPort: controller.coapPort!,
       endpoint: 'strict-2',
       model: 'SIM1',
       version: '1.0.0',
@@ -154,7 +154,7 @@ describe('Package URI writes a device refuses', () => {
     });
     // Its last report said Idle; it really is in Downloaded (Result 8), and refuses the URI as Anjay does.
     const device = await StrictFirmwareDevice.start({
-      serverPort: controller.coapPort,
+      serverPort: controller.coapPort!,
       endpoint: 'strict-3',
       model: 'SIM1',
       version: '1.0.0',

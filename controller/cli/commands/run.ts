@@ -19,7 +19,8 @@ interface RunOptions {
   manifests: string;
   firmwareDir: string;
   db?: string;
-  coapPort: number;
+  coapPort: string;
+  coapsPort: string;
   httpPort: number;
   httpsPort?: number;
   tlsDir?: string;
@@ -49,7 +50,12 @@ export function registerRun(program: Command): void {
     .option('--manifests <dir>', 'manifests directory (inside the clone with --git-url)', './rollouts')
     .option('--firmware-dir <dir>', 'firmware images directory', './firmware')
     .addOption(dbOption())
-    .option('--coap-port <n>', 'LwM2M/CoAP UDP port', parsePort, 5683)
+    .option('--coap-port <n>', "LwM2M over plain CoAP: UDP port, or 'off'", '5683')
+    .option(
+      '--coaps-port <n>',
+      "LwM2M over CoAP with DTLS (pre-shared keys from `otactl credentials`): UDP port, or 'off'",
+      '5684',
+    )
     .option('--http-port <n>', 'HTTP port: firmware, API, metrics, dashboard', parsePort, 8080)
     .option('--https-port <n>', 'HTTPS firmware port (needs --tls-dir)', parsePort)
     .option('--tls-dir <dir>', 'certificates made by `otactl pki init`')
@@ -121,6 +127,14 @@ async function run(options: RunOptions): Promise<void> {
     }
   }
   if (options.httpsPort !== undefined && !options.tlsDir) throw new UserError('--https-port needs --tls-dir');
+  const coapPort = portOrOff('--coap-port', options.coapPort);
+  const coapsPort = portOrOff('--coaps-port', options.coapsPort);
+  if (coapPort === 'off' && coapsPort === 'off') {
+    throw new UserError(
+      '--coap-port and --coaps-port are both off: devices could not reach the controller',
+      2,
+    );
+  }
   const ttl =
     typeof options.signedUrls === 'string' ? options.signedUrls : options.signedUrls ? '1h' : undefined;
   const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
@@ -145,7 +159,8 @@ async function run(options: RunOptions): Promise<void> {
     controller: {
       manifestsDir,
       firmwareDir: resolve(options.firmwareDir),
-      coapPort: options.coapPort,
+      coapPort,
+      ...(coapsPort === 'off' ? {} : { coapsPort }),
       httpPort: options.httpPort,
       ...(options.httpsPort !== undefined ? { httpsPort: options.httpsPort } : {}),
       ...(options.tlsDir ? { tlsDir: resolve(options.tlsDir) } : {}),
@@ -204,7 +219,7 @@ function asUserError(error: unknown): unknown {
     const { code, syscall } = cause as NodeJS.ErrnoException;
     if ((code === 'EADDRINUSE' || code === 'EACCES') && (syscall === 'listen' || syscall === 'bind')) {
       return new UserError(
-        `cannot listen: ${cause.message}; choose other ports with --coap-port / --http-port`,
+        `cannot listen: ${cause.message}; choose other ports with --coap-port / --coaps-port / --http-port`,
       );
     }
     if (!(cause.cause instanceof Error)) break;
@@ -220,4 +235,14 @@ function defaultPublicHost(): string {
     }
   }
   return '127.0.0.1';
+}
+
+/** A UDP port flag that may be turned off; a bad value is one line and exit 2. */
+function portOrOff(flag: string, value: string): number | 'off' {
+  if (value === 'off') return value;
+  try {
+    return parsePort(value);
+  } catch {
+    throw new UserError(`${flag}: not a port number or 'off': ${value}`, 2);
+  }
 }

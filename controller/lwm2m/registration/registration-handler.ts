@@ -9,6 +9,26 @@ import { parseRegisterQuery, parseUpdateQuery } from './registration-params.js';
 import type { RegistrationStore } from './registration-store.js';
 import { decodeWireText, decodeWireTexts } from './wire-text.js';
 
+/**
+ * Why a Register is refused with 4.03: its DTLS identity belongs to another endpoint (or to none any
+ * more), the endpoint has credentials and came over plain CoAP, or it would replace a registration
+ * made over DTLS without authenticating.
+ */
+export type RegisterRefusal = 'identity-of-another-endpoint' | 'credentials-required' | 'takeover';
+
+export function forbidden(
+  endpoint: string,
+  reason: RegisterRefusal,
+): Extract<RegistrationOutcome, { kind: 'forbidden' }> {
+  return { kind: 'forbidden', endpoint, reason, code: '4.03', message: REFUSAL_MESSAGE[reason] };
+}
+
+const REFUSAL_MESSAGE: Record<RegisterRefusal, string> = {
+  'identity-of-another-endpoint': 'the DTLS identity does not belong to this endpoint',
+  'credentials-required': 'this endpoint must register over DTLS',
+  takeover: 'this endpoint is registered over DTLS',
+};
+
 /** What a registration request asks for, already validated: the code to answer and the change made. */
 export type RegistrationOutcome =
   | {
@@ -20,14 +40,23 @@ export type RegistrationOutcome =
   | { readonly kind: 'deregistered'; readonly registration: Registration }
   | { readonly kind: 'rejected'; readonly code: string; readonly message: string }
   /**
-   * An Update or De-register of a known registration from another address or port: answered exactly
-   * like an unknown id, so the answer does not tell that the id exists.
+   * An Update or De-register of a known registration from another source (address and port on plain
+   * CoAP, PSK identity over DTLS): answered exactly like an unknown id, so the answer does not tell
+   * that the id exists.
    */
   | {
       readonly kind: 'refused';
       readonly operation: 'update' | 'deregister';
       readonly registration: Registration;
       readonly code: '4.04';
+      readonly message: string;
+    }
+  /** A Register the sender may not make (identity of another endpoint, credentials required, takeover). */
+  | {
+      readonly kind: 'forbidden';
+      readonly endpoint: string;
+      readonly reason: RegisterRefusal;
+      readonly code: '4.03';
       readonly message: string;
     };
 
@@ -107,7 +136,19 @@ export interface RegistrationContext {
   readonly now: () => number;
 }
 
-/** Reads like the spec: extract, validate, store, and say what to answer (the caller answers, then emits). */
+/** The endpoint a Register names; undefined for any other request or a Register that will be rejected. */
+export function registerEndpointOf(req: RegistrationRequest): string | undefined {
+  if (req.method !== 'POST' || req.pathAfterRd.length > 0) return undefined;
+  const query = decodeWireTexts(req.query, 'Uri-Query option');
+  if (!query.ok) return undefined;
+  const params = parseRegisterQuery(query.texts);
+  return params.kind === 'rejected' ? undefined : params.params.endpoint;
+}
+
+/**
+ * Reads like the spec: extract, validate, store, and say what to answer (the caller answers, then
+ * emits). A Register reaches here authorised already (see `authoriseRegister`).
+ */
 export function handleRegistration(ctx: RegistrationContext, req: RegistrationRequest): RegistrationOutcome {
   const path = decodeWireTexts(req.pathAfterRd, 'Uri-Path segment');
   if (!path.ok) return { kind: 'rejected', code: '4.00', message: path.reason };
@@ -135,6 +176,11 @@ function register(
   if (links === undefined || links.kind === 'rejected') {
     return links ?? { kind: 'rejected', code: '4.00', message: 'no object links' };
   }
+  const endpoint = params.params.endpoint;
+  // Only a Register that authenticated as the endpoint replaces its registration over DTLS.
+  if (req.security !== 'psk' && ctx.store.byEndpoint(endpoint)?.security === 'psk') {
+    return forbidden(endpoint, 'takeover');
+  }
   const now = ctx.now();
   const registration: Registration = {
     id: newRegistrationId(),
@@ -160,12 +206,15 @@ function register(
 const UNKNOWN = { kind: 'rejected', code: '4.04', message: 'unknown registration' } as const;
 
 /**
- * Only the address and port a registration was made from may update or end it: anyone else who
- * learned its id gets what an unknown id gets. A device whose address changed (NAT rebinding)
- * registers again. DTLS will replace this check with the peer's identity (issue 19).
+ * Who may update or end a registration: over DTLS the identity it registered with, from any address
+ * (a device that handshakes again from a new port after a NAT rebinding goes on); over plain CoAP
+ * only the address and port it was made from (a device whose address changed registers again).
+ * Anyone else who learned its id gets what an unknown id gets.
  */
-function fromRegisteredSource(reg: Registration, peer: Peer): boolean {
-  return reg.port === peer.port && reg.address === normaliseAddress(peer.address);
+function fromRegisteredSource(reg: Registration, req: RegistrationRequest): boolean {
+  if (reg.security !== req.security) return false;
+  if (reg.security === 'psk') return reg.identity !== undefined && reg.identity === req.peer.identity;
+  return reg.port === req.peer.port && reg.address === normaliseAddress(req.peer.address);
 }
 
 function refused(operation: 'update' | 'deregister', registration: Registration): RegistrationOutcome {
@@ -180,7 +229,7 @@ function update(
 ): RegistrationOutcome {
   const current = ctx.store.get(id);
   if (current === undefined) return UNKNOWN;
-  if (!fromRegisteredSource(current, req.peer)) return refused('update', current);
+  if (!fromRegisteredSource(current, req)) return refused('update', current);
   const params = parseUpdateQuery(query);
   if (params.kind === 'rejected') return params;
   const links = readLinks(req, false);
@@ -188,6 +237,9 @@ function update(
   const p = params.params;
   const registration: Registration = {
     ...current,
+    // Over DTLS the identity vouches for the device wherever it now sends from.
+    address: normaliseAddress(req.peer.address),
+    port: req.peer.port,
     lifetime: p.lifetime ?? current.lifetime,
     binding: p.binding ?? current.binding,
     queueMode: updatedQueueMode(current, p.queueMode, p.queueFromBinding === true),
@@ -204,7 +256,7 @@ function update(
 function deregister(ctx: RegistrationContext, id: string, req: RegistrationRequest): RegistrationOutcome {
   const current = ctx.store.get(id);
   if (current === undefined) return UNKNOWN;
-  if (!fromRegisteredSource(current, req.peer)) return refused('deregister', current);
+  if (!fromRegisteredSource(current, req)) return refused('deregister', current);
   ctx.store.remove(id);
   return { kind: 'deregistered', registration: current };
 }

@@ -1,5 +1,7 @@
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo } from 'node:dgram';
+import type { EventEmitter } from 'node:events';
 import { generate, type Packet, type ParsedPacket, parse } from 'coap-packet';
+import { dtls } from 'node-dtls-client';
 
 export interface Received {
   readonly packet: ParsedPacket;
@@ -38,17 +40,35 @@ export function uintBuf(n: number): Buffer {
   return Buffer.from(out);
 }
 
-/** A device made of a bare UDP socket and coap-packet: every byte it sends is chosen by the test. */
+/** How a raw device's datagrams travel: a bare UDP socket, or a DTLS session (node-dtls-client). */
+interface DevicePipe {
+  /** Emits 'message' (datagram, rinfo). */
+  readonly events: EventEmitter;
+  send(datagram: Buffer): void;
+  localPort(): number;
+  close(): Promise<void>;
+}
+
+/** PSK credentials of a DTLS raw device; node-dtls-client takes keys as ASCII text. */
+export interface DevicePsk {
+  readonly identity: string;
+  readonly key: string;
+}
+
+/**
+ * A device made of coap-packet over a bare UDP socket or a DTLS session of node-dtls-client 1.1.1
+ * (an implementation that is not ours): every CoAP byte it sends is chosen by the test.
+ */
 export class RawDevice {
   readonly #inbox: Received[] = [];
   readonly #waiters: { match: (r: Received) => boolean; resolve: (r: Received) => void }[] = [];
   #mid = Math.floor(Math.random() * 60_000);
 
   private constructor(
-    readonly socket: Socket,
+    readonly pipe: DevicePipe,
     readonly serverPort: number,
   ) {
-    socket.on('message', (msg, rinfo) => {
+    pipe.events.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
       let packet: ParsedPacket;
       try {
         packet = parse(msg);
@@ -69,11 +89,59 @@ export class RawDevice {
   ): Promise<RawDevice> {
     const socket = createSocket('udp4');
     await new Promise<void>((resolve) => socket.bind(local.port ?? 0, local.address ?? '127.0.0.1', resolve));
-    return new RawDevice(socket, serverPort);
+    const pipe: DevicePipe = {
+      events: socket,
+      send: (datagram) => socket.send(datagram, serverPort, '127.0.0.1'),
+      localPort: () => socket.address().port,
+      close: () => new Promise((resolve) => socket.close(() => resolve())),
+    };
+    return new RawDevice(pipe, serverPort);
+  }
+
+  /**
+   * A device over DTLS with a pre-shared key, once its handshake with the server on 127.0.0.1 is
+   * done; the handshake's failure (an alert, a timeout) is thrown as node-dtls-client reports it.
+   */
+  static async openDtls(serverPort: number, psk: DevicePsk): Promise<RawDevice> {
+    const socket = dtls.createSocket({
+      type: 'udp4',
+      address: '127.0.0.1',
+      port: serverPort,
+      psk: { [psk.identity]: psk.key },
+      timeout: 10_000,
+      ciphers: ['TLS_PSK_WITH_AES_128_CCM_8'],
+    });
+    let closed = false;
+    const close = () =>
+      new Promise<void>((resolve) => {
+        if (closed) return resolve();
+        closed = true;
+        try {
+          socket.close(() => resolve());
+        } catch {
+          resolve();
+        }
+      });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connected', () => resolve());
+      socket.once('error', (err: Error) => {
+        closed = true;
+        reject(err);
+      });
+    });
+    const pipe: DevicePipe = {
+      events: socket,
+      send: (datagram) => socket.send(datagram),
+      localPort: () => {
+        throw new Error('node-dtls-client does not tell its local port');
+      },
+      close,
+    };
+    return new RawDevice(pipe, serverPort);
   }
 
   get port(): number {
-    return this.socket.address().port;
+    return this.pipe.localPort();
   }
 
   nextMid(): number {
@@ -82,7 +150,7 @@ export class RawDevice {
   }
 
   sendRaw(buf: Buffer): void {
-    this.socket.send(buf, this.serverPort, '127.0.0.1');
+    this.pipe.send(buf);
   }
 
   send(packet: Packet): number {
@@ -177,7 +245,7 @@ export class RawDevice {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+    return this.pipe.close();
   }
 }
 
