@@ -426,8 +426,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     authoriseRegister(this.#credentials, request, endpoint).then(
       (refusal) => {
         if (this.#stopped) return;
-        if (refusal === undefined) this.#onRegistration(request, respond);
-        else this.#refuseRegister(request, endpoint, refusal, respond);
+        // Out of the exchange layer's try/catch now: a throw here would be an unhandled rejection.
+        try {
+          if (refusal === undefined) this.#onRegistration(request, respond);
+          else this.#refuseRegister(request, endpoint, refusal, respond);
+        } catch (err) {
+          this.#log.error({ err, endpoint }, 'handling a Register failed');
+          respond({ code: '5.00' });
+        }
       },
       (err: unknown) => {
         if (this.#stopped) return;
