@@ -1,11 +1,15 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ClientHello } from './handshake-codec.js';
+import type { ClientHelloPrefix } from './handshake-codec.js';
 
 export const COOKIE_LENGTH = 20;
 
 /**
  * Stateless HelloVerifyRequest cookies (RFC 6347 4.2.1): an HMAC under a server secret over the
- * client's address and port and the ClientHello parameters its second ClientHello must repeat.
+ * client's address and port and the ClientHello fields before the cookie (version, random, session
+ * id), which its second ClientHello repeats. Only those: a ClientHello split into fragments shows
+ * them in its first fragment, so the cookie is checked before anything of the message is kept.
+ * The random binds the cookie to this client's attempt; the rest of the ClientHello is bound by
+ * the handshake transcript and the Finished messages.
  * The secret rotates every `rotateMs`; cookies of the previous secret are still accepted.
  */
 export class CookieJar {
@@ -21,12 +25,12 @@ export class CookieJar {
     this.#rotatedAt = now();
   }
 
-  make(peer: string, hello: ClientHello): Buffer {
+  make(peer: string, hello: ClientHelloPrefix): Buffer {
     this.#rotate();
     return cookieFor(this.#secret, peer, hello);
   }
 
-  verify(peer: string, hello: ClientHello): boolean {
+  verify(peer: string, hello: ClientHelloPrefix): boolean {
     this.#rotate();
     if (hello.cookie.length !== COOKIE_LENGTH) return false;
     if (timingSafeEqual(cookieFor(this.#secret, peer, hello), hello.cookie)) return true;
@@ -45,11 +49,7 @@ export class CookieJar {
   }
 }
 
-function cookieFor(secret: Buffer, peer: string, hello: ClientHello): Buffer {
-  const suites = Buffer.allocUnsafe(2 * hello.cipherSuites.length);
-  hello.cipherSuites.forEach((suite, i) => {
-    suites.writeUInt16BE(suite, 2 * i);
-  });
+function cookieFor(secret: Buffer, peer: string, hello: ClientHelloPrefix): Buffer {
   const version = Buffer.allocUnsafe(2);
   version.writeUInt16BE(hello.clientVersion, 0);
   return createHmac('sha256', secret)
@@ -59,8 +59,6 @@ function cookieFor(secret: Buffer, peer: string, hello: ClientHello): Buffer {
     .update(hello.random)
     .update(Buffer.from([hello.sessionId.length]))
     .update(hello.sessionId)
-    .update(suites)
-    .update(hello.compressionMethods)
     .digest()
     .subarray(0, COOKIE_LENGTH);
 }

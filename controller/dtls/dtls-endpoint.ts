@@ -1,16 +1,19 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { CIPHER_SUITES, type CipherSuite } from './cipher-suites.js';
+import { ClientHelloAssembly } from './client-hello-assembly.js';
 import { type DtlsClock, systemClock } from './clock.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { ContentType, DTLS_1_0, HandshakeType, MAX_PLAINTEXT } from './constants.js';
 import { CookieJar } from './cookie.js';
 import {
   type ClientHello,
+  type ClientHelloPrefix,
   encodeHandshake,
   encodeHelloVerifyRequest,
   type HandshakeFragment,
   parseClientHello,
+  parseClientHelloPrefix,
   parseHandshakeFragments,
 } from './handshake-codec.js';
 import { type DtlsRecord, encodeRecord, parseRecords } from './record-codec.js';
@@ -113,6 +116,8 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
   readonly #host: ConnectionHost;
   readonly #sessions = new Map<string, Connection>();
   readonly #handshakes = new Map<string, Connection>();
+  /** ClientHellos in several fragments whose first one showed a valid cookie; they count as handshakes. */
+  readonly #assemblies = new Map<string, ClientHelloAssembly>();
   readonly #sessionsByAddress = new Map<string, number>();
   readonly #handshakesByAddress = new Map<string, number>();
   readonly #sweepMs: number;
@@ -155,7 +160,7 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
   stats(): DtlsStats {
     return {
       sessions: this.#sessions.size,
-      handshakes: this.#handshakes.size,
+      handshakes: this.#handshakes.size + this.#assemblies.size,
       resumable: this.#host.sessions.size,
       addresses: new Set([...this.#sessionsByAddress.keys(), ...this.#handshakesByAddress.keys()]).size,
       helloVerifyRequests: this.#helloVerifyRequests,
@@ -217,6 +222,11 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
       if (now - connection.createdAt < this.#limits.handshakeTimeoutMs) break;
       connection.close('handshake timed out', false);
     }
+    for (const [key, assembly] of this.#assemblies) {
+      if (now - assembly.createdAt < this.#limits.handshakeTimeoutMs) break;
+      this.#dropAssembly(key);
+      this.emit('handshakeFailure', assembly, 'ClientHello fragments missing');
+    }
   }
 
   /** Sends close_notify to every session (when `notify`), forgets all state, closes the socket. */
@@ -227,6 +237,7 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
     for (const connection of [...this.#handshakes.values()]) connection.close('endpoint closed', false);
     for (const connection of [...this.#sessions.values()])
       connection.close('endpoint closed', opts.notify ?? true);
+    for (const key of [...this.#assemblies.keys()]) this.#dropAssembly(key);
     this.#host.sessions.clear();
     this.#socket.off('message', this.#onMessage);
     return new Promise((resolve) => {
@@ -294,16 +305,8 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
     const session = this.#sessions.get(key);
     if (record.epoch === 0 && record.type === ContentType.handshake) {
       const fragments = parseHandshakeFragments(record.fragment);
-      const first = fragments?.[0];
-      if (first?.msgType === HandshakeType.clientHello) {
-        const hello = wholeClientHello(first);
-        if (hello === undefined) return undefined;
-        if (handshake?.handshakeRandom?.equals(hello.random)) return handshake;
-        // A late copy of the ClientHello of a handshake that has finished: nothing to do.
-        if (session?.handshakeRandom?.equals(hello.random)) return undefined;
-        this.#onClientHello(record, first, hello, key, rinfo);
-        return undefined;
-      }
+      if (fragments?.[0]?.msgType === HandshakeType.clientHello)
+        return this.#onClientHelloRecord(record, fragments, key, rinfo);
       return handshake ?? session;
     }
     // A handshake under way takes the other records of its peer; its keys may still be being looked
@@ -311,48 +314,168 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
     return handshake ?? session;
   }
 
-  /** A ClientHello outside a handshake: answered with a cookie, or, with a valid one, a new handshake. */
-  #onClientHello(
+  /**
+   * The ClientHello fragments of one record, outside a handshake's own message flow. A whole
+   * ClientHello or the first fragment of one is answered with a cookie, statelessly, unless it
+   * shows a valid one; then a whole one starts a handshake and a first fragment starts an assembly
+   * of the rest (RFC 6347 4.2.1, 4.2.3). A later fragment counts only for an assembly under way.
+   * Returns the handshake a retransmitted ClientHello belongs to (it answers with its flight).
+   */
+  #onClientHelloRecord(
     record: DtlsRecord,
-    fragment: HandshakeFragment,
-    hello: ClientHello,
+    fragments: readonly HandshakeFragment[],
     key: string,
     rinfo: RemoteInfo,
+  ): Connection | undefined {
+    for (const fragment of fragments) {
+      if (fragment.msgType !== HandshakeType.clientHello) continue;
+      const assembly = this.#assemblies.get(key);
+      if (fragment.fragmentOffset > 0) {
+        if (assembly !== undefined) this.#assemble(assembly, fragment, record.seq, key);
+        continue;
+      }
+      const prefix = parseClientHelloPrefix(fragment.body);
+      if (prefix === undefined) continue;
+      const handshake = this.#handshakes.get(key);
+      if (handshake?.handshakeRandom?.equals(prefix.random)) return handshake;
+      // A late copy of the ClientHello of a handshake that has finished: nothing to do.
+      if (this.#sessions.get(key)?.handshakeRandom?.equals(prefix.random)) continue;
+      if (assembly?.random.equals(prefix.random)) {
+        this.#assemble(assembly, fragment, record.seq, key);
+        continue;
+      }
+      if (!this.#cookies.verify(key, prefix)) {
+        this.#sendHelloVerifyRequest(record, fragment, prefix, rinfo);
+        continue;
+      }
+      if (fragment.body.length === fragment.length) {
+        this.#startHandshake(key, rinfo, fragment, record.seq);
+        continue;
+      }
+      this.#startAssembly(key, rinfo, prefix.random, fragment, record.seq);
+    }
+    return undefined;
+  }
+
+  /** RFC 6347 4.2.1: the record sequence number of the ClientHello, and no state. */
+  #sendHelloVerifyRequest(
+    record: DtlsRecord,
+    fragment: HandshakeFragment,
+    prefix: ClientHelloPrefix,
+    rinfo: RemoteInfo,
   ): void {
-    if (!this.#cookies.verify(key, hello)) {
-      this.#helloVerifyRequests++;
-      const cookie = this.#cookies.make(key, hello);
-      const message = encodeHandshake(
-        HandshakeType.helloVerifyRequest,
-        fragment.messageSeq,
-        encodeHelloVerifyRequest(cookie),
-      );
-      // RFC 6347 4.2.1: the record sequence number of the ClientHello, and no state.
-      const reply = encodeRecord({
-        type: ContentType.handshake,
-        version: DTLS_1_0,
-        epoch: 0,
-        seq: record.seq,
-        fragment: message,
-      });
-      this.#sendRaw(reply, rinfo.port, rinfo.address);
+    this.#helloVerifyRequests++;
+    const cookie = this.#cookies.make(peerKey(rinfo.address, rinfo.port), prefix);
+    const message = encodeHandshake(
+      HandshakeType.helloVerifyRequest,
+      fragment.messageSeq,
+      encodeHelloVerifyRequest(cookie),
+    );
+    const reply = encodeRecord({
+      type: ContentType.handshake,
+      version: DTLS_1_0,
+      epoch: 0,
+      seq: record.seq,
+      fragment: message,
+    });
+    this.#sendRaw(reply, rinfo.port, rinfo.address);
+  }
+
+  /** The first fragment of a ClientHello with a valid cookie: its other fragments are kept from now on. */
+  #startAssembly(
+    key: string,
+    rinfo: RemoteInfo,
+    random: Buffer,
+    first: HandshakeFragment,
+    recordSeq: number,
+  ): void {
+    const { address, port } = rinfo;
+    if (first.length > this.#limits.maxHandshakeMessageBytes) {
+      this.emit('handshakeFailure', { address, port }, 'ClientHello too large');
       return;
     }
-    const address = rinfo.address;
     const refusal = this.#admit(key, address);
     if (refusal !== undefined) {
-      this.emit('handshakeFailure', { address, port: rinfo.port }, refusal);
+      this.emit('handshakeFailure', { address, port }, refusal);
       return;
     }
-    // The handshake keeps the ClientHello: parsed again from a copy, so that it does not keep the
+    const assembly = new ClientHelloAssembly(
+      { address, port },
+      random,
+      first,
+      this.#clock.now(),
+      this.#limits.maxHandshakeMessageBytes,
+    );
+    this.#assemblies.set(key, assembly);
+    increment(this.#handshakesByAddress, address);
+    this.#assemble(assembly, first, recordSeq, key);
+  }
+
+  #assemble(
+    assembly: ClientHelloAssembly,
+    fragment: HandshakeFragment,
+    recordSeq: number,
+    key: string,
+  ): void {
+    const whole = assembly.add(fragment, recordSeq);
+    if (whole === undefined) return;
+    this.#dropAssembly(key);
+    let hello: ClientHello;
+    try {
+      hello = parseClientHello(whole.body);
+    } catch {
+      this.emit('handshakeFailure', assembly, 'malformed ClientHello');
+      return;
+    }
+    // Later fragments may have overwritten the first one's bytes: the cookie is checked again.
+    if (!this.#cookies.verify(key, hello)) return;
+    this.#startHandshake(
+      key,
+      assembly,
+      { msgType: whole.msgType, messageSeq: whole.messageSeq, body: whole.body },
+      assembly.recordSeq,
+    );
+  }
+
+  #dropAssembly(key: string): void {
+    const assembly = this.#assemblies.get(key);
+    if (assembly === undefined) return;
+    this.#assemblies.delete(key);
+    decrement(this.#handshakesByAddress, assembly.address);
+  }
+
+  /** A whole ClientHello with a valid cookie: a new handshake, when there is room for it. */
+  #startHandshake(
+    key: string,
+    peer: { readonly address: string; readonly port: number },
+    message: { readonly msgType: number; readonly messageSeq: number; readonly body: Buffer },
+    recordSeq: number,
+  ): void {
+    const { address, port } = peer;
+    if (message.body.length > this.#limits.maxHandshakeMessageBytes) {
+      this.emit('handshakeFailure', { address, port }, 'ClientHello too large');
+      return;
+    }
+    let hello: ClientHello;
+    // The handshake keeps the ClientHello: parsed from a copy, so that it does not keep the
     // datagram it came in alive.
-    const body = Buffer.from(fragment.body);
+    const body = Buffer.from(message.body);
+    try {
+      hello = parseClientHello(body);
+    } catch {
+      return;
+    }
+    const refusal = this.#admit(key, address);
+    if (refusal !== undefined) {
+      this.emit('handshakeFailure', { address, port }, refusal);
+      return;
+    }
     const connection = new Connection(
       this.#host,
-      { address, port: rinfo.port, key },
-      parseClientHello(body),
-      { msgType: fragment.msgType, epoch: 0, messageSeq: fragment.messageSeq, body },
-      record.seq,
+      { address, port, key },
+      hello,
+      { msgType: message.msgType, epoch: 0, messageSeq: message.messageSeq, body },
+      recordSeq,
     );
     this.#handshakes.set(key, connection);
     increment(this.#handshakesByAddress, address);
@@ -362,6 +485,7 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
   /** Makes room for a new handshake of `key`; the reason it cannot have one. */
   #admit(key: string, address: string): string | undefined {
     this.#handshakes.get(key)?.close('superseded by a new ClientHello', false);
+    this.#dropAssembly(key);
     if ((this.#handshakesByAddress.get(address) ?? 0) >= this.#limits.maxHandshakesPerAddress) {
       return 'too many handshakes from this address';
     }
@@ -369,8 +493,16 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
     if (!this.#sessions.has(key) && sessionsHere >= this.#limits.maxSessionsPerAddress) {
       return 'too many sessions from this address';
     }
-    while (this.#handshakes.size >= this.#limits.maxHandshakes) {
+    while (this.#handshakes.size + this.#assemblies.size >= this.#limits.maxHandshakes) {
+      const [oldestKey, assembly] = this.#assemblies.entries().next().value ?? [];
       const oldest = this.#handshakes.values().next().value;
+      if (oldestKey !== undefined && assembly !== undefined) {
+        if (oldest === undefined || assembly.createdAt <= oldest.createdAt) {
+          this.#dropAssembly(oldestKey);
+          this.emit('handshakeFailure', assembly, 'handshake evicted: too many handshakes');
+          continue;
+        }
+      }
       if (oldest === undefined) break;
       oldest.close('handshake evicted: too many handshakes', false);
     }
@@ -452,16 +584,6 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
 
 function peerKey(address: string, port: number): string {
   return `${address}|${port}`;
-}
-
-/** A ClientHello in one fragment (the stateless cookie exchange reassembles nothing), parsed. */
-function wholeClientHello(fragment: HandshakeFragment): ClientHello | undefined {
-  if (fragment.fragmentOffset !== 0 || fragment.body.length !== fragment.length) return undefined;
-  try {
-    return parseClientHello(fragment.body);
-  } catch {
-    return undefined;
-  }
 }
 
 function increment(counts: Map<string, number>, address: string): void {

@@ -74,11 +74,18 @@ export interface Extension {
   readonly data: Buffer;
 }
 
-export interface ClientHello {
+/**
+ * The fields of a ClientHello up to and including its cookie: what its first fragment shows of it,
+ * enough to answer with a cookie or to check one before anything of the message is kept.
+ */
+export interface ClientHelloPrefix {
   readonly clientVersion: number;
   readonly random: Buffer;
   readonly sessionId: Buffer;
   readonly cookie: Buffer;
+}
+
+export interface ClientHello extends ClientHelloPrefix {
   readonly cipherSuites: readonly number[];
   readonly compressionMethods: Buffer;
   readonly extensions: readonly Extension[];
@@ -86,14 +93,29 @@ export interface ClientHello {
 
 const MAX_EXTENSIONS = 64;
 
-/** RFC 6347 4.2.1 ClientHello; throws `DecodeError`. */
-export function parseClientHello(body: Buffer): ClientHello {
-  const r = new ByteReader(body);
+function readClientHelloPrefix(r: ByteReader): ClientHelloPrefix {
   const clientVersion = r.uint16();
   const random = r.bytes(32);
   const sessionId = r.vector(1);
   if (sessionId.length > 32) throw new DecodeError('session id too long');
   const cookie = r.vector(1);
+  return { clientVersion, random, sessionId, cookie };
+}
+
+/** The prefix of a ClientHello from the start of its body (a first fragment); undefined when it is cut short. */
+export function parseClientHelloPrefix(start: Buffer): ClientHelloPrefix | undefined {
+  try {
+    return readClientHelloPrefix(new ByteReader(start));
+  } catch (err) {
+    if (err instanceof DecodeError) return undefined;
+    throw err;
+  }
+}
+
+/** RFC 6347 4.2.1 ClientHello; throws `DecodeError`. */
+export function parseClientHello(body: Buffer): ClientHello {
+  const r = new ByteReader(body);
+  const { clientVersion, random, sessionId, cookie } = readClientHelloPrefix(r);
   const suites = r.vector(2);
   if (suites.length === 0 || suites.length % 2 !== 0) throw new DecodeError('bad cipher suites');
   const cipherSuites: number[] = [];

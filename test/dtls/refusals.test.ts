@@ -106,7 +106,7 @@ describe('no state before a valid cookie', () => {
     const cookie = jar.make('127.0.0.1|5', hello);
     expect(jar.verify('127.0.0.1|5', withCookie(cookie))).toBe(true);
     expect(jar.verify('127.0.0.1|6', withCookie(cookie))).toBe(false);
-    expect(jar.verify('127.0.0.1|5', { ...withCookie(cookie), cipherSuites: [0x00ae] })).toBe(false);
+    expect(jar.verify('127.0.0.1|5', { ...withCookie(cookie), random: Buffer.alloc(32, 1) })).toBe(false);
     now = 1500;
     expect(jar.verify('127.0.0.1|5', withCookie(cookie))).toBe(true);
     now = 2600;

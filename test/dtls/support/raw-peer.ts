@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { ContentType, DTLS_1_2, ExtensionType, HandshakeType } from '../../../controller/dtls/constants.js';
-import { encodeHandshake, parseHandshakeFragments } from '../../../controller/dtls/handshake-codec.js';
+import {
+  encodeHandshake,
+  fragmentHandshake,
+  parseHandshakeFragments,
+} from '../../../controller/dtls/handshake-codec.js';
 import { encodeRecord, parseRecords } from '../../../controller/dtls/record-codec.js';
 
 export interface HelloFields {
@@ -12,6 +16,8 @@ export interface HelloFields {
   readonly suites?: readonly number[];
   readonly messageSeq?: number;
   readonly recordSeq?: number;
+  /** Bytes of a padding extension (RFC 7685), to make the ClientHello larger. */
+  readonly padding?: number;
 }
 
 /** A ClientHello datagram as a DTLS 1.2 PSK client sends it (offering the extended master secret). */
@@ -26,6 +32,8 @@ export function clientHello(fields: HelloFields = {}): Buffer {
   });
   const ems = Buffer.alloc(4);
   ems.writeUInt16BE(ExtensionType.extendedMasterSecret, 0);
+  const extensions =
+    fields.padding === undefined ? ems : Buffer.concat([ems, paddingExtension(fields.padding)]);
   const body = Buffer.concat([
     Buffer.from([0xfe, 0xfd]),
     fields.random ?? randomBytes(32),
@@ -35,8 +43,8 @@ export function clientHello(fields: HelloFields = {}): Buffer {
     cookie,
     suiteBytes,
     Buffer.from([1, 0]),
-    Buffer.from([0, ems.length]),
-    ems,
+    Buffer.from([extensions.length >> 8, extensions.length & 0xff]),
+    extensions,
   ]);
   return encodeRecord({
     type: ContentType.handshake,
@@ -45,6 +53,25 @@ export function clientHello(fields: HelloFields = {}): Buffer {
     seq: fields.recordSeq ?? 0,
     fragment: encodeHandshake(HandshakeType.clientHello, fields.messageSeq ?? 0, body),
   });
+}
+
+function paddingExtension(length: number): Buffer {
+  const out = Buffer.alloc(4 + length);
+  out.writeUInt16BE(21, 0);
+  out.writeUInt16BE(length, 2);
+  return out;
+}
+
+/**
+ * The ClientHello of a `clientHello` datagram split into fragments of at most `size` bytes, one
+ * record and datagram each, with record sequence numbers from the ClientHello's on.
+ */
+export function helloFragments(datagram: Buffer, size: number): Buffer[] {
+  const [record] = parseRecords(datagram);
+  if (record === undefined) throw new Error('no record');
+  return fragmentHandshake(record.fragment, size).map((fragment, i) =>
+    encodeRecord({ ...record, seq: record.seq + i, fragment }),
+  );
 }
 
 /** The cookie of a HelloVerifyRequest datagram, or undefined when it is something else. */
