@@ -1,11 +1,17 @@
-import { DTLS_1_2 } from './constants.js';
+import { DTLS_1_2, MAX_PLAINTEXT } from './constants.js';
 import { type DtlsRecord, encodeRecord } from './record-codec.js';
 import type { RecordProtection } from './record-protection.js';
 import { ReplayWindow } from './replay-window.js';
 
 interface ReadState {
   readonly protection: RecordProtection | undefined;
-  readonly window: ReplayWindow;
+  /**
+   * None in epoch 0: RFC 6347 4.1.2.6 moves the window only for a record whose MAC verified, and
+   * plaintext has none. A forged plaintext record with a high sequence number would otherwise push
+   * the client's own handshake records out of the window; repeated handshake messages are known
+   * by their message_seq instead.
+   */
+  readonly window: ReplayWindow | undefined;
 }
 
 interface WriteState {
@@ -21,7 +27,7 @@ const MAX_SEQ = 2 ** 48 - 1;
  */
 export class RecordState {
   // Epochs 0 and 1 only (no renegotiation): fields, not maps, a few hundred bytes less per session.
-  #read0: ReadState | undefined = { protection: undefined, window: new ReplayWindow() };
+  #read0: ReadState | undefined = { protection: undefined, window: undefined };
   #read1: ReadState | undefined;
   readonly #write0: WriteState;
   #write1: WriteState | undefined;
@@ -63,14 +69,17 @@ export class RecordState {
     return epoch === 0 ? this.#write0 : epoch === 1 ? this.#write1 : undefined;
   }
 
-  /** The plaintext of a record, or undefined when its epoch is unknown, it is a replay or fails authentication. */
+  /**
+   * The plaintext of a record, or undefined when its epoch is unknown, it is a replay, fails
+   * authentication or is longer than a record may be (RFC 5246 6.2.1; discarded, RFC 6347 4.1.2.7).
+   */
   open(record: DtlsRecord): Buffer | undefined {
     const state = this.#readState(record.epoch);
-    if (state === undefined || !state.window.check(record.seq)) return undefined;
+    if (state === undefined || state.window?.check(record.seq) === false) return undefined;
     const plain =
       state.protection === undefined ? record.fragment : state.protection.open(record, record.fragment);
-    if (plain === undefined) return undefined;
-    state.window.accept(record.seq);
+    if (plain === undefined || plain.length > MAX_PLAINTEXT) return undefined;
+    state.window?.accept(record.seq);
     return plain;
   }
 

@@ -7,6 +7,8 @@ import {
 } from '../../controller/dtls/handshake-codec.js';
 import { Reassembler } from '../../controller/dtls/reassembler.js';
 import { encodeRecord, parseRecords } from '../../controller/dtls/record-codec.js';
+import { Ccm8Protection } from '../../controller/dtls/record-protection.js';
+import { RecordState } from '../../controller/dtls/record-state.js';
 import { ReplayWindow } from '../../controller/dtls/replay-window.js';
 
 describe('record codec', () => {
@@ -117,5 +119,31 @@ describe('handshake fragmentation and reassembly', () => {
     expect(r.add(frag(20, 2, 10, 5, 5), 0)).toEqual([]); // another type for the same message
     expect(r.add(frag(16, 2, 10, 5, 5), 1)).toEqual([]); // another epoch
     expect(r.add(frag(16, 2, 10, 5, 5), 0)).toHaveLength(1);
+  });
+});
+
+describe('record state', () => {
+  const keys = { macKey: Buffer.alloc(0), encKey: Buffer.alloc(16, 4), fixedIv: Buffer.alloc(4, 2) };
+  const sealed = (seq: number, length: number) => {
+    const header = { type: ContentType.applicationData, version: DTLS_1_2, epoch: 1, seq };
+    return { ...header, fragment: new Ccm8Protection(keys).seal(header, Buffer.alloc(length, 1)) };
+  };
+
+  it('discards a record whose plaintext is longer than 2^14 bytes, even when it authenticates', () => {
+    const state = new RecordState(0);
+    state.installRead(1, new Ccm8Protection(keys));
+    expect(state.open(sealed(1, 16_385))).toBeUndefined();
+    expect(state.open(sealed(2, 16_384))).toHaveLength(16_384);
+  });
+
+  it('keeps a replay window for protected epochs only', () => {
+    const state = new RecordState(0);
+    state.installRead(1, new Ccm8Protection(keys));
+    const record = sealed(7, 3);
+    expect(state.open(record)).toHaveLength(3);
+    expect(state.open(record)).toBeUndefined();
+    const plain = { type: ContentType.handshake, version: DTLS_1_2, epoch: 0, fragment: Buffer.from('x') };
+    expect(state.open({ ...plain, seq: 2 ** 48 - 1 })).toEqual(Buffer.from('x'));
+    expect(state.open({ ...plain, seq: 1 })).toEqual(Buffer.from('x'));
   });
 });

@@ -288,6 +288,19 @@ describe("plaintext records forged from the peer's address and port (RFC 6347 4.
     expect(server.endpoint.stats()).toMatchObject({ sessions: 1, internalErrors: 0 });
   });
 
+  it("one with the last sequence number does not shut out the client's own (epoch 0 keeps no replay window)", async () => {
+    const { endpoint: ep, port } = await countingEndpoint({ clock: new ManualTimers() });
+    const p = await peer(port);
+    const second = await p.handshakeWithCookie();
+    const flight = await p.next();
+    p.send(plaintext(ContentType.alert, Buffer.from([AlertLevel.warning, 90]), 2 ** 48 - 1));
+    // The client's repeated ClientHello (record 1) still counts: the flight is sent again.
+    p.send(second);
+    const again = await p.next();
+    expect(parseRecords(again).map((r) => r.type)).toEqual(parseRecords(flight).map((r) => r.type));
+    expect(ep.stats().handshakes).toBe(1);
+  });
+
   it('malformed ones do not end a handshake; a fatal alert does (documented choice)', async () => {
     const { endpoint: ep, port } = await countingEndpoint({ clock: new ManualTimers() });
     const p = await peer(port);
