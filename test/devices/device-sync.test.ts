@@ -92,6 +92,18 @@ describe.each(testBackends)('device sync ($name)', (backend) => {
     expect(log[0]!.details).toMatchObject({ port: device.port, lwm2mVersion: '1.1', lifetime: 300 });
   });
 
+  it('stores the State and Update Result a registering device reports in one write, never one without the other', async () => {
+    // The planner decides on the two together (a download lost in a restart: Result 4, or Result 0
+    // and only the restart to go by); a pass between two writes saw a State beside an older Result.
+    const device = env.device();
+    const since = env.changes.length;
+    await registerAndInterrogate(env, device);
+    const reports = env.changes.seen
+      .slice(since)
+      .filter((c) => c.endpoint === device.endpoint && c.why.kind === 'firmware-state');
+    expect(reports.map((c) => c.why)).toEqual([{ kind: 'firmware-state', state: 0, result: 0 }]);
+  });
+
   it('stores every State and Update Result notification', async () => {
     const device = env.device();
     await registerAndInterrogate(env, device);
