@@ -1,4 +1,4 @@
-import { type CredentialDirectory, StaticCredentialDirectory } from '../credentials/index.js';
+import { type CredentialDirectory, DatabaseCredentialDirectory } from '../credentials/index.js';
 import {
   createDownloadStats,
   createSwappableCatalog,
@@ -37,7 +37,7 @@ export interface ControllerConfig {
   readonly coapPort: number | 'off';
   /** CoAP over DTLS with pre-shared keys; undefined: off. */
   readonly coapsPort?: number;
-  /** Devices' pre-shared keys; without one no endpoint has credentials. */
+  /** Devices' pre-shared keys; default: the database's (`otactl credentials`). */
   readonly credentials?: CredentialDirectory;
   readonly coapHost?: string;
   readonly httpPort: number;
@@ -132,9 +132,8 @@ export function createController(config: ControllerConfig): Controller {
   const lwm2m = new Lwm2mPart({
     port: config.coapPort,
     ...(config.coapsPort === undefined ? {} : { coapsPort: config.coapsPort }),
-    // Until the database directory is wired in, a controller given none knows no keys: DTLS
-    // handshakes fail and every endpoint may use plain CoAP.
-    credentials: config.credentials ?? new StaticCredentialDirectory([]),
+    // `otactl credentials` writes them; looked up by identity through a bounded cache.
+    credentials: config.credentials ?? new DatabaseCredentialDirectory(db),
     ...(config.coapHost ? { host: config.coapHost } : {}),
     db,
     clock,

@@ -1,9 +1,8 @@
 import type { Socket } from 'node:dgram';
 import type { Peer } from '../../coap/address.js';
 import type { DatagramTransport } from '../../coap/transport.js';
-import type { CredentialDirectory } from '../../credentials/index.js';
+import { type CredentialDirectory, pskIdentityFromBytes } from '../../credentials/index.js';
 import { DtlsEndpoint, type DtlsEndpointOptions } from '../../dtls/index.js';
-import { pskIdentityText } from './psk-identity.js';
 
 export type DtlsTransportOptions = Omit<DtlsEndpointOptions, 'socket' | 'lookupPsk'>;
 
@@ -22,7 +21,7 @@ export function dtlsTransport(opts: {
     ...opts.dtls,
     socket: opts.socket,
     lookupPsk: async (identity) => {
-      const text = pskIdentityText(identity);
+      const text = pskIdentityFromBytes(identity);
       if (text === undefined) return undefined;
       return (await credentials.byIdentity(text))?.key.bytes();
     },
@@ -32,7 +31,7 @@ export function dtlsTransport(opts: {
     sender: endpoint.datagramSender(),
     listen(receive) {
       endpoint.on('message', (datagram, dtlsPeer) => {
-        const identity = pskIdentityText(dtlsPeer.identity);
+        const identity = pskIdentityFromBytes(dtlsPeer.identity);
         if (identity === undefined) return;
         const peer: Peer = { address: dtlsPeer.address, port: dtlsPeer.port, identity };
         receive(datagram, peer);
