@@ -12,6 +12,8 @@ const DEVICE_COLUMN_TYPES = {
   lifetime_s: 'int4',
   binding: 'text',
   queue_mode: 'bool',
+  security: 'text',
+  psk_identity: 'text',
   lwm2m_version: 'text',
   sms_number: 'text',
   object_links: 'text',

@@ -21,6 +21,8 @@ export async function loadRegistrations(
       'lifetime_s',
       'binding',
       'queue_mode',
+      'security',
+      'psk_identity',
       'lwm2m_version',
       'sms_number',
       'object_links',

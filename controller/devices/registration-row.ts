@@ -14,6 +14,8 @@ export function registrationPatch(reg: Registration, now: number): DevicePatch {
     lifetime_s: reg.lifetime,
     binding: reg.binding,
     queue_mode: reg.queueMode,
+    security: reg.security,
+    psk_identity: reg.identity ?? null,
     lwm2m_version: reg.lwm2mVersion,
     sms_number: reg.sms ?? null,
     object_links: reg.links,
@@ -33,6 +35,8 @@ type RegistrationColumns = Pick<
   | 'lifetime_s'
   | 'binding'
   | 'queue_mode'
+  | 'security'
+  | 'psk_identity'
   | 'lwm2m_version'
   | 'sms_number'
   | 'object_links'
@@ -57,8 +61,8 @@ export function registrationFromRow(row: RegistrationColumns): Registration | un
     endpoint: row.endpoint,
     address,
     port,
-    security: 'none',
-    identity: undefined,
+    security: row.security,
+    identity: row.psk_identity ?? undefined,
     lifetime,
     lwm2mVersion: version,
     binding: row.binding ?? 'U',

@@ -24,6 +24,10 @@ export interface DevicesTable {
   lifetime_s: number | null;
   binding: string | null;
   queue_mode: Generated<boolean>;
+  /** The transport of the registration: plain CoAP or DTLS with a pre-shared key. */
+  security: Generated<'none' | 'psk'>;
+  /** The PSK identity of a registration over DTLS. */
+  psk_identity: string | null;
   lwm2m_version: string | null;
   sms_number: string | null;
   object_links: string | null;

@@ -205,6 +205,7 @@ export function toDeviceView(
     manufacturer: row.manufacturer,
     serialNumber: row.serial_number,
     registrationState: row.registration_state,
+    security: row.security,
     queueMode: row.queue_mode,
     registeredAt: isoOrNull(row.registered_at),
     lastSeenAt: isoOrNull(row.last_seen_at),

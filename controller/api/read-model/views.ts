@@ -134,6 +134,8 @@ export interface DeviceView {
   readonly manufacturer: string | null;
   readonly serialNumber: string | null;
   readonly registrationState: string | null;
+  /** How it registered: 'psk' (DTLS with a pre-shared key) or 'none' (plain CoAP). */
+  readonly security: 'none' | 'psk';
   readonly queueMode: boolean;
   readonly registeredAt: string | null;
   readonly lastSeenAt: string | null;

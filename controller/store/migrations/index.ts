@@ -10,6 +10,7 @@ import * as updateRefusals from './0009-update-refusals.js';
 import * as phaseChecks from './0010-phase-checks.js';
 import * as deviceCredentials from './0011-device-credentials.js';
 import * as replicasAndLeases from './0013-replicas-and-leases.js';
+import * as registrationSecurity from './0014-registration-security.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -24,6 +25,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0010-phase-checks': phaseChecks,
   '0011-device-credentials': deviceCredentials,
   '0013-replicas-and-leases': replicasAndLeases,
+  '0014-registration-security': registrationSecurity,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -2,7 +2,15 @@ import type { ParsedPacket } from 'coap-packet';
 import { decode, encode, isSupportedFormat } from '../../../controller/lwm2m/codec/index.js';
 import { ContentFormat, type ContentFormatId } from '../../../controller/lwm2m/content-format.js';
 import { defaultModel } from '../../../controller/lwm2m/model/index.js';
-import { option, pathOf, RawDevice, type Received, uint, uintBuf } from '../../lwm2m/support/raw-device.js';
+import {
+  type DevicePsk,
+  option,
+  pathOf,
+  RawDevice,
+  type Received,
+  uint,
+  uintBuf,
+} from '../../lwm2m/support/raw-device.js';
 
 /** How the device answers a non-empty Package URI write. */
 export type UriPolicy =
@@ -25,6 +33,8 @@ export interface StrictDeviceOptions {
    * a device whose state changed after its last report looks to the controller.
    */
   readonly reportedStateBeforeFirstWrite?: number;
+  /** Over DTLS with this key (node-dtls-client) instead of plain CoAP. */
+  readonly psk?: DevicePsk;
 }
 
 interface Observed {
@@ -61,9 +71,17 @@ export class StrictFirmwareDevice {
   }
 
   static async start(options: StrictDeviceOptions): Promise<StrictFirmwareDevice> {
-    const device = new StrictFirmwareDevice(await RawDevice.open(options.serverPort), options);
+    const raw = options.psk
+      ? await RawDevice.openDtls(options.serverPort, options.psk)
+      : await RawDevice.open(options.serverPort);
+    const device = new StrictFirmwareDevice(raw, options);
     void device.#serve();
-    await device.#register();
+    try {
+      await device.#register();
+    } catch (err) {
+      await device.close();
+      throw err;
+    }
     return device;
   }
 
