@@ -22,6 +22,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0010-phase-checks',
           '0011-device-credentials',
           '0013-replicas-and-leases',
+          '0014-registration-security',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
