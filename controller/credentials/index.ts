@@ -5,6 +5,17 @@
 export { LookupOverloadedError } from './batch-loader.js';
 export type { CredentialDirectory, PskCredential } from './credential-directory.js';
 export {
+  CREDENTIAL_FILE_FORMATS,
+  type CredentialField,
+  type CredentialFileEntry,
+  type CredentialFileFormat,
+  type CredentialFileProblem,
+  detectCredentialFileFormat,
+  formatCredentialFile,
+  type ParsedCredentialFile,
+  parseCredentialFile,
+} from './credential-file.js';
+export {
   checkEndpoint,
   checkPskIdentity,
   checkPskKeyLength,
