@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
+import { registerCredentials } from './commands/credentials.js';
 import { registerDemo } from './commands/demo.js';
 import { registerFirmware } from './commands/firmware.js';
 import { registerHistory } from './commands/history.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     registerSim,
     registerFirmware,
     registerPki,
+    registerCredentials,
     registerDemo,
     registerBench,
   ]) {

@@ -22,6 +22,21 @@ export interface LoggerOptions {
   readonly base?: Record<string, unknown>;
 }
 
+/**
+ * Fields that could carry a pre-shared key's bytes: a credential row's column, and the statement
+ * parameters PGlite puts on its errors (`err.params`). `PskKey` prints [redacted] by itself.
+ */
+export const REDACTED_LOG_PATHS = [
+  'psk_key',
+  'pskKey',
+  '*.psk_key',
+  '*.pskKey',
+  'err.params',
+  'error.params',
+  'err.cause.params',
+] as const;
+const redact = { paths: [...REDACTED_LOG_PATHS], censor: '[redacted]' };
+
 /** JSON lines (one object per line, ISO `time`) for machines; colourised lines on a terminal. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level: Level | 'silent' = options.level ?? 'info';
@@ -36,8 +51,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       ignore: 'pid,hostname',
       sync: true,
     });
-    return pino({ level, base }, stream);
+    return pino({ level, base, redact }, stream);
   }
   const destination: DestinationStream = options.destination ?? pino.destination({ dest: 1, sync: false });
-  return pino({ level, base, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  return pino({ level, base, redact, timestamp: pino.stdTimeFunctions.isoTime }, destination);
 }

@@ -1,19 +1,10 @@
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, deviceLogger, rolloutLogger } from '../../controller/log/index.js';
-
-function capture() {
-  const stream = new PassThrough();
-  let text = '';
-  stream.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-  });
-  return { stream, text: () => text };
-}
+import { captureStream } from '../helpers/capture-stream.js';
 
 describe('structured logs', () => {
   it('writes one JSON object per line with an ISO time when not on a terminal', () => {
-    const out = capture();
+    const out = captureStream();
     const log = createLogger({ pretty: false, destination: out.stream });
     log.info({ port: 8080 }, 'listening');
     log.flush();
@@ -25,7 +16,7 @@ describe('structured logs', () => {
   });
 
   it('names the endpoint and the rollout on every line about a device', () => {
-    const out = capture();
+    const out = captureStream();
     const log = createLogger({ pretty: false, destination: out.stream, level: 'debug' });
     deviceLogger(log, 'dev-7', 'canary').debug({ attempt: 2 }, 'package URI written');
     deviceLogger(log, 'dev-8').warn('registration expired');
@@ -48,7 +39,7 @@ describe('structured logs', () => {
   });
 
   it('writes human-readable lines when pretty', () => {
-    const out = capture();
+    const out = captureStream();
     const log = createLogger({ pretty: true, destination: out.stream });
     deviceLogger(log, 'dev-7', 'canary').info('update succeeded');
     const text = out.text();
@@ -58,7 +49,7 @@ describe('structured logs', () => {
   });
 
   it('drops lines below the level', () => {
-    const out = capture();
+    const out = captureStream();
     const log = createLogger({ pretty: false, destination: out.stream, level: 'warn' });
     log.info('hidden');
     log.error('shown');

@@ -80,6 +80,7 @@ describe('otactl --help', () => {
       'sim',
       'firmware',
       'pki',
+      'credentials',
       'demo',
     ]) {
       expect(result.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
