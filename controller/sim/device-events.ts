@@ -21,6 +21,14 @@ export type DeviceEvent =
   /** The device died for good after Execute (fault no-reregister). */
   | { readonly kind: 'halted'; readonly endpoint: string }
   | { readonly kind: 'offline'; readonly endpoint: string; readonly forMs: number }
-  | { readonly kind: 'online'; readonly endpoint: string };
+  | { readonly kind: 'online'; readonly endpoint: string }
+  /** A DTLS session with the server: a full handshake, or an abbreviated one resuming the last session. */
+  | {
+      readonly kind: 'dtls-session';
+      readonly endpoint: string;
+      readonly resumed: boolean;
+      readonly cipherSuite: string;
+    }
+  | { readonly kind: 'dtls-failed'; readonly endpoint: string; readonly detail: string };
 
 export type DeviceEventKind = DeviceEvent['kind'];

@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
+import type { CipherSuite, PskCredentials } from '../dtls/index.js';
 import type { Clock } from './clock.js';
 import type { RetransmitTiming } from './coap/udp-endpoint.js';
 import { SimDevice, type SimDeviceOptions } from './device/index.js';
@@ -8,8 +9,12 @@ import type { DeviceEvent } from './device-events.js';
 import { assignFaults, type FaultRule, parseFaultSpec } from './faults.js';
 
 export interface FleetOptions {
-  /** `coap://HOST:PORT` of the LwM2M server. */
+  /** `coap://HOST:PORT` of the LwM2M server, or `coaps://HOST:PORT` (then every device needs a key in `psk`). */
   readonly server: string;
+  /** Pre-shared keys by endpoint name, for a coaps:// server. */
+  readonly psk?: ReadonlyMap<string, PskCredentials>;
+  /** DTLS suites the devices offer (default CCM-8 alone). */
+  readonly cipherSuites?: readonly CipherSuite[];
   readonly count: number;
   /** Endpoint names are the prefix and a zero-padded index: `sim-000001`. */
   readonly prefix?: string;
@@ -120,10 +125,10 @@ export class Fleet extends EventEmitter<FleetEvents> {
 }
 
 export type ServerAddressResult =
-  | { readonly ok: true; readonly address: string; readonly port: number }
+  | { readonly ok: true; readonly address: string; readonly port: number; readonly secure: boolean }
   | { readonly ok: false; readonly error: string };
 
-/** Resolves `coap://HOST[:PORT]` to an IP address and port. */
+/** Resolves `coap://HOST[:PORT]` or `coaps://HOST[:PORT]` to an IP address and port. */
 export async function resolveServer(uri: string): Promise<ServerAddressResult> {
   let url: URL;
   try {
@@ -131,13 +136,14 @@ export async function resolveServer(uri: string): Promise<ServerAddressResult> {
   } catch {
     return { ok: false, error: `not a URI: ${uri}` };
   }
-  if (url.protocol !== 'coap:')
-    return { ok: false, error: `only coap:// servers are supported, got ${url.protocol}` };
+  if (url.protocol !== 'coap:' && url.protocol !== 'coaps:')
+    return { ok: false, error: `only coap:// and coaps:// servers are supported, got ${url.protocol}` };
+  const secure = url.protocol === 'coaps:';
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = url.port === '' ? 5683 : Number(url.port);
-  if (isIP(host) !== 0) return { ok: true, address: host, port };
+  const port = url.port === '' ? (secure ? 5684 : 5683) : Number(url.port);
+  if (isIP(host) !== 0) return { ok: true, address: host, port, secure };
   try {
-    return { ok: true, address: (await lookup(host)).address, port };
+    return { ok: true, address: (await lookup(host)).address, port, secure };
   } catch (error) {
     return { ok: false, error: `cannot resolve ${host}: ${(error as Error).message}` };
   }
@@ -174,10 +180,12 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   } else if (options.faults !== undefined) rules = options.faults;
   const seed = options.seed ?? '0';
   const prefix = options.prefix ?? 'sim-';
+  const names = Array.from({ length: options.count }, (_, i) => endpointName(prefix, i + 1, options.count));
+  const psk = pskOf(server.secure, names, options.psk);
   const fleet = new Fleet(
     (emit) =>
-      Array.from({ length: options.count }, (_, i) => {
-        const endpoint = endpointName(prefix, i + 1, options.count);
+      names.map((endpoint) => {
+        const credentials = psk?.get(endpoint);
         const device: SimDevice = new SimDevice({
           endpoint,
           server: { address: server.address, port: server.port },
@@ -185,6 +193,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           version: options.version,
           faults: assignFaults(rules, seed, endpoint),
           onEvent: (e) => emit(e, device),
+          ...(credentials === undefined ? {} : { psk: credentials }),
           ...pick(options),
         });
         return device;
@@ -192,6 +201,23 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     options.staggerMs ?? 1,
   );
   return fleet;
+}
+
+/** The keys of a coaps:// fleet; every device must have one, and a coap:// fleet takes none. */
+function pskOf(secure: boolean, names: readonly string[], psk: FleetOptions['psk']): FleetOptions['psk'] {
+  if (!secure) {
+    if (psk !== undefined) throw new FleetOptionsError('pre-shared keys need a coaps:// server');
+    return undefined;
+  }
+  if (psk === undefined) throw new FleetOptionsError('a coaps:// server needs pre-shared keys (--psk-file)');
+  const missing = names.filter((name) => !psk.has(name));
+  if (missing.length > 0) {
+    const shown = missing.slice(0, 3).join(', ');
+    throw new FleetOptionsError(
+      `no pre-shared key for ${missing.length} endpoint(s): ${shown}${missing.length > 3 ? ', ...' : ''}`,
+    );
+  }
+  return psk;
 }
 
 function pick(o: FleetOptions): Partial<SimDeviceOptions> {
@@ -206,5 +232,6 @@ function pick(o: FleetOptions): Partial<SimDeviceOptions> {
   if (o.bindAddress !== undefined) out.bindAddress = o.bindAddress;
   if (o.timing !== undefined) out.timing = o.timing;
   if (o.clock !== undefined) out.clock = o.clock;
+  if (o.cipherSuites !== undefined) out.cipherSuites = o.cipherSuites;
   return out;
 }

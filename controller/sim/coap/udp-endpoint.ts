@@ -9,6 +9,7 @@ import {
   MessageType,
   type MessageTypeId,
 } from './coap-message.js';
+import { DtlsChannel, type SimDtlsOptions } from './dtls-channel.js';
 
 export interface PeerAddress {
   readonly address: string;
@@ -82,14 +83,37 @@ export class UdpEndpoint {
   #pending: Pending[] = [];
   #recent: { key: string; datagram: Buffer }[] = [];
   #port = 0;
+  #deaf = false;
+  readonly #dtls: { readonly channel: DtlsChannel; readonly server: PeerAddress } | undefined;
 
   constructor(
     private readonly family: 'udp4' | 'udp6',
     private readonly onRequest: RequestHandler,
     private readonly timing: RetransmitTiming = DEFAULT_RETRANSMIT,
-    /** When true, every incoming datagram is ignored (a sleeping or offline device). */
-    public deaf = false,
-  ) {}
+    /** CoAP over DTLS to this server only (datagrams to anyone else are dropped). */
+    dtls?: SimDtlsOptions & { readonly server: PeerAddress },
+  ) {
+    if (dtls !== undefined) {
+      const server = dtls.server;
+      const channel = new DtlsChannel(
+        dtls,
+        (datagram) => this.#socket?.send(datagram, server.port, server.address),
+        (plain) => this.#receive(plain, server),
+      );
+      this.#dtls = { channel, server };
+    }
+  }
+
+  /** When true, every incoming datagram is ignored (a sleeping or offline device); over DTLS the
+   * connection is dropped too, and the next datagram resumes the session. */
+  get deaf(): boolean {
+    return this.#deaf;
+  }
+
+  set deaf(value: boolean) {
+    if (value && !this.#deaf) this.#dtls?.channel.suspend();
+    this.#deaf = value;
+  }
 
   get port(): number {
     return this.#port;
@@ -103,9 +127,11 @@ export class UdpEndpoint {
     return new Promise((resolve, reject) => {
       const socket = createSocket({ type: this.family });
       socket.once('error', reject);
-      socket.on('message', (data, rinfo) =>
-        this.#receive(data, { address: rinfo.address, port: rinfo.port }),
-      );
+      socket.on('message', (data, rinfo) => {
+        const from = { address: rinfo.address, port: rinfo.port };
+        if (this.#dtls === undefined) this.#receive(data, from);
+        else if (!this.#deaf && this.#samePeer(from, this.#dtls.server)) this.#dtls.channel.receive(data);
+      });
       socket.bind(0, bindAddress, () => {
         socket.off('error', reject);
         socket.on('error', () => {});
@@ -118,6 +144,7 @@ export class UdpEndpoint {
 
   /** Closes the socket; pending requests resolve as `closed`. */
   close(): Promise<void> {
+    this.#dtls?.channel.close();
     const socket = this.#socket;
     this.#socket = undefined;
     for (const p of this.#pending.splice(0)) {
@@ -218,6 +245,8 @@ export class UdpEndpoint {
     p.timer = setTimeout(() => {
       if (p.acked) return;
       if (p.attempt >= this.timing.maxRetransmit) {
+        // The server may have lost our session (restart, idle sweep): the next datagram handshakes.
+        this.#dtls?.channel.suspend();
         p.resolve({ kind: 'timeout' });
         return;
       }
@@ -228,11 +257,13 @@ export class UdpEndpoint {
   }
 
   #write(datagram: Buffer, peer: PeerAddress): void {
-    this.#socket?.send(datagram, peer.port, peer.address);
+    if (this.#socket === undefined) return;
+    if (this.#dtls === undefined) this.#socket.send(datagram, peer.port, peer.address);
+    else if (this.#samePeer(peer, this.#dtls.server)) this.#dtls.channel.write(datagram);
   }
 
   #receive(data: Buffer, from: PeerAddress): void {
-    if (this.deaf) return;
+    if (this.#deaf) return;
     const m = decodeMessage(data);
     if (m === undefined) return;
     if (m.type === MessageType.ACK || m.type === MessageType.RST) {

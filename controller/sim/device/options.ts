@@ -1,3 +1,4 @@
+import type { CipherSuite, PskCredentials } from '../../dtls/index.js';
 import type { Clock } from '../clock.js';
 import type { PeerAddress, RetransmitTiming } from '../coap/udp-endpoint.js';
 import type { DeviceEvent } from '../device-events.js';
@@ -34,6 +35,10 @@ export interface SimDeviceOptions {
   /** Schedules registration updates, retries, sleeping and offline periods. */
   readonly clock?: Clock;
   readonly timing?: RetransmitTiming;
+  /** Speak CoAP over DTLS with this pre-shared key (the server is then a coaps:// one). */
+  readonly psk?: PskCredentials;
+  /** The DTLS suites offered (default CCM-8 alone). */
+  readonly cipherSuites?: readonly CipherSuite[];
   /** Local address to bind ('127.0.0.1', '::1'); default any. */
   readonly bindAddress?: string;
   /** Delay before retrying a failed Register, in ms (default 5000, doubling up to 5 minutes). */

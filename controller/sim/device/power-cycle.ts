@@ -80,10 +80,20 @@ export class PowerCycle {
     const ctx = this.#ctx;
     const family = ctx.options.server.address.includes(':') ? 'udp6' : 'udp4';
     const server = ctx.parts.server;
+    const { psk, cipherSuites } = ctx.options;
     const socket = new UdpEndpoint(
       family,
       (m, from, reply) => server.handle(m, from, reply),
       ctx.options.timing ?? DEFAULT_RETRANSMIT,
+      psk === undefined
+        ? undefined
+        : {
+            server: ctx.options.server,
+            credentials: psk,
+            ...(cipherSuites ? { cipherSuites } : {}),
+            onSession: (info) => ctx.emit({ kind: 'dtls-session', endpoint: ctx.endpoint, ...info }),
+            onHandshakeFailure: (detail) => ctx.emit({ kind: 'dtls-failed', endpoint: ctx.endpoint, detail }),
+          },
     );
     await socket.open(ctx.options.bindAddress);
     return socket;
