@@ -33,7 +33,8 @@ export class Connection {
   readonly #host: ConnectionHost;
   readonly #records: RecordState;
   #handshake: ServerHandshake | undefined;
-  #held: DtlsRecord[] = [];
+  /** Made only when a record must wait for keys: most connections never need it. */
+  #held: DtlsRecord[] | undefined;
   #established: Established | undefined;
   #closed = false;
   lastActivity: number;
@@ -124,6 +125,7 @@ export class Connection {
   #receiveRecord(record: DtlsRecord): boolean {
     if (record.epoch === 1 && this.#established === undefined && !this.#records.canRead(1)) {
       // Keys not there yet (the key exchange is being looked up, or was lost): keep a few.
+      this.#held ??= [];
       if (this.#held.length < MAX_HELD_RECORDS && record.fragment.length <= MAX_HELD_RECORD_BYTES) {
         // A copy: the record is a view into its datagram, which must not stay alive with it.
         this.#held.push({ ...record, fragment: Buffer.from(record.fragment) });
@@ -215,8 +217,8 @@ export class Connection {
   }
 
   #releaseHeld(): void {
-    const held = this.#held;
-    this.#held = [];
+    const held = this.#held ?? [];
+    this.#held = undefined;
     for (const record of held) {
       if (this.#closed) return;
       this.#receiveRecord(record);
@@ -249,7 +251,7 @@ export class Connection {
     this.#closed = true;
     this.#handshake?.abort();
     this.#handshake = undefined;
-    this.#held = [];
+    this.#held = undefined;
     this.#host.closed(this, reason);
   }
 }

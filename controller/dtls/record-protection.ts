@@ -2,7 +2,9 @@ import {
   createCipheriv,
   createDecipheriv,
   createHash,
+  createSecretKey,
   type Hash,
+  type KeyObject,
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
@@ -58,14 +60,14 @@ const CCM_TAG = 8;
 /** AES-128-CCM with an 8-byte tag (RFC 6655): explicit nonce = seq_num, implicit = 4-byte salt. */
 export class Ccm8Protection implements RecordProtection {
   readonly overhead = CCM_EXPLICIT_NONCE + CCM_TAG;
-  readonly #key: Buffer;
-  /** The nonce: the fixed IV, then the explicit part, rewritten for every record. */
-  readonly #nonce: Buffer;
+  /** A KeyObject holds the key outside the JS heap (a Buffer view costs an object per key). */
+  readonly #key: KeyObject;
+  /** The 4-byte implicit nonce as a number: an idle session keeps no buffer for it. */
+  readonly #salt: number;
 
   constructor(keys: TrafficKeys) {
-    this.#key = keys.encKey;
-    this.#nonce = Buffer.alloc(keys.fixedIv.length + CCM_EXPLICIT_NONCE);
-    keys.fixedIv.copy(this.#nonce);
+    this.#key = createSecretKey(keys.encKey);
+    this.#salt = keys.fixedIv.readUInt32BE(0);
   }
 
   seal(header: RecordHeaderFields, plaintext: Buffer): Buffer {
@@ -99,10 +101,12 @@ export class Ccm8Protection implements RecordProtection {
     }
   }
 
-  /** The nonce with the explicit part taken from the first 8 bytes of `source` (used at once). */
+  /** The nonce: the salt, then the explicit part taken from the first 8 bytes of `source`. */
   #withExplicit(source: Buffer): Buffer {
-    source.copy(this.#nonce, this.#nonce.length - CCM_EXPLICIT_NONCE, 0, CCM_EXPLICIT_NONCE);
-    return this.#nonce;
+    const nonce = Buffer.allocUnsafe(4 + CCM_EXPLICIT_NONCE);
+    nonce.writeUInt32BE(this.#salt, 0);
+    source.copy(nonce, 4, 0, CCM_EXPLICIT_NONCE);
+    return nonce;
   }
 }
 
