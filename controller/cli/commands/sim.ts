@@ -1,10 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { FAULT_HELP, FleetOptionsError, formatSummary, startFleet } from '../../sim/index.js';
+import { TLS_PSK_WITH_AES_128_CBC_SHA256, TLS_PSK_WITH_AES_128_CCM_8 } from '../../dtls/index.js';
+import { endpointName, FAULT_HELP, FleetOptionsError, formatSummary, startFleet } from '../../sim/index.js';
+import { readPskFile, writePskFile } from '../../sim/psk-file.js';
 import { UserError } from '../user-error.js';
 
 interface SimOptions {
-  readonly server: string;
+  readonly server?: string;
+  readonly pskFile?: string;
+  readonly writePskFile?: string;
+  readonly cipher: string;
   readonly count: string;
   readonly prefix: string;
   readonly version: string;
@@ -26,7 +31,36 @@ function positiveInt(value: string, flag: string): number {
   return n;
 }
 
+const CIPHERS = { ccm8: [TLS_PSK_WITH_AES_128_CCM_8], cbc: [TLS_PSK_WITH_AES_128_CBC_SHA256] } as const;
+
+/** `--write-psk-file`: keys for the endpoint names the same flags would simulate, then exit. */
+async function writeKeys(o: SimOptions, path: string): Promise<void> {
+  const count = positiveInt(o.count, '--count');
+  const names = Array.from({ length: count }, (_, i) => endpointName(o.prefix, i + 1, count));
+  try {
+    await writePskFile(path, names);
+  } catch (error) {
+    throw new UserError(`cannot write ${path}: ${(error as Error).message}`);
+  }
+  process.stderr.write(
+    `otactl sim: wrote ${count} pre-shared keys to ${path}; load them with: otactl credentials import ${path}\n`,
+  );
+}
+
 async function runSim(o: SimOptions): Promise<void> {
+  if (o.writePskFile !== undefined) {
+    await writeKeys(o, o.writePskFile);
+    return;
+  }
+  if (o.server === undefined)
+    throw new UserError('--server is required (coap://HOST:PORT or coaps://HOST:PORT)', 2);
+  const cipherSuites = CIPHERS[o.cipher as keyof typeof CIPHERS];
+  if (cipherSuites === undefined) throw new UserError(`--cipher must be ccm8 or cbc, got ${o.cipher}`, 2);
+  let psk: Awaited<ReturnType<typeof readPskFile>> | undefined;
+  if (o.pskFile !== undefined) {
+    psk = await readPskFile(o.pskFile);
+    if (!psk.ok) throw new UserError(psk.error, 2);
+  }
   const protocols = o.protocols.split(',').map((p) => positiveInt(p.trim(), '--protocols'));
   const seed = o.seed ?? String(Math.floor(Math.random() * 2 ** 31));
   let ca: string | undefined;
@@ -50,6 +84,8 @@ async function runSim(o: SimOptions): Promise<void> {
       staggerMs: Number(o.staggerMs),
       protocols,
       deregisterOnReboot: o.deregisterOnReboot === true,
+      cipherSuites,
+      ...(psk?.ok ? { psk: psk.psk } : {}),
       ...(o.faults === undefined ? {} : { faults: o.faults }),
       ...(ca === undefined ? {} : { ca }),
       ...(o.downloadBase === undefined ? {} : { downloadBase: o.downloadBase }),
@@ -89,7 +125,13 @@ export function registerSim(program: Command): void {
   program
     .command('sim')
     .description('run simulated LwM2M devices against a server until SIGINT/SIGTERM (then de-register all)')
-    .requiredOption('--server <uri>', 'LwM2M server, coap://HOST:PORT')
+    .option('--server <uri>', 'LwM2M server, coap://HOST:PORT, or coaps://HOST:PORT (DTLS, needs --psk-file)')
+    .option('--psk-file <file>', 'pre-shared keys by endpoint (the file `otactl credentials import` reads)')
+    .option(
+      '--write-psk-file <file>',
+      'write random keys for the --count/--prefix endpoint names to a new file (mode 0600) and exit',
+    )
+    .option('--cipher <suite>', 'DTLS cipher suite the devices offer: ccm8 or cbc', 'ccm8')
     .option('--count <n>', 'number of devices', '10')
     .option('--prefix <p>', 'endpoint name prefix (names are PREFIX000001...)', 'sim-')
     .option('--version <v>', 'initial firmware version (3/0/3)', '1.0.0')

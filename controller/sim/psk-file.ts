@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { formatCredentialFile, parseCredentialFile } from '../credentials/credential-file.js';
+import { PskKey } from '../credentials/index.js';
+import type { PskCredentials } from '../dtls/index.js';
+
+export type PskFileResult =
+  | { readonly ok: true; readonly psk: ReadonlyMap<string, PskCredentials> }
+  | { readonly ok: false; readonly error: string };
+
+/** Reads a credentials file (the format `otactl credentials import` reads) as the fleet's keys by endpoint. */
+export async function readPskFile(path: string): Promise<PskFileResult> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    return { ok: false, error: `cannot read ${path}: ${(error as Error).message}` };
+  }
+  const parsed = parseCredentialFile(bytes);
+  if (!parsed.ok) {
+    const lines = parsed.problems
+      .slice(0, 5)
+      .map((p) => `  line ${p.line}${p.field === undefined ? '' : ` (${p.field})`}: ${p.reason}`);
+    return { ok: false, error: `${path} is not a credentials file:\n${lines.join('\n')}` };
+  }
+  const psk = new Map<string, PskCredentials>();
+  for (const { credential } of parsed.entries) {
+    psk.set(credential.endpoint, {
+      identity: Buffer.from(credential.identity, 'utf8'),
+      key: credential.key.bytes(),
+    });
+  }
+  return { ok: true, psk };
+}
+
+/**
+ * Writes a random 128-bit key for each endpoint, its identity the endpoint name, in the credentials
+ * file format (CSV), readable by its owner only; refuses to overwrite a file.
+ */
+export async function writePskFile(path: string, endpoints: readonly string[]): Promise<void> {
+  const text = formatCredentialFile(
+    endpoints.map((endpoint) => ({ endpoint, identity: endpoint, key: new PskKey(randomBytes(16)) })),
+  );
+  await writeFile(path, text, { mode: 0o600, flag: 'wx' });
+}
