@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Kysely } from 'kysely';
+import { DEFAULT_HEARTBEAT_TIMING, PLANNER_LEASE, readReplicasView } from '../replicas/index.js';
 import type { Database } from '../store/schema.js';
 import type { EventStream } from './event-stream.js';
 import { intParam, optionalText, type ParamResult } from './query-params.js';
@@ -14,8 +15,15 @@ export const MAX_PAGE = 1_000;
 
 type Reply = (status: number, body: unknown) => void;
 
+export interface ApiRoutesOptions {
+  /** The replica answering, named in /api/v1/replicas (`self`). */
+  readonly replicaId?: string;
+  /** A replica silent this long is shown as gone. */
+  readonly replicaGoneAfterMs?: number;
+}
+
 /** The read-only JSON resources under /api/v1/. */
-export function createApiRoutes(db: Kysely<Database>, events: EventStream) {
+export function createApiRoutes(db: Kysely<Database>, events: EventStream, options: ApiRoutesOptions = {}) {
   const ok = <T>(param: ParamResult<T>, reply: Reply): param is { kind: 'ok'; value: T } => {
     if (param.kind === 'invalid') reply(400, { error: param.error });
     return param.kind === 'ok';
@@ -38,6 +46,16 @@ export function createApiRoutes(db: Kysely<Database>, events: EventStream) {
       const rollout = await getRollout(db, id);
       if (rollout) reply(200, rollout);
       else reply(404, { error: `rollout "${id}" not found` });
+      return;
+    }
+
+    if (resource === 'replicas' && (id === undefined || id === '')) {
+      const view = await readReplicasView(
+        db,
+        PLANNER_LEASE,
+        options.replicaGoneAfterMs ?? DEFAULT_HEARTBEAT_TIMING.goneAfterMs,
+      );
+      reply(200, { ...(options.replicaId ? { self: options.replicaId } : {}), ...view });
       return;
     }
 

@@ -6,7 +6,7 @@ import type { FirmwareHttpHandler } from '../firmware/http/handler.js';
 import type { Logger } from '../log/create-logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Database } from '../store/schema.js';
-import { API_PREFIX, createApiRoutes } from './api-routes.js';
+import { API_PREFIX, type ApiRoutesOptions, createApiRoutes } from './api-routes.js';
 import { createTokenCheck } from './bearer-token.js';
 import { checkDatabase } from './database-check.js';
 import { createEventStream } from './event-stream.js';
@@ -55,6 +55,8 @@ export interface HttpAppOptions {
    * devices that report none), and bytes served per file and per device.
    */
   readonly downloads?: DownloadStats;
+  /** This replica's id and when replicas count as gone (GET /api/v1/replicas). */
+  readonly replicas?: ApiRoutesOptions;
 }
 
 /** A node:http request listener; `close()` ends open event streams and stops their polling. */
@@ -78,7 +80,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     logger,
     onDrop: (reason) => options.metrics?.eventStreamsDropped.inc({ reason }),
   });
-  const api = createApiRoutes(db, events);
+  const api = createApiRoutes(db, events, options.replicas);
   const checkTimeout = options.databaseCheckTimeoutMs ?? 1_000;
 
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {

@@ -1,4 +1,4 @@
-export { API_PREFIX, DEFAULT_PAGE, MAX_PAGE } from './api-routes.js';
+export { API_PREFIX, type ApiRoutesOptions, DEFAULT_PAGE, MAX_PAGE } from './api-routes.js';
 export { checkDatabase, type DatabaseCheck } from './database-check.js';
 export { createEventStream, type EventStream, type EventStreamOptions } from './event-stream.js';
 export { createHttpApp, type HttpApp, type HttpAppOptions, type Readiness } from './http-app.js';

@@ -1,5 +1,11 @@
 import type { Kysely } from 'kysely';
-import { createHttpApp, type Readiness, type RunningHttpServer, startHttpServer } from '../api/index.js';
+import {
+  type ApiRoutesOptions,
+  createHttpApp,
+  type Readiness,
+  type RunningHttpServer,
+  startHttpServer,
+} from '../api/index.js';
 import { createFirmwareHttpHandler, type ServerLimits } from '../firmware/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
@@ -21,6 +27,7 @@ export interface HttpPartOptions {
   /** What the controller would do now; undefined while no valid manifests are loaded. */
   readonly plan: () => Promise<unknown | undefined>;
   readonly readiness: () => Readiness;
+  readonly replicas?: ApiRoutesOptions;
 }
 
 /** The controller's HTTP port: firmware at /binaries/, the API, metrics, probes and the dashboard. */
@@ -44,6 +51,7 @@ export function httpPart(options: HttpPartOptions): ResourcePart<RunningHttpServ
           ? { maxStreamSubscribersPerAddress: options.maxEventStreamsPerAddress }
           : {}),
         readiness: options.readiness,
+        ...(options.replicas ? { replicas: options.replicas } : {}),
       });
       return startHttpServer({
         port: options.port,

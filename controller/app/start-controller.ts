@@ -14,6 +14,7 @@ import type { Lwm2mServer } from '../lwm2m/index.js';
 import type { DesiredState } from '../manifests/index.js';
 import { createMetrics } from '../metrics/index.js';
 import { buildPlanReport, type Reconciler, type ReconcilerOptions } from '../reconcile/index.js';
+import { DEFAULT_HEARTBEAT_TIMING, defaultReplicaId } from '../replicas/index.js';
 import type { OpenDatabase } from '../store/index.js';
 import { deviceOps } from './device-ops.js';
 import { DeviceSyncPart } from './device-sync-part.js';
@@ -26,8 +27,10 @@ import { Manager } from './manager.js';
 import { ManifestsPart } from './manifests-part.js';
 import { type HealthReport, readiness } from './readiness.js';
 import { ReconcilerPart } from './reconciler-part.js';
+import { type ReplicaConfig, ReplicasPart } from './replicas-part.js';
 import type { Runnable } from './runnable.js';
 import { signingKeysPart } from './signing-keys-part.js';
+import { OTACTL_VERSION } from './version.js';
 
 export interface ControllerConfig {
   readonly store: OpenDatabase;
@@ -75,6 +78,8 @@ export interface ControllerConfig {
   readonly reconcile?: ReconcilerOptions;
   readonly manifestDebounceMs?: number;
   readonly requireCommitted?: boolean;
+  /** This process among the replicas on its database; default: a generated id, default timings. */
+  readonly replica?: Partial<ReplicaConfig>;
 }
 
 /** A controller: a Runnable made of parts; its ports and reconciler are there once started. */
@@ -106,6 +111,15 @@ export function createController(config: ControllerConfig): Controller {
   const { db } = config.store;
   const ttlSeconds = config.signedUrlTtlSeconds;
 
+  const replicaConfig: ReplicaConfig = {
+    id: config.replica?.id ?? defaultReplicaId(),
+    version: config.replica?.version ?? OTACTL_VERSION,
+    ...(config.replica?.lease ? { lease: config.replica.lease } : {}),
+    ...(config.replica?.heartbeat ? { heartbeat: config.replica.heartbeat } : {}),
+    ...(config.replica?.monotonic ? { monotonic: config.replica.monotonic } : {}),
+    // A PGlite data directory is locked to one process: it is the only replica.
+    exclusive: config.store.spec.kind !== 'postgres',
+  };
   const signingKeys = ttlSeconds ? signingKeysPart({ db, ttlSeconds, clock, log }) : undefined;
   // Only files declared by valid Firmware manifests (and whose sha256 matched) are served.
   const catalog = createSwappableCatalog();
@@ -121,12 +135,21 @@ export function createController(config: ControllerConfig): Controller {
       ? { downloadQueuePerClient: config.downloadQueuePerClient }
       : {}),
   };
-  const health = (): HealthReport => ({
-    manifestsLoaded: manifests.desired() !== undefined,
-    reconcileFailing: reconciler.failing(clock()),
-    deviceWritesFailing: devices.writesFailing(clock()),
-    deviceWritesQuarantined: devices.writesQuarantined(),
-  });
+  const health = (): HealthReport => {
+    const leading = replicas.elector.current();
+    return {
+      manifestsLoaded: manifests.desired() !== undefined,
+      reconcileFailing: reconciler.failing(clock()),
+      deviceWritesFailing: devices.writesFailing(clock()),
+      deviceWritesQuarantined: devices.writesQuarantined(),
+      replica: {
+        id: replicas.id,
+        leader: leading !== undefined,
+        epoch: leading?.epoch ?? null,
+        leaseFailing: replicas.elector.failing,
+      },
+    };
+  };
   const metrics = createMetrics({ db, downloadStats: firmware.stats, health });
 
   const lwm2m = new Lwm2mPart({
@@ -167,6 +190,10 @@ export function createController(config: ControllerConfig): Controller {
       return desired ? buildPlanReport(db, desired, clock()) : undefined;
     },
     readiness: () => readiness(health()),
+    replicas: {
+      replicaId: replicaConfig.id,
+      replicaGoneAfterMs: (replicaConfig.heartbeat ?? DEFAULT_HEARTBEAT_TIMING).goneAfterMs,
+    },
   });
   const https =
     config.tlsDir && config.httpsPort !== undefined
@@ -178,6 +205,21 @@ export function createController(config: ControllerConfig): Controller {
           firmware,
         })
       : undefined;
+  const replicas = new ReplicasPart({
+    db,
+    config: replicaConfig,
+    addresses: () => ({
+      ...(lwm2m.server.serves('none')
+        ? { coap: `${config.publicHost}:${lwm2m.server.address('none').port}` }
+        : {}),
+      ...(lwm2m.server.serves('psk')
+        ? { coaps: `${config.publicHost}:${lwm2m.server.address('psk').port}` }
+        : {}),
+      http: `${config.publicHost}:${http.current.port}`,
+      ...(https ? { https: `${config.publicHost}:${https.current.port}` } : {}),
+    }),
+    logger: log.child({ component: 'replicas' }),
+  });
   const manifests = new ManifestsPart({
     manifestsDir: config.manifestsDir,
     firmwareDir: config.firmwareDir,
@@ -227,8 +269,10 @@ export function createController(config: ControllerConfig): Controller {
         protocolSupport: update.device.fwProtocolSupport,
         security: lwm2m.server.registration(update.endpoint)?.security ?? 'none',
       }),
-    ...(config.reconcile ? { options: config.reconcile } : {}),
+    options: { ...config.reconcile, leadership: replicas },
   });
+  // A new leader plans every rollout at once rather than at the next timed pass.
+  replicas.elector.on('leading', () => reconciler.trigger());
 
   devices.onDeviceChanged((endpoint, why) => {
     if (
@@ -243,7 +287,7 @@ export function createController(config: ControllerConfig): Controller {
   });
   manifests.onApplied(() => reconciler.trigger());
 
-  const parts = [signingKeys, lwm2m, devices, http, https, manifests, reconciler];
+  const parts = [signingKeys, lwm2m, devices, http, https, replicas, manifests, reconciler];
   return new ManagedController(
     new Manager(
       'controller',

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { OTACTL_VERSION } from '../app/version.js';
 import { registerBench } from './commands/bench.js';
 import { registerCredentials } from './commands/credentials.js';
 import { registerDemo } from './commands/demo.js';
@@ -16,7 +17,7 @@ import { UserError } from './user-error.js';
 export function buildProgram(): Command {
   const program = new Command('otactl')
     .description('Declarative GitOps rollout controller for firmware updates of LwM2M devices')
-    .version('0.1.0')
+    .version(OTACTL_VERSION)
     .showHelpAfterError()
     // Subcommands own their options: `sim --version V` is the device firmware, not otactl's version.
     .enablePositionalOptions()

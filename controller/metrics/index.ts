@@ -5,6 +5,7 @@ export {
   type LabelledCounter,
   type Metrics,
   type MetricsOptions,
+  type ReplicaHealth,
   UPDATE_OUTCOMES,
   type UpdateOutcome,
 } from './metrics.js';

@@ -62,6 +62,18 @@ export interface ControllerHealth {
   readonly deviceWritesFailing: boolean;
   /** Reconcile passes have failed for longer than the readiness bound. */
   readonly reconcileFailing: boolean;
+  /** This replica and its part in the planner lease (absent: no lease, the sole planner). */
+  readonly replica?: ReplicaHealth;
+}
+
+export interface ReplicaHealth {
+  readonly id: string;
+  /** Acts as the planner leader now (by its own renew deadline). */
+  readonly leader: boolean;
+  /** The lease epoch it leads with; null as a follower. */
+  readonly epoch: number | null;
+  /** Its last attempt to acquire or renew the lease failed (the database did not answer). */
+  readonly leaseFailing: boolean;
 }
 
 /** Every instrument lives in its own Registry, never prom-client's global one. */
@@ -443,6 +455,26 @@ const HEALTH_METRICS: readonly ReadMetric<() => ControllerHealth>[] = [
     labels: [],
     *read(health) {
       yield { labels: {}, value: health().reconcileFailing ? 1 : 0 };
+    },
+  }),
+  fromHealth({
+    type: 'gauge',
+    name: 'otactl_leader',
+    help: '1 while this replica holds the planner lease and plans the rollouts, else 0',
+    labels: ['replica'],
+    *read(health) {
+      const replica = health().replica;
+      if (replica) yield { labels: { replica: replica.id }, value: replica.leader ? 1 : 0 };
+    },
+  }),
+  fromHealth({
+    type: 'gauge',
+    name: 'otactl_lease_epoch',
+    help: 'The planner lease epoch this replica leads with (0 as a follower)',
+    labels: ['replica'],
+    *read(health) {
+      const replica = health().replica;
+      if (replica) yield { labels: { replica: replica.id }, value: replica.epoch ?? 0 };
     },
   }),
 ];

@@ -1,4 +1,10 @@
 import type { Kysely } from 'kysely';
+import {
+  DEFAULT_HEARTBEAT_TIMING,
+  PLANNER_LEASE,
+  type ReplicasView,
+  readReplicasView,
+} from '../../replicas/index.js';
 import type { Database } from '../../store/schema.js';
 import { getDevice } from '../read-model/devices.js';
 import { getRollout, listRollouts } from '../read-model/rollouts.js';
@@ -9,6 +15,8 @@ export interface ReadApi {
   rollouts(): Promise<RolloutDetailView[]>;
   rollout(name: string): Promise<RolloutDetailView | undefined>;
   device(endpoint: string): Promise<DeviceDetailView | undefined>;
+  /** The replicas on the database and the planner lease; undefined from a controller without them. */
+  replicas(): Promise<ReplicasView | undefined>;
 }
 
 export function createDbReadApi(db: Kysely<Database>): ReadApi {
@@ -20,6 +28,7 @@ export function createDbReadApi(db: Kysely<Database>): ReadApi {
     },
     rollout: (name) => getRollout(db, name),
     device: (endpoint) => getDevice(db, endpoint),
+    replicas: () => readReplicasView(db, PLANNER_LEASE, DEFAULT_HEARTBEAT_TIMING.goneAfterMs),
   };
 }
 
@@ -88,6 +97,7 @@ export function createHttpReadApi(options: HttpReadApiOptions): ReadApi {
     },
     rollout,
     device: (endpoint) => get<DeviceDetailView>(`/api/v1/devices/${encodeURIComponent(endpoint)}`),
+    replicas: () => get<ReplicasView>('/api/v1/replicas'),
   };
 }
 

@@ -1,3 +1,4 @@
 export { renderHistory } from './history-report.js';
 export { percent, progressBar } from './progress-bar.js';
+export { renderReplicas } from './replicas-report.js';
 export { renderRollout, renderStatus } from './status-report.js';

@@ -4,6 +4,7 @@ import { type Command, Option } from 'commander';
 import { composeRun, type RunConfig } from '../../app/compose-run.js';
 import { GitCloneError } from '../../app/git-sync-part.js';
 import { StartAbortedError } from '../../app/manager.js';
+import type { ReplicaConfig } from '../../app/replicas-part.js';
 import {
   DEFAULT_DOWNLOAD_QUEUE_PER_CLIENT,
   DEFAULT_MAX_DOWNLOADS_PER_CLIENT,
@@ -11,6 +12,7 @@ import {
 import { SERVED_SCHEMES, type ServedScheme } from '../../firmware/index.js';
 import { createLogger, isLogLevel } from '../../log/index.js';
 import { parseDuration } from '../../manifests/index.js';
+import { type LeaseTiming, leaseTimingProblem, replicaIdProblem } from '../../replicas/index.js';
 import { openStoreForCli } from '../open-store.js';
 import { dbOption, parseBound, parseCount, parsePort } from '../options.js';
 import { UserError } from '../user-error.js';
@@ -41,6 +43,10 @@ interface RunOptions {
   maxConnectionsPerAddress: number;
   maxEventStreams: number;
   maxEventStreamsPerAddress: number;
+  replicaId?: string;
+  leaseDuration: string;
+  leaseRenewDeadline: string;
+  leaseRetry: string;
 }
 
 export function registerRun(program: Command): void {
@@ -114,6 +120,17 @@ export function registerRun(program: Command): void {
       parseCount,
       4,
     )
+    .option(
+      '--replica-id <id>',
+      'this process among the replicas on one Postgres; unique among live ones (default: host name and a random suffix)',
+    )
+    .option('--lease-duration <duration>', 'planner lease duration (database clock)', '15s')
+    .option(
+      '--lease-renew-deadline <duration>',
+      'the leader stops planning when it could not renew the lease for this long',
+      '10s',
+    )
+    .option('--lease-retry <duration>', 'how often the lease is renewed or tried for', '2s')
     .addOption(new Option('--log-level <level>', 'log level').default('info'))
     .action(async (options: RunOptions) => run(options));
 }
@@ -140,6 +157,7 @@ async function run(options: RunOptions): Promise<void> {
   const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
   if (ttl !== undefined && ttlMs === undefined) throw new UserError(`--signed-urls: not a duration: ${ttl}`);
   const log = createLogger({ level: options.logLevel });
+  const replica = replicaOptions(options);
 
   let manifestsDir = resolve(options.manifests);
   let git: RunConfig['git'];
@@ -179,6 +197,7 @@ async function run(options: RunOptions): Promise<void> {
       maxConnectionsPerAddress: options.maxConnectionsPerAddress,
       maxEventStreams: options.maxEventStreams,
       maxEventStreamsPerAddress: options.maxEventStreamsPerAddress,
+      replica,
     },
   });
 
@@ -205,6 +224,26 @@ async function run(options: RunOptions): Promise<void> {
   log.info({ dashboard: `http://localhost:${httpPort}/` }, `dashboard at http://localhost:${httpPort}/`);
   await stopRequested;
   await manager.stop();
+}
+
+function replicaOptions(options: RunOptions): Partial<ReplicaConfig> {
+  if (options.replicaId !== undefined) {
+    const problem = replicaIdProblem(options.replicaId);
+    if (problem) throw new UserError(`--replica-id: ${problem}`);
+  }
+  const duration = (flag: string, text: string): number => {
+    const ms = parseDuration(text);
+    if (ms === undefined) throw new UserError(`${flag}: not a duration: ${text}`);
+    return ms;
+  };
+  const lease: LeaseTiming = {
+    durationMs: duration('--lease-duration', options.leaseDuration),
+    renewDeadlineMs: duration('--lease-renew-deadline', options.leaseRenewDeadline),
+    retryMs: duration('--lease-retry', options.leaseRetry),
+  };
+  const problem = leaseTimingProblem(lease);
+  if (problem) throw new UserError(`--lease-*: ${problem}`);
+  return { ...(options.replicaId !== undefined ? { id: options.replicaId } : {}), lease };
 }
 
 /**

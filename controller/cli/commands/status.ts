@@ -2,7 +2,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { ApiRequestError, createDbReadApi, createHttpReadApi, type ReadApi } from '../../api/client/index.js';
 import type { RolloutDetailView } from '../../api/read-model/views.js';
-import { renderStatus } from '../../api/report/index.js';
+import { renderReplicas, renderStatus } from '../../api/report/index.js';
+import type { ReplicasView } from '../../replicas/index.js';
 import { openStoreForCli } from '../open-store.js';
 import { dbOption } from '../options.js';
 import { UserError } from '../user-error.js';
@@ -57,22 +58,41 @@ export const WATCH_INTERVAL_MS = 2_000;
 /** A rollout shown needs someone to act (its Stalled condition is True: see RolloutView.needsAttention). */
 export const NEEDS_ATTENTION_EXIT_CODE = 3;
 
-async function snapshot(
-  api: ReadApi,
-  name: string | undefined,
-): Promise<RolloutDetailView[] | RolloutDetailView> {
-  if (name === undefined) return api.rollouts();
+/** What one look shows: a rollout, or every rollout with the replicas (when any ran on the database). */
+type Snapshot =
+  | { readonly kind: 'one'; readonly rollout: RolloutDetailView }
+  | {
+      readonly kind: 'all';
+      readonly rollouts: RolloutDetailView[];
+      readonly replicas: ReplicasView | undefined;
+    };
+
+async function snapshot(api: ReadApi, name: string | undefined): Promise<Snapshot> {
+  if (name === undefined) {
+    const [rollouts, replicas] = await Promise.all([api.rollouts(), api.replicas()]);
+    const shown =
+      replicas && (replicas.replicas.length > 0 || replicas.lease !== null) ? replicas : undefined;
+    return { kind: 'all', rollouts, replicas: shown };
+  }
   const rollout = await api.rollout(name);
   if (!rollout) throw new UserError(`rollout "${name}" not found`);
-  return rollout;
+  return { kind: 'one', rollout };
 }
 
-function format(view: RolloutDetailView[] | RolloutDetailView, json: boolean, pretty: boolean): string {
+function rolloutsOf(view: Snapshot): RolloutDetailView[] {
+  return view.kind === 'one' ? [view.rollout] : view.rollouts;
+}
+
+function format(view: Snapshot, json: boolean, pretty: boolean): string {
   if (json) {
-    const body = Array.isArray(view) ? { rollouts: view } : view;
+    const body =
+      view.kind === 'one'
+        ? view.rollout
+        : { rollouts: view.rollouts, ...(view.replicas ? { replicas: view.replicas } : {}) };
     return pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body);
   }
-  return renderStatus(Array.isArray(view) ? view : [view]);
+  const text = renderStatus(rolloutsOf(view));
+  return view.kind === 'all' && view.replicas ? `${text}\n\n${renderReplicas(view.replicas)}` : text;
 }
 
 async function runStatus(name: string | undefined, flags: StatusFlags): Promise<void> {
@@ -81,7 +101,7 @@ async function runStatus(name: string | undefined, flags: StatusFlags): Promise<
     if (!flags.watch) {
       const view = await readOrFail(() => snapshot(source.api, name));
       process.stdout.write(`${format(view, flags.json === true, true)}\n`);
-      if ((Array.isArray(view) ? view : [view]).some((r) => r.needsAttention)) {
+      if (rolloutsOf(view).some((r) => r.needsAttention)) {
         process.exitCode = NEEDS_ATTENTION_EXIT_CODE;
       }
       return;

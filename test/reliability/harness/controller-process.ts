@@ -12,6 +12,11 @@ export interface ControllerProcessOptions {
   readonly coapPort: number;
   readonly httpPort: number;
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * `--replica-id`; default one derived from the CoAP port, so a restart on the same options is the
+   * same replica and takes its planner lease back at once, as an operator's stable id does.
+   */
+  readonly replicaId?: string;
   readonly extraArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -71,6 +76,8 @@ export class ControllerProcess {
       '10000',
       '--log-level',
       options.logLevel ?? 'warn',
+      '--replica-id',
+      options.replicaId ?? `controller-${options.coapPort}`,
       ...(options.extraArgs ?? []),
     ];
     this.#child = spawn(process.execPath, args, {
