@@ -140,6 +140,7 @@ export class LeaderElector extends EventEmitter<ElectorEvents> {
           state.fence.epoch,
           this.timing.durationMs,
         );
+        this.#failing = false;
         if (this.#state !== state) return; // stepped down meanwhile: a late success does not revive it
         if (renewed) this.#lead(state.fence, sentAt);
         else this.#stepDown('lost');
