@@ -423,7 +423,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
     // The directory answers from its cache or the database; duplicates of the request meanwhile are
     // recognised by the exchange layer, so it is handled once.
-    authoriseRegister(this.#credentials, request, endpoint).then(
+    authoriseRegister(this.#credentials, request, endpoint, {
+      registeredSecurely: (ep) => this.#store.byEndpoint(ep)?.security === 'psk',
+      onLookupFailure: (err) =>
+        this.#log.warn(
+          { err, endpoint },
+          'credential lookup failed; plain-CoAP Register judged by its last registration',
+        ),
+    }).then(
       (refusal) => {
         if (this.#stopped) return;
         // Out of the exchange layer's try/catch now: a throw here would be an unhandled rejection.
