@@ -37,6 +37,10 @@ export interface StrictDeviceOptions {
   readonly psk?: DevicePsk;
 }
 
+type AnswerArgs = Parameters<RawDevice['answer']> extends [Received, ...infer Rest] ? Rest : never;
+
+const MAX_REMEMBERED_ANSWERS = 64;
+
 interface Observed {
   readonly token: Buffer;
   readonly path: string;
@@ -61,6 +65,8 @@ export class StrictFirmwareDevice {
   #observed: Observed[] = [];
   #seq = 10;
   #closed = false;
+  /** Answers to recent CON requests by message id: a retransmission gets the same answer again. */
+  readonly #answers = new Map<number, () => void>();
 
   private constructor(device: RawDevice, options: StrictDeviceOptions) {
     this.#device = device;
@@ -111,8 +117,23 @@ export class StrictFirmwareDevice {
     while (!this.#closed) {
       const request = await this.#device.nextRequest();
       if (this.#closed) return;
-      this.#handle(request);
+      // RFC 7252 4.5: a duplicate CON (the server retransmitted before our ACK arrived) is
+      // answered again, never acted on twice.
+      const again = request.packet.confirmable ? this.#answers.get(request.packet.messageId) : undefined;
+      if (again !== undefined) again();
+      else this.#handle(request);
     }
+  }
+
+  #answer(request: Received, ...answer: AnswerArgs): void {
+    const send = () => this.#device.answer(request, ...answer);
+    if (request.packet.confirmable) {
+      this.#answers.set(request.packet.messageId, send);
+      if (this.#answers.size > MAX_REMEMBERED_ANSWERS) {
+        this.#answers.delete(this.#answers.keys().next().value as number);
+      }
+    }
+    send();
   }
 
   #values(): Record<string, string | number> {
@@ -136,7 +157,7 @@ export class StrictFirmwareDevice {
     if (packet.code === '0.01') {
       const value = this.#values()[path];
       if (value === undefined) {
-        this.#device.answer(request, path === '/3/0' || path === '/5/0' ? '4.05' : '4.04');
+        this.#answer(request, path === '/3/0' || path === '/5/0' ? '4.05' : '4.04');
         return;
       }
       const accept = uint(option(packet, 'Accept')[0]) ?? ContentFormat.TEXT;
@@ -147,7 +168,7 @@ export class StrictFirmwareDevice {
           ? [{ name: 'Observe' as const, value: uintBuf(this.#nextSeq()) }]
           : [];
       if (extra.length > 0) this.#observed.push({ token: packet.token, path });
-      this.#device.answer(request, '2.05', this.#encode(format, path, value), format, extra);
+      this.#answer(request, '2.05', this.#encode(format, path, value), format, extra);
       return;
     }
     if ((packet.code === '0.02' || packet.code === '0.03') && path === '/5/0/1') {
@@ -156,19 +177,19 @@ export class StrictFirmwareDevice {
     }
     if (packet.code === '0.02' && path === '/5/0/2') {
       if (this.#state !== 2 || this.#pending === undefined) {
-        this.#device.answer(request, '4.05');
+        this.#answer(request, '4.05');
         return;
       }
-      this.#device.answer(request, '2.04');
+      this.#answer(request, '2.04');
       void this.#install(this.#pending);
       return;
     }
-    this.#device.answer(request, '4.04');
+    this.#answer(request, '4.04');
   }
 
   #writeUri(request: Received, uri: string | undefined): void {
     if (uri === undefined) {
-      this.#device.answer(request, '4.00');
+      this.#answer(request, '4.00');
       return;
     }
     const policy = this.#o.uriPolicy;
@@ -182,7 +203,7 @@ export class StrictFirmwareDevice {
           : policy.refuseWith;
     this.writes.push({ uri, code });
     this.#written = true;
-    this.#device.answer(request, code);
+    this.#answer(request, code);
     if (code !== '2.04') return;
     if (uri === '') {
       this.#pending = undefined;
