@@ -1,4 +1,4 @@
-import type { FailureAction, SelectorAttribute } from './kinds.js';
+import type { ErrorCodePolicy, FailureAction, SelectorAttribute } from './kinds.js';
 
 /** The commit that last changed a manifest file, as `git log` reports it. */
 export interface GitCommit {
@@ -84,6 +84,15 @@ export interface RolloutWindow {
   readonly timezone: string;
 }
 
+/** The health checks of a rollout's updates after the device reports the target (`spec.verify`). */
+export interface RolloutVerify {
+  /** How long a device must stay healthy on the target before its update succeeds (> 0). */
+  readonly bakeMs: number;
+  /** Registers a device may send during the bake before its update fails. */
+  readonly maxReboots: number;
+  readonly errorCodes: ErrorCodePolicy;
+}
+
 /** A Rollout with its group and firmware resolved and every default filled in. */
 export interface ResolvedRollout {
   readonly name: string;
@@ -103,6 +112,12 @@ export interface ResolvedRollout {
   readonly retries: { readonly max: number; readonly backoffMs: number };
   /** When Execute may run; undefined: at any time. */
   readonly window: RolloutWindow | undefined;
+  /**
+   * Health checks after the update; undefined when bakeTime is 0: none, an update succeeds when
+   * the device reports the target. Undefined rather than a default, so a rollout without a bake
+   * keeps the generation it had before `spec.verify` existed (a new one would resume it if paused).
+   */
+  readonly verify: RolloutVerify | undefined;
   readonly source: ManifestSource;
 }
 

@@ -11,6 +11,7 @@ export type {
   Pause,
   ResolvedRollout,
   RolloutStep,
+  RolloutVerify,
   RolloutWindow,
 } from './desired-state.js';
 export { parseDuration } from './duration.js';

@@ -8,6 +8,10 @@ export function isManifestKind(value: unknown): value is ManifestKind {
   return typeof value === 'string' && (MANIFEST_KINDS as readonly string[]).includes(value);
 }
 
+/** What a bake does about Error Code 3/0/11: fail the update when it becomes non-zero, or not look. */
+export const ERROR_CODE_POLICIES = ['watch', 'ignore'] as const;
+export type ErrorCodePolicy = (typeof ERROR_CODE_POLICIES)[number];
+
 export const FAILURE_ACTIONS = ['pause', 'abort'] as const;
 export type FailureAction = (typeof FAILURE_ACTIONS)[number];
 

@@ -1,4 +1,4 @@
-import type { FailureAction, SelectorAttribute } from './kinds.js';
+import type { ErrorCodePolicy, FailureAction, SelectorAttribute } from './kinds.js';
 import type { ManifestDocument } from './load-documents.js';
 
 /** Documents' shapes after schema validation with defaults applied (see schemas/). */
@@ -56,6 +56,11 @@ export interface RolloutManifest {
     };
     readonly timeouts: { readonly download: string; readonly update: string };
     readonly retries: { readonly max: number; readonly backoff: string };
+    readonly verify: {
+      readonly bakeTime: string;
+      readonly maxReboots: number;
+      readonly errorCodes: ErrorCodePolicy;
+    };
     readonly window?: { readonly cron: string; readonly duration: string; readonly timezone: string };
   };
 }

@@ -89,6 +89,14 @@ export function resolveDesiredState(inputs: ResolveInputs): DesiredState {
         }),
         timeouts: freeze({ downloadMs: ms(spec.timeouts.download), updateMs: ms(spec.timeouts.update) }),
         retries: freeze({ max: spec.retries.max, backoffMs: ms(spec.retries.backoff) }),
+        verify:
+          ms(spec.verify.bakeTime) > 0
+            ? freeze({
+                bakeMs: ms(spec.verify.bakeTime),
+                maxReboots: spec.verify.maxReboots,
+                errorCodes: spec.verify.errorCodes,
+              })
+            : undefined,
         window: spec.window
           ? freeze({
               cron: spec.window.cron,

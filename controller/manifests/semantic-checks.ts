@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
-
 import { needsAllowDowngrade, orderVersions, parseVersion } from '../firmware/version-order.js';
+import { parseDuration } from './duration.js';
 import type { PathSegment } from './load-documents.js';
 import type {
   AnyManifest,
@@ -144,6 +144,14 @@ function checkRollout(
   }
   // No upper bound on `approved`: it counts approvals across target changes (each new target's
   // pauses need it raised above its value when the target changed), so it outgrows the pauses.
+
+  if (parseDuration(spec.verify.bakeTime) === 0 && spec.verify.maxReboots > 0) {
+    findings.warn(
+      item,
+      ['spec', 'verify', 'maxReboots'],
+      'verify.maxReboots has no effect while verify.bakeTime is 0 (no health check runs)',
+    );
+  }
 
   if (spec.window) {
     try {

@@ -54,6 +54,7 @@ export function resolvedRollout(overrides: RolloutOverrides = {}): ResolvedRollo
     timeouts: { downloadMs: 60_000, updateMs: 60_000 },
     retries: { max: 2, backoffMs: 60_000 },
     window: undefined,
+    verify: undefined,
     source: TEST_SOURCE,
     ...rest,
   };

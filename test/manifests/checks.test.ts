@@ -17,7 +17,7 @@ const cases: readonly { name: string; files: Record<string, string>; problems: s
     name: 'an unknown field is an error at its key',
     files: { 'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n  colour: red\n') },
     problems: [
-      'manifests/r.yaml:8:3: spec: unknown field "colour" (known: group, firmware, suspend, priority, allowDowngrade, strategy, timeouts, retries, window)',
+      'manifests/r.yaml:8:3: spec: unknown field "colour" (known: group, firmware, suspend, priority, allowDowngrade, strategy, timeouts, retries, verify, window)',
     ],
   },
   {
@@ -198,6 +198,20 @@ ${rolloutYaml('r1', '  group: t4s\n  firmware: t3\n')}`,
       'manifests/m.yaml:17:13: Firmware "t3" is for models T3 but DeviceGroup "t4s" selects model T4',
     ],
   },
+  {
+    name: 'invalid verify fields are errors at their values',
+    files: {
+      'r.yaml': rolloutYaml(
+        'r1',
+        '  group: lab\n  firmware: fw-2.0.0\n  verify:\n    bakeTime: ten minutes\n    maxReboots: -1\n    errorCodes: sometimes\n',
+      ),
+    },
+    problems: [
+      'manifests/r.yaml:9:15: spec.verify.bakeTime: must be a duration like 30s, 5m, 1h or 1h30m',
+      'manifests/r.yaml:10:17: spec.verify.maxReboots: must be >= 0',
+      'manifests/r.yaml:11:17: spec.verify.errorCodes: must be one of "watch", "ignore"',
+    ],
+  },
 ];
 
 describe('manifest checks report the offending node as path:line:col', () => {
@@ -241,6 +255,19 @@ describe('manifest checks report the offending node as path:line:col', () => {
     });
     const result = await load(allowed.manifests, { firmwareDir: allowed.firmware, previous: first.state });
     expect(result.ok).toBe(true);
+  });
+
+  it('warns (without failing) about verify.maxReboots without a bakeTime', async () => {
+    const set = await manifestSet({
+      'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n  verify: { maxReboots: 2 }\n'),
+    });
+    const result = await load(set.manifests, { firmwareDir: set.firmware });
+    expect(result.ok).toBe(true);
+    expect(
+      result.warnings.map((w) => `${path.relative(set.root, w.file)}:${w.line}:${w.col}: ${w.message}`),
+    ).toEqual([
+      'manifests/r.yaml:8:25: verify.maxReboots has no effect while verify.bakeTime is 0 (no health check runs)',
+    ]);
   });
 
   it('warns (without failing) about a firmware version that is not semver', async () => {

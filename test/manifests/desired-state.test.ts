@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../controller/manifests/duration.js';
 import { SCHEMAS_DIR } from '../../controller/manifests/schema-validator.js';
 import { matchesSelector } from '../../controller/manifests/selector.js';
+import { rolloutGeneration } from '../../controller/reconcile/read/rollout-generation.js';
 import { load, manifestSet, rolloutYaml, writeFiles } from './helpers.js';
 
 describe('the desired state', () => {
@@ -45,10 +46,50 @@ describe('the desired state', () => {
       timeouts: { downloadMs: 1_800_000, updateMs: 900_000 },
       retries: { max: 2, backoffMs: 300_000 },
       window: undefined,
+      verify: undefined,
       source: { file: path.join(set.manifests, 'r.yaml'), line: 1 },
     });
     expect(result.state.groups.get('field')?.source.line).toBe(9);
     expect(result.state.generation).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('resolves spec.verify, and leaves it out (the generation unchanged) while bakeTime is 0', async () => {
+    const baked = await manifestSet({
+      'r.yaml': rolloutYaml(
+        'r1',
+        '  group: lab\n  firmware: fw-2.0.0\n  verify: { bakeTime: 10m, maxReboots: 1, errorCodes: ignore }\n',
+      ),
+    });
+    const bakedResult = await load(baked.manifests);
+    if (!bakedResult.ok) throw new Error('invalid');
+    expect(bakedResult.state.rollouts.get('r1')!.verify).toEqual({
+      bakeMs: 600_000,
+      maxReboots: 1,
+      errorCodes: 'ignore',
+    });
+    const defaults = await manifestSet({
+      'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n  verify: { bakeTime: 5m }\n'),
+    });
+    const defaultsResult = await load(defaults.manifests);
+    if (!defaultsResult.ok) throw new Error('invalid');
+    expect(defaultsResult.state.rollouts.get('r1')!.verify).toEqual({
+      bakeMs: 300_000,
+      maxReboots: 0,
+      errorCodes: 'watch',
+    });
+    const plain = await manifestSet({ 'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n') });
+    const zero = await manifestSet({
+      'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n  verify: { bakeTime: 0s }\n'),
+    });
+    const [plainResult, zeroResult] = [await load(plain.manifests), await load(zero.manifests)];
+    if (!plainResult.ok || !zeroResult.ok) throw new Error('invalid');
+    expect(plainResult.state.rollouts.get('r1')!.verify).toBeUndefined();
+    expect(rolloutGeneration(zeroResult.state.rollouts.get('r1')!)).toBe(
+      rolloutGeneration(plainResult.state.rollouts.get('r1')!),
+    );
+    expect(rolloutGeneration(bakedResult.state.rollouts.get('r1')!)).not.toBe(
+      rolloutGeneration(plainResult.state.rollouts.get('r1')!),
+    );
   });
 
   it('is immutable', async () => {
