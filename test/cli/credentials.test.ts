@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { type CliResult, runOtactl } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 
 // Keys that must never be printed: distinctive hex that no other output would contain.
 const KEY_1 = '5ec2e7a15ec2e7a15ec2e7a15ec2e7a1';
@@ -30,7 +31,13 @@ afterAll(async () => {
 
 /** Every output of every run of the file, checked for keys at the end of each test. */
 const outputs: CliResult[] = [];
-async function otactl(args: readonly string[], input?: string): Promise<CliResult> {
+/** In this process (see `runMain`); `executable` runs the real `otactl` for what only a process shows. */
+async function otactl(args: readonly string[]): Promise<CliResult> {
+  const result = await runMain(args);
+  outputs.push(result);
+  return result;
+}
+async function executable(args: readonly string[], input?: string): Promise<CliResult> {
   const result = await runOtactl(args, input === undefined ? {} : { input });
   outputs.push(result);
   return result;
@@ -75,7 +82,7 @@ describe.each(databases)('otactl credentials on $name', ({ spec }) => {
     db = await spec();
   });
 
-  it('adds from the command line, a key file and standard input, lists without keys, removes', async () => {
+  it('adds from the command line and a key file, lists without keys, removes', async () => {
     const keyFile = await file('key.hex', `${KEY_2}\n`);
     const added = await otactl([
       'credentials',
@@ -103,11 +110,18 @@ describe.each(databases)('otactl credentials on $name', ({ spec }) => {
       db,
     ]);
     expect(fromFile.stdout).toBe('added credentials for dev-2 (identity id-2)\n');
-    const fromStdin = await otactl(
-      ['credentials', 'add', 'dev-1', '--psk-identity', 'id-1b', '--psk-key-file', '-', '--db', db],
-      `${KEY_3}\n`,
-    );
-    expect(fromStdin.stdout).toBe('updated credentials of dev-1: identity id-1 -> id-1b, new key\n');
+    const changed = await otactl([
+      'credentials',
+      'add',
+      'dev-1',
+      '--psk-identity',
+      'id-1b',
+      '--psk-key',
+      KEY_3,
+      '--db',
+      db,
+    ]);
+    expect(changed.stdout).toBe('updated credentials of dev-1: identity id-1 -> id-1b, new key\n');
 
     const listed = await otactl(['credentials', 'list', '--db', db]);
     expect(listed.stdout).toBe('dev-1\tid-1b\ndev-2\tid-2\n');
@@ -180,6 +194,25 @@ describe.each(databases)('otactl credentials on $name', ({ spec }) => {
       ].join('\n'),
     );
     expect((await otactl(['credentials', 'list', '--db', db])).stdout).toBe(before);
+    expectNoKeyPrinted();
+  });
+});
+
+describe('the otactl executable', () => {
+  it('reads a key from standard input, and exits 0 on success and 2 on a bad flag', async () => {
+    const db = join(dir, 'executable-db');
+    const added = await executable(
+      ['credentials', 'add', 'dev-1', '--psk-identity', 'id-1', '--psk-key-file', '-', '--db', db],
+      `${KEY_3}\n`,
+    );
+    expect(added.stderr).toBe('');
+    expect(added.stdout).toBe('added credentials for dev-1 (identity id-1)\n');
+    expect(added.code).toBe(0);
+    const refused = await executable(['credentials', 'add', 'dev-2', '--psk-identity', 'id-2', '--db', db]);
+    expect(refused.stderr).toBe(
+      'otactl: credentials add: give the key with exactly one of --psk-key or --psk-key-file\n',
+    );
+    expect(refused.code).toBe(2);
     expectNoKeyPrinted();
   });
 });

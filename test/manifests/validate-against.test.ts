@@ -1,28 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { main } from '../../controller/cli/main.js';
+import { runMain } from '../helpers/run-main.js';
 import { commitAll, git } from './git-helpers.js';
 import { manifestSet, rolloutYaml } from './helpers.js';
 
-async function runValidate(args: string[]): Promise<{ code: number; stdout: string }> {
-  let stdout = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await main(['validate', ...args]), stdout };
-  } finally {
-    out.mockRestore();
-  }
-}
-
-afterEach(() => {
-  process.exitCode = undefined;
-});
+const runValidate = (args: string[]) => runMain(['validate', ...args]);
 
 const rel = (file: string) => path.relative(process.cwd(), file);
 const pinned = (firmware: string, extra = '') =>

@@ -1,36 +1,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { main } from '../../controller/cli/main.js';
+import { runMain } from '../helpers/run-main.js';
 import { manifestSet, rolloutYaml } from './helpers.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
-async function runValidate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['validate', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
-
-afterEach(() => {
-  process.exitCode = undefined;
-});
+const runValidate = (args: string[]) => runMain(['validate', ...args]);
 
 const rel = (file: string) => path.relative(process.cwd(), file);
 
