@@ -100,6 +100,27 @@ describe.each(testBackends)('planner lease on $name', (backend) => {
     });
     expect(await eventMessages(store.db)).toEqual([`epoch ${stale.epoch}`, `epoch ${epoch}`]);
   });
+
+  it('a leader whose renewals fail for a moment is failing, and no longer once a renewal succeeds', async () => {
+    const store = await backend.open();
+    cleanup.push(() => store.close());
+    // A renew deadline long enough that the failing renewals never make it step down.
+    const leader = new LeaderElector({
+      db: store.db,
+      holder: 'a',
+      timing: { durationMs: 60_000, renewDeadlineMs: 30_000, retryMs: 50 },
+    });
+    cleanup.push(() => leader.stop());
+    await leader.start();
+    expect(leader.failing).toBe(false);
+
+    // Renewals fail at once while the table is away (as when the database refuses queries).
+    await sql`alter table leases rename to leases_away`.execute(store.db);
+    await waitFor('a failed renewal', () => (leader.failing ? true : undefined), { intervalMs: 10 });
+    await sql`alter table leases_away rename to leases`.execute(store.db);
+    await waitFor('a successful renewal', () => (leader.failing ? undefined : true), { intervalMs: 10 });
+    expect(leader.current()).toEqual({ lease: 'planner', holder: 'a', epoch: 1 });
+  });
 });
 
 /** A second pool on the same database and schema: another replica's connections. */
