@@ -121,7 +121,7 @@ export function renderSummary(s: DemoSummary, options: { interrupted?: boolean }
     `  update attempts ${s.attempts} (${s.retries} retries)`,
     `  failed by reason: ${reasonsText(s.failedByReason) || 'none'}`,
   ];
-  if (s.message) lines.push(`  ${s.message}`);
+  if (s.message) lines.push(`  rollout status: ${s.message}`);
   if (options.interrupted) {
     lines.push(`  interrupted before the end: ${s.onTarget} of ${s.devices} devices on ${s.targetVersion}`);
     return lines;

@@ -204,7 +204,7 @@ describe('the summary table', () => {
       '',
       '  update attempts 308 (8 retries)',
       '  failed by reason: result 5: integrity check failure ×8',
-      '  292 of 300 devices on 1.1.0',
+      '  rollout status: 292 of 300 devices on 1.1.0',
       '  every device without an injected fault is on 1.1.0 (292 of 292)',
     ]);
   });
