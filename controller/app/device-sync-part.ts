@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { type DeviceChange, type DeviceSync, startDeviceSync } from '../devices/index.js';
 import { writesFailing } from '../devices/write-queue.js';
 import type { Logger } from '../log/index.js';
+import type { DeviceOwnership } from '../replicas/index.js';
 import type { Database } from '../store/index.js';
 import type { Lwm2mPart } from './lwm2m-part.js';
 import type { Runnable } from './runnable.js';
@@ -11,6 +12,8 @@ export interface DeviceSyncPartOptions {
   readonly db: Kysely<Database>;
   readonly clock: () => number;
   readonly logger: Logger;
+  /** With several replicas: this one, recorded as the owner of the registrations it receives. */
+  readonly ownership?: DeviceOwnership;
 }
 
 type DeviceChangeListener = (endpoint: string, why: DeviceChange) => void;
@@ -56,6 +59,7 @@ export class DeviceSyncPart implements Runnable {
       db: this.#options.db,
       clock: this.#options.clock,
       logger: this.#options.logger,
+      ...(this.#options.ownership ? { ownership: this.#options.ownership } : {}),
       onDeviceChanged: (endpoint, why) => {
         for (const listener of this.#listeners) listener(endpoint, why);
       },

@@ -10,6 +10,7 @@ import {
 import type { Logger } from '../log/index.js';
 import { Lwm2mServer, type RegistrationChange } from '../lwm2m/index.js';
 import type { Metrics } from '../metrics/index.js';
+import type { DeviceOwnership } from '../replicas/index.js';
 import type { Database } from '../store/index.js';
 import type { FirmwareServing } from './firmware-serving.js';
 import type { Runnable } from './runnable.js';
@@ -23,6 +24,8 @@ export interface Lwm2mPartOptions {
   readonly credentials?: CredentialDirectory;
   readonly host?: string;
   readonly db: Kysely<Database>;
+  /** With several replicas: restore only the registrations no other live replica owns. */
+  readonly ownership?: DeviceOwnership;
   readonly clock: () => number;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -88,7 +91,9 @@ export class Lwm2mPart implements Runnable {
         }),
       }),
     );
-    server.restoreRegistrations(await loadRegistrations(this.#options.db));
+    server.restoreRegistrations(
+      await loadRegistrations(this.#options.db, undefined, this.#options.ownership),
+    );
     // A Register its sender may not make (4.03), or someone else using a registration's id (4.04).
     server.on('refused', ({ operation }) => metrics.registrations.inc({ kind: `${operation}-refused` }));
   }

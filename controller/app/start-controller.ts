@@ -14,7 +14,7 @@ import type { Lwm2mServer } from '../lwm2m/index.js';
 import type { DesiredState } from '../manifests/index.js';
 import { createMetrics } from '../metrics/index.js';
 import { buildPlanReport, type Reconciler, type ReconcilerOptions } from '../reconcile/index.js';
-import { DEFAULT_HEARTBEAT_TIMING, defaultReplicaId } from '../replicas/index.js';
+import { DEFAULT_HEARTBEAT_TIMING, type DeviceOwnership, defaultReplicaId } from '../replicas/index.js';
 import type { OpenDatabase } from '../store/index.js';
 import { deviceOps } from './device-ops.js';
 import { DeviceSyncPart } from './device-sync-part.js';
@@ -120,6 +120,12 @@ export function createController(config: ControllerConfig): Controller {
     // A PGlite data directory is locked to one process: it is the only replica.
     exclusive: config.store.spec.kind !== 'postgres',
   };
+  // Every registration records the replica it came to; the filters apply only among several.
+  const ownership: DeviceOwnership = {
+    replicaId: replicaConfig.id,
+    goneAfterMs: (replicaConfig.heartbeat ?? DEFAULT_HEARTBEAT_TIMING).goneAfterMs,
+    sole: replicaConfig.exclusive === true,
+  };
   const signingKeys = ttlSeconds ? signingKeysPart({ db, ttlSeconds, clock, log }) : undefined;
   // Only files declared by valid Firmware manifests (and whose sha256 matched) are served.
   const catalog = createSwappableCatalog();
@@ -159,12 +165,19 @@ export function createController(config: ControllerConfig): Controller {
     credentials: config.credentials ?? new DatabaseCredentialDirectory(db),
     ...(config.coapHost ? { host: config.coapHost } : {}),
     db,
+    ownership,
     clock,
     logger: log.child({ component: 'lwm2m' }),
     metrics,
     firmware,
   });
-  const devices = new DeviceSyncPart({ lwm2m, db, clock, logger: log.child({ component: 'devices' }) });
+  const devices = new DeviceSyncPart({
+    lwm2m,
+    db,
+    clock,
+    logger: log.child({ component: 'devices' }),
+    ownership,
+  });
   const limits: ServerLimits = {
     ...(config.maxHttpConnections !== undefined ? { maxConnections: config.maxHttpConnections } : {}),
     ...(config.maxConnectionsPerAddress !== undefined
@@ -269,7 +282,7 @@ export function createController(config: ControllerConfig): Controller {
         protocolSupport: update.device.fwProtocolSupport,
         security: lwm2m.server.registration(update.endpoint)?.security ?? 'none',
       }),
-    options: { ...config.reconcile, leadership: replicas },
+    options: { ...config.reconcile, leadership: replicas, ownership },
   });
   // A new leader plans every rollout at once rather than at the next timed pass.
   replicas.elector.on('leading', () => reconciler.trigger());

@@ -14,6 +14,7 @@ const DEVICE_COLUMN_TYPES = {
   queue_mode: 'bool',
   security: 'text',
   psk_identity: 'text',
+  owner_replica: 'text',
   lwm2m_version: 'text',
   sms_number: 'text',
   object_links: 'text',
@@ -41,7 +42,8 @@ type PatchColumn = keyof typeof DEVICE_COLUMN_TYPES;
 
 /** Every column, sorted, and each one's bit: a patch's set of columns is one small integer. */
 const ALL_COLUMNS = (Object.keys(DEVICE_COLUMN_TYPES) as PatchColumn[]).sort();
-if (ALL_COLUMNS.length > 31) throw new Error('device columns no longer fit a 32-bit mask');
+// Bitwise operators work on 32 bits: the 32nd column's bit makes a mask negative, still distinct.
+if (ALL_COLUMNS.length > 32) throw new Error('device columns no longer fit a 32-bit mask');
 const COLUMN_BIT: Readonly<Record<string, number>> = Object.assign(
   Object.create(null) as Record<string, number>,
   Object.fromEntries(ALL_COLUMNS.map((c, i) => [c, 2 ** i])),

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Failure, Lwm2mLogger, Lwm2mServer, RegistrationChange } from '../lwm2m/index.js';
+import type { DeviceOwnership } from '../replicas/device-ownership.js';
 import type { Database } from '../store/schema.js';
 import type { DeviceChange } from './device-change.js';
 import { eventLoopSaturation } from './event-loop-load.js';
@@ -66,6 +67,11 @@ export interface DeviceSyncOptions {
    * the interrogation figures of `stats()` (and the backoff they follow from) may have changed.
    */
   readonly onReadEnded?: () => void;
+  /**
+   * This replica among several (issue 20): every Register and Update it receives records it as the
+   * device's owner, and it expires only registrations no other live replica owns.
+   */
+  readonly ownership?: DeviceOwnership;
 }
 
 export interface DeviceSyncStats {
@@ -149,8 +155,16 @@ class DeviceSyncImpl implements DeviceSync {
       },
       // A refused registration write will never commit: stop counting it as a storm backlog.
       onRejected: (_endpoint, why) => this.#mirror.settled(why),
+      ...(opts.ownership ? { ownership: opts.ownership } : {}),
     });
-    this.#ctx = new SyncContext(opts.server, clock, log, this.#writes, new ReportWarnings(log));
+    this.#ctx = new SyncContext(
+      opts.server,
+      clock,
+      log,
+      this.#writes,
+      new ReportWarnings(log),
+      opts.ownership,
+    );
     this.#scheduler = new InterrogationScheduler(this.#ctx, this.#reads, new Interrogator(this.#ctx), {
       probeTimeoutMs: opts.probeTimeoutMs ?? 2000,
       silenceBackoffMs: opts.silenceBackoffMs ?? 60_000,

@@ -144,7 +144,7 @@ export class RegistrationMirror {
     if (change.kind === 'registered') {
       return {
         endpoint: reg.endpoint,
-        patch: registrationPatch(reg, now),
+        patch: registrationPatch(reg, now, this.#ctx.ownership?.replicaId),
         events: [registeredEvent(reg, change.previous, now)],
         change: { kind: 'registered', registrationId: reg.id },
       };
@@ -153,7 +153,7 @@ export class RegistrationMirror {
     const updated = registrationUpdatedEvent(reg, change.previous, now);
     return {
       endpoint: reg.endpoint,
-      patch: registrationPatch(reg, now),
+      patch: registrationPatch(reg, now, this.#ctx.ownership?.replicaId),
       ...(updated === undefined ? {} : { events: [updated] }),
       change: { kind: 'updated', registrationId: reg.id },
     };

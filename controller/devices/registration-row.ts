@@ -3,9 +3,13 @@ import { expiresAt, isSupportedVersion, type Registration } from '../lwm2m/regis
 import type { DeviceRow } from '../store/schema.js';
 import type { DevicePatch } from './device-patch.js';
 
-/** The registration columns of a device row, as of a Register or an Update. */
-export function registrationPatch(reg: Registration, now: number): DevicePatch {
+/**
+ * The registration columns of a device row, as of a Register or an Update; `owner`: the replica
+ * that received it (issue 20), which only it can reach the device through.
+ */
+export function registrationPatch(reg: Registration, now: number, owner?: string): DevicePatch {
   return {
+    ...(owner === undefined ? {} : { owner_replica: owner }),
     endpoint: reg.endpoint,
     registration_id: reg.id,
     registration_state: 'registered',

@@ -1,4 +1,5 @@
 import type { Lwm2mLogger, Lwm2mServer } from '../lwm2m/index.js';
+import type { DeviceOwnership } from '../replicas/device-ownership.js';
 import type { ReportWarnings } from './report-warnings.js';
 import type { DeviceWriteQueue } from './write-queue.js';
 
@@ -13,6 +14,8 @@ export class SyncContext {
     readonly log: Lwm2mLogger,
     readonly writes: DeviceWriteQueue,
     readonly warnings: ReportWarnings,
+    /** This replica, recorded as the owner of every registration it receives; none: not recorded. */
+    readonly ownership?: DeviceOwnership,
   ) {}
 
   /** Runs a handler of a server event or timer: nothing once stopped, and a throw is logged. */

@@ -1,5 +1,6 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Lwm2mLogger } from '../lwm2m/lwm2m-server.js';
+import { type DeviceOwnership, ownedOrOrphaned } from '../replicas/device-ownership.js';
 import { isDataError, sqlState } from '../store/errors.js';
 import type { Database, NewEvent, RegistrationState } from '../store/schema.js';
 import { batchWriteStatement, type VersionCheck } from './batch-statement.js';
@@ -38,6 +39,11 @@ export interface WriteQueueOptions {
   readonly onRejected?: (endpoint: string, change: DeviceChange) => void;
   /** Events kept per endpoint while the database is failing; older ones are dropped. Default 100. */
   readonly maxEventsPerDevice?: number;
+  /**
+   * With several replicas: an expiry (this replica stopped hearing the device) ends the
+   * registration only when no other live replica owns it (the device may have moved to another).
+   */
+  readonly ownership?: DeviceOwnership;
 }
 
 interface Waiter {
@@ -412,11 +418,15 @@ export class DeviceWriteQueue {
     }
     // An end may touch a row a patch of the same batch touches too: it runs first, in one transaction.
     await this.#db.transaction().execute(async (trx) => {
+      const ownership = this.#o.ownership;
       for (const [state, ids] of ends) {
         await trx
           .updateTable('devices')
           .set({ registration_state: state, updated_at: now })
           .where('registration_id', 'in', ids)
+          .$if(state === 'expired' && ownership !== undefined, (qb) =>
+            qb.where(ownedOrOrphaned(sql.ref('owner_replica'), ownership!)),
+          )
           .execute();
       }
       if (statement !== undefined) await trx.executeQuery(statement);

@@ -203,7 +203,12 @@ function fill<S>(instrument: Gauge | Counter, metric: ReadMetric<S>, source: S):
 
 /** What one scrape reads from the database. */
 interface DatabaseSnapshot {
-  readonly devices: readonly { readonly registrationState: string | null; readonly n: number }[];
+  readonly devices: readonly {
+    readonly registrationState: string | null;
+    /** The replica its last Register or Update came to. */
+    readonly owner: string | null;
+    readonly n: number;
+  }[];
   readonly activeUpdates: readonly { readonly rollout: string; readonly phase: string; readonly n: number }[];
   readonly rollouts: readonly {
     readonly name: string;
@@ -218,8 +223,8 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
   const [devices, activeUpdates, rollouts] = await Promise.all([
     db
       .selectFrom('devices')
-      .select(['registration_state', (eb) => eb.fn.countAll<number>().as('n')])
-      .groupBy('registration_state')
+      .select(['registration_state', 'owner_replica', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy(['registration_state', 'owner_replica'])
       .execute(),
     db
       .selectFrom('firmware_updates')
@@ -230,7 +235,11 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
     db.selectFrom('rollouts').select(['name', 'phase', 'current_step', 'counts', 'conditions']).execute(),
   ]);
   return {
-    devices: devices.map((row) => ({ registrationState: row.registration_state, n: Number(row.n) })),
+    devices: devices.map((row) => ({
+      registrationState: row.registration_state,
+      owner: row.owner_replica,
+      n: Number(row.n),
+    })),
     activeUpdates: activeUpdates.map((row) => ({ rollout: row.rollout, phase: row.phase, n: Number(row.n) })),
     rollouts: rollouts.map((row) => ({
       name: row.name,
@@ -252,10 +261,23 @@ const DATABASE_GAUGES: readonly ReadMetric<DatabaseSnapshot>[] = [
     help: 'Known devices by registration state',
     labels: ['registration_state'],
     *read({ devices }) {
-      for (const state of ['registered', 'expired', 'deregistered'])
-        yield { labels: { registration_state: state }, value: 0 };
+      const byState = new Map<string, number>(['registered', 'expired', 'deregistered'].map((s) => [s, 0]));
+      for (const row of devices) {
+        const state = row.registrationState ?? 'never';
+        byState.set(state, (byState.get(state) ?? 0) + row.n);
+      }
+      for (const [state, n] of byState) yield { labels: { registration_state: state }, value: n };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_replica_devices',
+    help: 'Registered devices by the replica their last Register or Update came to (the one that reaches them)',
+    labels: ['replica'],
+    *read({ devices }) {
       for (const row of devices)
-        yield { labels: { registration_state: row.registrationState ?? 'never' }, value: row.n };
+        if (row.registrationState === 'registered' && row.owner !== null)
+          yield { labels: { replica: row.owner }, value: row.n };
     },
   }),
   fromDatabase({

@@ -72,3 +72,14 @@ export async function listReplicas(db: Kysely<Database>): Promise<ReplicaRow[]> 
     heartbeatAgeMs: Math.max(0, Number(r.age_ms)),
   }));
 }
+
+/** Registered devices by owner replica (null: none recorded); one pass over the owner index. */
+export async function countDevicesByOwner(db: Kysely<Database>): Promise<Map<string | null, number>> {
+  const rows = await db
+    .selectFrom('devices')
+    .select(['owner_replica', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('registration_state', '=', 'registered')
+    .groupBy('owner_replica')
+    .execute();
+  return new Map(rows.map((r) => [r.owner_replica, Number(r.n)]));
+}

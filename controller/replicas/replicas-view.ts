@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/index.js';
 import { readLease } from './lease-store.js';
-import { listReplicas } from './replica-registry.js';
+import { countDevicesByOwner, listReplicas } from './replica-registry.js';
 
 export interface ReplicaView {
   readonly id: string;
@@ -13,6 +13,8 @@ export interface ReplicaView {
   readonly status: 'live' | 'gone';
   /** Holds the planner lease, by the database clock. */
   readonly leader: boolean;
+  /** Registered devices whose last Register or Update came to this replica. */
+  readonly devices: number;
 }
 
 export interface ReplicasView {
@@ -25,15 +27,30 @@ export interface ReplicasView {
     readonly remainingMs: number;
     readonly expired: boolean;
   } | null;
+  /**
+   * Registered devices of no replica listed here: no owner recorded (registered before ownership),
+   * or their owner's row is gone. They belong to whichever replica they reach next.
+   */
+  readonly devicesWithoutReplica: number;
 }
 
-/** What `/api/v1/replicas` and `otactl status` show: every replica row and the lease, one read each. */
+/**
+ * What `/api/v1/replicas` and `otactl status` show: every replica row, the lease, and registered
+ * devices per owner, one read each.
+ */
 export async function readReplicasView(
   db: Kysely<Database>,
   lease: string,
   goneAfterMs: number,
 ): Promise<ReplicasView> {
-  const [rows, held] = await Promise.all([listReplicas(db), readLease(db, lease)]);
+  const [rows, held, owned] = await Promise.all([
+    listReplicas(db),
+    readLease(db, lease),
+    countDevicesByOwner(db),
+  ]);
+  const listed = new Set(rows.map((r) => r.id));
+  let devicesWithoutReplica = 0;
+  for (const [owner, n] of owned) if (owner === null || !listed.has(owner)) devicesWithoutReplica += n;
   const live = held !== undefined && held.remainingMs > 0;
   return {
     replicas: rows.map((r) => ({
@@ -44,6 +61,7 @@ export async function readReplicasView(
       heartbeatAgeMs: Math.round(r.heartbeatAgeMs),
       status: r.heartbeatAgeMs >= goneAfterMs ? 'gone' : 'live',
       leader: live && held.holder === r.id,
+      devices: owned.get(r.id) ?? 0,
     })),
     lease: held
       ? {
@@ -54,5 +72,6 @@ export async function readReplicasView(
           expired: !live,
         }
       : null,
+    devicesWithoutReplica,
   };
 }

@@ -28,6 +28,8 @@ export interface DevicesTable {
   security: Generated<'none' | 'psk'>;
   /** The PSK identity of a registration over DTLS. */
   psk_identity: string | null;
+  /** The replica the device last sent a Register or Update to (migration 0015; issue 20). */
+  owner_replica: string | null;
   lwm2m_version: string | null;
   sms_number: string | null;
   object_links: string | null;

@@ -14,6 +14,7 @@ describe('the replicas section of otactl status', () => {
           heartbeatAgeMs: 1_200,
           status: 'live',
           leader: true,
+          devices: 1,
         },
         {
           id: 'ota-2',
@@ -23,14 +24,17 @@ describe('the replicas section of otactl status', () => {
           heartbeatAgeMs: 45_000,
           status: 'gone',
           leader: false,
+          devices: 250,
         },
       ],
+      devicesWithoutReplica: 3,
     });
     expect(text.split('\n')).toEqual([
       'replicas: 2',
       'planner lease: ota-1-ab12cd, epoch 7, 12.3s left',
-      '  ota-1-ab12cd  live  leader    heartbeat 1.2s ago  0.1.0  coap 10.0.0.5:5683, http 10.0.0.5:8080',
-      '  ota-2         gone  follower  heartbeat 45s ago  0.1.0',
+      '  ota-1-ab12cd  live  leader    1 device  heartbeat 1.2s ago  0.1.0  coap 10.0.0.5:5683, http 10.0.0.5:8080',
+      '  ota-2         gone  follower  250 devices  heartbeat 45s ago  0.1.0',
+      '  3 devices of no listed replica: each belongs to the next it reaches',
     ]);
   });
 
@@ -38,6 +42,7 @@ describe('the replicas section of otactl status', () => {
     const text = renderReplicas({
       lease: { name: 'planner', holder: 'a', epoch: 2, remainingMs: 0, expired: true },
       replicas: [],
+      devicesWithoutReplica: 0,
     });
     expect(text).toBe('replicas: 0\nplanner lease: a, epoch 2, expired (no leader until a replica takes it)');
   });

@@ -68,6 +68,7 @@ describe('metrics without a database', () => {
       '# TYPE otactl_reconcile_errors_total counter',
       '# TYPE otactl_database_up gauge',
       '# TYPE otactl_devices gauge',
+      '# TYPE otactl_replica_devices gauge',
       '# TYPE otactl_updates_active gauge',
       '# TYPE otactl_rollout_phase gauge',
       '# TYPE otactl_rollout_needs_attention gauge',

@@ -23,6 +23,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0011-device-credentials',
           '0013-replicas-and-leases',
           '0014-registration-security',
+          '0015-device-owner',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

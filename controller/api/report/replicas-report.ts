@@ -4,6 +4,10 @@ function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10}s`;
 }
 
+function devices(n: number): string {
+  return `${n} device${n === 1 ? '' : 's'}`;
+}
+
 /** The replicas section of `otactl status`: the planner lease, then one line per replica. */
 export function renderReplicas(view: ReplicasView): string {
   const lines: string[] = [];
@@ -23,9 +27,14 @@ export function renderReplicas(view: ReplicasView): string {
       .map(([name, address]) => `${name} ${address}`)
       .join(', ');
     lines.push(
-      `  ${r.id.padEnd(width)}  ${r.status.padEnd(4)}  ${r.leader ? 'leader  ' : 'follower'}  heartbeat ${seconds(
-        r.heartbeatAgeMs,
-      )} ago  ${r.version}${addresses ? `  ${addresses}` : ''}`,
+      `  ${r.id.padEnd(width)}  ${r.status.padEnd(4)}  ${r.leader ? 'leader  ' : 'follower'}  ${devices(
+        r.devices,
+      )}  heartbeat ${seconds(r.heartbeatAgeMs)} ago  ${r.version}${addresses ? `  ${addresses}` : ''}`,
+    );
+  }
+  if (view.devicesWithoutReplica > 0) {
+    lines.push(
+      `  ${devices(view.devicesWithoutReplica)} of no listed replica: each belongs to the next it reaches`,
     );
   }
   return `replicas: ${view.replicas.length}\n${lines.join('\n')}`;

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { type DeviceOwnership, ownedOrOrphaned } from '../../replicas/index.js';
 import type { ActivePhase, Database } from '../../store/index.js';
 import { hasFirmwareCancel } from '../plan/cancel-support.js';
 import type { ActiveUpdate } from '../plan/observation.js';
@@ -21,10 +22,14 @@ export type ActiveScope =
 
 export const ALL_ACTIVE: ActiveScope = { kind: 'all' };
 
-/** Active updates in `scope`, with their devices' last reports, oldest first. */
+/**
+ * Active updates in `scope`, with their devices' last reports, oldest first; with `ownership`,
+ * only those of devices no other live replica owns (one condition in the same statement).
+ */
 export async function loadActiveUpdates(
   db: Kysely<Database>,
   scope: ActiveScope = ALL_ACTIVE,
+  ownership?: DeviceOwnership,
 ): Promise<ActiveUpdate[]> {
   let query = db
     .selectFrom('firmware_updates as u')
@@ -59,7 +64,8 @@ export async function loadActiveUpdates(
     ])
     .where('u.finished_at', 'is', null)
     // An unfinished row is in an active phase (the CHECK firmware_updates_finished_consistent).
-    .$narrowType<{ phase: ActivePhase }>();
+    .$narrowType<{ phase: ActivePhase }>()
+    .$if(ownership !== undefined, (qb) => qb.where(ownedOrOrphaned(sql.ref('d.owner_replica'), ownership!)));
   if (
     scope.kind === 'changed' &&
     scope.endpoints.length === 0 &&

@@ -100,6 +100,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       pollQuietMs: options.pollQuietMs ?? 30_000,
       concurrency: options.concurrency ?? 256,
       ...(options.leadership ? { leadership: options.leadership } : {}),
+      ...(options.ownership ? { ownership: options.ownership } : {}),
       transitions: new TransitionWriter(deps.db),
       failures: new ReconcileFailures({
         db: deps.db,

@@ -1,3 +1,4 @@
+import type { DeviceOwnership } from '../../replicas/index.js';
 import { isDataError } from '../../store/errors.js';
 import type { UpdateWait } from '../plan/actions.js';
 import type { ActiveUpdate } from '../plan/observation.js';
@@ -30,6 +31,11 @@ export interface UpdatePassOptions {
    * one long-lived reporter so a persistent failure is recorded once; default: one per pass.
    */
   readonly failures?: ReconcileFailures;
+  /**
+   * With several replicas: act only on updates of devices this replica owns, or that no live
+   * replica owns (issue 20); another replica's device is reached only through it. Default: all.
+   */
+  readonly ownership?: DeviceOwnership;
 }
 
 export interface UpdatePassResult {
@@ -59,7 +65,7 @@ export async function reconcileUpdates(
   options: UpdatePassOptions,
 ): Promise<UpdatePassResult> {
   const scope = options.scope ?? ALL_ACTIVE;
-  const active = await loadActiveUpdates(deps.db, scope);
+  const active = await loadActiveUpdates(deps.db, scope, options.ownership);
   const transitions = options.transitions ?? new TransitionWriter(deps.db);
   const failures = options.failures ?? defaultFailures(deps);
   const waits = noWaits();

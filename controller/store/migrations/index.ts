@@ -11,6 +11,7 @@ import * as phaseChecks from './0010-phase-checks.js';
 import * as deviceCredentials from './0011-device-credentials.js';
 import * as replicasAndLeases from './0013-replicas-and-leases.js';
 import * as registrationSecurity from './0014-registration-security.js';
+import * as deviceOwner from './0015-device-owner.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -26,6 +27,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0011-device-credentials': deviceCredentials,
   '0013-replicas-and-leases': replicasAndLeases,
   '0014-registration-security': registrationSecurity,
+  '0015-device-owner': deviceOwner,
 };
 
 export const migrationProvider: MigrationProvider = {
