@@ -131,6 +131,9 @@ export class Interrogator {
       if (value !== undefined && !pending.has(path)) pending.set(path, value);
     };
     for (const path of FIRMWARE_PATHS) {
+      // Observed by an earlier run for this registration (asked again while it ran): its
+      // notifications already report the path.
+      if (ctx.server.observations.has(endpoint, path)) continue;
       const r = await client.observe(path, this.#notified);
       if (!current()) {
         if (r.kind === 'ok') await r.observation.cancel({ active: false });

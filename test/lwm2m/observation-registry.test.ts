@@ -41,6 +41,17 @@ describe('ObservationRegistry', () => {
     expect(registry.has('c')).toBe(false);
   });
 
+  it('holds one observation per path: a second one replaces the first, cancelled without telling the device', () => {
+    const registry = new ObservationRegistry();
+    const first = new Recorded('ep', '/5/0/3');
+    const other = new Recorded('ep', '/5/0/5');
+    const second = new Recorded('ep', '/5/0/3');
+    for (const o of [first, other, second]) registry.track(o);
+    expect([...registry.of('ep')]).toEqual([second, other]);
+    expect(first.cancels).toEqual([false]);
+    expect(other.cancels).toEqual([]);
+  });
+
   it('untracks the head, the middle and the tail of a chain, and ignores one it does not hold', () => {
     const registry = new ObservationRegistry();
     const [x, y, z] = ['/1', '/2', '/3'].map((p) => new Recorded('ep', p)) as [Recorded, Recorded, Recorded];

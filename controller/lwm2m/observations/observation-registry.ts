@@ -23,7 +23,18 @@ export class ObservationRegistry {
     return this.#heads.size;
   }
 
+  /**
+   * Tracks `obs`, replacing a live observation of the same path: one path is observed once, and
+   * the replaced one is cancelled without telling the device (it RSTs its next notification).
+   */
   track(obs: TrackedObservation): void {
+    for (let old = this.#heads.get(obs.endpoint); old !== undefined; old = old.next) {
+      if (old.path === obs.path && old !== obs) {
+        this.untrack(old);
+        void old.cancel({ active: false }).catch(() => {});
+        break;
+      }
+    }
     obs.next = this.#heads.get(obs.endpoint);
     this.#heads.set(obs.endpoint, obs);
   }
