@@ -69,9 +69,10 @@ export async function registerOnce(opts: {
       const connection: DtlsClientConnection = new DtlsClientConnection({
         credentials: { identity: Buffer.from(opts.endpoint), key: benchKey(opts.endpoint) },
         ...(opts.resume ? { resume: opts.resume } : {}),
+        // The Register goes in the datagram of the client's Finished, as a device would send it.
+        firstData: register,
         send,
         handlers: {
-          established: () => connection.send(register),
           data: (data) => onAnswer(data, connection.session, connection.established?.resumed ?? false),
           closed: (reason) => done({ kind: 'failed', detail: reason }),
         },

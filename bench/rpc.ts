@@ -24,7 +24,9 @@ export interface RpcChild<H extends RpcHandlers> {
 /** Forks `bench/children/<name>.ts` under tsx; `gc` exposes the collector for memory figures. */
 export function spawnChild<H extends RpcHandlers>(name: string, options: { gc?: boolean } = {}): RpcChild<H> {
   const script = fileURLToPath(new URL(`./children/${name}.ts`, import.meta.url));
-  const execArgv = ['--import', 'tsx', ...(options.gc ? ['--expose-gc'] : [])];
+  // A profiled bench (`node --cpu-prof ...`) profiles its children too.
+  const profiling = process.execArgv.filter((arg) => arg.startsWith('--cpu-prof'));
+  const execArgv = ['--import', 'tsx', ...(options.gc ? ['--expose-gc'] : []), ...profiling];
   const child: ChildProcess = fork(script, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -82,4 +84,6 @@ export function serveRpc(handlers: RpcHandlers): void {
     })();
   });
   process.on('disconnect', () => process.exit(0));
+  // An orderly exit on stop(), so that a profiled child (--cpu-prof) writes its profile.
+  process.on('SIGTERM', () => process.exit(0));
 }

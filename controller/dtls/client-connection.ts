@@ -27,6 +27,15 @@ export interface DtlsClientOptions {
   readonly cipherSuites?: readonly CipherSuite[];
   /** A session of an earlier connection to the same server, offered for an abbreviated handshake. */
   readonly resume?: ClientSession;
+  /**
+   * Application data (a Register) sent with the final flight, in the datagram of our Finished,
+   * instead of a round trip later; sent again with the flight when it is resent. After an
+   * abbreviated handshake the server's Finished has been checked by then. After a full one it has
+   * not: that is TLS False Start (RFC 7918), acceptable here because the record keys come from the
+   * pre-shared key, so only its holder can read the data, and every suite offered is one the client
+   * accepts; a tampered handshake still fails at the server's Finished.
+   */
+  readonly firstData?: Buffer;
   /** Writes one datagram to the server; the owner of the socket routes the server's datagrams to `receive`. */
   readonly send: (datagram: Buffer) => void;
   readonly handlers: DtlsClientHandlers;
@@ -52,6 +61,8 @@ export class DtlsClientConnection {
   #resentFor = -1;
 
   constructor(options: DtlsClientOptions) {
+    if ((options.firstData?.length ?? 0) > MAX_PLAINTEXT)
+      throw new RangeError('firstData exceeds one record');
     this.#options = options;
     const mtu = options.mtu ?? 1200;
     this.#handshake = new ClientHandshake({
@@ -61,6 +72,7 @@ export class DtlsClientConnection {
       credentials: options.credentials,
       resume: options.resume,
       records: this.#records,
+      firstData: options.firstData,
       sendFlight: (flight, why) => {
         if (this.#closed) return;
         if (why === 'peer') {
@@ -146,7 +158,7 @@ export class DtlsClientConnection {
           // The server has our final flight: nothing to send again any more.
           this.#handshake.close();
           this.#handshake = undefined;
-          this.#records.dropEpochZeroRead();
+          this.#records.dropEpochZero();
         }
         this.#options.handlers.data(plain);
         return;

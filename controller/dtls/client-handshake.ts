@@ -50,6 +50,8 @@ export interface ClientHandshakeHost {
   /** A session to offer for resumption; the server may answer with a full handshake instead. */
   readonly resume: ClientSession | undefined;
   readonly records: RecordState;
+  /** Application data sent in the datagram of our Finished (see DtlsClientOptions.firstData). */
+  readonly firstData: Buffer | undefined;
   sendFlight(flight: readonly FlightEntry[], why: 'new' | 'timer' | 'peer'): void;
   established(result: ClientEstablished): void;
   failed(reason: string, alert?: number): void;
@@ -270,7 +272,7 @@ export class ClientHandshake {
     this.#pendingWrite = undefined;
     const finished = this.#finished();
     this.#state = 'await-finished';
-    this.#send([keyExchange, CHANGE_CIPHER_SPEC, finished], true);
+    this.#send([keyExchange, CHANGE_CIPHER_SPEC, finished, ...this.#firstData()], true);
   }
 
   #onFinished(message: HandshakeMessage): void {
@@ -286,7 +288,7 @@ export class ClientHandshake {
       this.#host.records.installWrite(1, this.#pendingWrite!);
       this.#pendingWrite = undefined;
       // Our final flight: no timer, it goes again when the server's flight comes again.
-      this.#send([CHANGE_CIPHER_SPEC, this.#finished()], false);
+      this.#send([CHANGE_CIPHER_SPEC, this.#finished(), ...this.#firstData()], false);
     } else {
       this.#flight = [];
     }
@@ -332,6 +334,12 @@ export class ClientHandshake {
   #finished(): FlightEntry {
     const verify = finishedVerifyData(this.#master!, 'client finished', this.#transcriptHash());
     return { ...this.#message(HandshakeType.finished, verify), epoch: 1 };
+  }
+
+  /** The first application record, in our final flight (and with each resend of it). */
+  #firstData(): FlightEntry[] {
+    const data = this.#host.firstData;
+    return data === undefined ? [] : [{ type: ContentType.applicationData, epoch: 1, payload: data }];
   }
 
   #message(type: number, body: Buffer): FlightEntry {

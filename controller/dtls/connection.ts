@@ -42,6 +42,8 @@ export class Connection {
   /** Serial of the datagram being read; a flight is resent at most once per datagram. */
   #datagram = 0;
   #resentFor = -1;
+  /** The datagram that brought the client's Finished. */
+  #establishedIn = 0;
 
   constructor(
     host: ConnectionHost,
@@ -49,6 +51,7 @@ export class Connection {
     hello: ClientHello,
     helloMessage: HandshakeMessage,
     helloRecordSeq: number,
+    cookieless: boolean,
   ) {
     this.#host = host;
     this.address = peer.address;
@@ -66,6 +69,8 @@ export class Connection {
         lookupPsk: host.lookupPsk,
         reassembly: host.reassembly,
         records: this.#records,
+        address: peer.address,
+        cookieless,
         sendFlight: (flight, why) => this.#sendFlight(flight, why),
         established: (result) => this.#onEstablished(result),
         failed: (reason, alert) => this.#fail(reason, alert),
@@ -157,12 +162,19 @@ export class Connection {
         this.#onAlert(plain, record.epoch);
         return true;
       case ContentType.applicationData:
-        if (record.epoch === 0 || this.#established === undefined) return false;
-        if (this.#handshake?.done) {
-          // The client has our Finished: the final flight needs keeping no more.
+        if (record.epoch === 0) return false;
+        if (this.#established === undefined) {
+          // Authentic data before the client's Finished: its Finished was lost (dtls-endpoint.ts).
+          this.#handshake?.onDataBeforeFinished();
+          return false;
+        }
+        if (this.#handshake?.done && (this.#established.resumed || this.#datagram > this.#establishedIn)) {
+          // The client has our Finished: the final flight needs keeping no more. Not so for data
+          // in the datagram of its Finished (a full handshake's client may send its first record
+          // with its final flight, RFC 7918): our Finished may yet be lost and asked for again.
           this.#handshake.close();
           this.#handshake = undefined;
-          this.#records.dropEpochZeroRead();
+          this.#records.dropEpochZero();
         }
         this.#host.applicationData(this, plain);
         return true;
@@ -213,6 +225,7 @@ export class Connection {
 
   #onEstablished(result: Established): void {
     this.#established = result;
+    this.#establishedIn = this.#datagram;
     this.#host.established(this, result);
   }
 

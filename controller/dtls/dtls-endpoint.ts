@@ -18,7 +18,7 @@ import {
 } from './handshake-codec.js';
 import { type DtlsRecord, encodeRecord, parseRecords } from './record-codec.js';
 import { DEFAULT_RETRANSMIT, type RetransmitPolicy } from './retransmit-timer.js';
-import type { Established, PskLookup } from './server-handshake.js';
+import { type Established, type PskLookup, resumableSession } from './server-handshake.js';
 import { SessionCache } from './session-cache.js';
 
 /** The sender of a datagram: `dgram`'s RemoteInfo plus the PSK identity its session authenticated. */
@@ -345,7 +345,8 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
         continue;
       }
       if (!this.#cookies.verify(key, prefix)) {
-        this.#sendHelloVerifyRequest(record, fragment, prefix, rinfo);
+        if (!this.#resumeWithoutCookie(key, rinfo, fragment, prefix, record.seq))
+          this.#sendHelloVerifyRequest(record, fragment, prefix, rinfo);
         continue;
       }
       if (fragment.body.length === fragment.length) {
@@ -355,6 +356,39 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
       this.#startAssembly(key, rinfo, prefix.random, fragment, record.seq);
     }
     return undefined;
+  }
+
+  /**
+   * RFC 6347 4.2.1 lets a server skip the cookie round for a ClientHello that resumes a session it
+   * knows; done here only when the session was made from the same IP address and the ClientHello can
+   * really resume it (suite, extended master secret). Why that is safe enough:
+   * - Amplification: the answer is one datagram (ServerHello, ChangeCipherSpec, Finished: about 170
+   *   bytes for a ClientHello of about 110 or more), sent once: a handshake without a cookie arms
+   *   no retransmission timer; the client's own timer resends its ClientHello, and that is answered
+   *   again (once per datagram). A spoofer gets less than 2x, to an address that had a session.
+   * - State: forging needs a session id (it travels in clear, so an on-path observer has it) and the
+   *   address it was made from; such handshakes count against the same per-address and total caps
+   *   as any other, so they can crowd out only that address's handshakes, which the cookie round
+   *   would not have protected either from an attacker who sees its traffic.
+   * - Keys: nothing is learnt without the master secret; a wrong client Finished ends the handshake.
+   * A resumption whose credential has changed since is not turned into a full handshake without a
+   * cookie: the session is forgotten and the client's retry gets a HelloVerifyRequest.
+   */
+  #resumeWithoutCookie(
+    key: string,
+    rinfo: RemoteInfo,
+    fragment: HandshakeFragment,
+    prefix: ClientHelloPrefix,
+    recordSeq: number,
+  ): boolean {
+    const whole = fragment.fragmentOffset === 0 && fragment.body.length === fragment.length;
+    if (!whole || prefix.cookie.length !== 0) return false;
+    const now = this.#clock.now();
+    if (!this.#host.sessions.madeFrom(prefix.sessionId, rinfo.address, now)) return false;
+    const hello = parseOwnClientHello(fragment.body, this.#limits.maxHandshakeMessageBytes);
+    if (hello === undefined || resumableSession(hello.hello, this.#host, now) === undefined) return false;
+    this.#beginHandshake(key, rinfo, hello, fragment, recordSeq, true);
+    return true;
   }
 
   /** RFC 6347 4.2.1: the record sequence number of the ClientHello, and no state. */
@@ -448,23 +482,26 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
   #startHandshake(
     key: string,
     peer: { readonly address: string; readonly port: number },
-    message: { readonly msgType: number; readonly messageSeq: number; readonly body: Buffer },
+    message: HandshakeMessageParts,
     recordSeq: number,
   ): void {
-    const { address, port } = peer;
     if (message.body.length > this.#limits.maxHandshakeMessageBytes) {
-      this.emit('handshakeFailure', { address, port }, 'ClientHello too large');
+      this.emit('handshakeFailure', { address: peer.address, port: peer.port }, 'ClientHello too large');
       return;
     }
-    let hello: ClientHello;
-    // The handshake keeps the ClientHello: parsed from a copy, so that it does not keep the
-    // datagram it came in alive.
-    const body = Buffer.from(message.body);
-    try {
-      hello = parseClientHello(body);
-    } catch {
-      return;
-    }
+    const hello = parseOwnClientHello(message.body, this.#limits.maxHandshakeMessageBytes);
+    if (hello !== undefined) this.#beginHandshake(key, peer, hello, message, recordSeq, false);
+  }
+
+  #beginHandshake(
+    key: string,
+    peer: { readonly address: string; readonly port: number },
+    { hello, body }: OwnClientHello,
+    message: HandshakeMessageParts,
+    recordSeq: number,
+    cookieless: boolean,
+  ): void {
+    const { address, port } = peer;
     const refusal = this.#admit(key, address);
     if (refusal !== undefined) {
       this.emit('handshakeFailure', { address, port }, refusal);
@@ -476,6 +513,7 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
       hello,
       { msgType: message.msgType, epoch: 0, messageSeq: message.messageSeq, body },
       recordSeq,
+      cookieless,
     );
     this.#handshakes.set(key, connection);
     increment(this.#handshakesByAddress, address);
@@ -579,6 +617,31 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
       this.sweep();
       this.#scheduleSweep();
     }, this.#sweepMs);
+  }
+}
+
+interface HandshakeMessageParts {
+  readonly msgType: number;
+  readonly messageSeq: number;
+  readonly body: Buffer;
+}
+
+interface OwnClientHello {
+  readonly hello: ClientHello;
+  readonly body: Buffer;
+}
+
+/**
+ * A ClientHello parsed from a copy of its body, so that the handshake keeping it does not keep the
+ * datagram it came in alive; undefined when it is too large or malformed.
+ */
+function parseOwnClientHello(message: Buffer, maxBytes: number): OwnClientHello | undefined {
+  if (message.length > maxBytes) return undefined;
+  const body = Buffer.from(message);
+  try {
+    return { hello: parseClientHello(body), body };
+  } catch {
+    return undefined;
   }
 }
 

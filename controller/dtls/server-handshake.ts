@@ -29,7 +29,7 @@ import { type HandshakeMessage, Reassembler, type ReassemblyLimits } from './rea
 import type { RecordProtection } from './record-protection.js';
 import type { RecordState } from './record-state.js';
 import { type RetransmitPolicy, RetransmitTimer } from './retransmit-timer.js';
-import type { SessionCache } from './session-cache.js';
+import type { ResumableSession, SessionCache } from './session-cache.js';
 
 export type { FlightEntry } from './flight.js';
 
@@ -55,6 +55,10 @@ export interface HandshakeSettings {
 /** What the handshake needs from the connection it runs on. */
 export interface HandshakeHost extends HandshakeSettings {
   readonly records: RecordState;
+  /** The client's IP address, kept with the session (a resumption from it skips the cookie). */
+  readonly address: string;
+  /** The ClientHello came without a cookie round: only a resumption may follow (dtls-endpoint.ts). */
+  readonly cookieless: boolean;
   /** `why`: a new flight, the timer expired, or the peer sent its previous flight again. */
   sendFlight(flight: readonly FlightEntry[], why: 'new' | 'timer' | 'peer'): void;
   established(result: Established): void;
@@ -73,6 +77,26 @@ type State =
   | 'failed';
 
 const MAX_IDENTITY = 256;
+
+/** The cached session a ClientHello resumes, and its suite; undefined: a full handshake it is. */
+export function resumableSession(
+  hello: ClientHello,
+  settings: HandshakeSettings,
+  now: number,
+): { readonly cached: ResumableSession; readonly suite: CipherSuite } | undefined {
+  const cached = settings.sessions.find(hello.sessionId, now);
+  const suite = cached === undefined ? undefined : suiteById(cached.cipherSuite);
+  if (
+    cached === undefined ||
+    suite === undefined ||
+    !settings.suites.includes(suite) ||
+    !hello.cipherSuites.includes(suite.id) ||
+    // RFC 7627 5.3: a session resumes only with the same choice; otherwise a full handshake.
+    cached.extendedMasterSecret !== hasExtension(hello, ExtensionType.extendedMasterSecret)
+  )
+    return undefined;
+  return { cached, suite };
+}
 
 /**
  * The server side of one DTLS 1.2 PSK handshake after a valid cookie (RFC 6347 4.2.5, RFC 4279):
@@ -136,31 +160,27 @@ export class ServerHandshake {
       this.#fail('renegotiation_info not empty', AlertDescription.handshakeFailure);
       return;
     }
-    const cached = this.#host.sessions.find(hello.sessionId, this.#host.clock.now());
-    const suite = cached === undefined ? undefined : suiteById(cached.cipherSuite);
-    if (
-      cached !== undefined &&
-      suite !== undefined &&
-      this.#host.suites.includes(suite) &&
-      hello.cipherSuites.includes(suite.id) &&
-      // RFC 7627 5.3: a session resumes only with the same choice; otherwise a full handshake.
-      cached.extendedMasterSecret === this.#ems
-    ) {
+    const resumable = resumableSession(hello, this.#host, this.#host.clock.now());
+    if (resumable !== undefined) {
+      const { cached, suite } = resumable;
       this.#state = 'looking-up';
       const sessionId = ownCopy(hello.sessionId);
       this.#lookup(cached.identity, (psk) => {
         const digest = psk === undefined ? undefined : createHash('sha256').update(psk).digest();
         if (digest !== undefined && timingSafeEqual(digest, cached.keyDigest)) {
           this.#resume(suite, sessionId, cached.identity, cached.masterSecret, digest);
-        } else {
-          // The credential was removed or changed since: that session is no longer good.
-          this.#host.sessions.remove(sessionId);
-          this.#full();
+          return;
         }
+        // The credential was removed or changed since: that session is no longer good.
+        this.#host.sessions.remove(sessionId);
+        // Without a cookie no full handshake: the client's retry gets a HelloVerifyRequest.
+        if (this.#host.cookieless) this.#fail('session credential changed; no cookie for a full handshake');
+        else this.#full();
       });
       return;
     }
-    this.#full();
+    if (this.#host.cookieless) this.#fail('session to resume without a cookie is gone');
+    else this.#full();
   }
 
   /** A handshake fragment of the client (plaintext of an epoch 0 or 1 record). */
@@ -176,6 +196,16 @@ export class ServerHandshake {
       if ((this.#state as State) === 'failed') return;
       this.#onMessage(message);
     }
+  }
+
+  /**
+   * The client sent authentic application data before its Finished came: in an abbreviated
+   * handshake that means its final flight was lost. Without a cookie there is no timer to resend
+   * ours (which would make the client resend its own), so that data, which a spoofer cannot make,
+   * is the prompt (once per datagram).
+   */
+  onDataBeforeFinished(): void {
+    if (this.#state === 'await-resumed-finished') this.#resend();
   }
 
   close(): void {
@@ -228,9 +258,10 @@ export class ServerHandshake {
     this.#installKeys(suite, master, true);
     const finished = this.#finished('server finished');
     this.#state = 'await-resumed-finished';
+    // Without a cookie no timer: one answer per ClientHello, the client's timer drives any resend.
     this.#send(
       [hello, { type: ContentType.changeCipherSpec, epoch: 0, payload: Buffer.from([1]) }, finished],
-      true,
+      !this.#host.cookieless,
     );
     this.#host.keysReady();
   }
@@ -294,6 +325,7 @@ export class ServerHandshake {
         keyDigest: this.#keyDigest,
         extendedMasterSecret: this.#ems,
         createdAt: this.#host.clock.now(),
+        address: this.#host.address,
       });
     } else {
       this.#flight = [];

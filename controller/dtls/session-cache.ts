@@ -7,6 +7,8 @@ export interface ResumableSession {
   readonly keyDigest: Buffer;
   readonly extendedMasterSecret: boolean;
   readonly createdAt: number;
+  /** The IP address the session was made from: a resumption from there needs no cookie round. */
+  readonly address: string;
 }
 
 /**
@@ -20,6 +22,7 @@ interface StoredSession {
   readonly identity: Buffer;
   readonly extendedMasterSecret: boolean;
   readonly createdAt: number;
+  readonly address: string;
 }
 
 /** Sessions by id, bounded in count and age; the least recently stored goes first. */
@@ -53,6 +56,7 @@ export class SessionCache {
       identity: session.identity,
       extendedMasterSecret: session.extendedMasterSecret,
       createdAt: session.createdAt,
+      address: session.address,
     });
   }
 
@@ -70,6 +74,13 @@ export class SessionCache {
       masterSecret: Buffer.from(session.masterSecret, 'latin1'),
       keyDigest: Buffer.from(session.keyDigest, 'latin1'),
     };
+  }
+
+  /** Whether `id` names a live session made from `address` (a cheap check before any parsing). */
+  madeFrom(id: Buffer, address: string, now: number): boolean {
+    if (id.length === 0) return false;
+    const session = this.#sessions.get(id.toString('latin1'));
+    return session !== undefined && session.address === address && now - session.createdAt < this.#lifetimeMs;
   }
 
   remove(id: Buffer): void {

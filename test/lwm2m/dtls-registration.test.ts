@@ -1,7 +1,17 @@
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PskKey, StaticCredentialDirectory } from '../../controller/credentials/index.js';
+import { type ClientSession, DtlsClientConnection } from '../../controller/dtls/index.js';
 import { Lwm2mServer, type RegistrationRefusedEvent } from '../../controller/lwm2m/index.js';
+import {
+  CoapOption,
+  Code,
+  decodeMessage,
+  encodeMessage,
+  formatCode,
+  MessageType,
+} from '../../controller/sim/coap/coap-message.js';
 import { type DevicePsk, locationOf, pathOf, RawDevice } from './support/raw-device.js';
 
 const PSK: Record<string, DevicePsk> = {
@@ -153,5 +163,64 @@ describe('registration over DTLS', () => {
     const req = await again.nextRequest();
     again.answer(req, '2.05', Buffer.from('1.0.0'), 0);
     expect(await read).toMatchObject({ kind: 'ok' });
+  });
+});
+
+describe('a Register in the datagram of the client’s Finished', () => {
+  /** Our DTLS client with the Register as its first data: the answer, and the session to resume. */
+  async function registerInFinalFlight(
+    psk: DevicePsk,
+    resume?: ClientSession,
+  ): Promise<{ code: string; resumed: boolean; session: ClientSession | undefined }> {
+    const socket = createSocket('udp4');
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    const register = encodeMessage({
+      type: MessageType.CON,
+      code: Code.POST,
+      messageId: 77,
+      token: Buffer.from([7]),
+      options: [
+        { number: CoapOption.URI_PATH, value: Buffer.from('rd') },
+        { number: CoapOption.URI_QUERY, value: Buffer.from('ep=dev-a') },
+        { number: CoapOption.URI_QUERY, value: Buffer.from('lwm2m=1.1') },
+      ],
+      payload: Buffer.from('</3/0>'),
+    });
+    try {
+      return await new Promise((resolve, reject) => {
+        const connection: DtlsClientConnection = new DtlsClientConnection({
+          credentials: { identity: Buffer.from(psk.identity), key: Buffer.from(psk.key) },
+          ...(resume ? { resume } : {}),
+          firstData: register,
+          send: (datagram) => socket.send(datagram, server.address('psk').port, '127.0.0.1'),
+          handlers: {
+            data: (data) => {
+              const answer = decodeMessage(data);
+              if (answer?.messageId !== 77) return;
+              resolve({
+                code: formatCode(answer.code),
+                resumed: connection.established?.resumed ?? false,
+                session: connection.session,
+              });
+            },
+            closed: (reason) => reject(new Error(reason)),
+          },
+        });
+        socket.on('message', (datagram) => connection.receive(datagram));
+        connection.start();
+      });
+    } finally {
+      socket.close();
+    }
+  }
+
+  it('registers after a full handshake and after a resumed one', async () => {
+    const full = await registerInFinalFlight(PSK['dev-a']!);
+    expect(full).toMatchObject({ code: '2.01', resumed: false });
+    expect(server.registration('dev-a')).toMatchObject({ security: 'psk', identity: 'id-a' });
+    const resumed = await registerInFinalFlight(PSK['dev-a']!, full.session);
+    expect(resumed).toMatchObject({ code: '2.01', resumed: true });
+    expect(server.registration('dev-a')).toMatchObject({ security: 'psk', identity: 'id-a' });
   });
 });

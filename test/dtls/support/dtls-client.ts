@@ -11,12 +11,16 @@ import type { RetransmitPolicy } from '../../../controller/dtls/retransmit-timer
 
 export interface TestClientOptions {
   readonly serverPort: number;
+  /** Default 127.0.0.1 (a relay may listen on another loopback address). */
+  readonly serverHost?: string;
   readonly identity: string;
   readonly key: Buffer;
   readonly suites?: readonly CipherSuite[];
   readonly resume?: ClientSession;
   readonly clock?: DtlsClock;
   readonly retransmit?: Partial<RetransmitPolicy>;
+  /** Application data sent in the datagram of the client's Finished. */
+  readonly firstData?: Buffer;
 }
 
 export type ClientOutcome =
@@ -49,7 +53,8 @@ export class TestClient {
       ...(opts.resume ? { resume: opts.resume } : {}),
       ...(opts.clock ? { clock: opts.clock } : {}),
       ...(opts.retransmit ? { retransmit: opts.retransmit } : {}),
-      send: (datagram) => socket.send(datagram, opts.serverPort, '127.0.0.1'),
+      ...(opts.firstData ? { firstData: opts.firstData } : {}),
+      send: (datagram) => socket.send(datagram, opts.serverPort, opts.serverHost ?? '127.0.0.1'),
       handlers: {
         established: (info) => settle({ kind: 'established', info }),
         data: (data) => {

@@ -35,9 +35,10 @@ export class UdpRelay {
     });
   }
 
-  static async start(serverPort: number): Promise<UdpRelay> {
+  /** `host`: the relay's own address, the one the server sees (any of 127.0.0.0/8). */
+  static async start(serverPort: number, host = '127.0.0.1'): Promise<UdpRelay> {
     const socket = createSocket('udp4');
-    socket.bind(0, '127.0.0.1');
+    socket.bind(0, host);
     await once(socket, 'listening');
     return new UdpRelay(socket, serverPort);
   }
@@ -49,6 +50,11 @@ export class UdpRelay {
   /** Sends a datagram to the server as if the client had. */
   inject(datagram: Buffer): void {
     this.socket.send(datagram, this.serverPort, '127.0.0.1');
+  }
+
+  /** Sends a datagram to the client as if the server had (one kept while `holdFromServer` is set). */
+  toClient(datagram: Buffer): void {
+    if (this.#client) this.socket.send(datagram, this.#client.port, this.#client.address);
   }
 
   /** The next datagram from the server kept while `holdFromServer` is set. */
