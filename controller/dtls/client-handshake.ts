@@ -1,4 +1,4 @@
-import { createHash, type Hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, type Hash, timingSafeEqual } from 'node:crypto';
 import { DecodeError } from './byte-reader.js';
 import { type CipherSuite, deriveKeys } from './cipher-suites.js';
 import {
@@ -15,6 +15,7 @@ import type { FlightEntry } from './flight.js';
 import { EMPTY, encodeHandshake, type HandshakeFragment } from './handshake-codec.js';
 import { ownCopy } from './own-buffer.js';
 import { extendedMasterSecret, finishedVerifyData, masterSecret, pskPremasterSecret } from './prf.js';
+import { publicRandom } from './public-random.js';
 import { type HandshakeMessage, Reassembler } from './reassembler.js';
 import type { RecordProtection } from './record-protection.js';
 import type { RecordState } from './record-state.js';
@@ -82,7 +83,7 @@ const CHANGE_CIPHER_SPEC: FlightEntry = {
  */
 export class ClientHandshake {
   readonly #host: ClientHandshakeHost;
-  readonly #random = randomBytes(32);
+  readonly #random = publicRandom(32);
   readonly #timer: RetransmitTimer;
   #state: State = 'await-hello';
   #cookieRounds = 0;

@@ -1,11 +1,5 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  type Hash,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, type Hash, timingSafeEqual } from 'node:crypto';
+import { publicRandom } from './public-random.js';
 
 /** The header fields a record's protection binds (its MAC or AEAD additional data). */
 export interface RecordHeaderFields {
@@ -152,7 +146,7 @@ export class CbcSha256Protection implements RecordProtection {
     const unpadded = plaintext.length + SHA256_LENGTH;
     const padLength = BLOCK - 1 - (unpadded % BLOCK);
     const padding = Buffer.alloc(padLength + 1, padLength);
-    const iv = randomBytes(BLOCK);
+    const iv = publicRandom(BLOCK);
     const cipher = createCipheriv('aes-128-cbc', this.#encKey, iv);
     cipher.setAutoPadding(false);
     return Buffer.concat([iv, cipher.update(Buffer.concat([plaintext, mac, padding])), cipher.final()]);

@@ -25,6 +25,7 @@ import {
 } from './handshake-codec.js';
 import { ownCopy } from './own-buffer.js';
 import { extendedMasterSecret, finishedVerifyData, masterSecret, pskPremasterSecret } from './prf.js';
+import { publicRandom } from './public-random.js';
 import { type HandshakeMessage, Reassembler, type ReassemblyLimits } from './reassembler.js';
 import type { RecordProtection } from './record-protection.js';
 import type { RecordState } from './record-state.js';
@@ -110,7 +111,7 @@ export class ServerHandshake {
   readonly #reassembler: Reassembler;
   readonly #timer: RetransmitTimer;
   readonly #transcript: Hash = createHash('sha256');
-  readonly #serverRandom = randomBytes(32);
+  readonly #serverRandom = publicRandom(32);
   readonly #ems: boolean;
   #state: State = 'await-key-exchange';
   #suite: CipherSuite | undefined;
@@ -239,7 +240,7 @@ export class ServerHandshake {
       return;
     }
     this.#suite = suite;
-    this.#sessionId = randomBytes(32);
+    this.#sessionId = publicRandom(32);
     this.#state = 'await-key-exchange';
     const hello = this.#message(HandshakeType.serverHello, this.#serverHello(suite));
     const done = serverHelloDone(this.#nextSendSeq++);
