@@ -23,7 +23,7 @@ export const UpdateResult = {
 export type UpdateResultId = (typeof UpdateResult)[keyof typeof UpdateResult];
 
 /** Firmware Update Protocol Support (5/0/8) values the simulator can actually download with. */
-export const DownloadProtocol = { COAP: 0, HTTP: 2, HTTPS: 3 } as const;
+export const DownloadProtocol = { COAP: 0, COAPS: 1, HTTP: 2, HTTPS: 3 } as const;
 export type DownloadProtocolId = (typeof DownloadProtocol)[keyof typeof DownloadProtocol];
 
 /** Everything a Read can return; executables (3/0/4, 5/0/2, 5/0/10, 1/0/8) and 5/0/0 are not values. */

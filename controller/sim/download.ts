@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { isIP } from 'node:net';
+import type { PskCredentials } from '../dtls/index.js';
 import { type Clock, sleepOn, systemClock } from './clock.js';
 import { CoapOption, Code, decodeBlock, encodeBlock, formatCode, pathOptions } from './coap/coap-message.js';
 import { DEFAULT_RETRANSMIT, type RetransmitTiming, UdpEndpoint } from './coap/udp-endpoint.js';
@@ -25,9 +26,11 @@ export interface DownloadOptions {
   /** Called with the byte count received so far; returning false aborts the transfer as `failed`. */
   readonly onProgress?: (bytes: number) => boolean;
   readonly coapTiming?: RetransmitTiming;
+  /** The device's key: coaps:// downloads run a DTLS session of their own with it. */
+  readonly psk?: PskCredentials;
 }
 
-/** Downloads `uri` (http:, https: or coap:) whole into memory. Never throws. */
+/** Downloads `uri` (http:, https:, coap: or, with a key, coaps:) whole into memory. Never throws. */
 export async function download(uri: URL, options: DownloadOptions): Promise<DownloadOutcome> {
   try {
     switch (uri.protocol) {
@@ -35,6 +38,7 @@ export async function download(uri: URL, options: DownloadOptions): Promise<Down
       case 'https:':
         return await downloadHttp(uri, options);
       case 'coap:':
+      case 'coaps:':
         return await downloadCoap(uri, options);
       default:
         return { kind: 'failed', detail: `unsupported scheme ${uri.protocol}` };
@@ -129,11 +133,15 @@ const BLOCK_SZX = 6; // 1024-byte blocks
 async function downloadCoap(uri: URL, options: DownloadOptions): Promise<DownloadOutcome> {
   const hostname = uri.hostname.replace(/^\[|\]$/g, '');
   const address = isIP(hostname) !== 0 ? hostname : (await lookup(hostname)).address;
-  const peer = { address, port: uri.port === '' ? 5683 : Number(uri.port) };
+  const secure = uri.protocol === 'coaps:';
+  if (secure && options.psk === undefined)
+    return { kind: 'failed', detail: 'no key for a coaps:// download' };
+  const peer = { address, port: uri.port === '' ? (secure ? 5684 : 5683) : Number(uri.port) };
   const client = new UdpEndpoint(
     isIP(address) === 6 ? 'udp6' : 'udp4',
     (_m, _f, reply) => reply({ code: Code.NOT_FOUND }),
     options.coapTiming ?? DEFAULT_RETRANSMIT,
+    secure && options.psk !== undefined ? { credentials: options.psk, server: peer } : undefined,
   );
   await client.open();
   const onAbort = () => void client.close();
@@ -150,10 +158,15 @@ async function downloadCoap(uri: URL, options: DownloadOptions): Promise<Downloa
     let szx = BLOCK_SZX;
     const startedAt = clockOf(options).now();
     for (;;) {
-      const outcome = await client.request(peer, {
-        code: Code.GET,
-        options: [...base, { number: CoapOption.BLOCK2, value: encodeBlock({ num, more: false, szx }) }],
-      });
+      const get = () =>
+        client.request(peer, {
+          code: Code.GET,
+          options: [...base, { number: CoapOption.BLOCK2, value: encodeBlock({ num, more: false, szx }) }],
+        });
+      let outcome = await get();
+      // One more try for a block that timed out: over DTLS it goes out on a new session, as the
+      // server may have lost the old one (a restart); a server that is gone times out again.
+      if (outcome.kind === 'timeout' && !options.signal.aborted) outcome = await get();
       if (options.signal.aborted) return { kind: 'aborted' };
       if (outcome.kind !== 'response') return { kind: 'failed', detail: `CoAP ${outcome.kind}` };
       const m = outcome.message;

@@ -8,8 +8,8 @@ const SCHEME_PROTOCOL: Readonly<Record<string, number>> = {
   'coaps+tcp:': 5,
 };
 
-/** Protocols the simulator can download with, whatever 5/0/8 claims. */
-const IMPLEMENTED = new Set([0, 2, 3]);
+/** Protocols the simulator can download with, whatever 5/0/8 claims (CoAPS with the device's own key). */
+const IMPLEMENTED = new Set([0, 1, 2, 3]);
 
 const MAX_URI_BYTES = 255;
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { formatCredentialFile, parseCredentialFile } from '../credentials/credential-file.js';
-import { PskKey } from '../credentials/index.js';
+import { type PskCredential, PskKey } from '../credentials/index.js';
 import type { PskCredentials } from '../dtls/index.js';
 
 export type PskFileResult =
@@ -23,14 +23,19 @@ export async function readPskFile(path: string): Promise<PskFileResult> {
       .map((p) => `  line ${p.line}${p.field === undefined ? '' : ` (${p.field})`}: ${p.reason}`);
     return { ok: false, error: `${path} is not a credentials file:\n${lines.join('\n')}` };
   }
-  const psk = new Map<string, PskCredentials>();
-  for (const { credential } of parsed.entries) {
-    psk.set(credential.endpoint, {
-      identity: Buffer.from(credential.identity, 'utf8'),
-      key: credential.key.bytes(),
-    });
-  }
-  return { ok: true, psk };
+  return { ok: true, psk: fleetKeys(parsed.entries.map((e) => e.credential)) };
+}
+
+/** A random 128-bit key for each endpoint, its identity the endpoint name. */
+export function generateCredentials(endpoints: readonly string[]): PskCredential[] {
+  return endpoints.map((endpoint) => ({ endpoint, identity: endpoint, key: new PskKey(randomBytes(16)) }));
+}
+
+/** The fleet's keys by endpoint, as `startFleet` takes them. */
+export function fleetKeys(credentials: readonly PskCredential[]): ReadonlyMap<string, PskCredentials> {
+  return new Map(
+    credentials.map((c) => [c.endpoint, { identity: Buffer.from(c.identity, 'utf8'), key: c.key.bytes() }]),
+  );
 }
 
 /**
@@ -38,8 +43,6 @@ export async function readPskFile(path: string): Promise<PskFileResult> {
  * file format (CSV), readable by its owner only; refuses to overwrite a file.
  */
 export async function writePskFile(path: string, endpoints: readonly string[]): Promise<void> {
-  const text = formatCredentialFile(
-    endpoints.map((endpoint) => ({ endpoint, identity: endpoint, key: new PskKey(randomBytes(16)) })),
-  );
+  const text = formatCredentialFile(generateCredentials(endpoints));
   await writeFile(path, text, { mode: 0o600, flag: 'wx' });
 }

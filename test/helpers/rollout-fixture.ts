@@ -204,14 +204,21 @@ export class Scene {
   /** Stops the controller and starts a new one on the same database and ports (devices keep their server). */
   async restartController(): Promise<Controller> {
     const old = this.controller;
-    const ports = { coapPort: old.coapPort, httpPort: old.httpPort };
+    const ports = {
+      coapPort: old.coapPort,
+      httpPort: old.httpPort,
+      ...(old.coapsPort === undefined ? {} : { coapsPort: old.coapsPort }),
+    };
     await old.stop();
     this.#controller = undefined;
     return this.startController({ ...this.#overrides, ...ports });
   }
 
-  /** Starts simulated devices against the controller: HTTP downloads, burst registration, long lifetime. */
-  async addFleet(options: Partial<Omit<FleetOptions, 'server'>> & { count: number }): Promise<Fleet> {
+  /**
+   * Starts simulated devices against the controller (its plain CoAP port unless `server` says
+   * otherwise): HTTP downloads, burst registration, long lifetime.
+   */
+  async addFleet(options: Partial<FleetOptions> & { count: number }): Promise<Fleet> {
     const fleet = await startFleet({
       server: `coap://127.0.0.1:${this.controller.coapPort}`,
       prefix: 'sim-',

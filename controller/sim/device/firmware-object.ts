@@ -145,6 +145,7 @@ export class FirmwareObject {
       ...(options.ca === undefined ? {} : { ca: options.ca }),
       ...(slow === undefined ? {} : { bytesPerSecond: slow, clock }),
       ...(options.timing === undefined ? {} : { coapTiming: options.timing }),
+      ...(options.psk === undefined ? {} : { psk: options.psk }),
       // A faulty device gives up once the first bytes arrived: the transfer really started.
       ...(fault === undefined ? {} : { onProgress: () => false }),
     });

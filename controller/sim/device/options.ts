@@ -48,5 +48,8 @@ export interface SimDeviceOptions {
 
 /** 5/0/8 when the options name none: every protocol the simulator can download with. */
 export function supportedProtocols(o: SimDeviceOptions): readonly number[] {
-  return o.protocols ?? [DownloadProtocol.COAP, DownloadProtocol.HTTP, DownloadProtocol.HTTPS];
+  if (o.protocols !== undefined) return o.protocols;
+  const plain = [DownloadProtocol.COAP, DownloadProtocol.HTTP, DownloadProtocol.HTTPS];
+  // CoAPS needs a key for the server: only a device that has one (and registers over DTLS) lists it.
+  return o.psk === undefined ? plain : [DownloadProtocol.COAPS, ...plain];
 }
