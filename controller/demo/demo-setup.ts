@@ -2,8 +2,11 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { Manager } from '../app/manager.js';
 import { ResourcePart } from '../app/resource-part.js';
 import type { Controller } from '../app/start-controller.js';
+import { putCredentials } from '../credentials/index.js';
+import type { PskCredentials } from '../dtls/index.js';
 import { createLogger } from '../log/index.js';
-import { type Fleet, startFleet } from '../sim/index.js';
+import { endpointName, type Fleet, startFleet } from '../sim/index.js';
+import { fleetKeys, generateCredentials } from '../sim/psk-file.js';
 import { type OpenDatabase, openDatabase } from '../store/index.js';
 import { DEMO_DEFAULTS, EXAMPLES_DIR } from './demo-settings.js';
 import { startLocalController } from './local-controller.js';
@@ -15,6 +18,11 @@ export interface DemoSetupOptions {
   readonly seed: string;
   readonly pause?: string;
   readonly examplesDir?: string;
+  /**
+   * `coaps` (default): the fleet registers over DTLS with a key of its own per device, put in the
+   * database as `otactl credentials import` would, and downloads over coaps://. `coap`: plain CoAP.
+   */
+  readonly transport?: 'coaps' | 'coap';
   /** One line of progress for the user. */
   readonly say: (line: string) => void;
 }
@@ -72,6 +80,21 @@ export function demoSetup(options: DemoSetupOptions): DemoSetup {
     },
     (store) => store.close(),
   );
+  const secure = (options.transport ?? 'coaps') === 'coaps';
+  // The keys live in the database (the controller looks them up there) and in the devices.
+  const deviceKeys = new ResourcePart(
+    'device keys',
+    async (): Promise<ReadonlyMap<string, PskCredentials> | undefined> => {
+      if (!secure) return undefined;
+      const names = Array.from({ length: options.devices }, (_, i) =>
+        endpointName(DEMO_DEFAULTS.endpointPrefix, i + 1, options.devices),
+      );
+      const credentials = generateCredentials(names);
+      await putCredentials(database.current.db, credentials);
+      return fleetKeys(credentials);
+    },
+    async () => {},
+  );
   const log = new ResourcePart(
     'controller log',
     async (): Promise<WriteStream> => createWriteStream(workspace.current.logFile),
@@ -83,6 +106,7 @@ export function demoSetup(options: DemoSetupOptions): DemoSetup {
       const started = await startLocalController(database.current, workspace.current, {
         logger: createLogger({ level: 'warn', pretty: false, destination: log.current }),
         reconcile: { intervalMs: DEMO_DEFAULTS.reconcileIntervalMs },
+        ...(secure ? { coapsPort: 0 } : {}),
       });
       try {
         await started.manifestsLoaded;
@@ -100,15 +124,16 @@ export function demoSetup(options: DemoSetupOptions): DemoSetup {
   const fleet = new ResourcePart(
     'simulated fleet',
     () => {
-      const { coapPort, httpPort } = controller.current;
+      const { coapPort, coapsPort, httpPort } = controller.current;
+      const server = secure ? `coaps://127.0.0.1:${coapsPort}` : `coap://127.0.0.1:${coapPort}`;
+      say(`otactl demo: controller up (LwM2M ${server}, dashboard http://127.0.0.1:${httpPort}/)`);
       say(
-        `otactl demo: controller up (LwM2M coap://127.0.0.1:${coapPort}, dashboard http://127.0.0.1:${httpPort}/)`,
+        `otactl demo: starting ${options.devices} simulated devices on ${DEMO_DEFAULTS.fromVersion}${secure ? ' over DTLS (a pre-shared key each)' : ''}, faults ${options.faults || 'none'}`,
       );
-      say(
-        `otactl demo: starting ${options.devices} simulated devices on ${DEMO_DEFAULTS.fromVersion}, faults ${options.faults || 'none'}`,
-      );
+      const psk = deviceKeys.current;
       return startFleet({
-        server: `coap://127.0.0.1:${coapPort}`,
+        server,
+        ...(psk === undefined ? {} : { psk }),
         count: options.devices,
         prefix: DEMO_DEFAULTS.endpointPrefix,
         version: DEMO_DEFAULTS.fromVersion,
@@ -121,7 +146,7 @@ export function demoSetup(options: DemoSetupOptions): DemoSetup {
     (started) => started.stop(),
   );
   return {
-    manager: new Manager('otactl demo', [workspace, database, log, controller, fleet]),
+    manager: new Manager('otactl demo', [workspace, database, deviceKeys, log, controller, fleet]),
     workspace,
     database,
     controller,

@@ -22,6 +22,8 @@ export interface DemoOptions {
   /** How often a plain (non-TTY) progress line is printed. */
   readonly lineEveryMs?: number;
   readonly examplesDir?: string;
+  /** The fleet over DTLS (default) or plain CoAP. */
+  readonly transport?: 'coaps' | 'coap';
   /** Ctrl-C: stop everything and return. */
   readonly signal?: AbortSignal;
   readonly out: DemoOutput;
@@ -59,6 +61,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     seed: options.seed ?? DEMO_DEFAULTS.seed,
     ...(options.pause !== undefined ? { pause: options.pause } : {}),
     ...(options.examplesDir !== undefined ? { examplesDir: options.examplesDir } : {}),
+    ...(options.transport !== undefined ? { transport: options.transport } : {}),
     say,
   });
 

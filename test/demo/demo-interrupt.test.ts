@@ -19,7 +19,8 @@ function httpGet(url: string): Promise<number> {
 it('stops the controller and the fleet and removes its files when interrupted (Ctrl-C)', async () => {
   const out = new CapturedOutput();
   const abort = new AbortController();
-  const running = runDemo({ devices: 20, out, signal: abort.signal });
+  // Plain CoAP here; the demo-run test covers the default, DTLS.
+  const running = runDemo({ devices: 20, out, signal: abort.signal, transport: 'coap' });
 
   const [, url] = (await out.waitFor(/dashboard (http:\/\/127\.0\.0\.1:\d+\/)/)) as [string, string];
   const [, logFile] = (await out.waitFor(/log (\S+otactl\.log)/)) as [string, string];

@@ -24,6 +24,8 @@ describe('otactl demo, short variant', () => {
     expect(failed).toBe(summary.devices - summary.onTarget);
 
     expect(out.text).toMatch(/dashboard http:\/\/127\.0\.0\.1:\d+\//);
+    // The fleet runs over DTLS by default.
+    expect(out.text).toMatch(/LwM2M coaps:\/\/127\.0\.0\.1:\d+/);
     expect(out.text).toContain('applying Rollout demo-canary');
     expect(out.text).toMatch(
       /Summary: rollout demo-canary (Completed|Degraded) after \d+s \(1\.0\.0 -> 1\.1\.0\)/,

@@ -11,6 +11,8 @@ interface DemoFlags {
   readonly pause?: string;
   readonly faults?: string;
   readonly seed: string;
+  /** False with --no-dtls. */
+  readonly dtls: boolean;
 }
 
 export function registerDemo(program: Command): void {
@@ -29,6 +31,10 @@ export function registerDemo(program: Command): void {
       DEMO_DEFAULTS.faults,
     )
     .option('--seed <s>', 'which devices get faults', DEMO_DEFAULTS.seed)
+    .option(
+      '--no-dtls',
+      'the fleet over plain CoAP instead of CoAP over DTLS with a pre-shared key per device',
+    )
     .action((flags: DemoFlags) => demo(flags));
 }
 
@@ -63,6 +69,7 @@ async function demo(flags: DemoFlags): Promise<void> {
       seed: flags.seed,
       ...(pause !== undefined ? { pause } : {}),
       keep: flags.keep === true,
+      transport: flags.dtls ? 'coaps' : 'coap',
       signal: abort.signal,
       out: process.stdout,
     });
