@@ -12,6 +12,7 @@ import {
 import type { DtlsClock } from './clock.js';
 import { AlertDescription, ContentType, DTLS_1_2, ExtensionType, HandshakeType } from './constants.js';
 import type { FlightEntry } from './flight.js';
+import { FlightSender } from './flight-sender.js';
 import { EMPTY, encodeHandshake, type HandshakeFragment } from './handshake-codec.js';
 import { ownCopy } from './own-buffer.js';
 import { extendedMasterSecret, finishedVerifyData, masterSecret, pskPremasterSecret } from './prf.js';
@@ -19,7 +20,7 @@ import { publicRandom } from './public-random.js';
 import { type HandshakeMessage, Reassembler } from './reassembler.js';
 import type { RecordProtection } from './record-protection.js';
 import type { RecordState } from './record-state.js';
-import { type RetransmitPolicy, RetransmitTimer } from './retransmit-timer.js';
+import type { RetransmitPolicy } from './retransmit-timer.js';
 
 /** A device's pre-shared key and the identity it is known by. */
 export interface PskCredentials {
@@ -84,7 +85,9 @@ const CHANGE_CIPHER_SPEC: FlightEntry = {
 export class ClientHandshake {
   readonly #host: ClientHandshakeHost;
   readonly #random = publicRandom(32);
-  readonly #timer: RetransmitTimer;
+  readonly #flights: FlightSender;
+  /** Our flight's retransmissions are used up. */
+  readonly #noAnswer = (): void => this.#fail('no answer from the server');
   #state: State = 'await-hello';
   #cookieRounds = 0;
   #nextSendSeq = 0;
@@ -99,11 +102,12 @@ export class ClientHandshake {
   #master: Buffer | undefined;
   #ems = false;
   #pendingWrite: RecordProtection | undefined;
-  #flight: readonly FlightEntry[] = [];
 
   constructor(host: ClientHandshakeHost) {
     this.#host = host;
-    this.#timer = new RetransmitTimer(host.clock, host.retransmit);
+    this.#flights = new FlightSender(host.clock, host.retransmit, (flight, why) =>
+      host.sendFlight(flight, why),
+    );
   }
 
   get done(): boolean {
@@ -123,7 +127,7 @@ export class ClientHandshake {
     }
     if (fragment.messageSeq < this.#reassembler.next) {
       // The server sent its flight again: ours was lost (RFC 6347 4.2.4).
-      this.#resend();
+      this.#flights.resend();
       return;
     }
     if (this.#state === 'done') return;
@@ -135,8 +139,7 @@ export class ClientHandshake {
 
   /** Stops the timer (the connection is closing or the server has our final flight). */
   close(): void {
-    this.#timer.stop();
-    this.#flight = [];
+    this.#flights.clear();
   }
 
   #onHelloVerifyRequest(fragment: HandshakeFragment, epoch: number): void {
@@ -273,7 +276,7 @@ export class ClientHandshake {
     this.#pendingWrite = undefined;
     const finished = this.#finished();
     this.#state = 'await-finished';
-    this.#send([keyExchange, CHANGE_CIPHER_SPEC, finished, ...this.#firstData()], true);
+    this.#flights.send([keyExchange, CHANGE_CIPHER_SPEC, finished, ...this.#firstData()], this.#noAnswer);
   }
 
   #onFinished(message: HandshakeMessage): void {
@@ -283,15 +286,15 @@ export class ClientHandshake {
       return;
     }
     this.#hash(message);
-    this.#timer.stop();
+    this.#flights.stop();
     const resumed = this.#state === 'await-resumed-finished';
     if (resumed) {
       this.#host.records.installWrite(1, this.#pendingWrite!);
       this.#pendingWrite = undefined;
       // Our final flight: no timer, it goes again when the server's flight comes again.
-      this.#send([CHANGE_CIPHER_SPEC, this.#finished(), ...this.#firstData()], false);
+      this.#flights.send([CHANGE_CIPHER_SPEC, this.#finished(), ...this.#firstData()]);
     } else {
-      this.#flight = [];
+      this.#flights.clear();
     }
     this.#state = 'done';
     const suite = this.#suite!;
@@ -329,7 +332,7 @@ export class ClientHandshake {
     this.#hello = encodeHandshake(HandshakeType.clientHello, this.#helloSeq, body);
     // The server answers a ClientHello with the same message_seq (RFC 6347 4.2.2).
     this.#reassembler = new Reassembler(this.#helloSeq, REASSEMBLY);
-    this.#send([{ type: ContentType.handshake, epoch: 0, payload: this.#hello }], true);
+    this.#flights.send([{ type: ContentType.handshake, epoch: 0, payload: this.#hello }], this.#noAnswer);
   }
 
   #finished(): FlightEntry {
@@ -349,21 +352,6 @@ export class ClientHandshake {
     return { type: ContentType.handshake, epoch: 0, payload };
   }
 
-  #send(flight: readonly FlightEntry[], retransmit: boolean): void {
-    this.#flight = flight;
-    this.#host.sendFlight(flight, 'new');
-    if (retransmit) {
-      this.#timer.start(
-        () => this.#host.sendFlight(this.#flight, 'timer'),
-        () => this.#fail('no answer from the server'),
-      );
-    }
-  }
-
-  #resend(): void {
-    if (this.#flight.length > 0) this.#host.sendFlight(this.#flight, 'peer');
-  }
-
   #hash(message: HandshakeMessage): void {
     this.#transcript?.update(encodeHandshake(message.msgType, message.messageSeq, message.body));
   }
@@ -375,13 +363,13 @@ export class ClientHandshake {
   #fail(reason: string, alert?: number): void {
     if (this.#state === 'failed') return;
     this.#state = 'failed';
-    this.#timer.stop();
+    this.#flights.stop();
     this.#host.failed(reason, alert);
   }
 
   /** Stops the handshake from the outside (the connection went away); no alert. */
   abort(): void {
     this.#state = 'failed';
-    this.#timer.stop();
+    this.#flights.stop();
   }
 }

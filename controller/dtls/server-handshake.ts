@@ -11,6 +11,7 @@ import {
   HandshakeType,
 } from './constants.js';
 import type { FlightEntry } from './flight.js';
+import { FlightSender } from './flight-sender.js';
 import {
   type ClientHello,
   EMPTY,
@@ -29,7 +30,7 @@ import { publicRandom } from './public-random.js';
 import { type HandshakeMessage, Reassembler, type ReassemblyLimits } from './reassembler.js';
 import type { RecordProtection } from './record-protection.js';
 import type { RecordState } from './record-state.js';
-import { type RetransmitPolicy, RetransmitTimer } from './retransmit-timer.js';
+import type { RetransmitPolicy } from './retransmit-timer.js';
 import type { ResumableSession, SessionCache } from './session-cache.js';
 
 export type { FlightEntry } from './flight.js';
@@ -109,7 +110,9 @@ export class ServerHandshake {
   readonly #host: HandshakeHost;
   readonly #hello: ClientHello;
   readonly #reassembler: Reassembler;
-  readonly #timer: RetransmitTimer;
+  readonly #flights: FlightSender;
+  /** Our flight's retransmissions are used up. */
+  readonly #noAnswer = (): void => this.#fail('no answer to our flight');
   readonly #transcript: Hash = createHash('sha256');
   readonly #serverRandom = publicRandom(32);
   readonly #ems: boolean;
@@ -121,8 +124,6 @@ export class ServerHandshake {
   #keyDigest: Buffer = EMPTY;
   #resumed = false;
   #nextSendSeq: number;
-  /** The flight last sent, for retransmission. */
-  #flight: readonly FlightEntry[] = [];
   /** Write protection of epoch 1, installed when our ChangeCipherSpec goes out. */
   #pendingWrite: RecordProtection | undefined;
 
@@ -133,7 +134,9 @@ export class ServerHandshake {
     this.#reassembler = new Reassembler(helloMessage.messageSeq + 1, host.reassembly);
     // RFC 6347 4.2.2: the server's messages continue from the ClientHello's message_seq.
     this.#nextSendSeq = helloMessage.messageSeq;
-    this.#timer = new RetransmitTimer(host.clock, host.retransmit);
+    this.#flights = new FlightSender(host.clock, host.retransmit, (flight, why) =>
+      host.sendFlight(flight, why),
+    );
     this.#hash(encodeHandshake(HandshakeType.clientHello, helloMessage.messageSeq, helloMessage.body));
   }
 
@@ -189,7 +192,7 @@ export class ServerHandshake {
     if (this.#state === 'failed') return;
     if (fragment.messageSeq < this.#reassembler.next) {
       // A retransmitted flight of the client: ours was lost (RFC 6347 4.2.4).
-      if (this.#state !== 'looking-up') this.#resend();
+      if (this.#state !== 'looking-up') this.#flights.resend();
       return;
     }
     if (this.#state === 'done') return;
@@ -206,11 +209,11 @@ export class ServerHandshake {
    * is the prompt (once per datagram).
    */
   onDataBeforeFinished(): void {
-    if (this.#state === 'await-resumed-finished') this.#resend();
+    if (this.#state === 'await-resumed-finished') this.#flights.resend();
   }
 
   close(): void {
-    this.#timer.stop();
+    this.#flights.stop();
   }
 
   #onMessage(message: HandshakeMessage): void {
@@ -245,7 +248,7 @@ export class ServerHandshake {
     const hello = this.#message(HandshakeType.serverHello, this.#serverHello(suite));
     const done = serverHelloDone(this.#nextSendSeq++);
     this.#hash(done);
-    this.#send([hello, { type: ContentType.handshake, epoch: 0, payload: done }], true);
+    this.#flights.send([hello, { type: ContentType.handshake, epoch: 0, payload: done }], this.#noAnswer);
   }
 
   #resume(suite: CipherSuite, sessionId: Buffer, identity: Buffer, master: Buffer, keyDigest: Buffer): void {
@@ -260,15 +263,15 @@ export class ServerHandshake {
     const finished = this.#finished('server finished');
     this.#state = 'await-resumed-finished';
     // Without a cookie no timer: one answer per ClientHello, the client's timer drives any resend.
-    this.#send(
+    this.#flights.send(
       [hello, { type: ContentType.changeCipherSpec, epoch: 0, payload: Buffer.from([1]) }, finished],
-      !this.#host.cookieless,
+      this.#host.cookieless ? undefined : this.#noAnswer,
     );
     this.#host.keysReady();
   }
 
   #onKeyExchange(message: HandshakeMessage): void {
-    this.#timer.stop();
+    this.#flights.stop();
     let identity: Buffer;
     try {
       identity = ownCopy(parsePskClientKeyExchange(message.body));
@@ -310,15 +313,15 @@ export class ServerHandshake {
       return;
     }
     this.#hash(encodeHandshake(message.msgType, message.messageSeq, message.body));
-    this.#timer.stop();
+    this.#flights.stop();
     if (!this.#resumed) {
       // Our final flight: no timer, it is sent again when the client's final flight comes again.
       this.#host.records.installWrite(1, this.#pendingWrite!);
       const finished = this.#finished('server finished');
-      this.#send(
-        [{ type: ContentType.changeCipherSpec, epoch: 0, payload: Buffer.from([1]) }, finished],
-        false,
-      );
+      this.#flights.send([
+        { type: ContentType.changeCipherSpec, epoch: 0, payload: Buffer.from([1]) },
+        finished,
+      ]);
       this.#host.sessions.store(this.#sessionId, {
         masterSecret: this.#master!,
         cipherSuite: this.#suite!.id,
@@ -329,7 +332,7 @@ export class ServerHandshake {
         address: this.#host.address,
       });
     } else {
-      this.#flight = [];
+      this.#flights.clear();
     }
     this.#state = 'done';
     this.#pendingWrite = undefined;
@@ -379,21 +382,6 @@ export class ServerHandshake {
     return { type: ContentType.handshake, epoch: 0, payload };
   }
 
-  #send(flight: readonly FlightEntry[], retransmit: boolean): void {
-    this.#flight = flight;
-    this.#host.sendFlight(flight, 'new');
-    if (retransmit) {
-      this.#timer.start(
-        () => this.#host.sendFlight(this.#flight, 'timer'),
-        () => this.#fail('no answer to our flight'),
-      );
-    }
-  }
-
-  #resend(): void {
-    if (this.#flight.length > 0) this.#host.sendFlight(this.#flight, 'peer');
-  }
-
   #lookup(identity: Buffer, then: (psk: Buffer | undefined) => void): void {
     this.#host.lookupPsk(identity).then(
       (psk) => {
@@ -417,13 +405,13 @@ export class ServerHandshake {
   #fail(reason: string, alert?: number): void {
     if (this.#state === 'failed') return;
     this.#state = 'failed';
-    this.#timer.stop();
+    this.#flights.stop();
     this.#host.failed(reason, alert);
   }
 
   /** Stops the handshake from the outside (the connection went away); no alert. */
   abort(): void {
     this.#state = 'failed';
-    this.#timer.stop();
+    this.#flights.stop();
   }
 }
