@@ -22,6 +22,7 @@ const idleOps: DeviceOps = {
   cancelUpdate: async () => ({ kind: 'unreachable', reason: 'bench: no device connected' }),
   pollFirmwareState: async () => undefined,
   readFirmwareVersion: async () => {},
+  readErrorCode: async () => {},
 };
 
 /**

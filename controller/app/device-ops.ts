@@ -29,5 +29,8 @@ export function deviceOps(lwm2m: Lwm2mPart, devices: DeviceSyncPart, metrics: Me
     readFirmwareVersion: async (endpoint) => {
       await devices.sync.readFirmwareVersion(endpoint);
     },
+    readErrorCode: async (endpoint) => {
+      await devices.sync.readErrorCode(endpoint);
+    },
   };
 }

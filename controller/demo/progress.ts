@@ -123,6 +123,7 @@ export function progressSignature(progress: Progress): string {
     c.downloading,
     c.downloaded,
     c.updating,
+    c.verifying,
     c.failed,
     c.waitingForRetry,
     progress.activeUpdates,

@@ -72,7 +72,7 @@ export function renderFrame(progress: Progress, context: FrameContext): string[]
   });
   lines.push(
     `  total      ${bar(c.upToDate, c.selected)} ${`${c.upToDate}/${c.selected}`.padStart(9)}  up to date`,
-    `  in flight ${c.inFlight} (downloading ${c.downloading}, downloaded ${c.downloaded}, updating ${c.updating})` +
+    `  in flight ${c.inFlight} (downloading ${c.downloading}, downloaded ${c.downloaded}, updating ${c.updating}${c.verifying ? `, verifying ${c.verifying}` : ''})` +
       `  succeeded ${c.succeeded}  failed ${c.failed}  pending ${c.pending} (retry due ${c.waitingForRetry})`,
   );
   const reasons = reasonsText(c.failedByReason);

@@ -35,15 +35,20 @@ const DEVICE_COLUMN_TYPES = {
   fw_state_raw: 'text',
   fw_result_raw: 'text',
   fw_reported_at: 'timestamptz',
+  error_code: 'int4',
+  error_code_read_at: 'timestamptz',
   updated_at: 'timestamptz',
 } as const satisfies Record<keyof DevicePatch, string>;
 
 type PatchColumn = keyof typeof DEVICE_COLUMN_TYPES;
 
-/** Every column, sorted, and each one's bit: a patch's set of columns is one small integer. */
+/**
+ * Every column, sorted, and each one's bit: a patch's set of columns is one small integer. More
+ * columns than a 32-bit bitwise operation holds, so the mask is built and read with arithmetic
+ * (exact up to 2^53): a patch names each column once, so adding its bit is setting it.
+ */
 const ALL_COLUMNS = (Object.keys(DEVICE_COLUMN_TYPES) as PatchColumn[]).sort();
-// Bitwise operators work on 32 bits: the 32nd column's bit makes a mask negative, still distinct.
-if (ALL_COLUMNS.length > 32) throw new Error('device columns no longer fit a 32-bit mask');
+if (ALL_COLUMNS.length > 52) throw new Error('device columns no longer fit a 53-bit mask');
 const COLUMN_BIT: Readonly<Record<string, number>> = Object.assign(
   Object.create(null) as Record<string, number>,
   Object.fromEntries(ALL_COLUMNS.map((c, i) => [c, 2 ** i])),
@@ -57,7 +62,7 @@ function maskOf(patch: DevicePatch): number {
     if ((patch as Record<string, unknown>)[name] === undefined) continue;
     const bit = COLUMN_BIT[name];
     if (bit === undefined) throw new Error(`not a device column: ${name}`);
-    mask |= bit;
+    mask += bit;
   }
   return mask;
 }
@@ -66,7 +71,7 @@ function maskOf(patch: DevicePatch): number {
 function columnsOf(mask: number): PatchColumn[] {
   let columns = columnsByMask.get(mask);
   if (columns === undefined) {
-    columns = ALL_COLUMNS.filter((c) => (mask & COLUMN_BIT[c]!) !== 0);
+    columns = ALL_COLUMNS.filter((c) => Math.floor(mask / COLUMN_BIT[c]!) % 2 === 1);
     columnsByMask.set(mask, columns);
   }
   return columns;

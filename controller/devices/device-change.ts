@@ -9,7 +9,9 @@ export type DeviceChange =
   /** 5/0/3 and/or 5/0/5 were reported (observe answer, notification or poll). */
   | { readonly kind: 'firmware-state'; readonly state?: number; readonly result?: number }
   /** 3/0/3 was read on request (`readFirmwareVersion`). */
-  | { readonly kind: 'firmware-version'; readonly firmwareVersion: string };
+  | { readonly kind: 'firmware-version'; readonly firmwareVersion: string }
+  /** 3/0/11 was read on request (`readErrorCode`). */
+  | { readonly kind: 'error-code'; readonly errorCode: number };
 
 export type DeviceChangeKind = DeviceChange['kind'];
 

@@ -1,8 +1,16 @@
 import type { ResourceRecord, ResourceValue } from '../lwm2m/codec/index.js';
-import { type CodeRange, type ReportedCode, reportedCode, reportedText } from './reported-code.js';
+import {
+  CODE_RANGES,
+  type CodeRange,
+  type ReportedCode,
+  reportedCode,
+  reportedText,
+} from './reported-code.js';
 
 /** What object 3 tells about a device; undefined where the device did not report a (storable) value. */
 export interface DeviceInfo {
+  /** 3/0/11: the first non-zero instance, else 0 (see `errorCodeOf`). */
+  readonly errorCode: number | undefined;
   readonly manufacturer: string | undefined;
   readonly model: string | undefined;
   readonly serialNumber: string | undefined;
@@ -41,8 +49,23 @@ export function deviceInfoOf(records: readonly ResourceRecord[]): DeviceInfo {
     firmwareVersion: text('/3/0/3'),
     deviceType: text('/3/0/17'),
     hardwareVersion: text('/3/0/18'),
+    errorCode: errorCodeOf(records),
     refused,
   };
+}
+
+/**
+ * 3/0/11 Error Code (a multiple resource) as one number: the first non-zero instance, else 0 when
+ * the device reports only 0; undefined when it reports no instance within the spec's range.
+ */
+export function errorCodeOf(records: readonly ResourceRecord[]): number | undefined {
+  const single = codeAt(records, '/3/0/11', CODE_RANGES.errorCode);
+  const codes = [
+    ...(single?.kind === 'known' ? [single.code] : []),
+    ...multipleCodes(records, '/3/0/11', CODE_RANGES.errorCode).codes,
+  ];
+  if (codes.length === 0) return undefined;
+  return codes.find((c) => c !== 0) ?? 0;
 }
 
 /** The code at `path` checked against its range; undefined when the records do not have it. */

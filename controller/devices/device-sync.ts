@@ -6,8 +6,10 @@ import type { DeviceChange } from './device-change.js';
 import { eventLoopSaturation } from './event-loop-load.js';
 import { firmwareChange, firmwarePatch, isFirmwarePath, readCode } from './firmware-report.js';
 import {
+  type ErrorCodeRead,
   type FirmwareStateRead,
   type FirmwareVersionRead,
+  readErrorCode,
   readFirmwareState,
   readFirmwareVersion,
 } from './interrogate.js';
@@ -100,6 +102,8 @@ export interface DeviceSync {
   readFirmwareState(endpoint: string): Promise<FirmwareStateRead>;
   /** Reads 3/0/3 now and stores it (with info_read_at); resolves after the write committed. */
   readFirmwareVersion(endpoint: string): Promise<FirmwareVersionRead>;
+  /** Reads 3/0/11 now and stores it (with error_code_read_at); resolves after the write committed. */
+  readErrorCode(endpoint: string): Promise<ErrorCodeRead>;
   /** Writes what is queued now. */
   flush(): Promise<void>;
   stats(): DeviceSyncStats;
@@ -208,6 +212,24 @@ class DeviceSyncImpl implements DeviceSync {
       },
       checkVersion: true,
       change: { kind: 'firmware-version', firmwareVersion: read.firmwareVersion },
+    });
+    return read;
+  }
+
+  async readErrorCode(endpoint: string): Promise<ErrorCodeRead> {
+    const ctx = this.#ctx;
+    if (ctx.stopped) return stoppedFailure;
+    const read = await this.#reads.run(() => readErrorCode(ctx.server.device(endpoint), ctx.clock));
+    if (read.kind !== 'ok' || ctx.stopped) return read;
+    await this.#writes.enqueueAndWait({
+      endpoint,
+      patch: {
+        endpoint,
+        error_code: read.errorCode,
+        error_code_read_at: new Date(read.readAt),
+        updated_at: new Date(read.readAt),
+      },
+      change: { kind: 'error-code', errorCode: read.errorCode },
     });
     return read;
   }

@@ -1,5 +1,12 @@
 import type { DeviceClient, Failure, ReadResult } from '../lwm2m/index.js';
-import { codeAt, DEVICE_INFO_PATHS, type DeviceInfo, deviceInfoOf, multipleCodes } from './device-info.js';
+import {
+  codeAt,
+  DEVICE_INFO_PATHS,
+  type DeviceInfo,
+  deviceInfoOf,
+  errorCodeOf,
+  multipleCodes,
+} from './device-info.js';
 import { CODE_RANGES, type ReportedCode } from './reported-code.js';
 
 /** The device did not answer at all (as opposed to answering an error code). */
@@ -132,4 +139,17 @@ export async function readFirmwareVersion(
 
 function knownCode(code: ReportedCode | undefined): number | undefined {
   return code?.kind === 'known' ? code.code : undefined;
+}
+
+export type ErrorCodeRead =
+  | { readonly kind: 'ok'; readonly errorCode: number; readonly readAt: number }
+  | Failure;
+
+/** Reads 3/0/11 now (every instance): the first non-zero, else 0. */
+export async function readErrorCode(client: DeviceClient, clock: () => number): Promise<ErrorCodeRead> {
+  const r = await client.read('/3/0/11');
+  if (r.kind !== 'ok') return r;
+  const errorCode = errorCodeOf(r.records);
+  if (errorCode === undefined) return { kind: 'invalid', reason: 'the answer has no /3/0/11 within 0..32' };
+  return { kind: 'ok', errorCode, readAt: clock() };
 }

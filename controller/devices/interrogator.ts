@@ -67,6 +67,10 @@ export class Interrogator {
           hardware_version: info.info.hardwareVersion ?? null,
           device_type: info.info.deviceType ?? null,
           info_read_at: new Date(info.readAt),
+          // A device without 3/0/11 keeps null: its bake does not read it.
+          ...(info.info.errorCode === undefined
+            ? {}
+            : { error_code: info.info.errorCode, error_code_read_at: new Date(info.readAt) }),
         });
         if (info.info.refused.length > 0) {
           ctx.warnings.once(

@@ -15,6 +15,8 @@ export const CODE_RANGES = {
   protocol: { min: 0, max: 5 },
   /** 5/0/9 Delivery Method: 0 pull, 1 push, 2 both. */
   deliveryMethod: { min: 0, max: 2 },
+  /** 3/0/11 Error Code instances: 0 no error .. 8, 9-15 reserved, 16-32 the device's own (migration 0016). */
+  errorCode: { min: 0, max: 32 },
 } as const;
 
 export type CodeRange = (typeof CODE_RANGES)[keyof typeof CODE_RANGES];

@@ -58,6 +58,11 @@ export interface DevicesTable {
   fw_state_raw: string | null;
   fw_result_raw: string | null;
   fw_reported_at: Timestamp | null;
+  /** Registers the device made (new registration ids), counted by a trigger (migration 0016). */
+  registrations: ColumnType<number, never, never>;
+  /** 3/0/11 Error Code: the first non-zero instance, else 0; null when the device has not reported it. */
+  error_code: number | null;
+  error_code_read_at: Timestamp | null;
   labels: JsonWithDefault<Record<string, string>>;
   created_at: CreatedAt;
   updated_at: Timestamp;
@@ -106,6 +111,9 @@ export interface FirmwareUpdatesTable {
   refused_at: Timestamp | null;
   /** When the device was last brought back to Idle before the Package URI write. */
   reset_at: Timestamp | null;
+  /** While `verifying`: when the bake ends, and the device's `registrations` when it began. */
+  bake_until: Timestamp | null;
+  bake_registrations: number | null;
 }
 
 export interface RolloutsTable {

@@ -6,9 +6,17 @@
  * downloading  5/0/1 written and acknowledged; waiting for State 2 (Downloaded)
  * downloaded   device reports Downloaded; Execute 5/0/2 not yet sent (next pass, or outside the window)
  * updating     Execute sent (claimed exactly once); waiting for the device to report the new 3/0/3
+ * verifying    the device reports the target; it must stay healthy until `bake_until` (spec.verify)
  * cancelling   the update is being withdrawn: an empty 5/0/1 must still reach the device
  */
-export const ACTIVE_PHASES = ['pending', 'downloading', 'downloaded', 'updating', 'cancelling'] as const;
+export const ACTIVE_PHASES = [
+  'pending',
+  'downloading',
+  'downloaded',
+  'updating',
+  'verifying',
+  'cancelling',
+] as const;
 export const TERMINAL_PHASES = ['succeeded', 'failed', 'cancelled'] as const;
 export const UPDATE_PHASES = [...ACTIVE_PHASES, ...TERMINAL_PHASES] as const;
 
@@ -48,8 +56,16 @@ export const UPDATE_MOVES = {
     /** Execute was never sent (the claim given back), or never arrived (rearm). */
     downloaded: ['UpdateExecuteNotSent', 'UpdateRearmed'],
     succeeded: ['UpdateSucceeded'],
+    /** The device reports the target and the rollout has a bake (spec.verify.bakeTime). */
+    verifying: ['UpdateVerifying'],
     failed: ['UpdateFailed'],
     cancelled: ['UpdateCancelled'],
+  },
+  verifying: {
+    /** Healthy until the bake deadline. */
+    succeeded: ['UpdateSucceeded'],
+    /** A reboot too many, silence beyond its lifetime, or a non-zero 3/0/11 during the bake. */
+    failed: ['UpdateFailed'],
   },
   cancelling: {
     cancelled: ['UpdateCancelled'],

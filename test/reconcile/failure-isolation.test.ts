@@ -28,6 +28,7 @@ function okOps(): DeviceOps {
     cancelUpdate: async () => ok,
     pollFirmwareState: async () => undefined,
     readFirmwareVersion: async () => {},
+    readErrorCode: async () => {},
   };
 }
 

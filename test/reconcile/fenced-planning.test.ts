@@ -20,6 +20,7 @@ function deps(db: OpenDatabase['db']): ExecutorDeps {
     cancelUpdate: async () => ok,
     pollFirmwareState: async () => undefined,
     readFirmwareVersion: async () => {},
+    readErrorCode: async () => {},
   };
   return {
     db,

@@ -309,6 +309,7 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
       downloading: inFlightIn(['pending', 'downloading']),
       downloaded: inFlightIn(['downloaded']),
       updating: inFlightIn(['updating']),
+      verifying: inFlightIn(['verifying']),
       succeeded: count((c) => c.cls === 'up-to-date' && c.lastPhase === 'succeeded'),
       failed: count((c) => c.cls === 'failed'),
       waitingForRetry: count((c) => c.cls === 'retry-later'),

@@ -40,6 +40,7 @@ const zero: ObservedCounts = {
   downloading: 0,
   downloaded: 0,
   updating: 0,
+  verifying: 0,
   succeeded: 0,
   failed: 0,
   waitingForRetry: 0,

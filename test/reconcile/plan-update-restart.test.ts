@@ -24,6 +24,8 @@ function updating(device: Partial<DeviceView>): ActiveUpdate {
     uriWrittenAt: T0 + 10,
     executedAt: EXECUTED,
     resetAt: null,
+    bakeUntil: null,
+    bakeRegistrations: null,
     device: {
       registrationState: 'registered',
       registeredAt: T0 - 3_600_000,
@@ -35,6 +37,11 @@ function updating(device: Partial<DeviceView>): ActiveUpdate {
       fwProtocolSupport: [2],
       model: 'SIM1',
       canCancel: true,
+      registrations: 2,
+      lastSeenAt: T0,
+      lifetimeS: 300,
+      errorCode: null,
+      errorCodeReadAt: null,
       ...device,
     },
   };

@@ -17,6 +17,11 @@ function device(overrides: Partial<DeviceView> = {}): DeviceView {
     fwProtocolSupport: [2],
     model: 'SIM1',
     canCancel: true,
+    registrations: 1,
+    lastSeenAt: T0 - 60_000,
+    lifetimeS: 300,
+    errorCode: null,
+    errorCodeReadAt: null,
     ...overrides,
   };
 }
@@ -42,6 +47,8 @@ function update(
     uriWrittenAt: null,
     executedAt: null,
     resetAt: null,
+    bakeUntil: null,
+    bakeRegistrations: null,
     device: device(deviceOverrides),
     ...overrides,
   };

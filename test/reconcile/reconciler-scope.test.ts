@@ -48,6 +48,7 @@ describe.each(testBackends)('what a reconciler pass looks at, on $name', (backen
         cancelUpdate: async () => ({ kind: 'ok', code: '2.04' }),
         pollFirmwareState: async () => undefined,
         readFirmwareVersion: async () => {},
+        readErrorCode: async () => {},
       },
       packageUri: () => ({ ok: true, uri: 'http://127.0.0.1/fw.bin' }),
       clock: () => now,

@@ -75,6 +75,7 @@ function ops(answers: Answers): DeviceOps {
     cancelUpdate: async () => answers.cancel,
     pollFirmwareState: async () => answers.read,
     readFirmwareVersion: async () => {},
+    readErrorCode: async () => {},
   };
 }
 
@@ -98,43 +99,63 @@ function* updates(): Generator<ActiveUpdate> {
           for (const registeredAt of [T0 - 2000, T0 - 300])
             for (const firmwareVersion of ['1.0.0', '2.0.0'])
               for (const expired of [false, true])
-                for (const resetAt of phase === 'pending' ? [null, T0 - 950] : [null]) {
-                  const device: DeviceView = {
-                    registrationState: 'registered',
-                    registeredAt,
-                    firmwareVersion,
-                    infoReadAt: T0 - 200,
-                    fwState,
-                    fwResult,
-                    fwReportedAt,
-                    fwProtocolSupport: [2],
-                    model: 'SIM1',
-                    canCancel: true,
-                  };
-                  yield {
-                    id: 1,
-                    deviceId: 1,
-                    endpoint: 'dev-1',
-                    rollout: 'r',
-                    firmware: 'fw-2',
-                    targetVersion: '2.0.0',
-                    fromVersion: '1.0.0',
-                    phase,
-                    attempt: 1,
-                    gitRevision: null,
-                    createdAt: T0 - 1000,
-                    phaseChangedAt: T0 - 1000,
-                    deadlineAt: expired ? T0 - 1 : T0 + 10_000,
-                    uriWrittenAt: phase === 'pending' ? null : T0 - 900,
-                    executedAt: phase === 'updating' ? T0 - 800 : null,
-                    resetAt,
-                    device,
-                  };
-                }
+                for (const resetAt of phase === 'pending' ? [null, T0 - 950] : [null])
+                  for (const health of phase === 'verifying' ? BAKE_HEALTH : [BAKE_HEALTH[0]!]) {
+                    const device: DeviceView = {
+                      registrationState: 'registered',
+                      registeredAt,
+                      firmwareVersion,
+                      infoReadAt: T0 - 200,
+                      fwState,
+                      fwResult,
+                      fwReportedAt,
+                      fwProtocolSupport: [2],
+                      model: 'SIM1',
+                      canCancel: true,
+                      registrations: health.registrations,
+                      lastSeenAt: T0 - 100,
+                      lifetimeS: 300,
+                      errorCode: health.errorCode,
+                      errorCodeReadAt: T0 - 100,
+                    };
+                    yield {
+                      id: 1,
+                      deviceId: 1,
+                      endpoint: 'dev-1',
+                      rollout: 'r',
+                      firmware: 'fw-2',
+                      targetVersion: '2.0.0',
+                      fromVersion: '1.0.0',
+                      phase,
+                      attempt: 1,
+                      gitRevision: null,
+                      createdAt: T0 - 1000,
+                      phaseChangedAt: T0 - 1000,
+                      deadlineAt: expired ? T0 - 1 : T0 + 10_000,
+                      uriWrittenAt: phase === 'pending' ? null : T0 - 900,
+                      executedAt: phase === 'updating' ? T0 - 800 : null,
+                      resetAt,
+                      bakeUntil: phase === 'verifying' ? (expired ? T0 - 1 : T0 + 10_000) : null,
+                      bakeRegistrations: phase === 'verifying' ? 1 : null,
+                      device,
+                    };
+                  }
 }
+
+/** A device in its bake: healthy, rebooted since the bake began, or reporting an error code. */
+const BAKE_HEALTH = [
+  { registrations: 1, errorCode: 0 },
+  { registrations: 3, errorCode: 0 },
+  { registrations: 1, errorCode: 5 },
+] as const;
 
 const INTENTS: (UpdateIntent | undefined)[] = [
   { targetVersion: '2.0.0', executeAllowed: true },
+  {
+    targetVersion: '2.0.0',
+    executeAllowed: true,
+    verify: { bakeMs: 60_000, maxReboots: 0, errorCodes: 'watch' },
+  },
   { targetVersion: '2.0.0', executeAllowed: false },
   { targetVersion: '3.0.0', executeAllowed: true },
   { targetVersion: '2.0.0', executeAllowed: true, withdrawReason: 'rollout aborted' },

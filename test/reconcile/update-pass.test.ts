@@ -31,6 +31,7 @@ function countingOps(): DeviceOps & { executes: string[]; writes: string[] } {
     cancelUpdate: async () => ok,
     pollFirmwareState: async () => undefined,
     readFirmwareVersion: async () => {},
+    readErrorCode: async () => {},
   };
   return ops;
 }

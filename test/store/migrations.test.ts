@@ -24,6 +24,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0013-replicas-and-leases',
           '0014-registration-security',
           '0015-device-owner',
+          '0016-update-verifying',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

@@ -9,6 +9,9 @@ import {
 import { migrationProvider } from '../../controller/store/migrations/index.js';
 import { testBackends } from '../helpers/databases.js';
 
+/** The update phases when 0010 ran: every one the code defines but those a later migration added. */
+const PHASES_0010 = UPDATE_PHASES.filter((phase) => phase !== 'verifying');
+
 const schemaOf = (spec: { kind: string; schema?: string }) =>
   spec.kind === 'postgres' ? spec.schema : undefined;
 
@@ -45,7 +48,7 @@ describe.each(testBackends)('migration 0010 (phase checks) on $name', (backend) 
     try {
       const migrator = migratorOf(store);
       expect((await migrator.migrateTo('0009-update-refusals')).error).toBeUndefined();
-      for (const phase of UPDATE_PHASES) await seedUpdate(store.db, `before-${phase}`, phase);
+      for (const phase of PHASES_0010) await seedUpdate(store.db, `before-${phase}`, phase);
       for (const phase of ROLLOUT_PHASES) await seedRollout(store.db, `before-${phase}`, phase);
 
       const migrated = await migrator.migrateTo('0010-phase-checks');
@@ -53,7 +56,7 @@ describe.each(testBackends)('migration 0010 (phase checks) on $name', (backend) 
       expect(migrated.results?.map((r) => r.migrationName)).toEqual(['0010-phase-checks']);
 
       const updates = await store.db.selectFrom('firmware_updates').select('phase').execute();
-      expect(updates.map((u) => u.phase).sort()).toEqual([...UPDATE_PHASES].sort());
+      expect(updates.map((u) => u.phase).sort()).toEqual([...PHASES_0010].sort());
       const rollouts = await store.db.selectFrom('rollouts').select('phase').execute();
       expect(rollouts.map((r) => r.phase).sort()).toEqual([...ROLLOUT_PHASES].sort());
 
@@ -70,7 +73,7 @@ describe.each(testBackends)('migration 0010 (phase checks) on $name', (backend) 
       ).rejects.toThrow(/rollouts_phase_known/);
 
       // Every phase the code defines still goes in.
-      for (const phase of UPDATE_PHASES) await seedUpdate(store.db, `after-${phase}`, phase);
+      for (const phase of PHASES_0010) await seedUpdate(store.db, `after-${phase}`, phase);
       for (const phase of ROLLOUT_PHASES) await seedRollout(store.db, `after-${phase}`, phase);
     } finally {
       await store.close();

@@ -59,7 +59,7 @@ export function renderRollout(rollout: RolloutDetailView, options: { failures?: 
   const width = Math.max(...rollout.steps.map((s) => `${s.upToDate}/${s.devices}`.length), 1);
   for (const s of rollout.steps) lines.push(stepLine(s, width));
   lines.push(
-    `  pending ${c.pending} · in flight ${c.inFlight} (downloading ${c.downloading}, downloaded ${c.downloaded}, updating ${c.updating})` +
+    `  pending ${c.pending} · in flight ${c.inFlight} (downloading ${c.downloading}, downloaded ${c.downloaded}, updating ${c.updating}${c.verifying ? `, verifying ${c.verifying}` : ''})` +
       ` · succeeded ${c.succeeded} · failed ${c.failed}` +
       (c.waitingForRetry ? ` · waiting for retry ${c.waitingForRetry}` : '') +
       (c.waitingForWindow ? ` · waiting for window ${c.waitingForWindow}` : ''),

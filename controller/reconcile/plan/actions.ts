@@ -20,6 +20,17 @@ export type UpdateAction =
   | { readonly kind: 'execute'; readonly update: ActiveUpdate }
   | { readonly kind: 'poll-state'; readonly update: ActiveUpdate }
   | { readonly kind: 'verify-version'; readonly update: ActiveUpdate }
+  /** The device reports the target: its bake begins (spec.verify), until `bakeUntil`. */
+  | {
+      readonly kind: 'begin-bake';
+      readonly update: ActiveUpdate;
+      /** When the bake began (the planner's now): the phase change's time, so it lasts exactly bakeTime. */
+      readonly bakeSince: number;
+      readonly bakeUntil: number;
+      readonly registrations: number;
+    }
+  /** Read 3/0/11 during the bake (the last read went quiet). */
+  | { readonly kind: 'read-error-code'; readonly update: ActiveUpdate }
   | { readonly kind: 'withdraw'; readonly update: ActiveUpdate; readonly reason: string }
   /**
    * Bring a device that is not Idle (State 1 or 2) back to Idle before its Package URI is written:
@@ -36,6 +47,7 @@ export type UpdateWait =
   | 'downloading'
   | 'outside-window'
   | 'updating'
+  | 'verifying'
   | 'waiting-for-device';
 
 export interface UpdateDecision {

@@ -15,6 +15,14 @@ export interface DeviceView {
   readonly model: string | null;
   /** Whether its object 5 has Cancel (5/0/10), from the object links it registered with. */
   readonly canCancel: boolean;
+  /** Registers it made so far (`devices.registrations`): one more is a reboot. */
+  readonly registrations: number;
+  /** Its last Register or Update, and the lifetime it registered with. */
+  readonly lastSeenAt: number | null;
+  readonly lifetimeS: number | null;
+  /** 3/0/11 as last read (the first non-zero instance, else 0); null: never reported. */
+  readonly errorCode: number | null;
+  readonly errorCodeReadAt: number | null;
 }
 
 export interface ActiveUpdate {
@@ -35,6 +43,9 @@ export interface ActiveUpdate {
   readonly executedAt: number | null;
   /** When the controller last brought the device back to Idle before writing the Package URI. */
   readonly resetAt: number | null;
+  /** While verifying: when the bake ends, and the device's registrations when it began. */
+  readonly bakeUntil: number | null;
+  readonly bakeRegistrations: number | null;
   readonly device: DeviceView;
 }
 

@@ -1,3 +1,4 @@
+import type { RolloutVerify } from '../../manifests/index.js';
 import { describeResult, describeState } from '../../store/update-codes.js';
 import { FirmwareState, UpdateResult } from '../../store/update-phase.js';
 import type { UpdateAction, UpdateDecision, UpdateOutcome } from './actions.js';
@@ -8,6 +9,7 @@ import {
   unknownResultReason,
 } from './failure-kinds.js';
 import type { ActiveUpdate } from './observation.js';
+import { planBake } from './plan-bake.js';
 
 /** What the desired state says about an active update's rollout; undefined: the rollout is gone. */
 export interface UpdateIntent {
@@ -16,6 +18,8 @@ export interface UpdateIntent {
   readonly withdrawReason?: string;
   /** Whether Execute may run now (maintenance window). */
   readonly executeAllowed: boolean;
+  /** The rollout's health checks after the update (spec.verify); undefined: none. */
+  readonly verify?: RolloutVerify | undefined;
 }
 
 export interface UpdatePlanContext {
@@ -47,7 +51,8 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
       : intent.targetVersion !== update.targetVersion
         ? `the rollout's target changed to ${intent.targetVersion}`
         : intent.withdrawReason;
-  if (withdrawReason !== undefined && update.phase !== 'updating') {
+  // Executed (the device installs, or runs, the new firmware): nothing left to withdraw.
+  if (withdrawReason !== undefined && update.phase !== 'updating' && update.phase !== 'verifying') {
     if (update.phase === 'pending') return finish(update, { phase: 'cancelled', reason: withdrawReason });
     return act({ kind: 'withdraw', update, reason: withdrawReason });
   }
@@ -118,7 +123,15 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
         infoReadAt >= executedAt &&
         device.firmwareVersion === update.targetVersion
       ) {
-        return finish(update, { phase: 'succeeded' });
+        const verify = intent?.verify;
+        if (verify === undefined) return finish(update, { phase: 'succeeded' });
+        return act({
+          kind: 'begin-bake',
+          update,
+          bakeSince: now,
+          bakeUntil: now + verify.bakeMs,
+          registrations: device.registrations,
+        });
       }
       // A registration since Execute is a restart unless the device still reports Updating (State 3)
       // since it: then it registered again while installing (its registration ran out meanwhile).
@@ -215,6 +228,8 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
       }
       return { actions: [], wait: 'updating' };
     }
+    case 'verifying':
+      return planBake(update, intent?.verify, ctx);
   }
 }
 
@@ -285,7 +300,7 @@ function act(action: UpdateAction): UpdateDecision {
   return { actions: [action] };
 }
 
-function finish(update: ActiveUpdate, outcome: UpdateOutcome): UpdateDecision {
+export function finish(update: ActiveUpdate, outcome: UpdateOutcome): UpdateDecision {
   return { actions: [{ kind: 'finish', update, outcome }] };
 }
 

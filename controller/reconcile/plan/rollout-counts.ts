@@ -13,6 +13,8 @@ export interface RolloutCounts {
   readonly downloading: number;
   readonly downloaded: number;
   readonly updating: number;
+  /** On the target and baking (spec.verify): in flight until the bake ends. */
+  readonly verifying: number;
   /** Devices this rollout brought to the target. */
   readonly succeeded: number;
   /** Devices whose updates failed with no attempt left. */
@@ -48,6 +50,7 @@ export const ROLLOUT_COUNT_FIELDS = [
   'downloading',
   'downloaded',
   'updating',
+  'verifying',
   'succeeded',
   'failed',
   'waitingForRetry',

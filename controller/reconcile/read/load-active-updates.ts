@@ -51,6 +51,8 @@ export async function loadActiveUpdates(
       'u.uri_written_at',
       'u.executed_at',
       'u.reset_at',
+      'u.bake_until',
+      'u.bake_registrations',
       'd.registration_state',
       'd.registered_at',
       'd.firmware_version',
@@ -61,6 +63,11 @@ export async function loadActiveUpdates(
       'd.fw_protocol_support',
       'd.model',
       'd.object_links',
+      'd.registrations',
+      'd.last_seen_at',
+      'd.lifetime_s',
+      'd.error_code',
+      'd.error_code_read_at',
     ])
     .where('u.finished_at', 'is', null)
     // An unfinished row is in an active phase (the CHECK firmware_updates_finished_consistent).
@@ -111,6 +118,8 @@ export async function loadActiveUpdates(
     uriWrittenAt: ms(r.uri_written_at),
     executedAt: ms(r.executed_at),
     resetAt: ms(r.reset_at),
+    bakeUntil: ms(r.bake_until),
+    bakeRegistrations: r.bake_registrations,
     device: {
       registrationState: r.registration_state,
       registeredAt: ms(r.registered_at),
@@ -122,6 +131,11 @@ export async function loadActiveUpdates(
       fwProtocolSupport: r.fw_protocol_support,
       model: r.model,
       canCancel: hasFirmwareCancel(r.object_links),
+      registrations: r.registrations,
+      lastSeenAt: ms(r.last_seen_at),
+      lifetimeS: r.lifetime_s,
+      errorCode: r.error_code,
+      errorCodeReadAt: ms(r.error_code_read_at),
     },
   }));
 }

@@ -47,6 +47,7 @@ const CLASS = {
   eligible: 15,
   unread: 16,
   unreadSkipped: 17,
+  inFlightVerifying: 18,
 } as const;
 
 const UNREAD = [CLASS.unread, CLASS.unreadSkipped];
@@ -55,6 +56,7 @@ const IN_FLIGHT = [
   CLASS.inFlightDownloading,
   CLASS.inFlightDownloaded,
   CLASS.inFlightUpdating,
+  CLASS.inFlightVerifying,
   CLASS.inFlightCancelling,
 ];
 /** Started devices that can still move: they hold their step open. */
@@ -78,6 +80,7 @@ const COUNTS: readonly (readonly [string, RawBuilder<unknown>])[] = [
   ['downloading', is(CLASS.inFlightDownloading)],
   ['downloaded', is(CLASS.inFlightDownloaded)],
   ['updating', is(CLASS.inFlightUpdating)],
+  ['verifying', is(CLASS.inFlightVerifying)],
   ['failed', is(CLASS.failed)],
   ['waiting_for_retry', is(CLASS.retryLater)],
   ['offline', is(CLASS.offline)],
@@ -166,6 +169,7 @@ function classifiedMembers(
               when a.phase in ('pending', 'downloading') then ${lit(CLASS.inFlightDownloading)}
               when a.phase = 'downloaded' then ${lit(CLASS.inFlightDownloaded)}
               when a.phase = 'updating' then ${lit(CLASS.inFlightUpdating)}
+              when a.phase = 'verifying' then ${lit(CLASS.inFlightVerifying)}
               else ${lit(CLASS.inFlightCancelling)}
             end
           when d.firmware_version = ${target} then
@@ -355,6 +359,7 @@ export async function readRollout(
     downloading: n('downloading'),
     downloaded: n('downloaded'),
     updating: n('updating'),
+    verifying: n('verifying'),
     succeeded: n('succeeded'),
     failed: n('failed'),
     waitingForRetry: n('waiting_for_retry'),

@@ -80,6 +80,7 @@ export async function reconcilePass(
       intents.set(rollout.name, {
         targetVersion: rollout.firmware.version,
         executeAllowed: plan.executeAllowed,
+        verify: rollout.verify,
         ...(plan.withdrawReason ? { withdrawReason: plan.withdrawReason } : {}),
       });
       if (role.kind === 'follower') continue;
@@ -121,6 +122,7 @@ function intentWithoutPlan(rollout: ResolvedRollout, options: PassOptions): Upda
     options.plannedWith?.get(rollout.name) ?? {
       targetVersion: rollout.firmware.version,
       executeAllowed: false,
+      verify: rollout.verify,
     }
   );
 }

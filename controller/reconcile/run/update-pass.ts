@@ -49,7 +49,14 @@ export interface UpdatePassResult {
 }
 
 export function noWaits(): Record<UpdateWait, number> {
-  return { 'device-offline': 0, downloading: 0, 'outside-window': 0, updating: 0, 'waiting-for-device': 0 };
+  return {
+    'device-offline': 0,
+    downloading: 0,
+    'outside-window': 0,
+    updating: 0,
+    verifying: 0,
+    'waiting-for-device': 0,
+  };
 }
 
 /**
@@ -146,7 +153,8 @@ export function sameIntents(
       y === undefined ||
       x.targetVersion !== y.targetVersion ||
       x.withdrawReason !== y.withdrawReason ||
-      x.executeAllowed !== y.executeAllowed
+      x.executeAllowed !== y.executeAllowed ||
+      JSON.stringify(x.verify) !== JSON.stringify(y.verify)
     ) {
       return false;
     }

@@ -127,7 +127,12 @@ export interface UpdateWork {
 }
 
 function isDatabaseOnly(step: UpdateStep): boolean {
-  return step.kind === 'mark-downloaded' || step.kind === 'rearm' || step.kind === 'finish';
+  return (
+    step.kind === 'mark-downloaded' ||
+    step.kind === 'rearm' ||
+    step.kind === 'begin-bake' ||
+    step.kind === 'finish'
+  );
 }
 
 function stepsOf(actions: readonly UpdateAction[]): UpdateStep[] {
@@ -317,6 +322,23 @@ async function runStep(
         { state: FirmwareState.DOWNLOADED },
         { type: 'UpdateRearmed', message: `${step.reason}; Execute again` },
       );
+    case 'begin-bake': {
+      const moved = await move(
+        'verifying',
+        { bake_until: new Date(step.bakeUntil), bake_registrations: step.registrations, deadline_at: null },
+        {
+          type: 'UpdateVerifying',
+          message: `now running ${update.targetVersion}; verifying until ${new Date(step.bakeUntil).toISOString()}`,
+          details: { bakeUntil: new Date(step.bakeUntil).toISOString() },
+        },
+        step.bakeSince,
+      );
+      if (moved) deps.logger?.info(logFields(update), `now on ${update.targetVersion}; baking`);
+      return moved;
+    }
+    case 'read-error-code':
+      await deps.ops.readErrorCode(update.endpoint);
+      return true;
     case 'poll-state':
       await deps.ops.pollFirmwareState(update.endpoint);
       return true;
@@ -480,6 +502,8 @@ async function finish(
       retryable: outcome.phase === 'failed' ? outcome.retryable : null,
       deadline_at: null,
       finished_at: now,
+      bake_until: null,
+      bake_registrations: null,
       ...record.changes,
     },
     event,

@@ -96,6 +96,8 @@ export interface UpdateChanges {
   readonly refusal_result?: number | null;
   readonly refused_at?: Date | null;
   readonly reset_at?: Date | null;
+  readonly bake_until?: Date | null;
+  readonly bake_registrations?: number | null;
 }
 
 /**
@@ -128,6 +130,8 @@ const OPTIONAL_COLUMNS = [
   ['refusal_result', 'smallint'],
   ['refused_at', 'timestamptz'],
   ['reset_at', 'timestamptz'],
+  ['bake_until', 'timestamptz'],
+  ['bake_registrations', 'integer'],
 ] as const satisfies readonly (readonly [keyof UpdateChanges, string])[];
 
 const RECORD_COLUMNS = sql.raw(

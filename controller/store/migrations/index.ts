@@ -12,6 +12,7 @@ import * as deviceCredentials from './0011-device-credentials.js';
 import * as replicasAndLeases from './0013-replicas-and-leases.js';
 import * as registrationSecurity from './0014-registration-security.js';
 import * as deviceOwner from './0015-device-owner.js';
+import * as updateVerifying from './0016-update-verifying.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -28,6 +29,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0013-replicas-and-leases': replicasAndLeases,
   '0014-registration-security': registrationSecurity,
   '0015-device-owner': deviceOwner,
+  '0016-update-verifying': updateVerifying,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import type { RolloutVerify } from '../../controller/manifests/index.js';
+import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/plan/observation.js';
+import { planUpdate } from '../../controller/reconcile/plan/plan-update.js';
+
+const T0 = Date.UTC(2026, 10, 1, 12);
+const EXECUTED = T0 - 120_000;
+const BAKE: RolloutVerify = { bakeMs: 600_000, maxReboots: 0, errorCodes: 'watch' };
+const QUIET = 30_000;
+
+function device(overrides: Partial<DeviceView> = {}): DeviceView {
+  return {
+    registrationState: 'registered',
+    registeredAt: EXECUTED + 20_000,
+    firmwareVersion: '2.0.0',
+    infoReadAt: EXECUTED + 21_000,
+    fwState: 0,
+    fwResult: 1,
+    fwReportedAt: EXECUTED + 21_000,
+    fwProtocolSupport: [2],
+    model: 'SIM1',
+    canCancel: true,
+    registrations: 4,
+    lastSeenAt: EXECUTED + 20_000,
+    lifetimeS: 300,
+    errorCode: 0,
+    errorCodeReadAt: EXECUTED + 21_000,
+    ...overrides,
+  };
+}
+
+/** An update in its bake since T0 (until T0 + 10 min); the device registered 4 times by then. */
+function baking(overrides: Partial<DeviceView> = {}): ActiveUpdate {
+  return {
+    id: 1,
+    deviceId: 1,
+    endpoint: 'dev-1',
+    rollout: 'r',
+    firmware: 'fw-2',
+    targetVersion: '2.0.0',
+    fromVersion: '1.0.0',
+    phase: 'verifying',
+    attempt: 1,
+    gitRevision: null,
+    createdAt: EXECUTED - 60_000,
+    phaseChangedAt: T0,
+    deadlineAt: null,
+    uriWrittenAt: EXECUTED - 50_000,
+    executedAt: EXECUTED,
+    resetAt: null,
+    bakeUntil: T0 + BAKE.bakeMs,
+    bakeRegistrations: 4,
+    device: device(overrides),
+  };
+}
+
+const plan = (update: ActiveUpdate, now: number, verify: RolloutVerify | undefined = BAKE) =>
+  planUpdate(update, {
+    now,
+    intent: { targetVersion: '2.0.0', executeAllowed: true, verify },
+    pollQuietMs: QUIET,
+  });
+
+const failedWith = (reason: string) => ({
+  actions: [
+    {
+      kind: 'finish',
+      outcome: { phase: 'failed', result: 0, reason, retryable: false, resetDevice: false },
+    },
+  ],
+});
+
+describe('planning an update with a bake (spec.verify)', () => {
+  it('begins the bake when the device reports the target, with the deadline and its registrations', () => {
+    const updating: ActiveUpdate = {
+      ...baking(),
+      phase: 'updating',
+      bakeUntil: null,
+      bakeRegistrations: null,
+    };
+    expect(plan(updating, T0)).toMatchObject({
+      actions: [{ kind: 'begin-bake', bakeUntil: T0 + 600_000, registrations: 4 }],
+    });
+    // Without a bake: succeeded at once, as before spec.verify.
+    const noBake = { targetVersion: '2.0.0', executeAllowed: true };
+    expect(planUpdate(updating, { now: T0, intent: noBake, pollQuietMs: QUIET })).toMatchObject({
+      actions: [{ kind: 'finish', outcome: { phase: 'succeeded' } }],
+    });
+  });
+
+  it('waits while healthy, and succeeds once the deadline passed', () => {
+    const healthy = baking({ lastSeenAt: T0 + 590_000, errorCodeReadAt: T0 + 590_000 });
+    expect(plan(healthy, T0 + 599_999)).toEqual({ actions: [], wait: 'verifying' });
+    expect(plan(healthy, T0 + 600_000)).toMatchObject({
+      actions: [{ kind: 'finish', outcome: { phase: 'succeeded' } }],
+    });
+  });
+
+  it('fails on more Registers than maxReboots, and counts them in the reason', () => {
+    expect(plan(baking({ registrations: 6, lastSeenAt: T0 + 5_000 }), T0 + 10_000)).toMatchObject(
+      failedWith('rebooted 2 times during bake'),
+    );
+    expect(plan(baking({ registrations: 5, lastSeenAt: T0 + 5_000 }), T0 + 10_000)).toMatchObject(
+      failedWith('rebooted 1 time during bake'),
+    );
+    // Within maxReboots it bakes on.
+    expect(
+      plan(baking({ registrations: 5, lastSeenAt: T0 + 5_000 }), T0 + 10_000, { ...BAKE, maxReboots: 1 }),
+    ).toMatchObject({ actions: [], wait: 'verifying' });
+  });
+
+  it('fails a device not seen for longer than its lifetime, even past the deadline', () => {
+    expect(plan(baking({ lastSeenAt: T0 - 1_000 }), T0 + 300_000)).toMatchObject({ wait: 'verifying' });
+    expect(plan(baking({ lastSeenAt: T0 - 1_000 }), T0 + 300_001)).toMatchObject(
+      failedWith('not seen for 300 s during bake'),
+    );
+    expect(plan(baking({ lastSeenAt: T0 - 1_000 }), T0 + 700_000)).toMatchObject(
+      failedWith('not seen for 300 s during bake'),
+    );
+  });
+
+  it('fails on a non-zero 3/0/11 read since Execute, unless errorCodes is ignore', () => {
+    const erring = baking({ errorCode: 5, errorCodeReadAt: T0 + 5_000, lastSeenAt: T0 + 5_000 });
+    expect(plan(erring, T0 + 10_000)).toMatchObject(failedWith('error code 3/0/11 = 5 during bake'));
+    expect(plan(erring, T0 + 10_000, { ...BAKE, errorCodes: 'ignore' })).toMatchObject({
+      actions: [],
+      wait: 'verifying',
+    });
+    // A code read before Execute belongs to the old firmware.
+    expect(plan(baking({ errorCode: 5, errorCodeReadAt: EXECUTED - 1 }), T0 + 10_000)).toMatchObject({
+      wait: 'verifying',
+    });
+  });
+
+  it('reads 3/0/11 again once the last read is older than pollQuietMs, where the device has it', () => {
+    const quiet = baking({ errorCodeReadAt: T0, lastSeenAt: T0 + 100_000 });
+    expect(plan(quiet, T0 + QUIET - 1)).toEqual({ actions: [], wait: 'verifying' });
+    expect(plan(quiet, T0 + QUIET)).toMatchObject({
+      actions: [{ kind: 'read-error-code' }],
+      wait: 'verifying',
+    });
+    // No 3/0/11 reported: nothing to read; ignore: not read.
+    expect(plan(baking({ errorCode: null, errorCodeReadAt: null }), T0 + QUIET)).toEqual({
+      actions: [],
+      wait: 'verifying',
+    });
+    expect(plan(quiet, T0 + QUIET, { ...BAKE, errorCodes: 'ignore' })).toEqual({
+      actions: [],
+      wait: 'verifying',
+    });
+  });
+
+  it('fails a device that reports another version during the bake (a rollback)', () => {
+    expect(
+      plan(baking({ firmwareVersion: '1.0.0', infoReadAt: T0 + 5_000, lastSeenAt: T0 + 5_000 }), T0 + 10_000),
+    ).toMatchObject(failedWith('reports 1.0.0 during bake'));
+  });
+
+  it('is not withdrawn by a changed target: it bakes on under its rollout, and its deadline holds', () => {
+    const update = baking({ lastSeenAt: T0 + 590_000, errorCodeReadAt: T0 + 590_000 });
+    const changed = { targetVersion: '3.0.0', executeAllowed: true, verify: BAKE };
+    expect(planUpdate(update, { now: T0 + 10_000, intent: changed, pollQuietMs: QUIET })).toEqual({
+      actions: [],
+      wait: 'verifying',
+    });
+    // The rollout is gone: the strictest checks, the stored deadline.
+    expect(planUpdate(update, { now: T0 + 600_000, intent: undefined, pollQuietMs: QUIET })).toMatchObject({
+      actions: [{ kind: 'finish', outcome: { phase: 'succeeded' } }],
+    });
+  });
+});
