@@ -96,6 +96,8 @@ export interface FirmwareUpdatesTable {
   retryable: boolean | null;
   git_revision: string | null;
   created_at: CreatedAt;
+  /** The database's now() at admission (migration 0017): maxPerMinute counts by it. */
+  admitted_at: ColumnType<Date | null, never, never>;
   phase_changed_at: Timestamp;
   /** When the current phase times out; null where no timeout applies. */
   deadline_at: Timestamp | null;

@@ -25,6 +25,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0014-registration-security',
           '0015-device-owner',
           '0016-update-verifying',
+          '0017-admitted-at',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

@@ -94,6 +94,11 @@ export async function startUpdates(
       message: `update ${row.from_version ?? '?'} -> ${row.target_version} started (attempt ${row.attempt})`,
       details: { attempt: row.attempt, from: row.from_version, to: row.target_version },
     }),
+    {
+      rollout: rollout.name,
+      maxInFlight: rollout.strategy.maxInFlight,
+      maxPerMinute: rollout.strategy.maxPerMinute,
+    },
   );
 }
 

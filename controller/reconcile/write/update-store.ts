@@ -28,8 +28,18 @@ export interface NewUpdate {
   readonly deadline_at?: Date | null;
 }
 
+/** A rollout's limits, enforced by the statement that admits its updates. */
+export interface AdmissionLimits {
+  readonly rollout: string;
+  readonly maxInFlight: number;
+  readonly maxPerMinute: number;
+}
+
 /**
- * Inserts new active updates and their events in one statement. A device that already has an
+ * Inserts new active updates and their events in one statement. With `limits`, the statement
+ * admits, in the order given, only as many as the rollout's active updates and its admissions of
+ * the last minute leave room for, counted in the same statement by the database's clock: the
+ * limits are global, whoever plans and whatever its clock says. A device that already has an
  * active update (another pass or replica won the race) is skipped by the one-active index, not
  * reported as an error; only the rows inserted are returned. The rows travel as one JSON
  * parameter: a multi-row VALUES would need 13 parameters a row, and PGlite's protocol parser
@@ -39,14 +49,16 @@ export async function beginUpdates(
   db: Kysely<Database>,
   values: readonly NewUpdate[],
   eventFor: (update: NewUpdate) => UpdateEvent,
+  limits?: AdmissionLimits,
 ): Promise<FirmwareUpdateRow[]> {
   if (values.length === 0) return [];
   // One row per device: a second would conflict with the first and still get an event.
   const unique = [...new Map(values.map((v) => [v.device_id, v])).values()];
-  const records = unique.map((v) => {
+  const records = unique.map((v, ordinal) => {
     const event = eventFor(v);
     return {
       ...v,
+      ordinal,
       event_type: event.type,
       event_message: event.message,
       event_details: event.details ?? {},
@@ -58,14 +70,23 @@ export async function beginUpdates(
         device_id int, endpoint text, rollout text, firmware text, target_version text,
         from_version text, attempt int, git_revision text, created_at timestamptz,
         phase_changed_at timestamptz, deadline_at timestamptz,
-        event_type text, event_message text, event_details json)
+        event_type text, event_message text, event_details json, ordinal int)
     ),
+    admitted as (${
+      limits === undefined
+        ? sql`select * from input`
+        : sql`select * from input order by ordinal limit greatest(0, least(
+            ${limits.maxInFlight} - (select count(*) from firmware_updates
+              where rollout = ${limits.rollout} and finished_at is null),
+            ${limits.maxPerMinute} - (select count(*) from firmware_updates
+              where rollout = ${limits.rollout} and admitted_at > now() - interval '1 minute')))`
+    }),
     started as (
       insert into firmware_updates (device_id, endpoint, rollout, firmware, target_version, from_version,
         attempt, git_revision, created_at, phase_changed_at, deadline_at, phase, finished_at)
       select device_id, endpoint, rollout, firmware, target_version, from_version,
         attempt, git_revision, coalesce(created_at, now()), phase_changed_at, deadline_at, 'pending', null
-      from input
+      from admitted
       on conflict (device_id) where finished_at is null do nothing
       returning *
     ),

@@ -13,6 +13,7 @@ import * as replicasAndLeases from './0013-replicas-and-leases.js';
 import * as registrationSecurity from './0014-registration-security.js';
 import * as deviceOwner from './0015-device-owner.js';
 import * as updateVerifying from './0016-update-verifying.js';
+import * as admittedAt from './0017-admitted-at.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -30,6 +31,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0014-registration-security': registrationSecurity,
   '0015-device-owner': deviceOwner,
   '0016-update-verifying': updateVerifying,
+  '0017-admitted-at': admittedAt,
 };
 
 export const migrationProvider: MigrationProvider = {
