@@ -172,9 +172,7 @@ export class Connection {
           // The client has our Finished: the final flight needs keeping no more. Not so for data
           // in the datagram of its Finished (a full handshake's client may send its first record
           // with its final flight, RFC 7918): our Finished may yet be lost and asked for again.
-          this.#handshake.close();
-          this.#handshake = undefined;
-          this.#records.dropEpochZero();
+          this.releaseHandshake();
         }
         this.#host.applicationData(this, plain);
         return true;
@@ -221,6 +219,22 @@ export class Connection {
     } else if (level === AlertLevel.fatal) {
       this.#finish(`peer sent fatal alert ${description}`);
     }
+  }
+
+  /** Whether the session still keeps its handshake's final flight (for a client that may ask again). */
+  get keepsHandshake(): boolean {
+    return this.#established !== undefined && this.#handshake !== undefined;
+  }
+
+  /**
+   * Forgets the finished handshake (its final flight, epoch 0): on the client's first datagram
+   * after it, or by the endpoint's sweep for a client that never sends one.
+   */
+  releaseHandshake(): void {
+    if (this.#established === undefined || this.#handshake === undefined) return;
+    this.#handshake.close();
+    this.#handshake = undefined;
+    this.#records.dropEpochZero();
   }
 
   #onEstablished(result: Established): void {

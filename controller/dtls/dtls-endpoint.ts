@@ -116,6 +116,8 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
   readonly #host: ConnectionHost;
   readonly #sessions = new Map<string, Connection>();
   readonly #handshakes = new Map<string, Connection>();
+  /** Sessions that still keep their handshake's final flight, oldest first (the sweep releases them). */
+  readonly #keepingHandshake = new Set<Connection>();
   /** ClientHellos in several fragments whose first one showed a valid cookie; they count as handshakes. */
   readonly #assemblies = new Map<string, ClientHelloAssembly>();
   readonly #sessionsByAddress = new Map<string, number>();
@@ -221,6 +223,12 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
     for (const connection of this.#handshakes.values()) {
       if (now - connection.createdAt < this.#limits.handshakeTimeoutMs) break;
       connection.close('handshake timed out', false);
+    }
+    // A client that never sent a datagram after its Finished: by now it has ours, or has given up.
+    for (const connection of this.#keepingHandshake) {
+      if (connection.keepsHandshake && now - connection.createdAt < this.#limits.handshakeTimeoutMs) break;
+      connection.releaseHandshake();
+      this.#keepingHandshake.delete(connection);
     }
     for (const [key, assembly] of this.#assemblies) {
       if (now - assembly.createdAt < this.#limits.handshakeTimeoutMs) break;
@@ -562,6 +570,7 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
     }
     this.#sessions.set(key, connection);
     increment(this.#sessionsByAddress, address);
+    if (connection.keepsHandshake) this.#keepingHandshake.add(connection);
     this.emit('session', this.#peer(connection, result), {
       resumed: result.resumed,
       cipherSuite: result.cipherSuite.name,
@@ -576,6 +585,7 @@ export class DtlsEndpoint extends EventEmitter<DtlsEndpointEvents> {
       if (connection.established === undefined)
         this.emit('handshakeFailure', { address, port: connection.port }, reason);
     }
+    this.#keepingHandshake.delete(connection);
     if (this.#sessions.get(key) === connection) {
       this.#sessions.delete(key);
       decrement(this.#sessionsByAddress, address);

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ClientSession } from '../../controller/dtls/index.js';
+import { ContentType } from '../../controller/dtls/constants.js';
+import { type ClientSession, DEFAULT_DTLS_LIMITS } from '../../controller/dtls/index.js';
 import { TestClient, type TestClientOptions } from './support/dtls-client.js';
 import { KEYS, TestServer, waitFor } from './support/dtls-server.js';
 import { ManualTimers } from './support/manual-timers.js';
@@ -156,5 +157,27 @@ describe('application data in the client’s final flight', () => {
     expect(await pong).toBe('pong:register');
     // The data came twice (with each copy of the flight): the layer above deduplicates (CoAP does).
     expect(server.received.map((r) => r.text)).toEqual(['register', 'register']);
+  });
+
+  it('full handshake: the sweep forgets the final flight of a session whose client sent nothing after it', async () => {
+    const serverClock = new ManualTimers();
+    server = await TestServer.start({ clock: serverClock });
+    const relay = await relayTo();
+    relay.holdFromServer = true;
+    const clientClock = new ManualTimers();
+    await connect({ serverPort: relay.port, firstData: Buffer.from('register'), clock: clientClock });
+    relay.toClient(await relay.nextFromServer()); // HelloVerifyRequest
+    relay.toClient(await relay.nextFromServer()); // ServerHello, ServerHelloDone
+    await relay.nextFromServer(); // ChangeCipherSpec, Finished: lost
+    await relay.nextFromServer(); // the answer to the data: lost
+
+    // Past the handshake timeout the session keeps its keys but no longer its final flight.
+    serverClock.advance(DEFAULT_DTLS_LIMITS.handshakeTimeoutMs);
+    server.endpoint.sweep();
+    expect(server.endpoint.stats().sessions).toBe(1);
+    clientClock.advance(1000); // the client sends its flight again
+    // The data in it is answered; the Finished is not sent again (its content type would be 20).
+    const next = await relay.nextFromServer();
+    expect(next[0]).toBe(ContentType.applicationData);
   });
 });
