@@ -35,6 +35,8 @@ export interface DeviceObjectValues {
   readonly model: string;
   readonly serial: string;
   readonly firmwareVersion: string;
+  /** 3/0/11 (one instance): 0 no error. */
+  readonly errorCode: number;
   readonly supportedBinding: string;
   readonly deviceType: string;
   readonly hardwareVersion: string;
@@ -59,7 +61,7 @@ export function deviceRecords(v: DeviceObjectValues): ResourceRecord[] {
     r('/3/0/1', v.model),
     r('/3/0/2', v.serial),
     r('/3/0/3', v.firmwareVersion),
-    r('/3/0/11/0', 0),
+    r('/3/0/11/0', v.errorCode),
     r('/3/0/16', v.supportedBinding),
     r('/3/0/17', v.deviceType),
     r('/3/0/18', v.hardwareVersion),

@@ -48,6 +48,18 @@ export const FAULT_KINDS = [
    * the Anjay client; another version installs.
    */
   'stuck-downloaded',
+  /**
+   * After installing an update it restarts again PARAM times (default 3), one second apart: a new
+   * Register each time, on the new version (a bake's maxReboots).
+   */
+  'reboot-loop',
+  /** After installing an update it reports Error Code 3/0/11 = PARAM (default 5) on the new version. */
+  'error-code',
+  /**
+   * After installing an update it registers once on the new version and never checks in again (no
+   * Update, no Register), though it still answers requests.
+   */
+  'vanish-after-update',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -171,4 +183,7 @@ or @ENDPOINT|ENDPOINT...; same --seed, same assignment. Faults:
   expire[:S]            at its first Update goes offline S seconds (default 2x lifetime), then registers anew
   reboot-mid-download   restarts once during its first download, comes back Idle with Result 0
   stuck-downloaded      its first target never installs: stays Downloaded (State 2, Result 8); a new URI only while Idle, else 4.00
+  reboot-loop[:N]       after an update restarts N more times (default 3), a second apart, on the new version
+  error-code[:C]        after an update reports Error Code 3/0/11 = C (default 5)
+  vanish-after-update   after an update registers once on the new version, then never checks in again
 example: --faults "download-fails=0.05,no-reregister=0.02,slow-download=0.1:2000,expire=@sim-000001"`;

@@ -61,4 +61,66 @@ describe('post-update health checks (spec.verify)', () => {
       ['succeeded', null],
     ]);
   });
+
+  /** Each fault of the simulator that a bake must catch, what (if anything) the test does, and the reason. */
+  const FAULTS = [
+    { fault: 'reboot-loop', lifetime: 86_400, advanceMs: 0, reason: /^rebooted [1-3] times? during bake$/ },
+    { fault: 'error-code', lifetime: 86_400, advanceMs: 0, reason: /^error code 3\/0\/11 = 5 during bake$/ },
+    {
+      fault: 'vanish-after-update',
+      lifetime: 60,
+      advanceMs: 61_000,
+      reason: /^not seen for 60 s during bake$/,
+    },
+  ] as const;
+
+  for (const { fault, lifetime, advanceMs, reason } of FAULTS) {
+    it(`fails the bake of a ${fault} device with its reason, trips the threshold and holds the next step`, async () => {
+      scene = await Scene.create(pglite);
+      const clock = createTestClock();
+      const { controller } = await scene.startRollout({
+        rollout: 'baked',
+        spec: `  strategy:
+    steps: [{ percent: 25 }, { percent: 100 }]
+    failureThreshold: { percent: 50, minUpdates: 1 }
+  verify: { bakeTime: 10m }
+`,
+        controller: { clock: clock.now },
+      });
+      // Every device has the fault: whichever the first step starts (members join as they are read).
+      await scene.addFleet({ count: 4, lifetime, faults: `${fault}=1` });
+      const db = scene.db;
+      await afterPassWhen(controller, async () => {
+        const u = await updatesOf(db);
+        return u[0]?.phase === 'verifying' || u[0]?.phase === 'failed';
+      });
+      if (advanceMs > 0) {
+        clock.advance(advanceMs);
+        controller.reconciler.trigger();
+      }
+      await afterPassWhen(controller, async () => {
+        const r = await db.selectFrom('rollouts').select('phase').executeTakeFirstOrThrow();
+        return r.phase === 'Paused';
+      });
+      const updates = await updatesOf(db);
+      expect(updates).toHaveLength(1);
+      expect(updates[0]).toMatchObject({
+        phase: 'failed',
+        retryable: false,
+        bake_until: null,
+      });
+      expect(updates[0]!.failure_reason).toMatch(reason);
+      const row = await db
+        .selectFrom('rollouts')
+        .select(['phase', 'paused_reason', 'counts'])
+        .executeTakeFirstOrThrow();
+      expect(row.paused_reason).toContain('failure threshold');
+      expect(row.paused_reason).toContain('during bake');
+      expect(row.counts).toMatchObject({ failed: 1, verifying: 0, inFlight: 0 });
+      // Held: past any bake, no other device starts.
+      clock.advance(20 * 60_000);
+      await settle(controller, 3);
+      expect(await updatesOf(db)).toHaveLength(1);
+    });
+  }
 });

@@ -26,6 +26,8 @@ export interface MutableValues {
   lifetime: number;
   binding: string;
   firmwareVersion: string;
+  /** 3/0/11 Error Code. */
+  errorCode: number;
   packageUri: string;
   state: FirmwareStateId;
   result: UpdateResultId;
@@ -68,6 +70,7 @@ export class DeviceContext {
       lifetime: options.lifetime ?? 300,
       binding: this.queueMode ? 'UQ' : 'U',
       firmwareVersion: options.version,
+      errorCode: 0,
       packageUri: '',
       state: FirmwareState.IDLE,
       result: UpdateResult.INITIAL,
@@ -100,6 +103,7 @@ export class DeviceContext {
       model: o.model,
       serial: o.serial ?? this.endpoint,
       firmwareVersion: this.values.firmwareVersion,
+      errorCode: this.values.errorCode,
       supportedBinding: this.queueMode ? 'UQ' : 'U',
       deviceType: o.deviceType ?? 'simulator',
       hardwareVersion: o.hardwareVersion ?? '1.0',

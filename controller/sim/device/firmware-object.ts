@@ -6,6 +6,9 @@ import { checkPackageUri, type PackageUriCheck } from '../package-uri.js';
 import type { DeviceContext } from './device-context.js';
 import { supportedProtocols } from './options.js';
 
+/** How far apart the restarts of the reboot-loop fault are. */
+const REBOOT_LOOP_INTERVAL_MS = 1000;
+
 /** Object 5: the pull-mode firmware update state machine, its download and its faults. */
 export class FirmwareObject {
   readonly #ctx: DeviceContext;
@@ -228,11 +231,27 @@ export class FirmwareObject {
       version = values.firmwareVersion;
     }
     this.#image = undefined;
+    const installed = version !== values.firmwareVersion;
     await power.reboot(() => {
       values.firmwareVersion = version;
       values.state = FirmwareState.IDLE;
       values.result = result;
+      if (installed && faults.has('error-code')) values.errorCode = faults.get('error-code') ?? 5;
       ctx.emit({ kind: 'state', endpoint: ctx.endpoint, state: FirmwareState.IDLE, result });
     });
+    if (!installed) return;
+    // Registered on the new version; from here on it never checks in again.
+    if (faults.has('vanish-after-update')) ctx.parts.registration.cancelTimers();
+    if (faults.has('reboot-loop')) this.#rebootAgain(faults.get('reboot-loop') ?? 3, ctx.generation);
+  }
+
+  /** Restarts `left` more times, a second apart, while nothing else restarted or stopped the device. */
+  #rebootAgain(left: number, generation: number): void {
+    const ctx = this.#ctx;
+    if (left <= 0) return;
+    ctx.clock.setTimeout(() => {
+      if (ctx.stopped || ctx.halted || ctx.generation !== generation) return;
+      void ctx.parts.power.reboot().then(() => this.#rebootAgain(left - 1, ctx.generation));
+    }, REBOOT_LOOP_INTERVAL_MS);
   }
 }
