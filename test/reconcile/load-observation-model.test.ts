@@ -254,7 +254,9 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
     const inGroup = (o: ResolvedRollout) => matchesSelector(o.group.selector, { endpoint: d.endpoint });
     let cls: Class;
     if (active?.rollout === rollout.name) cls = 'in-flight';
-    else if (d.firmware_version === target) cls = 'up-to-date';
+    // On the target after an update that failed there for good (a failed bake): failed.
+    else if (d.firmware_version === target)
+      cls = last?.phase === 'failed' && last.retryable !== true ? 'failed' : 'up-to-date';
     else if (others.some((o) => o.priority > rollout.priority && inGroup(o))) cls = 'owned-elsewhere';
     else if (others.some((o) => o.priority === rollout.priority && inGroup(o))) cls = 'conflicted';
     else if (active) cls = 'busy';

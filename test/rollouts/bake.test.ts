@@ -2,9 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { testBackends } from '../helpers/databases.js';
 import { afterPassWhen, createTestClock, Scene, settle, updatesOf } from '../helpers/rollout-fixture.js';
 
-const pglite = testBackends[0]!;
-
-describe('post-update health checks (spec.verify)', () => {
+describe.each(testBackends)('post-update health checks (spec.verify) on $name', (backend) => {
   let scene: Scene | undefined;
   afterEach(async () => {
     await scene?.close();
@@ -12,7 +10,7 @@ describe('post-update health checks (spec.verify)', () => {
   });
 
   it('bakes healthy devices until bakeTime passed on the controller clock; the next step waits for it', async () => {
-    scene = await Scene.create(pglite);
+    scene = await Scene.create(backend);
     const clock = createTestClock();
     const { controller } = await scene.startRollout({
       rollout: 'baked',
@@ -76,7 +74,7 @@ describe('post-update health checks (spec.verify)', () => {
 
   for (const { fault, lifetime, advanceMs, reason } of FAULTS) {
     it(`fails the bake of a ${fault} device with its reason, trips the threshold and holds the next step`, async () => {
-      scene = await Scene.create(pglite);
+      scene = await Scene.create(backend);
       const clock = createTestClock();
       const { controller } = await scene.startRollout({
         rollout: 'baked',

@@ -173,7 +173,13 @@ function classifiedMembers(
               else ${lit(CLASS.inFlightCancelling)}
             end
           when d.firmware_version = ${target} then
-            case when h.last_id = h.last_succeeded_id then ${lit(CLASS.upToDateSucceeded)} else ${lit(CLASS.upToDate)} end
+            case
+              when h.last_id = h.last_succeeded_id then ${lit(CLASS.upToDateSucceeded)}
+              -- It runs the target, but its update failed for good there (a failed bake): failed, not done.
+              when h.last_id = h.last_failed_id and h.last_retryable_failed_id is distinct from h.last_id
+                then ${lit(CLASS.failed)}
+              else ${lit(CLASS.upToDate)}
+            end
           when ${anyOf(higher)} then ${lit(CLASS.ownedElsewhere)}
           when ${anyOf(equal)} then ${lit(CLASS.conflicted)}
           when a.id is not null then ${lit(CLASS.busy)}
