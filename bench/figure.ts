@@ -16,6 +16,13 @@ export interface Figure {
   readonly met?: boolean;
   /** Supporting detail (raw counts, durations). */
   readonly note?: string;
+  /** Every run's value when the bench was repeated; `value` is then their median. */
+  readonly samples?: readonly number[];
+}
+
+/** Which way is better for a figure: rates and ratios up, sizes, times and query counts down. */
+export function higherIsBetter(unit: string): boolean {
+  return unit.startsWith('/') || unit === 'x raw';
 }
 
 export interface Goal {

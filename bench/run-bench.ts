@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { benchDatabases, pgliteDatabase, postgresDatabase } from './databases.js';
 import type { Figure } from './figure.js';
+import { summariseRuns } from './repeat.js';
 import { measureLwm2mThroughput } from './scenarios/lwm2m-throughput.js';
 import { measureControllerMemory } from './scenarios/memory.js';
 import { measureReconcilePass } from './scenarios/reconcile.js';
@@ -99,4 +100,20 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
 
 export async function writeResults(path: string, results: BenchResults): Promise<void> {
   await writeFile(path, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+/** `runBench` `times` times in a row; each figure becomes the median of its runs, every run kept as a sample. */
+export async function runBenchRepeated(times: number, options: BenchOptions): Promise<BenchResults> {
+  const runs: BenchResults[] = [];
+  for (let i = 0; i < times; i++) {
+    if (times > 1) options.log?.(`run ${i + 1} of ${times}`);
+    runs.push(await runBench(options));
+  }
+  const first = runs[0]!;
+  return {
+    ...first,
+    seconds: runs.reduce((sum, r) => sum + r.seconds, 0),
+    figures: summariseRuns(runs.map((r) => r.figures)),
+    failures: runs.flatMap((r) => r.failures),
+  };
 }

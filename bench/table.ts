@@ -1,3 +1,4 @@
+import type { Comparison } from './compare.js';
 import type { Figure } from './figure.js';
 
 function formatValue(f: Figure): string {
@@ -22,10 +23,29 @@ export function formatTable(figures: readonly Figure[]): string {
       f.goal === undefined ? '' : `${f.met ? 'MET   ' : 'MISSED'} ${f.goal}`,
     ]),
   ];
+  return alignColumns(rows, [1, 2]);
+}
+
+/** Before, after and the verdict per figure; the spread shows when a bench was repeated. */
+export function formatComparison(comparisons: readonly Comparison[]): string {
+  const cell = (f: Figure | undefined) => {
+    if (!f) return '-';
+    const s = f.samples;
+    return s && s.length > 1 ? `${formatValue(f)} (${s.length} runs)` : formatValue(f);
+  };
+  const rows = [
+    ['measured', 'before', 'after', 'verdict'],
+    ...comparisons.map((c) => [c.what, cell(c.before), cell(c.after), c.verdict]),
+  ];
+  return alignColumns(rows, [1, 2]);
+}
+
+/** Rows under a header and a rule; the columns listed are numbers, right-aligned. */
+function alignColumns(rows: readonly (readonly string[])[], numeric: readonly number[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) =>
+  const line = (r: readonly string[]) =>
     r
-      .map((cell, i) => (i === 1 || i === 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .map((text, i) => (numeric.includes(i) ? text.padStart(widths[i]!) : text.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
