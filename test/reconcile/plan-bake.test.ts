@@ -2,56 +2,37 @@ import { describe, expect, it } from 'vitest';
 import type { RolloutVerify } from '../../controller/manifests/index.js';
 import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/plan/observation.js';
 import { planUpdate } from '../../controller/reconcile/plan/plan-update.js';
+import { activeUpdate, T0 } from '../helpers/active-update.js';
 
-const T0 = Date.UTC(2026, 10, 1, 12);
 const EXECUTED = T0 - 120_000;
 const BAKE: RolloutVerify = { bakeMs: 600_000, maxReboots: 0, errorCodes: 'watch' };
 const QUIET = 30_000;
 
-function device(overrides: Partial<DeviceView> = {}): DeviceView {
-  return {
-    registrationState: 'registered',
-    registeredAt: EXECUTED + 20_000,
-    firmwareVersion: '2.0.0',
-    infoReadAt: EXECUTED + 21_000,
-    fwState: 0,
-    fwResult: 1,
-    fwReportedAt: EXECUTED + 21_000,
-    fwProtocolSupport: [2],
-    model: 'SIM1',
-    canCancel: true,
-    registrations: 4,
-    lastSeenAt: EXECUTED + 20_000,
-    lifetimeS: 300,
-    errorCode: 0,
-    errorCodeReadAt: EXECUTED + 21_000,
-    ...overrides,
-  };
-}
-
 /** An update in its bake since T0 (until T0 + 10 min); the device registered 4 times by then. */
 function baking(overrides: Partial<DeviceView> = {}): ActiveUpdate {
-  return {
-    id: 1,
-    deviceId: 1,
-    endpoint: 'dev-1',
-    rollout: 'r',
-    firmware: 'fw-2',
-    targetVersion: '2.0.0',
-    fromVersion: '1.0.0',
-    phase: 'verifying',
-    attempt: 1,
-    gitRevision: null,
-    createdAt: EXECUTED - 60_000,
-    phaseChangedAt: T0,
-    deadlineAt: null,
-    uriWrittenAt: EXECUTED - 50_000,
-    executedAt: EXECUTED,
-    resetAt: null,
-    bakeUntil: T0 + BAKE.bakeMs,
-    bakeRegistrations: 4,
-    device: device(overrides),
-  };
+  return activeUpdate(
+    {
+      phase: 'verifying',
+      createdAt: EXECUTED - 60_000,
+      deadlineAt: null,
+      uriWrittenAt: EXECUTED - 50_000,
+      executedAt: EXECUTED,
+      bakeUntil: T0 + BAKE.bakeMs,
+      bakeRegistrations: 4,
+    },
+    {
+      registeredAt: EXECUTED + 20_000,
+      firmwareVersion: '2.0.0',
+      infoReadAt: EXECUTED + 21_000,
+      fwResult: 1,
+      fwReportedAt: EXECUTED + 21_000,
+      registrations: 4,
+      lastSeenAt: EXECUTED + 20_000,
+      errorCode: 0,
+      errorCodeReadAt: EXECUTED + 21_000,
+      ...overrides,
+    },
+  );
 }
 
 const plan = (update: ActiveUpdate, now: number, verify: RolloutVerify | undefined = BAKE) =>

@@ -1,50 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/plan/observation.js';
 import { planUpdate } from '../../controller/reconcile/plan/plan-update.js';
+import { activeUpdate, T0 } from '../helpers/active-update.js';
 
-const T0 = Date.UTC(2026, 10, 1, 12);
 const EXECUTED = T0 + 100;
 
 /** An update in Updating since EXECUTED; the device as described (registered an hour before T0). */
 function updating(device: Partial<DeviceView>): ActiveUpdate {
-  return {
-    id: 1,
-    deviceId: 1,
-    endpoint: 'dev-1',
-    rollout: 'r',
-    firmware: 'fw-2',
-    targetVersion: '2.0.0',
-    fromVersion: '1.0.0',
-    phase: 'updating',
-    attempt: 1,
-    gitRevision: null,
-    createdAt: T0,
-    phaseChangedAt: EXECUTED,
-    deadlineAt: T0 + 900_000,
-    uriWrittenAt: T0 + 10,
-    executedAt: EXECUTED,
-    resetAt: null,
-    bakeUntil: null,
-    bakeRegistrations: null,
-    device: {
-      registrationState: 'registered',
+  return activeUpdate(
+    {
+      phase: 'updating',
+      phaseChangedAt: EXECUTED,
+      deadlineAt: T0 + 900_000,
+      uriWrittenAt: T0 + 10,
+      executedAt: EXECUTED,
+    },
+    {
       registeredAt: T0 - 3_600_000,
-      firmwareVersion: '1.0.0',
       infoReadAt: T0 - 3_600_000,
       fwState: 3,
-      fwResult: 0,
       fwReportedAt: EXECUTED + 5,
-      fwProtocolSupport: [2],
-      model: 'SIM1',
-      canCancel: true,
       registrations: 2,
       lastSeenAt: T0,
-      lifetimeS: 300,
-      errorCode: null,
-      errorCodeReadAt: null,
       ...device,
     },
-  };
+  );
 }
 
 const ctx = (now: number) => ({

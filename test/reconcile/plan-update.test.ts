@@ -1,58 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { classifyUriRefusal } from '../../controller/reconcile/plan/failure-kinds.js';
-import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/plan/observation.js';
+import type { DeviceView } from '../../controller/reconcile/plan/observation.js';
 import { planUpdate, type UpdatePlanContext } from '../../controller/reconcile/plan/plan-update.js';
-
-const T0 = Date.UTC(2026, 10, 1, 12);
-
-function device(overrides: Partial<DeviceView> = {}): DeviceView {
-  return {
-    registrationState: 'registered',
-    registeredAt: T0 - 60_000,
-    firmwareVersion: '1.0.0',
-    infoReadAt: T0 - 59_000,
-    fwState: 0,
-    fwResult: 0,
-    fwReportedAt: T0 - 59_000,
-    fwProtocolSupport: [2],
-    model: 'SIM1',
-    canCancel: true,
-    registrations: 1,
-    lastSeenAt: T0 - 60_000,
-    lifetimeS: 300,
-    errorCode: null,
-    errorCodeReadAt: null,
-    ...overrides,
-  };
-}
-
-function update(
-  overrides: Partial<ActiveUpdate> = {},
-  deviceOverrides: Partial<DeviceView> = {},
-): ActiveUpdate {
-  return {
-    id: 1,
-    deviceId: 1,
-    endpoint: 'dev-1',
-    rollout: 'r',
-    firmware: 'fw-2',
-    targetVersion: '2.0.0',
-    fromVersion: '1.0.0',
-    phase: 'pending',
-    attempt: 1,
-    gitRevision: null,
-    createdAt: T0,
-    phaseChangedAt: T0,
-    deadlineAt: T0 + 600_000,
-    uriWrittenAt: null,
-    executedAt: null,
-    resetAt: null,
-    bakeUntil: null,
-    bakeRegistrations: null,
-    device: device(deviceOverrides),
-    ...overrides,
-  };
-}
+import { T0, activeUpdate as update } from '../helpers/active-update.js';
 
 const ctx = (
   now: number,

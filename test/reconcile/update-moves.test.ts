@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/plan/observation.js';
+import type { ActiveUpdate } from '../../controller/reconcile/plan/observation.js';
 import { planUpdate, type UpdateIntent } from '../../controller/reconcile/plan/plan-update.js';
 import type { DeviceOps, FirmwareReport } from '../../controller/reconcile/write/device-ops.js';
 import { type ExecutorDeps, runSteps, splitWork } from '../../controller/reconcile/write/executor.js';
@@ -14,6 +14,7 @@ import {
   phasesBefore,
   UPDATE_PHASES,
 } from '../../controller/store/index.js';
+import { activeUpdate, T0 } from '../helpers/active-update.js';
 
 describe('the table of update moves', () => {
   it('starts every move from an active phase and leads to a phase the code defines', () => {
@@ -51,7 +52,6 @@ describe('the table of update moves', () => {
   });
 });
 
-const T0 = Date.UTC(2026, 10, 1, 12);
 const QUIET = 100;
 
 const ok = { kind: 'ok', code: '2.04' } as const;
@@ -101,44 +101,31 @@ function* updates(): Generator<ActiveUpdate> {
               for (const expired of [false, true])
                 for (const resetAt of phase === 'pending' ? [null, T0 - 950] : [null])
                   for (const health of phase === 'verifying' ? BAKE_HEALTH : [BAKE_HEALTH[0]!]) {
-                    const device: DeviceView = {
-                      registrationState: 'registered',
-                      registeredAt,
-                      firmwareVersion,
-                      infoReadAt: T0 - 200,
-                      fwState,
-                      fwResult,
-                      fwReportedAt,
-                      fwProtocolSupport: [2],
-                      model: 'SIM1',
-                      canCancel: true,
-                      registrations: health.registrations,
-                      lastSeenAt: T0 - 100,
-                      lifetimeS: 300,
-                      errorCode: health.errorCode,
-                      errorCodeReadAt: T0 - 100,
-                    };
-                    yield {
-                      id: 1,
-                      deviceId: 1,
-                      endpoint: 'dev-1',
-                      rollout: 'r',
-                      firmware: 'fw-2',
-                      targetVersion: '2.0.0',
-                      fromVersion: '1.0.0',
-                      phase,
-                      attempt: 1,
-                      gitRevision: null,
-                      createdAt: T0 - 1000,
-                      phaseChangedAt: T0 - 1000,
-                      deadlineAt: expired ? T0 - 1 : T0 + 10_000,
-                      uriWrittenAt: phase === 'pending' ? null : T0 - 900,
-                      executedAt: phase === 'updating' ? T0 - 800 : null,
-                      resetAt,
-                      bakeUntil: phase === 'verifying' ? (expired ? T0 - 1 : T0 + 10_000) : null,
-                      bakeRegistrations: phase === 'verifying' ? 1 : null,
-                      device,
-                    };
+                    yield activeUpdate(
+                      {
+                        phase,
+                        createdAt: T0 - 1000,
+                        phaseChangedAt: T0 - 1000,
+                        deadlineAt: expired ? T0 - 1 : T0 + 10_000,
+                        uriWrittenAt: phase === 'pending' ? null : T0 - 900,
+                        executedAt: phase === 'updating' ? T0 - 800 : null,
+                        resetAt,
+                        bakeUntil: phase === 'verifying' ? (expired ? T0 - 1 : T0 + 10_000) : null,
+                        bakeRegistrations: phase === 'verifying' ? 1 : null,
+                      },
+                      {
+                        registeredAt,
+                        firmwareVersion,
+                        infoReadAt: T0 - 200,
+                        fwState,
+                        fwResult,
+                        fwReportedAt,
+                        registrations: health.registrations,
+                        lastSeenAt: T0 - 100,
+                        errorCode: health.errorCode,
+                        errorCodeReadAt: T0 - 100,
+                      },
+                    );
                   }
 }
 

@@ -1,0 +1,55 @@
+import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/plan/observation.js';
+
+/** The planner tests' "now": 1 Nov 2026, 12:00 UTC. */
+export const T0 = Date.UTC(2026, 10, 1, 12);
+
+/** A registered device on 1.0.0, read a minute before T0, idle (State 0), no Error Code object. */
+export function deviceView(overrides: Partial<DeviceView> = {}): DeviceView {
+  return {
+    registrationState: 'registered',
+    registeredAt: T0 - 60_000,
+    firmwareVersion: '1.0.0',
+    infoReadAt: T0 - 59_000,
+    fwState: 0,
+    fwResult: 0,
+    fwReportedAt: T0 - 59_000,
+    fwProtocolSupport: [2],
+    model: 'SIM1',
+    canCancel: true,
+    registrations: 1,
+    lastSeenAt: T0 - 60_000,
+    lifetimeS: 300,
+    errorCode: null,
+    errorCodeReadAt: null,
+    ...overrides,
+  };
+}
+
+/** A pending update of dev-1 from 1.0.0 to 2.0.0, created at T0, due in 10 minutes, on `deviceView`. */
+export function activeUpdate(
+  overrides: Partial<ActiveUpdate> = {},
+  deviceOverrides: Partial<DeviceView> = {},
+): ActiveUpdate {
+  return {
+    id: 1,
+    deviceId: 1,
+    endpoint: 'dev-1',
+    rollout: 'r',
+    firmware: 'fw-2',
+    targetVersion: '2.0.0',
+    fromVersion: '1.0.0',
+    phase: 'pending',
+    attempt: 1,
+    gitRevision: null,
+    createdAt: T0,
+    phaseChangedAt: T0,
+    deadlineAt: T0 + 600_000,
+    uriWrittenAt: null,
+    executedAt: null,
+    resetAt: null,
+    bakeUntil: null,
+    bakeRegistrations: null,
+    device: deviceView(deviceOverrides),
+    ...overrides,
+  };
+}
