@@ -1,9 +1,9 @@
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PskKey, StaticCredentialDirectory } from '../../controller/credentials/index.js';
 import { type ClientSession, DtlsClientConnection } from '../../controller/dtls/index.js';
-import { Lwm2mServer, type RegistrationRefusedEvent } from '../../controller/lwm2m/index.js';
+import type { RegistrationRefusedEvent } from '../../controller/lwm2m/index.js';
 import {
   CoapOption,
   Code,
@@ -13,6 +13,7 @@ import {
   MessageType,
 } from '../../controller/sim/coap/coap-message.js';
 import { type DevicePsk, locationOf, pathOf, RawDevice } from './support/raw-device.js';
+import { rawDeviceServer } from './support/raw-device-server.js';
 
 const PSK: Record<string, DevicePsk> = {
   'dev-a': { identity: 'id-a', key: 'key-of-device-a!' },
@@ -26,37 +27,13 @@ const credentials = new StaticCredentialDirectory([
   { endpoint: 'dev-b', identity: 'id-b', key: new PskKey(Buffer.from(PSK['dev-b']!.key)) },
 ]);
 
-let server: Lwm2mServer;
-const devices: RawDevice[] = [];
+const lwm2m = rawDeviceServer(() => ({ host: '127.0.0.1', coaps: { port: 0 }, credentials }));
 
-beforeEach(async () => {
-  server = await Lwm2mServer.start({
-    port: 0,
-    host: '127.0.0.1',
-    coaps: { port: 0 },
-    credentials,
-    expirySweepMs: 0,
-  });
-});
-afterEach(async () => {
-  await Promise.all(devices.splice(0).map((d) => d.close()));
-  await server.stop();
-});
-
-async function overDtls(psk: DevicePsk): Promise<RawDevice> {
-  const d = await RawDevice.openDtls(server.address('psk').port, psk);
-  devices.push(d);
-  return d;
-}
-
-async function overUdp(): Promise<RawDevice> {
-  const d = await RawDevice.open(server.address('none').port);
-  devices.push(d);
-  return d;
-}
+const overDtls = (psk: DevicePsk) => lwm2m.openDtls(psk);
+const overUdp = () => lwm2m.open();
 
 function nextRefusal(): Promise<RegistrationRefusedEvent> {
-  return once(server, 'refused').then(([e]) => e as RegistrationRefusedEvent);
+  return once(lwm2m.server, 'refused').then(([e]) => e as RegistrationRefusedEvent);
 }
 
 describe('registration over DTLS', () => {
@@ -64,9 +41,9 @@ describe('registration over DTLS', () => {
     const d = await overDtls(PSK['dev-a']!);
     const answer = await d.register(['ep=dev-a', 'lwm2m=1.1']);
     expect(answer.code).toBe('2.01');
-    expect(server.registration('dev-a')).toMatchObject({ security: 'psk', identity: 'id-a' });
+    expect(lwm2m.server.registration('dev-a')).toMatchObject({ security: 'psk', identity: 'id-a' });
 
-    const read = server.device('dev-a').read('/3/0/3');
+    const read = lwm2m.server.device('dev-a').read('/3/0/3');
     const req = await d.nextRequest();
     expect(pathOf(req.packet)).toBe('/3/0/3');
     d.answer(req, '2.05', Buffer.from('1.0.0'), 0);
@@ -75,7 +52,7 @@ describe('registration over DTLS', () => {
     const [id] = locationOf(answer).slice(1);
     expect((await d.update(id!)).code).toBe('2.04');
     expect((await d.deregister(id!)).code).toBe('2.02');
-    expect(server.registration('dev-a')).toBeUndefined();
+    expect(lwm2m.server.registration('dev-a')).toBeUndefined();
   });
 
   it('refuses (4.03) a Register for an endpoint the identity does not belong to, with a refused event', async () => {
@@ -90,7 +67,7 @@ describe('registration over DTLS', () => {
       reason: 'identity-of-another-endpoint',
       peer: { identity: 'id-b' },
     });
-    expect(server.registration('dev-a')).toBeUndefined();
+    expect(lwm2m.server.registration('dev-a')).toBeUndefined();
   });
 
   it('refuses (4.03) an endpoint that has credentials over plain CoAP, with a refused event', async () => {
@@ -98,24 +75,24 @@ describe('registration over DTLS', () => {
     const refused = nextRefusal();
     expect((await d.register(['ep=dev-a', 'lwm2m=1.1'])).code).toBe('4.03');
     expect(await refused).toMatchObject({ operation: 'register', reason: 'credentials-required' });
-    expect(server.registration('dev-a')).toBeUndefined();
+    expect(lwm2m.server.registration('dev-a')).toBeUndefined();
     // An endpoint without credentials still registers over plain CoAP.
     expect((await d.register(['ep=plain-1', 'lwm2m=1.1'])).code).toBe('2.01');
-    expect(server.registration('plain-1')).toMatchObject({ security: 'none', identity: undefined });
+    expect(lwm2m.server.registration('plain-1')).toMatchObject({ security: 'none', identity: undefined });
   });
 
   it('never completes a handshake with a wrong key or an unknown identity: nothing registers', async () => {
-    const port = server.address('psk').port;
+    const port = lwm2m.server.address('psk').port;
     await expect(RawDevice.openDtls(port, { identity: 'id-a', key: 'not-the-right-k' })).rejects.toThrow();
     await expect(RawDevice.openDtls(port, { identity: 'nobody', key: 'key-of-device-a!' })).rejects.toThrow();
-    expect([...server.registrations()]).toEqual([]);
+    expect([...lwm2m.server.registrations()]).toEqual([]);
   });
 
   it('keeps a registration from a takeover: another identity, plain CoAP, or its id from elsewhere', async () => {
     const owner = await overDtls(PSK['dev-a']!);
     const answer = await owner.register(['ep=dev-a', 'lwm2m=1.1']);
     const [id] = locationOf(answer).slice(1);
-    const registered = server.registration('dev-a');
+    const registered = lwm2m.server.registration('dev-a');
 
     const other = await overDtls(PSK['dev-b']!);
     expect((await other.register(['ep=dev-a', 'lwm2m=1.1'])).code).toBe('4.03');
@@ -127,10 +104,10 @@ describe('registration over DTLS', () => {
     expect(await updateRefused).toMatchObject({ operation: 'update', reason: 'another-source' });
     expect((await plain.update(id!)).code).toBe('4.04');
     expect((await plain.deregister(id!)).code).toBe('4.04');
-    expect(server.registration('dev-a')).toBe(registered);
+    expect(lwm2m.server.registration('dev-a')).toBe(registered);
 
     // The downlink still reaches the owner, not the others.
-    const read = server.device('dev-a').read('/3/0/3');
+    const read = lwm2m.server.device('dev-a').read('/3/0/3');
     const req = await owner.nextRequest();
     owner.answer(req, '2.05', Buffer.from('1.0.0'), 0);
     expect(await read).toMatchObject({ kind: 'ok' });
@@ -139,14 +116,14 @@ describe('registration over DTLS', () => {
   it('lets another session that authenticates as the endpoint replace its registration', async () => {
     const first = await overDtls(PSK['dev-a']!);
     expect((await first.register(['ep=dev-a', 'lwm2m=1.1'])).code).toBe('2.01');
-    const firstRegistration = server.registration('dev-a')!;
+    const firstRegistration = lwm2m.server.registration('dev-a')!;
     const second = await overDtls(PSK['dev-a2']!);
-    const registered = once(server, 'registered');
+    const registered = once(lwm2m.server, 'registered');
     expect((await second.register(['ep=dev-a', 'lwm2m=1.1'])).code).toBe('2.01');
     const [event] = await registered;
     expect(event.previous).toBe(firstRegistration);
-    expect(server.registration('dev-a')).toMatchObject({ identity: 'id-a-second' });
-    const read = server.device('dev-a').read('/3/0/3');
+    expect(lwm2m.server.registration('dev-a')).toMatchObject({ identity: 'id-a-second' });
+    const read = lwm2m.server.device('dev-a').read('/3/0/3');
     const req = await second.nextRequest();
     second.answer(req, '2.05', Buffer.from('2.0.0'), 0);
     expect(await read).toMatchObject({ kind: 'ok', records: [{ value: '2.0.0' }] });
@@ -155,11 +132,11 @@ describe('registration over DTLS', () => {
   it('takes an Update from a new session of the same identity (a new port after a NAT rebinding)', async () => {
     const first = await overDtls(PSK['dev-a']!);
     const [id] = locationOf(await first.register(['ep=dev-a', 'lwm2m=1.1'])).slice(1);
-    const oldPort = server.registration('dev-a')!.port;
+    const oldPort = lwm2m.server.registration('dev-a')!.port;
     const again = await overDtls(PSK['dev-a']!);
     expect((await again.update(id!)).code).toBe('2.04');
-    expect(server.registration('dev-a')!.port).not.toBe(oldPort);
-    const read = server.device('dev-a').read('/3/0/3');
+    expect(lwm2m.server.registration('dev-a')!.port).not.toBe(oldPort);
+    const read = lwm2m.server.device('dev-a').read('/3/0/3');
     const req = await again.nextRequest();
     again.answer(req, '2.05', Buffer.from('1.0.0'), 0);
     expect(await read).toMatchObject({ kind: 'ok' });
@@ -193,7 +170,7 @@ describe('a Register in the datagram of the client’s Finished', () => {
           credentials: { identity: Buffer.from(psk.identity), key: Buffer.from(psk.key) },
           ...(resume ? { resume } : {}),
           firstData: register,
-          send: (datagram) => socket.send(datagram, server.address('psk').port, '127.0.0.1'),
+          send: (datagram) => socket.send(datagram, lwm2m.server.address('psk').port, '127.0.0.1'),
           handlers: {
             data: (data) => {
               const answer = decodeMessage(data);
@@ -218,9 +195,9 @@ describe('a Register in the datagram of the client’s Finished', () => {
   it('registers after a full handshake and after a resumed one', async () => {
     const full = await registerInFinalFlight(PSK['dev-a']!);
     expect(full).toMatchObject({ code: '2.01', resumed: false });
-    expect(server.registration('dev-a')).toMatchObject({ security: 'psk', identity: 'id-a' });
+    expect(lwm2m.server.registration('dev-a')).toMatchObject({ security: 'psk', identity: 'id-a' });
     const resumed = await registerInFinalFlight(PSK['dev-a']!, full.session);
     expect(resumed).toMatchObject({ code: '2.01', resumed: true });
-    expect(server.registration('dev-a')).toMatchObject({ security: 'psk', identity: 'id-a' });
+    expect(lwm2m.server.registration('dev-a')).toMatchObject({ security: 'psk', identity: 'id-a' });
   });
 });

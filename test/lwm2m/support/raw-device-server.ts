@@ -1,12 +1,14 @@
 import { afterEach, beforeEach, expect } from 'vitest';
 import { Lwm2mServer, type Lwm2mServerOptions } from '../../../controller/lwm2m/lwm2m-server.js';
-import { RawDevice } from './raw-device.js';
+import { type DevicePsk, RawDevice } from './raw-device.js';
 
 export interface RawDeviceServer {
   /** The server of the running test. */
   readonly server: Lwm2mServer;
   /** Opens a raw device (bound to `address`, default 127.0.0.1) against the server; closed after the test. */
   open(address?: string): Promise<RawDevice>;
+  /** Opens a raw device on a DTLS session with `psk` against the server's coaps port; closed after the test. */
+  openDtls(psk: DevicePsk): Promise<RawDevice>;
   /** Opens a raw device and registers it as `ep` with LwM2M 1.1, expecting 2.01. */
   registered(ep: string): Promise<RawDevice>;
   /** Stops the server and starts another (port 0, no expiry sweep, `options`) for the rest of the test. */
@@ -37,6 +39,11 @@ export function rawDeviceServer(options: () => Lwm2mServerOptions = () => ({})):
     },
     async open(address) {
       const d = await RawDevice.open(handle.server.address().port, { address });
+      devices.push(d);
+      return d;
+    },
+    async openDtls(psk) {
+      const d = await RawDevice.openDtls(handle.server.address('psk').port, psk);
       devices.push(d);
       return d;
     },
