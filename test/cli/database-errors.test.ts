@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../controller/store/index.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { lockDataDir } from '../../controller/store/data-dir-lock.js';
 import { runOtactl } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { closedPort } from './support/fixtures.js';
 
 let dir: string;
@@ -11,6 +12,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'otactl-cli-'));
 });
 afterEach(async () => {
+  vi.unstubAllEnvs();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -24,20 +26,19 @@ function expectOneClearLine(stderr: string, pattern: RegExp): void {
 describe('otactl migrate', () => {
   it('migrates an embedded database directory, then reports it up to date', async () => {
     const db = join(dir, 'db');
-    const first = await runOtactl(['migrate', '--db', db]);
+    const first = await runMain(['migrate', '--db', db]);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/applied 0001-initial/);
-    const second = await runOtactl(['migrate', '--db', db]);
+    const second = await runMain(['migrate', '--db', db]);
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/already up to date/);
   });
 
   it('takes DATABASE_URL when --db is not given', async () => {
     const port = await closedPort();
-    const result = await runOtactl(['migrate'], {
-      env: { DATABASE_URL: `postgres://u:secret@127.0.0.1:${port}/x` },
-    });
+    vi.stubEnv('DATABASE_URL', `postgres://u:secret@127.0.0.1:${port}/x`);
+    const result = await runMain(['migrate']);
     expect(result.code).toBe(1);
     expectOneClearLine(
       result.stderr,
@@ -47,28 +48,31 @@ describe('otactl migrate', () => {
   });
 
   it('names a database URL it does not support', async () => {
-    const result = await runOtactl(['migrate', '--db', 'mysql://localhost/x']);
+    const result = await runMain(['migrate', '--db', 'mysql://localhost/x']);
     expect(result.code).toBe(1);
     expectOneClearLine(result.stderr, /unsupported database "mysql:\/\/localhost\/x"/);
   });
 
   it('refuses a data directory that another otactl is using', async () => {
     const db = join(dir, 'db');
-    const holder = await openDatabase({ kind: 'pglite', dataDir: db });
+    // The holder is this test process, holding the lock an open embedded database holds (the store
+    // tests show openDatabase takes it); a second otactl process, the real executable, is refused
+    // with exit status 1 before it opens anything.
+    const holder = await lockDataDir(db);
+    if (holder.kind !== 'locked') throw new Error(`expected to lock ${db}, got ${holder.kind}`);
     try {
-      // The holder is this test process; a second otactl process must be refused.
       const result = await runOtactl(['migrate', '--db', db]);
       expect(result.code).toBe(1);
       expectOneClearLine(result.stderr, new RegExp(`is in use by another otactl \\(pid ${process.pid}\\)`));
     } finally {
-      await holder.close();
+      await holder.release();
     }
   });
 });
 
 describe('otactl --help', () => {
   it('lists every command of the contract', async () => {
-    const result = await runOtactl(['--help']);
+    const result = await runMain(['--help']);
     expect(result.code).toBe(0);
     for (const command of [
       'run',
