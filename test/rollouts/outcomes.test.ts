@@ -11,7 +11,7 @@ import {
   Scene,
   type TestClock,
 } from '../helpers/rollout-fixture.js';
-import { runOtactl } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { RawDevice } from '../lwm2m/support/raw-device.js';
 
 /**
@@ -33,8 +33,9 @@ async function metricLine(scene: Scene, name: string, labels: string): Promise<s
   return text.split('\n').find((line) => line.startsWith(`${name}{${labels}}`));
 }
 
+/** The exit code of `otactl status ROLLOUT --server` (through cli/main.ts in this process). */
 const statusExit = async (scene: Scene, rollout: string) =>
-  (await runOtactl(['status', rollout, '--server', `http://127.0.0.1:${scene.controller.httpPort}`])).code;
+  (await runMain(['status', rollout, '--server', `http://127.0.0.1:${scene.controller.httpPort}`])).code;
 
 const phaseIs = (scene: Scene, rollout: string, phase: string) =>
   afterPassWhen(scene.controller, async () => (await rolloutRow(scene.db, rollout))?.phase === phase);
