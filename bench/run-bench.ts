@@ -82,7 +82,15 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   await run('memory', async () => {
     const out: Figure[] = [];
     for (const n of sizes.memoryDevices) {
-      out.push(...(await measureControllerMemory(n, log, sizes.timeoutMs, sizes.memorySettleMs)));
+      out.push(
+        ...(await measureControllerMemory(
+          n,
+          log,
+          sizes.timeoutMs,
+          sizes.memorySettleMs,
+          sizes.memoryBaselineStillSeconds,
+        )),
+      );
     }
     return out;
   });

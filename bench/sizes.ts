@@ -16,6 +16,11 @@ export interface BenchSizes {
    * exchange lifetime (21 s with FLEET_TIMING) for duplicate requests, and purged within a second.
    */
   readonly memorySettleMs: number;
+  /**
+   * How long the controller's RSS must hold still after start-up (pages given back) before the
+   * baseline is read; 0 reads it at once (a smoke run, whose memory figures are noise anyway).
+   */
+  readonly memoryBaselineStillSeconds: number;
   /** Registrations that never answer, and devices that do registering amid and after them. */
   readonly silentFlood: SilentFloodSizes;
   /** Upper bound on any single wait (registration, interrogation). */
@@ -59,6 +64,7 @@ export const QUICK: BenchSizes = {
   // Read settled like the full run (the goal's method), not amid the burst's cached answers.
   memoryDevices: [5000],
   memorySettleMs: 25_000,
+  memoryBaselineStillSeconds: 5,
   silentFlood: { silent: 10_000, answering: 50 },
   timeoutMs: 60_000,
 };
@@ -77,6 +83,7 @@ export const FULL: BenchSizes = {
   ...reconcileSizes({ reconcileDevices: [100_000], reconcilePostgresOnly: [1_000_000] }),
   memoryDevices: [10_000, 100_000],
   memorySettleMs: 25_000,
+  memoryBaselineStillSeconds: 5,
   silentFlood: { silent: 10_000, answering: 200 },
   timeoutMs: 300_000,
 };
@@ -91,6 +98,7 @@ export const TINY: BenchSizes = {
   reconcilePostgresOnly: [],
   memoryDevices: [200],
   memorySettleMs: 0,
+  memoryBaselineStillSeconds: 0,
   silentFlood: { silent: 200, answering: 10 },
   timeoutMs: 30_000,
 };

@@ -34,12 +34,13 @@ const handlers = {
   port: () => server.address().port,
   /**
    * Takes the baseline (after GC) before devices register. RSS keeps falling for several seconds
-   * after start-up (pages given back): the baseline waits until it held still for 5 s (at most 30 s).
+   * after start-up (pages given back): the baseline waits until it held still for `stillSeconds`
+   * (at most 30 s); 0 takes it at once.
    */
-  async baseline() {
+  async baseline(args: { stillSeconds: number }) {
     let reference = afterGc().rss;
     let stillSeconds = 0;
-    for (let waited = 0; waited < 30 && stillSeconds < 5; waited++) {
+    for (let waited = 0; waited < 30 && stillSeconds < args.stillSeconds; waited++) {
       await new Promise((r) => setTimeout(r, 1000));
       const rss = afterGc().rss;
       if (Math.abs(rss - reference) > 1024 * 1024) {

@@ -21,12 +21,13 @@ export async function measureControllerMemory(
   log: (line: string) => void,
   timeoutMs: number,
   settleMs: number,
+  baselineStillSeconds: number,
 ): Promise<Figure[]> {
   const controller = spawnChild<MemoryControllerHandlers>('memory-controller', { gc: true });
   const hosts: RpcChild<SimHostHandlers>[] = [];
   try {
     const port = await controller.call('port', undefined);
-    await controller.call('baseline', undefined);
+    await controller.call('baseline', { stillSeconds: baselineStillSeconds });
     const t0 = performance.now();
     // One host at a time: each is a burst of its devices' Registers.
     for (let i = 0, left = devices; left > 0; i++, left -= DEVICES_PER_HOST) {
