@@ -1,6 +1,22 @@
-import { InvalidArgumentError, Option } from 'commander';
+import { Option } from 'commander';
+import { parseDuration } from '../manifests/index.js';
+import { UserError } from './user-error.js';
 
 export const DEFAULT_DB_PATH = './.otactl/db';
+
+/** HTTPS firmware port when `run --tls-dir` is given without `--https-port`. */
+export const DEFAULT_HTTPS_PORT = 8443;
+
+/** Exit status of a command line the operator must fix (a bad flag or value), as in most CLIs. */
+export const USAGE_EXIT_CODE = 2;
+
+/** A flag with a value it cannot take: one line, `--flag: problem`, exit 2. */
+export class FlagError extends UserError {
+  constructor(flag: string, problem: string) {
+    super(`${flag}: ${problem}`, USAGE_EXIT_CODE);
+    this.name = 'FlagError';
+  }
+}
 
 /** `--db memory|PATH|postgres://...`; falls back to DATABASE_URL, then the embedded default. */
 export function dbOption(): Option {
@@ -14,28 +30,84 @@ export function resolveDbSpec(flag: string | undefined, env: NodeJS.ProcessEnv =
   return flag ?? env.DATABASE_URL ?? DEFAULT_DB_PATH;
 }
 
-export function parsePort(value: string): number {
+/*
+ * Every flag taking a port, a count or a duration is declared through the factories below: its
+ * value is checked once, while the command line is parsed, and a bad one is a FlagError naming
+ * the flag, before anything is opened or bound.
+ */
+
+/** A TCP/UDP port, 0 (any free port) to 65535; `off` too when `allowOff`. */
+export function parsePort(flag: string, value: string, allowOff = false): number | 'off' {
+  if (allowOff && value === 'off') return 'off';
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`not a port number: ${value}`);
+  if (!/^\d+$/.test(value) || port > 65535) {
+    throw new FlagError(flag, `not a port number (0 to 65535${allowOff ? ", or 'off'" : ''}): ${value}`);
   }
   return port;
 }
 
-/** A count flag: a whole number from 1 to 1,000,000. */
-export function parseCount(value: string): number {
-  return parseWhole(value, 1);
-}
-
-/** A bound that may be 0 (none allowed): a whole number from 0 to 1,000,000. */
-export function parseBound(value: string): number {
-  return parseWhole(value, 0);
-}
-
-function parseWhole(value: string, min: number): number {
+/** A whole number from `min` to `max`. */
+export function parseWhole(flag: string, value: string, min: number, max: number): number {
   const count = Number(value);
-  if (!/^\d+$/.test(value) || count < min || count > 1_000_000) {
-    throw new InvalidArgumentError(`expected a whole number from ${min} to 1000000, got "${value}"`);
+  if (!/^\d+$/.test(value) || count < min || count > max) {
+    throw new FlagError(flag, `expected a whole number from ${min} to ${max}, got "${value}"`);
   }
   return count;
+}
+
+/** A duration (`30s`, `5m`, `1h30m`, `500ms`) in milliseconds, at least `minMs`. */
+export function parseDurationFlag(flag: string, value: string, minMs = 1): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new FlagError(flag, `not a duration (e.g. 500ms, 30s, 5m, 1h): ${value}`);
+  if (ms < minMs)
+    throw new FlagError(flag, `must be ${minMs === 1 ? 'more than 0' : `at least ${minMs} ms`}: ${value}`);
+  return ms;
+}
+
+function flagName(option: Option): string {
+  return option.long ?? option.flags;
+}
+
+/** A port flag; its value is a number (or `'off'` with `allowOff`). */
+export function portOption(
+  flags: string,
+  description: string,
+  options: { default?: number | 'off'; allowOff?: boolean } = {},
+): Option {
+  const option = new Option(flags, description);
+  option.argParser((value: string) => parsePort(flagName(option), value, options.allowOff));
+  if (options.default !== undefined) option.default(options.default);
+  return option;
+}
+
+/** A count flag: a whole number from `min` (default 1) to `max` (default 1,000,000). */
+export function countOption(
+  flags: string,
+  description: string,
+  options: { default?: number; min?: number; max?: number } = {},
+): Option {
+  const option = new Option(flags, description);
+  const min = options.min ?? 1;
+  const max = options.max ?? 1_000_000;
+  option.argParser((value: string) => parseWhole(flagName(option), value, min, max));
+  if (options.default !== undefined) option.default(options.default);
+  return option;
+}
+
+/**
+ * A duration flag; its value is milliseconds. `default` and `preset` (the value of a bare
+ * `--flag` whose value is optional) are duration strings, shown as written in `--help`.
+ */
+export function durationOption(
+  flags: string,
+  description: string,
+  options: { default?: string; preset?: string } = {},
+): Option {
+  const option = new Option(flags, description);
+  option.argParser((value: string) => parseDurationFlag(flagName(option), value));
+  if (options.default !== undefined) {
+    option.default(parseDurationFlag(flagName(option), options.default), options.default);
+  }
+  if (options.preset !== undefined) option.preset(options.preset);
+  return option;
 }

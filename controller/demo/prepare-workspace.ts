@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Document, isSeq, parseDocument } from 'yaml';
 import { createWorkspace } from './workspace.js';
@@ -22,6 +23,7 @@ export interface DemoWorkspace {
   readonly rollouts: readonly string[];
   /** Writes the example Rollouts into the manifests directory, as a `git pull` would. */
   applyRollouts(): Promise<void>;
+  /** Removes the manifests and the firmware; the log file, once written, stays where the demo said it is. */
   remove(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function prepareWorkspace(options: WorkspaceOptions): Promise<DemoW
     }
     await ws.writeManifest('firmware.yaml', manifests.join('---\n'));
 
+    const logFile = join(ws.dir, 'otactl.log');
     const rollouts: string[] = [];
     const held: { file: string; text: string }[] = [];
     for (const name of (await readdir(options.examplesDir)).sort()) {
@@ -62,13 +65,17 @@ export async function prepareWorkspace(options: WorkspaceOptions): Promise<DemoW
       dir: ws.dir,
       manifestsDir: ws.manifestsDir,
       firmwareDir: ws.firmwareDir,
-      logFile: join(ws.dir, 'otactl.log'),
+      logFile,
       firmwareNames,
       rollouts,
       async applyRollouts() {
         for (const { file, text } of held) await ws.writeManifest(file, text);
       },
-      remove: ws.remove,
+      remove: async () => {
+        await rm(ws.manifestsDir, { recursive: true, force: true });
+        await rm(ws.firmwareDir, { recursive: true, force: true });
+        if (!existsSync(logFile)) await ws.remove();
+      },
     };
   } catch (error) {
     await ws.remove();

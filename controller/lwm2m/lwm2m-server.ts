@@ -252,7 +252,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         ...(opts.host === undefined ? {} : { host: opts.host }),
         ...(opts.family === undefined ? {} : { family: opts.family }),
       });
-      if (bound.kind === 'error') throw new Error(bound.message);
+      if (bound.kind === 'error') throw new Error(bound.message, { cause: bound.cause });
       if (bound.bound.receiveBufferWarning) warnings.push(bound.bound.receiveBufferWarning);
       return bound.bound.socket;
     };

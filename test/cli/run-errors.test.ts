@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../controller/store/index.js';
 import { busyTcpPort } from '../app/busy-port.js';
 import { runOtactl } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -43,7 +44,9 @@ describe('otactl run', () => {
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      new RegExp(`^otactl: cannot listen: listen EADDRINUSE.*:${port}; choose other ports with --coap-port`),
+      new RegExp(
+        `^otactl: cannot listen on TCP port ${port} \\(--http-port\\): another process is using it \\(find it with: ss -ltnp 'sport = :${port}'\\); stop it or choose another port with --http-port$`,
+      ),
     );
     // The run opened (and migrated) the database before the controller failed.
     const again = await openDatabase({ kind: 'pglite', dataDir: db }, { migrate: false });
@@ -52,12 +55,13 @@ describe('otactl run', () => {
 
   for (const [flags, message] of [
     [['--coap-port', 'off', '--coaps-port', 'off'], /^otactl: --coap-port and --coaps-port are both off/],
-    [['--coaps-port', '70000'], /^otactl: --coaps-port: not a port number or 'off': 70000$/],
-    [['--coap-port', 'of'], /^otactl: --coap-port: not a port number or 'off': of$/],
+    [['--coaps-port', '70000'], /^otactl: --coaps-port: not a port number \(0 to 65535, or 'off'\): 70000$/],
+    [['--coap-port', 'of'], /^otactl: --coap-port: not a port number \(0 to 65535, or 'off'\): of$/],
   ] as const) {
+    // In this process: the exit code is main's (the process exit is covered above).
     it(`refuses ${flags.join(' ')} in one line with exit 2, before opening anything`, async () => {
       const db = join(dir, 'db');
-      const result = await runOtactl([
+      const result = await runMain([
         'run',
         '--db',
         db,

@@ -115,4 +115,22 @@ describe('otactl status', () => {
         .execute();
     });
   });
+
+  // A real process: only one shows what a closed pipe does to it.
+  it('stops quietly with exit 0 when its reader goes away (`status --watch | head -1`)', async () => {
+    await withServer(async (url) => {
+      const child = spawn(process.execPath, [OTACTL_BIN, 'status', '--watch', '--server', url], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      // The first screen read, the reader closes its end; the next refresh finds no one.
+      child.stdout.once('data', () => child.stdout.destroy());
+      expect(await exited).toBe(0);
+      expect(stderr).toBe('');
+    });
+  });
 });

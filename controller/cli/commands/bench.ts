@@ -14,7 +14,7 @@ import {
   type ScenarioName,
   writeResults,
 } from '../../../bench/index.js';
-import { parseCount } from '../options.js';
+import { countOption } from '../options.js';
 import { UserError } from '../user-error.js';
 
 interface BenchFlags {
@@ -101,7 +101,11 @@ export function registerBench(program: Command): void {
       'also measure on Postgres (default: $TEST_DATABASE_URL); a fresh schema per run',
     )
     .option('--rollout-on-postgres', 'roll out on Postgres too (default in the full run)')
-    .option('--repeat <n>', 'run the scenarios n times and report medians with their spread', parseCount, 1)
+    .addOption(
+      countOption('--repeat <n>', 'run the scenarios n times and report medians with their spread', {
+        default: 1,
+      }),
+    )
     .option(
       '--compare <file>',
       'compare with an earlier results file; exits 1 when a figure is worse beyond the spread of both (needs --repeat 3 or more on both)',

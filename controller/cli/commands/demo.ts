@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { DEMO_DEFAULTS, DemoSetupError, QUICK, runDemo } from '../../demo/index.js';
-import { parseDuration } from '../../manifests/index.js';
 import { parseFaultSpec } from '../../sim/index.js';
+import { countOption, FlagError, parseDurationFlag } from '../options.js';
 import { UserError } from '../user-error.js';
 
 interface DemoFlags {
   readonly keep?: boolean;
   readonly quick?: boolean;
-  readonly devices?: string;
+  readonly devices?: number;
   readonly pause?: string;
   readonly faults?: string;
   readonly seed: string;
@@ -22,7 +22,9 @@ export function registerDemo(program: Command): void {
       'one-command demo: the controller on an in-memory database, a simulated fleet and a 3-step canary rollout',
     )
     .option('--keep', 'leave everything running after the summary, until Ctrl-C')
-    .option('--devices <n>', `simulated devices (default ${DEMO_DEFAULTS.devices})`)
+    .addOption(
+      countOption('--devices <n>', `simulated devices (default ${DEMO_DEFAULTS.devices})`, { max: 100_000 }),
+    )
     .option('--pause <duration>', "replace the example Rollout's pauses (e.g. 1s, 30s)")
     .option('--quick', `a short run: ${QUICK.devices} devices, ${QUICK.pause} pauses`)
     .option(
@@ -39,18 +41,13 @@ export function registerDemo(program: Command): void {
 }
 
 async function demo(flags: DemoFlags): Promise<void> {
-  const devicesText = flags.devices ?? String(flags.quick ? QUICK.devices : DEMO_DEFAULTS.devices);
-  const devices = Number(devicesText);
-  if (!Number.isInteger(devices) || devices < 1 || devices > 100_000) {
-    throw new UserError(`--devices must be an integer from 1 to 100000, got ${devicesText}`);
-  }
+  const devices = flags.devices ?? (flags.quick ? QUICK.devices : DEMO_DEFAULTS.devices);
   const pause = flags.pause ?? (flags.quick ? QUICK.pause : undefined);
-  if (pause !== undefined && parseDuration(pause) === undefined) {
-    throw new UserError(`--pause: not a duration: ${pause} (e.g. 1s, 30s, 2m)`);
-  }
+  // Checked here, written into the example Rollout as given.
+  if (pause !== undefined) parseDurationFlag('--pause', pause);
   const faults = flags.faults ?? DEMO_DEFAULTS.faults;
   const parsed = parseFaultSpec(faults);
-  if (!parsed.ok) throw new UserError(`--faults: ${parsed.error}`);
+  if (!parsed.ok) throw new FlagError('--faults', parsed.error);
 
   const abort = new AbortController();
   let interrupts = 0;

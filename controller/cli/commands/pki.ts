@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { initPki } from '../../pki/init-pki.js';
 import { TLS_FILES } from '../../pki/tls-files.js';
+import { DEFAULT_HTTPS_PORT } from '../options.js';
 import { UserError } from '../user-error.js';
 
 interface PkiInitFlags {
@@ -32,7 +33,7 @@ export function registerPki(program: Command): void {
           const names = result.names.map((name) => `${name.kind.toUpperCase()}:${name.value}`).join(', ');
           process.stdout.write(
             `created a CA and a server certificate for ${names} in ${result.outDir}\n` +
-              `devices must trust ${join(result.outDir, TLS_FILES.caCert)}; serve with: otactl run --tls-dir ${result.outDir}\n`,
+              `devices must trust ${join(result.outDir, TLS_FILES.caCert)}; serve with: otactl run --tls-dir ${result.outDir} --https-port ${DEFAULT_HTTPS_PORT}\n`,
           );
         }
       }

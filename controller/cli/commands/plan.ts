@@ -16,6 +16,7 @@ interface PlanOptions {
   firmwareDir: string;
   db?: string;
   server?: string;
+  apiToken?: string;
   json?: boolean;
 }
 
@@ -29,15 +30,21 @@ export function registerPlan(program: Command): void {
     .option('--firmware-dir <dir>', 'firmware images directory', './firmware')
     .addOption(dbOption())
     .option('--server <url>', "a running controller's HTTP API (GET /api/v1/plan)")
+    .option('--api-token <token>', 'bearer token for --server (default: OTACTL_API_TOKEN)')
     .option('--json', 'machine-readable output')
     .action(async (options: PlanOptions) => {
-      const reports = options.server ? await planFromServer(options.server) : await planFromDatabase(options);
+      if (options.server !== undefined && options.db !== undefined) {
+        throw new UserError('give either --db or --server, not both', 2);
+      }
+      const reports = options.server
+        ? await planFromServer(options.server, options.apiToken ?? process.env.OTACTL_API_TOKEN)
+        : await planFromDatabase(options);
       process.stdout.write(options.json ? `${JSON.stringify(reports, null, 2)}\n` : formatPlan(reports));
     });
 }
 
 async function planFromDatabase(options: PlanOptions): Promise<RolloutPlanReport[]> {
-  const store = await openStoreForCli(options.db);
+  const store = await openStoreForCli(options.db, { existing: true });
   try {
     // What the controller applied last is the baseline it refuses a downgrade against.
     const loaded = await loadDesiredState(resolve(options.manifests), {
@@ -54,15 +61,18 @@ async function planFromDatabase(options: PlanOptions): Promise<RolloutPlanReport
   }
 }
 
-async function planFromServer(server: string): Promise<RolloutPlanReport[]> {
+async function planFromServer(server: string, token: string | undefined): Promise<RolloutPlanReport[]> {
   const url = new URL('/api/v1/plan', server);
   const headers: Record<string, string> = {};
-  if (process.env.OTACTL_API_TOKEN) headers.authorization = `Bearer ${process.env.OTACTL_API_TOKEN}`;
+  if (token) headers.authorization = `Bearer ${token}`;
   let response: Response;
   try {
     response = await fetch(url, { headers });
   } catch (error) {
     throw new UserError(`cannot reach ${url.href}: ${(error as Error).message}`);
+  }
+  if (response.status === 401) {
+    throw new UserError(`${url.origin} refused the request: pass --api-token or set OTACTL_API_TOKEN`);
   }
   if (response.status === 409)
     throw new UserError(`the controller has no valid manifests: ${await response.text()}`, 2);

@@ -11,18 +11,24 @@ import {
 } from '../../firmware/http/index.js';
 import { SERVED_SCHEMES, type ServedScheme } from '../../firmware/index.js';
 import { createLogger, isLogLevel } from '../../log/index.js';
-import { parseDuration } from '../../manifests/index.js';
 import { type LeaseTiming, leaseTimingProblem, replicaIdProblem } from '../../replicas/index.js';
 import { openStoreForCli } from '../open-store.js';
-import { dbOption, parseBound, parseCount, parsePort } from '../options.js';
+import {
+  countOption,
+  DEFAULT_HTTPS_PORT,
+  dbOption,
+  durationOption,
+  FlagError,
+  portOption,
+} from '../options.js';
 import { UserError } from '../user-error.js';
 
 interface RunOptions {
   manifests: string;
   firmwareDir: string;
   db?: string;
-  coapPort: string;
-  coapsPort: string;
+  coapPort: number | 'off';
+  coapsPort: number | 'off';
   httpPort: number;
   httpsPort?: number;
   tlsDir?: string;
@@ -31,11 +37,11 @@ interface RunOptions {
   apiToken?: string;
   schemes: string;
   relativeUris?: boolean;
-  signedUrls?: string | boolean;
+  signedUrls?: number;
   requireCommitted?: boolean;
   gitUrl?: string;
   gitBranch: string;
-  gitInterval: string;
+  gitInterval: number;
   logLevel: string;
   maxDownloadsPerClient: number;
   downloadQueuePerClient: number;
@@ -44,9 +50,9 @@ interface RunOptions {
   maxEventStreams: number;
   maxEventStreamsPerAddress: number;
   replicaId?: string;
-  leaseDuration: string;
-  leaseRenewDeadline: string;
-  leaseRetry: string;
+  leaseDuration: number;
+  leaseRenewDeadline: number;
+  leaseRetry: number;
 }
 
 export function registerRun(program: Command): void {
@@ -56,15 +62,29 @@ export function registerRun(program: Command): void {
     .option('--manifests <dir>', 'manifests directory (inside the clone with --git-url)', './rollouts')
     .option('--firmware-dir <dir>', 'firmware images directory', './firmware')
     .addOption(dbOption())
-    .option('--coap-port <n>', "LwM2M over plain CoAP: UDP port, or 'off'", '5683')
-    .option(
-      '--coaps-port <n>',
-      "LwM2M over CoAP with DTLS (pre-shared keys from `otactl credentials`): UDP port, or 'off'",
-      '5684',
+    .addOption(
+      portOption('--coap-port <n>', "LwM2M over plain CoAP: UDP port, or 'off'", {
+        default: 5683,
+        allowOff: true,
+      }),
     )
-    .option('--http-port <n>', 'HTTP port: firmware, API, metrics, dashboard', parsePort, 8080)
-    .option('--https-port <n>', 'HTTPS firmware port (needs --tls-dir)', parsePort)
-    .option('--tls-dir <dir>', 'certificates made by `otactl pki init`')
+    .addOption(
+      portOption(
+        '--coaps-port <n>',
+        "LwM2M over CoAP with DTLS (pre-shared keys from `otactl credentials`): UDP port, or 'off'",
+        { default: 5684, allowOff: true },
+      ),
+    )
+    .addOption(
+      portOption('--http-port <n>', 'HTTP port: firmware, API, metrics, dashboard', { default: 8080 }),
+    )
+    .addOption(
+      portOption(
+        '--https-port <n>',
+        `HTTPS firmware port (needs --tls-dir; default with --tls-dir: ${DEFAULT_HTTPS_PORT})`,
+      ),
+    )
+    .option('--tls-dir <dir>', 'certificates made by `otactl pki init`; serves HTTPS firmware downloads')
     .option(
       '--public-host <host>',
       'host name or address devices use to reach this controller (default: first non-loopback address)',
@@ -76,86 +96,101 @@ export function registerRun(program: Command): void {
       '--relative-uris',
       'write /binaries/<file> instead of an absolute URI (firmware with the host built in)',
     )
-    .option(
-      '--signed-urls [ttl]',
-      'sign download links for one device and file, valid for ttl (default 1h); the keys live in the database (shared by replicas, kept across restarts) and rotate weekly',
+    .addOption(
+      durationOption(
+        '--signed-urls [ttl]',
+        'sign download links for one device and file, valid for ttl (default 1h); the keys live in the database (shared by replicas, kept across restarts) and rotate weekly',
+        { preset: '1h' },
+      ),
     )
     .option('--require-committed', 'refuse manifests with uncommitted changes')
     .option('--git-url <url>', 'keep a clone of this repository and watch it (fast-forward only)')
     .option('--git-branch <branch>', 'branch of --git-url', 'main')
-    .option('--git-interval <duration>', 'how often to fetch --git-url', '1m')
-    .option(
-      '--max-downloads-per-client <n>',
-      'concurrent downloads from one client address; more wait in its queue',
-      parseCount,
-      DEFAULT_MAX_DOWNLOADS_PER_CLIENT,
+    .addOption(durationOption('--git-interval <duration>', 'how often to fetch --git-url', { default: '1m' }))
+    .addOption(
+      countOption(
+        '--max-downloads-per-client <n>',
+        'concurrent downloads from one client address; more wait in its queue',
+        { default: DEFAULT_MAX_DOWNLOADS_PER_CLIENT },
+      ),
     )
-    .option(
-      '--download-queue-per-client <n>',
-      'downloads from one client address that may wait for a slot (a fleet behind one NAT address); more get 429',
-      parseBound,
-      DEFAULT_DOWNLOAD_QUEUE_PER_CLIENT,
+    .addOption(
+      countOption(
+        '--download-queue-per-client <n>',
+        'downloads from one client address that may wait for a slot (a fleet behind one NAT address); more get 429',
+        { default: DEFAULT_DOWNLOAD_QUEUE_PER_CLIENT, min: 0 },
+      ),
     )
-    .option(
-      '--max-http-connections <n>',
-      'open connections on each HTTP(S) port; more get 503',
-      parseCount,
-      10_000,
+    .addOption(
+      countOption('--max-http-connections <n>', 'open connections on each HTTP(S) port; more get 503', {
+        default: 10_000,
+      }),
     )
-    .option(
-      '--max-connections-per-address <n>',
-      'connections one address always gets on each HTTP(S) port; beyond that it borrows free ones while a tenth stay free for others',
-      parseCount,
-      16,
+    .addOption(
+      countOption(
+        '--max-connections-per-address <n>',
+        'connections one address always gets on each HTTP(S) port; beyond that it borrows free ones while a tenth stay free for others',
+        { default: 16 },
+      ),
     )
-    .option(
-      '--max-event-streams <n>',
-      'concurrent /api/v1/events/stream listeners; more get 503',
-      parseCount,
-      32,
+    .addOption(
+      countOption('--max-event-streams <n>', 'concurrent /api/v1/events/stream listeners; more get 503', {
+        default: 32,
+      }),
     )
-    .option(
-      '--max-event-streams-per-address <n>',
-      'concurrent event stream listeners from one address; more get 429 (beyond its first, only while a quarter of the slots are free)',
-      parseCount,
-      4,
+    .addOption(
+      countOption(
+        '--max-event-streams-per-address <n>',
+        'concurrent event stream listeners from one address; more get 429 (beyond its first, only while a quarter of the slots are free)',
+        { default: 4 },
+      ),
     )
     .option(
       '--replica-id <id>',
       'this process among the replicas on one Postgres; unique among live ones (default: host name and a random suffix)',
     )
-    .option('--lease-duration <duration>', 'planner lease duration (database clock)', '15s')
-    .option(
-      '--lease-renew-deadline <duration>',
-      'the leader stops planning when it could not renew the lease for this long',
-      '10s',
+    .addOption(
+      durationOption('--lease-duration <duration>', 'planner lease duration (database clock)', {
+        default: '15s',
+      }),
     )
-    .option('--lease-retry <duration>', 'how often the lease is renewed or tried for', '2s')
+    .addOption(
+      durationOption(
+        '--lease-renew-deadline <duration>',
+        'the leader stops planning when it could not renew the lease for this long',
+        { default: '10s' },
+      ),
+    )
+    .addOption(
+      durationOption('--lease-retry <duration>', 'how often the lease is renewed or tried for', {
+        default: '2s',
+      }),
+    )
     .addOption(new Option('--log-level <level>', 'log level').default('info'))
     .action(async (options: RunOptions) => run(options));
 }
 
 async function run(options: RunOptions): Promise<void> {
-  if (!isLogLevel(options.logLevel)) throw new UserError(`--log-level: unknown level "${options.logLevel}"`);
+  if (!isLogLevel(options.logLevel))
+    throw new FlagError('--log-level', `unknown level "${options.logLevel}"`);
   const schemes = options.schemes.split(',').map((s) => s.trim());
   for (const scheme of schemes) {
     if (!(SERVED_SCHEMES as readonly string[]).includes(scheme)) {
-      throw new UserError(`--schemes: unknown scheme "${scheme}" (use ${SERVED_SCHEMES.join(', ')})`);
+      throw new FlagError('--schemes', `unknown scheme "${scheme}" (use ${SERVED_SCHEMES.join(', ')})`);
     }
   }
-  if (options.httpsPort !== undefined && !options.tlsDir) throw new UserError('--https-port needs --tls-dir');
-  const coapPort = portOrOff('--coap-port', options.coapPort);
-  const coapsPort = portOrOff('--coaps-port', options.coapsPort);
+  if (options.httpsPort !== undefined && !options.tlsDir)
+    throw new FlagError('--https-port', 'needs --tls-dir');
+  // Certificates given: HTTPS is served, on its conventional port unless --https-port says otherwise.
+  const httpsPort = options.tlsDir ? (options.httpsPort ?? DEFAULT_HTTPS_PORT) : undefined;
+  const { coapPort, coapsPort } = options;
   if (coapPort === 'off' && coapsPort === 'off') {
     throw new UserError(
       '--coap-port and --coaps-port are both off: devices could not reach the controller',
       2,
     );
   }
-  const ttl =
-    typeof options.signedUrls === 'string' ? options.signedUrls : options.signedUrls ? '1h' : undefined;
-  const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
-  if (ttl !== undefined && ttlMs === undefined) throw new UserError(`--signed-urls: not a duration: ${ttl}`);
+  const ttlMs = options.signedUrls;
   const log = createLogger({ level: options.logLevel });
   const replica = replicaOptions(options);
 
@@ -163,10 +198,7 @@ async function run(options: RunOptions): Promise<void> {
   let git: RunConfig['git'];
   if (options.gitUrl) {
     const cloneDir = resolve('.otactl', 'git');
-    const intervalMs = parseDuration(options.gitInterval);
-    if (intervalMs === undefined)
-      throw new UserError(`--git-interval: not a duration: ${options.gitInterval}`);
-    git = { url: options.gitUrl, branch: options.gitBranch, dir: cloneDir, intervalMs };
+    git = { url: options.gitUrl, branch: options.gitBranch, dir: cloneDir, intervalMs: options.gitInterval };
     manifestsDir = join(cloneDir, options.manifests);
   }
 
@@ -180,7 +212,7 @@ async function run(options: RunOptions): Promise<void> {
       coapPort,
       ...(coapsPort === 'off' ? {} : { coapsPort }),
       httpPort: options.httpPort,
-      ...(options.httpsPort !== undefined ? { httpsPort: options.httpsPort } : {}),
+      ...(httpsPort !== undefined ? { httpsPort } : {}),
       ...(options.tlsDir ? { tlsDir: resolve(options.tlsDir) } : {}),
       ...(options.bind ? { coapHost: options.bind, httpHost: options.bind } : {}),
       publicHost: options.publicHost ?? defaultPublicHost(),
@@ -218,7 +250,7 @@ async function run(options: RunOptions): Promise<void> {
     if (error instanceof StartAbortedError) return await manager.stop();
     process.off('SIGINT', shutdown);
     process.off('SIGTERM', shutdown);
-    throw asUserError(error);
+    throw asUserError(error, { coapPort, coapsPort, httpPort: options.httpPort, httpsPort });
   }
   const { httpPort } = controller.controller;
   log.info({ dashboard: `http://localhost:${httpPort}/` }, `dashboard at http://localhost:${httpPort}/`);
@@ -229,42 +261,68 @@ async function run(options: RunOptions): Promise<void> {
 function replicaOptions(options: RunOptions): Partial<ReplicaConfig> {
   if (options.replicaId !== undefined) {
     const problem = replicaIdProblem(options.replicaId);
-    if (problem) throw new UserError(`--replica-id: ${problem}`);
+    if (problem) throw new FlagError('--replica-id', problem);
   }
-  const duration = (flag: string, text: string): number => {
-    const ms = parseDuration(text);
-    if (ms === undefined) throw new UserError(`${flag}: not a duration: ${text}`);
-    return ms;
-  };
   const lease: LeaseTiming = {
-    durationMs: duration('--lease-duration', options.leaseDuration),
-    renewDeadlineMs: duration('--lease-renew-deadline', options.leaseRenewDeadline),
-    retryMs: duration('--lease-retry', options.leaseRetry),
+    durationMs: options.leaseDuration,
+    renewDeadlineMs: options.leaseRenewDeadline,
+    retryMs: options.leaseRetry,
   };
   const problem = leaseTimingProblem(lease);
-  if (problem) throw new UserError(`--lease-*: ${problem}`);
+  if (problem) throw new FlagError('--lease-*', problem);
   return { ...(options.replicaId !== undefined ? { id: options.replicaId } : {}), lease };
+}
+
+interface ListenPorts {
+  readonly coapPort: number | 'off';
+  readonly coapsPort: number | 'off';
+  readonly httpPort: number;
+  readonly httpsPort: number | undefined;
 }
 
 /**
  * What the operator can fix (a port in use, a repository that cannot be cloned, a database that
  * cannot be opened) as a one-line UserError; anything else is the error itself, for its stack.
  */
-function asUserError(error: unknown): unknown {
+function asUserError(error: unknown, ports: ListenPorts): unknown {
   let cause = error;
   while (cause instanceof Error) {
     if (cause instanceof UserError) return cause;
     if (cause instanceof GitCloneError) return new UserError(cause.message);
     const { code, syscall } = cause as NodeJS.ErrnoException;
     if ((code === 'EADDRINUSE' || code === 'EACCES') && (syscall === 'listen' || syscall === 'bind')) {
-      return new UserError(
-        `cannot listen: ${cause.message}; choose other ports with --coap-port / --coaps-port / --http-port`,
-      );
+      return new UserError(portProblem(cause as NodeJS.ErrnoException & { port?: number }, ports));
     }
     if (!(cause.cause instanceof Error)) break;
     cause = cause.cause;
   }
   return cause;
+}
+
+/** `UDP port 5683 (--coap-port) is in use ...`: which port, its flag, and what to do. */
+function portProblem(error: NodeJS.ErrnoException & { port?: number }, ports: ListenPorts): string {
+  // Node binds UDP sockets (CoAP, DTLS) with `bind` and TCP servers (HTTP, HTTPS) with `listen`.
+  const udp = error.syscall === 'bind';
+  const candidates: [string, number | 'off' | undefined][] = udp
+    ? [
+        ['--coap-port', ports.coapPort],
+        ['--coaps-port', ports.coapsPort],
+      ]
+    : [
+        ['--http-port', ports.httpPort],
+        ['--https-port', ports.httpsPort],
+      ];
+  const port = error.port;
+  const flag = candidates.find(([, value]) => value === port)?.[0];
+  const which = `${udp ? 'UDP' : 'TCP'} port ${port ?? '?'}${flag ? ` (${flag})` : ''}`;
+  const choose = flag
+    ? `choose another port with ${flag}`
+    : 'choose other ports with --coap-port / --coaps-port / --http-port / --https-port';
+  if (error.code === 'EACCES') {
+    return `cannot listen on ${which}: permission denied (ports below 1024 need privileges); ${choose}`;
+  }
+  const find = udp ? `ss -lunp 'sport = :${port}'` : `ss -ltnp 'sport = :${port}'`;
+  return `cannot listen on ${which}: another process is using it (find it with: ${find}); stop it or ${choose}`;
 }
 
 function defaultPublicHost(): string {
@@ -274,14 +332,4 @@ function defaultPublicHost(): string {
     }
   }
   return '127.0.0.1';
-}
-
-/** A UDP port flag that may be turned off; a bad value is one line and exit 2. */
-function portOrOff(flag: string, value: string): number | 'off' {
-  if (value === 'off') return value;
-  try {
-    return parsePort(value);
-  } catch {
-    throw new UserError(`${flag}: not a port number or 'off': ${value}`, 2);
-  }
 }

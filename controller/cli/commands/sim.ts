@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { TLS_PSK_WITH_AES_128_CBC_SHA256, TLS_PSK_WITH_AES_128_CCM_8 } from '../../dtls/index.js';
 import { endpointName, FAULT_HELP, FleetOptionsError, formatSummary, startFleet } from '../../sim/index.js';
 import { readPskFile, writePskFile } from '../../sim/psk-file.js';
+import { countOption, parseWhole } from '../options.js';
 import { UserError } from '../user-error.js';
 
 interface SimOptions {
@@ -10,32 +11,25 @@ interface SimOptions {
   readonly pskFile?: string;
   readonly writePskFile?: string;
   readonly cipher: string;
-  readonly count: string;
+  readonly count: number;
   readonly prefix: string;
   readonly version: string;
   readonly model: string;
   readonly faults?: string;
   readonly seed?: string;
   readonly ca?: string;
-  readonly lifetime: string;
-  readonly staggerMs: string;
+  readonly lifetime: number;
+  readonly staggerMs: number;
   readonly protocols: string;
   readonly downloadBase?: string;
   readonly deregisterOnReboot?: boolean;
-}
-
-function positiveInt(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new UserError(`${flag} must be a non-negative integer, got ${value}`);
-  return n;
 }
 
 const CIPHERS = { ccm8: [TLS_PSK_WITH_AES_128_CCM_8], cbc: [TLS_PSK_WITH_AES_128_CBC_SHA256] } as const;
 
 /** `--write-psk-file`: keys for the endpoint names the same flags would simulate, then exit. */
 async function writeKeys(o: SimOptions, path: string): Promise<void> {
-  const count = positiveInt(o.count, '--count');
+  const count = o.count;
   const names = Array.from({ length: count }, (_, i) => endpointName(o.prefix, i + 1, count));
   try {
     await writePskFile(path, names);
@@ -61,7 +55,7 @@ async function runSim(o: SimOptions): Promise<void> {
     psk = await readPskFile(o.pskFile);
     if (!psk.ok) throw new UserError(psk.error, 2);
   }
-  const protocols = o.protocols.split(',').map((p) => positiveInt(p.trim(), '--protocols'));
+  const protocols = o.protocols.split(',').map((p) => parseWhole('--protocols', p.trim(), 0, 255));
   const seed = o.seed ?? String(Math.floor(Math.random() * 2 ** 31));
   let ca: string | undefined;
   if (o.ca !== undefined) {
@@ -75,13 +69,13 @@ async function runSim(o: SimOptions): Promise<void> {
   try {
     fleet = await startFleet({
       server: o.server,
-      count: positiveInt(o.count, '--count'),
+      count: o.count,
       prefix: o.prefix,
       version: o.version,
       model: o.model,
       seed,
-      lifetime: positiveInt(o.lifetime, '--lifetime'),
-      staggerMs: Number(o.staggerMs),
+      lifetime: o.lifetime,
+      staggerMs: o.staggerMs,
       protocols,
       deregisterOnReboot: o.deregisterOnReboot === true,
       cipherSuites,
@@ -132,15 +126,23 @@ export function registerSim(program: Command): void {
       'write random keys for the --count/--prefix endpoint names to a new file (mode 0600) and exit',
     )
     .option('--cipher <suite>', 'DTLS cipher suite the devices offer: ccm8 or cbc', 'ccm8')
-    .option('--count <n>', 'number of devices', '10')
+    .addOption(countOption('--count <n>', 'number of devices', { default: 10 }))
     .option('--prefix <p>', 'endpoint name prefix (names are PREFIX000001...)', 'sim-')
     .option('--version <v>', 'initial firmware version (3/0/3)', '1.0.0')
     .option('--model <m>', 'device model (3/0/1); images for another model are refused (Result 6)', 'SIM1')
     .option('--faults <spec>', 'fault injection, see below')
     .option('--seed <s>', 'seed for the fault assignment (default: random, printed at start)')
     .option('--ca <file>', 'PEM CA certificate the devices trust for HTTPS downloads')
-    .option('--lifetime <s>', 'registration lifetime in seconds (Update at 80%)', '300')
-    .option('--stagger-ms <ms>', 'delay between two devices registering; 0 registers all in a burst', '1')
+    .addOption(
+      countOption('--lifetime <s>', 'registration lifetime in seconds (Update at 80%)', { default: 300 }),
+    )
+    .addOption(
+      countOption('--stagger-ms <ms>', 'delay between two devices registering; 0 registers all in a burst', {
+        default: 1,
+        min: 0,
+        max: 60_000,
+      }),
+    )
     .option('--protocols <list>', 'Firmware Update Protocol Support 5/0/8 (0 CoAP, 2 HTTP, 3 HTTPS)', '0,2,3')
     .option('--download-base <url>', 'base URL for relative Package URIs such as /binaries/FILE')
     .option(

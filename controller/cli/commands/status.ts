@@ -34,7 +34,7 @@ export async function openReadSource(flags: ReadSourceFlags): Promise<ReadSource
       throw error;
     }
   }
-  const store = await openStoreForCli(flags.db);
+  const store = await openStoreForCli(flags.db, { existing: true });
   return { api: createDbReadApi(store.db), close: () => store.close() };
 }
 
@@ -110,6 +110,11 @@ async function runStatus(name: string | undefined, flags: StatusFlags): Promise<
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // The reader went away (`status --watch | head`): stop watching, quietly.
+    const onClosed = (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') stop.abort();
+    };
+    process.stdout.on('error', onClosed);
     const clear = process.stdout.isTTY === true && flags.json !== true;
     try {
       while (!stop.signal.aborted) {
@@ -128,11 +133,13 @@ async function runStatus(name: string | undefined, flags: StatusFlags): Promise<
         process.stdout.write(
           `${clear ? '\x1b[2J\x1b[H' : ''}${stamp}${text}\n${clear || flags.json ? '' : '\n'}`,
         );
+        if (stop.signal.aborted) break;
         await delay(WATCH_INTERVAL_MS, undefined, { signal: stop.signal }).catch(() => {});
       }
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      process.stdout.off('error', onClosed);
     }
   } finally {
     await source.close();

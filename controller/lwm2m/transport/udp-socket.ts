@@ -19,7 +19,8 @@ export interface BoundSocket {
 
 export type BindResult =
   | { readonly kind: 'ok'; readonly bound: BoundSocket }
-  | { readonly kind: 'error'; readonly message: string };
+  /** `cause`: the socket's error (code EADDRINUSE, syscall bind, port). */
+  | { readonly kind: 'error'; readonly message: string; readonly cause: Error };
 
 /** Binds one UDP socket for the CoAP server and the downlink requester. */
 export function bindUdpSocket(opts: BindOptions): Promise<BindResult> {
@@ -29,7 +30,7 @@ export function bindUdpSocket(opts: BindOptions): Promise<BindResult> {
   return new Promise((resolve) => {
     const onError = (err: Error) => {
       socket.close();
-      resolve({ kind: 'error', message: `cannot bind ${host}:${opts.port}: ${err.message}` });
+      resolve({ kind: 'error', message: `cannot bind ${host}:${opts.port}: ${err.message}`, cause: err });
     };
     socket.once('error', onError);
     socket.bind(opts.port, host, () => {
