@@ -93,6 +93,14 @@ export interface RolloutVerify {
   readonly errorCodes: ErrorCodePolicy;
 }
 
+/** An external check each step after the first must pass before it starts (`spec.verify.gate`). */
+export interface RolloutGate {
+  readonly url: string;
+  readonly timeoutMs: number;
+  /** How soon a refused step is asked about again. */
+  readonly intervalMs: number;
+}
+
 /** A Rollout with its group and firmware resolved and every default filled in. */
 export interface ResolvedRollout {
   readonly name: string;
@@ -118,6 +126,8 @@ export interface ResolvedRollout {
    * keeps the generation it had before `spec.verify` existed (a new one would resume it if paused).
    */
   readonly verify: RolloutVerify | undefined;
+  /** Undefined without `spec.verify.gate` (and absent from the generation, as `verify`). */
+  readonly gate: RolloutGate | undefined;
   readonly source: ManifestSource;
 }
 

@@ -10,6 +10,7 @@ export type {
   ManifestSource,
   Pause,
   ResolvedRollout,
+  RolloutGate,
   RolloutStep,
   RolloutVerify,
   RolloutWindow,

@@ -60,6 +60,7 @@ export interface RolloutManifest {
       readonly bakeTime: string;
       readonly maxReboots: number;
       readonly errorCodes: ErrorCodePolicy;
+      readonly gate?: { readonly url: string; readonly timeout: string; readonly interval: string };
     };
     readonly window?: { readonly cron: string; readonly duration: string; readonly timezone: string };
   };

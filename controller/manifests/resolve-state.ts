@@ -97,6 +97,13 @@ export function resolveDesiredState(inputs: ResolveInputs): DesiredState {
                 errorCodes: spec.verify.errorCodes,
               })
             : undefined,
+        gate: spec.verify.gate
+          ? freeze({
+              url: spec.verify.gate.url,
+              timeoutMs: ms(spec.verify.gate.timeout),
+              intervalMs: ms(spec.verify.gate.interval),
+            })
+          : undefined,
         window: spec.window
           ? freeze({
               cron: spec.window.cron,

@@ -153,6 +153,14 @@ function checkRollout(
     );
   }
 
+  if (spec.verify.gate && steps.length === 1) {
+    findings.warn(
+      item,
+      ['spec', 'verify', 'gate'],
+      'verify.gate has no effect with one step (it is asked before each step after the first)',
+    );
+  }
+
   if (spec.window) {
     try {
       new Cron(spec.window.cron, { paused: true });

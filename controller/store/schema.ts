@@ -201,6 +201,20 @@ export interface LeasesTable {
   expires_at: Timestamp;
 }
 
+export type GateVerdict = 'passed' | 'refused';
+
+/** The last answer of a rollout's gate for one step of one target (migration 0018). */
+export interface RolloutGateChecksTable {
+  rollout: string;
+  since_update_id: number;
+  /** The step (0-based) the answer lets start or holds; never the first. */
+  step: number;
+  verdict: GateVerdict;
+  http_status: number | null;
+  reason: string;
+  checked_at: Timestamp;
+}
+
 export interface Database {
   devices: DevicesTable;
   firmware_updates: FirmwareUpdatesTable;
@@ -210,6 +224,7 @@ export interface Database {
   device_credentials: DeviceCredentialsTable;
   replicas: ReplicasTable;
   leases: LeasesTable;
+  rollout_gate_checks: RolloutGateChecksTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;

@@ -55,6 +55,7 @@ export function resolvedRollout(overrides: RolloutOverrides = {}): ResolvedRollo
     retries: { max: 2, backoffMs: 60_000 },
     window: undefined,
     verify: undefined,
+    gate: undefined,
     source: TEST_SOURCE,
     ...rest,
   };

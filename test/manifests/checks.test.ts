@@ -270,6 +270,30 @@ describe('manifest checks report the offending node as path:line:col', () => {
     ]);
   });
 
+  it('refuses a gate URL that is not http(s), and warns about a gate on a one-step rollout', async () => {
+    const bad = await manifestSet({
+      'r.yaml': rolloutYaml(
+        'r1',
+        '  group: lab\n  firmware: fw-2.0.0\n  verify:\n    gate: { url: "ftp://x/gate" }\n',
+      ),
+    });
+    const refused = await load(bad.manifests, { firmwareDir: bad.firmware });
+    expect(refused.ok).toBe(false);
+    expect(problemLines(refused, bad.root).join('\n')).toMatch(/^manifests\/r\.yaml:9:\d+: .*url/);
+
+    const set = await manifestSet({
+      'r.yaml': rolloutYaml(
+        'r1',
+        '  group: lab\n  firmware: fw-2.0.0\n  verify:\n    gate: { url: "http://127.0.0.1/gate" }\n',
+      ),
+    });
+    const result = await load(set.manifests, { firmwareDir: set.firmware });
+    expect(result.ok).toBe(true);
+    expect(result.warnings.map((w) => `${path.relative(set.root, w.file)}:${w.line}: ${w.message}`)).toEqual([
+      'manifests/r.yaml:9: verify.gate has no effect with one step (it is asked before each step after the first)',
+    ]);
+  });
+
   it('warns (without failing) about a firmware version that is not semver', async () => {
     const set = await manifestSet({
       'odd.yaml': `apiVersion: otactl/v1alpha1\nkind: Firmware\nmetadata: { name: odd }\nspec:\n  version: build-17\n  file: fw-1.0.0.bin\n  sha256: "${'0'.repeat(64)}"\n`,

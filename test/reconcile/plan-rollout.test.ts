@@ -501,3 +501,93 @@ describe('the outcome of a finished rollout', () => {
     expect(open.status.counts.waitingForWindow).toBe(0);
   });
 });
+
+describe('a step behind a gate (spec.verify.gate)', () => {
+  const gate = { url: 'http://gate.example/check', timeoutMs: 10_000, intervalMs: 30_000 };
+  /** Two steps, 10% then 100%, no pauses; the first is done. */
+  const gated = (strategy: Partial<ResolvedRollout['strategy']> = {}) =>
+    rollout(
+      {
+        steps: [
+          { percent: 10, pause: { kind: 'none' } },
+          { percent: 100, pause: { kind: 'none' } },
+        ],
+        ...strategy,
+      },
+      { gate },
+    );
+  const firstDone = observation({ started: 10 }, { upToDate: 10, succeeded: 10 });
+  const planWith = (gateChecks: RolloutPlanInput['gateChecks'], now = T0, r = gated()) =>
+    plan({
+      rollout: r,
+      generation: 'g1',
+      stored: stored(),
+      observation: firstDone,
+      window: always,
+      gateChecks,
+      now,
+    });
+
+  it('never asks about the first step', () => {
+    const first = plan({
+      rollout: gated(),
+      generation: 'g1',
+      stored: undefined,
+      observation: observation(),
+      window: always,
+      now: T0,
+    });
+    expect(first.status).toMatchObject({ phase: 'Progressing', currentStep: 0 });
+    expect(first.askGate).toBeUndefined();
+    expect(first.start).toEqual({ room: 10, limit: 100 });
+  });
+
+  it('holds the next step, paused, and asks the gate when it has no answer yet', () => {
+    const held = planWith(new Map());
+    expect(held.status).toMatchObject({ phase: 'Paused', currentStep: 0 });
+    expect(held.status.pausedReason).toBe('step 2 waits for its gate: asking http://gate.example/check');
+    expect(held.askGate).toEqual({ step: 1 });
+    expect(held.waits).toContainEqual({ kind: 'gate', step: 0, reason: 'asking http://gate.example/check' });
+    expect(held.start).toBeUndefined();
+  });
+
+  it('shows a refusal with its reason, and asks again only an interval later', () => {
+    const refused = new Map([
+      [1, { verdict: 'refused' as const, reason: 'HTTP 503: error rate 4%', checkedAt: T0 }],
+    ]);
+    const soon = planWith(refused, T0 + 29_999);
+    expect(soon.status.phase).toBe('Paused');
+    expect(soon.status.pausedReason).toContain('refused: HTTP 503: error rate 4%');
+    expect(soon.askGate).toBeUndefined();
+    expect(planWith(refused, T0 + 30_000).askGate).toEqual({ step: 1 });
+  });
+
+  it('starts the step once the gate passed it', () => {
+    const passed = planWith(
+      new Map([[1, { verdict: 'passed' as const, reason: 'HTTP 200', checkedAt: T0 }]]),
+      T0 + 1,
+    );
+    expect(passed.status).toMatchObject({ phase: 'Progressing', currentStep: 1 });
+    expect(passed.events).toContainEqual(expect.objectContaining({ type: 'StepStarted' }));
+    expect(passed.start).toEqual({ room: 90, limit: 100 });
+    expect(passed.askGate).toBeUndefined();
+  });
+
+  it('asks only after a manual pause is approved, and not while suspended', () => {
+    const manual = gated({
+      steps: [
+        { percent: 10, pause: { kind: 'manual' } },
+        { percent: 100, pause: { kind: 'none' } },
+      ],
+    });
+    const waiting = planWith(new Map(), T0, manual);
+    expect(waiting.waits).toContainEqual({ kind: 'approval', step: 0, approvedNeeded: 1 });
+    expect(waiting.askGate).toBeUndefined();
+    const approved = planWith(new Map(), T0, { ...manual, strategy: { ...manual.strategy, approved: 1 } });
+    expect(approved.askGate).toEqual({ step: 1 });
+
+    const suspended = planWith(new Map(), T0, { ...gated(), suspend: true });
+    expect(suspended.status.phase).toBe('Suspended');
+    expect(suspended.askGate).toBeUndefined();
+  });
+});

@@ -26,11 +26,20 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0015-device-owner',
           '0016-update-verifying',
           '0017-admitted-at',
+          '0018-gate-checks',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
       expect(tables).toEqual(
-        expect.arrayContaining(['devices', 'firmware_updates', 'rollouts', 'events', 'replicas', 'leases']),
+        expect.arrayContaining([
+          'devices',
+          'firmware_updates',
+          'rollouts',
+          'events',
+          'replicas',
+          'leases',
+          'rollout_gate_checks',
+        ]),
       );
     } finally {
       await store.close();

@@ -9,6 +9,7 @@ import {
   type StoredRolloutStatus,
 } from './rollout-status.js';
 import { describeTargetChange, type TargetEpoch } from './rollout-target.js';
+import { type GateCheck, gateDecision } from './step-gate.js';
 import { stepDone, stepShare } from './step-share.js';
 
 /** Why a rollout starts fewer updates than its group needs right now (for `otactl plan`). */
@@ -18,6 +19,7 @@ export type RolloutWait =
   | { readonly kind: 'failure-threshold'; readonly reason: string }
   | { readonly kind: 'pause'; readonly step: number; readonly until: number }
   | { readonly kind: 'approval'; readonly step: number; readonly approvedNeeded: number }
+  | { readonly kind: 'gate'; readonly step: number; readonly reason: string }
   | { readonly kind: 'step-in-progress'; readonly step: number; readonly unfinished: number }
   | { readonly kind: 'unread'; readonly devices: number; readonly until: number }
   | { readonly kind: 'in-flight-limit'; readonly maxInFlight: number }
@@ -35,6 +37,8 @@ export interface RolloutPlanInput {
   readonly epoch: TargetEpoch;
   readonly observation: RolloutObservation;
   readonly window: WindowState;
+  /** The gate's last answers for the current target, by the step (0-based) they let start; absent: none yet. */
+  readonly gateChecks?: ReadonlyMap<number, GateCheck>;
   readonly now: number;
 }
 
@@ -55,6 +59,8 @@ export interface RolloutPlan {
   readonly executeAllowed: boolean;
   readonly waits: readonly RolloutWait[];
   readonly events: readonly RolloutEvent[];
+  /** Ask the rollout's gate whether this step (0-based) may start: none asked yet, or refused an interval ago. */
+  readonly askGate: { readonly step: number } | undefined;
 }
 
 /** Decides a rollout's step, phase and how many updates may start now. Pure. */
@@ -80,6 +86,7 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
   let stepStartedAt = stored?.stepStartedAt ?? now;
   let stepCompletedAt = stored?.stepCompletedAt ?? null;
   let pauseReason: string | null = null;
+  let askGate: RolloutPlan['askGate'];
   for (;;) {
     const share = shares[step]!;
     if (!stepDone(share)) {
@@ -107,6 +114,13 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
         waits.push({ kind: 'approval', step, approvedNeeded: needed });
         break;
       }
+    }
+    const gate = gateDecision(rollout.gate, input.gateChecks?.get(step + 1), now);
+    if (gate.kind === 'closed') {
+      pauseReason = `step ${step + 2} waits for its gate: ${gate.reason}`;
+      waits.push({ kind: 'gate', step, reason: gate.reason });
+      if (gate.ask) askGate = { step: step + 1 };
+      break;
     }
     step += 1;
     stepStartedAt = now;
@@ -235,7 +249,16 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
     approvedBaseline: epoch.approvedBaseline,
     lastTargetChange: epoch.lastTargetChange,
   };
-  return { status, start, withdrawReason, executeAllowed, waits, events };
+  // A suspended, aborted or tripped rollout starts no step: nothing to ask.
+  return {
+    status,
+    start,
+    withdrawReason,
+    executeAllowed,
+    waits,
+    events,
+    askGate: startsAllowed ? askGate : undefined,
+  };
 }
 
 /** How many manual pauses lie in steps 0..step. */

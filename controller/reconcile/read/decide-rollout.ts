@@ -6,6 +6,7 @@ import { type Candidate, candidatesWithin, type RolloutRead } from '../plan/obse
 import { planRollout, type RolloutPlan } from '../plan/plan-rollout.js';
 import type { StoredRolloutStatus } from '../plan/rollout-status.js';
 import { nextTargetEpoch, type StoredTarget, type TargetEpoch } from '../plan/rollout-target.js';
+import { loadGateChecks } from './gate-checks.js';
 import { loadCandidates, readRollout } from './load-observation.js';
 import { rolloutGeneration } from './rollout-generation.js';
 
@@ -52,6 +53,7 @@ export async function decideRollout(
     epoch,
     observation: read.observation,
     window: windowState(rollout.window, now),
+    gateChecks: await loadGateChecks(db, rollout, epoch.sinceUpdateId),
     now,
   });
   const startsNow = async (): Promise<Candidate[]> => {

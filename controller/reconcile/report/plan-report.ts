@@ -56,6 +56,8 @@ export function describeWait(wait: RolloutWait): string {
       return `paused by the ${wait.reason}; change the Rollout in git to resume`;
     case 'pause':
       return `pause after step ${wait.step + 1} until ${new Date(wait.until).toISOString()}`;
+    case 'gate':
+      return `step ${wait.step + 2} waits for its gate: ${wait.reason}`;
     case 'approval':
       return `step ${wait.step + 2} waits for approval: set spec.strategy.approved to ${wait.approvedNeeded} in a commit`;
     case 'step-in-progress':

@@ -7,6 +7,7 @@ import { announceStarted, type ExecutorDeps, startUpdates } from '../write/execu
 import { type Leadership, type PlannerRole, plannerWrite, SOLE_PLANNER } from '../write/planner-writes.js';
 import { loadStoredStatuses, markRemoved, saveStatus } from '../write/rollout-rows.js';
 import { appendRolloutEvent } from '../write/update-store.js';
+import type { GateAsker } from './gate-asker.js';
 import {
   defaultFailures,
   noWaits,
@@ -27,6 +28,8 @@ export interface PassOptions extends UpdatePassOptions {
    * them to drive its updates; default: the sole planner, unfenced.
    */
   readonly leadership?: Leadership;
+  /** Where the planner's questions to rollouts' gates go (asked off the pass); none: never asked. */
+  readonly gates?: Pick<GateAsker, 'ask'>;
 }
 
 export interface PassResult extends UpdatePassResult {
@@ -92,6 +95,7 @@ export async function reconcilePass(
       if (rows) {
         announceStarted(deps, rollout, rows);
         started += rows.length;
+        if (plan.askGate) options.gates?.ask(rollout, plan.status, plan.askGate.step);
       }
     } catch (error) {
       // One rollout's failure is its own: the others are planned and acted on.

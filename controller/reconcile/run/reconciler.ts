@@ -5,6 +5,7 @@ import type { UpdateIntent } from '../plan/plan-update.js';
 import { type ActiveScope, ALL_ACTIVE } from '../read/load-active-updates.js';
 import type { ExecutorDeps } from '../write/executor.js';
 import { TransitionWriter } from '../write/transition-writer.js';
+import { GateAsker } from './gate-asker.js';
 import { type FailureScope, ReconcileFailures } from './reconcile-failures.js';
 import { type PassOptions, type PassResult, reconcilePass } from './reconcile-pass.js';
 import { reconcileUpdates } from './update-pass.js';
@@ -14,7 +15,9 @@ import { UpdateWorkQueue } from './update-work-queue.js';
 export type Change = { readonly endpoint: string } | { readonly updateId: number };
 
 export interface ReconcilerOptions
-  extends Partial<Omit<PassOptions, 'transitions' | 'scope' | 'plannedWith' | 'work' | 'failures'>> {
+  extends Partial<
+    Omit<PassOptions, 'transitions' | 'scope' | 'plannedWith' | 'work' | 'failures' | 'gates'>
+  > {
   /**
    * Passes run at least this often (timeouts, pauses and backoffs are noticed by it); these timed
    * passes plan every rollout and look at every active update.
@@ -72,6 +75,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #desired: () => DesiredState | undefined;
   readonly #options: Required<Pick<ReconcilerOptions, 'intervalMs' | 'coalesceMs'>> &
     Omit<PassOptions, 'scope' | 'plannedWith'>;
+  readonly #gates: GateAsker;
   readonly #logger: ReconcilerOptions['logger'];
   readonly #onPass: ReconcilerOptions['onPass'];
   #timer: NodeJS.Timeout | undefined;
@@ -93,6 +97,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   constructor(deps: ExecutorDeps, desired: () => DesiredState | undefined, options: ReconcilerOptions = {}) {
     super();
     this.#deps = deps;
+    this.#gates = new GateAsker({
+      db: deps.db,
+      clock: deps.clock,
+      onAnswer: () => this.trigger(),
+      log: (obj, msg) => this.#logger?.error(obj, msg),
+    });
     this.#desired = desired;
     this.#options = {
       intervalMs: options.intervalMs ?? 2_000,
@@ -108,6 +118,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         log: (obj, msg) => this.#logger?.error(obj, msg),
         onFailure: (scope) => this.#onFailure?.(scope),
       }),
+      gates: this.#gates,
       work: new UpdateWorkQueue(
         options.concurrency ?? 256,
         // A settled device request changed the database: look at its update again.
@@ -146,7 +157,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     clearInterval(this.#timer);
     clearTimeout(this.#pending);
     await this.#running;
-    await this.#options.work?.drain();
+    await Promise.all([this.#options.work?.drain(), this.#gates.stop()]);
   }
 
   /**

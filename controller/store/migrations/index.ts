@@ -14,6 +14,7 @@ import * as registrationSecurity from './0014-registration-security.js';
 import * as deviceOwner from './0015-device-owner.js';
 import * as updateVerifying from './0016-update-verifying.js';
 import * as admittedAt from './0017-admitted-at.js';
+import * as gateChecks from './0018-gate-checks.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -32,6 +33,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0015-device-owner': deviceOwner,
   '0016-update-verifying': updateVerifying,
   '0017-admitted-at': admittedAt,
+  '0018-gate-checks': gateChecks,
 };
 
 export const migrationProvider: MigrationProvider = {
