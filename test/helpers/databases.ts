@@ -14,7 +14,8 @@ export interface TestBackend {
   }): Promise<OpenDatabase>;
 }
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+/** The Postgres to test on; undefined (also when set empty) runs every test on PGlite only. */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || undefined;
 
 // Made once per run by global-setup.ts; read once per test file.
 let migratedTemplate: Promise<Blob> | undefined;
