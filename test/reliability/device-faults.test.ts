@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FAULT_KINDS, type FaultKind } from '../../controller/sim/index.js';
+import { endpointName } from '../../controller/sim/fleet.js';
+import { FAULT_KINDS, type FaultKind, type Fleet } from '../../controller/sim/index.js';
 import { testBackends } from '../helpers/databases.js';
-import { afterPassWhen, Scene } from '../helpers/rollout-fixture.js';
+import { afterPassWhen, createTestClock, Scene } from '../helpers/rollout-fixture.js';
 
 const PER_FAULT = 2;
 const HEALTHY = 60 - PER_FAULT * FAULT_KINDS.length;
@@ -51,19 +52,32 @@ const EXPECTED: Readonly<Record<FaultKind | 'none', Expected>> = {
   'vanish-after-update': { version: '2.0.0', phases: ['succeeded'] },
 };
 
-function faultSpec(prefix: string): { spec: string; faultOf: Map<string, FaultKind | 'none'> } {
+/** The rollout's timeouts: far beyond any real download, so only the test's clock ends an attempt. */
+const TIMEOUT_MS = 10 * 60_000;
+/** Registration lifetime (s) of the devices that must expire (no-reregister) or go offline at their first Update (expire). */
+const SHORT_LIFETIME_S = 10;
+const SHORT_LIFETIME: ReadonlySet<FaultKind> = new Set(['no-reregister', 'expire']);
+/** Faults that only a timeout ends: the test moves the controller's clock past it once nothing else is left. */
+const TIMED: ReadonlySet<FaultKind | 'none'> = new Set(['silent-download', 'no-reregister']);
+
+/** One fleet's devices: `PER_FAULT` with each of `faults`, then `healthy` without any. */
+function fleetSpec(
+  prefix: string,
+  faults: readonly FaultKind[],
+  healthy: number,
+): { count: number; spec: string; faultOf: Map<string, FaultKind | 'none'> } {
+  const count = faults.length * PER_FAULT + healthy;
   const faultOf = new Map<string, FaultKind | 'none'>();
   const rules: string[] = [];
   let index = 1;
-  const name = (i: number) => `${prefix}${String(i).padStart(6, '0')}`;
-  for (const fault of FAULT_KINDS) {
-    const endpoints = Array.from({ length: PER_FAULT }, () => name(index++));
+  for (const fault of faults) {
+    const endpoints = Array.from({ length: PER_FAULT }, () => endpointName(prefix, index++, count));
     for (const endpoint of endpoints) faultOf.set(endpoint, fault);
     const param = fault === 'slow-download' ? ':3000' : fault === 'expire' ? ':3' : '';
     rules.push(`${fault}=@${endpoints.join('|')}${param}`);
   }
-  for (let i = 0; i < HEALTHY; i++) faultOf.set(name(index++), 'none');
-  return { spec: rules.join(','), faultOf };
+  for (let i = 0; i < healthy; i++) faultOf.set(endpointName(prefix, index++, count), 'none');
+  return { count, spec: rules.join(','), faultOf };
 }
 
 /** `promise`, or a failure naming what was seen when it did not settle within `ms`. */
@@ -90,6 +104,9 @@ describe.each(testBackends)('simulated device faults on $name', (backend) => {
 
   it('every fault in one fleet ends in the right record, and the counts add up', async () => {
     scene = await Scene.create(backend);
+    // Timeouts and backoffs run on this clock: an attempt times out when the test moves it, never
+    // because a loaded machine was slow.
+    const clock = createTestClock();
     const { controller } = await scene.startRollout({
       rollout: 'mixed',
       group: 'mixed',
@@ -98,29 +115,99 @@ describe.each(testBackends)('simulated device faults on $name', (backend) => {
         '  strategy:',
         '    maxInFlight: 60',
         '    failureThreshold: { percent: 100, minUpdates: 1000 }',
-        '  timeouts: { download: 4s, update: 4s }',
+        `  timeouts: { download: ${TIMEOUT_MS / 60_000}m, update: ${TIMEOUT_MS / 60_000}m }`,
         '  retries: { max: 1, backoff: 500ms }',
         '',
       ].join('\n'),
-      controller: { reconcile: { intervalMs: 200, pollQuietMs: 2_000 } },
+      controller: { clock: clock.now, reconcile: { intervalMs: 200, pollQuietMs: 2_000 } },
     });
-    const { spec, faultOf } = faultSpec('mix-');
-    const fleet = await scene.addFleet({
-      count: faultOf.size,
-      prefix: 'mix-',
-      bindAddress: '127.0.0.1',
-      faults: spec,
-      // Halted devices must expire so their retry can time out as unreachable.
-      lifetime: 10,
-      timing: { ackTimeoutMs: 500, ackRandomFactor: 1.5, maxRetransmit: 2, responseTimeoutMs: 5_000 },
-    });
+    const long = fleetSpec(
+      'mix-',
+      FAULT_KINDS.filter((f) => !SHORT_LIFETIME.has(f)),
+      HEALTHY,
+    );
+    const short = fleetSpec('mix-short-', [...SHORT_LIFETIME], 0);
+    const faultOf = new Map([...long.faultOf, ...short.faultOf]);
+    const timing = { ackTimeoutMs: 500, ackRandomFactor: 1.5, maxRetransmit: 2, responseTimeoutMs: 5_000 };
+    const fleets: Fleet[] = [
+      // The default lifetime of a day: moving the clock past a timeout expires none of them.
+      await scene.addFleet({
+        count: long.count,
+        prefix: 'mix-',
+        bindAddress: '127.0.0.1',
+        faults: long.spec,
+        timing,
+      }),
+      await scene.addFleet({
+        count: short.count,
+        prefix: 'mix-short-',
+        bindAddress: '127.0.0.1',
+        faults: short.spec,
+        lifetime: SHORT_LIFETIME_S,
+        timing,
+      }),
+    ];
+    const halted = (endpoint: string) =>
+      fleets.some((f) => f.devices.some((d) => d.endpoint === endpoint && d.halted));
     const db = scene.db;
+
+    type Step = 'settled' | 'expire' | 'timeout' | 'wait';
+    /**
+     * What the fleet waits for after a pass. Every device whose fault is not TIMED must first have
+     * its records, in real time; then a halted no-reregister device is let expire (its lifetime
+     * passes and the expiry sweep runs); then, once every active attempt is a TIMED one waiting in
+     * its phase with its deadline ahead, the clock moves past that deadline.
+     */
+    const nextStep = async (): Promise<Step> => {
+      const attempts = await db
+        .selectFrom('firmware_updates')
+        .select(['endpoint', 'phase', 'finished_at', 'deadline_at'])
+        .execute();
+      const states = await db.selectFrom('devices').select(['endpoint', 'registration_state']).execute();
+      const registered = new Set(
+        states.filter((d) => d.registration_state === 'registered').map((d) => d.endpoint),
+      );
+      let timed = 0;
+      let expire = false;
+      for (const [endpoint, fault] of faultOf) {
+        const own = attempts.filter((a) => a.endpoint === endpoint);
+        const active = own.find((a) => a.finished_at === null);
+        if (!TIMED.has(fault)) {
+          if (active !== undefined || own.length < EXPECTED[fault].phases.length) return 'wait';
+          continue;
+        }
+        if (active === undefined) continue;
+        const waiting =
+          fault === 'silent-download'
+            ? active.phase === 'downloading'
+            : active.phase === 'updating' && halted(endpoint);
+        if (!waiting) return 'wait';
+        if (fault === 'no-reregister' && registered.has(endpoint)) expire = true;
+        else if (active.deadline_at === null || new Date(active.deadline_at).getTime() <= clock.now())
+          return 'wait';
+        else timed++;
+      }
+      if (expire) return 'expire';
+      return timed > 0 ? 'timeout' : 'settled';
+    };
     let last: unknown;
+    let moves = 0;
     await settleWithin(
       100_000,
-      afterPassWhen(controller, (pass) => {
+      afterPassWhen(controller, async (pass) => {
         const status = pass.plans.get('mixed')?.status;
         last = { phase: status?.phase, counts: status?.counts, waits: pass.waits };
+        const step = await nextStep();
+        if (step === 'expire') {
+          clock.advance(SHORT_LIFETIME_S * 1000 + 1_000);
+          controller.lwm2m.expire(clock.now());
+          moves++;
+        } else if (step === 'timeout') {
+          clock.advance(TIMEOUT_MS + 1_000);
+          controller.reconciler.trigger();
+          moves++;
+        }
+        if (step !== 'settled') return false;
         // Settled: nothing in flight, every device up to date, failed for good, or gone for good.
         const c = status?.counts;
         return (
@@ -136,9 +223,11 @@ describe.each(testBackends)('simulated device faults on $name', (backend) => {
           .select(['endpoint', 'phase', 'attempt', 'deadline_at'])
           .where('finished_at', 'is', null)
           .execute();
-        return `last pass: ${JSON.stringify(last)}\nactive: ${JSON.stringify(active)}`;
+        return `last pass: ${JSON.stringify(last)}\nclock moves: ${moves}\nactive: ${JSON.stringify(active)}`;
       },
     );
+    // The no-reregister devices expired once, and two timeouts ended the attempts left (silent-download twice).
+    expect(moves).toBeGreaterThanOrEqual(3);
 
     const rows = await db
       .selectFrom('firmware_updates')
@@ -183,7 +272,12 @@ describe.each(testBackends)('simulated device faults on $name', (backend) => {
       offline: gone,
       inFlight: 0,
     });
-    expect(fleet.summary().versions).toEqual({
+    const versions: Record<string, number> = {};
+    for (const f of fleets) {
+      for (const [version, n] of Object.entries(f.summary().versions))
+        versions[version] = (versions[version] ?? 0) + n;
+    }
+    expect(versions).toEqual({
       '1.0.0': faultOf.size - wantSucceeded,
       '2.0.0': wantSucceeded,
     });
