@@ -47,3 +47,31 @@ export function globToRegex(glob: string): string {
 function escapeRegex(ch: string): string {
   return /[.^$+()|{}[\]\\*?]/.test(ch) ? `\\${ch}` : ch;
 }
+
+/**
+ * Why an endpoint glob cannot mean what it says (an unclosed `[` or `{`, a range such as
+ * `[z-a]`), or undefined. globToRegex would read an unclosed `[` as a literal one, which no
+ * endpoint written by hand is meant to contain: `nc-[*` is a mistake, not a pattern.
+ */
+export function endpointGlobProblem(glob: string): string | undefined {
+  let braces = 0;
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i]!;
+    if (ch === '\\') i++;
+    else if (ch === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end === -1) {
+        return `pattern "${glob}": the [ at position ${i + 1} is never closed (write \\[ for a literal [)`;
+      }
+      i = end;
+    } else if (ch === '{') braces++;
+    else if (ch === '}' && braces > 0) braces--;
+  }
+  if (braces > 0) return `pattern "${glob}": a { is never closed (write \\{ for a literal {)`;
+  try {
+    new RegExp(globToRegex(glob));
+  } catch (error) {
+    return `pattern "${glob}" is not valid: ${(error as Error).message}`;
+  }
+  return undefined;
+}

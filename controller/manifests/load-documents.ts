@@ -50,10 +50,11 @@ export function parseManifestFile(file: string, text: string): ParsedFile {
     return { documents, problems: [{ ...position(0), message: `cannot parse YAML: ${describe(error)}` }] };
   }
   for (const doc of parsed) {
-    if (doc.errors.length > 0) {
-      for (const error of doc.errors) {
-        problems.push({ ...position(error.pos[0]), message: `YAML syntax: ${firstLine(error.message)}` });
-      }
+    const [error] = doc.errors;
+    if (error !== undefined) {
+      // The first error is the cause; the parser's later ones in the document follow from it
+      // (a tab indent alone yields several).
+      problems.push(syntaxProblem(text, error.pos[0], firstLine(error.message), position));
       continue;
     }
     const contents = doc.contents as Node | null;
@@ -144,4 +145,53 @@ function firstLine(message: string): string {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A YAML syntax error as a problem. A flow collection left open (`[` or `{` without its closing
+ * bracket) is reported where it opens: the parser notices only on a later line.
+ */
+function syntaxProblem(
+  text: string,
+  offset: number,
+  message: string,
+  position: (offset: number) => SourcePosition,
+): Problem {
+  const unclosed = /end with an? ([\]}])/.exec(message)?.[1];
+  if (unclosed !== undefined) {
+    const open = unclosed === ']' ? '[' : '{';
+    const at = unclosedOpener(text, offset, open);
+    if (at !== undefined) {
+      return {
+        ...position(at),
+        message: `YAML syntax: this ${open} is never closed: end the flow ${open === '[' ? 'sequence' : 'mapping'} with ${unclosed}`,
+      };
+    }
+  }
+  return { ...position(offset), message: `YAML syntax: ${message}` };
+}
+
+/** Offset of the last `open` bracket before `end` that no bracket closed, outside quotes and comments. */
+function unclosedOpener(text: string, end: number, open: '[' | '{'): number | undefined {
+  const stack: { ch: string; at: number }[] = [];
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < end && i < text.length; i++) {
+    const ch = text[i]!;
+    if (quote === '"') {
+      if (ch === '\\') i++;
+      else if (ch === '"') quote = undefined;
+    } else if (quote === "'") {
+      if (ch === "'") quote = undefined; // '' (an escaped quote) closes and reopens
+    } else if ((ch === '"' || ch === "'") && (i === 0 || /[\s[{,]/.test(text[i - 1]!))) {
+      quote = ch; // a quoted scalar starts a value; a quote inside a plain scalar (don't) does not
+    } else if (ch === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      while (i < end && text[i] !== '\n') i++;
+    } else if (ch === '[' || ch === '{') {
+      stack.push({ ch, at: i });
+    } else if (ch === ']' || ch === '}') {
+      stack.pop();
+    }
+  }
+  for (let k = stack.length - 1; k >= 0; k--) if (stack[k]!.ch === open) return stack[k]!.at;
+  return undefined;
 }

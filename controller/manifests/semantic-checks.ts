@@ -1,6 +1,7 @@
 import { Cron } from 'croner';
 import { needsAllowDowngrade, orderVersions, parseVersion } from '../firmware/version-order.js';
 import { parseDuration } from './duration.js';
+import { endpointGlobProblem } from './endpoint-glob.js';
 import type { PathSegment } from './load-documents.js';
 import type {
   AnyManifest,
@@ -108,6 +109,45 @@ function checkGroup(item: Located<DeviceGroupManifest>, findings: Findings): voi
       'key',
     );
   }
+  endpointPatterns.forEach((pattern, index) => {
+    const problem = endpointGlobProblem(pattern);
+    if (problem) findings.error(item, ['spec', 'selector', 'endpointPatterns', index], problem);
+  });
+}
+
+/** Durations that must be above 0: a zero one would time out at once, or never open. */
+const POSITIVE_DURATIONS = {
+  'timeouts.download': 'every download would time out at once',
+  'timeouts.update': 'every update would time out at once',
+  'window.duration': 'the window would never be open',
+} as const;
+
+function checkDurations(item: Located<RolloutManifest>, findings: Findings): void {
+  const { spec } = item.manifest;
+  const durations: [readonly PathSegment[], string][] = [
+    [['spec', 'timeouts', 'download'], spec.timeouts.download],
+    [['spec', 'timeouts', 'update'], spec.timeouts.update],
+    [['spec', 'retries', 'backoff'], spec.retries.backoff],
+    [['spec', 'verify', 'bakeTime'], spec.verify.bakeTime],
+    ...(spec.window
+      ? [[['spec', 'window', 'duration'], spec.window.duration] as [PathSegment[], string]]
+      : []),
+    ...spec.strategy.steps.flatMap((step, index): [PathSegment[], string][] =>
+      step.pause !== undefined && step.pause !== 'manual'
+        ? [[['spec', 'strategy', 'steps', index, 'pause'], step.pause]]
+        : [],
+    ),
+  ];
+  for (const [path, text] of durations) {
+    const ms = parseDuration(text);
+    const name = path.slice(1).join('.') as string;
+    if (ms === undefined) {
+      findings.error(item, path, `${name}: ${text} is too long to count in milliseconds`);
+    } else if (ms === 0 && name in POSITIVE_DURATIONS) {
+      const why = POSITIVE_DURATIONS[name as keyof typeof POSITIVE_DURATIONS];
+      findings.error(item, path, `${name} must be more than 0: with ${text}, ${why}`);
+    }
+  }
 }
 
 function checkRollout(
@@ -123,6 +163,7 @@ function checkRollout(
   const target = firmware.get(spec.firmware);
   if (!target) findings.error(item, ['spec', 'firmware'], `Firmware "${spec.firmware}" not found`);
 
+  checkDurations(item, findings);
   const steps = spec.strategy.steps;
   steps.forEach((step, index) => {
     const previous = steps[index - 1];

@@ -8,9 +8,69 @@ import { load, manifestSet, problemLines, rolloutYaml } from './helpers.js';
 const cases: readonly { name: string; files: Record<string, string>; problems: string[] }[] = [
   {
     name: 'a YAML syntax error points at the broken token',
-    files: { 'bad.yaml': 'apiVersion: otactl/v1alpha1\nkind: Rollout\nmetadata: { name: x\n' },
+    files: { 'bad.yaml': 'apiVersion: otactl/v1alpha1\nkind: Rollout\nmetadata:\n  name: x\n    y: z\n' },
+    problems: ['manifests/bad.yaml:4:9: YAML syntax: Nested mappings are not allowed in compact mappings'],
+  },
+  {
+    name: 'an unclosed { or [ is reported where it opens, not on the line the parser notices it',
+    files: {
+      'brace.yaml': 'apiVersion: otactl/v1alpha1\nkind: Rollout\nmetadata: { name: x\n',
+      'bracket.yaml':
+        'apiVersion: otactl/v1alpha1\nkind: DeviceGroup\nmetadata:\n  name: g\nspec:\n  selector:\n    endpointPatterns: ["a-[1]", "b-*"\n    attributes: {}\n',
+    },
     problems: [
-      'manifests/bad.yaml:4:1: YAML syntax: Flow map in block collection must be sufficiently indented and end with a }',
+      'manifests/brace.yaml:3:11: YAML syntax: this { is never closed: end the flow mapping with }',
+      'manifests/bracket.yaml:7:23: YAML syntax: this [ is never closed: end the flow sequence with ]',
+    ],
+  },
+  {
+    name: 'a tab indent is one problem, not one per line the parser trips over after it',
+    files: {
+      'r.yaml': rolloutYaml(
+        'r1',
+        '  group: lab\n  firmware: fw-2.0.0\n  strategy:\n\tmaxInFlight: 5\n\tmaxPerMinute: 5\n',
+      ),
+    },
+    problems: ['manifests/r.yaml:9:1: YAML syntax: Tabs are not allowed as indentation'],
+  },
+  {
+    name: 'an endpoint pattern that cannot match as written is an error at the pattern',
+    files: {
+      'g.yaml':
+        'apiVersion: otactl/v1alpha1\nkind: DeviceGroup\nmetadata: { name: g }\nspec:\n  selector:\n    endpointPatterns: ["nc-[*", "ok-[0-9]*", "x{a,b", "[z-a]"]\n',
+    },
+    problems: [
+      'manifests/g.yaml:6:24: pattern "nc-[*": the [ at position 4 is never closed (write \\[ for a literal [)',
+      'manifests/g.yaml:6:46: pattern "x{a,b": a { is never closed (write \\{ for a literal {)',
+      'manifests/g.yaml:6:55: pattern "[z-a]" is not valid: Invalid regular expression: /^[z-a]$/: Range out of order in character class',
+    ],
+  },
+  {
+    name: 'a zero timeout or window, and a duration too long to count, are errors at their values',
+    files: {
+      'r.yaml': rolloutYaml(
+        'r1',
+        '  group: lab\n  firmware: fw-2.0.0\n  timeouts: { download: 0s, update: 0ms }\n  retries: { backoff: 99999999999999999d }\n  window: { cron: "0 2 * * *", duration: 0m }\n',
+      ),
+    },
+    problems: [
+      'manifests/r.yaml:8:25: timeouts.download must be more than 0: with 0s, every download would time out at once',
+      'manifests/r.yaml:8:37: timeouts.update must be more than 0: with 0ms, every update would time out at once',
+      'manifests/r.yaml:9:23: retries.backoff: 99999999999999999d is too long to count in milliseconds',
+      'manifests/r.yaml:10:42: window.duration must be more than 0: with 0m, the window would never be open',
+    ],
+  },
+  {
+    name: 'an integer beyond what its column holds (int4) is an error, also past Number.MAX_SAFE_INTEGER',
+    files: {
+      'r.yaml': rolloutYaml(
+        'r1',
+        '  group: lab\n  firmware: fw-2.0.0\n  strategy:\n    maxInFlight: 2147483648\n    maxPerMinute: 9007199254740993\n    approved: 2147483647\n',
+      ),
+    },
+    problems: [
+      'manifests/r.yaml:9:18: spec.strategy.maxInFlight: must be <= 2147483647',
+      'manifests/r.yaml:10:19: spec.strategy.maxPerMinute: must be <= 2147483647',
     ],
   },
   {
@@ -237,7 +297,7 @@ describe('manifest checks report the offending node as path:line:col', () => {
     expect(problemLines(result, set.root).map((l) => l.split(': ')[0])).toEqual([
       'manifests/a.yaml:6:10',
       'manifests/b/c.yml:8:12',
-      'manifests/d.yaml:2:1',
+      'manifests/d.yaml:1:7',
     ]);
   });
 
