@@ -8,6 +8,7 @@ import { PartStartError, StartAbortedError } from '../../controller/app/manager.
 import { type ControllerConfig, createController } from '../../controller/app/start-controller.js';
 import { localControllerConfig } from '../../controller/demo/local-controller.js';
 import { createLogger } from '../../controller/log/index.js';
+import { lockDataDir } from '../../controller/store/data-dir-lock.js';
 import { type OpenDatabase, openDatabase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
 import {
@@ -89,6 +90,7 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('startController (%
 });
 
 describe('otactl run (composeRun)', () => {
+  const pglite = testBackends.find((b) => b.name === 'pglite')!;
   let dataDir: string;
   beforeEach(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'otactl-run-db-'));
@@ -104,10 +106,14 @@ describe('otactl run (composeRun)', () => {
       controller: localControllerConfig(ws, { httpPort, coapPort }),
     });
 
-  /** An embedded database left open by this process would refuse a second opener ("in use"). */
+  /**
+   * An embedded database left open by this process would refuse a second opener ("in use"): its
+   * data directory lock, which closing releases last, must be free again.
+   */
   async function expectDatabaseReleased(): Promise<void> {
-    const again = await openDatabase({ kind: 'pglite', dataDir });
-    await again.close();
+    const again = await lockDataDir(dataDir);
+    expect(again.kind).toBe('locked');
+    if (again.kind === 'locked') await again.release();
   }
 
   it('with a busy port, closes the embedded database it opened and releases the CoAP port', async () => {
@@ -159,7 +165,8 @@ describe('otactl run (composeRun)', () => {
     await git(author, 'push', '-q', 'origin', 'main');
     const clone = join(dataDir, 'clone');
     const { manager, controller } = composeRun({
-      openStore: () => openDatabase({ kind: 'pglite', dataDir: join(dataDir, 'db') }),
+      // The database does not matter here: an in-memory one from the migrated template.
+      openStore: () => pglite.open(),
       git: { url: remote, branch: 'main', dir: clone, intervalMs: 0 },
       log,
       controller: localControllerConfig(ws, { manifestsDir: join(clone, 'rollouts') }),
