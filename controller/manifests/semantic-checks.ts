@@ -120,6 +120,8 @@ const POSITIVE_DURATIONS = {
   'timeouts.download': 'every download would time out at once',
   'timeouts.update': 'every update would time out at once',
   'window.duration': 'the window would never be open',
+  'verify.gate.timeout': 'no answer would ever come in time',
+  'verify.gate.interval': 'a refused gate would be asked again without a pause',
 } as const;
 
 function checkDurations(item: Located<RolloutManifest>, findings: Findings): void {
@@ -131,6 +133,12 @@ function checkDurations(item: Located<RolloutManifest>, findings: Findings): voi
     [['spec', 'verify', 'bakeTime'], spec.verify.bakeTime],
     ...(spec.window
       ? [[['spec', 'window', 'duration'], spec.window.duration] as [PathSegment[], string]]
+      : []),
+    ...(spec.verify.gate
+      ? ([
+          [['spec', 'verify', 'gate', 'timeout'], spec.verify.gate.timeout],
+          [['spec', 'verify', 'gate', 'interval'], spec.verify.gate.interval],
+        ] as [PathSegment[], string][])
       : []),
     ...spec.strategy.steps.flatMap((step, index): [PathSegment[], string][] =>
       step.pause !== undefined && step.pause !== 'manual'

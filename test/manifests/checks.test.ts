@@ -61,6 +61,19 @@ const cases: readonly { name: string; files: Record<string, string>; problems: s
     ],
   },
   {
+    name: 'a zero gate timeout or interval is an error at its value',
+    files: {
+      'r.yaml': rolloutYaml(
+        'r1',
+        '  group: lab\n  firmware: fw-2.0.0\n  strategy:\n    steps: [{ percent: 10 }, { percent: 100 }]\n  verify:\n    gate: { url: "http://gate.example/check", timeout: 0s, interval: 0s }\n',
+      ),
+    },
+    problems: [
+      'manifests/r.yaml:11:56: verify.gate.timeout must be more than 0: with 0s, no answer would ever come in time',
+      'manifests/r.yaml:11:70: verify.gate.interval must be more than 0: with 0s, a refused gate would be asked again without a pause',
+    ],
+  },
+  {
     name: 'an integer beyond what its column holds (int4) is an error, also past Number.MAX_SAFE_INTEGER',
     files: {
       'r.yaml': rolloutYaml(
