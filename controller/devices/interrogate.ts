@@ -18,18 +18,25 @@ export type Object3Read =
   | { readonly kind: 'ok'; readonly info: DeviceInfo; readonly readAt: number }
   | Failure;
 
+/** The answer to a read of /3/0 already made (by the probe that found the device answers), and when it came. */
+export interface Object3Answer {
+  readonly answer: ReadResult;
+  readonly at: number;
+}
+
 /**
  * Reads /3/0 whole; a device that refuses that gets single-resource reads of what matters.
- * `whole`: the answer to reading /3/0 when it was read already (by the probe that found the
- * device answers).
+ * `probed`: the answer to reading /3/0 when it was read already; a success counts as read when
+ * it came, not now (the device may have installed other firmware since).
  */
 export async function readObject3(
   client: DeviceClient,
   clock: () => number,
-  whole: ReadResult | undefined = undefined,
+  probed: Object3Answer | undefined = undefined,
 ): Promise<Object3Read> {
-  whole ??= await client.read('/3/0');
-  if (whole.kind === 'ok') return { kind: 'ok', info: deviceInfoOf(whole.records), readAt: clock() };
+  const whole = probed?.answer ?? (await client.read('/3/0'));
+  if (whole.kind === 'ok')
+    return { kind: 'ok', info: deviceInfoOf(whole.records), readAt: probed?.at ?? clock() };
   if (isSilence(whole)) return whole;
   const records = [];
   let last: Failure = whole;

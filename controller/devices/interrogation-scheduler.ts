@@ -1,6 +1,6 @@
 import type { Failure, ReadResult } from '../lwm2m/index.js';
 import { isSilence } from './interrogate.js';
-import type { InterrogationOutcome, Interrogator } from './interrogator.js';
+import type { InterrogationOutcome, Interrogator, ProbeAnswer } from './interrogator.js';
 import type { Limiter } from './limiter.js';
 import { SilenceBackoff } from './silence-backoff.js';
 import type { SyncContext } from './sync-context.js';
@@ -21,7 +21,7 @@ interface Task {
   /** Called once the runs asked for so far are done; most tasks have none (a storm queues many). */
   waiters: (() => void)[] | undefined;
   /** The answer to the probe's read of /3/0, for the interrogation that follows it. */
-  probed: ReadResult | undefined;
+  probed: ProbeAnswer | undefined;
   /** The quick first probe went unanswered; this is the second, with a longer deadline. */
   reprobe: boolean;
 }
@@ -200,7 +200,10 @@ export class InterrogationScheduler {
     }
     this.rememberAnswering(endpoint);
     this.#backoff.forget(endpoint);
-    task.probed = ctx.server.registration(endpoint)?.id === reg.id ? answer : undefined;
+    task.probed =
+      ctx.server.registration(endpoint)?.id === reg.id
+        ? { answer, at: ctx.clock(), registrationId: reg.id }
+        : undefined;
     task.phase = 'queued';
     this.#reads.start(() => this.#run(endpoint, task), 'background');
   }

@@ -1,4 +1,4 @@
-import type { Failure, NotificationResult, Observation, ReadResult } from '../lwm2m/index.js';
+import type { Failure, NotificationResult, Observation } from '../lwm2m/index.js';
 import { codeAt } from './device-info.js';
 import type { DevicePatch } from './device-patch.js';
 import {
@@ -9,9 +9,14 @@ import {
   firmwarePatch,
   hasFirmwareObject,
 } from './firmware-report.js';
-import { isSilence, readFirmwareInfo, readObject3 } from './interrogate.js';
+import { isSilence, type Object3Answer, readFirmwareInfo, readObject3 } from './interrogate.js';
 import type { ReportedCode } from './reported-code.js';
 import type { SyncContext } from './sync-context.js';
+
+/** A probe's answer to reading /3/0, with the registration it was asked under. */
+export interface ProbeAnswer extends Object3Answer {
+  readonly registrationId: string;
+}
 
 /** How an interrogation ended: the device answered, was silent, or its registration moved on. */
 export type InterrogationOutcome =
@@ -37,16 +42,20 @@ export class Interrogator {
 
   /**
    * Interrogates `endpoint`'s current registration: with `full`, reads object 3 (or takes the
-   * probe's answer, `probed`) and the firmware object's protocols; then observes 5/0/3 and 5/0/5.
+   * probe's answer, `probed`, if it came under this registration) and the firmware object's
+   * protocols; then observes 5/0/3 and 5/0/5.
    */
   async interrogate(
     endpoint: string,
     full: boolean,
-    probed: ReadResult | undefined,
+    probed: ProbeAnswer | undefined,
   ): Promise<InterrogationOutcome> {
     const ctx = this.#ctx;
     const reg = ctx.server.registration(endpoint);
     if (reg === undefined || ctx.stopped) return GONE;
+    // A probe of an earlier registration describes the device before it registered again: after a
+    // reboot into new firmware, the old version. Read it again.
+    if (probed !== undefined && probed.registrationId !== reg.id) probed = undefined;
     const current = () => !ctx.stopped && ctx.server.registration(endpoint)?.id === reg.id;
     const client = ctx.server.device(endpoint);
     const firmware = hasFirmwareObject(reg);
