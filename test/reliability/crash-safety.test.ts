@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SimDevice } from '../../controller/sim/index.js';
+import { ManualClock, type SimDevice } from '../../controller/sim/index.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import type { ControllerProcess } from './harness/controller-process.js';
 import { type ProcessDatabase, pgliteProcessDatabase, postgresProcessDatabase } from './harness/databases.js';
@@ -14,6 +14,12 @@ import { waitFor } from './harness/wait-for.js';
 const DEVICES = sizeFromEnv('OTACTL_CRASH_DEVICES', 100);
 const KILLS = Math.max(5, sizeFromEnv('OTACTL_CRASH_KILLS', 6));
 const SEED = seedFromEnv('OTACTL_CRASH_SEED', 11);
+/**
+ * The devices' registration lifetime. Their schedule (Updates, Register retries) runs on a manual
+ * clock the test moves on at each restart, so this only needs to outlast the test: no registration
+ * expires on the controller's own clock.
+ */
+const LIFETIME_S = 600;
 
 /** Moments to kill at, each seen from the devices' side (the controller's database may be out of reach). */
 const KILL_POINTS = [
@@ -106,9 +112,10 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
         // again, or an installed update is failed by its timeout and the device ends on the target
         // with no successful update (seen under load with 45 s, after kills at 'rebooted' and
         // 'startup' in a row). With the fleet's timing below: a State 3 notification the killed
-        // controller never acknowledges holds the reboot up to 22.5 s, a Register to a dead
-        // controller gives up after 22.5 s, the next comes 5 s later and retransmits for up to
-        // 10.5 s while the controller restarts: about 61 s, plus reading the device and a pass.
+        // controller never acknowledges holds the reboot up to 23.25 s, a Register to a dead
+        // controller gives up after 23.25 s and is sent again when the next controller listens
+        // (wakeDevices), retransmitted for up to 23.25 s while it restarts: under 50 s, plus
+        // reading the device and a pass.
         timeouts: { download: '30s', update: '90s' },
       },
     });
@@ -145,12 +152,26 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
       })();
     }
 
+    // The devices' own clock. A device notices a restart that lost its registration only at its next
+    // Update, and retries a Register that failed only after a delay: once the new process listens,
+    // the test moves the clock on by a lifetime, so every device sends its Update (or Register) at
+    // once instead of when its wall-clock schedule says.
+    const clock = new ManualClock();
+    let restarting = false;
+    let wakes = 0;
+    const wakeDevices = () => {
+      wakes++;
+      clock.advance(LIFETIME_S * 1000);
+    };
+
     const rebootedDevices = new Set<string>();
     const counts = new Map<KillPoint, number>();
     let armed: Kill | undefined = plan[0];
     let killsDone = 0;
     let killing: Promise<void> = Promise.resolve();
     const log: string[] = [];
+    const began = performance.now();
+    const elapsed = () => `${((performance.now() - began) / 1000).toFixed(1)} s`;
     const occur = (point: KillPoint) => {
       const kill = armed;
       if (kill === undefined || kill.point !== point) return;
@@ -160,6 +181,7 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
       armed = undefined;
       const victim = controller!;
       const doKill = () => {
+        restarting = true;
         victim.kill('SIGKILL');
       };
       if (kill.delayMs === 0) doKill();
@@ -167,13 +189,19 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
       killing = (async () => {
         const exit = await victim.exited;
         killsDone++;
-        log.push(`kill ${killsDone} at ${point} #${seen} (+${kill.delayMs} ms): ${JSON.stringify(exit)}`);
+        log.push(
+          `${elapsed()}: kill ${killsDone} at ${point} #${seen} (+${kill.delayMs} ms): ${JSON.stringify(exit)}`,
+        );
         counts.clear();
         const next = plan[killsDone];
         controller = await world.startController();
         watchCrash(controller);
+        restarting = false;
+        log.push(`${elapsed()}: restarted`);
         armed = next;
         if (next?.point === 'startup') occur('startup');
+        // Listening again (and restoring registrations, or being killed at it): every device checks in.
+        wakeDevices();
       })().catch((error: Error) => fail(error));
     };
 
@@ -183,11 +211,26 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
       staggerMs: 5,
       seed: String(SEED),
       // A registration answered but lost in a crash is only noticed at the device's next Update
-      // (see registration-durability.test.ts); a short lifetime keeps that within the test's time.
-      lifetime: 30,
-      // Retransmissions span a restart; a device waiting on unacknowledged notifications before it
-      // reboots gives up within about 20 s, well inside the update timeout.
-      timing: { ackTimeoutMs: 1000, ackRandomFactor: 1.5, maxRetransmit: 3, responseTimeoutMs: 10_000 },
+      // (see registration-durability.test.ts): the test brings that Update forward (wakeDevices).
+      lifetime: LIFETIME_S,
+      clock,
+      // Retransmissions span a restart, and come often enough that a device hears the restarted
+      // controller within about twice the time it was down; a device waiting on unacknowledged
+      // notifications before it reboots gives up within about 23 s, well inside the update timeout.
+      timing: { ackTimeoutMs: 500, ackRandomFactor: 1.5, maxRetransmit: 4, responseTimeoutMs: 10_000 },
+    });
+    // A Register that failed while a controller listens (no answer in time, an error) is retried on
+    // the device's clock: now. One that failed while none did is retried by the restart's wake.
+    let wakeQueued = false;
+    let wakeOnFailure = true;
+    fleet.on('registration-failed', () => {
+      if (restarting || wakeQueued || !wakeOnFailure) return;
+      wakeQueued = true;
+      // After the device has set its retry timer (the event comes just before).
+      setImmediate(() => {
+        wakeQueued = false;
+        if (!restarting && wakeOnFailure) wakeDevices();
+      });
     });
     const onTarget = new Promise<void>((resolve) => {
       const check = (device: SimDevice) => {
@@ -279,11 +322,13 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
       throw new Error(`${error.message}\n${log.join('\n')}\n${controller!.diagnostics()}`);
     });
     expect(done.counts.upToDate).toBe(DEVICES);
+    log.push(`${elapsed()}: complete after ${wakes} wakes`);
     settledWatch = false;
     await settled;
     watching = false;
     await watcher;
     // De-register while a controller still answers (a stopped one would leave every DELETE retrying).
+    wakeOnFailure = false;
     await fleet.stop();
     const summary = fleet.summary();
 
@@ -302,7 +347,9 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
     }
     expect(killsDone).toBeGreaterThanOrEqual(KILLS);
     expect(doubleActive).toEqual([]);
-    expect(new Set(log.map((l) => /at (\S+)/.exec(l)?.[1]))).toEqual(new Set(KILL_POINTS));
+    const killedAt = log.flatMap((l) => /: kill \d+ at (\S+)/.exec(l)?.[1] ?? []);
+    expect(killedAt).toHaveLength(killsDone);
+    expect(new Set(killedAt)).toEqual(new Set(KILL_POINTS));
     expect(summary.versions).toEqual({ [rw.target.version]: DEVICES });
   }, 300_000);
 });
