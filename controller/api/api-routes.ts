@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Kysely } from 'kysely';
 import { DEFAULT_HEARTBEAT_TIMING, PLANNER_LEASE, readReplicasView } from '../replicas/index.js';
+import { readManifestsStatus } from '../store/manifests-status.js';
 import type { Database } from '../store/schema.js';
 import type { EventStream } from './event-stream.js';
 import { intParam, optionalText, type ParamResult } from './query-params.js';
@@ -46,6 +47,13 @@ export function createApiRoutes(db: Kysely<Database>, events: EventStream, optio
       const rollout = await getRollout(db, id);
       if (rollout) reply(200, rollout);
       else reply(404, { error: `rollout "${id}" not found` });
+      return;
+    }
+
+    if (resource === 'manifests' && (id === undefined || id === '')) {
+      const status = await readManifestsStatus(db);
+      if (status) reply(200, status);
+      else reply(404, { error: 'no manifests loaded yet' });
       return;
     }
 

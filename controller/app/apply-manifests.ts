@@ -3,7 +3,7 @@ import { buildFirmwareCatalog, type SwappableCatalog } from '../firmware/index.j
 import type { Logger } from '../log/index.js';
 import { type DesiredState, formatProblem, type LoadResult, type Problem } from '../manifests/index.js';
 import { appendRolloutEvent } from '../reconcile/index.js';
-import type { Database } from '../store/index.js';
+import { type Database, type ManifestsLoad, recordManifestsLoad } from '../store/index.js';
 
 export interface ApplyManifestsDeps {
   readonly db: Kysely<Database>;
@@ -28,6 +28,11 @@ export async function applyManifests(
   const { log } = deps;
   if (!result.ok) {
     await tellRefused(result.problems, deps);
+    await recordStatus(deps, {
+      ready: false,
+      revision: result.git,
+      problems: result.problems.map((p) => formatProblem(p)),
+    });
     return undefined;
   }
   const state = result.state;
@@ -44,7 +49,15 @@ export async function applyManifests(
       'applying manifests',
     );
   }
+  await recordStatus(deps, { ready: true, revision: state.git });
   return state;
+}
+
+/** The manifests status row (see recordManifestsLoad), best effort like the events. */
+async function recordStatus({ db, log }: ApplyManifestsDeps, load: ManifestsLoad): Promise<void> {
+  await recordManifestsLoad(db, load).catch((error: unknown) =>
+    log.warn({ err: error }, 'could not record the manifests status'),
+  );
 }
 
 /** Events are best effort here: a database down must not stop the controller acting on the last valid state. */

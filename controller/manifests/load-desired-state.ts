@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-import type { DesiredState } from './desired-state.js';
+import type { DesiredState, GitHead } from './desired-state.js';
 import { hashFile } from './firmware-hash.js';
 import { readGitSnapshot } from './git-revisions.js';
 import { isManifestKind, MANIFEST_KINDS } from './kinds.js';
@@ -40,7 +40,13 @@ export interface LoadOptions {
 
 export type LoadResult =
   | { readonly ok: true; readonly state: DesiredState; readonly warnings: readonly Problem[] }
-  | { readonly ok: false; readonly problems: readonly Problem[]; readonly warnings: readonly Problem[] };
+  | {
+      readonly ok: false;
+      readonly problems: readonly Problem[];
+      readonly warnings: readonly Problem[];
+      /** HEAD of the manifests refused, when they are in a work tree and got as far as being read. */
+      readonly git?: GitHead | undefined;
+    };
 
 /**
  * Loads every manifest under `dir` into one desired state, or reports every problem found
@@ -110,8 +116,9 @@ export async function loadListedManifests(
   }
 
   const warnings = [...listed.warnings, ...semantic.warnings].sort(compareProblems);
-  if (problems.length > 0) return { ok: false, problems: dedupe(problems.sort(compareProblems)), warnings };
   const git = snapshot?.head ? { sha: snapshot.head, dirty: snapshot.dirty } : undefined;
+  if (problems.length > 0)
+    return { ok: false, problems: dedupe(problems.sort(compareProblems)), warnings, git };
   const state = resolveDesiredState({ manifests, files, revisions: snapshot?.revisions, git });
   return { ok: true, state, warnings };
 }

@@ -59,10 +59,12 @@ export function watchManifests(
   let again = false;
   let closed = false;
 
+  // The commit is part of the key: a new commit is a new attempt (the controller's manifests status
+  // names it), even when the content, or the problems, stayed the same.
   const reportKey = (result: LoadResult) =>
     result.ok
-      ? `valid:${result.state.generation}:${JSON.stringify(result.warnings)}`
-      : `invalid:${JSON.stringify(result.problems)}`;
+      ? `valid:${result.state.generation}:${JSON.stringify(result.state.git)}:${JSON.stringify(result.warnings)}`
+      : `invalid:${JSON.stringify(result.git)}:${JSON.stringify(result.problems)}`;
 
   const schedule = () => {
     if (closed) return;
@@ -144,7 +146,7 @@ export function watchManifests(
     });
     if (closed) return;
     const result: LoadResult = { ...loaded, warnings: [...loaded.warnings, ...watchErrors.values()] };
-    if (result.ok) lastValid = result.state; // same generation: fresher git metadata, no report
+    if (result.ok) lastValid = result.state;
     const key = reportKey(result);
     if (key === lastReport) return;
     lastReport = key;

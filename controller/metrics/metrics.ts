@@ -217,10 +217,12 @@ interface DatabaseSnapshot {
     readonly needsAttention: boolean;
     readonly counts: RolloutCounts;
   }[];
+  /** The last load of the manifests was valid (manifests_status.ready); undefined before the first. */
+  readonly manifestsReady: boolean | undefined;
 }
 
 async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
-  const [devices, activeUpdates, rollouts] = await Promise.all([
+  const [devices, activeUpdates, rollouts, manifests] = await Promise.all([
     db
       .selectFrom('devices')
       .select(['registration_state', 'owner_replica', (eb) => eb.fn.countAll<number>().as('n')])
@@ -233,6 +235,7 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
       .groupBy(['rollout', 'phase'])
       .execute(),
     db.selectFrom('rollouts').select(['name', 'phase', 'current_step', 'counts', 'conditions']).execute(),
+    db.selectFrom('manifests_status').select('ready').where('id', '=', 1).executeTakeFirst(),
   ]);
   return {
     devices: devices.map((row) => ({
@@ -248,6 +251,7 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
       needsAttention: needsAttention(row.conditions),
       counts: parseRolloutCounts(row.counts),
     })),
+    manifestsReady: manifests?.ready,
   };
 }
 
@@ -255,6 +259,15 @@ const fromDatabase = readFrom<DatabaseSnapshot>();
 
 /** The gauges read from the database, in the order they are exported. */
 const DATABASE_GAUGES: readonly ReadMetric<DatabaseSnapshot>[] = [
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_manifests_valid',
+    help: '1 when the last load of the manifests was valid; 0 while the controller acts on the last valid set (see /api/v1/manifests), or before the first load',
+    labels: [],
+    *read({ manifestsReady }) {
+      yield { labels: {}, value: manifestsReady ? 1 : 0 };
+    },
+  }),
   fromDatabase({
     type: 'gauge',
     name: 'otactl_devices',

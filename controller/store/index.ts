@@ -1,4 +1,12 @@
 export { isUniqueViolation } from './errors.js';
+export {
+  MAX_STATUS_PROBLEMS,
+  type ManifestsLoad,
+  type ManifestsRevision,
+  type ManifestsStatusView,
+  readManifestsStatus,
+  recordManifestsLoad,
+} from './manifests-status.js';
 export { type MigrateResult, migrateToLatest } from './migrate.js';
 export {
   DatabaseOpenError,

@@ -215,6 +215,24 @@ export interface RolloutGateChecksTable {
   checked_at: Timestamp;
 }
 
+/** The one row (id 1) of the controller's manifests status (migration 0020; controller/app/apply-manifests.ts). */
+export interface ManifestsStatusTable {
+  id: number;
+  /** HEAD of the last valid set applied; null outside git or before any valid set. */
+  applied_sha: string | null;
+  applied_dirty: boolean;
+  /** HEAD of the last load, valid or not. */
+  attempted_sha: string | null;
+  attempted_dirty: boolean;
+  ready: boolean;
+  problem_count: number;
+  /** The last load's problems, `file:line:col: message`, at most 50. */
+  problems: Json<string[]>;
+  /** When `ready` last changed. */
+  since: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   devices: DevicesTable;
   firmware_updates: FirmwareUpdatesTable;
@@ -225,6 +243,7 @@ export interface Database {
   replicas: ReplicasTable;
   leases: LeasesTable;
   rollout_gate_checks: RolloutGateChecksTable;
+  manifests_status: ManifestsStatusTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;

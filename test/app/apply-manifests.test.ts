@@ -5,7 +5,7 @@ import { applyManifests } from '../../controller/app/apply-manifests.js';
 import { createSwappableCatalog, type SwappableCatalog } from '../../controller/firmware/index.js';
 import { createLogger } from '../../controller/log/index.js';
 import type { DesiredState, LoadResult } from '../../controller/manifests/index.js';
-import type { OpenDatabase } from '../../controller/store/index.js';
+import { type OpenDatabase, readManifestsStatus } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
 import { load, manifestSet } from '../manifests/helpers.js';
 
@@ -87,6 +87,49 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('applyManifests (%s
           'change refused, acting on the last valid manifests: /m/rollouts.yaml:7:3: downgrade from 2.0.0 to 1.0.0 refused; /m/rollouts.yaml:9:3: maxUnavailable: must be at least 1',
       },
     ]);
+  });
+
+  it('keeps the manifests status row: the attempt and its problems, the last valid revision applied (issue 22)', async () => {
+    const { state, firmwareDir } = await validState();
+    const deps = { db: store.db, firmwareDir, catalog, log, current: () => undefined };
+    const commit = (c: string, dirty = false) => ({ sha: c.repeat(40), dirty });
+    const problems = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ file: '/m/a.yaml', line: i + 1, col: 3, message: 'bad' }));
+    expect(await readManifestsStatus(store.db)).toBeUndefined();
+
+    await applyManifests({ ok: false, problems: problems(2), warnings: [], git: commit('b') }, deps);
+    const refused = await readManifestsStatus(store.db);
+    expect(refused).toMatchObject({
+      lastAppliedRevision: null,
+      lastAttemptedRevision: commit('b'),
+      ready: false,
+      problemCount: 2,
+      problems: ['/m/a.yaml:1:3: bad', '/m/a.yaml:2:3: bad'],
+    });
+
+    await applyManifests({ ok: true, state: { ...state, git: commit('c', true) }, warnings: [] }, deps);
+    const applied = await readManifestsStatus(store.db);
+    expect(applied).toMatchObject({
+      lastAppliedRevision: commit('c', true),
+      lastAttemptedRevision: commit('c', true),
+      ready: true,
+      problemCount: 0,
+      problems: [],
+    });
+    expect(Date.parse(applied!.since)).toBeGreaterThanOrEqual(Date.parse(refused!.since));
+
+    await applyManifests({ ok: true, state: { ...state, git: commit('d') }, warnings: [] }, deps);
+    expect((await readManifestsStatus(store.db))!.since).toBe(applied!.since); // still ready: same since
+
+    await applyManifests({ ok: false, problems: problems(60), warnings: [], git: commit('e') }, deps);
+    const again = await readManifestsStatus(store.db);
+    expect(again).toMatchObject({
+      lastAppliedRevision: commit('d'),
+      lastAttemptedRevision: commit('e'),
+      ready: false,
+      problemCount: 60,
+    });
+    expect(again!.problems).toHaveLength(50);
   });
 
   it('refuses an invalid change even when the refusal cannot be recorded', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDownloadStats } from '../../controller/firmware/download-stats.js';
 import { createMetrics } from '../../controller/metrics/index.js';
-import type { OpenDatabase } from '../../controller/store/index.js';
+import { type OpenDatabase, recordManifestsLoad } from '../../controller/store/index.js';
 import { insertDevice, insertRollout, insertUpdate } from '../api/fixtures.js';
 import { testBackends } from '../helpers/databases.js';
 import { parseExposition, sampleValue } from './exposition.js';
@@ -67,6 +67,7 @@ describe('metrics without a database', () => {
       '# TYPE otactl_http_connections_refused_total counter',
       '# TYPE otactl_reconcile_errors_total counter',
       '# TYPE otactl_database_up gauge',
+      '# TYPE otactl_manifests_valid gauge',
       '# TYPE otactl_devices gauge',
       '# TYPE otactl_replica_devices gauge',
       '# TYPE otactl_updates_active gauge',
@@ -165,6 +166,21 @@ describe.each(testBackends)('metrics read from the database on $name', (backend)
     expect(
       sampleValue(samples, 'otactl_rollout_failed_devices', { rollout: 'canary', reason: 'connection lost' }),
     ).toBe(4);
+  });
+
+  it('tells whether the last load of the manifests was valid, from the status row (issue 22)', async () => {
+    const metrics = createMetrics({ db: store.db });
+    const valid = async () => sampleValue(parseExposition(await metrics.render()), 'otactl_manifests_valid');
+    expect(await valid()).toBe(0); // nothing loaded yet
+    await recordManifestsLoad(store.db, { ready: true, revision: { sha: 'a'.repeat(40), dirty: false } });
+    expect(await valid()).toBe(1);
+    await recordManifestsLoad(store.db, {
+      ready: false,
+      revision: undefined,
+      problems: ['/m/a.yaml:1:1: bad'],
+    });
+    expect(await valid()).toBe(0);
+    await store.db.deleteFrom('manifests_status').execute();
   });
 
   it('follows the rows between scrapes', async () => {

@@ -27,6 +27,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0016-update-verifying',
           '0017-admitted-at',
           '0018-gate-checks',
+          '0020-manifests-status',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

@@ -5,6 +5,7 @@ import {
   type ReplicasView,
   readReplicasView,
 } from '../../replicas/index.js';
+import { type ManifestsStatusView, readManifestsStatus } from '../../store/manifests-status.js';
 import type { Database } from '../../store/schema.js';
 import { getDevice } from '../read-model/devices.js';
 import { getRollout, listRollouts } from '../read-model/rollouts.js';
@@ -17,6 +18,8 @@ export interface ReadApi {
   device(endpoint: string): Promise<DeviceDetailView | undefined>;
   /** The replicas on the database and the planner lease; undefined from a controller without them. */
   replicas(): Promise<ReplicasView | undefined>;
+  /** The controller's manifests status; undefined before the first load (or from an older controller). */
+  manifests(): Promise<ManifestsStatusView | undefined>;
 }
 
 export function createDbReadApi(db: Kysely<Database>): ReadApi {
@@ -29,6 +32,7 @@ export function createDbReadApi(db: Kysely<Database>): ReadApi {
     rollout: (name) => getRollout(db, name),
     device: (endpoint) => getDevice(db, endpoint),
     replicas: () => readReplicasView(db, PLANNER_LEASE, DEFAULT_HEARTBEAT_TIMING.goneAfterMs),
+    manifests: () => readManifestsStatus(db),
   };
 }
 
@@ -98,6 +102,7 @@ export function createHttpReadApi(options: HttpReadApiOptions): ReadApi {
     rollout,
     device: (endpoint) => get<DeviceDetailView>(`/api/v1/devices/${encodeURIComponent(endpoint)}`),
     replicas: () => get<ReplicasView>('/api/v1/replicas'),
+    manifests: () => get<ManifestsStatusView>('/api/v1/manifests'),
   };
 }
 

@@ -1,4 +1,5 @@
 export { renderHistory } from './history-report.js';
+export { renderManifestsStatus } from './manifests-report.js';
 export { percent, progressBar } from './progress-bar.js';
 export { renderReplicas } from './replicas-report.js';
 export { renderRollout, renderStatus } from './status-report.js';

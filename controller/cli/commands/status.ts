@@ -2,8 +2,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { ApiRequestError, createDbReadApi, createHttpReadApi, type ReadApi } from '../../api/client/index.js';
 import type { RolloutDetailView } from '../../api/read-model/views.js';
-import { renderReplicas, renderStatus } from '../../api/report/index.js';
+import { renderManifestsStatus, renderReplicas, renderStatus } from '../../api/report/index.js';
 import type { ReplicasView } from '../../replicas/index.js';
+import type { ManifestsStatusView } from '../../store/index.js';
 import { openStoreForCli } from '../open-store.js';
 import { dbOption } from '../options.js';
 import { UserError } from '../user-error.js';
@@ -63,16 +64,21 @@ type Snapshot =
   | { readonly kind: 'one'; readonly rollout: RolloutDetailView }
   | {
       readonly kind: 'all';
+      readonly manifests: ManifestsStatusView | undefined;
       readonly rollouts: RolloutDetailView[];
       readonly replicas: ReplicasView | undefined;
     };
 
 async function snapshot(api: ReadApi, name: string | undefined): Promise<Snapshot> {
   if (name === undefined) {
-    const [rollouts, replicas] = await Promise.all([api.rollouts(), api.replicas()]);
+    const [manifests, rollouts, replicas] = await Promise.all([
+      api.manifests(),
+      api.rollouts(),
+      api.replicas(),
+    ]);
     const shown =
       replicas && (replicas.replicas.length > 0 || replicas.lease !== null) ? replicas : undefined;
-    return { kind: 'all', rollouts, replicas: shown };
+    return { kind: 'all', manifests, rollouts, replicas: shown };
   }
   const rollout = await api.rollout(name);
   if (!rollout) throw new UserError(`rollout "${name}" not found`);
@@ -88,11 +94,16 @@ function format(view: Snapshot, json: boolean, pretty: boolean): string {
     const body =
       view.kind === 'one'
         ? view.rollout
-        : { rollouts: view.rollouts, ...(view.replicas ? { replicas: view.replicas } : {}) };
+        : {
+            manifests: view.manifests ?? null,
+            rollouts: view.rollouts,
+            ...(view.replicas ? { replicas: view.replicas } : {}),
+          };
     return pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body);
   }
-  const text = renderStatus(rolloutsOf(view));
-  return view.kind === 'all' && view.replicas ? `${text}\n\n${renderReplicas(view.replicas)}` : text;
+  if (view.kind === 'one') return renderStatus([view.rollout]);
+  const text = `${renderManifestsStatus(view.manifests)}\n\n${renderStatus(view.rollouts)}`;
+  return view.replicas ? `${text}\n\n${renderReplicas(view.replicas)}` : text;
 }
 
 async function runStatus(name: string | undefined, flags: StatusFlags): Promise<void> {

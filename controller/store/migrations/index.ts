@@ -15,6 +15,7 @@ import * as deviceOwner from './0015-device-owner.js';
 import * as updateVerifying from './0016-update-verifying.js';
 import * as admittedAt from './0017-admitted-at.js';
 import * as gateChecks from './0018-gate-checks.js';
+import * as manifestsStatus from './0020-manifests-status.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -34,6 +35,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0016-update-verifying': updateVerifying,
   '0017-admitted-at': admittedAt,
   '0018-gate-checks': gateChecks,
+  '0020-manifests-status': manifestsStatus,
 };
 
 export const migrationProvider: MigrationProvider = {

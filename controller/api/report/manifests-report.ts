@@ -1,0 +1,29 @@
+import type { ManifestsRevision, ManifestsStatusView } from '../../store/manifests-status.js';
+
+/** Problems printed under a NOT READY line; the rest are in `status --json` and /api/v1/manifests. */
+export const SHOWN_PROBLEMS = 5;
+
+/** `abc1234`, `abc1234-dirty` (uncommitted manifest changes), or `no commit` outside git. */
+function shortRevision(revision: ManifestsRevision | null): string {
+  if (revision === null) return 'no commit';
+  return `${revision.sha.slice(0, 7)}${revision.dirty ? '-dirty' : ''}`;
+}
+
+/**
+ * The line at the top of `otactl status`: `manifests: ready at <sha7>`, or
+ * `manifests: NOT READY (N problems at <sha7>; acting on <sha7>)` and the first problems.
+ */
+export function renderManifestsStatus(status: ManifestsStatusView | undefined): string {
+  if (status === undefined) return 'manifests: not loaded yet';
+  if (status.ready) return `manifests: ready at ${shortRevision(status.lastAppliedRevision)}`;
+  const count = status.problemCount;
+  const acting = status.lastAppliedRevision
+    ? `acting on ${shortRevision(status.lastAppliedRevision)}`
+    : 'acting on the last valid manifests';
+  const lines = [
+    `manifests: NOT READY (${count} ${count === 1 ? 'problem' : 'problems'} at ${shortRevision(status.lastAttemptedRevision)}; ${acting})`,
+    ...status.problems.slice(0, SHOWN_PROBLEMS).map((p) => `  ${p}`),
+  ];
+  if (count > SHOWN_PROBLEMS) lines.push(`  ... and ${count - SHOWN_PROBLEMS} more (otactl status --json)`);
+  return lines.join('\n');
+}
