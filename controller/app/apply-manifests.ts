@@ -27,7 +27,7 @@ export async function applyManifests(
 ): Promise<DesiredState | undefined> {
   const { log } = deps;
   if (!result.ok) {
-    await tellRefused(result.problems, deps);
+    await tellRefused(result.problems, result.git?.sha ?? null, deps);
     await recordStatus(deps, {
       ready: false,
       revision: result.git,
@@ -61,19 +61,23 @@ async function recordStatus({ db, log }: ApplyManifestsDeps, load: ManifestsLoad
 }
 
 /** Events are best effort here: a database down must not stop the controller acting on the last valid state. */
-async function tellRefused(problems: readonly Problem[], { db, log }: ApplyManifestsDeps): Promise<void> {
+async function tellRefused(
+  problems: readonly Problem[],
+  gitRevision: string | null,
+  { db, log }: ApplyManifestsDeps,
+): Promise<void> {
   const lines = problems.map((p) => formatProblem(p));
   log.error(
     { problems: lines },
     `manifests invalid (${lines.length} problems); keeping the last valid state`,
   );
-  await appendRolloutEvent(db, null, null, {
+  await appendRolloutEvent(db, null, gitRevision, {
     type: 'ManifestsInvalid',
     message: `${lines.length} problems; acting on the last valid manifests`,
     details: { problems: lines.slice(0, 50) },
   }).catch(() => {});
   for (const [rollout, refused] of problemsByRollout(problems)) {
-    await appendRolloutEvent(db, rollout, null, {
+    await appendRolloutEvent(db, rollout, gitRevision, {
       type: 'ManifestsInvalid',
       message: `change refused, acting on the last valid manifests: ${refused.map((p) => formatProblem(p)).join('; ')}`,
       details: { problems: refused.slice(0, 50).map((p) => formatProblem(p)) },

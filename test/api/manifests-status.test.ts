@@ -73,5 +73,17 @@ describe.each(testBackends)('manifests status on $name', (backend) => {
     const body = JSON.parse(json.stdout);
     expect(Object.keys(body)[0]).toBe('manifests');
     expect(body.manifests).toEqual(refused.body);
+
+    // outside git: no revision to name
+    await recordManifestsLoad(store.db, {
+      ready: false,
+      revision: undefined,
+      problems: problems.slice(0, 1),
+    });
+    expect((await runMain(['status', '--server', url])).stdout.split('\n')[0]).toBe(
+      'manifests: NOT READY (1 problem; acting on abc1234)',
+    );
+    await recordManifestsLoad(store.db, { ready: true, revision: undefined });
+    expect((await runMain(['status', '--server', url])).stdout.split('\n')[0]).toBe('manifests: ready');
   });
 });

@@ -106,6 +106,10 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('applyManifests (%s
       problemCount: 2,
       problems: ['/m/a.yaml:1:3: bad', '/m/a.yaml:2:3: bad'],
     });
+    // the event names the commit refused, too
+    expect(await store.db.selectFrom('events').select(['type', 'git_revision']).execute()).toEqual([
+      { type: 'ManifestsInvalid', git_revision: commit('b').sha },
+    ]);
 
     await applyManifests({ ok: true, state: { ...state, git: commit('c', true) }, warnings: [] }, deps);
     const applied = await readManifestsStatus(store.db);

@@ -3,10 +3,14 @@ import type { ManifestsRevision, ManifestsStatusView } from '../../store/manifes
 /** Problems printed under a NOT READY line; the rest are in `status --json` and /api/v1/manifests. */
 export const SHOWN_PROBLEMS = 5;
 
-/** `abc1234`, `abc1234-dirty` (uncommitted manifest changes), or `no commit` outside git. */
-function shortRevision(revision: ManifestsRevision | null): string {
-  if (revision === null) return 'no commit';
+/** `abc1234`, or `abc1234-dirty` when manifest files differed from that commit. */
+function shortRevision(revision: ManifestsRevision): string {
   return `${revision.sha.slice(0, 7)}${revision.dirty ? '-dirty' : ''}`;
+}
+
+/** ` at abc1234`, or nothing outside git. */
+function atRevision(revision: ManifestsRevision | null): string {
+  return revision === null ? '' : ` at ${shortRevision(revision)}`;
 }
 
 /**
@@ -15,13 +19,13 @@ function shortRevision(revision: ManifestsRevision | null): string {
  */
 export function renderManifestsStatus(status: ManifestsStatusView | undefined): string {
   if (status === undefined) return 'manifests: not loaded yet';
-  if (status.ready) return `manifests: ready at ${shortRevision(status.lastAppliedRevision)}`;
+  if (status.ready) return `manifests: ready${atRevision(status.lastAppliedRevision)}`;
   const count = status.problemCount;
   const acting = status.lastAppliedRevision
     ? `acting on ${shortRevision(status.lastAppliedRevision)}`
     : 'acting on the last valid manifests';
   const lines = [
-    `manifests: NOT READY (${count} ${count === 1 ? 'problem' : 'problems'} at ${shortRevision(status.lastAttemptedRevision)}; ${acting})`,
+    `manifests: NOT READY (${count} ${count === 1 ? 'problem' : 'problems'}${atRevision(status.lastAttemptedRevision)}; ${acting})`,
     ...status.problems.slice(0, SHOWN_PROBLEMS).map((p) => `  ${p}`),
   ];
   if (count > SHOWN_PROBLEMS) lines.push(`  ... and ${count - SHOWN_PROBLEMS} more (otactl status --json)`);
