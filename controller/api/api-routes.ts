@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Kysely } from 'kysely';
+import type { NotificationSpec } from '../manifests/index.js';
 import { DEFAULT_HEARTBEAT_TIMING, PLANNER_LEASE, readReplicasView } from '../replicas/index.js';
 import { readManifestsStatus } from '../store/manifests-status.js';
 import type { Database } from '../store/schema.js';
@@ -7,6 +8,7 @@ import type { EventStream } from './event-stream.js';
 import { intParam, optionalText, type ParamResult } from './query-params.js';
 import { DEVICE_STATE_FILTERS, getDevice, isDeviceStateFilter, listDevices } from './read-model/devices.js';
 import { listEvents } from './read-model/events.js';
+import { listNotifications } from './read-model/notifications.js';
 import { getRollout, listRollouts } from './read-model/rollouts.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -21,6 +23,8 @@ export interface ApiRoutesOptions {
   readonly replicaId?: string;
   /** A replica silent this long is shown as gone. */
   readonly replicaGoneAfterMs?: number;
+  /** The Notifications of the manifests acted on (GET /api/v1/notifications). */
+  readonly notifications?: () => ReadonlyMap<string, NotificationSpec> | undefined;
 }
 
 /** The read-only JSON resources under /api/v1/. */
@@ -54,6 +58,11 @@ export function createApiRoutes(db: Kysely<Database>, events: EventStream, optio
       const status = await readManifestsStatus(db);
       if (status) reply(200, status);
       else reply(404, { error: 'no manifests loaded yet' });
+      return;
+    }
+
+    if (resource === 'notifications' && (id === undefined || id === '')) {
+      reply(200, { notifications: await listNotifications(db, options.notifications?.()) });
       return;
     }
 

@@ -36,6 +36,7 @@ export async function applyManifests(
     return undefined;
   }
   const state = result.state;
+  await tellRecovered(state, deps);
   const built = await buildFirmwareCatalog(
     deps.firmwareDir,
     [...state.firmware.values()].map((f) => ({ file: f.file, sha256: f.sha256 })),
@@ -82,6 +83,33 @@ async function tellRefused(
       message: `change refused, acting on the last valid manifests: ${refused.map((p) => formatProblem(p)).join('; ')}`,
       details: { problems: refused.slice(0, 50).map((p) => formatProblem(p)) },
     }).catch(() => {});
+  }
+}
+
+/**
+ * A `ManifestsRecovered` event when the last word on the manifests as a whole was that they were
+ * invalid: read from the events, so it holds across restarts and replicas. Best effort, as above.
+ */
+async function tellRecovered(state: DesiredState, { db, log }: ApplyManifestsDeps): Promise<void> {
+  try {
+    const last = await db
+      .selectFrom('events')
+      .select('type')
+      .where('rollout', 'is', null)
+      .where('type', 'in', ['ManifestsInvalid', 'ManifestsRecovered'])
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (last?.type !== 'ManifestsInvalid') return;
+    const sha = state.git?.sha ?? null;
+    const at = sha ? ` at ${sha.slice(0, 12)}${state.git?.dirty ? ' (with uncommitted changes)' : ''}` : '';
+    log.info({ commit: sha }, `manifests valid again${at}`);
+    await appendRolloutEvent(db, null, sha, {
+      type: 'ManifestsRecovered',
+      message: `manifests valid again${at}; acting on them`,
+    });
+  } catch {
+    // the next valid load tells it
   }
 }
 

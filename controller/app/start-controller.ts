@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../log/index.js';
 import type { Lwm2mServer } from '../lwm2m/index.js';
 import type { DesiredState } from '../manifests/index.js';
 import { createMetrics } from '../metrics/index.js';
+import { Notifier } from '../notifications/notifier.js';
 import { buildPlanReport, type Reconciler, type ReconcilerOptions } from '../reconcile/index.js';
 import { DEFAULT_HEARTBEAT_TIMING, type DeviceOwnership, defaultReplicaId } from '../replicas/index.js';
 import type { OpenDatabase } from '../store/index.js';
@@ -78,6 +79,8 @@ export interface ControllerConfig {
   readonly reconcile?: ReconcilerOptions;
   readonly manifestDebounceMs?: number;
   readonly requireCommitted?: boolean;
+  /** Notification delivery: how often events are looked at (default 1 s), where secretEnv is read (default process.env). */
+  readonly notifications?: { readonly pollMs?: number; readonly env?: NodeJS.ProcessEnv };
   /** This process among the replicas on its database; default: a generated id, default timings. */
   readonly replica?: Partial<ReplicaConfig>;
 }
@@ -206,6 +209,7 @@ export function createController(config: ControllerConfig): Controller {
     replicas: {
       replicaId: replicaConfig.id,
       replicaGoneAfterMs: (replicaConfig.heartbeat ?? DEFAULT_HEARTBEAT_TIMING).goneAfterMs,
+      notifications: () => manifests.desired()?.notifications,
     },
   });
   const https =
@@ -300,7 +304,17 @@ export function createController(config: ControllerConfig): Controller {
   });
   manifests.onApplied(() => reconciler.trigger());
 
-  const parts = [signingKeys, lwm2m, devices, http, https, replicas, manifests, reconciler];
+  const notifier = new Notifier({
+    db,
+    clock,
+    desired: () => manifests.desired(),
+    isSender: () => replicas.elector.current() !== undefined,
+    log: log.child({ component: 'notifications' }),
+    ...(config.notifications?.pollMs !== undefined ? { pollMs: config.notifications.pollMs } : {}),
+    ...(config.notifications?.env ? { env: config.notifications.env } : {}),
+  });
+
+  const parts = [signingKeys, lwm2m, devices, http, https, replicas, manifests, reconciler, notifier];
   return new ManagedController(
     new Manager(
       'controller',

@@ -1,4 +1,5 @@
 import type { ErrorCodePolicy, FailureAction, SelectorAttribute } from './kinds.js';
+import type { NotificationEvent, NotificationFormat } from './notification-events.js';
 
 /** The commit that last changed a manifest file, as `git log` reports it. */
 export interface GitCommit {
@@ -139,11 +140,27 @@ export interface GitHead {
 }
 
 /** One valid, immutable generation of the manifests. */
+/** Where a rollout's events go (a Notification manifest, defaults filled in). */
+export interface NotificationSpec {
+  readonly name: string;
+  readonly url: string;
+  readonly format: NotificationFormat;
+  /** Rollout names, or '*' for every rollout. */
+  readonly rollouts: readonly string[] | '*';
+  readonly events: ReadonlySet<NotificationEvent>;
+  /** Environment variable holding the HMAC key; undefined: deliveries are not signed. */
+  readonly secretEnv: string | undefined;
+  readonly timeoutMs: number;
+  readonly maxRetryMs: number;
+  readonly source: ManifestSource;
+}
+
 export interface DesiredState {
   /** sha256 (hex) of the normalised manifests; equal content gives an equal generation. */
   readonly generation: string;
   readonly firmware: ReadonlyMap<string, FirmwareSpec>;
   readonly groups: ReadonlyMap<string, GroupSpec>;
   readonly rollouts: ReadonlyMap<string, ResolvedRollout>;
+  readonly notifications: ReadonlyMap<string, NotificationSpec>;
   readonly git: GitHead | undefined;
 }

@@ -8,6 +8,7 @@ export type {
   GitRevision,
   GroupSpec,
   ManifestSource,
+  NotificationSpec,
   Pause,
   ResolvedRollout,
   RolloutGate,
@@ -19,6 +20,12 @@ export { parseDuration } from './duration.js';
 export { type GitSync, type GitSyncOptions, type GitSyncResult, syncGitRemote } from './git-sync.js';
 export { API_VERSION, type FailureAction, MANIFEST_KINDS, type ManifestKind } from './kinds.js';
 export { type LoadOptions, type LoadResult, loadDesiredState } from './load-desired-state.js';
+export {
+  NOTIFICATION_EVENTS,
+  NOTIFICATION_FORMATS,
+  type NotificationEvent,
+  type NotificationFormat,
+} from './notification-events.js';
 export { formatProblem, type Problem } from './problem.js';
 export { type DeviceFacts, matchesSelector } from './selector.js';
 export type { PreviousTargets } from './semantic-checks.js';

@@ -1,7 +1,7 @@
 /** The manifest API version and kinds; one source for the union type, the runtime check and the schemas. */
 export const API_VERSION = 'otactl/v1alpha1';
 
-export const MANIFEST_KINDS = ['Firmware', 'DeviceGroup', 'Rollout'] as const;
+export const MANIFEST_KINDS = ['Firmware', 'DeviceGroup', 'Rollout', 'Notification'] as const;
 export type ManifestKind = (typeof MANIFEST_KINDS)[number];
 
 export function isManifestKind(value: unknown): value is ManifestKind {

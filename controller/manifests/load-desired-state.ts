@@ -16,6 +16,7 @@ import type {
   DeviceGroupManifest,
   FirmwareManifest,
   Located,
+  NotificationManifest,
   RolloutManifest,
   ValidManifests,
 } from './manifest-types.js';
@@ -127,6 +128,7 @@ function validateDocuments(documents: readonly ManifestDocument[], problems: Pro
   const firmware: Located<FirmwareManifest>[] = [];
   const groups: Located<DeviceGroupManifest>[] = [];
   const rollouts: Located<RolloutManifest>[] = [];
+  const notifications: Located<NotificationManifest>[] = [];
   for (const doc of documents) {
     const value = doc.value;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -155,9 +157,10 @@ function validateDocuments(documents: readonly ManifestDocument[], problems: Pro
     if (issues.length > 0) continue;
     if (kind === 'Firmware') firmware.push({ manifest: manifest as FirmwareManifest, doc });
     else if (kind === 'DeviceGroup') groups.push({ manifest: manifest as DeviceGroupManifest, doc });
-    else rollouts.push({ manifest: manifest as RolloutManifest, doc });
+    else if (kind === 'Rollout') rollouts.push({ manifest: manifest as RolloutManifest, doc });
+    else notifications.push({ manifest: manifest as NotificationManifest, doc });
   }
-  return { firmware, groups, rollouts };
+  return { firmware, groups, rollouts, notifications };
 }
 
 async function checkFirmwareFiles(

@@ -1,5 +1,6 @@
 import type { ErrorCodePolicy, FailureAction, SelectorAttribute } from './kinds.js';
 import type { ManifestDocument } from './load-documents.js';
+import type { NotificationEvent, NotificationFormat } from './notification-events.js';
 
 /** Documents' shapes after schema validation with defaults applied (see schemas/). */
 export interface Metadata {
@@ -66,7 +67,22 @@ export interface RolloutManifest {
   };
 }
 
-export type AnyManifest = FirmwareManifest | DeviceGroupManifest | RolloutManifest;
+export interface NotificationManifest {
+  readonly apiVersion: string;
+  readonly kind: 'Notification';
+  readonly metadata: Metadata;
+  readonly spec: {
+    readonly url: string;
+    readonly format: NotificationFormat;
+    readonly rollouts: readonly string[];
+    readonly events: readonly NotificationEvent[];
+    readonly secretEnv?: string;
+    readonly timeout: string;
+    readonly maxRetryTime: string;
+  };
+}
+
+export type AnyManifest = FirmwareManifest | DeviceGroupManifest | RolloutManifest | NotificationManifest;
 
 /** A schema-valid manifest with the document it came from. */
 export interface Located<M extends AnyManifest> {
@@ -78,4 +94,5 @@ export interface ValidManifests {
   readonly firmware: readonly Located<FirmwareManifest>[];
   readonly groups: readonly Located<DeviceGroupManifest>[];
   readonly rollouts: readonly Located<RolloutManifest>[];
+  readonly notifications: readonly Located<NotificationManifest>[];
 }

@@ -7,6 +7,7 @@ import type {
   GitRevision,
   GroupSpec,
   ManifestSource,
+  NotificationSpec,
   Pause,
   ResolvedRollout,
 } from './desired-state.js';
@@ -116,11 +117,31 @@ export function resolveDesiredState(inputs: ResolveInputs): DesiredState {
     );
   }
 
+  const notifications = new Map<string, NotificationSpec>();
+  for (const item of manifests.notifications) {
+    const { spec, metadata } = item.manifest;
+    notifications.set(
+      metadata.name,
+      freeze({
+        name: metadata.name,
+        url: spec.url,
+        format: spec.format,
+        rollouts: spec.rollouts.includes('*') ? '*' : freeze([...spec.rollouts]),
+        events: new Set(spec.events),
+        secretEnv: spec.secretEnv,
+        timeoutMs: ms(spec.timeout),
+        maxRetryMs: ms(spec.maxRetryTime),
+        source: source(item),
+      }),
+    );
+  }
+
   return freeze({
     generation: contentHash(manifests),
     firmware: new FrozenMap(firmware),
     groups: new FrozenMap(groups),
     rollouts: new FrozenMap(rollouts),
+    notifications: new FrozenMap(notifications),
     git: inputs.git,
   });
 }
@@ -130,7 +151,7 @@ export function resolveDesiredState(inputs: ResolveInputs): DesiredState {
  * ordered by kind and name. Files, layout, comments and positions do not count.
  */
 export function contentHash(manifests: ValidManifests): string {
-  const all = [...manifests.firmware, ...manifests.groups, ...manifests.rollouts]
+  const all = [...manifests.firmware, ...manifests.groups, ...manifests.rollouts, ...manifests.notifications]
     .map((item) => item.manifest)
     .sort((a, b) => compare(a.kind, b.kind) || compare(a.metadata.name, b.metadata.name));
   return createHash('sha256').update(canonicalJson(all)).digest('hex');

@@ -14,6 +14,7 @@ export const SCHEMA_FILES: Readonly<Record<ManifestKind, string>> = {
   Firmware: 'firmware.schema.json',
   DeviceGroup: 'device-group.schema.json',
   Rollout: 'rollout.schema.json',
+  Notification: 'notification.schema.json',
 };
 
 /** A schema violation, located by its path in the document. */
@@ -33,6 +34,7 @@ const PATTERN_HINTS: ReadonlyMap<string, string> = new Map([
     'must be "manual" or a duration like 30s, 5m, 1h or 1h30m',
   ],
   ['^[0-9a-f]{64}$', 'must be 64 lower-case hex digits'],
+  ['^https?://[^\\s]+$', 'must be an http:// or https:// URL'],
   [
     '^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$',
     "must be lower case letters, digits, '.', '_' or '-' (at most 253)",
@@ -60,7 +62,12 @@ function compileSchemas(): Record<ManifestKind, ValidateFunction> {
   const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, verbose: true });
   const load = (kind: ManifestKind) =>
     ajv.compile(JSON.parse(readFileSync(`${SCHEMAS_DIR}${SCHEMA_FILES[kind]}`, 'utf8')) as object);
-  return { Firmware: load('Firmware'), DeviceGroup: load('DeviceGroup'), Rollout: load('Rollout') };
+  return {
+    Firmware: load('Firmware'),
+    DeviceGroup: load('DeviceGroup'),
+    Rollout: load('Rollout'),
+    Notification: load('Notification'),
+  };
 }
 
 function toIssue(error: ErrorObject): SchemaIssue {

@@ -8,6 +8,7 @@ import type {
   DeviceGroupManifest,
   FirmwareManifest,
   Located,
+  NotificationManifest,
   RolloutManifest,
   ValidManifests,
 } from './manifest-types.js';
@@ -65,6 +66,9 @@ export function checkSemantics(set: ValidManifests, options: SemanticOptions): S
   for (const item of groups.values()) checkGroup(item, findings);
   for (const item of rollouts.values()) checkRollout(item, firmware, groups, findings, options);
   checkRolloutPairs([...rollouts.values()], firmware, groups, findings, options);
+  for (const item of uniqueByName(set.notifications, 'Notification', findings, options).values()) {
+    checkNotification(item, rollouts, findings);
+  }
   return findings;
 }
 
@@ -86,6 +90,22 @@ function uniqueByName<M extends AnyManifest>(
     }
   }
   return byName;
+}
+
+function checkNotification(
+  item: Located<NotificationManifest>,
+  rollouts: ReadonlyMap<string, Located<RolloutManifest>>,
+  findings: Findings,
+): void {
+  item.manifest.spec.rollouts.forEach((name, i) => {
+    if (name !== '*' && !rollouts.has(name)) {
+      findings.warn(
+        item,
+        ['spec', 'rollouts', i],
+        `Rollout "${name}" not found: nothing of it is sent until it exists`,
+      );
+    }
+  });
 }
 
 function checkFirmware(item: Located<FirmwareManifest>, findings: Findings): void {

@@ -1,6 +1,7 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { DownloadStats } from '../firmware/download-stats.js';
+import { NOTIFICATION_EVENTS } from '../manifests/notification-events.js';
 import {
   parseRolloutCounts,
   ROLLOUT_COUNT_FIELDS,
@@ -219,10 +220,17 @@ interface DatabaseSnapshot {
   }[];
   /** The last load of the manifests was valid (manifests_status.ready); undefined before the first. */
   readonly manifestsReady: boolean | undefined;
+  readonly notifications: readonly {
+    readonly name: string;
+    readonly sent: number;
+    readonly givenUp: number;
+    readonly attempts: number;
+    readonly backlog: number;
+  }[];
 }
 
 async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
-  const [devices, activeUpdates, rollouts, manifests] = await Promise.all([
+  const [devices, activeUpdates, rollouts, manifests, notifications] = await Promise.all([
     db
       .selectFrom('devices')
       .select(['registration_state', 'owner_replica', (eb) => eb.fn.countAll<number>().as('n')])
@@ -236,6 +244,21 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
       .execute(),
     db.selectFrom('rollouts').select(['name', 'phase', 'current_step', 'counts', 'conditions']).execute(),
     db.selectFrom('manifests_status').select('ready').where('id', '=', 1).executeTakeFirst(),
+    // The backlog counts notifiable events of any type after the cursor (bounded): what the
+    // Notification has yet to look at, whether or not it asks for each.
+    sql<{
+      name: string;
+      sent: string | number;
+      given_up: string | number;
+      attempts: number;
+      backlog: string | number;
+    }>`
+      select d.name, d.sent, d.given_up, d.attempts,
+        (select count(*) from (select 1 from events e where e.id > d.last_event_id
+           and e.type in (${sql.raw(NOTIFICATION_EVENTS.map((t) => `'${t}'`).join(', '))}) limit 10000) b) as backlog
+      from notification_deliveries d`
+      .execute(db)
+      .then((r) => r.rows),
   ]);
   return {
     devices: devices.map((row) => ({
@@ -252,13 +275,20 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
       counts: parseRolloutCounts(row.counts),
     })),
     manifestsReady: manifests?.ready,
+    notifications: notifications.map((row) => ({
+      name: row.name,
+      sent: Number(row.sent),
+      givenUp: Number(row.given_up),
+      attempts: row.attempts,
+      backlog: Number(row.backlog),
+    })),
   };
 }
 
 const fromDatabase = readFrom<DatabaseSnapshot>();
 
 /** The gauges read from the database, in the order they are exported. */
-const DATABASE_GAUGES: readonly ReadMetric<DatabaseSnapshot>[] = [
+const DATABASE_GAUGES: ReadMetric<DatabaseSnapshot>[] = [
   fromDatabase({
     type: 'gauge',
     name: 'otactl_manifests_valid',
@@ -368,6 +398,47 @@ const DATABASE_GAUGES: readonly ReadMetric<DatabaseSnapshot>[] = [
     },
   }),
 ];
+
+for (const [name, help, field] of [
+  ['otactl_notifications_sent_total', 'Events a Notification delivered (2xx), since it was created', 'sent'],
+  [
+    'otactl_notifications_given_up_total',
+    'Events a Notification gave up on after maxRetryTime (each logged)',
+    'givenUp',
+  ],
+] as const) {
+  DATABASE_GAUGES.push(
+    fromDatabase({
+      type: 'counter',
+      name,
+      help,
+      labels: ['notification'],
+      *read({ notifications }) {
+        for (const row of notifications) yield { labels: { notification: row.name }, value: row[field] };
+      },
+    }),
+  );
+}
+DATABASE_GAUGES.push(
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_notification_failing_attempts',
+    help: 'Failed attempts at the event a Notification is retrying (0: delivering fine)',
+    labels: ['notification'],
+    *read({ notifications }) {
+      for (const row of notifications) yield { labels: { notification: row.name }, value: row.attempts };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_notification_backlog',
+    help: "Notifiable events after a Notification's cursor, up to 10,000: what it has yet to deliver or pass over",
+    labels: ['notification'],
+    *read({ notifications }) {
+      for (const row of notifications) yield { labels: { notification: row.name }, value: row.backlog };
+    },
+  }),
+);
 
 /**
  * Gauges read from the database at scrape time with a few set-based queries (their cost

@@ -233,6 +233,21 @@ export interface ManifestsStatusTable {
   updated_at: Timestamp;
 }
 
+/** A Notification's place in the events (migration 0021; controller/notifications). */
+export interface NotificationDeliveriesTable {
+  name: string;
+  /** Every event up to this id was delivered or given up. */
+  last_event_id: number;
+  /** Failed attempts at the event after the cursor. */
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp | null;
+  last_error: string | null;
+  last_sent_at: Timestamp | null;
+  sent: Generated<number>;
+  given_up: Generated<number>;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   devices: DevicesTable;
   firmware_updates: FirmwareUpdatesTable;
@@ -244,6 +259,7 @@ export interface Database {
   leases: LeasesTable;
   rollout_gate_checks: RolloutGateChecksTable;
   manifests_status: ManifestsStatusTable;
+  notification_deliveries: NotificationDeliveriesTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;

@@ -136,6 +136,26 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('applyManifests (%s
     expect(again!.problems).toHaveLength(50);
   });
 
+  it('tells ManifestsRecovered once when a valid set follows an invalid one, also from a new process', async () => {
+    const { state, firmwareDir } = await validState();
+    const deps = { db: store.db, firmwareDir, catalog, log, current: () => state };
+    const valid: LoadResult = { ok: true, state, warnings: [] };
+    const invalid: LoadResult = {
+      ok: false,
+      problems: [{ file: '/m/a.yaml', line: 1, col: 1, message: 'bad' }],
+      warnings: [],
+    };
+    await applyManifests(valid, deps);
+    await applyManifests(invalid, deps);
+    await applyManifests(invalid, deps);
+    // The invalid state is read from the events, not remembered: a restart tells it too.
+    await applyManifests(valid, { ...deps, current: () => undefined });
+    await applyManifests(valid, deps);
+    const types = (await events()).map((e) => e.type);
+    expect(types).toEqual(['ManifestsInvalid', 'ManifestsInvalid', 'ManifestsRecovered']);
+    expect((await events()).at(-1)!.message).toBe('manifests valid again; acting on them');
+  });
+
   it('refuses an invalid change even when the refusal cannot be recorded', async () => {
     const { state, firmwareDir } = await validState();
     await store.close();

@@ -68,6 +68,7 @@ export function desiredStateOf(...rollouts: ResolvedRollout[]): DesiredState {
     firmware: new Map(),
     groups: new Map(),
     rollouts: new Map(rollouts.map((r) => [r.name, r])),
+    notifications: new Map(),
     git: undefined,
   };
 }

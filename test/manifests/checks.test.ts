@@ -106,7 +106,20 @@ const cases: readonly { name: string; files: Record<string, string>; problems: s
   {
     name: 'an unknown kind is an error at the kind',
     files: { 'k.yaml': 'apiVersion: otactl/v1alpha1\nkind: Deployment\nmetadata: { name: x }\n' },
-    problems: ['manifests/k.yaml:2:7: unknown kind "Deployment" (expected Firmware, DeviceGroup, Rollout)'],
+    problems: [
+      'manifests/k.yaml:2:7: unknown kind "Deployment" (expected Firmware, DeviceGroup, Rollout, Notification)',
+    ],
+  },
+  {
+    name: 'a Notification with an unknown event and a non-http URL is an error at each value',
+    files: {
+      'n.yaml':
+        'apiVersion: otactl/v1alpha1\nkind: Notification\nmetadata: { name: ops }\nspec:\n  url: "mailto:ops@example.com"\n  events: [StepStarted, UpdateFailed]\n',
+    },
+    problems: [
+      'manifests/n.yaml:5:8: spec.url: must be an http:// or https:// URL',
+      'manifests/n.yaml:6:25: spec.events[1]: must be one of "StepStarted", "StepCompleted", "ApprovalNeeded", "GateRefused", "GatePassed", "RolloutPaused", "RolloutAborted", "RolloutCompleted", "RolloutDegraded", "RolloutRemoved", "TargetChanged", "ManifestsInvalid", "ManifestsRecovered"',
+    ],
   },
   {
     name: 'a wrong apiVersion is an error at its value',

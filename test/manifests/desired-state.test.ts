@@ -165,7 +165,7 @@ describe('durations', () => {
 describe('the JSON Schemas', () => {
   it('compile with ajv 2020 strict, including the editor schema that dispatches on kind', async () => {
     const ajv = new Ajv2020({ strict: true, allErrors: true });
-    for (const file of ['firmware', 'device-group', 'rollout']) {
+    for (const file of ['firmware', 'device-group', 'rollout', 'notification']) {
       ajv.addSchema(
         JSON.parse(await readFile(path.join(SCHEMAS_DIR, `${file}.schema.json`), 'utf8')),
         `${file}.schema.json`,

@@ -591,3 +591,56 @@ describe('a step behind a gate (spec.verify.gate)', () => {
     expect(suspended.askGate).toBeUndefined();
   });
 });
+
+describe('events people are told about', () => {
+  it('tells ApprovalNeeded once when a manual pause begins, and RolloutCompleted when the rollout completes', () => {
+    const done = observation({ started: 10 }, { upToDate: 10, succeeded: 10 });
+    const held = plan({
+      rollout: rollout(),
+      generation: 'g1',
+      stored: stored(),
+      observation: done,
+      window: always,
+      now: T0,
+    });
+    expect(held.events.filter((e) => e.type === 'ApprovalNeeded')).toHaveLength(1);
+    const still = plan({
+      rollout: rollout(),
+      generation: 'g1',
+      stored: held.status,
+      observation: done,
+      window: always,
+      now: T0 + 1,
+    });
+    expect(still.events.map((e) => e.type)).not.toContain('ApprovalNeeded');
+
+    const all = observation({ started: 100 }, { upToDate: 100, succeeded: 100 });
+    const last = stored({ currentStep: 2, phase: 'Progressing' });
+    const completed = plan({
+      rollout: rollout({ approved: 1 }),
+      generation: 'g1',
+      stored: last,
+      observation: all,
+      window: always,
+      now: T0,
+    });
+    expect(completed.status.phase).toBe('Completed');
+    expect(completed.events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['RolloutPhaseChanged', 'RolloutCompleted']),
+    );
+
+    const degraded = plan({
+      rollout: rollout({ approved: 1 }),
+      generation: 'g1',
+      stored: last,
+      observation: observation(
+        { started: 100 },
+        { upToDate: 99, succeeded: 99, failed: 1, failedByReason: { 'result 4': 1 } },
+      ),
+      window: always,
+      now: T0,
+    });
+    expect(degraded.status.phase).toBe('Degraded');
+    expect(degraded.events.map((e) => e.type)).toContain('RolloutDegraded');
+  });
+});

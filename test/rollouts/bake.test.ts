@@ -121,4 +121,31 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
       expect(await updatesOf(db)).toHaveLength(1);
     });
   }
+  it('bakes on through a controller restart from the deadline in the database, not from the restart', async () => {
+    scene = await Scene.create(backend);
+    const clock = createTestClock();
+    const { controller } = await scene.startRollout({
+      rollout: 'baked',
+      spec: `  verify: { bakeTime: 10m }
+`,
+      controller: { clock: clock.now },
+    });
+    await scene.addFleet({ count: 1 });
+    const db = scene.db;
+    await afterPassWhen(controller, async () => (await updatesOf(db))[0]?.phase === 'verifying');
+    const [baking] = await updatesOf(db);
+    const deadline = baking!.bake_until!.getTime();
+
+    clock.advance(6 * 60_000);
+    const restarted = await scene.restartController();
+    await settle(restarted, 2);
+    // Restarted 6 minutes into the bake: still baking to the stored deadline, not 10 minutes from now.
+    expect(await updatesOf(db)).toEqual([expect.objectContaining({ phase: 'verifying', finished_at: null })]);
+    expect((await updatesOf(db))[0]!.bake_until!.getTime()).toBe(deadline);
+
+    clock.advance(4 * 60_000);
+    restarted.reconciler.trigger();
+    await afterPassWhen(restarted, async () => (await updatesOf(db))[0]?.phase === 'succeeded');
+    expect((await updatesOf(db)).map((u) => u.attempt)).toEqual([1]);
+  });
 });

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { testBackends } from '../helpers/databases.js';
-import { GateReceiver } from '../helpers/gate-receiver.js';
 import { afterPassWhen, createTestClock, Scene, settle, updatesOf } from '../helpers/rollout-fixture.js';
+import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 describe.each(testBackends)('a step gate (spec.verify.gate) on $name', (backend) => {
   let scene: Scene | undefined;
-  let receiver: GateReceiver | undefined;
+  let receiver: WebhookReceiver | undefined;
   afterEach(async () => {
     await scene?.close();
     await receiver?.close();
@@ -14,7 +14,7 @@ describe.each(testBackends)('a step gate (spec.verify.gate) on $name', (backend)
   });
 
   it('holds the next step while the gate refuses, with its reason; starts it once the gate answers 2xx', async () => {
-    receiver = await GateReceiver.start();
+    receiver = await WebhookReceiver.start();
     receiver.respond = (res) =>
       res.writeHead(503, { 'content-type': 'application/json' }).end('{"reason":"error rate 4% > 1%"}');
     scene = await Scene.create(backend);

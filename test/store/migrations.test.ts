@@ -28,6 +28,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0017-admitted-at',
           '0018-gate-checks',
           '0020-manifests-status',
+          '0021-notifications',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RolloutGate } from '../../controller/manifests/index.js';
 import { askGate, type GatePayload, MAX_REASON_LENGTH } from '../../controller/webhooks/gate-request.js';
-import { GateReceiver } from '../helpers/gate-receiver.js';
+import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const PAYLOAD: GatePayload = {
   type: 'otactl.gate',
@@ -18,10 +18,10 @@ const PAYLOAD: GatePayload = {
 };
 
 describe('asking a gate', () => {
-  let receiver: GateReceiver;
+  let receiver: WebhookReceiver;
   let gate: RolloutGate;
   beforeEach(async () => {
-    receiver = await GateReceiver.start();
+    receiver = await WebhookReceiver.start();
     gate = { url: receiver.url, timeoutMs: 5_000, intervalMs: 30_000 };
   });
   afterEach(() => receiver.close());
@@ -57,7 +57,7 @@ describe('asking a gate', () => {
   });
 
   it('refuses when nobody listens, and when the answer does not come within the timeout', async () => {
-    const closed = await GateReceiver.start();
+    const closed = await WebhookReceiver.start();
     const url = closed.url;
     await closed.close();
     expect(await askGate({ ...gate, url }, PAYLOAD)).toEqual({

@@ -230,6 +230,13 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
 
   if (stored && stored.phase !== phase) {
     events.push({ type: 'RolloutPhaseChanged', message: `${stored.phase} -> ${phase}: ${message}` });
+    // The outcomes people are told about (Notifications) get events of their own.
+    if (phase === 'Completed') events.push({ type: 'RolloutCompleted', message });
+    if (phase === 'Degraded') events.push({ type: 'RolloutDegraded', message });
+  }
+  const approval = waits.find((w) => w.kind === 'approval');
+  if (approval && phase === 'Paused' && !(stored?.phase === 'Paused' && stored.pausedReason === message)) {
+    events.push({ type: 'ApprovalNeeded', message });
   }
 
   const status: RolloutStatus = {

@@ -16,6 +16,7 @@ import * as updateVerifying from './0016-update-verifying.js';
 import * as admittedAt from './0017-admitted-at.js';
 import * as gateChecks from './0018-gate-checks.js';
 import * as manifestsStatus from './0020-manifests-status.js';
+import * as notifications from './0021-notifications.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -36,6 +37,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0017-admitted-at': admittedAt,
   '0018-gate-checks': gateChecks,
   '0020-manifests-status': manifestsStatus,
+  '0021-notifications': notifications,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -2,28 +2,32 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface GateRequestSeen {
+export interface WebhookRequest {
   readonly headers: IncomingMessage['headers'];
   readonly body: unknown;
+  readonly raw: string;
+  /** The status answered. */
+  readonly status: number;
 }
 
 /**
- * A local HTTP receiver for gate questions: records each POST (parsed JSON) and answers with
- * whatever `respond` does at the time (tests switch it between refusals and a pass).
+ * A local HTTP receiver for webhooks (gates, notifications): records each POST (parsed JSON, with
+ * the raw body and the status answered) and answers with whatever `respond` does at the time
+ * (tests switch it between refusals and acceptance).
  */
-export class GateReceiver {
-  readonly requests: GateRequestSeen[] = [];
+export class WebhookReceiver {
+  readonly requests: WebhookRequest[] = [];
   respond: (res: ServerResponse) => void = (res) => res.writeHead(200).end('ok');
   readonly #server: Server;
-  #waiters: { count: number; resolve: () => void }[] = [];
+  #waiters: { done: () => boolean; resolve: () => void }[] = [];
 
   private constructor(server: Server) {
     this.#server = server;
   }
 
-  static async start(): Promise<GateReceiver> {
+  static async start(): Promise<WebhookReceiver> {
     const server = createServer();
-    const receiver = new GateReceiver(server);
+    const receiver = new WebhookReceiver(server);
     server.on('request', (req, res) => receiver.#handle(req, res));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -36,8 +40,13 @@ export class GateReceiver {
 
   /** Resolves once `count` requests in all have arrived. */
   received(count: number): Promise<void> {
-    if (this.requests.length >= count) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ count, resolve }));
+    return this.receivedWhen(() => this.requests.length >= count);
+  }
+
+  /** Resolves once `done` holds, looked at now and after each request. */
+  receivedWhen(done: () => boolean): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ done, resolve }));
   }
 
   async close(): Promise<void> {
@@ -50,10 +59,15 @@ export class GateReceiver {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
-      this.requests.push({ headers: req.headers, body: text === '' ? undefined : JSON.parse(text) });
       this.respond(res);
-      const ready = this.#waiters.filter((w) => this.requests.length >= w.count);
-      this.#waiters = this.#waiters.filter((w) => this.requests.length < w.count);
+      this.requests.push({
+        headers: req.headers,
+        body: text === '' ? undefined : JSON.parse(text),
+        raw: text,
+        status: res.statusCode,
+      });
+      const ready = this.#waiters.filter((w) => w.done());
+      this.#waiters = this.#waiters.filter((w) => !ready.includes(w));
       for (const w of ready) w.resolve();
     });
   }

@@ -1,0 +1,200 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from '../log/index.js';
+import type { DesiredState, GitCommit, NotificationSpec } from '../manifests/index.js';
+import type { Database } from '../store/index.js';
+import {
+  deliveryHeaders,
+  type NotificationMessage,
+  notificationBody,
+} from '../webhooks/notification-message.js';
+import { clipReason, postJson, reasonInAnswer } from '../webhooks/post-json.js';
+import {
+  advanceCursor,
+  ensureCursors,
+  eventsAfter,
+  loadCursor,
+  type NotifiableEvent,
+  recordFailure,
+  rolloutNow,
+  wants,
+} from './delivery-store.js';
+
+export interface NotifierOptions {
+  readonly db: Kysely<Database>;
+  readonly clock: () => number;
+  readonly desired: () => DesiredState | undefined;
+  /** Only one replica sends (the planner); the others keep still. */
+  readonly isSender: () => boolean;
+  readonly log: Logger;
+  /** Where `secretEnv` names are looked up; default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** How often the events are looked at; default 1 s. */
+  readonly pollMs?: number;
+}
+
+/** Events looked at per Notification and round. */
+const BATCH = 100;
+/** Backoff after the n-th failed attempt: 1 s, 2 s, 4 s, ... at most 5 minutes. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(300_000, 1000 * 2 ** Math.max(0, attempts - 1));
+}
+
+/**
+ * Delivers each Notification's events from its cursor on, one at a time and in order, at least
+ * once: the cursor moves only after a 2xx, so a receiver that was down gets every event afterwards
+ * in the order they happened. A failed delivery is retried with backoff until the event is older
+ * than `maxRetryTime`; then it is logged, counted and skipped. Notifications do not wait for each
+ * other. All state is in the database (see migration 0021).
+ */
+export class Notifier {
+  readonly name = 'notifier';
+  readonly #options: NotifierOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #round: Promise<void> | undefined;
+  #ensured = '';
+  #stopped = true;
+
+  constructor(options: NotifierOptions) {
+    this.#options = options;
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#timer = setInterval(() => this.wake(), this.#options.pollMs ?? 1000);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#round;
+  }
+
+  /** Looks at the events now, unless a round is under way (the next tick looks again). */
+  wake(): void {
+    if (this.#stopped || this.#round) return;
+    this.#round = this.round()
+      .catch((error: unknown) =>
+        this.#options.log.error({ err: error }, 'notification round failed; trying again shortly'),
+      )
+      .finally(() => {
+        this.#round = undefined;
+      });
+  }
+
+  /** One round over every Notification (exposed for tests, which drive rounds themselves). */
+  async round(): Promise<void> {
+    const desired = this.#options.desired();
+    if (!desired || desired.notifications.size === 0 || !this.#options.isSender()) return;
+    const specs = [...desired.notifications.values()];
+    const names = specs.map((s) => s.name).sort();
+    if (names.join('\u0000') !== this.#ensured) {
+      await ensureCursors(this.#options.db, names);
+      this.#ensured = names.join('\u0000');
+    }
+    await Promise.all(specs.map((spec) => this.#deliver(spec, desired)));
+  }
+
+  async #deliver(spec: NotificationSpec, desired: DesiredState): Promise<void> {
+    const { db, clock, log } = this.#options;
+    try {
+      const cursor = await loadCursor(db, spec.name);
+      if (!cursor || (cursor.nextAttemptAt && cursor.nextAttemptAt.getTime() > clock())) return;
+      let passed = cursor.lastEventId;
+      let failures = cursor.attempts;
+      for (const event of await eventsAfter(db, cursor.lastEventId, BATCH)) {
+        if (this.#stopped) break;
+        if (!wants(spec, event)) {
+          passed = event.id;
+          continue;
+        }
+        if (passed > cursor.lastEventId) await advanceCursor(db, spec.name, passed, 'skipped', clock());
+        const error = await this.#send(spec, event, desired);
+        if (error === undefined) {
+          await advanceCursor(db, spec.name, event.id, 'sent', clock());
+          passed = event.id;
+          failures = 0;
+          continue;
+        }
+        const now = clock();
+        if (now - event.at.getTime() >= spec.maxRetryMs) {
+          log.error(
+            { notification: spec.name, eventId: event.id, type: event.type, rollout: event.rollout, error },
+            `notification ${spec.name} gave up on event ${event.id} (${event.type}) after ${spec.maxRetryMs / 1000} s: ${error}`,
+          );
+          await advanceCursor(db, spec.name, event.id, 'given-up', now);
+          passed = event.id;
+          failures = 0;
+          continue;
+        }
+        const attempts = failures + 1;
+        await recordFailure(db, spec.name, attempts, now + retryDelayMs(attempts), error);
+        log.warn(
+          { notification: spec.name, eventId: event.id, type: event.type, attempts, error },
+          `notification ${spec.name}: delivery of event ${event.id} failed (${error}); retrying`,
+        );
+        return;
+      }
+      if (passed > cursor.lastEventId) await advanceCursor(db, spec.name, passed, 'skipped', clock());
+    } catch (error) {
+      log.error(
+        { err: error, notification: spec.name },
+        'notification delivery failed; trying again shortly',
+      );
+    }
+  }
+
+  /** Sends one event; undefined when the receiver took it (2xx), else why not. */
+  async #send(
+    spec: NotificationSpec,
+    event: NotifiableEvent,
+    desired: DesiredState,
+  ): Promise<string | undefined> {
+    const env = this.#options.env ?? process.env;
+    const key = spec.secretEnv === undefined ? undefined : env[spec.secretEnv];
+    if (spec.secretEnv !== undefined && (key === undefined || key === '')) {
+      return `environment variable ${spec.secretEnv} (secretEnv) is not set: not sending unsigned`;
+    }
+    const message = await this.#message(event, desired);
+    const body = notificationBody(spec.format, message);
+    const headers = deliveryHeaders(message, body, this.#options.clock(), key);
+    const outcome = await postJson(spec.url, body, headers, spec.timeoutMs);
+    if (outcome.kind === 'failed') return outcome.reason;
+    if (outcome.status >= 200 && outcome.status < 300) return undefined;
+    const said = reasonInAnswer(outcome.text);
+    return clipReason(said === '' ? `HTTP ${outcome.status}` : `HTTP ${outcome.status}: ${said}`);
+  }
+
+  async #message(event: NotifiableEvent, desired: DesiredState): Promise<NotificationMessage> {
+    const row = event.rollout === null ? undefined : await rolloutNow(this.#options.db, event.rollout);
+    const rollout = event.rollout === null ? undefined : desired.rollouts.get(event.rollout);
+    const commit = rollout?.source.revision?.commit;
+    const spec = row?.spec as { steps?: unknown[] } | undefined;
+    return {
+      id: `otactl-event-${event.id}`,
+      type: event.type,
+      rollout: event.rollout,
+      message: event.message,
+      time: event.at.toISOString(),
+      details: event.details,
+      revision: revisionOf(event.gitRevision, commit),
+      status: row
+        ? {
+            phase: row.phase,
+            step: row.current_step + 1,
+            steps: Array.isArray(spec?.steps) ? spec.steps.length : null,
+            target:
+              row.target_firmware !== null && row.target_version !== null
+                ? { firmware: row.target_firmware, version: row.target_version }
+                : null,
+            counts: row.counts,
+          }
+        : null,
+    };
+  }
+}
+
+function revisionOf(sha: string | null, commit: GitCommit | undefined): NotificationMessage['revision'] {
+  if (sha === null) return null;
+  return commit?.sha === sha ? { ...commit } : { sha };
+}
