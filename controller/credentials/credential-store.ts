@@ -225,6 +225,14 @@ export async function credentialsByIdentities(
 }
 
 /** Which of these endpoints have a credential, in one indexed query. */
+/** Whether any device has a credential: a plain-CoAP fleet has none, and need not be asked about device by device. */
+export async function anyCredentials(db: Kysely<Database>): Promise<boolean> {
+  const row = await scrubbed(() =>
+    db.selectFrom('device_credentials').select('endpoint').limit(1).executeTakeFirst(),
+  );
+  return row !== undefined;
+}
+
 export async function endpointsWithCredentials(
   db: Kysely<Database>,
   endpoints: readonly string[],

@@ -3,6 +3,7 @@ import type { Database } from '../store/schema.js';
 import { BatchLoader } from './batch-loader.js';
 import type { CredentialDirectory, PskCredential } from './credential-directory.js';
 import {
+  anyCredentials,
   type CredentialChange,
   credentialsByIdentities,
   endpointsWithCredentials,
@@ -53,9 +54,18 @@ export class DatabaseCredentialDirectory implements CredentialDirectory {
   /** Raised by every invalidation: an answer read before it is returned but not cached. */
   #generation = 0;
   #queries = 0;
+  readonly #now: () => number;
+  readonly #negativeTtlMs: number;
+  readonly #db: Kysely<Database>;
+  /** Whether the table held any credential, and until when that answer holds (negativeTtlMs). */
+  #any: { readonly value: boolean; readonly until: number; readonly generation: number } | undefined;
+  #anyPending: Promise<boolean> | undefined;
 
   constructor(db: Kysely<Database>, options: DatabaseDirectoryOptions = {}) {
     const now = options.now ?? (() => performance.now());
+    this.#now = now;
+    this.#db = db;
+    this.#negativeTtlMs = options.negativeTtlMs ?? 5_000;
     const maxEntries = options.maxEntries ?? 10_000;
     const ttlMs = options.ttlMs ?? 60_000;
     this.#byIdentity = new ExpiringLru({ maxEntries, ttlMs, now });
@@ -116,7 +126,29 @@ export class DatabaseCredentialDirectory implements CredentialDirectory {
   async hasCredentials(endpoint: string): Promise<boolean> {
     if (this.#withCredentials.get(endpoint) !== undefined) return true;
     if (this.#negative.get(`e:${endpoint}`) !== undefined) return false;
+    // Every Register and Update over plain CoAP asks: with no credentials at all (a plain-CoAP
+    // fleet) one query per negativeTtlMs answers them all, instead of one per batch of endpoints.
+    if (!(await this.#anyCredentials())) return false;
     return this.#endpointLoader.load(endpoint);
+  }
+
+  #anyCredentials(): Promise<boolean> {
+    const known = this.#any;
+    if (known && known.generation === this.#generation && known.until > this.#now()) {
+      return Promise.resolve(known.value);
+    }
+    this.#anyPending ??= (async () => {
+      const generation = this.#generation;
+      const value = await anyCredentials(this.#db);
+      this.#queries++;
+      if (generation === this.#generation) {
+        this.#any = { value, until: this.#now() + this.#negativeTtlMs, generation };
+      }
+      return value;
+    })().finally(() => {
+      this.#anyPending = undefined;
+    });
+    return this.#anyPending;
   }
 
   /** Forgets what these changes made stale: the endpoints' and the identities' (old and new) answers. */
@@ -141,6 +173,7 @@ export class DatabaseCredentialDirectory implements CredentialDirectory {
     this.#byIdentity.clear();
     this.#withCredentials.clear();
     this.#negative.clear();
+    this.#any = undefined;
   }
 
   stats(): DatabaseDirectoryStats {

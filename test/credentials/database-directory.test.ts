@@ -48,7 +48,8 @@ describe.each(testBackends)('DatabaseCredentialDirectory on $name', (backend) =>
     expect(await directory.hasCredentials('dev-8')).toBe(true);
     expect(await directory.hasCredentials('dev-unknown')).toBe(false);
     const queries = directory.stats().queries;
-    expect(queries).toBe(4);
+    // Two identities, whether the table holds any credential, two endpoints.
+    expect(queries).toBe(5);
     expect((await directory.byIdentity('id-7'))?.endpoint).toBe('dev-7');
     expect(await directory.byIdentity('nobody')).toBeUndefined();
     // Found by its identity, so its endpoint is known to have credentials too.
@@ -94,6 +95,23 @@ describe.each(testBackends)('DatabaseCredentialDirectory on $name', (backend) =>
     expect((await directory.byIdentity('id-1'))?.key.bytes()).toEqual(Buffer.alloc(16, 1));
     clock.advance(55_000);
     expect((await directory.byIdentity('id-1'))?.key.bytes()).toEqual(Buffer.alloc(16, 99));
+  });
+
+  it('answers a fleet without any credential from one query per negative TTL, and sees an import at once', async () => {
+    await store.db.deleteFrom('device_credentials').execute();
+    const clock = manualClock();
+    const directory = new DatabaseCredentialDirectory(store.db, { now: clock.now });
+    const writer = new CredentialStore(store.db, { onChanged: (changes) => directory.invalidate(changes) });
+    const plain = (n: number) => Array.from({ length: n }, (_, i) => directory.hasCredentials(`plain-${i}`));
+    expect(new Set(await Promise.all(plain(1000)))).toEqual(new Set([false]));
+    expect(directory.stats().queries).toBe(1);
+    clock.advance(4_999);
+    await Promise.all(plain(1000));
+    expect(directory.stats().queries).toBe(1);
+
+    await writer.put([{ endpoint: 'plain-3', identity: 'id-p3', key: key(3) }]);
+    expect(await directory.hasCredentials('plain-3')).toBe(true);
+    expect(await directory.hasCredentials('plain-4')).toBe(false);
   });
 
   it('forgets what a change through this process made stale, at once', async () => {
