@@ -17,6 +17,8 @@ export interface ControllerProcessOptions {
    * same replica and takes its planner lease back at once, as an operator's stable id does.
    */
   readonly replicaId?: string;
+  /** CoAP over DTLS; default off. */
+  readonly coapsPort?: number;
   readonly extraArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -64,6 +66,10 @@ export class ControllerProcess {
       options.firmwareDir,
       '--coap-port',
       String(options.coapPort),
+      // Off unless asked for: the default 5684 is one port for every controller the suite runs
+      // at once (two process tests in parallel refused each other's start).
+      '--coaps-port',
+      options.coapsPort === undefined ? 'off' : String(options.coapsPort),
       '--http-port',
       String(options.httpPort),
       '--bind',
