@@ -10,7 +10,7 @@ import { type Random, seededRandom, seedFromEnv, sizeFromEnv } from './harness/s
 import { checkUpdateHistory, DOUBLE_ACTIVE_SQL } from './harness/update-history.js';
 import { waitFor } from './harness/wait-for.js';
 
-// Larger runs: OTACTL_CRASH_DEVICES=300 OTACTL_CRASH_KILLS=12 OTACTL_CRASH_SEED=7 npx vitest run test/reliability/crash
+// Larger runs: OTACTL_CRASH_DEVICES=300 OTACTL_CRASH_KILLS=12 OTACTL_CRASH_SEED=7 OTACTL_CRASH_BACKENDS=both npx vitest run test/reliability/crash
 // The defaults hit every kill point once (CI time); raise them for a soak.
 const DEVICES = sizeFromEnv('OTACTL_CRASH_DEVICES', 60);
 const KILLS = Math.max(5, sizeFromEnv('OTACTL_CRASH_KILLS', 5));
@@ -84,10 +84,17 @@ async function devicesBehind(
   };
 }
 
-const backends: { name: string; create: () => Promise<ProcessDatabase> }[] = [
-  { name: 'pglite', create: pgliteProcessDatabase },
-  ...(TEST_DATABASE_URL ? [{ name: 'postgres', create: postgresProcessDatabase }] : []),
-];
+const PGLITE = { name: 'pglite', create: pgliteProcessDatabase };
+const POSTGRES = { name: 'postgres', create: postgresProcessDatabase };
+/**
+ * One backend per run (CI time): Postgres when there is one, else PGlite, so the suite run without
+ * Postgres covers PGlite. OTACTL_CRASH_BACKENDS=both runs both.
+ */
+const backends: { name: string; create: () => Promise<ProcessDatabase> }[] = !TEST_DATABASE_URL
+  ? [PGLITE]
+  : process.env.OTACTL_CRASH_BACKENDS === 'both'
+    ? [PGLITE, POSTGRES]
+    : [POSTGRES];
 
 describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $name', (backend) => {
   let scene: ProcessScene | undefined;
