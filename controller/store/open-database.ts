@@ -7,6 +7,7 @@ import { lockDataDir } from './data-dir-lock.js';
 import { migrateToLatest } from './migrate.js';
 import { preparingClient, StatementNames } from './prepared-statements.js';
 import type { Database } from './schema.js';
+import { withSearchPathIntrospection } from './scoped-introspection.js';
 
 export type DatabaseSpec =
   /** `template`: a PGlite data-directory dump to start from (tests load a migrated one). */
@@ -98,7 +99,7 @@ async function openPglite(spec: Extract<DatabaseSpec, { kind: 'memory' | 'pglite
     await release();
     throw new DatabaseOpenError(`cannot open ${description}: ${messageOf(error)}`);
   }
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const db = new Kysely<Database>({ dialect: withSearchPathIntrospection(new PGliteDialect(pglite)) });
   return {
     db,
     spec,
@@ -143,7 +144,7 @@ async function openPostgres(
     await pool.end().catch(() => {});
     throw new DatabaseOpenError(`cannot connect to ${description}: ${messageOf(error)}`);
   }
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: withSearchPathIntrospection(new PostgresDialect({ pool })) });
   return { db, spec, description, close: () => db.destroy() };
 }
 

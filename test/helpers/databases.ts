@@ -41,7 +41,7 @@ const postgres: TestBackend = {
     await admin.connect();
     await admin.query(`create schema ${schema}`);
     await admin.end();
-    const opened = await openMigrating(url, schema, options);
+    const opened = await openDatabase({ kind: 'postgres', url, schema }, options);
     return {
       ...opened,
       close: async () => {
@@ -54,26 +54,6 @@ const postgres: TestBackend = {
     };
   },
 };
-
-/**
- * Kysely's migrator looks for its tables with a catalog query over every schema it can see, which
- * fails with "schema ... does not exist" when another test drops its own schema at that instant.
- * That race belongs to tests running side by side on one server: try again (nothing was applied).
- */
-async function openMigrating(
-  url: string,
-  schema: string,
-  options: Parameters<TestBackend['open']>[0],
-): Promise<OpenDatabase> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await openDatabase({ kind: 'postgres', url, schema }, options);
-    } catch (error) {
-      const vanished = /schema "(t_[^"]+)" does not exist/.exec(error instanceof Error ? error.message : '');
-      if (attempt >= 5 || vanished === null || vanished[1] === schema) throw error;
-    }
-  }
-}
 
 /** Every backend the suite runs against here: PGlite always, Postgres when TEST_DATABASE_URL is set. */
 export const testBackends: readonly TestBackend[] = TEST_DATABASE_URL ? [pglite, postgres] : [pglite];
