@@ -1,3 +1,4 @@
+import type { PeerAddress } from './coap/udp-endpoint.js';
 import type { FirmwareStateId, UpdateResultId } from './device-objects.js';
 
 /** What a simulated device reports to its fleet (and to tests). */
@@ -11,6 +12,13 @@ export type DeviceEvent =
   | { readonly kind: 'updated'; readonly endpoint: string }
   | { readonly kind: 'registration-failed'; readonly endpoint: string; readonly detail: string }
   | { readonly kind: 'deregistered'; readonly endpoint: string }
+  /** A Register went unanswered: the device registers with the next of its servers. */
+  | {
+      readonly kind: 'failover';
+      readonly endpoint: string;
+      readonly from: PeerAddress;
+      readonly to: PeerAddress;
+    }
   | {
       readonly kind: 'state';
       readonly endpoint: string;

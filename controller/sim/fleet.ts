@@ -3,14 +3,20 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import type { CipherSuite, PskCredentials } from '../dtls/index.js';
 import type { Clock } from './clock.js';
-import type { RetransmitTiming } from './coap/udp-endpoint.js';
+import type { PeerAddress, RetransmitTiming } from './coap/udp-endpoint.js';
 import { SimDevice, type SimDeviceOptions } from './device/index.js';
 import type { DeviceEvent } from './device-events.js';
 import { assignFaults, type FaultRule, parseFaultSpec } from './faults.js';
 
 export interface FleetOptions {
-  /** `coap://HOST:PORT` of the LwM2M server, or `coaps://HOST:PORT` (then every device needs a key in `psk`). */
-  readonly server: string;
+  /**
+   * `coap://HOST:PORT` of the LwM2M server, or `coaps://HOST:PORT` (then every device needs a key in
+   * `psk`); several (all coap:// or all coaps://) to fall over between: a device whose Register gets
+   * no answer registers with the next one.
+   */
+  readonly server: string | readonly string[];
+  /** With several servers: device i (from 0) starts on server i mod N, not all on the first. */
+  readonly spread?: boolean;
   /** Pre-shared keys by endpoint name, for a coaps:// server. */
   readonly psk?: ReadonlyMap<string, PskCredentials>;
   /** DTLS suites the devices offer (default CCM-8 alone). */
@@ -170,8 +176,18 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   if (!Number.isInteger(options.count) || options.count < 0) {
     throw new FleetOptionsError(`count must be a non-negative integer, got ${options.count}`);
   }
-  const server = await resolveServer(options.server);
-  if (!server.ok) throw new FleetOptionsError(server.error);
+  const uris = typeof options.server === 'string' ? [options.server] : options.server;
+  if (uris.length === 0) throw new FleetOptionsError('no server given');
+  const servers: PeerAddress[] = [];
+  let secure: boolean | undefined;
+  for (const uri of uris) {
+    const resolved = await resolveServer(uri);
+    if (!resolved.ok) throw new FleetOptionsError(resolved.error);
+    if (secure !== undefined && resolved.secure !== secure)
+      throw new FleetOptionsError('the servers must be all coap:// or all coaps://');
+    secure = resolved.secure;
+    servers.push({ address: resolved.address, port: resolved.port });
+  }
   let rules: readonly FaultRule[] = [];
   if (typeof options.faults === 'string') {
     const parsed = parseFaultSpec(options.faults);
@@ -181,14 +197,17 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const seed = options.seed ?? '0';
   const prefix = options.prefix ?? 'sim-';
   const names = Array.from({ length: options.count }, (_, i) => endpointName(prefix, i + 1, options.count));
-  const psk = pskOf(server.secure, names, options.psk);
+  const psk = pskOf(secure === true, names, options.psk);
   const fleet = new Fleet(
     (emit) =>
-      names.map((endpoint) => {
+      names.map((endpoint, i) => {
         const credentials = psk?.get(endpoint);
+        const first = options.spread ? i % servers.length : 0;
+        const [server, ...fallbackServers] = [...servers.slice(first), ...servers.slice(0, first)];
         const device: SimDevice = new SimDevice({
           endpoint,
-          server: { address: server.address, port: server.port },
+          server: server!,
+          ...(fallbackServers.length > 0 ? { fallbackServers } : {}),
           model: options.model,
           version: options.version,
           faults: assignFaults(rules, seed, endpoint),

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PskKey, StaticCredentialDirectory } from '../../controller/credentials/index.js';
 import type { PskCredentials } from '../../controller/dtls/index.js';
@@ -10,7 +12,7 @@ import { FleetOptionsError, startFleet } from '../../controller/sim/index.js';
 import { FAST_TIMING, goodImage, MODEL, NEW, OLD, uniqueEndpoint } from './helpers/fixtures.js';
 import { type FileServer, startHttpServer } from './helpers/image-servers.js';
 
-const ENDPOINTS = Array.from({ length: 4 }, () => uniqueEndpoint('dtls'));
+const ENDPOINTS = Array.from({ length: 5 }, () => uniqueEndpoint('dtls'));
 const KEYS = new Map(ENDPOINTS.map((endpoint) => [endpoint, randomBytes(16)]));
 let server: Lwm2mServer;
 let http: FileServer;
@@ -134,6 +136,31 @@ describe('the simulator over DTLS', () => {
     await good.sim.start();
     await registered;
     await Promise.all([bad.sim.stop(), good.sim.stop()]);
+  });
+
+  it('falls over from a silent server to the next with a session of its own', async () => {
+    const endpoint = ENDPOINTS[4]!;
+    // A port where nothing answers: the handshake, and so the Register, gets no answer.
+    const silent = createSocket('udp4');
+    silent.bind(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const d = device(endpoint, {
+      server: { address: '127.0.0.1', port: silent.address().port },
+      fallbackServers: [server.address('psk')],
+      timing: { ...FAST_TIMING, ackTimeoutMs: 30, maxRetransmit: 2 },
+    });
+    const session = d.waitFor('dtls-session');
+    const registered = d.waitFor('registered');
+    await d.sim.start();
+    silent.close();
+    expect(d.events.map((e) => e.kind).slice(0, 2)).toEqual(['registration-failed', 'failover']);
+    expect(await session).toMatchObject({ resumed: false });
+    await registered;
+    expect(d.sim.server).toEqual(server.address('psk'));
+    expect([...server.registrations()].find((r) => r.endpoint === endpoint)).toMatchObject({
+      security: 'psk',
+    });
+    await d.sim.stop();
   });
 
   it('a fleet refuses a coaps:// server without keys, and keys without a coaps:// server', async () => {

@@ -7,7 +7,8 @@ import { countOption, parseWhole } from '../options.js';
 import { UserError } from '../user-error.js';
 
 interface SimOptions {
-  readonly server?: string;
+  readonly server?: readonly string[];
+  readonly spread?: boolean;
   readonly pskFile?: string;
   readonly writePskFile?: string;
   readonly cipher: string;
@@ -46,7 +47,7 @@ async function runSim(o: SimOptions): Promise<void> {
     await writeKeys(o, o.writePskFile);
     return;
   }
-  if (o.server === undefined)
+  if (o.server === undefined || o.server.length === 0)
     throw new UserError('--server is required (coap://HOST:PORT or coaps://HOST:PORT)', 2);
   const cipherSuites = CIPHERS[o.cipher as keyof typeof CIPHERS];
   if (cipherSuites === undefined) throw new UserError(`--cipher must be ccm8 or cbc, got ${o.cipher}`, 2);
@@ -69,6 +70,7 @@ async function runSim(o: SimOptions): Promise<void> {
   try {
     fleet = await startFleet({
       server: o.server,
+      spread: o.spread === true,
       count: o.count,
       prefix: o.prefix,
       version: o.version,
@@ -89,7 +91,9 @@ async function runSim(o: SimOptions): Promise<void> {
     throw error;
   }
   const tty = process.stderr.isTTY === true;
-  process.stderr.write(`otactl sim: ${fleet.devices.length} devices against ${o.server}, seed ${seed}\n`);
+  const against =
+    o.server.length === 1 ? o.server[0] : `${o.server.join(', ')}${o.spread ? ' (spread)' : ''}`;
+  process.stderr.write(`otactl sim: ${fleet.devices.length} devices against ${against}, seed ${seed}\n`);
   let last = '';
   const print = (final = false) => {
     const line = formatSummary(fleet.summary());
@@ -115,11 +119,27 @@ async function runSim(o: SimOptions): Promise<void> {
   process.stderr.write('otactl sim: stopped\n');
 }
 
+/** `--server a --server b,c`: every server in order. */
+function collectServers(value: string, previous: readonly string[] | undefined): string[] {
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(',')
+      .map((uri) => uri.trim())
+      .filter((uri) => uri !== ''),
+  ];
+}
+
 export function registerSim(program: Command): void {
   program
     .command('sim')
     .description('run simulated LwM2M devices against a server until SIGINT/SIGTERM (then de-register all)')
-    .option('--server <uri>', 'LwM2M server, coap://HOST:PORT, or coaps://HOST:PORT (DTLS, needs --psk-file)')
+    .option(
+      '--server <uri>',
+      'LwM2M server, coap://HOST:PORT, or coaps://HOST:PORT (DTLS, needs --psk-file); repeat it or give a comma list for several: a device whose Update goes unanswered registers again, then with the next server',
+      collectServers,
+    )
+    .option('--spread', 'with several servers, device i starts on server i mod N (default: all on the first)')
     .option('--psk-file <file>', 'pre-shared keys by endpoint (the file `otactl credentials import` reads)')
     .option(
       '--write-psk-file <file>',

@@ -1,6 +1,6 @@
 import type { ResourceRecord } from '../../lwm2m/codec/index.js';
 import { type Clock, systemClock } from '../clock.js';
-import type { UdpEndpoint } from '../coap/udp-endpoint.js';
+import type { PeerAddress, UdpEndpoint } from '../coap/udp-endpoint.js';
 import type { DeviceEvent } from '../device-events.js';
 import {
   type DeviceObjectValues,
@@ -18,6 +18,7 @@ import { supportedProtocols } from './options.js';
 import type { PowerCycle } from './power-cycle.js';
 import type { RegistrationClient } from './registration-client.js';
 import type { ResourceServer } from './resource-server.js';
+import { ServerFailover } from './server-failover.js';
 
 const NO_FAULTS: DeviceFaults = new Map();
 
@@ -51,6 +52,8 @@ export class DeviceContext {
   readonly clock: Clock;
   readonly faults: DeviceFaults;
   readonly values: MutableValues;
+  /** The servers and the one the device talks to now. */
+  readonly failover: ServerFailover;
   socket: UdpEndpoint | undefined;
   /** Bumped by every reboot and stop; async work of an older generation is dropped. */
   generation = 0;
@@ -59,6 +62,8 @@ export class DeviceContext {
   stopped = false;
   halted = false;
   offline = false;
+  /** Execute 5/0/2 requests received (retransmissions of one request count once). */
+  updateExecutes = 0;
   #parts: DeviceParts | undefined;
 
   constructor(options: SimDeviceOptions) {
@@ -66,6 +71,7 @@ export class DeviceContext {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.faults = options.faults ?? NO_FAULTS;
+    this.failover = new ServerFailover([options.server, ...(options.fallbackServers ?? [])]);
     this.values = {
       lifetime: options.lifetime ?? 300,
       binding: this.queueMode ? 'UQ' : 'U',
@@ -86,6 +92,11 @@ export class DeviceContext {
 
   set parts(parts: DeviceParts) {
     this.#parts = parts;
+  }
+
+  /** The LwM2M server the device registers with now. */
+  get server(): PeerAddress {
+    return this.failover.current;
   }
 
   get queueMode(): boolean {

@@ -9,6 +9,11 @@ export interface SimDeviceOptions {
   readonly endpoint: string;
   /** The LwM2M server, already resolved to an IP address. */
   readonly server: PeerAddress;
+  /**
+   * Further servers (resolved), tried in order when a Register gets no answer: the device
+   * re-registers with its server when an Update goes unanswered, then falls over to the next.
+   */
+  readonly fallbackServers?: readonly PeerAddress[];
   readonly model: string;
   /** Initial firmware version (3/0/3). */
   readonly version: string;

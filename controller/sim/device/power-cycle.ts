@@ -76,9 +76,26 @@ export class PowerCycle {
     await registration.register();
   }
 
+  /**
+   * After a failover over DTLS: a socket (and session) for the new server, as a client opens a
+   * connection per server. Plain CoAP keeps its socket: only the peer changes.
+   */
+  async reconnect(): Promise<void> {
+    const ctx = this.#ctx;
+    if (ctx.options.psk === undefined || ctx.stopped || ctx.halted) return;
+    const old = ctx.socket;
+    const fresh = await this.#openSocket();
+    await old?.close();
+    if (ctx.stopped || ctx.halted) {
+      await fresh.close();
+      return;
+    }
+    ctx.socket = fresh;
+  }
+
   async #openSocket(): Promise<UdpEndpoint> {
     const ctx = this.#ctx;
-    const family = ctx.options.server.address.includes(':') ? 'udp6' : 'udp4';
+    const family = ctx.server.address.includes(':') ? 'udp6' : 'udp4';
     const server = ctx.parts.server;
     const { psk, cipherSuites } = ctx.options;
     const socket = new UdpEndpoint(
@@ -88,7 +105,7 @@ export class PowerCycle {
       psk === undefined
         ? undefined
         : {
-            server: ctx.options.server,
+            server: ctx.server,
             credentials: psk,
             ...(cipherSuites ? { cipherSuites } : {}),
             onSession: (info) => ctx.emit({ kind: 'dtls-session', endpoint: ctx.endpoint, ...info }),

@@ -33,7 +33,8 @@ export class RegistrationClient {
     if (socket === undefined || ctx.stopped) return;
     ctx.clock.clearTimeout(this.#timer);
     socket.deaf = false;
-    const outcome = await socket.request(ctx.options.server, {
+    const server = ctx.server;
+    const outcome = await socket.request(server, {
       code: Code.POST,
       options: [
         ...pathOptions(CoapOption.URI_PATH, 'rd'),
@@ -43,6 +44,7 @@ export class RegistrationClient {
       payload: registrationBody(),
     });
     if (generation !== ctx.generation) return;
+    if (outcome.kind === 'response') ctx.failover.answered();
     if (outcome.kind === 'response' && outcome.message.code === Code.CREATED) {
       const location = outcome.message.options
         .filter((o) => o.number === CoapOption.LOCATION_PATH)
@@ -62,6 +64,19 @@ export class RegistrationClient {
         : outcome.kind;
     ctx.emit({ kind: 'registration-failed', endpoint: ctx.endpoint, detail });
     if (outcome.kind === 'closed') return;
+    // No answer (a dead server, or one that resets us): the next server, at once while this
+    // round has one left untried.
+    const { moved, retryNow } = ctx.failover.unanswered();
+    if (moved) {
+      const next = ctx.server;
+      ctx.emit({ kind: 'failover', endpoint: ctx.endpoint, from: server, to: next });
+      await ctx.parts.power.reconnect();
+      if (generation !== ctx.generation) return;
+      if (retryNow) {
+        await this.register();
+        return;
+      }
+    }
     const delay = this.#registerRetryMs;
     this.#registerRetryMs = Math.min(delay * 2, 300_000);
     this.#timer = ctx.clock.setTimeout(() => void this.register(), delay);
@@ -75,7 +90,7 @@ export class RegistrationClient {
     if (socket === undefined || ctx.location === undefined || ctx.offline) return;
     ctx.clock.clearTimeout(this.#timer);
     socket.deaf = false;
-    const outcome = await socket.request(ctx.options.server, {
+    const outcome = await socket.request(ctx.server, {
       code: Code.POST,
       options: pathOptions(CoapOption.URI_PATH, ctx.location),
     });
@@ -86,7 +101,8 @@ export class RegistrationClient {
       return;
     }
     if (outcome.kind === 'closed') return;
-    // 4.04 (the server forgot us), other errors and timeouts: register anew.
+    // 4.04 (the server forgot us), other errors and timeouts: register anew, with this server
+    // first (a Register it leaves unanswered too falls over to the next one).
     ctx.location = undefined;
     await this.register();
   }
@@ -96,7 +112,7 @@ export class RegistrationClient {
     const location = this.#ctx.location;
     if (location === undefined) return false;
     socket.deaf = false;
-    const outcome = await socket.request(this.#ctx.options.server, {
+    const outcome = await socket.request(this.#ctx.server, {
       code: Code.DELETE,
       options: pathOptions(CoapOption.URI_PATH, location),
     });

@@ -194,6 +194,7 @@ export class ResourceServer {
     const { firmware, power, registration } = this.#ctx.parts;
     switch (path) {
       case '/5/0/2':
+        this.#ctx.updateExecutes++;
         return { code: firmware.executeUpdate() ? Code.CHANGED : Code.METHOD_NOT_ALLOWED };
       case '/5/0/10':
         return { code: firmware.cancel() ? Code.CHANGED : Code.METHOD_NOT_ALLOWED };

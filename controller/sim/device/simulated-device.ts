@@ -1,3 +1,4 @@
+import type { PeerAddress } from '../coap/udp-endpoint.js';
 import type { FirmwareStateId, UpdateResultId } from '../device-objects.js';
 import type { DeviceFaults, FaultKind } from '../faults.js';
 import { DeviceContext } from './device-context.js';
@@ -45,6 +46,14 @@ export class SimDevice {
   /** Registration location on the server, e.g. '/rd/abc'. */
   get location(): string | undefined {
     return this.#ctx.location;
+  }
+  /** The LwM2M server the device registers with now (it changes on a failover). */
+  get server(): PeerAddress {
+    return this.#ctx.server;
+  }
+  /** Execute 5/0/2 requests received so far (a retransmitted request counts once). */
+  get updateExecutes(): number {
+    return this.#ctx.updateExecutes;
   }
   /** The current local UDP port (changes on every reboot). */
   get port(): number {
