@@ -1,5 +1,5 @@
 import type { Logger } from '../log/index.js';
-import { type GitSync, syncGitRemote } from '../manifests/index.js';
+import { type GitSync, type GitSyncResult, syncGitRemote } from '../manifests/index.js';
 import { ResourcePart } from './resource-part.js';
 
 export interface GitSyncPartOptions {
@@ -9,6 +9,8 @@ export interface GitSyncPartOptions {
   readonly dir: string;
   readonly intervalMs: number;
   readonly log: Logger;
+  /** Hears every sync's outcome, the first one too (see GitSyncStatus). */
+  readonly onSync?: (result: GitSyncResult) => Promise<void>;
 }
 
 /** The first sync failed: there is nothing to read manifests from. */
@@ -28,18 +30,22 @@ export function gitSyncPart(options: GitSyncPartOptions): ResourcePart<GitSync> 
   return new ResourcePart(
     'git sync',
     async () => {
+      // the first sync's failure is the start's error, not a log line
+      let started = false;
       const sync = syncGitRemote({
         url: options.url,
         branch: options.branch,
         dir: options.dir,
         intervalMs: options.intervalMs,
-        onSync: (result) => {
-          if (result.kind === 'failed')
+        onSync: async (result) => {
+          if (result.kind === 'failed' && started)
             log.error({ reason: result.reason }, `git sync failed: ${result.message}`);
-          else if (result.kind !== 'unchanged') log.info({ result }, 'git sync');
+          else if (result.kind !== 'unchanged' && result.kind !== 'failed') log.info({ result }, 'git sync');
+          await options.onSync?.(result);
         },
       });
       const first = await sync.syncNow();
+      started = true;
       if (first.kind === 'failed') {
         await sync.close();
         throw new GitCloneError(options.url, first.message);

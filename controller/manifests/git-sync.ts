@@ -10,8 +10,11 @@ export interface GitSyncOptions {
   readonly dir: string;
   /** Pause between syncs; 0 or undefined: sync only when `syncNow` is called. */
   readonly intervalMs?: number;
-  /** Hears every periodic sync's outcome. */
-  readonly onSync?: (result: GitSyncResult) => void;
+  /**
+   * Hears every sync's outcome, periodic or asked for with `syncNow`, which resolves once it has
+   * heard it (a promise returned is awaited; its failure is ignored).
+   */
+  readonly onSync?: (result: GitSyncResult) => void | Promise<void>;
 }
 
 export type GitSyncResult =
@@ -41,17 +44,25 @@ export function syncGitRemote(options: GitSyncOptions): GitSync {
   let closed = false;
 
   const syncNow = (): Promise<GitSyncResult> => {
-    running ??= syncOnce(options).finally(() => {
-      running = undefined;
-    });
+    running ??= syncOnce(options)
+      .then(async (result) => {
+        try {
+          await options.onSync?.(result);
+        } catch {
+          // the listener's own failure is its business
+        }
+        return result;
+      })
+      .finally(() => {
+        running = undefined;
+      });
     return running;
   };
 
   const tick = () => {
     timer = setTimeout(async () => {
-      const result = await syncNow();
+      await syncNow();
       if (closed) return;
-      options.onSync?.(result);
       tick();
     }, options.intervalMs);
   };
@@ -100,6 +111,19 @@ async function syncOnce({ url, branch, dir }: GitSyncOptions): Promise<GitSyncRe
   return before === after
     ? { kind: 'unchanged', head: after }
     : { kind: 'updated', from: before ?? '', to: after };
+}
+
+/** A remote URL fit to show and store: `https://user:token@host/x` becomes `https://host/x`. */
+export function publicGitUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+}
+
+/** git's message with any credentials in URLs removed, trimmed, at most 1,000 characters. */
+export function publicGitMessage(message: string): string {
+  return message
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1')
+    .trim()
+    .slice(0, 1_000);
 }
 
 async function revParse(cwd: string, ref: string): Promise<string | undefined> {

@@ -17,7 +17,14 @@ export type {
   RolloutWindow,
 } from './desired-state.js';
 export { parseDuration } from './duration.js';
-export { type GitSync, type GitSyncOptions, type GitSyncResult, syncGitRemote } from './git-sync.js';
+export {
+  type GitSync,
+  type GitSyncOptions,
+  type GitSyncResult,
+  publicGitMessage,
+  publicGitUrl,
+  syncGitRemote,
+} from './git-sync.js';
 export { API_VERSION, type FailureAction, MANIFEST_KINDS, type ManifestKind } from './kinds.js';
 export { type LoadOptions, type LoadResult, loadDesiredState } from './load-desired-state.js';
 export {

@@ -1,5 +1,12 @@
 export { isUniqueViolation } from './errors.js';
 export {
+  clearGitSync,
+  type GitSyncOutcome,
+  type GitSyncView,
+  readGitSync,
+  recordGitSync,
+} from './git-sync-status.js';
+export {
   MAX_STATUS_PROBLEMS,
   type ManifestsLoad,
   type ManifestsRevision,

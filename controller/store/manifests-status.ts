@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { type GitSyncView, readGitSync } from './git-sync-status.js';
 import type { Database } from './schema.js';
 
 /** The problems kept of one attempt (the count says how many there were). */
@@ -27,6 +28,11 @@ export interface ManifestsStatusView {
   readonly since: string;
   /** When the manifests were last loaded (ISO 8601). */
   readonly updatedAt: string;
+  /**
+   * The last sync of the clone with `otactl run --git-url`; null without one. While it fails the
+   * manifests are read from the clone as the last good sync left it (`gitSync.head`).
+   */
+  readonly gitSync: GitSyncView | null;
 }
 
 export type ManifestsLoad =
@@ -72,7 +78,10 @@ export async function recordManifestsLoad(db: Kysely<Database>, load: ManifestsL
 
 /** The manifests status; undefined before the first load recorded. */
 export async function readManifestsStatus(db: Kysely<Database>): Promise<ManifestsStatusView | undefined> {
-  const row = await db.selectFrom('manifests_status').selectAll().where('id', '=', 1).executeTakeFirst();
+  const [row, gitSync] = await Promise.all([
+    db.selectFrom('manifests_status').selectAll().where('id', '=', 1).executeTakeFirst(),
+    readGitSync(db),
+  ]);
   if (!row) return undefined;
   const revision = (sha: string | null, dirty: boolean) => (sha === null ? null : { sha, dirty });
   return {
@@ -83,5 +92,6 @@ export async function readManifestsStatus(db: Kysely<Database>): Promise<Manifes
     problems: row.problems,
     since: new Date(row.since).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
+    gitSync,
   };
 }

@@ -233,6 +233,26 @@ export interface ManifestsStatusTable {
   updated_at: Timestamp;
 }
 
+/** The one row (id 1) of the last sync of the manifests clone (migration 0022; controller/app/git-sync-status-part.ts). */
+export interface GitSyncStatusTable {
+  id: number;
+  /** The remote, without credentials. */
+  url: string;
+  branch: string;
+  /** The last sync succeeded. */
+  ok: boolean;
+  /** The clone's HEAD after the last sync that succeeded (a failed one leaves the clone as it was). */
+  head: string | null;
+  /** Why the last sync failed: clone, fetch, not-fast-forward or git; null when it succeeded. */
+  reason: string | null;
+  /** git's own words for the failure (credentials removed); null when it succeeded. */
+  message: string | null;
+  /** When the syncs began failing; null while they succeed. */
+  failing_since: Timestamp | null;
+  last_success_at: Timestamp | null;
+  checked_at: Timestamp;
+}
+
 /** A Notification's place in the events (migration 0021; controller/notifications). */
 export interface NotificationDeliveriesTable {
   name: string;
@@ -259,6 +279,7 @@ export interface Database {
   leases: LeasesTable;
   rollout_gate_checks: RolloutGateChecksTable;
   manifests_status: ManifestsStatusTable;
+  git_sync_status: GitSyncStatusTable;
   notification_deliveries: NotificationDeliveriesTable;
 }
 

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import {
   startTestController,
   type Workspace,
 } from '../helpers/rollout-fixture.js';
-import { commitAll, git } from '../manifests/git-helpers.js';
+import { createRemote } from '../manifests/git-helpers.js';
 import { freeUdpPort, tcpFree, udpFree } from '../reliability/harness/free-port.js';
 import { busyTcpPort } from './busy-port.js';
 
@@ -153,16 +153,8 @@ describe('otactl run (composeRun)', () => {
   });
 
   it('with --git-url, clones the repository first and reads the manifests from the clone', async () => {
-    const remote = join(dataDir, 'remote.git');
-    const author = join(dataDir, 'author');
-    await git(dataDir, 'init', '-q', '--bare', '-b', 'main', remote);
-    await git(dataDir, 'clone', '-q', remote, author);
-    await git(author, 'checkout', '-q', '-b', 'main');
     const fw = await ws.addFirmware('2.0.0');
-    await mkdir(join(author, 'rollouts'));
-    await writeFile(join(author, 'rollouts', 'firmware.yaml'), firmwareManifest(fw));
-    await commitAll(author, 'firmware 2.0.0');
-    await git(author, 'push', '-q', 'origin', 'main');
+    const { remote } = await createRemote(dataDir, { 'rollouts/firmware.yaml': firmwareManifest(fw) });
     const clone = join(dataDir, 'clone');
     const { manager, controller } = composeRun({
       // The database does not matter here: an in-memory one from the migrated template.

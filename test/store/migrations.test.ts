@@ -29,6 +29,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0018-gate-checks',
           '0020-manifests-status',
           '0021-notifications',
+          '0022-git-sync-status',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
@@ -41,6 +42,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           'replicas',
           'leases',
           'rollout_gate_checks',
+          'git_sync_status',
         ]),
       );
     } finally {

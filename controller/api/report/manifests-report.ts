@@ -1,3 +1,4 @@
+import type { GitSyncView } from '../../store/git-sync-status.js';
 import type { ManifestsRevision, ManifestsStatusView } from '../../store/manifests-status.js';
 
 /** Problems printed under a NOT READY line; the rest are in `status --json` and /api/v1/manifests. */
@@ -19,6 +20,27 @@ function atRevision(revision: ManifestsRevision | null): string {
  */
 export function renderManifestsStatus(status: ManifestsStatusView | undefined): string {
   if (status === undefined) return 'manifests: not loaded yet';
+  const sync = status.gitSync ? `\n${renderGitSync(status.gitSync)}` : '';
+  return `${renderLoad(status)}${sync}`;
+}
+
+/**
+ * `git sync: ok at <sha7> (<branch> of <url>)`, or
+ * `git sync: FAILING since <time> (<reason>; manifests read from <sha7>)` and git's message.
+ */
+export function renderGitSync(sync: GitSyncView): string {
+  const from = `${sync.branch} of ${sync.url}`;
+  if (sync.ok) return `git sync: ok at ${sync.head?.slice(0, 7) ?? '?'} (${from})`;
+  const kept = sync.head ? `; manifests read from ${sync.head.slice(0, 7)}` : '';
+  const lines = [
+    `git sync: FAILING since ${sync.failingSince ?? sync.checkedAt} (${sync.reason}${kept}; ${from})`,
+  ];
+  const message = (sync.message ?? '').split('\n').filter((line) => line.trim() !== '');
+  for (const line of message.slice(0, SHOWN_PROBLEMS)) lines.push(`  ${line.trim()}`);
+  return lines.join('\n');
+}
+
+function renderLoad(status: ManifestsStatusView): string {
   if (status.ready) return `manifests: ready${atRevision(status.lastAppliedRevision)}`;
   const count = status.problemCount;
   const acting = status.lastAppliedRevision

@@ -17,6 +17,7 @@ import * as admittedAt from './0017-admitted-at.js';
 import * as gateChecks from './0018-gate-checks.js';
 import * as manifestsStatus from './0020-manifests-status.js';
 import * as notifications from './0021-notifications.js';
+import * as gitSyncStatus from './0022-git-sync-status.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -38,6 +39,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0018-gate-checks': gateChecks,
   '0020-manifests-status': manifestsStatus,
   '0021-notifications': notifications,
+  '0022-git-sync-status': gitSyncStatus,
 };
 
 export const migrationProvider: MigrationProvider = {
