@@ -10,7 +10,7 @@ import { localControllerConfig } from '../../controller/demo/local-controller.js
 import { createLogger } from '../../controller/log/index.js';
 import { lockDataDir } from '../../controller/store/data-dir-lock.js';
 import { type OpenDatabase, openDatabase } from '../../controller/store/index.js';
-import { testBackends } from '../helpers/databases.js';
+import { seedPgliteDataDir, testBackends } from '../helpers/databases.js';
 import {
   createWorkspace,
   firmwareManifest,
@@ -94,6 +94,7 @@ describe('otactl run (composeRun)', () => {
   let dataDir: string;
   beforeEach(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'otactl-run-db-'));
+    await seedPgliteDataDir(dataDir);
   });
   afterEach(async () => {
     await rm(dataDir, { recursive: true, force: true });

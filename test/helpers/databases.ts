@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { type OpenDatabase, openDatabase } from '../../controller/store/index.js';
@@ -22,6 +23,16 @@ let migratedTemplate: Promise<Blob> | undefined;
 function pgliteTemplate(): Promise<Blob> {
   migratedTemplate ??= readFile(inject('pgliteTemplate')).then((bytes) => new Blob([bytes]));
   return migratedTemplate;
+}
+
+/**
+ * Fills an empty data directory with the migrated template, as `otactl run --db DIR` would leave
+ * it after its first start but without initdb and migrations in each test (seconds of CPU each).
+ * For tests whose subject is not the first start of an embedded database.
+ */
+export async function seedPgliteDataDir(dataDir: string): Promise<void> {
+  const seeded = await PGlite.create({ dataDir, loadDataDir: await pgliteTemplate() });
+  await seeded.close();
 }
 
 const pglite: TestBackend = {

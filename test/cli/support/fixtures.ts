@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { openDatabase } from '../../../controller/store/index.js';
 import { seedFleet } from '../../api/fixtures.js';
+import { seedPgliteDataDir } from '../../helpers/databases.js';
 
 /**
  * A PGlite data directory holding the API fixtures' fleet (`seedFleet`), made before the tests of
@@ -14,6 +15,7 @@ export function seededDataDir(prefix: string): { readonly dataDir: string } {
   let dir: string | undefined;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), prefix));
+    await seedPgliteDataDir(join(dir, 'db'));
     const store = await openDatabase({ kind: 'pglite', dataDir: join(dir, 'db') });
     await seedFleet(store.db);
     await store.close();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { type OpenDatabase, openDatabase } from '../../../controller/store/index.js';
-import { TEST_DATABASE_URL } from '../../helpers/databases.js';
+import { seedPgliteDataDir, TEST_DATABASE_URL } from '../../helpers/databases.js';
 
 /** A database a controller child process owns: a PGlite directory or a fresh Postgres database. */
 export interface ProcessDatabase {
@@ -24,6 +24,7 @@ export interface ProcessDatabase {
 export async function pgliteProcessDatabase(): Promise<ProcessDatabase> {
   const dir = await mkdtemp(join(tmpdir(), 'otactl-reliability-db-'));
   const dataDir = join(dir, 'db');
+  await seedPgliteDataDir(dataDir);
   return {
     kind: 'pglite',
     spec: dataDir,
