@@ -21,6 +21,8 @@ export interface ReplicaConfig {
   readonly heartbeat?: HeartbeatTiming;
   /** The database is this process's alone (PGlite): take the lease at once at start. */
   readonly exclusive?: boolean;
+  /** Postgres: LISTEN for other replicas' work (default true); false leaves the timed passes alone. */
+  readonly listen?: boolean;
   /** A monotonic clock for the lease's renew deadline (tests inject one). */
   readonly monotonic?: () => number;
 }

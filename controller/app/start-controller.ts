@@ -15,7 +15,13 @@ import type { DesiredState } from '../manifests/index.js';
 import { createMetrics } from '../metrics/index.js';
 import { Notifier } from '../notifications/notifier.js';
 import { buildPlanReport, type Reconciler, type ReconcilerOptions } from '../reconcile/index.js';
-import { DEFAULT_HEARTBEAT_TIMING, type DeviceOwnership, defaultReplicaId } from '../replicas/index.js';
+import {
+  DEFAULT_HEARTBEAT_TIMING,
+  type DeviceOwnership,
+  defaultReplicaId,
+  WorkListener,
+  wakesReplica,
+} from '../replicas/index.js';
 import type { OpenDatabase } from '../store/index.js';
 import { deviceOps } from './device-ops.js';
 import { DeviceSyncPart } from './device-sync-part.js';
@@ -304,6 +310,21 @@ export function createController(config: ControllerConfig): Controller {
   });
   manifests.onApplied(() => reconciler.trigger());
 
+  // Other replicas' admissions and finished updates wake this one before its next timed pass.
+  const spec = config.store.spec;
+  const workListener =
+    spec.kind === 'postgres' && config.replica?.listen !== false
+      ? new WorkListener({
+          url: spec.url,
+          ...(spec.schema ? { schema: spec.schema } : {}),
+          onSignal: (signal) => {
+            const self = { id: replicaConfig.id, leading: replicas.elector.current() !== undefined };
+            if (wakesReplica(signal, self)) reconciler.trigger();
+          },
+          onError: (err) => log.warn({ err }, 'listening for other replicas failed; timed passes go on'),
+        })
+      : undefined;
+
   const notifier = new Notifier({
     db,
     clock,
@@ -314,7 +335,18 @@ export function createController(config: ControllerConfig): Controller {
     ...(config.notifications?.env ? { env: config.notifications.env } : {}),
   });
 
-  const parts = [signingKeys, lwm2m, devices, http, https, replicas, manifests, reconciler, notifier];
+  const parts = [
+    signingKeys,
+    lwm2m,
+    devices,
+    http,
+    https,
+    replicas,
+    manifests,
+    reconciler,
+    workListener,
+    notifier,
+  ];
   return new ManagedController(
     new Manager(
       'controller',

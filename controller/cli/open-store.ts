@@ -11,6 +11,8 @@ export async function openStoreForCli(
     migrate?: boolean;
     /** A command that only reads (status, history, plan): an embedded database that is not there is not created. */
     existing?: boolean;
+    /** Postgres: the connections' application_name. */
+    applicationName?: string;
   } = {},
 ): Promise<OpenDatabase> {
   try {
@@ -23,6 +25,7 @@ export async function openStoreForCli(
     }
     return await openDatabase(spec, {
       ...(options.migrate === undefined ? {} : { migrate: options.migrate }),
+      ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
     });
   } catch (error) {
     if (error instanceof DatabaseOpenError) throw new UserError(error.message);

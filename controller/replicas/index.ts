@@ -17,3 +17,4 @@ export { DEFAULT_HEARTBEAT_TIMING, type HeartbeatTiming, ReplicaHeartbeat } from
 export { defaultReplicaId, replicaIdProblem } from './replica-id.js';
 export { countDevicesByOwner, listReplicas, type ReplicaInfo, type ReplicaRow } from './replica-registry.js';
 export { type ReplicasView, type ReplicaView, readReplicasView } from './replicas-view.js';
+export { parseWorkSignal, WorkListener, type WorkSignal, wakesReplica } from './work-listener.js';

@@ -55,6 +55,8 @@ export interface OpenOptions {
    * as PgBouncer before 1.21 in transaction mode).
    */
   readonly preparedStatements?: boolean;
+  /** Postgres: the connections' application_name (a replica's id: other replicas see who wrote). */
+  readonly applicationName?: string;
 }
 
 export async function openDatabase(spec: DatabaseSpec, options: OpenOptions = {}): Promise<OpenDatabase> {
@@ -125,6 +127,7 @@ async function openPostgres(
     connectionString: spec.url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5_000,
+    ...(options.applicationName ? { application_name: options.applicationName } : {}),
     // JIT compilation costs more than it saves on the reconciler's aggregate queries.
     options: `-c jit=off${spec.schema ? ` -c search_path=${spec.schema}` : ''}`,
     types,

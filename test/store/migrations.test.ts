@@ -30,6 +30,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0020-manifests-status',
           '0021-notifications',
           '0022-git-sync-status',
+          '0023-work-signal',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

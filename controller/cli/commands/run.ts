@@ -11,7 +11,12 @@ import {
 } from '../../firmware/http/index.js';
 import { SERVED_SCHEMES, type ServedScheme } from '../../firmware/index.js';
 import { createLogger, isLogLevel } from '../../log/index.js';
-import { type LeaseTiming, leaseTimingProblem, replicaIdProblem } from '../../replicas/index.js';
+import {
+  defaultReplicaId,
+  type LeaseTiming,
+  leaseTimingProblem,
+  replicaIdProblem,
+} from '../../replicas/index.js';
 import { openStoreForCli } from '../open-store.js';
 import {
   countOption,
@@ -203,7 +208,8 @@ async function run(options: RunOptions): Promise<void> {
   }
 
   const { manager, controller } = composeRun({
-    openStore: () => openStoreForCli(options.db),
+    // Other replicas tell this one's writes from theirs by the connections' application_name.
+    openStore: () => openStoreForCli(options.db, { applicationName: replica.id }),
     ...(git ? { git } : {}),
     log,
     controller: {
@@ -258,7 +264,7 @@ async function run(options: RunOptions): Promise<void> {
   await manager.stop();
 }
 
-function replicaOptions(options: RunOptions): Partial<ReplicaConfig> {
+function replicaOptions(options: RunOptions): Partial<ReplicaConfig> & { id: string } {
   if (options.replicaId !== undefined) {
     const problem = replicaIdProblem(options.replicaId);
     if (problem) throw new FlagError('--replica-id', problem);
@@ -270,7 +276,7 @@ function replicaOptions(options: RunOptions): Partial<ReplicaConfig> {
   };
   const problem = leaseTimingProblem(lease);
   if (problem) throw new FlagError('--lease-*', problem);
-  return { ...(options.replicaId !== undefined ? { id: options.replicaId } : {}), lease };
+  return { id: options.replicaId ?? defaultReplicaId(), lease };
 }
 
 interface ListenPorts {

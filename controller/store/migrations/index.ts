@@ -18,6 +18,7 @@ import * as gateChecks from './0018-gate-checks.js';
 import * as manifestsStatus from './0020-manifests-status.js';
 import * as notifications from './0021-notifications.js';
 import * as gitSyncStatus from './0022-git-sync-status.js';
+import * as workSignal from './0023-work-signal.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -40,6 +41,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0020-manifests-status': manifestsStatus,
   '0021-notifications': notifications,
   '0022-git-sync-status': gitSyncStatus,
+  '0023-work-signal': workSignal,
 };
 
 export const migrationProvider: MigrationProvider = {
