@@ -7,7 +7,7 @@ import { type ProcessDatabase, pgliteProcessDatabase, postgresProcessDatabase } 
 import { ProcessScene } from './harness/process-scene.js';
 import { isComplete, rolloutStatus } from './harness/rollout-status.js';
 import { type Random, seededRandom, seedFromEnv, sizeFromEnv } from './harness/seeded-random.js';
-import { checkUpdateHistory, DOUBLE_ACTIVE_SQL } from './harness/update-history.js';
+import { checkProcessDatabaseHistory, DOUBLE_ACTIVE_SQL } from './harness/update-history.js';
 import { waitFor } from './harness/wait-for.js';
 
 // Larger runs: OTACTL_CRASH_DEVICES=300 OTACTL_CRASH_KILLS=12 OTACTL_CRASH_SEED=7 OTACTL_CRASH_BACKENDS=both npx vitest run test/reliability/crash
@@ -342,17 +342,12 @@ describe.each(backends)('a rollout through repeated SIGKILLs of otactl run on $n
 
     // PGlite: the data directory belongs to the controller; stop it to read the history.
     if (db.kind === 'pglite') await controller.stop();
-    const store = await db.open();
-    try {
-      const history = await checkUpdateHistory(store.db, {
-        endpoints: fleet.devices.map((d) => d.endpoint),
-        targetVersion: rw.target.version,
-        rollout: rw.rollout,
-      });
-      expect(history.violations, log.join('\n')).toEqual([]);
-    } finally {
-      await store.close();
-    }
+    const history = await checkProcessDatabaseHistory(db, {
+      endpoints: fleet.devices.map((d) => d.endpoint),
+      targetVersion: rw.target.version,
+      rollout: rw.rollout,
+    });
+    expect(history.violations, log.join('\n')).toEqual([]);
     expect(killsDone).toBeGreaterThanOrEqual(KILLS);
     expect(doubleActive).toEqual([]);
     const killedAt = log.flatMap((l) => /: kill \d+ at (\S+)/.exec(l)?.[1] ?? []);

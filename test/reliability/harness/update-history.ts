@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../../controller/store/index.js';
+import type { ProcessDatabase } from './databases.js';
 
 /** Update event types, and which may follow which within one update attempt. */
 const NEXT: Readonly<Record<string, readonly string[]>> = {
@@ -137,6 +138,19 @@ export async function checkUpdateHistory(
       violations.push(`${endpoint}: runs ${version ?? 'unknown'} (want ${expected.targetVersion})`);
   }
   return { violations, attempts };
+}
+
+/** `checkUpdateHistory` on a controller process's database, opened for the check (PGlite: no controller may run). */
+export async function checkProcessDatabaseHistory(
+  db: ProcessDatabase,
+  expected: HistoryExpectation,
+): Promise<UpdateHistory> {
+  const store = await db.open();
+  try {
+    return await checkUpdateHistory(store.db, expected);
+  } finally {
+    await store.close();
+  }
 }
 
 /** Devices with more than one active update right now: must always be empty. */
