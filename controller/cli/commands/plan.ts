@@ -7,6 +7,7 @@ import {
   loadAppliedTargets,
   type RolloutPlanReport,
 } from '../../reconcile/index.js';
+import { count, displayPath } from '../display-path.js';
 import { openStoreForCli } from '../open-store.js';
 import { dbOption } from '../options.js';
 import { UserError } from '../user-error.js';
@@ -52,8 +53,11 @@ async function planFromDatabase(options: PlanOptions): Promise<RolloutPlanReport
       previous: await loadAppliedTargets(store.db),
     });
     if (!loaded.ok) {
-      for (const problem of loaded.problems) process.stderr.write(`${formatProblem(problem)}\n`);
-      throw new UserError(`${loaded.problems.length} problems in ${options.manifests}; nothing planned`, 2);
+      for (const problem of loaded.problems) process.stderr.write(`${formatProblem(problem, displayPath)}\n`);
+      throw new UserError(
+        `${count(loaded.problems.length, 'problem')} in ${options.manifests}; nothing planned`,
+        2,
+      );
     }
     return await buildPlanReport(store.db, loaded.state, Date.now());
   } finally {

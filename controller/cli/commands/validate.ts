@@ -6,6 +6,7 @@ import { loadDesiredState } from '../../manifests/load-desired-state.js';
 import { atFile } from '../../manifests/load-files.js';
 import { formatProblem, type Problem } from '../../manifests/problem.js';
 import { readRevisionBaseline } from '../../manifests/revision-baseline.js';
+import { count, displayPath } from '../display-path.js';
 
 interface ValidateFlags {
   readonly firmwareDir: string;
@@ -54,7 +55,7 @@ async function validate(dir: string, flags: ValidateFlags): Promise<number> {
         ? { ...loaded, warnings: [...loaded.warnings, baselineProblem] }
         : loaded;
   const problems = result.ok ? [] : result.problems;
-  const display = (file: string) => path.relative(process.cwd(), file) || '.';
+  const display = displayPath;
   if (flags.json) {
     const entries = [
       ...problems.map((p) => ({ ...toJson(p, display), severity: 'error' })),
@@ -81,8 +82,4 @@ async function validate(dir: string, flags: ValidateFlags): Promise<number> {
 
 function toJson(p: Problem, display: (file: string) => string) {
   return { path: display(p.file), line: p.line, col: p.col, message: p.message };
-}
-
-function count(n: number, singular: string, plural = `${singular}s`): string {
-  return `${n} ${n === 1 ? singular : plural}`;
 }
