@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { runOtactl } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { seededDataDir } from './support/fixtures.js';
 
 const seeded = seededDataDir('otactl-history-');
 
 describe('otactl history', () => {
   it('lists every update of a device with codes and their meaning, reasons, timestamps and revision', async () => {
-    const result = await runOtactl(['history', 'dev-001', '--db', seeded.dataDir]);
+    const result = await runMain(['history', 'dev-001', '--db', seeded.dataDir]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(
@@ -27,7 +27,7 @@ describe('otactl history', () => {
   });
 
   it('prints the device and its updates as JSON', async () => {
-    const result = await runOtactl(['history', 'dev-003', '--json', '--db', seeded.dataDir]);
+    const result = await runMain(['history', 'dev-003', '--json', '--db', seeded.dataDir]);
     expect(result.code).toBe(0);
     const device = JSON.parse(result.stdout);
     expect(device).toMatchObject({ endpoint: 'dev-003', firmwareVersion: '1.0.0' });
@@ -42,13 +42,13 @@ describe('otactl history', () => {
   });
 
   it('says so for a device that was never updated', async () => {
-    const result = await runOtactl(['history', 'dev-004', '--db', seeded.dataDir]);
+    const result = await runMain(['history', 'dev-004', '--db', seeded.dataDir]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^dev-004 .* expired .*\nno firmware updates\n$/);
   });
 
   it('exits 1 with a clear message for an unknown endpoint', async () => {
-    const result = await runOtactl(['history', 'ghost', '--db', seeded.dataDir]);
+    const result = await runMain(['history', 'ghost', '--db', seeded.dataDir]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
       'otactl: unknown device "ghost": no device with this endpoint name has registered\n',

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { createHttpApp } from '../../controller/api/http-app.js';
 import { startHttpServer } from '../../controller/api/http-server.js';
 import { openDatabase } from '../../controller/store/index.js';
-import { OTACTL_BIN, runOtactl } from '../helpers/run-cli.js';
+import { OTACTL_BIN } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { closedPort, seededDataDir } from './support/fixtures.js';
 
 const seeded = seededDataDir('otactl-status-');
@@ -27,7 +28,7 @@ describe('otactl status', () => {
   let fromDatabase: string;
 
   it('prints phase, step, a progress bar per step, counts and recent failures for every rollout', async () => {
-    const result = await runOtactl(['status', '--db', seeded.dataDir]);
+    const result = await runMain(['status', '--db', seeded.dataDir]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     fromDatabase = result.stdout;
@@ -51,7 +52,7 @@ describe('otactl status', () => {
   });
 
   it('prints one rollout as JSON', async () => {
-    const result = await runOtactl(['status', 'canary', '--json', '--db', seeded.dataDir]);
+    const result = await runMain(['status', 'canary', '--json', '--db', seeded.dataDir]);
     expect(result.code).toBe(0);
     const body = JSON.parse(result.stdout);
     expect(body).toMatchObject({ name: 'canary', phase: 'Progressing', currentStep: 1, progress: 0.5 });
@@ -59,14 +60,14 @@ describe('otactl status', () => {
   });
 
   it('exits 1 naming a rollout that does not exist', async () => {
-    const result = await runOtactl(['status', 'nope', '--db', seeded.dataDir]);
+    const result = await runMain(['status', 'nope', '--db', seeded.dataDir]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe('otactl: rollout "nope" not found\n');
   });
 
   it('reads the same from a running controller with --server', async () => {
     await withServer(async (url) => {
-      const result = await runOtactl(['status', '--server', url]);
+      const result = await runMain(['status', '--server', url]);
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(fromDatabase);
@@ -75,7 +76,7 @@ describe('otactl status', () => {
 
   it('says in one line when the server cannot be reached', async () => {
     const port = await closedPort();
-    const result = await runOtactl(['status', '--server', `http://127.0.0.1:${port}`]);
+    const result = await runMain(['status', '--server', `http://127.0.0.1:${port}`]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
       new RegExp(
