@@ -3,8 +3,8 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpApp } from '../../controller/api/http-app.js';
 import { type RunningHttpServer, startHttpServer } from '../../controller/api/http-server.js';
-import type { OpenDatabase } from '../../controller/store/index.js';
-import { insertEvent, seedFleet, updateRolloutCounts } from '../api/fixtures.js';
+import { type OpenDatabase, recordGitSync, recordManifestsLoad } from '../../controller/store/index.js';
+import { insertEvent, insertRollout, seedFleet, updateRolloutCounts } from '../api/fixtures.js';
 import { testBackends } from '../helpers/databases.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -12,6 +12,21 @@ const hasChromium = existsSync(CHROMIUM);
 const title = hasChromium
   ? 'dashboard in headless Chromium'
   : `dashboard in headless Chromium: SKIPPED because ${CHROMIUM} does not exist (apt-get install chromium)`;
+
+const APPLIED = { sha: `a1b2c3d4e5${'0'.repeat(30)}`, dirty: false };
+const ATTEMPTED = { sha: `f6e5d4c3b2${'0'.repeat(30)}`, dirty: false };
+const PROBLEMS = [
+  '/srv/rollouts/canary.yaml:9:13: downgrade from 2.0.0 to 1.9.0 without allowDowngrade: true',
+  '/srv/rollouts/beta.yaml:7:13: Firmware "fw-3.0.0" not found',
+  '/srv/rollouts/beta.yaml:12:5: unknown field "stepz"',
+];
+const REMOTE = { url: 'https://git.example.org/fleet/manifests.git', branch: 'main' };
+const ASKED_BY = 'fedcba9876543210fedcba9876543210fedcba98';
+
+/** The page is no wider than the window: nothing to scroll sideways. */
+async function horizontalOverflow(page: Page): Promise<number> {
+  return page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+}
 
 /** Waits for the device table to drop one row and show another. */
 async function rowsBecome(page: Page, rows: { gone: string; shown: string }): Promise<void> {
@@ -29,6 +44,38 @@ describe.skipIf(!hasChromium)(title, () => {
     store = await testBackends[0]!.open();
     await seedFleet(store.db);
     await insertEvent(store.db, { type: 'RolloutStarted', message: 'started <b>canary</b>' });
+    // finished, but 6 devices short of the target: never green
+    await insertRollout(store.db, 'gamma', {
+      phase: 'Completed',
+      currentStep: 2,
+      counts: {
+        selected: 10,
+        upToDate: 4,
+        failed: 6,
+        failedByReason: { 'reported success, still on 1.0.0': 6 },
+      },
+    });
+    // dev-001's second attempt was asked for by a later commit than its first
+    await store.db
+      .updateTable('firmware_updates')
+      .set({ git_revision: ASKED_BY })
+      .where('endpoint', '=', 'dev-001')
+      .where('attempt', '=', 2)
+      .execute();
+    await insertEvent(store.db, {
+      type: 'UpdateStarted',
+      endpoint: 'dev-001',
+      message: 'attempt 2 for 1.1.0',
+    });
+    // a valid commit applied, then one refused; the clone's remote was rewritten
+    await recordManifestsLoad(store.db, { ready: true, revision: APPLIED });
+    await recordManifestsLoad(store.db, { ready: false, revision: ATTEMPTED, problems: PROBLEMS });
+    await recordGitSync(store.db, REMOTE, { ok: true, head: ATTEMPTED.sha });
+    await recordGitSync(store.db, REMOTE, {
+      ok: false,
+      reason: 'not-fast-forward',
+      message: 'fatal: Not possible to fast-forward, aborting.',
+    });
     const app = createHttpApp({ db: store.db, eventPollMs: 100 });
     server = await startHttpServer({ port: 0, host: '127.0.0.1', app });
     browser = await chromium.launch({
@@ -65,7 +112,7 @@ describe.skipIf(!hasChromium)(title, () => {
     expect(await steps.count()).toBe(3);
     expect(await steps.nth(0).locator('[role="progressbar"]').getAttribute('aria-valuenow')).toBe('100');
     expect(await steps.nth(2).textContent()).toContain('150 / 300');
-    expect(await canary.textContent()).toContain('failed 6 (connection lost 4, timeout 2)');
+    expect(await canary.textContent()).toContain('failed 6 (4 × connection lost, 2 × timeout)');
     await page.locator('[data-rollout="beta"] .phase', { hasText: 'Completed' }).waitFor();
   });
 
@@ -100,5 +147,117 @@ describe.skipIf(!hasChromium)(title, () => {
     await page
       .locator('[data-rollout="canary"] .progress-text', { hasText: '240 / 300 up to date (80%)' })
       .waitFor();
+  });
+
+  // Issue 22 point 5 (and point 2's banner), on the same page and server.
+  it('writes failure counts as "6 × reason" and shows no green badge on a rollout finished short', async () => {
+    const gamma = page.locator('[data-rollout="gamma"]');
+    await gamma.waitFor();
+    expect(await gamma.textContent()).toContain('failed 6 (6 × reported success, still on 1.0.0)');
+    expect(await gamma.textContent()).not.toMatch(/1\.0\.0 6/);
+    const badge = (name: string) => page.locator(`[data-rollout="${name}"] .phase`);
+    const background = (name: string) =>
+      badge(name).evaluate((node) => node.ownerDocument.defaultView?.getComputedStyle(node).backgroundColor);
+    expect(await badge('beta').getAttribute('class')).toBe('phase phase-Completed clean');
+    expect(await background('beta')).toBe('rgb(215, 242, 226)'); // green: every member on the target
+    expect(await badge('gamma').textContent()).toBe('Completed');
+    expect(await badge('gamma').getAttribute('class')).toBe('phase phase-Completed attention');
+    expect(await background('gamma')).toBe('rgb(249, 220, 220)'); // the red of Degraded
+    expect(await gamma.locator('.overall .bar').getAttribute('class')).toBe('bar short');
+  });
+
+  it('shows invalid manifests and a failing git sync in a banner until they recover', async () => {
+    const banner = page.locator('#manifests[data-state="invalid"]');
+    await banner.waitFor();
+    const text = (await banner.textContent()) ?? '';
+    expect(text).toContain('Manifests invalid: 3 problems in the last attempted revision f6e5d4c3b2');
+    expect(text).toContain('acting on the last applied revision a1b2c3d4e5');
+    expect(await banner.locator('.problems li').allTextContents()).toEqual(PROBLEMS);
+    expect(await banner.locator('.git-sync').textContent()).toMatch(
+      /^Git sync failing since .+ \(not-fast-forward\): main of https:\/\/git\.example\.org\/fleet\/manifests\.git; the manifests are read from f6e5d4c3b2/,
+    );
+    expect(await banner.locator('.git-message').textContent()).toBe(
+      'fatal: Not possible to fast-forward, aborting.',
+    );
+
+    // a fix is pushed and synced: the controller records both and tells it in an event
+    await recordGitSync(store.db, REMOTE, { ok: true, head: APPLIED.sha });
+    await recordManifestsLoad(store.db, { ready: true, revision: APPLIED });
+    await insertEvent(store.db, {
+      type: 'ManifestsRecovered',
+      rollout: null,
+      message: 'manifests valid again',
+    });
+    const ready = page.locator('#manifests[data-state="ready"]');
+    await ready.waitFor();
+    expect(await ready.locator('.manifests-line').textContent()).toBe('Manifests ready at a1b2c3d4e5');
+    expect(await ready.locator('.git-sync').textContent()).toBe(
+      `git sync ok: main of ${REMOTE.url} at a1b2c3d4e5`,
+    );
+    expect(await ready.getAttribute('class')).toBe('banner');
+  });
+
+  it('opens a device: its updates with the revision that asked for each, and its events', async () => {
+    await page.setViewportSize({ width: 400, height: 800 });
+    await page.locator('#devices tr[data-endpoint="dev-001"] td').nth(1).click();
+    const panel = page.locator('#device[data-endpoint="dev-001"]');
+    await panel.waitFor();
+    expect(page.url()).toMatch(/#device=dev-001$/);
+    const updates = panel.locator('table.updates tbody tr');
+    expect(await updates.count()).toBe(2);
+    // newest first: attempt 2 (downloading, asked for by ASKED_BY), then the failed attempt 1
+    expect(await updates.nth(0).locator('td').allTextContents()).toEqual(
+      expect.arrayContaining(['2', 'canary', '1.0.0 → 1.1.0', 'downloading', ASKED_BY.slice(0, 10)]),
+    );
+    expect(await updates.nth(0).locator('.revision').getAttribute('title')).toBe(ASKED_BY);
+    expect(await updates.nth(1).locator('td').allTextContents()).toEqual(
+      expect.arrayContaining(['1', 'failed', 'abc1234def']),
+    );
+    expect(
+      await panel.locator('.device-events li', { hasText: 'attempt 2 for 1.1.0' }).textContent(),
+    ).toContain('revision abc1234def');
+    expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
+
+    await page.goBack();
+    await panel.waitFor({ state: 'hidden' });
+    // the API behind it, for scripts: one device with every attempt and its recent events
+    const res = await page.request.get(`http://127.0.0.1:${server.port}/api/v1/devices/dev-001`);
+    const device = (await res.json()) as { updates: { gitRevision: string }[] };
+    expect(device.updates.map((u) => u.gitRevision)).toEqual(['abc1234def', ASKED_BY]);
+  });
+
+  it('fits a 400 px phone (cards stacked, the table scrolls in its box) and a 1,400 px desktop', async () => {
+    const box = async (selector: string) => (await page.locator(selector).boundingBox())!;
+    const table = page.locator('.table-box:has(#devices)');
+    const tableWidths = () =>
+      table.evaluate((node) => ({ client: node.clientWidth, scroll: node.scrollWidth }));
+
+    await page.setViewportSize({ width: 400, height: 800 });
+    expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
+    const [canary, beta] = [await box('[data-rollout="canary"]'), await box('[data-rollout="beta"]')];
+    expect(beta.x).toBe(canary.x); // stacked
+    const [upper, lower] = beta.y < canary.y ? [beta, canary] : [canary, beta];
+    expect(lower.y).toBeGreaterThanOrEqual(upper.y + upper.height);
+    expect(canary.x + canary.width).toBeLessThanOrEqual(400);
+    expect((await tableWidths()).client).toBeLessThanOrEqual(400);
+
+    await page.setViewportSize({ width: 1400, height: 900 });
+    expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
+    const [wideCanary, wideBeta] = [await box('[data-rollout="canary"]'), await box('[data-rollout="beta"]')];
+    expect(wideBeta.y).toBe(wideCanary.y); // side by side
+    const wide = await tableWidths();
+    expect(wide.scroll).toBeLessThanOrEqual(wide.client); // the whole table shows
+  });
+
+  it('has a favicon the page can draw', async () => {
+    const href = await page.locator('link[rel="icon"]').getAttribute('href');
+    expect(href).toMatch(/^data:image\/svg\+xml,/);
+    const width = await page.evaluate<number>(`new Promise((resolve, reject) => {
+      const image = new Image();
+      image.onload = () => resolve(image.naturalWidth);
+      image.onerror = () => reject(new Error('the favicon does not load'));
+      image.src = ${JSON.stringify(href)};
+    })`);
+    expect(width).toBeGreaterThan(0);
   });
 });
