@@ -1,9 +1,15 @@
 import type { Kysely } from 'kysely';
 import { buildFirmwareCatalog, type SwappableCatalog } from '../firmware/index.js';
 import type { Logger } from '../log/index.js';
-import { type DesiredState, formatProblem, type LoadResult, type Problem } from '../manifests/index.js';
+import {
+  type DesiredState,
+  formatProblem,
+  type GitCommit,
+  type LoadResult,
+  type Problem,
+} from '../manifests/index.js';
 import { appendRolloutEvent } from '../reconcile/index.js';
-import { type Database, type ManifestsLoad, recordManifestsLoad } from '../store/index.js';
+import { type Database, type ManifestsLoad, recordCommits, recordManifestsLoad } from '../store/index.js';
 
 export interface ApplyManifestsDeps {
   readonly db: Kysely<Database>;
@@ -27,6 +33,7 @@ export async function applyManifests(
 ): Promise<DesiredState | undefined> {
   const { log } = deps;
   if (!result.ok) {
+    await recordCommitsOf(deps, result.git ? [result.git.commit] : []);
     await tellRefused(result.problems, result.git?.sha ?? null, deps);
     await recordStatus(deps, {
       ready: false,
@@ -36,6 +43,7 @@ export async function applyManifests(
     return undefined;
   }
   const state = result.state;
+  await recordCommitsOf(deps, commitsOf(state));
   await tellRecovered(state, deps);
   const built = await buildFirmwareCatalog(
     deps.firmwareDir,
@@ -52,6 +60,27 @@ export async function applyManifests(
   }
   await recordStatus(deps, { ready: true, revision: state.git });
   return state;
+}
+
+/** HEAD and the commit of every manifest file: each revision the rollouts, updates and events will name. */
+function commitsOf(state: DesiredState): GitCommit[] {
+  const sources = [state.firmware, state.groups, state.rollouts, state.notifications].flatMap((kind) =>
+    [...kind.values()].map((m) => m.source.revision?.commit),
+  );
+  return [state.git?.commit, ...sources].filter((c): c is GitCommit => c !== undefined);
+}
+
+/**
+ * The author, time and subject of the revisions stored from now on (see migration 0024), before
+ * anything names them; best effort like the events: without them a revision shows as its sha.
+ */
+async function recordCommitsOf(
+  { db, log }: ApplyManifestsDeps,
+  commits: readonly GitCommit[],
+): Promise<void> {
+  await recordCommits(db, commits).catch((error: unknown) =>
+    log.warn({ err: error }, 'could not record the commits of the manifests'),
+  );
 }
 
 /** The manifests status row (see recordManifestsLoad), best effort like the events. */

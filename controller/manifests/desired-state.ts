@@ -4,7 +4,9 @@ import type { NotificationEvent, NotificationFormat } from './notification-event
 /** The commit that last changed a manifest file, as `git log` reports it. */
 export interface GitCommit {
   readonly sha: string;
+  /** Author name. */
   readonly author: string;
+  readonly email: string;
   /** Author time, ISO 8601 with offset. */
   readonly time: string;
   readonly subject: string;
@@ -135,6 +137,8 @@ export interface ResolvedRollout {
 /** Git state of the manifests directory as a whole when it is in a work tree. */
 export interface GitHead {
   readonly sha: string;
+  /** HEAD's author, time and subject. */
+  readonly commit: GitCommit;
   /** Some manifest file differs from HEAD or is untracked. */
   readonly dirty: boolean;
 }

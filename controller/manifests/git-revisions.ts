@@ -7,7 +7,7 @@ import { runGit } from './git-run.js';
 /** Git state of a manifests directory: HEAD, each file's revision, and tracked files deleted in the work tree. */
 export interface GitSnapshot {
   /** HEAD commit; undefined in a repository without commits. */
-  readonly head: string | undefined;
+  readonly head: GitCommit | undefined;
   /** By absolute file path as given. */
   readonly revisions: ReadonlyMap<string, GitRevision>;
   /** Absolute paths of tracked files under the directory that were deleted without a commit. */
@@ -16,6 +16,15 @@ export interface GitSnapshot {
 }
 
 const RECORD = '\x1e';
+/** sha, author name, author email, author time, subject; NUL-separated (git refuses NUL in any of them). */
+const COMMIT_FORMAT = '%H%x00%an%x00%ae%x00%aI%x00%s';
+
+/** A `RECORD COMMIT_FORMAT` line; undefined for anything else (a repository without commits). */
+function parseCommit(line: string): GitCommit | undefined {
+  if (!line.startsWith(RECORD)) return undefined;
+  const [sha = '', author = '', email = '', time = '', subject = ''] = line.slice(1).split('\0');
+  return sha === '' ? undefined : { sha, author, email, time, subject };
+}
 
 /**
  * Reads the revisions of `files` (absolute paths under `dir`) with three git processes
@@ -41,8 +50,10 @@ export async function readGitSnapshot(
     byGitPath.set(toGitPath(path.relative(root, real)), file);
   }
 
-  const headResult = await runGit(['rev-parse', '--verify', '-q', 'HEAD'], { cwd: root });
-  const head = headResult.kind === 'ok' ? headResult.stdout.trim() : undefined;
+  const headResult = await runGit(['log', '-1', `--format=${RECORD}${COMMIT_FORMAT}`, 'HEAD', '--'], {
+    cwd: root,
+  });
+  const head = headResult.kind === 'ok' ? parseCommit(headResult.stdout.trim()) : undefined;
   const status = await readStatus(root, relDir);
   const commits = head
     ? await readLastCommits(root, relDir, new Set(byGitPath.keys()))
@@ -94,13 +105,12 @@ async function readLastCommits(
   let current: GitCommit | undefined;
   const consume = (line: string): void => {
     if (line.startsWith(RECORD)) {
-      const [sha = '', author = '', time = '', subject = ''] = line.slice(1).split('\0');
-      current = { sha, author, time, subject };
+      current = parseCommit(line);
     } else if (current && line !== '' && wanted.has(line) && !found.has(line)) {
       found.set(line, current);
     }
   };
-  await runGit(['log', `--format=${RECORD}%H%x00%an%x00%aI%x00%s`, '--name-only', '--', relDir], {
+  await runGit(['log', `--format=${RECORD}${COMMIT_FORMAT}`, '--name-only', '--', relDir], {
     cwd: root,
     onStdout: (chunk) => {
       pending += chunk;

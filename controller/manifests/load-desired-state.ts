@@ -117,7 +117,9 @@ export async function loadListedManifests(
   }
 
   const warnings = [...listed.warnings, ...semantic.warnings].sort(compareProblems);
-  const git = snapshot?.head ? { sha: snapshot.head, dirty: snapshot.dirty } : undefined;
+  const git = snapshot?.head
+    ? { sha: snapshot.head.sha, commit: snapshot.head, dirty: snapshot.dirty }
+    : undefined;
   if (problems.length > 0)
     return { ok: false, problems: dedupe(problems.sort(compareProblems)), warnings, git };
   const state = resolveDesiredState({ manifests, files, revisions: snapshot?.revisions, git });

@@ -1,3 +1,4 @@
+export { type CommitRecord, loadCommits, recordCommits } from './commits.js';
 export { isUniqueViolation } from './errors.js';
 export {
   clearGitSync,
@@ -10,6 +11,7 @@ export {
   MAX_STATUS_PROBLEMS,
   type ManifestsLoad,
   type ManifestsRevision,
+  type ManifestsRevisionView,
   type ManifestsStatusView,
   readManifestsStatus,
   recordManifestsLoad,

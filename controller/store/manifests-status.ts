@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { type CommitRecord, loadCommits } from './commits.js';
 import { type GitSyncView, readGitSync } from './git-sync-status.js';
 import type { Database } from './schema.js';
 
@@ -11,14 +12,19 @@ export interface ManifestsRevision {
   readonly dirty: boolean;
 }
 
+/** A revision as the status shows it: with its author, time and subject where recorded (else null). */
+export interface ManifestsRevisionView extends ManifestsRevision {
+  readonly commit: CommitRecord | null;
+}
+
 /**
  * The controller's manifests status (issue 22), Flux's model: the revision of the last valid set
  * applied (what the controller acts on), the revision of the last load (valid or not), and whether
  * that load was valid (`ready`) with its problems. Revisions are null outside git.
  */
 export interface ManifestsStatusView {
-  readonly lastAppliedRevision: ManifestsRevision | null;
-  readonly lastAttemptedRevision: ManifestsRevision | null;
+  readonly lastAppliedRevision: ManifestsRevisionView | null;
+  readonly lastAttemptedRevision: ManifestsRevisionView | null;
   readonly ready: boolean;
   /** Every problem of the last attempt; `problems` holds the first MAX_STATUS_PROBLEMS. */
   readonly problemCount: number;
@@ -83,7 +89,9 @@ export async function readManifestsStatus(db: Kysely<Database>): Promise<Manifes
     readGitSync(db),
   ]);
   if (!row) return undefined;
-  const revision = (sha: string | null, dirty: boolean) => (sha === null ? null : { sha, dirty });
+  const commits = await loadCommits(db, [row.applied_sha, row.attempted_sha]);
+  const revision = (sha: string | null, dirty: boolean) =>
+    sha === null ? null : { sha, dirty, commit: commits.get(sha) ?? null };
   return {
     lastAppliedRevision: revision(row.applied_sha, row.applied_dirty),
     lastAttemptedRevision: revision(row.attempted_sha, row.attempted_dirty),

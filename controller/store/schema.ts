@@ -95,6 +95,8 @@ export interface FirmwareUpdatesTable {
   /** Only for failed updates: whether another attempt may follow. */
   retryable: boolean | null;
   git_revision: string | null;
+  /** The commit that approved the step the update started in (migration 0024); null: no approval. */
+  approved_revision: string | null;
   created_at: CreatedAt;
   /** The database's now() at admission (migration 0017): maxPerMinute counts by it. */
   admitted_at: ColumnType<Date | null, never, never>;
@@ -148,6 +150,8 @@ export interface RolloutsTable {
   approved_baseline: Generated<number>;
   /** The last target change, for the status. */
   target_change: ColumnType<unknown, string | null | undefined, string | null>;
+  /** The commit in effect when the current step started after a manual pause (migration 0024). */
+  step_approved_revision: string | null;
 }
 
 export interface EventsTable {
@@ -253,6 +257,17 @@ export interface GitSyncStatusTable {
   checked_at: Timestamp;
 }
 
+/** A commit the manifests were applied at (migration 0024; controller/store/commits.ts). */
+export interface CommitsTable {
+  sha: string;
+  author: string;
+  email: string;
+  /** ISO 8601 with the author's offset, as git prints it. */
+  authored_at: string;
+  subject: string;
+  recorded_at: CreatedAt;
+}
+
 /** A Notification's place in the events (migration 0021; controller/notifications). */
 export interface NotificationDeliveriesTable {
   name: string;
@@ -281,6 +296,7 @@ export interface Database {
   manifests_status: ManifestsStatusTable;
   git_sync_status: GitSyncStatusTable;
   notification_deliveries: NotificationDeliveriesTable;
+  commits: CommitsTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;

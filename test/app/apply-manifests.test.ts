@@ -92,7 +92,12 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('applyManifests (%s
   it('keeps the manifests status row: the attempt and its problems, the last valid revision applied (issue 22)', async () => {
     const { state, firmwareDir } = await validState();
     const deps = { db: store.db, firmwareDir, catalog, log, current: () => undefined };
-    const commit = (c: string, dirty = false) => ({ sha: c.repeat(40), dirty });
+    // the status names each revision's author, time and subject (recorded in `commits`, migration 0022)
+    const commit = (c: string, dirty = false) => {
+      const sha = c.repeat(40);
+      const meta = { author: 'Ada', email: 'ada@example.com', time: '2026-12-04T10:00:00+01:00' };
+      return { sha, dirty, commit: { sha, ...meta, subject: `commit ${c}` } };
+    };
     const problems = (n: number) =>
       Array.from({ length: n }, (_, i) => ({ file: '/m/a.yaml', line: i + 1, col: 3, message: 'bad' }));
     expect(await readManifestsStatus(store.db)).toBeUndefined();

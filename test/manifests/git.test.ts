@@ -20,11 +20,16 @@ describe('git revisions of manifests', () => {
 
     const committed = await load(set.manifests, { git: true, requireCommitted: true });
     if (!committed.ok) throw new Error(JSON.stringify(committed.problems));
-    expect(committed.state.git).toEqual({ sha: second, dirty: false });
+    expect(committed.state.git).toEqual({
+      sha: second,
+      commit: expect.objectContaining({ sha: second, subject: 'Raise priority of r1' }),
+      dirty: false,
+    });
     expect(committed.state.rollouts.get('r1')?.source.revision).toEqual({
       commit: {
         sha: second,
         author: 'Test Author',
+        email: 'test@example.com',
         time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         subject: 'Raise priority of r1',
       },
@@ -45,7 +50,7 @@ describe('git revisions of manifests', () => {
     );
     const changed = await load(set.manifests, { git: true });
     if (!changed.ok) throw new Error(JSON.stringify(changed.problems));
-    expect(changed.state.git).toEqual({ sha: second, dirty: true });
+    expect(changed.state.git).toMatchObject({ sha: second, dirty: true });
     expect(changed.state.rollouts.get('r1')?.source.revision).toMatchObject({
       commit: { sha: second },
       dirty: true,

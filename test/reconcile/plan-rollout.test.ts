@@ -105,6 +105,7 @@ function stored(overrides: Partial<StoredRolloutStatus> = {}): StoredRolloutStat
     sinceUpdateId: 0,
     approvedBaseline: 0,
     lastTargetChange: null,
+    stepApprovedRevision: null,
     ...overrides,
   };
 }

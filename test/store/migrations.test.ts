@@ -31,6 +31,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0021-notifications',
           '0022-git-sync-status',
           '0023-work-signal',
+          '0024-commits',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
@@ -44,6 +45,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           'leases',
           'rollout_gate_checks',
           'git_sync_status',
+          'commits',
         ]),
       );
     } finally {

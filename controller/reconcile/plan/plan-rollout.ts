@@ -85,6 +85,7 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
   let step = Math.min(stored?.currentStep ?? 0, steps.length - 1);
   let stepStartedAt = stored?.stepStartedAt ?? now;
   let stepCompletedAt = stored?.stepCompletedAt ?? null;
+  let stepApprovedRevision = stored?.stepApprovedRevision ?? null;
   let pauseReason: string | null = null;
   let askGate: RolloutPlan['askGate'];
   for (;;) {
@@ -125,6 +126,7 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
     step += 1;
     stepStartedAt = now;
     stepCompletedAt = null;
+    stepApprovedRevision = pause.kind === 'manual' ? (rollout.source.revision?.commit?.sha ?? null) : null;
     events.push({
       type: 'StepStarted',
       message: `step ${step + 1} of ${steps.length} started (${steps[step]!.percent}%)`,
@@ -255,6 +257,7 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
     sinceUpdateId: epoch.sinceUpdateId,
     approvedBaseline: epoch.approvedBaseline,
     lastTargetChange: epoch.lastTargetChange,
+    stepApprovedRevision,
   };
   // A suspended, aborted or tripped rollout starts no step: nothing to ask.
   return {

@@ -25,6 +25,12 @@ export interface StoredRolloutStatus extends StoredTarget {
   readonly pausedReason: string | null;
   readonly trippedGeneration: string | null;
   readonly conditions: readonly Condition[];
+  /**
+   * The commit in effect when the current step started after a manual pause (it raised
+   * `approved`, or came after the commit that did); null when the step waited for no approval or
+   * the manifests are not in git. Updates started in the step keep it (`approved_revision`).
+   */
+  readonly stepApprovedRevision: string | null;
 }
 
 export interface RolloutStatus extends StoredRolloutStatus {

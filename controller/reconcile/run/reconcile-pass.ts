@@ -90,7 +90,7 @@ export async function reconcilePass(
       const candidates = plan.start ? await decided.startsNow() : [];
       const rows = await write(async (db) => {
         await saveRollout(db, rollout, decided, now);
-        return startUpdates(db, now, rollout, candidates);
+        return startUpdates(db, now, rollout, candidates, plan.status.stepApprovedRevision);
       });
       if (rows) {
         announceStarted(deps, rollout, rows);

@@ -72,6 +72,8 @@ export async function startUpdates(
   now: number,
   rollout: ResolvedRollout,
   candidates: readonly Candidate[],
+  /** The commit that approved the current step (RolloutStatus.stepApprovedRevision). */
+  approvedRevision: string | null = null,
 ): Promise<FirmwareUpdateRow[]> {
   const revision = rollout.source.revision?.commit?.sha ?? null;
   return beginUpdates(
@@ -85,6 +87,7 @@ export async function startUpdates(
       from_version: candidate.firmwareVersion,
       attempt: candidate.attempt,
       git_revision: revision,
+      approved_revision: approvedRevision,
       created_at: new Date(now),
       phase_changed_at: new Date(now),
       deadline_at: new Date(now + rollout.timeouts.downloadMs),

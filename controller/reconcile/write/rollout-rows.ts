@@ -62,6 +62,7 @@ export async function loadStoredStatuses(
         sinceUpdateId: Number(r.target_since_update_id),
         approvedBaseline: r.approved_baseline,
         lastTargetChange: (r.target_change ?? null) as TargetChange | null,
+        stepApprovedRevision: r.step_approved_revision,
         removed: r.removed_at !== null,
       },
     ]),
@@ -95,6 +96,7 @@ export async function saveStatus(
     target_since_update_id: status.sinceUpdateId,
     approved_baseline: status.approvedBaseline,
     target_change: status.lastTargetChange === null ? null : JSON.stringify(status.lastTargetChange),
+    step_approved_revision: status.stepApprovedRevision,
   };
   await db
     .insertInto('rollouts')

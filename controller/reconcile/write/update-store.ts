@@ -23,6 +23,7 @@ export interface NewUpdate {
   readonly from_version?: string | null;
   readonly attempt: number;
   readonly git_revision?: string | null;
+  readonly approved_revision?: string | null;
   readonly created_at?: Date;
   readonly phase_changed_at: Date;
   readonly deadline_at?: Date | null;
@@ -68,7 +69,7 @@ export async function beginUpdates(
     with input as materialized (
       select * from json_to_recordset(${JSON.stringify(records)}::json) as i(
         device_id int, endpoint text, rollout text, firmware text, target_version text,
-        from_version text, attempt int, git_revision text, created_at timestamptz,
+        from_version text, attempt int, git_revision text, approved_revision text, created_at timestamptz,
         phase_changed_at timestamptz, deadline_at timestamptz,
         event_type text, event_message text, event_details json, ordinal int)
     ),
@@ -83,9 +84,9 @@ export async function beginUpdates(
     }),
     started as (
       insert into firmware_updates (device_id, endpoint, rollout, firmware, target_version, from_version,
-        attempt, git_revision, created_at, phase_changed_at, deadline_at, phase, finished_at)
+        attempt, git_revision, approved_revision, created_at, phase_changed_at, deadline_at, phase, finished_at)
       select device_id, endpoint, rollout, firmware, target_version, from_version,
-        attempt, git_revision, coalesce(created_at, now()), phase_changed_at, deadline_at, 'pending', null
+        attempt, git_revision, approved_revision, coalesce(created_at, now()), phase_changed_at, deadline_at, 'pending', null
       from admitted
       on conflict (device_id) where finished_at is null do nothing
       returning *

@@ -19,6 +19,7 @@ import * as manifestsStatus from './0020-manifests-status.js';
 import * as notifications from './0021-notifications.js';
 import * as gitSyncStatus from './0022-git-sync-status.js';
 import * as workSignal from './0023-work-signal.js';
+import * as commits from './0024-commits.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -42,6 +43,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0021-notifications': notifications,
   '0022-git-sync-status': gitSyncStatus,
   '0023-work-signal': workSignal,
+  '0024-commits': commits,
 };
 
 export const migrationProvider: MigrationProvider = {
