@@ -20,7 +20,12 @@
  */
 export type { ActiveUpdate } from './plan/observation.js';
 export { loadAppliedTargets } from './read/applied-targets.js';
-export { buildPlanReport, describeWait, type RolloutPlanReport } from './report/plan-report.js';
+export {
+  buildPlanReport,
+  describeWait,
+  type PlanRevision,
+  type RolloutPlanReport,
+} from './report/plan-report.js';
 export { Reconciler, type ReconcilerOptions } from './run/reconciler.js';
 export type { PackageUriChoice } from './write/device-ops.js';
 export { DEFAULT_TIMEOUTS, type ExecutorDeps } from './write/executor.js';

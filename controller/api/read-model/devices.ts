@@ -1,7 +1,8 @@
 import { type Kysely, sql } from 'kysely';
+import { loadCommits } from '../../store/commits.js';
 import type { Database, FirmwareUpdateRow } from '../../store/schema.js';
 import { ACTIVE_PHASES } from '../../store/update-phase.js';
-import { toDeviceView, toEventView, toUpdateView } from './to-view.js';
+import { toDeviceView, toEventView, toUpdateView, updateRevisions } from './to-view.js';
 import type { DeviceDetailView, DeviceStateFilter, DeviceView } from './views.js';
 
 export const DEVICE_STATE_FILTERS = [...ACTIVE_PHASES, 'up-to-date', 'failed'] as const;
@@ -71,12 +72,14 @@ export async function listDevices(db: Kysely<Database>, query: DeviceQuery): Pro
   const page = rows.slice(0, query.limit);
   const ids = page.flatMap((r) => [r.active_id, r.last_id]).filter((id): id is number => id !== null);
   const updates = await updatesById(db, ids);
+  const commits = await loadCommits(db, [...updates.values()].flatMap(updateRevisions));
   return {
     devices: page.map((row) =>
       toDeviceView(
         row,
         row.active_id === null ? undefined : updates.get(Number(row.active_id)),
         row.last_id === null ? undefined : updates.get(Number(row.last_id)),
+        commits,
       ),
     ),
     nextAfter: rows.length > query.limit ? (page.at(-1)?.endpoint ?? null) : null,
@@ -115,9 +118,10 @@ export async function getDevice(
     .limit(DEVICE_EVENTS)
     .execute();
   const active = updates.find((u) => u.finished_at === null);
+  const commits = await loadCommits(db, updates.flatMap(updateRevisions));
   return {
-    ...toDeviceView(device, active, updates.at(-1)),
-    updates: updates.map(toUpdateView),
+    ...toDeviceView(device, active, updates.at(-1), commits),
+    updates: updates.map((update) => toUpdateView(update, commits)),
     events: events.reverse().map(toEventView),
   };
 }

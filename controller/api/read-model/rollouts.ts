@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
+import { loadCommits } from '../../store/commits.js';
 import type { Database } from '../../store/schema.js';
-import { toRolloutView, toUpdateView } from './to-view.js';
+import { rolloutRevisions, toRolloutView, toUpdateView, updateRevisions } from './to-view.js';
 import type { RolloutDetailView, RolloutView } from './views.js';
 
 export const RECENT_FAILURES = 20;
@@ -13,7 +14,8 @@ export async function listRollouts(db: Kysely<Database>): Promise<RolloutView[]>
     .orderBy((eb) => eb('removed_at', 'is not', null))
     .orderBy('name')
     .execute();
-  return rows.map(toRolloutView);
+  const commits = await loadCommits(db, rows.flatMap(rolloutRevisions));
+  return rows.map((row) => toRolloutView(row, commits));
 }
 
 export async function getRollout(db: Kysely<Database>, name: string): Promise<RolloutDetailView | undefined> {
@@ -28,5 +30,9 @@ export async function getRollout(db: Kysely<Database>, name: string): Promise<Ro
     .orderBy('id', 'desc')
     .limit(RECENT_FAILURES)
     .execute();
-  return { ...toRolloutView(row), recentFailures: failures.map(toUpdateView) };
+  const commits = await loadCommits(db, [...rolloutRevisions(row), ...failures.flatMap(updateRevisions)]);
+  return {
+    ...toRolloutView(row, commits),
+    recentFailures: failures.map((failure) => toUpdateView(failure, commits)),
+  };
 }

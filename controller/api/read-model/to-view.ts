@@ -7,6 +7,8 @@ import type { DeviceRow, EventRow, FirmwareUpdateRow, RolloutRow } from '../../s
 import { reportedCodeText, resultMeaning, stateMeaning } from '../../store/update-codes.js';
 import { publicDetails } from './public-details.js';
 import type {
+  CommitLookup,
+  CommitView,
   ConditionView,
   DeviceView,
   EventView,
@@ -106,7 +108,23 @@ function stepStatus(index: number, currentStep: number, phase: RolloutPhase): St
   return index === currentStep ? 'current' : 'pending';
 }
 
-export function toRolloutView(row: RolloutRow): RolloutView {
+const NO_COMMITS: CommitLookup = new Map();
+
+function commitOf(sha: string | null, commits: CommitLookup): CommitView | null {
+  return sha === null ? null : (commits.get(sha) ?? null);
+}
+
+/** The revisions a rollout row names, for `loadCommits`. */
+export function rolloutRevisions(row: RolloutRow): (string | null)[] {
+  return [row.git_revision, row.step_approved_revision];
+}
+
+/** The revisions an update row names, for `loadCommits`. */
+export function updateRevisions(row: FirmwareUpdateRow): (string | null)[] {
+  return [row.git_revision, row.approved_revision];
+}
+
+export function toRolloutView(row: RolloutRow, commits: CommitLookup = NO_COMMITS): RolloutView {
   const spec = specOf(row.spec);
   const stored = parseStoredCounts(row.counts);
   const counts = stored.counts;
@@ -130,6 +148,9 @@ export function toRolloutView(row: RolloutRow): RolloutView {
     stepStartedAt: isoOrNull(row.step_started_at),
     pausedReason: row.paused_reason,
     gitRevision: row.git_revision,
+    commit: commitOf(row.git_revision, commits),
+    stepApprovedRevision: row.step_approved_revision,
+    stepApprovedCommit: commitOf(row.step_approved_revision, commits),
     generation: row.generation,
     observedGeneration: row.observed_generation,
     group: spec.group,
@@ -149,7 +170,7 @@ export function toRolloutView(row: RolloutRow): RolloutView {
   };
 }
 
-export function toUpdateView(row: FirmwareUpdateRow): UpdateView {
+export function toUpdateView(row: FirmwareUpdateRow, commits: CommitLookup = NO_COMMITS): UpdateView {
   return {
     id: Number(row.id),
     endpoint: row.endpoint,
@@ -166,6 +187,9 @@ export function toUpdateView(row: FirmwareUpdateRow): UpdateView {
     failureReason: row.failure_reason,
     packageUri: row.package_uri,
     gitRevision: row.git_revision,
+    commit: commitOf(row.git_revision, commits),
+    approvedRevision: row.approved_revision,
+    approvedCommit: commitOf(row.approved_revision, commits),
     createdAt: iso(row.created_at),
     phaseChangedAt: iso(row.phase_changed_at),
     deadlineAt: isoOrNull(row.deadline_at),
@@ -193,6 +217,7 @@ export function toDeviceView(
   row: DeviceRow,
   activeUpdate: FirmwareUpdateRow | undefined,
   lastUpdate: FirmwareUpdateRow | undefined,
+  commits: CommitLookup = NO_COMMITS,
 ): DeviceView {
   const labels: Record<string, string> = {};
   if (isObject(row.labels)) {
@@ -214,8 +239,8 @@ export function toDeviceView(
     fwResult: row.fw_result,
     fwStateText: reportedCodeText(row.fw_state, row.fw_state_raw, stateMeaning),
     fwResultText: reportedCodeText(row.fw_result, row.fw_result_raw, resultMeaning),
-    activeUpdate: activeUpdate ? toUpdateView(activeUpdate) : null,
-    lastUpdate: lastUpdate ? toUpdateView(lastUpdate) : null,
+    activeUpdate: activeUpdate ? toUpdateView(activeUpdate, commits) : null,
+    lastUpdate: lastUpdate ? toUpdateView(lastUpdate, commits) : null,
   };
 }
 

@@ -4,6 +4,23 @@ import type { ActivePhase, UpdatePhase } from '../../store/update-phase.js';
 
 /** JSON shapes of the API (camel-case, ISO timestamps); the CLI and the dashboard read the same. */
 
+/**
+ * A commit of the manifests as git reported it when the controller applied them (migration 0022).
+ * Null next to a revision the controller has no record of (outside git, or stored before 0022).
+ */
+export interface CommitView {
+  readonly sha: string;
+  /** Author name and email. */
+  readonly author: string;
+  readonly email: string;
+  /** Author time, ISO 8601 with the author's offset. */
+  readonly time: string;
+  readonly subject: string;
+}
+
+/** Recorded commits by sha, as the read model loads them for a page of rows (one query). */
+export type CommitLookup = ReadonlyMap<string, CommitView>;
+
 export type PauseView =
   | { readonly kind: 'none' }
   | { readonly kind: 'manual' }
@@ -50,8 +67,12 @@ export interface RolloutView {
   readonly stepCount: number;
   readonly stepStartedAt: string | null;
   readonly pausedReason: string | null;
-  /** Git revision of the manifest the reconciler applied. */
+  /** Git revision of the manifest the reconciler applied (the last commit of the Rollout's file). */
   readonly gitRevision: string | null;
+  readonly commit: CommitView | null;
+  /** The commit that approved the current step, when it started after a manual pause. */
+  readonly stepApprovedRevision: string | null;
+  readonly stepApprovedCommit: CommitView | null;
   readonly generation: string;
   readonly observedGeneration: string | null;
   readonly group: string | null;
@@ -95,7 +116,12 @@ export interface UpdateView {
   readonly resultText: string;
   readonly failureReason: string | null;
   readonly packageUri: string | null;
+  /** The commit that asked for the update: the Rollout's revision when it started. */
   readonly gitRevision: string | null;
+  readonly commit: CommitView | null;
+  /** The commit that approved the step the update started in; null when the step needed no approval. */
+  readonly approvedRevision: string | null;
+  readonly approvedCommit: CommitView | null;
   readonly createdAt: string;
   readonly phaseChangedAt: string;
   readonly deadlineAt: string | null;

@@ -1,4 +1,5 @@
 import type { DeviceDetailView, UpdateView, UriRefusalView } from '../read-model/views.js';
+import { revisionText } from './commit-text.js';
 
 function updateBlock(u: UpdateView): string[] {
   const from = u.fromVersion ? `${u.fromVersion} -> ` : '';
@@ -16,7 +17,10 @@ function updateBlock(u: UpdateView): string[] {
     ...(u.refusal ? [`    ${refusalLine(u.refusal)}`] : []),
     ...(u.resetAt ? [`    reset to Idle before the Package URI write ${u.resetAt}`] : []),
     `    ${times.join(' · ')}`,
-    `    revision ${u.gitRevision ?? '-'}`,
+    `    revision ${revisionText(u.gitRevision, u.commit)}` +
+      (u.approvedRevision === null
+        ? ''
+        : ` · step approved at ${revisionText(u.approvedRevision, u.approvedCommit)}`),
   ];
 }
 

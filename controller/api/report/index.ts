@@ -1,3 +1,4 @@
+export { type CommitFields, commitText, revisionText } from './commit-text.js';
 export { renderHistory } from './history-report.js';
 export { renderManifestsStatus } from './manifests-report.js';
 export { percent, progressBar } from './progress-bar.js';

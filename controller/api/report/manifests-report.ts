@@ -1,17 +1,20 @@
 import type { GitSyncView } from '../../store/git-sync-status.js';
-import type { ManifestsRevision, ManifestsStatusView } from '../../store/manifests-status.js';
+import type { ManifestsRevisionView, ManifestsStatusView } from '../../store/manifests-status.js';
+import { commitText } from './commit-text.js';
 
 /** Problems printed under a NOT READY line; the rest are in `status --json` and /api/v1/manifests. */
 export const SHOWN_PROBLEMS = 5;
 
 /** `abc1234`, or `abc1234-dirty` when manifest files differed from that commit. */
-function shortRevision(revision: ManifestsRevision): string {
+function shortRevision(revision: ManifestsRevisionView): string {
   return `${revision.sha.slice(0, 7)}${revision.dirty ? '-dirty' : ''}`;
 }
 
-/** ` at abc1234`, or nothing outside git. */
-function atRevision(revision: ManifestsRevision | null): string {
-  return revision === null ? '' : ` at ${shortRevision(revision)}`;
+/** ` at abc1234 (Ada: subject)`, or nothing outside git. */
+function atRevision(revision: ManifestsRevisionView | null): string {
+  if (revision === null) return '';
+  const commit = revision.commit ? ` ${commitText(revision.commit)}` : '';
+  return ` at ${shortRevision(revision)}${commit}`;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { PauseView, RolloutDetailView, StepView } from '../read-model/views.js';
+import { revisionText } from './commit-text.js';
 import { percent, progressBar } from './progress-bar.js';
 
 function pauseText(pause: PauseView): string {
@@ -41,8 +42,13 @@ export function renderRollout(rollout: RolloutDetailView, options: { failures?: 
     ? `${rollout.firmware}${rollout.targetVersion ? ` (${rollout.targetVersion})` : ''}`
     : '?';
   lines.push(
-    `${rollout.name}  ${rollout.phase}  ${step}  target ${target}  revision ${rollout.gitRevision ?? '-'}`,
+    `${rollout.name}  ${rollout.phase}  ${step}  target ${target}  revision ${revisionText(rollout.gitRevision, rollout.commit)}`,
   );
+  if (rollout.stepApprovedRevision !== null) {
+    lines.push(
+      `  step ${rollout.currentStep + 1} approved at ${revisionText(rollout.stepApprovedRevision, rollout.stepApprovedCommit)}`,
+    );
+  }
   if (rollout.lastTargetChange) {
     lines.push(`  ${rollout.lastTargetChange.message} (${rollout.lastTargetChange.at})`);
   }

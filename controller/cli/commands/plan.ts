@@ -1,10 +1,12 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { formatProblem, loadDesiredState } from '../../manifests/index.js';
+import { commitText, revisionText } from '../../api/report/index.js';
+import { formatProblem, type GitHead, loadDesiredState } from '../../manifests/index.js';
 import {
   buildPlanReport,
   describeWait,
   loadAppliedTargets,
+  type PlanRevision,
   type RolloutPlanReport,
 } from '../../reconcile/index.js';
 import { count, displayPath } from '../display-path.js';
@@ -37,14 +39,18 @@ export function registerPlan(program: Command): void {
       if (options.server !== undefined && options.db !== undefined) {
         throw new UserError('give either --db or --server, not both', 2);
       }
-      const reports = options.server
-        ? await planFromServer(options.server, options.apiToken ?? process.env.OTACTL_API_TOKEN)
+      const { reports, manifests } = options.server
+        ? { reports: await planFromServer(options.server, options.apiToken ?? process.env.OTACTL_API_TOKEN) }
         : await planFromDatabase(options);
-      process.stdout.write(options.json ? `${JSON.stringify(reports, null, 2)}\n` : formatPlan(reports));
+      process.stdout.write(
+        options.json ? `${JSON.stringify(reports, null, 2)}\n` : formatPlan(reports, manifests),
+      );
     });
 }
 
-async function planFromDatabase(options: PlanOptions): Promise<RolloutPlanReport[]> {
+async function planFromDatabase(
+  options: PlanOptions,
+): Promise<{ reports: RolloutPlanReport[]; manifests: GitHead | undefined }> {
   const store = await openStoreForCli(options.db, { existing: true });
   try {
     // What the controller applied last is the baseline it refuses a downgrade against.
@@ -59,7 +65,10 @@ async function planFromDatabase(options: PlanOptions): Promise<RolloutPlanReport
         2,
       );
     }
-    return await buildPlanReport(store.db, loaded.state, Date.now());
+    return {
+      reports: await buildPlanReport(store.db, loaded.state, Date.now()),
+      manifests: loaded.state.git,
+    };
   } finally {
     await store.close();
   }
@@ -84,15 +93,36 @@ async function planFromServer(server: string, token: string | undefined): Promis
   return (await response.json()) as RolloutPlanReport[];
 }
 
-export function formatPlan(reports: readonly RolloutPlanReport[]): string {
-  if (reports.length === 0) return 'No rollouts declared.\n';
+/** ` with uncommitted changes`, when the files differ from the commit named. */
+function uncommitted(dirty: boolean): string {
+  return dirty ? ' with uncommitted changes' : '';
+}
+
+function planRevisionText(revision: PlanRevision): string {
+  if (revision.commit === null) return 'not committed yet';
+  return `${revisionText(revision.commit.sha, revision.commit)}${uncommitted(revision.dirty)}`;
+}
+
+/**
+ * The text `otactl plan` prints; `manifests`, the work tree the plan was made from, heads it
+ * (known only when planning from a local manifests directory in git).
+ */
+export function formatPlan(reports: readonly RolloutPlanReport[], manifests?: GitHead): string {
   const lines: string[] = [];
+  if (manifests) {
+    lines.push(
+      `planned from manifests at ${manifests.sha.slice(0, 7)} ${commitText(manifests.commit)}${uncommitted(manifests.dirty)}`,
+    );
+  }
+  if (reports.length === 0) return `${[...lines, 'No rollouts declared.'].join('\n')}\n`;
   for (const r of reports) {
     const s = r.status;
     const stepCount = s.steps.length;
     lines.push(
       `rollout ${r.name} -> ${r.targetVersion}: ${s.phase}, step ${s.currentStep + 1} of ${stepCount}`,
     );
+    // absent also from a controller older than the field
+    if (r.revision) lines.push(`  revision ${planRevisionText(r.revision)}`);
     lines.push(`  ${s.message}`);
     const c = s.counts;
     lines.push(

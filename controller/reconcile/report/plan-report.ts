@@ -1,14 +1,24 @@
 import type { Kysely } from 'kysely';
-import type { DesiredState } from '../../manifests/index.js';
+import type { DesiredState, GitCommit } from '../../manifests/index.js';
 import type { Database } from '../../store/index.js';
 import type { RolloutWait } from '../plan/plan-rollout.js';
 import type { RolloutStatus } from '../plan/rollout-status.js';
 import { decideRollout, rolloutsInOrder } from '../read/decide-rollout.js';
 import { loadStoredStatuses } from '../write/rollout-rows.js';
 
+/** The revision of a Rollout's manifest file, when it is in a git work tree. */
+export interface PlanRevision {
+  /** The file's last commit; null when git does not track the file yet. */
+  readonly commit: GitCommit | null;
+  /** The file differs from that commit. */
+  readonly dirty: boolean;
+}
+
 export interface RolloutPlanReport {
   readonly name: string;
   readonly targetVersion: string;
+  /** What the plan is of: the Rollout's revision; null outside git. */
+  readonly revision: PlanRevision | null;
   readonly status: RolloutStatus;
   /** Devices that would start now, in canary order (at most `maxNames` named). */
   readonly startsNext: { readonly count: number; readonly endpoints: readonly string[] };
@@ -34,6 +44,9 @@ export async function buildPlanReport(
     reports.push({
       name: rollout.name,
       targetVersion: rollout.firmware.version,
+      revision: rollout.source.revision
+        ? { commit: rollout.source.revision.commit ?? null, dirty: rollout.source.revision.dirty }
+        : null,
       status: plan.status,
       startsNext: {
         count: candidates.length,
