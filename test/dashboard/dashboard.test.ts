@@ -3,7 +3,12 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpApp } from '../../controller/api/http-app.js';
 import { type RunningHttpServer, startHttpServer } from '../../controller/api/http-server.js';
-import { type OpenDatabase, recordGitSync, recordManifestsLoad } from '../../controller/store/index.js';
+import {
+  type OpenDatabase,
+  recordCommits,
+  recordGitSync,
+  recordManifestsLoad,
+} from '../../controller/store/index.js';
 import { insertEvent, insertRollout, seedFleet, updateRolloutCounts } from '../api/fixtures.js';
 import { testBackends } from '../helpers/databases.js';
 
@@ -43,6 +48,9 @@ describe.skipIf(!hasChromium)(title, () => {
   beforeAll(async () => {
     store = await testBackends[0]!.open();
     await seedFleet(store.db);
+    const subject = 'canary: approve step 2';
+    const ada = { author: 'Ada Lovelace', email: 'ada@example.com', time: '2026-12-04T10:00:00+01:00' };
+    await recordCommits(store.db, [{ sha: 'abc1234def', ...ada, subject }]);
     await insertEvent(store.db, { type: 'RolloutStarted', message: 'started <b>canary</b>' });
     // finished, but 6 devices short of the target: never green
     await insertRollout(store.db, 'gamma', {
@@ -106,6 +114,8 @@ describe.skipIf(!hasChromium)(title, () => {
     expect(await canary.locator('.phase').textContent()).toBe('Progressing');
     expect(await canary.textContent()).toContain('step 2 of 3');
     expect(await canary.locator('.revision').textContent()).toBe('abc1234def');
+    // who committed it and why (issue 22, point 1); the full sha, email and time in the API
+    expect(await canary.locator('.commit').textContent()).toBe('Ada Lovelace: canary: approve step 2');
     const overall = canary.locator('.overall [role="progressbar"]');
     expect(await overall.getAttribute('aria-valuenow')).toBe('50');
     const steps = canary.locator('.step');
