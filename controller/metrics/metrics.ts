@@ -220,6 +220,8 @@ interface DatabaseSnapshot {
   }[];
   /** The last load of the manifests was valid (manifests_status.ready); undefined before the first. */
   readonly manifestsReady: boolean | undefined;
+  /** The last `--git-url` sync succeeded; undefined without one. */
+  readonly gitSyncOk: boolean | undefined;
   readonly notifications: readonly {
     readonly name: string;
     readonly sent: number;
@@ -230,7 +232,7 @@ interface DatabaseSnapshot {
 }
 
 async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
-  const [devices, activeUpdates, rollouts, manifests, notifications] = await Promise.all([
+  const [devices, activeUpdates, rollouts, manifests, gitSync, notifications] = await Promise.all([
     db
       .selectFrom('devices')
       .select(['registration_state', 'owner_replica', (eb) => eb.fn.countAll<number>().as('n')])
@@ -244,6 +246,7 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
       .execute(),
     db.selectFrom('rollouts').select(['name', 'phase', 'current_step', 'counts', 'conditions']).execute(),
     db.selectFrom('manifests_status').select('ready').where('id', '=', 1).executeTakeFirst(),
+    db.selectFrom('git_sync_status').select('ok').where('id', '=', 1).executeTakeFirst(),
     // The backlog counts notifiable events of any type after the cursor (bounded): what the
     // Notification has yet to look at, whether or not it asks for each.
     sql<{
@@ -275,6 +278,7 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
       counts: parseRolloutCounts(row.counts),
     })),
     manifestsReady: manifests?.ready,
+    gitSyncOk: gitSync?.ok,
     notifications: notifications.map((row) => ({
       name: row.name,
       sent: Number(row.sent),
@@ -296,6 +300,15 @@ const DATABASE_GAUGES: ReadMetric<DatabaseSnapshot>[] = [
     labels: [],
     *read({ manifestsReady }) {
       yield { labels: {}, value: manifestsReady ? 1 : 0 };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_git_sync_failing',
+    help: '1 while the syncs of the --git-url clone fail (a rewritten or unreachable remote: see gitSync in /api/v1/manifests); 0 when the last one succeeded, or without --git-url',
+    labels: [],
+    *read({ gitSyncOk }) {
+      yield { labels: {}, value: gitSyncOk === false ? 1 : 0 };
     },
   }),
   fromDatabase({

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDownloadStats } from '../../controller/firmware/download-stats.js';
 import { createMetrics } from '../../controller/metrics/index.js';
-import { type OpenDatabase, recordManifestsLoad } from '../../controller/store/index.js';
+import {
+  clearGitSync,
+  type OpenDatabase,
+  recordGitSync,
+  recordManifestsLoad,
+} from '../../controller/store/index.js';
 import { insertDevice, insertRollout, insertUpdate } from '../api/fixtures.js';
 import { testBackends } from '../helpers/databases.js';
 import { parseExposition, sampleValue } from './exposition.js';
@@ -68,6 +73,7 @@ describe('metrics without a database', () => {
       '# TYPE otactl_reconcile_errors_total counter',
       '# TYPE otactl_database_up gauge',
       '# TYPE otactl_manifests_valid gauge',
+      '# TYPE otactl_git_sync_failing gauge',
       '# TYPE otactl_devices gauge',
       '# TYPE otactl_replica_devices gauge',
       '# TYPE otactl_updates_active gauge',
@@ -185,6 +191,20 @@ describe.each(testBackends)('metrics read from the database on $name', (backend)
     });
     expect(await valid()).toBe(0);
     await store.db.deleteFrom('manifests_status').execute();
+  });
+
+  it('tells whether the --git-url syncs are failing (issue 22)', async () => {
+    const metrics = createMetrics({ db: store.db });
+    const failing = async () =>
+      sampleValue(parseExposition(await metrics.render()), 'otactl_git_sync_failing');
+    expect(await failing()).toBe(0); // no --git-url
+    const remote = { url: 'https://git.example.org/m.git', branch: 'main' };
+    await recordGitSync(store.db, remote, { ok: true, head: 'a'.repeat(40) });
+    expect(await failing()).toBe(0);
+    await recordGitSync(store.db, remote, { ok: false, reason: 'not-fast-forward', message: 'fatal: no' });
+    expect(await failing()).toBe(1);
+    await clearGitSync(store.db);
+    expect(await failing()).toBe(0);
   });
 
   it('follows the rows between scrapes', async () => {
