@@ -40,7 +40,7 @@ function stepState(progress: Extract<Progress, { kind: 'rollout' }>, index: numb
 export function reasonsText(byReason: Readonly<Record<string, number>>): string {
   return Object.entries(byReason)
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .map(([reason, n]) => `${reason} ×${n}`)
+    .map(([reason, n]) => `${n} × ${reason}`)
     .join(', ');
 }
 

@@ -43,7 +43,7 @@ describe('otactl status', () => {
     expect(out).toContain(
       'in flight 20 (downloading 12, downloaded 0, updating 8) · succeeded 140 · failed 6',
     );
-    expect(out).toContain('failed by reason: connection lost 4, timeout 2');
+    expect(out).toContain('failed by reason: 4 × connection lost, 2 × timeout');
     expect(out).toMatch(
       /recent failures:\n\s+dev-003\s+attempt 1\s+result 5 integrity check failure\s+2025-03-01T10:09:00.000Z/,
     );

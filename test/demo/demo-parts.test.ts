@@ -123,7 +123,7 @@ describe('the live view', () => {
       'in flight 30 (downloading 20, downloaded 4, updating 6)  succeeded 40  failed 2',
     );
     expect(lines.join('\n')).toContain(
-      'failed by reason: result 4: connection lost during download ×1, result 5: integrity check failure ×1',
+      'failed by reason: 1 × result 4: connection lost during download, 1 × result 5: integrity check failure',
     );
   });
 
@@ -203,7 +203,7 @@ describe('the summary table', () => {
       '  total                300       292             8',
       '',
       '  update attempts 308 (8 retries)',
-      '  failed by reason: result 5: integrity check failure ×8',
+      '  failed by reason: 8 × result 5: integrity check failure',
       '  rollout status: 292 of 300 devices on 1.1.0',
       '  every device without an injected fault is on 1.1.0 (292 of 292)',
     ]);

@@ -82,7 +82,7 @@ export function renderRollout(rollout: RolloutDetailView, options: { failures?: 
   if (aside.length > 0) lines.push(`  ${aside.join(' · ')}`);
   const reasons = Object.entries(c.failedByReason).sort((a, b) => b[1] - a[1]);
   if (reasons.length > 0)
-    lines.push(`  failed by reason: ${reasons.map(([r, n]) => `${r} ${n}`).join(', ')}`);
+    lines.push(`  failed by reason: ${reasons.map(([r, n]) => `${n} × ${r}`).join(', ')}`);
   const failures = rollout.recentFailures.slice(0, options.failures ?? 5);
   if (failures.length > 0) {
     lines.push('  recent failures:');
