@@ -331,7 +331,8 @@ describe.each(testBackends)('HTTP API on $name', (backend) => {
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(res.body).toContain('<title>otactl</title>');
-    expect(res.body).not.toMatch(/<(script|link)[^>]+(src|href)=/);
+    // self-contained: nothing fetched from elsewhere (the favicon is a data: URI)
+    expect(res.body).not.toMatch(/<(script|link)[^>]+(src|href)="(?!data:)/);
   });
 });
 
