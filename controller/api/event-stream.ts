@@ -3,9 +3,11 @@ import type { Kysely, Selectable } from 'kysely';
 import { clientAddress } from '../firmware/client-address.js';
 import { admitSlot } from '../firmware/fair-share.js';
 import type { Logger } from '../log/create-logger.js';
+import { loadCommits } from '../store/commits.js';
 import type { Database, EventsTable } from '../store/schema.js';
 import { latestEventId } from './read-model/events.js';
 import { toEventView } from './read-model/to-view.js';
+import type { CommitLookup } from './read-model/views.js';
 import { sendError } from './respond.js';
 
 export const DEFAULT_MAX_STREAMS = 32;
@@ -152,7 +154,12 @@ export function createEventStream(options: EventStreamOptions): EventStream {
   };
 
   /** Writes `rows` (ascending) to one listener; stops at a full socket and waits for 'drain'. */
-  const deliver = (subscriber: Subscriber, rows: readonly EventRow[], upTo: number): void => {
+  const deliver = (
+    subscriber: Subscriber,
+    rows: readonly EventRow[],
+    commits: CommitLookup,
+    upTo: number,
+  ): void => {
     for (const row of rows) {
       const id = Number(row.id);
       if (id <= subscriber.cursor) continue;
@@ -162,7 +169,7 @@ export function createEventStream(options: EventStreamOptions): EventStream {
       ) {
         const more = write(
           subscriber,
-          `id: ${id}\nevent: event\ndata: ${JSON.stringify(toEventView(row))}\n\n`,
+          `id: ${id}\nevent: event\ndata: ${JSON.stringify(toEventView(row, commits))}\n\n`,
         );
         subscriber.cursor = id;
         if (subscriber.mode === 'gone') return;
@@ -187,6 +194,13 @@ export function createEventStream(options: EventStreamOptions): EventStream {
     });
   };
 
+  /** The commits a page of events names (no query when it names none). */
+  const commitsOf = (rows: readonly EventRow[]): Promise<CommitLookup> =>
+    loadCommits(
+      db,
+      rows.map((r) => r.git_revision),
+    );
+
   const readPage = (subscriber: Subscriber, until: number): Promise<EventRow[]> => {
     let select = db
       .selectFrom('events')
@@ -208,8 +222,14 @@ export function createEventStream(options: EventStreamOptions): EventStream {
           return;
         }
         const rows = await readPage(subscriber, until);
+        const commits = await commitsOf(rows);
         if (subscriber.mode !== 'paging') return;
-        deliver(subscriber, rows, rows.length < pageSize ? until : Number(rows[rows.length - 1]?.id));
+        deliver(
+          subscriber,
+          rows,
+          commits,
+          rows.length < pageSize ? until : Number(rows[rows.length - 1]?.id),
+        );
       }
     };
     step().catch((error: unknown) => {
@@ -229,11 +249,12 @@ export function createEventStream(options: EventStreamOptions): EventStream {
         .orderBy('id')
         .limit(pageSize)
         .execute();
+      const commits = await commitsOf(rows);
       if (head === undefined) return;
       const upTo = Math.max(head, Number(rows[rows.length - 1]?.id ?? head));
       const heartbeat = ++ticks % heartbeatEvery === 0;
       for (const subscriber of subscribers) {
-        if (subscriber.mode === 'live') deliver(subscriber, rows, upTo);
+        if (subscriber.mode === 'live') deliver(subscriber, rows, commits, upTo);
         if (heartbeat && (subscriber.mode === 'live' || subscriber.mode === 'paging'))
           write(subscriber, ': keep-alive\n\n');
       }

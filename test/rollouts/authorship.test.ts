@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { openSse } from '../api/sse-client.js';
 import { testBackends } from '../helpers/databases.js';
 import {
   afterPassWhen,
@@ -118,6 +119,22 @@ describe('commit authorship of a rollout in git', () => {
       stepApprovedRevision: approved,
       stepApprovedCommit: bob,
     });
+
+    // events name the commit they were written under: the step Bob's commit started, Ada's updates
+    const { events } = (await (await fetch(`${server}/api/v1/events?rollout=canary`)).json()) as {
+      events: { type: string; endpoint: string | null; commit: { author: string } | null }[];
+    };
+    const stepStarted = events.find((e) => e.type === 'StepStarted');
+    expect(stepStarted?.commit).toEqual(bob);
+    const firstStarted = events.find((e) => e.type === 'UpdateStarted' && e.endpoint === order[0]);
+    expect(firstStarted?.commit).toMatchObject({ sha: asked, author: 'Ada Lovelace' });
+    const stream = await openSse(controller.httpPort, '/api/v1/events/stream?since=0&rollout=canary');
+    try {
+      const streamed = await stream.next((m) => JSON.parse(m.data).type === 'StepStarted');
+      expect(JSON.parse(streamed.data).commit).toEqual(bob);
+    } finally {
+      stream.close();
+    }
 
     const plan = await runMain(['plan', '--server', server]);
     expect(plan.stdout).toContain(`rollout canary -> 2.0.0: Completed, step 2 of 2\n  revision ${byBob}\n`);

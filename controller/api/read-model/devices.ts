@@ -118,10 +118,13 @@ export async function getDevice(
     .limit(DEVICE_EVENTS)
     .execute();
   const active = updates.find((u) => u.finished_at === null);
-  const commits = await loadCommits(db, updates.flatMap(updateRevisions));
+  const commits = await loadCommits(db, [
+    ...updates.flatMap(updateRevisions),
+    ...events.map((e) => e.git_revision),
+  ]);
   return {
     ...toDeviceView(device, active, updates.at(-1), commits),
     updates: updates.map((update) => toUpdateView(update, commits)),
-    events: events.reverse().map(toEventView),
+    events: events.reverse().map((event) => toEventView(event, commits)),
   };
 }

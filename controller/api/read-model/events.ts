@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { loadCommits } from '../../store/commits.js';
 import type { Database } from '../../store/schema.js';
 import { toEventView } from './to-view.js';
 import type { EventView } from './views.js';
@@ -27,7 +28,11 @@ export async function listEvents(db: Kysely<Database>, query: EventQuery): Promi
   } else {
     rows = (await select.orderBy('id', 'desc').limit(query.limit).execute()).reverse();
   }
-  const events = rows.map(toEventView);
+  const commits = await loadCommits(
+    db,
+    rows.map((r) => r.git_revision),
+  );
+  const events = rows.map((row) => toEventView(row, commits));
   return { events, lastId: events.at(-1)?.id ?? query.since ?? 0 };
 }
 

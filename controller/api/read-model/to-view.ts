@@ -244,7 +244,7 @@ export function toDeviceView(
   };
 }
 
-export function toEventView(row: EventRow): EventView {
+export function toEventView(row: EventRow, commits: CommitLookup = NO_COMMITS): EventView {
   return {
     id: Number(row.id),
     at: iso(row.at),
@@ -255,5 +255,6 @@ export function toEventView(row: EventRow): EventView {
     message: row.message,
     details: isObject(row.details) ? publicDetails(row.details) : {},
     gitRevision: row.git_revision,
+    commit: commitOf(row.git_revision, commits),
   };
 }

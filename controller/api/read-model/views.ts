@@ -196,7 +196,9 @@ export interface EventView {
   readonly type: string;
   readonly message: string;
   readonly details: Readonly<Record<string, unknown>>;
+  /** The commit the event was written under (a rollout's or update's, or the manifests' HEAD). */
   readonly gitRevision: string | null;
+  readonly commit: CommitView | null;
 }
 
 /** `state=` of the device list: an active phase, or the outcome of the last attempt. */
