@@ -318,7 +318,11 @@ export function createController(config: ControllerConfig): Controller {
           url: spec.url,
           ...(spec.schema ? { schema: spec.schema } : {}),
           onSignal: (signal) => {
-            const self = { id: replicaConfig.id, leading: replicas.elector.current() !== undefined };
+            const self = {
+              id: replicaConfig.id,
+              sender: config.store.applicationName ?? replicaConfig.id,
+              leading: replicas.elector.current() !== undefined,
+            };
             if (wakesReplica(signal, self)) reconciler.trigger();
           },
           onError: (err) => log.warn({ err }, 'listening for other replicas failed; timed passes go on'),

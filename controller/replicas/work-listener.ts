@@ -115,13 +115,14 @@ const defaultRetryMs = (attempt: number) => Math.min(30_000, 1_000 * 2 ** (attem
 
 /**
  * Whether a signal is work for this replica: admissions for devices it owns (or that no replica
- * owns), and finished updates while it plans. Its own writes it knows about already.
+ * owns), and finished updates while it plans. Its own writes (`sender`: its connections'
+ * application_name) it knows about already.
  */
 export function wakesReplica(
   signal: WorkSignal,
-  self: { readonly id: string; readonly leading: boolean },
+  self: { readonly id: string; readonly sender: string; readonly leading: boolean },
 ): boolean {
-  if (signal.sender === self.id) return false;
+  if (signal.sender === self.sender) return false;
   if (signal.kind === 'finished') return self.leading;
   return signal.owners.includes(self.id) || signal.owners.includes('');
 }

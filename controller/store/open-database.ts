@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -20,6 +21,8 @@ export interface OpenDatabase {
   readonly spec: DatabaseSpec;
   /** For logs and errors: never contains a password. */
   readonly description: string;
+  /** Postgres only: the application_name of this pool's connections (see OpenOptions). */
+  readonly applicationName?: string;
   /** PGlite only: a dump of the data directory (a template for fresh copies). */
   dump?(): Promise<Blob | File>;
   close(): Promise<void>;
@@ -55,7 +58,10 @@ export interface OpenOptions {
    * as PgBouncer before 1.21 in transaction mode).
    */
   readonly preparedStatements?: boolean;
-  /** Postgres: the connections' application_name (a replica's id: other replicas see who wrote). */
+  /**
+   * Postgres: the connections' application_name, which other replicas see as the writer of their
+   * work signals (migration 0023); default `otactl-` and a random suffix, unique per pool.
+   */
   readonly applicationName?: string;
 }
 
@@ -119,6 +125,7 @@ async function openPostgres(
   options: OpenOptions,
 ): Promise<OpenDatabase> {
   const description = `Postgres at ${redact(spec.url)}${spec.schema ? ` (schema ${spec.schema})` : ''}`;
+  const applicationName = options.applicationName ?? `otactl-${randomBytes(4).toString('hex')}`;
   const types = {
     getTypeParser: (oid: number, format?: 'text' | 'binary') =>
       oid === 20 ? parseInt8 : pg.types.getTypeParser(oid, format),
@@ -127,7 +134,7 @@ async function openPostgres(
     connectionString: spec.url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5_000,
-    ...(options.applicationName ? { application_name: options.applicationName } : {}),
+    application_name: applicationName,
     // JIT compilation costs more than it saves on the reconciler's aggregate queries.
     options: `-c jit=off${spec.schema ? ` -c search_path=${spec.schema}` : ''}`,
     types,
@@ -148,7 +155,7 @@ async function openPostgres(
     throw new DatabaseOpenError(`cannot connect to ${description}: ${messageOf(error)}`);
   }
   const db = new Kysely<Database>({ dialect: withSearchPathIntrospection(new PostgresDialect({ pool })) });
-  return { db, spec, description, close: () => db.destroy() };
+  return { db, spec, description, applicationName, close: () => db.destroy() };
 }
 
 function redact(url: string): string {

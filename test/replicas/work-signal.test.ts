@@ -35,8 +35,8 @@ describe('work signals between replicas', () => {
   });
 
   it('wake the owners of admitted devices (or all, for devices of no owner) and the planner for finished ones', () => {
-    const b = { id: 'b', leading: false };
-    const a = { id: 'a', leading: true };
+    const b = { id: 'b', sender: 'b', leading: false };
+    const a = { id: 'a', sender: 'a', leading: true };
     expect(wakesReplica({ kind: 'admitted', sender: 'a', owners: ['b'] }, b)).toBe(true);
     expect(wakesReplica({ kind: 'admitted', sender: 'a', owners: ['c'] }, b)).toBe(false);
     expect(wakesReplica({ kind: 'admitted', sender: 'a', owners: [''] }, b)).toBe(true);
