@@ -6,7 +6,12 @@ import { type ComposedRun, composeRun } from '../../controller/app/compose-run.j
 import { localControllerConfig } from '../../controller/demo/local-controller.js';
 import { createLogger } from '../../controller/log/index.js';
 import { publicGitMessage, publicGitUrl } from '../../controller/manifests/index.js';
-import type { GitSyncView, ManifestsStatusView } from '../../controller/store/index.js';
+import {
+  type GitSyncView,
+  type ManifestsStatusView,
+  type OpenDatabase,
+  readGitSync,
+} from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
 import { createWorkspace, firmwareManifest, type Workspace } from '../helpers/rollout-fixture.js';
 import { runMain } from '../helpers/run-main.js';
@@ -24,6 +29,9 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
   let author: string;
   let remote: string;
   let run: ComposedRun;
+  let store: OpenDatabase;
+  // the runs share one database, which the test closes: a later run reads what an earlier one left
+  const shared = async (): Promise<OpenDatabase> => ({ ...store, close: async () => {} });
   let base: string;
   let first: string;
 
@@ -45,8 +53,9 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
       'rollouts/firmware.yaml': firmwareManifest(fw),
     }));
     const clone = join(root, 'clone');
+    store = await backend.open();
     run = composeRun({
-      openStore: () => backend.open(),
+      openStore: shared,
       git: { url: remote, branch: 'main', dir: clone, intervalMs: 0 },
       log,
       controller: localControllerConfig(ws, { manifestsDir: join(clone, 'rollouts') }),
@@ -58,6 +67,7 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
 
   afterAll(async () => {
     await run?.manager.stop();
+    await store?.close();
     await ws?.remove();
     await rm(root, { recursive: true, force: true });
   });
@@ -75,10 +85,9 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
     } satisfies Partial<GitSyncView>);
     expect(status.gitSync?.lastSuccessAt).not.toBeNull();
     const text = await runMain(['status', '--server', base]);
-    expect(text.stdout.split('\n').slice(0, 2)).toEqual([
-      `manifests: ready at ${first.slice(0, 7)}`,
-      `git sync: ok at ${first.slice(0, 7)} (main of ${remote})`,
-    ]);
+    const [manifestsLine, syncLine] = text.stdout.split('\n');
+    expect(manifestsLine).toMatch(new RegExp(`^manifests: ready at ${first.slice(0, 7)}\\b`));
+    expect(syncLine).toBe(`git sync: ok at ${first.slice(0, 7)} (main of ${remote})`);
   });
 
   it('shows a rewritten remote (not a fast-forward) until a sync succeeds again', async () => {
@@ -125,6 +134,16 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
       message: null,
       failingSince: null,
     });
+  });
+
+  it("is cleared by a run without --git-url: an earlier run's outcome is not shown as current", async () => {
+    await run.manager.stop();
+    expect(await readGitSync(store.db)).not.toBeNull();
+    run = composeRun({ openStore: shared, log, controller: localControllerConfig(ws) });
+    await run.manager.start();
+    await run.controller.controller.manifestsLoaded;
+    base = `http://127.0.0.1:${run.controller.controller.httpPort}`;
+    expect((await manifests()).gitSync).toBeNull();
   });
 
   it('keeps credentials out of the URL and messages it records', () => {
