@@ -221,8 +221,13 @@ describe.skipIf(!hasChromium)(title, () => {
     );
     expect(await updates.nth(0).locator('.revision').getAttribute('title')).toBe(ASKED_BY);
     expect(await updates.nth(1).locator('td').allTextContents()).toEqual(
-      expect.arrayContaining(['1', 'failed', 'abc1234def']),
+      expect.arrayContaining(['1', 'failed', 'abc1234def Ada Lovelace: canary: approve step 2']),
     );
+    // who asked for it, where the commit is known (issue 22, point 1)
+    expect(await updates.nth(1).locator('.commit').getAttribute('title')).toBe(
+      'Ada Lovelace <ada@example.com>, 2026-12-04T10:00:00+01:00',
+    );
+    expect(await updates.nth(0).locator('.commit').count()).toBe(0);
     expect(
       await panel.locator('.device-events li', { hasText: 'attempt 2 for 1.1.0' }).textContent(),
     ).toContain('revision abc1234def');
