@@ -38,7 +38,7 @@ export interface ManifestsStatusView {
    * The last sync of the clone with `otactl run --git-url`; null without one. While it fails the
    * manifests are read from the clone as the last good sync left it (`gitSync.head`).
    */
-  readonly gitSync: GitSyncView | null;
+  readonly gitSync: (GitSyncView & { readonly headCommit: CommitRecord | null }) | null;
 }
 
 export type ManifestsLoad =
@@ -89,7 +89,7 @@ export async function readManifestsStatus(db: Kysely<Database>): Promise<Manifes
     readGitSync(db),
   ]);
   if (!row) return undefined;
-  const commits = await loadCommits(db, [row.applied_sha, row.attempted_sha]);
+  const commits = await loadCommits(db, [row.applied_sha, row.attempted_sha, gitSync?.head ?? null]);
   const revision = (sha: string | null, dirty: boolean) =>
     sha === null ? null : { sha, dirty, commit: commits.get(sha) ?? null };
   return {
@@ -100,6 +100,6 @@ export async function readManifestsStatus(db: Kysely<Database>): Promise<Manifes
     problems: row.problems,
     since: new Date(row.since).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
-    gitSync,
+    gitSync: gitSync && { ...gitSync, headCommit: gitSync.head ? (commits.get(gitSync.head) ?? null) : null },
   };
 }

@@ -87,7 +87,12 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
     const text = await runMain(['status', '--server', base]);
     const [manifestsLine, syncLine] = text.stdout.split('\n');
     expect(manifestsLine).toMatch(new RegExp(`^manifests: ready at ${first.slice(0, 7)}\\b`));
-    expect(syncLine).toBe(`git sync: ok at ${first.slice(0, 7)} (main of ${remote})`);
+    // the commit the clone is at, with who made it and why (issue 22, point 1)
+    const commit = status.gitSync?.headCommit;
+    expect(commit).toMatchObject({ sha: first, author: 'Test Author' });
+    expect(syncLine).toBe(
+      `git sync: ok, main of ${remote} at ${first.slice(0, 7)} (Test Author: ${commit?.subject})`,
+    );
   });
 
   it('shows a rewritten remote (not a fast-forward) until a sync succeeds again', async () => {
@@ -117,7 +122,7 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
     const lines = text.stdout.split('\n');
     expect(lines[0]).toMatch(/^manifests: ready at /);
     expect(lines[1]).toBe(
-      `git sync: FAILING since ${failing.failingSince} (not-fast-forward; manifests read from ${second.slice(0, 7)}; main of ${remote})`,
+      `git sync: FAILING since ${failing.failingSince} (not-fast-forward, main of ${remote}); manifests read from ${second.slice(0, 7)}`,
     );
     expect(lines[2]).toMatch(/^ {2}.*fast-forward/i);
     const json = JSON.parse((await runMain(['status', '--json', '--server', base])).stdout);

@@ -1,6 +1,6 @@
 import type { GitSyncView } from '../../store/git-sync-status.js';
 import type { ManifestsRevisionView, ManifestsStatusView } from '../../store/manifests-status.js';
-import { commitText } from './commit-text.js';
+import { type CommitFields, commitText, revisionText } from './commit-text.js';
 
 /** Problems printed under a NOT READY line; the rest are in `status --json` and /api/v1/manifests. */
 export const SHOWN_PROBLEMS = 5;
@@ -28,15 +28,17 @@ export function renderManifestsStatus(status: ManifestsStatusView | undefined): 
 }
 
 /**
- * `git sync: ok at <sha7> (<branch> of <url>)`, or
- * `git sync: FAILING since <time> (<reason>; manifests read from <sha7>)` and git's message.
+ * `git sync: ok, <branch> of <url> at <sha7> (<author>: <subject>)`, or
+ * `git sync: FAILING since <time> (<reason>, <branch> of <url>); manifests read from <sha7> (...)`
+ * and git's message.
  */
-export function renderGitSync(sync: GitSyncView): string {
+export function renderGitSync(sync: GitSyncView & { readonly headCommit?: CommitFields | null }): string {
   const from = `${sync.branch} of ${sync.url}`;
-  if (sync.ok) return `git sync: ok at ${sync.head?.slice(0, 7) ?? '?'} (${from})`;
-  const kept = sync.head ? `; manifests read from ${sync.head.slice(0, 7)}` : '';
+  const head = sync.head === null ? '?' : revisionText(sync.head.slice(0, 7), sync.headCommit);
+  if (sync.ok) return `git sync: ok, ${from} at ${head}`;
+  const kept = sync.head ? `; manifests read from ${head}` : '';
   const lines = [
-    `git sync: FAILING since ${sync.failingSince ?? sync.checkedAt} (${sync.reason}${kept}; ${from})`,
+    `git sync: FAILING since ${sync.failingSince ?? sync.checkedAt} (${sync.reason}, ${from})${kept}`,
   ];
   const message = (sync.message ?? '').split('\n').filter((line) => line.trim() !== '');
   for (const line of message.slice(0, SHOWN_PROBLEMS)) lines.push(`  ${line.trim()}`);
