@@ -109,7 +109,7 @@ describe.each(testBackends)('event stream backpressure on $name', (backend) => {
   });
 
   /** An event stream on its own server, the drops reported to `dropped`. */
-  async function startRaw(options: { stallMs?: number; maxQueuedBytes?: number }) {
+  async function startRaw(options: { stallMs?: number; maxQueuedBytes?: number; pageSize?: number }) {
     const drops: Array<(reason: StreamDropReason) => void> = [];
     const dropped = new Promise<StreamDropReason>((resolve) => drops.push(resolve));
     const stream = createEventStream({
@@ -120,6 +120,9 @@ describe.each(testBackends)('event stream backpressure on $name', (backend) => {
     });
     const sockets: Socket[] = [];
     const server = createServer((req, res) => stream.subscribe(req, res, {}));
+    // A connection whose stream was ended closes 50 ms later, not after Node's default 5 s
+    // (stalledClient reads until the socket closes).
+    server.keepAliveTimeout = 50;
     server.on('connection', (socket: Socket) => sockets.push(socket));
     await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
     raw = { server, stream };
@@ -146,7 +149,10 @@ describe.each(testBackends)('event stream backpressure on $name', (backend) => {
   }
 
   it('keeps one socket buffer for a reader that stops, drops it when stalled, and lets it resume', async () => {
-    const { port, dropped, sockets, db } = await startRaw({ stallMs: 200 });
+    // Pages of 20 events (42 KB, past the socket's 16 KB high-water mark, so writing still stops
+    // mid-page): after each 'drain' the stream reads its next page again, and pages of the default
+    // 500 made that re-reading, not the stall, take most of this test (224 reads of 1 MB).
+    const { port, dropped, sockets, db } = await startRaw({ stallMs: 200, pageSize: 20 });
     // 20 MB of backlog: far more than the kernel buffers of a loopback connection hold (~4 MB).
     const backlog = await insertEvents(db, 10_000, 2_000);
     const backlogBytes = 10_000 * 2_100;
