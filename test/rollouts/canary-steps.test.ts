@@ -18,8 +18,16 @@ import {
   Scene,
   settle,
 } from '../helpers/rollout-fixture.js';
+import { sizeFromEnv } from '../reliability/harness/seeded-random.js';
 
 const pglite = testBackends[0]!;
+// The fleet of the 3-step canary: OTACTL_CANARY_DEVICES=200 runs the 200 it was written with. CI
+// runs 100: the steps are still 5%, 50% and 100% of the fleet (5, 50, 100 devices), each under
+// maxInFlight, so the same pauses and canary sets are checked (7.6 s instead of 11.4 s).
+const DEVICES = sizeFromEnv('OTACTL_CANARY_DEVICES', 100);
+if (DEVICES % 20 !== 0) throw new Error('OTACTL_CANARY_DEVICES must be a multiple of 20 (5% of it whole)');
+const CANARIES = DEVICES / 20;
+const HALF = DEVICES / 2;
 
 async function updatedEndpoints(scene: Scene): Promise<string[]> {
   const rows = await scene.db
@@ -50,7 +58,7 @@ describe('a staged canary rollout', () => {
     scene = undefined;
   });
 
-  it('stops at each pause of a 3-step canary over 200 devices: 5% manual, 50% timed, then 100%', async () => {
+  it(`stops at each pause of a 3-step canary over ${DEVICES} devices: 5% manual, 50% timed, then 100%`, async () => {
     scene = await Scene.create(pglite);
     const clock = createTestClock();
     const target = await scene.ws.addFirmware('2.0.0');
@@ -74,8 +82,8 @@ describe('a staged canary rollout', () => {
       [firmwareManifest(target), groupManifest('sims', 'sim-*')].join('---\n'),
     );
     const controller = await scene.startController({ clock: clock.now });
-    const fleet = await scene.addFleet({ count: 200 });
-    await scene.devicesKnown(200);
+    const fleet = await scene.addFleet({ count: DEVICES });
+    await scene.devicesKnown(DEVICES);
     const order = canaryOrder(
       'canary',
       fleet.devices.map((d) => d.endpoint),
@@ -89,14 +97,16 @@ describe('a staged canary rollout', () => {
     const loaded = await loadDesiredState(preview, { firmwareDir: scene.ws.firmwareDir, git: false });
     if (!loaded.ok) throw new Error('preview manifests invalid');
     const [before] = await buildPlanReport(scene.db, loaded.state, clock.now());
-    expect(before?.startsNext).toEqual({ count: 10, endpoints: order.slice(0, 10) });
-    expect(formatPlan([before!])).toContain(`starts next: 10 (${order.slice(0, 10).join(', ')})`);
+    expect(before?.startsNext).toEqual({ count: CANARIES, endpoints: order.slice(0, CANARIES) });
+    expect(formatPlan([before!])).toContain(
+      `starts next: ${CANARIES} (${order.slice(0, CANARIES).join(', ')})`,
+    );
 
     await scene.ws.writeManifest('fleet.yaml', canary(0));
-    // Step 1: exactly the 10 canaries, then a manual pause.
+    // Step 1: exactly the canaries (5%), then a manual pause.
     await afterPassWhen(controller, async () => (await rolloutRow(scene!.db, 'canary'))?.phase === 'Paused');
     await settle(controller);
-    expect(await updatedEndpoints(scene)).toEqual(sorted(order.slice(0, 10)));
+    expect(await updatedEndpoints(scene)).toEqual(sorted(order.slice(0, CANARIES)));
     const paused = await rolloutRow(scene.db, 'canary');
     expect(paused).toMatchObject({ current_step: 0, phase: 'Paused' });
     expect(paused?.paused_reason).toBe('waiting for approval of step 2: raise spec.strategy.approved to 1');
@@ -107,14 +117,15 @@ describe('a staged canary rollout', () => {
     );
     expect(atApproval?.startsNext.count).toBe(0);
 
-    // Approval by commit: raise `approved`. Step 2 takes the next 90 in canary order, then pauses 10 minutes.
+    // Approval by commit: raise `approved`. Step 2 takes the next ones in canary order up to half
+    // the fleet, then pauses 10 minutes.
     await scene.ws.writeManifest('fleet.yaml', canary(1));
     await afterPassWhen(controller, async () => {
       const row = await rolloutRow(scene!.db, 'canary');
       return row?.current_step === 1 && row.phase === 'Paused';
     });
     await settle(controller);
-    expect(await updatedEndpoints(scene)).toEqual(sorted(order.slice(0, 100)));
+    expect(await updatedEndpoints(scene)).toEqual(sorted(order.slice(0, HALF)));
     const [atPause] = await buildPlanReport(scene.db, controller.desired()!, clock.now());
     const pause = atPause?.waits.find((w) => w.kind === 'pause');
     expect(pause).toMatchObject({ kind: 'pause', step: 1 });
@@ -128,8 +139,8 @@ describe('a staged canary rollout', () => {
       controller,
       async () => (await rolloutRow(scene!.db, 'canary'))?.phase === 'Completed',
     );
-    expect(await countWhere(scene.db, 'devices', sql<boolean>`firmware_version = '2.0.0'`)).toBe(200);
-    expect(await succeededPerDevice(scene)).toEqual(Array(200).fill(1));
+    expect(await countWhere(scene.db, 'devices', sql<boolean>`firmware_version = '2.0.0'`)).toBe(DEVICES);
+    expect(await succeededPerDevice(scene)).toEqual(Array(DEVICES).fill(1));
     const steps = await scene.db
       .selectFrom('events')
       .select('message')
