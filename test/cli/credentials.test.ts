@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { seedPgliteDataDir, TEST_DATABASE_URL } from '../helpers/databases.js';
 import { type CliResult, runOtactl } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 
@@ -54,9 +54,20 @@ async function file(name: string, text: string): Promise<string> {
   return path;
 }
 
-/** The embedded database always; Postgres (a database of its own, as DATABASE_URL names) when there is one. */
+/**
+ * The embedded database always (a data directory holding the migrated template: the first start
+ * of an embedded database, seconds of initdb, is not what these tests are about); Postgres (a
+ * database of its own, as DATABASE_URL names) when there is one.
+ */
 const databases: { name: string; spec: () => Promise<string> }[] = [
-  { name: 'PGlite', spec: async () => join(dir, `db-${randomBytes(4).toString('hex')}`) },
+  {
+    name: 'PGlite',
+    spec: async () => {
+      const dataDir = join(dir, `db-${randomBytes(4).toString('hex')}`);
+      await seedPgliteDataDir(dataDir);
+      return dataDir;
+    },
+  },
   ...(TEST_DATABASE_URL
     ? [
         {
@@ -201,6 +212,7 @@ describe.each(databases)('otactl credentials on $name', ({ spec }) => {
 describe('the otactl executable', () => {
   it('reads a key from standard input, and exits 0 on success and 2 on a bad flag', async () => {
     const db = join(dir, 'executable-db');
+    await seedPgliteDataDir(db);
     const added = await executable(
       ['credentials', 'add', 'dev-1', '--psk-identity', 'id-1', '--psk-key-file', '-', '--db', db],
       `${KEY_3}\n`,
