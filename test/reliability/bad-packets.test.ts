@@ -8,7 +8,9 @@ import { waitFor } from './harness/wait-for.js';
 
 // Larger runs: OTACTL_FUZZ_DATAGRAMS=1000000 OTACTL_FUZZ_RATE=20000 OTACTL_FUZZ_SEED=3
 const DATAGRAMS = sizeFromEnv('OTACTL_FUZZ_DATAGRAMS', 100_000);
-const RATE = sizeFromEnv('OTACTL_FUZZ_RATE', 6_000);
+// 10,000 a second, not 6,000: the same 100,000 datagrams in 10 s instead of 16.7 s; the
+// controller answered as large a share of them at either rate (29.4k).
+const RATE = sizeFromEnv('OTACTL_FUZZ_RATE', 10_000);
 const SEED = seedFromEnv('OTACTL_FUZZ_SEED', 5);
 const DEVICES = 20;
 const MAX_RSS_GROWTH = 200 * 1024 * 1024;
