@@ -2,6 +2,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { testBackends } from '../helpers/databases.js';
 import { afterPassWhen, createTestClock, Scene, settle, updatesOf } from '../helpers/rollout-fixture.js';
 
+/**
+ * Timed passes every 50 ms, not the fixture's 200 ms: the checks that nothing more starts wait
+ * for passes (settle), which then come sooner; each still plans the rollout.
+ */
+const QUICK_PASSES = { intervalMs: 50, pollQuietMs: 5_000 };
+
 describe.each(testBackends)('post-update health checks (spec.verify) on $name', (backend) => {
   let scene: Scene | undefined;
   afterEach(async () => {
@@ -18,7 +24,7 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
     steps: [{ percent: 50 }, { percent: 100 }]
   verify: { bakeTime: 10m }
 `,
-      controller: { clock: clock.now },
+      controller: { clock: clock.now, reconcile: QUICK_PASSES },
     });
     await scene.addFleet({ count: 2 });
     const db = scene.db;
@@ -83,7 +89,7 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
     failureThreshold: { percent: 50, minUpdates: 1 }
   verify: { bakeTime: 10m }
 `,
-        controller: { clock: clock.now },
+        controller: { clock: clock.now, reconcile: QUICK_PASSES },
       });
       // Every device has the fault: whichever the first step starts (members join as they are read).
       await scene.addFleet({ count: 4, lifetime, faults: `${fault}=1` });
@@ -128,7 +134,7 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
       rollout: 'baked',
       spec: `  verify: { bakeTime: 10m }
 `,
-      controller: { clock: clock.now },
+      controller: { clock: clock.now, reconcile: QUICK_PASSES },
     });
     await scene.addFleet({ count: 1 });
     const db = scene.db;
