@@ -75,7 +75,15 @@ interface Subscriber {
   cursor: number;
   mode: Mode;
   stallTimer?: NodeJS.Timeout;
+  /**
+   * Rows to read for its next page: the page size while its socket keeps up, about twice what its
+   * socket last took once it blocked, so a slow reader does not re-read a whole page per 'drain'.
+   */
+  readLimit: number;
 }
+
+/** The fewest rows a blocked listener reads at a time. */
+const MIN_READ_LIMIT = 16;
 
 const DROP_GRACE_MS = 1_000;
 
@@ -159,7 +167,8 @@ export function createEventStream(options: EventStreamOptions): EventStream {
     rows: readonly EventRow[],
     commits: CommitLookup,
     upTo: number,
-  ): void => {
+  ): number => {
+    let written = 0;
     for (const row of rows) {
       const id = Number(row.id);
       if (id <= subscriber.cursor) continue;
@@ -172,19 +181,23 @@ export function createEventStream(options: EventStreamOptions): EventStream {
           `id: ${id}\nevent: event\ndata: ${JSON.stringify(toEventView(row, commits))}\n\n`,
         );
         subscriber.cursor = id;
-        if (subscriber.mode === 'gone') return;
+        written++;
+        if (subscriber.mode === 'gone') return written;
         if (!more) {
-          block(subscriber);
-          return;
+          block(subscriber, written);
+          return written;
         }
       }
       subscriber.cursor = id;
     }
     subscriber.cursor = Math.max(subscriber.cursor, upTo);
+    subscriber.readLimit = Math.min(pageSize, subscriber.readLimit * 2);
+    return written;
   };
 
-  const block = (subscriber: Subscriber): void => {
+  const block = (subscriber: Subscriber, written: number): void => {
     subscriber.mode = 'blocked';
+    subscriber.readLimit = Math.min(pageSize, Math.max(MIN_READ_LIMIT, 2 * written));
     subscriber.stallTimer = setTimeout(() => drop(subscriber, 'stalled'), stallMs);
     subscriber.res.once('drain', () => {
       if (subscriber.mode !== 'blocked') return;
@@ -201,7 +214,7 @@ export function createEventStream(options: EventStreamOptions): EventStream {
       rows.map((r) => r.git_revision),
     );
 
-  const readPage = (subscriber: Subscriber, until: number): Promise<EventRow[]> => {
+  const readPage = (subscriber: Subscriber, until: number, limit: number): Promise<EventRow[]> => {
     let select = db
       .selectFrom('events')
       .selectAll()
@@ -209,7 +222,7 @@ export function createEventStream(options: EventStreamOptions): EventStream {
       .where('id', '<=', until);
     if (subscriber.rollout !== undefined) select = select.where('rollout', '=', subscriber.rollout);
     if (subscriber.endpoint !== undefined) select = select.where('endpoint', '=', subscriber.endpoint);
-    return select.orderBy('id').limit(pageSize).execute();
+    return select.orderBy('id').limit(limit).execute();
   };
 
   /** Pages a listener's backlog up to the poller's position, then hands it to the poller. */
@@ -221,15 +234,11 @@ export function createEventStream(options: EventStreamOptions): EventStream {
           subscriber.mode = 'live';
           return;
         }
-        const rows = await readPage(subscriber, until);
+        const limit = subscriber.readLimit;
+        const rows = await readPage(subscriber, until, limit);
         const commits = await commitsOf(rows);
         if (subscriber.mode !== 'paging') return;
-        deliver(
-          subscriber,
-          rows,
-          commits,
-          rows.length < pageSize ? until : Number(rows[rows.length - 1]?.id),
-        );
+        deliver(subscriber, rows, commits, rows.length < limit ? until : Number(rows[rows.length - 1]?.id));
       }
     };
     step().catch((error: unknown) => {
@@ -315,6 +324,7 @@ export function createEventStream(options: EventStreamOptions): EventStream {
       endpoint: filter.endpoint,
       cursor: resumeAt ?? 0,
       mode: 'paging',
+      readLimit: pageSize,
     };
     let started = false;
     const end = () => {
