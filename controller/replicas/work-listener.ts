@@ -21,6 +21,8 @@ export interface WorkListenerOptions {
   readonly onSignal: (signal: WorkSignal) => void;
   /** A lost connection and each failed reconnection: polling goes on meanwhile. */
   readonly onError?: (error: Error) => void;
+  /** Listening: at start, and again after a lost connection was re-established. */
+  readonly onListening?: () => void;
   /** Delay before the n-th reconnection attempt (default 1 s doubling to 30 s). */
   readonly retryMs?: (attempt: number) => number;
 }
@@ -96,6 +98,7 @@ export class WorkListener {
     }
     this.#attempt = 0;
     this.#client = client;
+    this.#options.onListening?.();
     client.once('end', () => {
       if (this.#client !== client) return;
       this.#client = undefined;

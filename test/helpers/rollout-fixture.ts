@@ -40,6 +40,32 @@ export function startTestController(
   });
 }
 
+/**
+ * `count` simulated devices on 1.0.0 (model SIM1, HTTP downloads) registered with `controller`,
+ * all at once and for an hour: no registration expires or re-registers during a test.
+ */
+export async function startSteadyFleet(
+  controller: Controller,
+  count: number,
+  prefix: string,
+): Promise<Fleet> {
+  const fleet = await startFleet({
+    server: `coap://127.0.0.1:${controller.coapPort}`,
+    count,
+    prefix,
+    version: '1.0.0',
+    model: 'SIM1',
+    protocols: [2],
+    staggerMs: 0,
+    lifetime: 3600,
+  });
+  await fleet.started.catch(async (error: unknown) => {
+    await fleet.stop();
+    throw error;
+  });
+  return fleet;
+}
+
 /** Resolves once `condition` holds after a reconcile pass (checked after every pass, no sleeping). */
 export function afterPassWhen(
   controller: Controller,

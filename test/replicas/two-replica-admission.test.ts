@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Controller } from '../../controller/app/start-controller.js';
-import { type Fleet, startFleet } from '../../controller/sim/index.js';
+import type { Fleet } from '../../controller/sim/index.js';
 import { type OpenDatabase, openDatabase } from '../../controller/store/index.js';
 import { TEST_DATABASE_URL, testBackends } from '../helpers/databases.js';
 import {
@@ -9,6 +9,7 @@ import {
   countWhere,
   createWorkspace,
   rolloutManifests,
+  startSteadyFleet,
   startTestController,
   type Workspace,
 } from '../helpers/rollout-fixture.js';
@@ -34,18 +35,8 @@ async function replica(store: OpenDatabase, ws: Workspace, id: string): Promise<
 }
 
 async function fleetAt(controller: Controller, prefix: string): Promise<Fleet> {
-  const fleet = await startFleet({
-    server: `coap://127.0.0.1:${controller.coapPort}`,
-    count: PER_REPLICA,
-    prefix,
-    version: '1.0.0',
-    model: 'SIM1',
-    protocols: [2],
-    staggerMs: 0,
-    lifetime: 3600,
-  });
+  const fleet = await startSteadyFleet(controller, PER_REPLICA, prefix);
   cleanup.push(() => fleet.stop());
-  await fleet.started;
   return fleet;
 }
 

@@ -10,7 +10,6 @@ import {
   type WorkSignal,
   wakesReplica,
 } from '../../controller/replicas/index.js';
-import { startFleet } from '../../controller/sim/index.js';
 import { type OpenDatabase, openDatabase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
 import {
@@ -18,6 +17,7 @@ import {
   countWhere,
   createWorkspace,
   rolloutManifests,
+  startSteadyFleet,
   startTestController,
   type Workspace,
 } from '../helpers/rollout-fixture.js';
@@ -111,13 +111,23 @@ describe.skipIf(postgres === undefined)('work signals on Postgres', () => {
     const store = await postgres!.open();
     cleanup.push(() => store.close());
     const spec = store.spec as Extract<OpenDatabase['spec'], { kind: 'postgres' }>;
-    const signals: WorkSignal[] = [];
-    const errors: Error[] = [];
+    // Each callback resolves the next waiter of its kind: the test waits on events, not on time.
+    const queue = <T>() => {
+      const waiting: ((value: T) => void)[] = [];
+      return {
+        next: () => new Promise<T>((resolve) => waiting.push(resolve)),
+        put: (v: T) => waiting.shift()?.(v),
+      };
+    };
+    const signals = queue<WorkSignal>();
+    const errors = queue<Error>();
+    const listening = queue<void>();
     const listener = new WorkListener({
       url: spec.url,
       ...(spec.schema ? { schema: spec.schema } : {}),
-      onSignal: (signal) => signals.push(signal),
-      onError: (error) => errors.push(error),
+      onSignal: signals.put,
+      onError: errors.put,
+      onListening: () => listening.put(),
       retryMs: () => 20,
     });
     await listener.start();
@@ -126,18 +136,19 @@ describe.skipIf(postgres === undefined)('work signals on Postgres', () => {
     const channel = `otactl_work_${spec.schema}`;
     const notify = (payload: string) => sql`select pg_notify(${channel}, ${payload})`.execute(store.db);
 
+    const first = signals.next();
     await notify('finished|x|');
-    await waitFor('the first signal', async () => (signals.length === 1 ? true : undefined));
+    expect(await first).toEqual({ kind: 'finished', sender: 'x' });
+    const lost = errors.next();
+    const again = listening.next();
     await sql`select pg_terminate_backend(pid) from pg_stat_activity
       where query = ${`listen "${channel}"`}`.execute(store.db);
-    await waitFor('the lost connection reported', async () => (errors.length > 0 ? true : undefined));
-    await waitFor('listening again', async () => (listener.listening ? true : undefined));
+    expect((await lost).message).toMatch(/ended/);
+    await again;
+    expect(listener.listening).toBe(true);
+    const second = signals.next();
     await notify('admitted|x|y');
-    await waitFor('a signal after reconnecting', async () => (signals.length === 2 ? true : undefined));
-    expect(signals).toEqual([
-      { kind: 'finished', sender: 'x' },
-      { kind: 'admitted', sender: 'x', owners: ['y'] },
-    ]);
+    expect(await second).toEqual({ kind: 'admitted', sender: 'x', owners: ['y'] });
   });
 
   /**
@@ -168,18 +179,8 @@ describe.skipIf(postgres === undefined)('work signals on Postgres', () => {
     });
     cleanup.push(() => secondStore.close());
     const follower = await replica(secondStore, 'replica-b');
-    const fleet = await startFleet({
-      server: `coap://127.0.0.1:${follower.coapPort}`,
-      count: 6,
-      prefix: 'sim-',
-      version: '1.0.0',
-      model: 'SIM1',
-      protocols: [2],
-      staggerMs: 0,
-      lifetime: 3600,
-    });
+    const fleet = await startSteadyFleet(follower, 6, 'sim-');
     cleanup.push(() => fleet.stop());
-    await fleet.started;
     await waitFor('every device read by the follower', async () =>
       (await countWhere(
         first.db,
