@@ -14,6 +14,7 @@ import {
 } from '../../credentials/index.js';
 import { openStoreForCli } from '../open-store.js';
 import { dbOption } from '../options.js';
+import { count } from '../output-text.js';
 import { UserError } from '../user-error.js';
 
 const STDIN = '-';
@@ -115,8 +116,9 @@ function reportProblems(file: string, problems: readonly CredentialFileProblem[]
   });
   if (problems.length > shown.length) shown.push(`... and ${problems.length - shown.length} more`);
   process.stderr.write(`${shown.join('\n')}\n`);
-  const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
-  throw new UserError(`credentials import: ${count} in ${file}; nothing imported`);
+  throw new UserError(
+    `credentials import: ${count(problems.length, 'problem')} in ${file}; nothing imported`,
+  );
 }
 
 async function runImport(path: string, flags: ImportFlags): Promise<void> {

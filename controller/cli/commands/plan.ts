@@ -9,9 +9,9 @@ import {
   type PlanRevision,
   type RolloutPlanReport,
 } from '../../reconcile/index.js';
-import { count, displayPath } from '../display-path.js';
 import { openStoreForCli } from '../open-store.js';
 import { dbOption } from '../options.js';
+import { count, displayPath } from '../output-text.js';
 import { UserError } from '../user-error.js';
 
 interface PlanOptions {

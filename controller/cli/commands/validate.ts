@@ -6,7 +6,7 @@ import { loadDesiredState } from '../../manifests/load-desired-state.js';
 import { atFile } from '../../manifests/load-files.js';
 import { formatProblem, type Problem } from '../../manifests/problem.js';
 import { readRevisionBaseline } from '../../manifests/revision-baseline.js';
-import { count, displayPath } from '../display-path.js';
+import { count, displayPath } from '../output-text.js';
 
 interface ValidateFlags {
   readonly firmwareDir: string;
