@@ -456,7 +456,7 @@ describe('the outcome of a finished rollout', () => {
   it('is Degraded (Stalled, not Ready) when some failed below the threshold, with the count', () => {
     const status = finished({ upToDate: 96, succeeded: 96, failed: 4, failedByReason: { timeout: 4 } });
     expect(status.phase).toBe('Degraded');
-    expect(status.message).toBe('96 of 100 devices on 2.0.0; 4 failed (4x timeout)');
+    expect(status.message).toBe('96 of 100 devices on 2.0.0; 4 failed (4 × timeout)');
     expect(condition(status, 'Ready')).toBe('False');
     expect(condition(status, 'Stalled')).toBe('True');
   });
@@ -471,7 +471,7 @@ describe('the outcome of a finished rollout', () => {
       now: T0,
     }).status;
     expect(status.phase).toBe('Degraded');
-    expect(status.message).toBe('0 of 1 devices on 2.0.0; 1 failed (1x timeout)');
+    expect(status.message).toBe('0 of 1 devices on 2.0.0; 1 failed (1 × timeout)');
   });
 
   it('is Degraded when registered members were never read', () => {

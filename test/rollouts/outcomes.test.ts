@@ -91,7 +91,7 @@ describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
     expect(view).toMatchObject({
       phase: 'Degraded',
       needsAttention: true,
-      message: '5 of 6 devices on 2.0.0; 1 failed (1x result 2: not enough flash)',
+      message: '5 of 6 devices on 2.0.0; 1 failed (1 × result 2: not enough flash)',
     });
     expect(view.counts).toMatchObject({ failed: 1, upToDate: 5, started: 6 });
     expect(view.conditions.find((c) => c.type === 'Ready')?.status).toBe('False');

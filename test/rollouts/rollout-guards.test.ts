@@ -60,7 +60,7 @@ describe('failure thresholds and maintenance windows', () => {
     ]);
     const paused = await rolloutRow(scene.db, 'guarded');
     expect(paused?.paused_reason).toBe(
-      'failure threshold: 2 of 4 failed (>= 50%) (2x result 2: not enough flash); change the Rollout in git to resume',
+      'failure threshold: 2 of 4 failed (>= 50%) (2 × result 2: not enough flash); change the Rollout in git to resume',
     );
     const events = await scene.db
       .selectFrom('events')
@@ -68,10 +68,10 @@ describe('failure thresholds and maintenance windows', () => {
       .where('type', '=', 'RolloutPaused')
       .execute();
     expect(events.map((e) => e.message)).toEqual([
-      'failure threshold reached: 2 of 4 finished updates failed (50.0% >= 50%) (2x result 2: not enough flash)',
+      'failure threshold reached: 2 of 4 finished updates failed (50.0% >= 50%) (2 × result 2: not enough flash)',
     ]);
     expect(await planText(scene)).toContain(
-      'waits: paused by the failure threshold: 2 of 4 failed (>= 50%) (2x result 2: not enough flash); change the Rollout in git to resume',
+      'waits: paused by the failure threshold: 2 of 4 failed (>= 50%) (2 × result 2: not enough flash); change the Rollout in git to resume',
     );
 
     // Resume by commit: a higher threshold is a new generation of the Rollout.
@@ -82,7 +82,7 @@ describe('failure thresholds and maintenance windows', () => {
       async () => (await rolloutRow(scene!.db, 'guarded'))?.phase === 'Degraded',
     );
     expect((await rolloutRow(scene.db, 'guarded'))?.counts.message).toBe(
-      '10 of 12 devices on 2.0.0; 2 failed (2x result 2: not enough flash)',
+      '10 of 12 devices on 2.0.0; 2 failed (2 × result 2: not enough flash)',
     );
     expect(await countWhere(scene.db, 'firmware_updates', sql<boolean>`phase = 'succeeded'`)).toBe(10);
     expect(await countWhere(scene.db, 'firmware_updates', sql<boolean>`phase = 'failed'`)).toBe(2);
@@ -147,7 +147,7 @@ describe('failure thresholds and maintenance windows', () => {
       .where('type', '=', 'RolloutAborted')
       .execute();
     expect(aborted.map((e) => e.message)).toEqual([
-      'failure threshold reached: 3 of 3 finished updates failed (100.0% >= 50%) (3x result 2: not enough flash)',
+      'failure threshold reached: 3 of 3 finished updates failed (100.0% >= 50%) (3 × result 2: not enough flash)',
     ]);
     const text = await planText(scene);
     expect(text).toContain('waits: aborted: failure threshold: 3 of 3 failed (>= 50%)');

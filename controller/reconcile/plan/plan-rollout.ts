@@ -297,5 +297,5 @@ function missedText(counts: RolloutCounts): string {
 function reasonsText(byReason: Readonly<Record<string, number>>): string {
   const entries = Object.entries(byReason).sort((a, b) => b[1] - a[1]);
   if (entries.length === 0) return '';
-  return ` (${entries.map(([reason, n]) => `${n}x ${reason}`).join(', ')})`;
+  return ` (${entries.map(([reason, n]) => `${n} × ${reason}`).join(', ')})`;
 }
