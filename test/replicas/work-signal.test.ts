@@ -157,6 +157,18 @@ describe.skipIf(postgres === undefined)('work signals on Postgres', () => {
    * told of the admission, and the leader admits the next two when told of the finished ones.
    */
   it('carry a rollout whose planner and devices are on different replicas, without timed passes', async () => {
+    await splitRollout({ listen: true, intervalMs: 3_600_000 });
+  });
+
+  /**
+   * The fallback behind a pooler that drops notifications: no replica listens, and the timed passes
+   * alone carry the same rollout (admission on the leader, device requests on the follower).
+   */
+  it('are not needed: with no replica listening, timed passes carry the same rollout', async () => {
+    await splitRollout({ listen: false, intervalMs: 100 });
+  });
+
+  async function splitRollout(options: { readonly listen: boolean; readonly intervalMs: number }) {
     const first = await postgres!.open();
     cleanup.push(() => first.close());
     const spec = first.spec as Extract<OpenDatabase['spec'], { kind: 'postgres' }>;
@@ -164,8 +176,12 @@ describe.skipIf(postgres === undefined)('work signals on Postgres', () => {
     cleanup.push(() => ws.remove());
     const replica = async (store: OpenDatabase, id: string): Promise<Controller> => {
       const controller = await startTestController(store, ws, {
-        replica: { id, lease: { durationMs: 60_000, renewDeadlineMs: 40_000, retryMs: 2_000 } },
-        reconcile: { intervalMs: 3_600_000, pollQuietMs: 3_600_000 },
+        replica: {
+          id,
+          listen: options.listen,
+          lease: { durationMs: 60_000, renewDeadlineMs: 40_000, retryMs: 2_000 },
+        },
+        reconcile: { intervalMs: options.intervalMs, pollQuietMs: 3_600_000 },
       });
       cleanup.push(() => controller.stop());
       await controller.manifestsLoaded;
@@ -204,5 +220,8 @@ describe.skipIf(postgres === undefined)('work signals on Postgres', () => {
     expect(fleet.summary().versions).toEqual({ '2.0.0': 6 });
     const packageUris = await first.db.selectFrom('firmware_updates').select('package_uri').execute();
     expect(packageUris.every((u) => u.package_uri?.includes(`:${follower.httpPort}/`))).toBe(true);
-  });
+    const listeners = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+      where query = ${`listen "otactl_work_${spec.schema}"`}`.execute(first.db);
+    expect(listeners.rows[0]!.n).toBe(options.listen ? 2 : 0);
+  }
 });
