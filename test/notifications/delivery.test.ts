@@ -1,37 +1,27 @@
 import { createHmac } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { testBackends } from '../helpers/databases.js';
 import { afterPassWhen, createTestClock, Scene } from '../helpers/rollout-fixture.js';
-import { WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { notificationManifest, useWebhookFixture } from '../helpers/webhook-fixture.js';
 
 const KEY = 'notification-test-key';
 
-function notificationManifest(url: string, extra = ''): string {
-  return `apiVersion: otactl/v1alpha1
-kind: Notification
-metadata: { name: ops }
-spec:
-  url: "${url}"
-  rollouts: [fleet]
-  secretEnv: OTACTL_TEST_HMAC
-${extra}`;
-}
-
 describe.each(testBackends)('notifications on $name', (backend) => {
-  let scene: Scene | undefined;
-  let receiver: WebhookReceiver | undefined;
-  afterEach(async () => {
-    await scene?.close();
-    await receiver?.close();
-    scene = undefined;
-    receiver = undefined;
-  });
+  const fixture = useWebhookFixture<Scene>();
 
   /** A Notification to `url` and a 2-step rollout of 2 devices, completed (on a test clock). */
   async function completedRollout(url: string, notificationExtra = '') {
-    scene = await Scene.create(backend);
+    const scene = fixture.own(await Scene.create(backend));
     const clock = createTestClock();
-    await scene.ws.writeManifest('notify.yaml', notificationManifest(url, notificationExtra));
+    await scene.ws.writeManifest(
+      'notify.yaml',
+      notificationManifest({
+        url,
+        spec: `  rollouts: [fleet]
+  secretEnv: OTACTL_TEST_HMAC
+${notificationExtra}`,
+      }),
+    );
     const { controller } = await scene.startRollout({
       rollout: 'fleet',
       spec: `  strategy:
@@ -46,13 +36,13 @@ describe.each(testBackends)('notifications on $name', (backend) => {
       async () =>
         (await db.selectFrom('rollouts').select('phase').executeTakeFirstOrThrow()).phase === 'Completed',
     );
-    return { clock, db, controller };
+    return { scene, clock, db, controller };
   }
 
   it('delivers every event in order, signed, after the receiver was down and the controller restarted', async () => {
-    receiver = await WebhookReceiver.start();
+    const receiver = await fixture.receiver();
     receiver.respond = (res) => res.writeHead(503).end('maintenance');
-    const { clock, db, controller } = await completedRollout(receiver.url);
+    const { scene, clock, db, controller } = await completedRollout(receiver.url);
     // Down: the first event was tried and refused; nothing counts as sent.
     await receiver.received(1);
     await afterPassWhen(controller, async () => {
@@ -60,7 +50,7 @@ describe.each(testBackends)('notifications on $name', (backend) => {
       return row?.last_error != null;
     });
     const api = async () =>
-      (await (await fetch(`http://127.0.0.1:${scene!.controller.httpPort}/api/v1/notifications`)).json()) as {
+      (await (await fetch(`http://127.0.0.1:${scene.controller.httpPort}/api/v1/notifications`)).json()) as {
         notifications: Record<string, unknown>[];
       };
     const down = (await api()).notifications;
@@ -92,12 +82,12 @@ describe.each(testBackends)('notifications on $name', (backend) => {
     ]);
 
     // A restart loses nothing: the cursor is in the database.
-    const restarted = await scene!.restartController();
+    const restarted = await scene.restartController();
     receiver.respond = (res) => res.writeHead(200).end();
     clock.advance(10 * 60_000);
     const lastId = `otactl-event-${wanted.at(-1)!.id}`;
     await receiver.receivedWhen(() =>
-      receiver!.requests.some((r) => r.status === 200 && r.headers['x-otactl-event-id'] === lastId),
+      receiver.requests.some((r) => r.status === 200 && r.headers['x-otactl-event-id'] === lastId),
     );
 
     const delivered = receiver.requests.filter((r) => r.status === 200);
@@ -129,7 +119,7 @@ describe.each(testBackends)('notifications on $name', (backend) => {
   });
 
   it('gives up on an event after maxRetryTime, counts it, and goes on with the next', async () => {
-    receiver = await WebhookReceiver.start();
+    const receiver = await fixture.receiver();
     receiver.respond = (res) => res.writeHead(500).end('broken');
     const { clock, db, controller } = await completedRollout(
       receiver.url,
@@ -140,7 +130,7 @@ describe.each(testBackends)('notifications on $name', (backend) => {
     const row = () => db.selectFrom('notification_deliveries').selectAll().executeTakeFirstOrThrow();
     // Every one of the three events is tried (at least once) and given up: the receiver never takes one.
     await receiver.receivedWhen(
-      () => new Set(receiver!.requests.map((r) => r.headers['x-otactl-event-id'])).size === 3,
+      () => new Set(receiver.requests.map((r) => r.headers['x-otactl-event-id'])).size === 3,
     );
     await afterPassWhen(controller, async () => Number((await row()).given_up) === 3);
     expect(await row()).toMatchObject({ sent: expect.anything(), attempts: 0 });

@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
-import { WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { notificationManifest, useWebhookFixture } from '../helpers/webhook-fixture.js';
 import { type ProcessDatabase, pgliteProcessDatabase, postgresProcessDatabase } from './harness/databases.js';
 import { failOnCrash, ProcessScene } from './harness/process-scene.js';
 import { isComplete, rolloutStatus } from './harness/rollout-status.js';
@@ -15,44 +15,35 @@ const backends: { name: string; create: () => Promise<ProcessDatabase> }[] = TES
   : [{ name: 'pglite', create: pgliteProcessDatabase }];
 
 describe.each(backends)('notifications through a SIGKILL of otactl run on $name', (backend) => {
-  let scene: ProcessScene | undefined;
-  let receiver: WebhookReceiver | undefined;
-  afterEach(async () => {
-    await scene?.close();
-    await receiver?.close();
-    scene = undefined;
-    receiver = undefined;
-  });
+  const fixture = useWebhookFixture<ProcessScene>();
 
   it('delivers every event of the rollout, in order, at least once, across a kill mid-rollout', async () => {
-    receiver = await WebhookReceiver.start();
-    const world = await ProcessScene.create({
-      db: await backend.create(),
-      rollout: {
-        prefix: 'nk-',
-        version: '2.0.0',
-        maxInFlight: 2,
-        strategyExtra: '    steps: [{ percent: 25 }, { percent: 50 }, { percent: 100 }]',
-      },
-    });
-    scene = world;
+    const receiver = await fixture.receiver();
+    const world = fixture.own(
+      await ProcessScene.create({
+        db: await backend.create(),
+        rollout: {
+          prefix: 'nk-',
+          version: '2.0.0',
+          maxInFlight: 2,
+          strategyExtra: '    steps: [{ percent: 25 }, { percent: 50 }, { percent: 100 }]',
+        },
+      }),
+    );
     const { rollout } = world.rollout;
     await world.ws.writeManifest(
       'notify.yaml',
-      `apiVersion: otactl/v1alpha1
-kind: Notification
-metadata: { name: ops }
-spec:
-  url: "${receiver.url}"
-  events: [StepStarted, StepCompleted, RolloutCompleted]
-`,
+      notificationManifest({
+        url: receiver.url,
+        spec: '  events: [StepStarted, StepCompleted, RolloutCompleted]\n',
+      }),
     );
     let controller = await world.startController();
     await world.addFleet({ count: DEVICES, prefix: 'nk-' });
     // Killed once the first step's completion was delivered: later events are still to come.
     await Promise.race([
       receiver.receivedWhen(() =>
-        receiver!.requests.some((r) => r.headers['x-otactl-event-type'] === 'StepCompleted'),
+        receiver.requests.some((r) => r.headers['x-otactl-event-type'] === 'StepCompleted'),
       ),
       failOnCrash(controller),
     ]);
@@ -66,7 +57,7 @@ spec:
     ]);
     await Promise.race([
       receiver.receivedWhen(() =>
-        receiver!.requests.some((r) => r.headers['x-otactl-event-type'] === 'RolloutCompleted'),
+        receiver.requests.some((r) => r.headers['x-otactl-event-type'] === 'RolloutCompleted'),
       ),
       failOnCrash(controller),
     ]);

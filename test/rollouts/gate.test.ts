@@ -1,23 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { testBackends } from '../helpers/databases.js';
 import { afterPassWhen, createTestClock, Scene, settle, updatesOf } from '../helpers/rollout-fixture.js';
-import { WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { useWebhookFixture } from '../helpers/webhook-fixture.js';
 
 describe.each(testBackends)('a step gate (spec.verify.gate) on $name', (backend) => {
-  let scene: Scene | undefined;
-  let receiver: WebhookReceiver | undefined;
-  afterEach(async () => {
-    await scene?.close();
-    await receiver?.close();
-    scene = undefined;
-    receiver = undefined;
-  });
+  const fixture = useWebhookFixture<Scene>();
 
   it('holds the next step while the gate refuses, with its reason; starts it once the gate answers 2xx', async () => {
-    receiver = await WebhookReceiver.start();
+    const receiver = await fixture.receiver();
     receiver.respond = (res) =>
       res.writeHead(503, { 'content-type': 'application/json' }).end('{"reason":"error rate 4% > 1%"}');
-    scene = await Scene.create(backend);
+    const scene = fixture.own(await Scene.create(backend));
     const clock = createTestClock();
     const { controller } = await scene.startRollout({
       rollout: 'gated',
