@@ -26,7 +26,7 @@ export function judge(before: Figure, after: Figure): Verdict {
   const is = samplesOf(after);
   if (was.length < MIN_RUNS_TO_JUDGE || is.length < MIN_RUNS_TO_JUDGE) return 'too few runs';
   // Goodness: larger is better whichever way the unit points.
-  const sign = higherIsBetter(after.unit) ? 1 : -1;
+  const sign = higherIsBetter(after) ? 1 : -1;
   const wasGood = was.map((v) => sign * v);
   const isGood = is.map((v) => sign * v);
   const medianWas = sign * before.value;

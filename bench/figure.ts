@@ -18,11 +18,14 @@ export interface Figure {
   readonly note?: string;
   /** Every run's value when the bench was repeated; `value` is then their median. */
   readonly samples?: readonly number[];
+  /** Which way is better, where the unit would mislead (reconcile passes per second are a cost). */
+  readonly better?: 'higher' | 'lower';
 }
 
-/** Which way is better for a figure: rates and ratios up, sizes, times and query counts down. */
-export function higherIsBetter(unit: string): boolean {
-  return unit.startsWith('/') || unit === 'x raw';
+/** Which way is better for a figure: as it says, else rates and ratios up, sizes, times and query counts down. */
+export function higherIsBetter(f: Pick<Figure, 'unit' | 'better'>): boolean {
+  if (f.better !== undefined) return f.better === 'higher';
+  return f.unit.startsWith('/') || f.unit === 'x raw';
 }
 
 export interface Goal {

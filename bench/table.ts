@@ -5,7 +5,7 @@ function formatValue(f: Figure): string {
   const v = f.value;
   if (f.unit === 'x raw') return `${(v * 100).toFixed(0)}% of raw`;
   if (f.unit === 'B') return v >= 10_240 ? `${(v / 1024).toFixed(1)} KiB` : `${v.toFixed(0)} B`;
-  if (f.unit === 'ms') return `${v.toFixed(0)} ms`;
+  if (f.unit === 'ms') return `${v.toFixed(v < 10 ? 1 : 0)} ms`;
   if (f.unit === 's') return `${v.toFixed(1)} s`;
   if (f.unit === 'queries') return v.toFixed(1);
   return `${Math.round(v).toLocaleString('en-US')}${f.unit}`;

@@ -7,6 +7,7 @@ import type { SimHostHandlers } from '../children/sim-host.js';
 import { waitFor } from '../concurrency.js';
 import type { BenchDatabase } from '../databases.js';
 import { type Figure, figure, GOALS } from '../figure.js';
+import { passCostFigures } from '../pass-cost.js';
 import { countQueries } from '../query-counter.js';
 import { spawnChild } from '../rpc.js';
 import { benchRollout } from '../workspace.js';
@@ -61,9 +62,11 @@ export async function measureRollout(
 
     counter.reset();
     let passes = 0;
+    let fullPasses = 0;
     let passActions = 0;
-    const onPass = (result: { actions: number }) => {
+    const onPass = (result: { actions: number; plans: ReadonlyMap<string, unknown> }) => {
       passes++;
+      if (result.plans.size > 0) fullPasses++;
       passActions += result.actions;
     };
     controller.reconciler.on('pass', onPass);
@@ -128,6 +131,7 @@ export async function measureRollout(
         ...common,
         note: `${queries} statements${updated === 0 ? ' (no update finished in the window: total shown)' : ''} via a counting Kysely plugin, ${2 * counter.transactions} of them BEGIN/COMMIT (${counter.transactions} transactions); most time: ${counter.top(4)}`,
       }),
+      ...passCostFigures({ passes, fullPasses, seconds, statements: queries, cpuSeconds }, common),
       figure({
         id: `sim.heap.${devices}`,
         what: 'simulator: heap per simulated device (after GC)',

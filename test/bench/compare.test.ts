@@ -79,6 +79,22 @@ describe('bench comparison', () => {
     expect(judge(before, heap(1500, [1490, 1500, 1510]))).toBe('better');
   });
 
+  it('follows a figure that says which way is better: fewer reconcile passes a second is better', () => {
+    const passes = (value: number, samples: number[]): Figure => ({
+      id: 'rollout.passes-per-second.1000.pglite',
+      what: 'rollout: reconcile passes per second',
+      value,
+      unit: '/s',
+      better: 'lower',
+      fleet: 1000,
+      database: 'pglite',
+      samples,
+    });
+    const before = passes(33, [31, 33, 35]);
+    expect(judge(before, passes(20, [19, 20, 22]))).toBe('better');
+    expect(judge(before, passes(45, [40, 45, 50]))).toBe('worse');
+  });
+
   it('refuses to judge fewer than three runs on either side', () => {
     expect(judge(rate(5000), rate(1000))).toBe('too few runs');
     expect(judge(rate(5000, [1, 2, 3]), rate(1000, [1, 2]))).toBe('too few runs');
