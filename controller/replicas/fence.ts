@@ -19,6 +19,11 @@ export type FencedResult<T> =
  * update that row, so it waits for this transaction, and a transaction that starts after the
  * takeover finds another holder or epoch and writes nothing. A stale leader's writes are refused
  * by the database, whatever its own clock says.
+ *
+ * The transaction may wait for its client no longer than the lease had left at the check
+ * (idle_in_transaction_session_timeout, for this transaction only): a leader cut off from the
+ * database in the middle of it (a network black hole, where its connection lingers for hours) would
+ * otherwise keep the row locked, and every takeover waiting, until the network healed.
  */
 export async function fencedWrite<T>(
   db: Kysely<Database>,
@@ -27,7 +32,9 @@ export async function fencedWrite<T>(
 ): Promise<FencedResult<T>> {
   return db.transaction().execute(async (trx): Promise<FencedResult<T>> => {
     const held = await sql<{ epoch: number }>`
-      select epoch from leases
+      select epoch, set_config('idle_in_transaction_session_timeout',
+          ceil(extract(epoch from expires_at - now()) * 1000)::bigint::text, true)
+      from leases
       where name = ${fence.lease} and holder = ${fence.holder} and epoch = ${fence.epoch}
         and expires_at > now()
       for share`.execute(trx);

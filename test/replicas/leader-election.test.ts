@@ -45,6 +45,15 @@ function writeEvent(db: OpenDatabase['db'], fence: Fence) {
   return fencedWrite(db, fence, (trx) => insertEvent(trx, `epoch ${fence.epoch}`));
 }
 
+/** Resolves once the planner lease has expired by the database clock. */
+function leaseExpired(store: OpenDatabase): Promise<true> {
+  return waitFor(
+    'the lease to expire',
+    async () => (((await readLease(store.db, 'planner'))?.remainingMs ?? 1) <= 0 ? true : undefined),
+    { intervalMs: 50 },
+  );
+}
+
 async function eventMessages(db: OpenDatabase['db']): Promise<string[]> {
   const rows = await db
     .selectFrom('events')
@@ -87,11 +96,7 @@ describe.each(testBackends)('planner lease on $name', (backend) => {
       epoch: (await acquireLease(store.db, 'planner', 'a', 200))!,
     };
     expect(await writeEvent(store.db, stale)).toMatchObject({ kind: 'written' });
-    await waitFor(
-      'the lease to expire',
-      async () => (((await readLease(store.db, 'planner'))?.remainingMs ?? 1) <= 0 ? true : undefined),
-      { intervalMs: 50 },
-    );
+    await leaseExpired(store);
     const epoch = await acquireLease(store.db, 'planner', 'b', 60_000);
     expect(epoch).toBe(stale.epoch + 1);
     expect(await writeEvent(store.db, stale)).toEqual({ kind: 'refused' });
@@ -158,6 +163,19 @@ describe.skipIf(postgres === undefined)('replicas on one Postgres', () => {
     return { store, proxy, a: elector(poolA.db, 'a'), b: elector(poolB.db, 'b') };
   }
 
+  /** Two more pools, A's and B's; A holds a 300 ms lease. */
+  async function shortLeaseOfA() {
+    const { store } = await twoReplicas();
+    const poolA = await secondPool(store);
+    const poolB = await secondPool(store);
+    const fenceA: Fence = {
+      lease: 'planner',
+      holder: 'a',
+      epoch: (await acquireLease(poolA.db, 'planner', 'a', 300))!,
+    };
+    return { store, poolA, poolB, fenceA };
+  }
+
   it('two replicas compete for the lease: exactly one leads, and keeps it while it renews', async () => {
     const { store, a, b } = await twoReplicas();
     await Promise.all([a.start(), b.start()]);
@@ -222,37 +240,25 @@ describe.skipIf(postgres === undefined)('replicas on one Postgres', () => {
   });
 
   it('a takeover waits for the fenced transaction in flight, which commits first', async () => {
-    const { store } = await twoReplicas();
-    const poolA = await secondPool(store);
-    const poolB = await secondPool(store);
-    const fenceA: Fence = {
-      lease: 'planner',
-      holder: 'a',
-      epoch: (await acquireLease(poolA.db, 'planner', 'a', 300))!,
-    };
+    const { store, poolA, poolB, fenceA } = await shortLeaseOfA();
     const order: string[] = [];
     let takeover: Promise<number | undefined> | undefined;
     const written = await fencedWrite(poolA.db, fenceA, async (trx) => {
       // The lease expires while A's transaction is open; B tries to take it over.
-      await waitFor(
-        'the lease to expire',
-        async () => (((await readLease(store.db, 'planner'))?.remainingMs ?? 1) <= 0 ? true : undefined),
-        { intervalMs: 50 },
-      );
-      takeover = acquireLease(poolB.db, 'planner', 'b', 60_000).then((epoch) => {
+      takeover = (async () => {
+        await leaseExpired(store);
+        const epoch = await acquireLease(poolB.db, 'planner', 'b', 60_000);
         order.push('b acquired');
         return epoch;
-      });
-      await waitFor(
-        'B to wait for the lease row',
-        async () => {
-          const waiting = await sql<{ n: number }>`
-          select count(*)::int as n from pg_stat_activity
-          where wait_event_type = 'Lock' and query like '%insert into leases%'`.execute(store.db);
-          return waiting.rows[0]!.n > 0 ? true : undefined;
-        },
-        { intervalMs: 20 },
-      );
+      })();
+      // A's transaction stays busy (not idle: see the next test) until B waits for the lease row.
+      await sql`do $$ begin
+        while not exists (select 1 from pg_stat_activity
+            where wait_event_type = 'Lock' and query like '%insert into leases%') loop
+          perform pg_stat_clear_snapshot();
+          perform pg_sleep(0.02);
+        end loop;
+      end $$`.execute(trx);
       await insertEvent(trx, 'a');
       order.push('a wrote');
     });
@@ -260,5 +266,19 @@ describe.skipIf(postgres === undefined)('replicas on one Postgres', () => {
     expect(await takeover).toBe(fenceA.epoch + 1);
     expect(order).toEqual(['a wrote', 'b acquired']);
     expect(await writeEvent(poolA.db, fenceA)).toEqual({ kind: 'refused' });
+  });
+
+  it('a fenced transaction left idle past its lease (a leader cut off mid-write) is ended by the database: the takeover does not wait for it', async () => {
+    const { store, poolA, poolB, fenceA } = await shortLeaseOfA();
+    let takeover: Promise<number | undefined> | undefined;
+    const written = fencedWrite(poolA.db, fenceA, async (trx) => {
+      // A's client sends nothing more until B holds the lease, which needs A's lock on its row gone.
+      takeover = leaseExpired(store).then(() => acquireLease(poolB.db, 'planner', 'b', 60_000));
+      await takeover;
+      await insertEvent(trx, 'a');
+    });
+    await expect(written).rejects.toThrow();
+    expect(await takeover).toBe(fenceA.epoch + 1);
+    expect(await eventMessages(store.db)).toEqual([]);
   });
 });
