@@ -61,7 +61,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     const out: Figure[] = [];
     const rolloutDbs = options.rolloutOnPostgres ? databases : [pgliteDatabase];
     for (const database of rolloutDbs) {
-      for (const n of sizes.rolloutDevices) {
+      const devices =
+        database.kind === 'postgres'
+          ? [...sizes.rolloutDevices, ...sizes.rolloutPostgresOnly]
+          : sizes.rolloutDevices;
+      for (const n of devices) {
         out.push(...(await measureRollout(n, database, log, sizes.timeoutMs, sizes.rolloutWindowMs)));
       }
     }

@@ -5,6 +5,8 @@ import type { SilentFloodSizes } from './scenarios/silent-flood.js';
 export interface BenchSizes {
   readonly throughput: ThroughputSizes;
   readonly rolloutDevices: readonly number[];
+  /** Extra rollout sizes, on Postgres only. */
+  readonly rolloutPostgresOnly: readonly number[];
   /** A rollout still running after this long is measured by the devices updated so far. */
   readonly rolloutWindowMs: number;
   readonly reconcileDevices: readonly number[];
@@ -27,14 +29,18 @@ export interface BenchSizes {
   readonly timeoutMs: number;
 }
 
+interface SizeSelection {
+  readonly both: readonly number[];
+  readonly postgresOnly: readonly number[];
+}
+
 /**
- * `OTACTL_BENCH_RECONCILE=100000,1000000/postgres` replaces the reconcile sizes of any mode: a
- * size with `/postgres` runs on Postgres only (e.g. to time one size without the others).
+ * A list such as `100000,1000000/postgres` from the environment variable `name`, replacing the
+ * defaults of any mode: a size with `/postgres` runs on Postgres only (e.g. to time one size
+ * without the others).
  */
-function reconcileSizes(
-  defaults: Pick<BenchSizes, 'reconcileDevices' | 'reconcilePostgresOnly'>,
-): Pick<BenchSizes, 'reconcileDevices' | 'reconcilePostgresOnly'> {
-  const text = process.env.OTACTL_BENCH_RECONCILE?.trim();
+function sizesFromEnv(name: string, defaults: SizeSelection): SizeSelection {
+  const text = process.env[name]?.trim();
   if (!text) return defaults;
   const both: number[] = [];
   const postgresOnly: number[] = [];
@@ -42,11 +48,33 @@ function reconcileSizes(
     const [size, only] = item.trim().split('/');
     const n = Number(size?.replace(/_/g, ''));
     if (!Number.isInteger(n) || n <= 0 || (only !== undefined && only !== 'postgres')) {
-      throw new Error(`OTACTL_BENCH_RECONCILE: "${item}" is not a device count (optionally with /postgres)`);
+      throw new Error(`${name}: "${item}" is not a device count (optionally with /postgres)`);
     }
     (only ? postgresOnly : both).push(n);
   }
-  return { reconcileDevices: both, reconcilePostgresOnly: postgresOnly };
+  return { both, postgresOnly };
+}
+
+/** `OTACTL_BENCH_RECONCILE=100000,1000000/postgres` replaces the reconcile sizes. */
+function reconcileSizes(
+  defaults: Pick<BenchSizes, 'reconcileDevices' | 'reconcilePostgresOnly'>,
+): Pick<BenchSizes, 'reconcileDevices' | 'reconcilePostgresOnly'> {
+  const chosen = sizesFromEnv('OTACTL_BENCH_RECONCILE', {
+    both: defaults.reconcileDevices,
+    postgresOnly: defaults.reconcilePostgresOnly,
+  });
+  return { reconcileDevices: chosen.both, reconcilePostgresOnly: chosen.postgresOnly };
+}
+
+/**
+ * `OTACTL_BENCH_ROLLOUT=5000/postgres` replaces the rollout sizes: a size with `/postgres` rolls out
+ * on Postgres only (with `--rollout-on-postgres`, the default of the full run).
+ */
+function rolloutSizes(
+  defaults: readonly number[],
+): Pick<BenchSizes, 'rolloutDevices' | 'rolloutPostgresOnly'> {
+  const chosen = sizesFromEnv('OTACTL_BENCH_ROLLOUT', { both: defaults, postgresOnly: [] });
+  return { rolloutDevices: chosen.both, rolloutPostgresOnly: chosen.postgresOnly };
 }
 
 export const QUICK: BenchSizes = {
@@ -58,7 +86,7 @@ export const QUICK: BenchSizes = {
     warmup: 1000,
     rounds: 5,
   },
-  rolloutDevices: [200, 1000],
+  ...rolloutSizes([200, 1000]),
   rolloutWindowMs: 20_000,
   ...reconcileSizes({ reconcileDevices: [20_000], reconcilePostgresOnly: [] }),
   // Read settled like the full run (the goal's method), not amid the burst's cached answers.
@@ -78,7 +106,7 @@ export const FULL: BenchSizes = {
     warmup: 2000,
     rounds: 5,
   },
-  rolloutDevices: [1000, 5000],
+  ...rolloutSizes([1000, 5000]),
   rolloutWindowMs: 120_000,
   ...reconcileSizes({ reconcileDevices: [100_000], reconcilePostgresOnly: [1_000_000] }),
   memoryDevices: [10_000, 100_000],
@@ -93,6 +121,7 @@ export const TINY: BenchSizes = {
   throughput: { registrations: 20, clients: 5, reads: 40, readConcurrency: 5, warmup: 5, rounds: 1 },
   // Memory deltas need a few hundred KB to stand clear of GC noise.
   rolloutDevices: [50],
+  rolloutPostgresOnly: [],
   rolloutWindowMs: 60_000,
   reconcileDevices: [500],
   reconcilePostgresOnly: [],

@@ -3,6 +3,8 @@ import { type Fleet, startFleet } from '../../controller/sim/index.js';
 import { serveRpc } from '../rpc.js';
 
 let fleet: Fleet | undefined;
+/** Failed downloads by what failed (the device reported Result 4 for each). */
+const downloadFailures = new Map<string, number>();
 
 function heapAfterGc(): { heap: number; rss: number } {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -47,6 +49,9 @@ const handlers = {
       bindAddress: args.bindAddress ?? '127.0.0.1',
     });
     fleet = started;
+    started.on('download-failed', (event) => {
+      downloadFailures.set(event.detail, (downloadFailures.get(event.detail) ?? 0) + 1);
+    });
     await new Promise<void>((resolve) => {
       if (args.count === 0) resolve();
       started.on('registered', (_event, device) => {
@@ -63,6 +68,7 @@ const handlers = {
     };
   },
   summary: () => fleet?.summary(),
+  downloadFailures: (): Record<string, number> => Object.fromEntries(downloadFailures),
   async stop(): Promise<void> {
     await fleet?.stop();
     fleet = undefined;

@@ -102,6 +102,9 @@ export async function measureRollout(
       `rollout ${devices}/${database.kind}: ${perMinute.toFixed(0)} updates/min, ${cpuSeconds.toFixed(1)} CPU s, ${perUpdate.toFixed(1)} statements/update (${(counter.count / Math.max(1, updated)).toFixed(1)} without BEGIN/COMMIT), ${passes} passes (${(passActions / Math.max(1, passes)).toFixed(1)} updates acted on per pass); waits ${waits}`,
     );
     log(`rollout ${devices}/${database.kind}: statement time (serialized): ${counter.top(6, 'serviceMs')}`);
+    const failed = Object.entries(await sims.call('downloadFailures', undefined));
+    const failures = failed.map(([detail, n]) => `${n} x ${detail}`).join(', ');
+    if (failed.length > 0) log(`rollout ${devices}/${database.kind}: failed downloads: ${failures}`);
     const common = { fleet: devices, database: database.kind } as const;
     return [
       figure(
@@ -111,7 +114,7 @@ export async function measureRollout(
           value: perMinute,
           unit: '/min',
           ...common,
-          note: `${updated}/${devices} devices on the new version after ${seconds.toFixed(1)} s${updated < devices ? ' (window closed)' : ''}; ${succeeded.rows[0]?.n ?? 0} updates succeeded; ${passes} reconcile passes; ${waits}`,
+          note: `${updated}/${devices} devices on the new version after ${seconds.toFixed(1)} s${updated < devices ? ' (window closed)' : ''}; ${succeeded.rows[0]?.n ?? 0} updates succeeded; ${passes} reconcile passes; ${waits}${failed.length > 0 ? `; failed downloads: ${failures}` : ''}`,
         },
         GOALS.rolloutPerMinute,
       ),

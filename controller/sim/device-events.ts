@@ -25,6 +25,8 @@ export type DeviceEvent =
       readonly state: FirmwareStateId;
       readonly result: UpdateResultId;
     }
+  /** A download failed (the device reports Result 4 unless a fault says otherwise): why, in words. */
+  | { readonly kind: 'download-failed'; readonly endpoint: string; readonly detail: string }
   | { readonly kind: 'rebooted'; readonly endpoint: string; readonly version: string; readonly port: number }
   /** The device died for good after Execute (fault no-reregister). */
   | { readonly kind: 'halted'; readonly endpoint: string }

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimDevice } from '../../controller/sim/device/index.js';
 import { goodImage, MODEL, NEW, OLD, otherModelImage, startDevice } from './helpers/fixtures.js';
@@ -95,6 +96,20 @@ describe('pull-mode firmware update', () => {
     await server.writeText(device.endpoint, '/5/0/1', `${https.baseUrl}/fw/good.otafw`);
     await settles(0, 4);
     await device.stop();
+  });
+
+  it('fails a download the server resets with Result 4, and tells its fleet why', async () => {
+    const resetting = createServer((socket) => socket.resetAndDestroy());
+    await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve));
+    const { port } = resetting.address() as AddressInfo;
+    const { device, settles, events } = await startDevice(server);
+    await server.writeText(device.endpoint, '/5/0/1', `http://127.0.0.1:${port}/fw/good.otafw`);
+    await settles(0, 4);
+    expect(events.filter((e) => e.kind === 'download-failed')).toEqual([
+      { kind: 'download-failed', endpoint: device.endpoint, detail: expect.stringContaining('ECONNRESET') },
+    ]);
+    await device.stop();
+    await new Promise((resolve) => resetting.close(resolve));
   });
 
   it('downloads over CoAP block-wise (Block2)', async () => {

@@ -161,6 +161,7 @@ export class FirmwareObject {
         this.#set(FirmwareState.IDLE, UpdateResult.INVALID_URI);
         return;
       case 'failed':
+        this.#ctx.emit({ kind: 'download-failed', endpoint: this.#ctx.endpoint, detail: outcome.detail });
         this.#set(FirmwareState.IDLE, fault ?? UpdateResult.CONNECTION_LOST);
         return;
       case 'ok':
