@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hardenServer, type ServerLimits } from '../firmware/http/harden-server.js';
+import { hardenServer, LISTEN_BACKLOG, type ServerLimits } from '../firmware/http/harden-server.js';
 
 export interface HttpServerOptions extends ServerLimits {
   readonly port: number;
@@ -22,7 +22,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const host = options.host ?? '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, host, () => {
+    server.listen({ port: options.port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

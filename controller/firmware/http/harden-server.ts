@@ -31,6 +31,15 @@ export interface ServerLimits {
 
 export type ConnectionRefusal = ShareRefusal;
 
+/**
+ * Connections the kernel keeps ready until the event loop accepts them (capped by the system's
+ * net.core.somaxconn, 4096 on current Linux). Node's default of 511 is overrun when a rollout
+ * starts thousands of downloads while the loop is busy for a moment: the kernel then drops the
+ * handshakes past it, and a client whose handshake was dropped after it had been answered has its
+ * request reset (ECONNRESET; on a device Result 4, and a retry only after the rollout's backoff).
+ */
+export const LISTEN_BACKLOG = 4096;
+
 export const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 16;
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
 /** Room above maxConnections for sockets being answered 503, so node never has to reset one. */

@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadServerTls } from '../../pki/load-server-tls.js';
 import { createFirmwareHttpHandler, type FirmwareHttpHandlerOptions } from './handler.js';
-import { hardenServer, type ServerLimits } from './harden-server.js';
+import { hardenServer, LISTEN_BACKLOG, type ServerLimits } from './harden-server.js';
 
 export interface FirmwareServerOptions extends Omit<FirmwareHttpHandlerOptions, 'protocol'>, ServerLimits {
   readonly port: number;
@@ -27,7 +27,7 @@ async function listen(server: Server, options: FirmwareServerOptions): Promise<R
   const host = options.host ?? '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, host, () => {
+    server.listen({ port: options.port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });
