@@ -37,6 +37,7 @@ import { ReconcilerPart } from './reconciler-part.js';
 import { type ReplicaConfig, ReplicasPart } from './replicas-part.js';
 import type { Runnable } from './runnable.js';
 import { signingKeysPart } from './signing-keys-part.js';
+import { TableStatisticsPart } from './table-statistics-part.js';
 import { OTACTL_VERSION } from './version.js';
 
 export interface ControllerConfig {
@@ -339,6 +340,11 @@ export function createController(config: ControllerConfig): Controller {
     ...(config.notifications?.env ? { env: config.notifications.env } : {}),
   });
 
+  const statistics =
+    spec.kind === 'postgres'
+      ? new TableStatisticsPart({ db, logger: log.child({ component: 'statistics' }) })
+      : undefined;
+
   const parts = [
     signingKeys,
     lwm2m,
@@ -347,6 +353,7 @@ export function createController(config: ControllerConfig): Controller {
     https,
     replicas,
     manifests,
+    statistics,
     reconciler,
     workListener,
     notifier,

@@ -27,5 +27,6 @@ export {
 } from './open-database.js';
 export { ROLLOUT_PHASES, type RolloutPhase } from './rollout-phase.js';
 export type * from './schema.js';
+export { analyzeChangedTables, FAST_CHANGING_TABLES, type FastChangingTable } from './table-statistics.js';
 export { describeResult, describeState, resultMeaning, stateMeaning } from './update-codes.js';
 export * from './update-phase.js';
