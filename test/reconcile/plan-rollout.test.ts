@@ -218,6 +218,51 @@ describe('planning a rollout', () => {
     expect(resumed.start).toBeDefined();
   });
 
+  it('holds the next step where the threshold trips as a step finishes: no StepStarted, the step stays', () => {
+    const steps = [
+      { percent: 10, pause: { kind: 'none' } },
+      { percent: 100, pause: { kind: 'none' } },
+    ] as const;
+    const twoSteps = rollout({ steps });
+    const stepDone = observation({ started: 10 }, { succeeded: 7, failed: 3, failedByReason: { bad: 3 } });
+    const tripped = plan({
+      rollout: twoSteps,
+      generation: 'g1',
+      stored: stored(),
+      observation: stepDone,
+      window: always,
+      now: T0,
+    });
+    expect(tripped.status).toMatchObject({ phase: 'Paused', currentStep: 0 });
+    expect(tripped.events.map((e) => e.type)).toEqual([
+      'StepCompleted',
+      'RolloutPaused',
+      'RolloutPhaseChanged',
+    ]);
+    expect(tripped.start).toBeUndefined();
+    const later = plan({
+      rollout: twoSteps,
+      generation: 'g1',
+      stored: tripped.status,
+      observation: stepDone,
+      window: always,
+      now: T0 + 60_000,
+    });
+    expect(later.status).toMatchObject({ phase: 'Paused', currentStep: 0 });
+    expect(later.events).toEqual([]);
+    // A commit that raises the threshold lifts it: the next step starts.
+    const resumed = plan({
+      rollout: rollout({ steps, failureThreshold: { percent: 50, minUpdates: 5, action: 'pause' } }),
+      generation: 'g2',
+      stored: later.status,
+      observation: stepDone,
+      window: always,
+      now: T0 + 120_000,
+    });
+    expect(resumed.status).toMatchObject({ phase: 'Progressing', currentStep: 1 });
+    expect(resumed.events.map((e) => e.type)).toContain('StepStarted');
+  });
+
   it('does not judge the threshold before minUpdates have finished', () => {
     const early = observation({ started: 5, startedUnfinished: 1 }, { succeeded: 2, failed: 2 });
     const planned = plan({

@@ -1,6 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { testBackends } from '../helpers/databases.js';
-import { afterPassWhen, createTestClock, Scene, settle, updatesOf } from '../helpers/rollout-fixture.js';
+import {
+  afterPassWhen,
+  canaryOrder,
+  createTestClock,
+  firmwareManifest,
+  groupManifest,
+  rolloutManifests,
+  rolloutRow,
+  Scene,
+  settle,
+  updatesOf,
+} from '../helpers/rollout-fixture.js';
+import { notificationManifest, useWebhookFixture } from '../helpers/webhook-fixture.js';
 
 /**
  * Timed passes every 50 ms, not the fixture's 200 ms: the checks that nothing more starts wait
@@ -9,14 +21,10 @@ import { afterPassWhen, createTestClock, Scene, settle, updatesOf } from '../hel
 const QUICK_PASSES = { intervalMs: 50, pollQuietMs: 5_000 };
 
 describe.each(testBackends)('post-update health checks (spec.verify) on $name', (backend) => {
-  let scene: Scene | undefined;
-  afterEach(async () => {
-    await scene?.close();
-    scene = undefined;
-  });
+  const fixture = useWebhookFixture<Scene>();
 
   it('bakes healthy devices until bakeTime passed on the controller clock; the next step waits for it', async () => {
-    scene = await Scene.create(backend);
+    const scene = fixture.own(await Scene.create(backend));
     const clock = createTestClock();
     const { controller } = await scene.startRollout({
       rollout: 'baked',
@@ -80,7 +88,7 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
 
   for (const { fault, lifetime, advanceMs, reason } of FAULTS) {
     it(`fails the bake of a ${fault} device with its reason, trips the threshold and holds the next step`, async () => {
-      scene = await Scene.create(backend);
+      const scene = fixture.own(await Scene.create(backend));
       const clock = createTestClock();
       const { controller } = await scene.startRollout({
         rollout: 'baked',
@@ -127,8 +135,131 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
       expect(await updatesOf(db)).toHaveLength(1);
     });
   }
+  it('judges a mixed first step: healthy devices succeed after bakeTime, faulty ones fail with their reasons, the threshold trips and step 2 holds', async () => {
+    const receiver = await fixture.receiver();
+    const scene = fixture.own(await Scene.create(backend));
+    const clock = createTestClock();
+    const target = await scene.ws.addFirmware('2.0.0');
+    // The fleet is known before the rollout exists, so its first step is the first 6 in canary order.
+    await scene.ws.writeManifest(
+      'fleet.yaml',
+      [firmwareManifest(target), groupManifest('sims', 'sim-*')].join('---\n'),
+    );
+    await scene.ws.writeManifest(
+      'notify.yaml',
+      notificationManifest({
+        url: receiver.url,
+        spec: '  events: [StepStarted, StepCompleted, RolloutPaused]\n',
+      }),
+    );
+    const controller = await scene.startController({
+      clock: clock.now,
+      reconcile: QUICK_PASSES,
+      notifications: { pollMs: 20 },
+    });
+    const rebooter = 'sim-000007';
+    const erring = 'sim-000003';
+    // Its own fleet: a lifetime of 60 s, so that 61 s of silence on the controller clock is too long.
+    const vanisher = 'sim-v000001';
+    const fleet = await scene.addFleet({
+      count: 9,
+      faults: `reboot-loop=@${rebooter}:2,error-code=@${erring}:9`,
+    });
+    const vanishing = await scene.addFleet({
+      count: 1,
+      prefix: 'sim-v',
+      lifetime: 60,
+      faults: 'vanish-after-update=1',
+    });
+    await scene.devicesKnown(10);
+    const firstStep = canaryOrder(
+      'baked',
+      [...fleet.devices, ...vanishing.devices].map((d) => d.endpoint),
+    ).slice(0, 6);
+    const faulty = [rebooter, erring, vanisher];
+    expect(firstStep).toEqual(expect.arrayContaining(faulty));
+    const healthy = firstStep.filter((e) => !faulty.includes(e)).sort();
+
+    await scene.ws.writeManifest(
+      'fleet.yaml',
+      rolloutManifests({
+        firmware: target,
+        rollout: 'baked',
+        spec: `  strategy:
+    steps: [{ percent: 60 }, { percent: 100 }]
+    failureThreshold: { percent: 50, minUpdates: 6 }
+  verify: { bakeTime: 10m }
+`,
+      }),
+    );
+    const db = scene.db;
+    const phases = async () =>
+      Object.fromEntries((await updatesOf(db)).map((u) => [u.endpoint, u.phase] as const));
+    const reasons = async () =>
+      Object.fromEntries(
+        (await updatesOf(db)).filter((u) => u.phase === 'failed').map((u) => [u.endpoint, u.failure_reason]),
+      );
+    // Rebooting and erring fail on wall time; the healthy ones bake on.
+    await afterPassWhen(controller, async () => {
+      const p = await phases();
+      return p[rebooter] === 'failed' && p[erring] === 'failed' && healthy.every((e) => p[e] === 'verifying');
+    });
+    // 61 s of silence on the controller clock: the vanished device fails; 3 of 3 finished failed
+    // is not yet 6 finished, so the threshold waits for the healthy ones' bake.
+    clock.advance(61_000);
+    controller.reconciler.trigger();
+    await afterPassWhen(controller, async () => (await phases())[vanisher] === 'failed');
+    await settle(controller, 3);
+    expect(await reasons()).toEqual({
+      [rebooter]: expect.stringMatching(/^rebooted [12] times? during bake$/),
+      [erring]: 'error code 3/0/11 = 9 during bake',
+      [vanisher]: 'not seen for 60 s during bake',
+    });
+    const p = await phases();
+    expect(healthy.map((e) => p[e])).toEqual(['verifying', 'verifying', 'verifying']);
+    expect(await rolloutRow(db, 'baked')).toMatchObject({ phase: 'Progressing', current_step: 0 });
+
+    // bakeTime on the controller clock: the healthy ones succeed, 3 of 6 failed trips the threshold.
+    clock.advance(10 * 60_000);
+    controller.reconciler.trigger();
+    await afterPassWhen(controller, async () => (await rolloutRow(db, 'baked'))?.phase === 'Paused');
+    const after = await phases();
+    expect(Object.keys(after).sort()).toEqual([...firstStep].sort());
+    expect(healthy.map((e) => after[e])).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(faulty.map((e) => after[e])).toEqual(['failed', 'failed', 'failed']);
+    const row = await rolloutRow(db, 'baked');
+    expect(row).toMatchObject({ current_step: 0, counts: { succeeded: 3, failed: 3, inFlight: 0 } });
+    expect(row!.paused_reason).toMatch(/^failure threshold: 3 of 6 failed \(>= 50%\)/);
+    expect(row!.paused_reason).toContain('error code 3/0/11 = 9 during bake');
+
+    // Held: long after, no device of step 2 starts, and step 2 never counts as started.
+    clock.advance(20 * 60_000);
+    await settle(controller, 3);
+    expect(Object.keys(await phases())).toHaveLength(6);
+    const types = await db
+      .selectFrom('events')
+      .select('type')
+      .where('rollout', '=', 'baked')
+      .where('type', 'in', ['StepStarted', 'StepCompleted', 'RolloutPaused'])
+      .orderBy('id')
+      .execute();
+    expect(types.map((e) => e.type)).toEqual(['StepCompleted', 'RolloutPaused']);
+    // People hear of it: the step's end and the threshold, in order.
+    await receiver.received(2);
+    expect(receiver.requests.map((r) => r.headers['x-otactl-event-type'])).toEqual([
+      'StepCompleted',
+      'RolloutPaused',
+    ]);
+    expect(receiver.requests[1]!.body).toMatchObject({
+      type: 'RolloutPaused',
+      rollout: 'baked',
+      message: expect.stringContaining('failure threshold reached: 3 of 6 finished updates failed'),
+      status: { phase: 'Paused', step: 1, steps: 2, counts: { failed: 3, succeeded: 3 } },
+    });
+  });
+
   it('bakes on through a controller restart from the deadline in the database, not from the restart', async () => {
-    scene = await Scene.create(backend);
+    const scene = fixture.own(await Scene.create(backend));
     const clock = createTestClock();
     const { controller } = await scene.startRollout({
       rollout: 'baked',

@@ -81,7 +81,18 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
   const steps = rollout.strategy.steps;
   const shares = steps.map((s) => stepShare(s.percent, observation.share));
 
-  // Steps: advance past every finished step whose pause has passed.
+  // Failure threshold: sticky within one generation of the spec; a commit that changes the spec lifts it.
+  const threshold = rollout.strategy.failureThreshold;
+  const finished = counts.succeeded + counts.failed;
+  const ratio = finished > 0 ? (counts.failed / finished) * 100 : 0;
+  const trippedBefore = stored?.trippedGeneration === generation;
+  const tripsNow =
+    !trippedBefore && finished >= threshold.minUpdates && ratio >= threshold.percent && counts.failed > 0;
+  const trippedGeneration = trippedBefore || tripsNow ? generation : null;
+  const tripped = trippedGeneration !== null;
+
+  // Steps: advance past every finished step whose pause has passed; a tripped threshold holds the
+  // next step (the failures it judges are of the steps so far).
   let step = Math.min(stored?.currentStep ?? 0, steps.length - 1);
   let stepStartedAt = stored?.stepStartedAt ?? now;
   let stepCompletedAt = stored?.stepCompletedAt ?? null;
@@ -101,7 +112,7 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
       stepCompletedAt = now;
       events.push({ type: 'StepCompleted', message: `step ${step + 1} of ${steps.length} completed` });
     }
-    if (step === steps.length - 1) break;
+    if (step === steps.length - 1 || tripped) break;
     const pause = steps[step]!.pause;
     if (pause.kind === 'duration' && now < stepCompletedAt + pause.ms) {
       pauseReason = `pause after step ${step + 1} until ${new Date(stepCompletedAt + pause.ms).toISOString()}`;
@@ -136,24 +147,12 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
     waits.push({ kind: 'unread', devices: counts.unread, until: observation.unreadUntil });
   }
 
-  // Failure threshold: sticky within one generation of the spec; a commit that changes the spec lifts it.
-  const threshold = rollout.strategy.failureThreshold;
-  const finished = counts.succeeded + counts.failed;
-  let trippedGeneration = stored?.trippedGeneration === generation ? generation : null;
-  const ratio = finished > 0 ? (counts.failed / finished) * 100 : 0;
-  if (
-    trippedGeneration === null &&
-    finished >= threshold.minUpdates &&
-    ratio >= threshold.percent &&
-    counts.failed > 0
-  ) {
-    trippedGeneration = generation;
+  if (tripsNow) {
     events.push({
       type: threshold.action === 'abort' ? 'RolloutAborted' : 'RolloutPaused',
       message: `failure threshold reached: ${counts.failed} of ${finished} finished updates failed (${ratio.toFixed(1)}% >= ${threshold.percent}%)${reasonsText(counts.failedByReason)}`,
     });
   }
-  const tripped = trippedGeneration !== null;
   const thresholdReason = `failure threshold: ${counts.failed} of ${finished} failed (>= ${threshold.percent}%)${reasonsText(counts.failedByReason)}`;
 
   const lastStep = step === steps.length - 1;
