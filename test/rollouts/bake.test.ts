@@ -258,6 +258,47 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
     });
   });
 
+  it('reads 3/0/11 through the bake: a device that sets an error code minutes into it fails with it', async () => {
+    const scene = fixture.own(await Scene.create(backend));
+    const clock = createTestClock();
+    const { controller } = await scene.startRollout({
+      rollout: 'baked',
+      spec: `  verify: { bakeTime: 10m }
+`,
+      controller: { clock: clock.now, reconcile: QUICK_PASSES },
+    });
+    const fleet = await scene.addFleet({ count: 1 });
+    const db = scene.db;
+    await afterPassWhen(controller, async () => (await updatesOf(db))[0]?.phase === 'verifying');
+    const bakeSince = (await updatesOf(db))[0]!.phase_changed_at.getTime();
+    const errorCode = () =>
+      db.selectFrom('devices').select(['error_code', 'error_code_read_at']).executeTakeFirstOrThrow();
+
+    // Two minutes into the bake 3/0/11 is read again (pollQuietMs after the last read): still 0.
+    clock.advance(2 * 60_000);
+    controller.reconciler.trigger();
+    await afterPassWhen(
+      controller,
+      async () => ((await errorCode()).error_code_read_at?.getTime() ?? 0) >= bakeSince + 2 * 60_000,
+    );
+    expect(await errorCode()).toMatchObject({ error_code: 0 });
+    expect((await updatesOf(db))[0]).toMatchObject({ phase: 'verifying' });
+
+    // The firmware finds trouble later: the next read during the bake fails the update with it.
+    fleet.devices[0]!.setErrorCode(7);
+    clock.advance(QUICK_PASSES.pollQuietMs);
+    controller.reconciler.trigger();
+    await afterPassWhen(controller, async () => (await updatesOf(db))[0]?.phase === 'failed');
+    const [failed] = await updatesOf(db);
+    expect(failed).toMatchObject({
+      failure_reason: 'error code 3/0/11 = 7 during bake',
+      retryable: false,
+      bake_until: null,
+    });
+    expect(failed!.finished_at!.getTime()).toBeLessThan(bakeSince + 10 * 60_000);
+    expect(await errorCode()).toMatchObject({ error_code: 7 });
+  });
+
   it('bakes on through a controller restart from the deadline in the database, not from the restart', async () => {
     const scene = fixture.own(await Scene.create(backend));
     const clock = createTestClock();

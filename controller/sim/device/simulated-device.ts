@@ -67,6 +67,20 @@ export class SimDevice {
     return this.#ctx.halted || this.#ctx.stopped;
   }
 
+  /** 3/0/11 Error Code now (0: no error). */
+  get errorCode(): number {
+    return this.#ctx.values.errorCode;
+  }
+
+  /**
+   * Sets Error Code 3/0/11 as the running firmware would on trouble it finds later (a sensor gone,
+   * low memory), and notifies the server where it observes the resource.
+   */
+  setErrorCode(code: number): void {
+    this.#ctx.values.errorCode = code;
+    this.#ctx.parts.notifications.changed(['/3/0/11']);
+  }
+
   hasFault(kind: FaultKind): boolean {
     return this.#ctx.faults.has(kind);
   }
