@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log/index.js';
 import { type GitSyncResult, publicGitMessage, publicGitUrl } from '../manifests/index.js';
+import { appendRolloutEvent, type UpdateEvent } from '../reconcile/index.js';
 import {
   clearGitSync,
   type Database,
@@ -61,12 +62,60 @@ export class GitSyncStatus {
     const outcome = this.#latest;
     if (db === undefined || outcome === undefined) return this.#writes;
     this.#writes = this.#writes.then(() =>
-      recordGitSync(db, this.#remote, outcome).catch((error: unknown) =>
+      recordAndTell(db, this.#remote, outcome).catch((error: unknown) =>
         this.#log.warn({ err: error }, 'could not record the git sync status'),
       ),
     );
     return this.#writes;
   }
+}
+
+/**
+ * Records one sync and, when the syncs begin or stop failing, an event that tells it
+ * (GitSyncFailed, GitSyncRecovered: a Notification may send them, as Flux's notification-controller
+ * alerts on a source it cannot fetch). Judged against the stored outcome in one transaction, so a
+ * restart neither repeats nor misses the change, and a failure repeated every interval is told once.
+ */
+async function recordAndTell(
+  db: Kysely<Database>,
+  remote: { readonly url: string; readonly branch: string },
+  outcome: GitSyncOutcome,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const before = await trx
+      .selectFrom('git_sync_status')
+      .select('ok')
+      .where('id', '=', 1)
+      .forUpdate()
+      .executeTakeFirst();
+    await recordGitSync(trx, remote, outcome);
+    const event = gitSyncEvent(before?.ok, remote, outcome);
+    if (event) await appendRolloutEvent(trx, null, null, event);
+  });
+}
+
+/** The event of a sync whose outcome differs from the last one recorded (none: no row yet). */
+function gitSyncEvent(
+  wasOk: boolean | undefined,
+  remote: { readonly url: string; readonly branch: string },
+  outcome: GitSyncOutcome,
+): UpdateEvent | undefined {
+  const where = `${remote.branch} of ${remote.url}`;
+  if (!outcome.ok && wasOk !== false) {
+    return {
+      type: 'GitSyncFailed',
+      message: `git sync failing (${outcome.reason}, ${where}): ${outcome.message.split('\n', 1)[0]}`,
+      details: { ...remote, reason: outcome.reason, message: outcome.message },
+    };
+  }
+  if (outcome.ok && wasOk === false) {
+    return {
+      type: 'GitSyncRecovered',
+      message: `git sync ok again: ${where} at ${outcome.head.slice(0, 12)}`,
+      details: { ...remote, head: outcome.head },
+    };
+  }
+  return undefined;
 }
 
 /**

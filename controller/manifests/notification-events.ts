@@ -16,6 +16,8 @@ export const NOTIFICATION_EVENTS = [
   'TargetChanged',
   'ManifestsInvalid',
   'ManifestsRecovered',
+  'GitSyncFailed',
+  'GitSyncRecovered',
 ] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 

@@ -30,4 +30,4 @@ export { Reconciler, type ReconcilerOptions } from './run/reconciler.js';
 export type { PackageUriChoice } from './write/device-ops.js';
 export { DEFAULT_TIMEOUTS, type ExecutorDeps } from './write/executor.js';
 export { type Leadership, type PlannerRole, SOLE_PLANNER } from './write/planner-writes.js';
-export { appendRolloutEvent } from './write/update-store.js';
+export { appendRolloutEvent, type UpdateEvent } from './write/update-store.js';

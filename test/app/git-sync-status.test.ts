@@ -13,8 +13,15 @@ import {
   readGitSync,
 } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
-import { createWorkspace, firmwareManifest, type Workspace } from '../helpers/rollout-fixture.js';
+import {
+  afterPassWhen,
+  createWorkspace,
+  firmwareManifest,
+  type Workspace,
+} from '../helpers/rollout-fixture.js';
 import { runMain } from '../helpers/run-main.js';
+import { notificationManifest } from '../helpers/webhook-fixture.js';
+import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { commitAll, createRemote, git } from '../manifests/git-helpers.js';
 
 const log = createLogger({ level: 'silent' });
@@ -34,6 +41,7 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
   const shared = async (): Promise<OpenDatabase> => ({ ...store, close: async () => {} });
   let base: string;
   let first: string;
+  let receiver: WebhookReceiver;
 
   const manifests = async (): Promise<ManifestsStatusView> => {
     const res = await fetch(`${base}/api/v1/manifests`);
@@ -44,6 +52,7 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
   beforeAll(async () => {
     ws = await createWorkspace('otactl-git-status-');
     root = await mkdtemp(join(tmpdir(), 'otactl-git-remote-'));
+    receiver = await WebhookReceiver.start();
     const fw = await ws.addFirmware('2.0.0');
     ({
       remote,
@@ -51,6 +60,10 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
       head: first,
     } = await createRemote(root, {
       'rollouts/firmware.yaml': firmwareManifest(fw),
+      'rollouts/notify.yaml': notificationManifest({
+        url: receiver.url,
+        spec: '  events: [GitSyncFailed, GitSyncRecovered]\n',
+      }),
     }));
     const clone = join(root, 'clone');
     store = await backend.open();
@@ -58,7 +71,10 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
       openStore: shared,
       git: { url: remote, branch: 'main', dir: clone, intervalMs: 0 },
       log,
-      controller: localControllerConfig(ws, { manifestsDir: join(clone, 'rollouts') }),
+      controller: localControllerConfig(ws, {
+        manifestsDir: join(clone, 'rollouts'),
+        notifications: { pollMs: 20 },
+      }),
     });
     await run.manager.start();
     await run.controller.controller.manifestsLoaded;
@@ -68,6 +84,7 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
   afterAll(async () => {
     await run?.manager.stop();
     await store?.close();
+    await receiver?.close();
     await ws?.remove();
     await rm(root, { recursive: true, force: true });
   });
@@ -95,7 +112,15 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
     );
   });
 
-  it('shows a rewritten remote (not a fast-forward) until a sync succeeds again', async () => {
+  it('shows a rewritten remote (not a fast-forward) until a sync succeeds again, and tells when it starts and stops failing', async () => {
+    const controller = run.controller.controller;
+    // The Notification's cursor is set (at the newest event) before anything fails.
+    await afterPassWhen(
+      controller,
+      async () =>
+        (await store.db.selectFrom('notification_deliveries').select('name').executeTakeFirst()) !==
+        undefined,
+    );
     await writeFile(join(author, 'NOTES.md'), 'second\n');
     const second = await commitAll(author, 'notes');
     await git(author, 'push', '-q', 'origin', 'main');
@@ -139,6 +164,34 @@ describe(`git sync status (otactl run --git-url) on ${backend.name}`, () => {
       message: null,
       failingSince: null,
     });
+    await run.git!.current.syncNow();
+
+    // Told once when the syncs began failing (not at the second failure), once when they recovered.
+    const told = await store.db
+      .selectFrom('events')
+      .select(['type', 'message', 'rollout'])
+      .where('type', 'in', ['GitSyncFailed', 'GitSyncRecovered'])
+      .orderBy('id')
+      .execute();
+    expect(told).toEqual([
+      {
+        type: 'GitSyncFailed',
+        rollout: null,
+        message: expect.stringMatching(
+          new RegExp(`^git sync failing \\(not-fast-forward, main of ${remote}\\): .*fast-forward`, 'i'),
+        ),
+      },
+      {
+        type: 'GitSyncRecovered',
+        rollout: null,
+        message: `git sync ok again: main of ${remote} at ${second.slice(0, 12)}`,
+      },
+    ]);
+    await receiver.received(2);
+    expect(receiver.requests.map((r) => r.body)).toEqual([
+      expect.objectContaining({ type: 'GitSyncFailed', rollout: null, message: told[0]!.message }),
+      expect.objectContaining({ type: 'GitSyncRecovered', rollout: null, message: told[1]!.message }),
+    ]);
   });
 
   it("is cleared by a run without --git-url: an earlier run's outcome is not shown as current", async () => {

@@ -118,7 +118,7 @@ const cases: readonly { name: string; files: Record<string, string>; problems: s
     },
     problems: [
       'manifests/n.yaml:5:8: spec.url: must be an http:// or https:// URL',
-      'manifests/n.yaml:6:25: spec.events[1]: must be one of "StepStarted", "StepCompleted", "ApprovalNeeded", "GateRefused", "GatePassed", "RolloutPaused", "RolloutAborted", "RolloutCompleted", "RolloutDegraded", "RolloutRemoved", "TargetChanged", "ManifestsInvalid", "ManifestsRecovered"',
+      'manifests/n.yaml:6:25: spec.events[1]: must be one of "StepStarted", "StepCompleted", "ApprovalNeeded", "GateRefused", "GatePassed", "RolloutPaused", "RolloutAborted", "RolloutCompleted", "RolloutDegraded", "RolloutRemoved", "TargetChanged", "ManifestsInvalid", "ManifestsRecovered", "GitSyncFailed", "GitSyncRecovered"',
     ],
   },
   {

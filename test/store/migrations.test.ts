@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { NOTIFICATION_EVENTS } from '../../controller/manifests/index.js';
 import { migrateToLatest } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
 
@@ -32,6 +33,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0022-git-sync-status',
           '0023-work-signal',
           '0024-commits',
+          '0025-notifiable-git-sync',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
@@ -87,6 +89,19 @@ describe.each(testBackends)('migrations on $name', (backend) => {
         .where('rollout', '=', 'canary')
         .execute();
       expect(found.map((r) => r.message)).toEqual(['a rollout event']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('index every event type a Notification may ask for (events_notifiable)', async () => {
+    const store = await backend.open();
+    try {
+      const index = await sql<{ def: string }>`
+        select pg_get_indexdef(indexrelid) as def from pg_index
+        where indexrelid = 'events_notifiable'::regclass`.execute(store.db);
+      const listed = [...(index.rows[0]?.def ?? '').matchAll(/'(\w+)'::text/g)].map((m) => m[1]);
+      expect(listed.sort()).toEqual([...NOTIFICATION_EVENTS].sort());
     } finally {
       await store.close();
     }

@@ -20,6 +20,7 @@ import * as notifications from './0021-notifications.js';
 import * as gitSyncStatus from './0022-git-sync-status.js';
 import * as workSignal from './0023-work-signal.js';
 import * as commits from './0024-commits.js';
+import * as notifiableGitSync from './0025-notifiable-git-sync.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -44,6 +45,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0022-git-sync-status': gitSyncStatus,
   '0023-work-signal': workSignal,
   '0024-commits': commits,
+  '0025-notifiable-git-sync': notifiableGitSync,
 };
 
 export const migrationProvider: MigrationProvider = {
