@@ -1,5 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { createLogger, type Logger } from '../../controller/log/index.js';
+import { captureStream } from '../helpers/capture-stream.js';
 import { testBackends } from '../helpers/databases.js';
 import { afterPassWhen, createTestClock, Scene } from '../helpers/rollout-fixture.js';
 import { notificationManifest, useWebhookFixture } from '../helpers/webhook-fixture.js';
@@ -10,7 +12,7 @@ describe.each(testBackends)('notifications on $name', (backend) => {
   const fixture = useWebhookFixture<Scene>();
 
   /** A Notification to `url` and a 2-step rollout of 2 devices, completed (on a test clock). */
-  async function completedRollout(url: string, notificationExtra = '') {
+  async function completedRollout(url: string, notificationExtra = '', overrides: { logger?: Logger } = {}) {
     const scene = fixture.own(await Scene.create(backend));
     const clock = createTestClock();
     await scene.ws.writeManifest(
@@ -27,7 +29,11 @@ ${notificationExtra}`,
       spec: `  strategy:
     steps: [{ percent: 50 }, { percent: 100 }]
 `,
-      controller: { clock: clock.now, notifications: { pollMs: 20, env: { OTACTL_TEST_HMAC: KEY } } },
+      controller: {
+        clock: clock.now,
+        notifications: { pollMs: 20, env: { OTACTL_TEST_HMAC: KEY } },
+        ...overrides,
+      },
     });
     await scene.addFleet({ count: 2 });
     const db = scene.db;
@@ -121,9 +127,11 @@ ${notificationExtra}`,
   it('gives up on an event after maxRetryTime, counts it, and goes on with the next', async () => {
     const receiver = await fixture.receiver();
     receiver.respond = (res) => res.writeHead(500).end('broken');
+    const log = captureStream();
     const { clock, db, controller } = await completedRollout(
       receiver.url,
       '  maxRetryTime: 1m\n  events: [StepStarted, StepCompleted]\n',
+      { logger: createLogger({ level: 'error', pretty: false, destination: log.stream }) },
     );
     await receiver.received(1);
     clock.advance(2 * 60_000);
@@ -135,5 +143,20 @@ ${notificationExtra}`,
     await afterPassWhen(controller, async () => Number((await row()).given_up) === 3);
     expect(await row()).toMatchObject({ sent: expect.anything(), attempts: 0 });
     expect(Number((await row()).sent)).toBe(0);
+    // One error line per event given up, naming the Notification, the event and the last error.
+    const lines = log
+      .text()
+      .split('\n')
+      .filter((l) => l.includes('gave up'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.level, l.notification, l.error])).toEqual([
+      [50, 'ops', 'HTTP 500: broken'],
+      [50, 'ops', 'HTTP 500: broken'],
+      [50, 'ops', 'HTTP 500: broken'],
+    ]);
+    expect(new Set(lines.map((l) => l.eventId)).size).toBe(3);
+    expect(String(lines[0]!.msg)).toMatch(
+      /^notification ops gave up on event \d+ \(Step\w+\) after 60 s: HTTP 500: broken$/,
+    );
   });
 });
