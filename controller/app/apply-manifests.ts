@@ -8,6 +8,7 @@ import {
   type LoadResult,
   type Problem,
 } from '../manifests/index.js';
+import { ensureCursors } from '../notifications/delivery-store.js';
 import { appendRolloutEvent } from '../reconcile/index.js';
 import { type Database, type ManifestsLoad, recordCommits, recordManifestsLoad } from '../store/index.js';
 
@@ -44,6 +45,7 @@ export async function applyManifests(
   }
   const state = result.state;
   await recordCommitsOf(deps, commitsOf(state));
+  await startNotifications(state, deps);
   await tellRecovered(state, deps);
   const built = await buildFirmwareCatalog(
     deps.firmwareDir,
@@ -80,6 +82,17 @@ async function recordCommitsOf(
 ): Promise<void> {
   await recordCommits(db, commits).catch((error: unknown) =>
     log.warn({ err: error }, 'could not record the commits of the manifests'),
+  );
+}
+
+/**
+ * A new Notification's cursor, at the newest event, before anything acts on the manifests that
+ * bring it: it hears the first events of a rollout in the same commit (its step 1 starting).
+ * Best effort: the notifier sets it too, at its next round.
+ */
+async function startNotifications(state: DesiredState, { db, log }: ApplyManifestsDeps): Promise<void> {
+  await ensureCursors(db, [...state.notifications.keys()]).catch((error: unknown) =>
+    log.warn({ err: error }, 'could not start the cursors of new Notifications'),
   );
 }
 

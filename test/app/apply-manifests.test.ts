@@ -7,6 +7,7 @@ import { createLogger } from '../../controller/log/index.js';
 import type { DesiredState, LoadResult } from '../../controller/manifests/index.js';
 import { type OpenDatabase, readManifestsStatus } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
+import { notificationSpec } from '../helpers/notification-spec.js';
 import { load, manifestSet } from '../manifests/helpers.js';
 
 const log = createLogger({ level: 'silent' });
@@ -159,6 +160,32 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('applyManifests (%s
     const types = (await events()).map((e) => e.type);
     expect(types).toEqual(['ManifestsInvalid', 'ManifestsInvalid', 'ManifestsRecovered']);
     expect((await events()).at(-1)!.message).toBe('manifests valid again; acting on them');
+  });
+
+  it("starts a new Notification's cursor at the newest event when its manifests are applied, before anything acts on them", async () => {
+    const { state, firmwareDir } = await validState();
+    const deps = { db: store.db, firmwareDir, catalog, log, current: () => undefined };
+    await store.db
+      .insertInto('events')
+      .values({ type: 'StepCompleted', message: 'before', rollout: 'r' })
+      .execute();
+    const newest = await store.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .executeTakeFirstOrThrow();
+    const notifications = new Map([['ops', notificationSpec()]]);
+    await applyManifests({ ok: true, state: { ...state, notifications }, warnings: [] }, deps);
+    const cursors = () =>
+      store.db.selectFrom('notification_deliveries').select(['name', 'last_event_id']).execute();
+    expect(await cursors()).toEqual([{ name: 'ops', last_event_id: expect.anything() }]);
+    expect(Number((await cursors())[0]!.last_event_id)).toBe(Number(newest.id));
+    // Applied again later: the cursor stays where delivery left it.
+    await store.db
+      .insertInto('events')
+      .values({ type: 'StepStarted', message: 'after', rollout: 'r' })
+      .execute();
+    await applyManifests({ ok: true, state: { ...state, notifications }, warnings: [] }, deps);
+    expect(Number((await cursors())[0]!.last_event_id)).toBe(Number(newest.id));
   });
 
   it('refuses an invalid change even when the refusal cannot be recorded', async () => {

@@ -6,23 +6,13 @@ import {
 } from '../../controller/manifests/index.js';
 import { wants } from '../../controller/notifications/delivery-store.js';
 import { retryDelayMs } from '../../controller/notifications/notifier.js';
-import { TEST_SOURCE } from '../helpers/resolved-rollout.js';
+import { notificationSpec } from '../helpers/notification-spec.js';
 
 function spec(
   rollouts: NotificationSpec['rollouts'],
   events: readonly NotificationEvent[] = NOTIFICATION_EVENTS,
 ): NotificationSpec {
-  return {
-    name: 'ops',
-    url: 'http://127.0.0.1:1/hook',
-    format: 'generic',
-    rollouts,
-    events: new Set(events),
-    secretEnv: undefined,
-    timeoutMs: 10_000,
-    maxRetryMs: 86_400_000,
-    source: TEST_SOURCE,
-  };
+  return notificationSpec({ rollouts, events: new Set(events) });
 }
 
 describe('which events a Notification sends', () => {
