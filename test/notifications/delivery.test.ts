@@ -81,6 +81,7 @@ ${notificationExtra}`,
       .orderBy('id')
       .execute();
     expect(wanted.map((e) => e.type)).toEqual([
+      'StepStarted',
       'StepCompleted',
       'StepStarted',
       'StepCompleted',
@@ -116,12 +117,12 @@ ${notificationExtra}`,
     // The receiver records a delivery before the controller records it as sent.
     await afterPassWhen(restarted, async () => {
       const row = await db.selectFrom('notification_deliveries').select('sent').executeTakeFirstOrThrow();
-      return Number(row.sent) === 4;
+      return Number(row.sent) === 5;
     });
     const up = (await api()).notifications[0]!;
-    expect(up).toMatchObject({ sent: 4, givenUp: 0, failingAttempts: 0, lastError: null, pending: 0 });
+    expect(up).toMatchObject({ sent: 5, givenUp: 0, failingAttempts: 0, lastError: null, pending: 0 });
     const metrics = await (await fetch(`http://127.0.0.1:${restarted.httpPort}/metrics`)).text();
-    expect(metrics).toContain('otactl_notifications_sent_total{notification="ops"} 4');
+    expect(metrics).toContain('otactl_notifications_sent_total{notification="ops"} 5');
   });
 
   it('gives up on an event after maxRetryTime, counts it, and goes on with the next', async () => {
@@ -136,11 +137,12 @@ ${notificationExtra}`,
     await receiver.received(1);
     clock.advance(2 * 60_000);
     const row = () => db.selectFrom('notification_deliveries').selectAll().executeTakeFirstOrThrow();
-    // Every one of the three events is tried (at least once) and given up: the receiver never takes one.
+    // Every one of the four events (two steps started and completed) is tried (at least once) and
+    // given up: the receiver never takes one.
     await receiver.receivedWhen(
-      () => new Set(receiver.requests.map((r) => r.headers['x-otactl-event-id'])).size === 3,
+      () => new Set(receiver.requests.map((r) => r.headers['x-otactl-event-id'])).size === 4,
     );
-    await afterPassWhen(controller, async () => Number((await row()).given_up) === 3);
+    await afterPassWhen(controller, async () => Number((await row()).given_up) === 4);
     expect(await row()).toMatchObject({ sent: expect.anything(), attempts: 0 });
     expect(Number((await row()).sent)).toBe(0);
     // One error line per event given up, naming the Notification, the event and the last error.
@@ -153,8 +155,9 @@ ${notificationExtra}`,
       [50, 'ops', 'HTTP 500: broken'],
       [50, 'ops', 'HTTP 500: broken'],
       [50, 'ops', 'HTTP 500: broken'],
+      [50, 'ops', 'HTTP 500: broken'],
     ]);
-    expect(new Set(lines.map((l) => l.eventId)).size).toBe(3);
+    expect(new Set(lines.map((l) => l.eventId)).size).toBe(4);
     expect(String(lines[0]!.msg)).toMatch(
       /^notification ops gave up on event \d+ \(Step\w+\) after 60 s: HTTP 500: broken$/,
     );

@@ -129,6 +129,17 @@ describe('planning a rollout', () => {
     });
     expect(planned.status.phase).toBe('Progressing');
     expect(planned.start).toEqual({ room: 10, limit: 100 });
+    // The rollout's first plan starts step 1, and says so; the next does not again.
+    expect(planned.events).toEqual([{ type: 'StepStarted', message: 'step 1 of 3 started (10%)' }]);
+    const next = plan({
+      rollout: rollout(),
+      generation: 'g1',
+      stored: planned.status,
+      observation: observation(),
+      window: always,
+      now: T0 + 1,
+    });
+    expect(next.events).toEqual([]);
   });
 
   it('holds at a manual pause until approved is raised, then moves on', () => {

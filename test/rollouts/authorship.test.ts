@@ -122,15 +122,18 @@ describe('commit authorship of a rollout in git', () => {
 
     // events name the commit they were written under: the step Bob's commit started, Ada's updates
     const { events } = (await (await fetch(`${server}/api/v1/events?rollout=canary`)).json()) as {
-      events: { type: string; endpoint: string | null; commit: { author: string } | null }[];
+      events: { type: string; message: string; endpoint: string | null; commit: { author: string } | null }[];
     };
-    const stepStarted = events.find((e) => e.type === 'StepStarted');
+    const stepStarted = events.find((e) => e.type === 'StepStarted' && e.message.startsWith('step 2 '));
     expect(stepStarted?.commit).toEqual(bob);
     const firstStarted = events.find((e) => e.type === 'UpdateStarted' && e.endpoint === order[0]);
     expect(firstStarted?.commit).toMatchObject({ sha: asked, author: 'Ada Lovelace' });
     const stream = await openSse(controller.httpPort, '/api/v1/events/stream?since=0&rollout=canary');
     try {
-      const streamed = await stream.next((m) => JSON.parse(m.data).type === 'StepStarted');
+      const streamed = await stream.next((m) => {
+        const event = JSON.parse(m.data);
+        return event.type === 'StepStarted' && event.message.startsWith('step 2 ');
+      });
       expect(JSON.parse(streamed.data).commit).toEqual(bob);
     } finally {
       stream.close();

@@ -243,14 +243,15 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
       .where('type', 'in', ['StepStarted', 'StepCompleted', 'RolloutPaused'])
       .orderBy('id')
       .execute();
-    expect(types.map((e) => e.type)).toEqual(['StepCompleted', 'RolloutPaused']);
-    // People hear of it: the step's end and the threshold, in order.
-    await receiver.received(2);
+    expect(types.map((e) => e.type)).toEqual(['StepStarted', 'StepCompleted', 'RolloutPaused']);
+    // People hear of it: step 1's start and end, then the threshold, in order.
+    await receiver.received(3);
     expect(receiver.requests.map((r) => r.headers['x-otactl-event-type'])).toEqual([
+      'StepStarted',
       'StepCompleted',
       'RolloutPaused',
     ]);
-    expect(receiver.requests[1]!.body).toMatchObject({
+    expect(receiver.requests[2]!.body).toMatchObject({
       type: 'RolloutPaused',
       rollout: 'baked',
       message: expect.stringContaining('failure threshold reached: 3 of 6 finished updates failed'),

@@ -148,6 +148,7 @@ describe('a staged canary rollout', () => {
       .orderBy('id')
       .execute();
     expect(steps.map((e) => e.message)).toEqual([
+      'step 1 of 3 started (5%)',
       'step 1 of 3 completed',
       'step 2 of 3 started (50%)',
       'step 2 of 3 completed',

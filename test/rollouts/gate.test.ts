@@ -66,6 +66,7 @@ describe.each(testBackends)('a step gate (spec.verify.gate) on $name', (backend)
       .orderBy('id')
       .execute();
     expect(events).toEqual([
+      { type: 'StepStarted', message: 'step 1 of 2 started (50%)' },
       { type: 'GateRefused', message: 'gate holds step 2: HTTP 503: error rate 4% > 1%' },
       { type: 'GatePassed', message: 'gate let step 2: HTTP 200: ok' },
       { type: 'StepStarted', message: 'step 2 of 2 started (100%)' },

@@ -73,12 +73,20 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
   if (epoch.changedNow && epoch.lastTargetChange) {
     events.push({ type: 'TargetChanged', message: describeTargetChange(epoch.lastTargetChange) });
   }
+  const steps = rollout.strategy.steps;
+  // The first plan of a target (a new rollout, or one retargeted) starts step 1: people hear the
+  // rollout begin, not first when its first step is done.
+  if (stored === undefined) {
+    events.push({
+      type: 'StepStarted',
+      message: `step 1 of ${steps.length} started (${steps[0]!.percent}%)`,
+    });
+  }
   const executeAllowed = input.window.kind !== 'closed';
   const counts: RolloutCounts = {
     ...observation.counts,
     waitingForWindow: executeAllowed ? 0 : observation.counts.downloaded,
   };
-  const steps = rollout.strategy.steps;
   const shares = steps.map((s) => stepShare(s.percent, observation.share));
 
   // Failure threshold: sticky within one generation of the spec; a commit that changes the spec lifts it.
