@@ -23,6 +23,21 @@ const QUICK_PASSES = { intervalMs: 50, pollQuietMs: 5_000 };
 describe.each(testBackends)('post-update health checks (spec.verify) on $name', (backend) => {
   const fixture = useWebhookFixture<Scene>();
 
+  /** One device of a rollout with a 10-minute bake, once its update is verifying. */
+  async function bakingOne() {
+    const scene = fixture.own(await Scene.create(backend));
+    const clock = createTestClock();
+    const { controller } = await scene.startRollout({
+      rollout: 'baked',
+      spec: `  verify: { bakeTime: 10m }
+`,
+      controller: { clock: clock.now, reconcile: QUICK_PASSES },
+    });
+    const fleet = await scene.addFleet({ count: 1 });
+    await afterPassWhen(controller, async () => (await updatesOf(scene.db))[0]?.phase === 'verifying');
+    return { scene, clock, controller, fleet };
+  }
+
   it('bakes healthy devices until bakeTime passed on the controller clock; the next step waits for it', async () => {
     const scene = fixture.own(await Scene.create(backend));
     const clock = createTestClock();
@@ -260,17 +275,8 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
   });
 
   it('reads 3/0/11 through the bake: a device that sets an error code minutes into it fails with it', async () => {
-    const scene = fixture.own(await Scene.create(backend));
-    const clock = createTestClock();
-    const { controller } = await scene.startRollout({
-      rollout: 'baked',
-      spec: `  verify: { bakeTime: 10m }
-`,
-      controller: { clock: clock.now, reconcile: QUICK_PASSES },
-    });
-    const fleet = await scene.addFleet({ count: 1 });
+    const { scene, clock, controller, fleet } = await bakingOne();
     const db = scene.db;
-    await afterPassWhen(controller, async () => (await updatesOf(db))[0]?.phase === 'verifying');
     const bakeSince = (await updatesOf(db))[0]!.phase_changed_at.getTime();
     const errorCode = () =>
       db.selectFrom('devices').select(['error_code', 'error_code_read_at']).executeTakeFirstOrThrow();
@@ -301,17 +307,8 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
   });
 
   it('bakes on through a controller restart from the deadline in the database, not from the restart', async () => {
-    const scene = fixture.own(await Scene.create(backend));
-    const clock = createTestClock();
-    const { controller } = await scene.startRollout({
-      rollout: 'baked',
-      spec: `  verify: { bakeTime: 10m }
-`,
-      controller: { clock: clock.now, reconcile: QUICK_PASSES },
-    });
-    await scene.addFleet({ count: 1 });
+    const { scene, clock } = await bakingOne();
     const db = scene.db;
-    await afterPassWhen(controller, async () => (await updatesOf(db))[0]?.phase === 'verifying');
     const [baking] = await updatesOf(db);
     const deadline = baking!.bake_until!.getTime();
 
