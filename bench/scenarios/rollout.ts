@@ -7,6 +7,7 @@ import type { SimHostHandlers } from '../children/sim-host.js';
 import { waitFor } from '../concurrency.js';
 import type { BenchDatabase } from '../databases.js';
 import { type Figure, figure, GOALS } from '../figure.js';
+import { leftBehind } from '../left-behind.js';
 import { passCostFigures } from '../pass-cost.js';
 import { countQueries } from '../query-counter.js';
 import { spawnChild } from '../rpc.js';
@@ -94,6 +95,8 @@ export async function measureRollout(
     const queries = counter.withTransactionControl;
     const perUpdate = queries / Math.max(1, updated);
     const waits = await updateWaits(store.db);
+    const left = updated < devices ? await leftBehind(store.db, '2.0.0') : '';
+    if (left) log(`rollout ${devices}/${database.kind}: not updated when the window closed: ${left}`);
     const succeeded = await sql<{ n: number }>`
       select count(*)::int as n from firmware_updates where phase = 'succeeded'`.execute(store.db);
     const perMinute = (updated / seconds) * 60;
@@ -114,7 +117,7 @@ export async function measureRollout(
           value: perMinute,
           unit: '/min',
           ...common,
-          note: `${updated}/${devices} devices on the new version after ${seconds.toFixed(1)} s${updated < devices ? ' (window closed)' : ''}; ${succeeded.rows[0]?.n ?? 0} updates succeeded; ${passes} reconcile passes; ${waits}${failed.length > 0 ? `; failed downloads: ${failures}` : ''}`,
+          note: `${updated}/${devices} devices on the new version after ${seconds.toFixed(1)} s${updated < devices ? ' (window closed)' : ''}; ${succeeded.rows[0]?.n ?? 0} updates succeeded; ${passes} reconcile passes; ${waits}${failed.length > 0 ? `; failed downloads: ${failures}` : ''}${left ? `; not updated: ${left}` : ''}`,
         },
         GOALS.rolloutPerMinute,
       ),
