@@ -43,6 +43,18 @@ export function postgresDatabase(url: string): BenchDatabase {
   };
 }
 
+/**
+ * A new database (not a schema: `otactl run --db` takes a URL) on the server of `url`, for bench
+ * processes that open it themselves; `drop` removes it.
+ */
+export async function createPostgresDatabase(url: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `otactl_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  await adminQuery(url, `create database ${name}`);
+  const own = new URL(url);
+  own.pathname = `/${name}`;
+  return { url: own.toString(), drop: () => adminQuery(url, `drop database if exists ${name} with (force)`) };
+}
+
 async function adminQuery(url: string, text: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();

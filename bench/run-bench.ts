@@ -6,6 +6,7 @@ import { summariseRuns } from './repeat.js';
 import { measureLwm2mThroughput } from './scenarios/lwm2m-throughput.js';
 import { measureControllerMemory } from './scenarios/memory.js';
 import { measureReconcilePass } from './scenarios/reconcile.js';
+import { measureReplicaRollout } from './scenarios/replica-rollout.js';
 import { measureRollout } from './scenarios/rollout.js';
 import { measureSilentFlood } from './scenarios/silent-flood.js';
 import type { BenchSizes } from './sizes.js';
@@ -20,6 +21,11 @@ export interface BenchOptions {
   readonly postgresUrl?: string;
   /** Rollout scenarios on Postgres too (the full run); quick runs roll out on PGlite only. */
   readonly rolloutOnPostgres?: boolean;
+  /**
+   * Above 1: the rollout scenario runs on Postgres only, on this many `otactl run` processes sharing
+   * the database and the fleet (figures `rollout.*.postgres.replicas-N`), not one in-process controller.
+   */
+  readonly replicas?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -59,6 +65,15 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   await run('throughput', () => measureLwm2mThroughput(sizes.throughput, databases, log));
   await run('rollout', async () => {
     const out: Figure[] = [];
+    const replicas = options.replicas ?? 1;
+    // Several replicas need Postgres; PGlite's figure is the single-replica one.
+    if (replicas > 1) {
+      if (!options.postgresUrl) throw new Error('several replicas need Postgres');
+      for (const n of [...sizes.rolloutDevices, ...sizes.rolloutPostgresOnly]) {
+        out.push(...(await measureReplicaRollout(n, replicas, options.postgresUrl, log, sizes)));
+      }
+      return out;
+    }
     const rolloutDbs = options.rolloutOnPostgres ? databases : [pgliteDatabase];
     for (const database of rolloutDbs) {
       const devices =

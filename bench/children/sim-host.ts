@@ -15,7 +15,9 @@ function heapAfterGc(): { heap: number; rss: number } {
 }
 
 export interface StartArgs {
-  readonly server: string;
+  readonly server: string | readonly string[];
+  /** With several servers: device i starts on server i mod N (see FleetOptions.spread). */
+  readonly spread?: boolean;
   readonly count: number;
   readonly prefix: string;
   readonly version: string;
@@ -39,6 +41,7 @@ const handlers = {
     const registered = new Set<string>();
     const started = await startFleet({
       server: args.server,
+      ...(args.spread ? { spread: true } : {}),
       count: args.count,
       prefix: args.prefix,
       version: args.version,

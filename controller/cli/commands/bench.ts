@@ -23,6 +23,7 @@ interface BenchFlags {
   readonly postgres?: string;
   readonly out: string;
   readonly rolloutOnPostgres?: boolean;
+  readonly replicas: number;
   readonly repeat: number;
   readonly compare?: string;
 }
@@ -55,6 +56,12 @@ async function bench(flags: BenchFlags): Promise<void> {
   const baseline = flags.compare === undefined ? undefined : await readBaseline(resolve(flags.compare));
   const postgresUrl = flags.postgres ?? process.env.TEST_DATABASE_URL;
   const mode = flags.quick ? 'quick' : 'full';
+  if (flags.replicas > 1 && !postgresUrl) {
+    throw new UserError(
+      '--replicas: several replicas need Postgres (--postgres URL or TEST_DATABASE_URL)',
+      2,
+    );
+  }
   const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
   log(
     `${mode} run${only ? ` (${only.join(', ')})` : ''}; databases: pglite${postgresUrl ? ', postgres' : ''}`,
@@ -65,6 +72,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     ...(only ? { only } : {}),
     ...(postgresUrl ? { postgresUrl } : {}),
     rolloutOnPostgres: flags.rolloutOnPostgres ?? !flags.quick,
+    replicas: flags.replicas,
     log,
   });
   process.stdout.write(`${formatTable(results.figures)}\n`);
@@ -101,6 +109,13 @@ export function registerBench(program: Command): void {
       'also measure on Postgres (default: $TEST_DATABASE_URL); a fresh schema per run',
     )
     .option('--rollout-on-postgres', 'roll out on Postgres too (default in the full run)')
+    .addOption(
+      countOption(
+        '--replicas <n>',
+        'roll out on Postgres only, with n otactl run processes sharing the database and the fleet (1: one controller inside the bench process)',
+        { default: 1 },
+      ),
+    )
     .addOption(
       countOption('--repeat <n>', 'run the scenarios n times and report medians with their spread', {
         default: 1,
