@@ -96,15 +96,11 @@ export class LeaderElector extends EventEmitter<ElectorEvents> {
   /** Makes the first attempt (so a lone replica leads once this resolves), then keeps trying. */
   async start(): Promise<void> {
     this.#running = true;
-    await settledWithin(this.#try(), this.timing.renewDeadlineMs);
+    await this.#tryWithin();
     if (!this.#running) return;
     this.#tick = setInterval(() => {
       if (this.#attempt !== undefined) return;
-      // An attempt the database never answers (a partition) is given up after the renew deadline,
-      // so the replica goes on trying once the database is back.
-      this.#attempt = settledWithin(this.#try(), this.timing.renewDeadlineMs).finally(
-        () => (this.#attempt = undefined),
-      );
+      this.#attempt = this.#tryWithin().finally(() => (this.#attempt = undefined));
     }, this.timing.retryMs);
     this.#tick.unref();
   }
@@ -125,6 +121,23 @@ export class LeaderElector extends EventEmitter<ElectorEvents> {
   /** A fenced write was refused: the lease is someone else's now (or expired). */
   lost(fence: Fence): void {
     if (this.#state.kind === 'leader' && this.#state.fence.epoch === fence.epoch) this.#stepDown('lost');
+  }
+
+  /**
+   * An attempt the database never answers (a partition that drops packets: no error ever comes) is
+   * given up after the renew deadline and counts as failing, so readiness says the lease cannot be
+   * reached; the replica goes on trying once the database is back.
+   */
+  async #tryWithin(): Promise<void> {
+    const settled = await settledWithin(this.#try(), this.timing.renewDeadlineMs);
+    if (settled || !this.#running) return;
+    if (!this.#failing) {
+      this.#logger?.warn(
+        { afterMs: this.timing.renewDeadlineMs },
+        'planner lease: the database did not answer the attempt in time',
+      );
+    }
+    this.#failing = true;
   }
 
   async #try(): Promise<void> {
@@ -191,12 +204,12 @@ export class LeaderElector extends EventEmitter<ElectorEvents> {
   }
 }
 
-/** Resolves when `promise` settles or after `ms`, whichever comes first. */
-function settledWithin(promise: Promise<void>, ms: number): Promise<void> {
+/** Resolves true when `promise` settles, or false after `ms`, whichever comes first. */
+function settledWithin(promise: Promise<void>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
     timer.unref();
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise.then(() => true), timeout]).finally(() => clearTimeout(timer));
 }

@@ -133,6 +133,18 @@ describe.skipIf(TEST_DATABASE_URL === undefined)(
       const notReady = await a.get('/readyz');
       expect(notReady.status).toBe(503);
       expect(((await notReady.json()) as { reasons: string[] }).reasons.join('; ')).toMatch(/database/);
+      // Its lease attempts get no answer (no error either, in a black hole): once one has waited the
+      // renew deadline, readiness names the lease too.
+      await race(
+        waitFor(
+          "A's readiness to name the lease",
+          async () => {
+            const body = (await (await a.get('/readyz')).json()) as { reasons: string[] };
+            return body.reasons.some((r) => r.includes('planner lease')) ? true : undefined;
+          },
+          { intervalMs: 50, timeoutMs: LEASE_MS },
+        ),
+      );
 
       // 2. B takes the lease once it expired, and plans.
       await race(
