@@ -159,13 +159,16 @@ export async function measureRollout(
 
 /**
  * Where the time of an update went, from the rows: how long it waited for the controller (median /
- * p90 in ms: start to writing the Package URI, the device reporting Downloaded to Execute, the
+ * p90 in ms: start to writing the Package URI, that write's round trip until its answer was recorded, the device reporting Downloaded to Execute, the
  * device's post-reboot object 3 read to the update finishing), and how long the devices took.
  */
 async function updateWaits(db: Kysely<Database>): Promise<string> {
   const r = await sql<Record<string, number | null>>`
     with w as (
       select extract(epoch from u.uri_written_at - u.created_at) * 1000 as to_write,
+        -- Sending the write to recording its answer (the event's statement time, same host's clock).
+        extract(epoch from (select min(e.at) from events e
+          where e.update_id = u.id and e.type = 'PackageUriWritten') - u.uri_written_at) * 1000 as write_trip,
         extract(epoch from u.executed_at - u.downloaded_at) * 1000 as to_execute,
         extract(epoch from u.finished_at - d.info_read_at) * 1000 as to_finish,
         extract(epoch from u.downloaded_at - u.uri_written_at) * 1000 as downloading,
@@ -175,6 +178,8 @@ async function updateWaits(db: Kysely<Database>): Promise<string> {
     select
       percentile_cont(0.5) within group (order by to_write) as write50,
       percentile_cont(0.9) within group (order by to_write) as write90,
+      percentile_cont(0.5) within group (order by write_trip) as trip50,
+      percentile_cont(0.9) within group (order by write_trip) as trip90,
       percentile_cont(0.5) within group (order by to_execute) as execute50,
       percentile_cont(0.9) within group (order by to_execute) as execute90,
       percentile_cont(0.5) within group (order by to_finish) as finish50,
@@ -189,5 +194,5 @@ async function updateWaits(db: Kysely<Database>): Promise<string> {
   const row = r.rows[0] ?? {};
   const ms = (key: string) =>
     row[key] === null || row[key] === undefined ? '?' : Number(row[key]).toFixed(0);
-  return `start->write ${ms('write50')}/${ms('write90')} ms, downloaded->execute ${ms('execute50')}/${ms('execute90')} ms, rebooted->finished ${ms('finish50')}/${ms('finish90')} ms (median/p90); starts spread over ${ms('starts_spread')} ms, first start to last finish ${ms('whole')} ms, one update ${ms('each50')} ms (median) of which the device downloading ${ms('downloading50')} ms and installing ${ms('installing50')} ms`;
+  return `start->write ${ms('write50')}/${ms('write90')} ms, write sent->answer recorded ${ms('trip50')}/${ms('trip90')} ms, downloaded->execute ${ms('execute50')}/${ms('execute90')} ms, rebooted->finished ${ms('finish50')}/${ms('finish90')} ms (median/p90); starts spread over ${ms('starts_spread')} ms, first start to last finish ${ms('whole')} ms, one update ${ms('each50')} ms (median) of which the device downloading ${ms('downloading50')} ms and installing ${ms('installing50')} ms`;
 }
