@@ -1,7 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Kysely } from 'kysely';
 import type { NotificationSpec } from '../manifests/index.js';
-import { DEFAULT_HEARTBEAT_TIMING, PLANNER_LEASE, readReplicasView } from '../replicas/index.js';
+import {
+  DEFAULT_HEARTBEAT_TIMING,
+  listCommands,
+  PLANNER_LEASE,
+  readReplicasView,
+} from '../replicas/index.js';
 import { readManifestsStatus } from '../store/manifests-status.js';
 import type { Database } from '../store/schema.js';
 import type { EventStream } from './event-stream.js';
@@ -73,6 +78,13 @@ export function createApiRoutes(db: Kysely<Database>, events: EventStream, optio
         options.replicaGoneAfterMs ?? DEFAULT_HEARTBEAT_TIMING.goneAfterMs,
       );
       reply(200, { ...(options.replicaId ? { self: options.replicaId } : {}), ...view });
+      return;
+    }
+
+    if (resource === 'commands' && (id === undefined || id === '')) {
+      const limit = intParam(params, 'limit', { min: 1, max: MAX_PAGE, fallback: DEFAULT_PAGE });
+      if (!ok(limit, reply)) return;
+      reply(200, await listCommands(db, limit.value ?? DEFAULT_PAGE));
       return;
     }
 

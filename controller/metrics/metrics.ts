@@ -8,6 +8,7 @@ import {
   type RolloutCounts,
 } from '../reconcile/plan/rollout-counts.js';
 import { needsAttention, ROLLOUT_PHASES } from '../reconcile/plan/rollout-status.js';
+import { countCommands } from '../replicas/command-view.js';
 import type { Database } from '../store/schema.js';
 
 export const UPDATE_OUTCOMES = ['succeeded', 'failed', 'cancelled'] as const;
@@ -211,6 +212,8 @@ interface DatabaseSnapshot {
     readonly n: number;
   }[];
   readonly activeUpdates: readonly { readonly rollout: string; readonly phase: string; readonly n: number }[];
+  /** Device requests in flight (`device_commands`) by the replica that claimed them and their kind. */
+  readonly commands: readonly { readonly replica: string; readonly kind: string; readonly n: number }[];
   readonly rollouts: readonly {
     readonly name: string;
     readonly phase: string;
@@ -232,7 +235,7 @@ interface DatabaseSnapshot {
 }
 
 async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
-  const [devices, activeUpdates, rollouts, manifests, gitSync, notifications] = await Promise.all([
+  const [devices, activeUpdates, commands, rollouts, manifests, gitSync, notifications] = await Promise.all([
     db
       .selectFrom('devices')
       .select(['registration_state', 'owner_replica', (eb) => eb.fn.countAll<number>().as('n')])
@@ -244,6 +247,7 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
       .where('finished_at', 'is', null)
       .groupBy(['rollout', 'phase'])
       .execute(),
+    countCommands(db),
     db.selectFrom('rollouts').select(['name', 'phase', 'current_step', 'counts', 'conditions']).execute(),
     db.selectFrom('manifests_status').select('ready').where('id', '=', 1).executeTakeFirst(),
     db.selectFrom('git_sync_status').select('ok').where('id', '=', 1).executeTakeFirst(),
@@ -270,6 +274,7 @@ async function readDatabase(db: Kysely<Database>): Promise<DatabaseSnapshot> {
       n: Number(row.n),
     })),
     activeUpdates: activeUpdates.map((row) => ({ rollout: row.rollout, phase: row.phase, n: Number(row.n) })),
+    commands,
     rollouts: rollouts.map((row) => ({
       name: row.name,
       phase: row.phase,
@@ -334,6 +339,15 @@ const DATABASE_GAUGES: ReadMetric<DatabaseSnapshot>[] = [
       for (const row of devices)
         if (row.registrationState === 'registered' && row.owner !== null)
           yield { labels: { replica: row.owner }, value: row.n };
+    },
+  }),
+  fromDatabase({
+    type: 'gauge',
+    name: 'otactl_device_commands',
+    help: 'Device requests in flight (claimed in device_commands and not yet settled), by the replica sending them and kind (write-uri, execute, reset, read)',
+    labels: ['replica', 'kind'],
+    *read({ commands }) {
+      for (const row of commands) yield { labels: { replica: row.replica, kind: row.kind }, value: row.n };
     },
   }),
   fromDatabase({

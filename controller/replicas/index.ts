@@ -2,6 +2,7 @@
  * Several controller processes on one database (issue 20): each replica's row and heartbeat, and the
  * planner lease with its fencing epoch. Leader-only writes go through `fencedWrite`.
  */
+export { type CommandView, countCommands, listCommands } from './command-view.js';
 export { type DeviceOwnership, ownedOrOrphaned } from './device-ownership.js';
 export { type Fence, type FencedResult, fencedWrite } from './fence.js';
 export {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/index.js';
+import { countCommands } from './command-view.js';
 import { readLease } from './lease-store.js';
 import { countDevicesByOwner, listReplicas } from './replica-registry.js';
 
@@ -15,6 +16,8 @@ export interface ReplicaView {
   readonly leader: boolean;
   /** Registered devices whose last Register or Update came to this replica. */
   readonly devices: number;
+  /** Device requests it claimed and has not settled (`device_commands`, see /api/v1/commands). */
+  readonly commands: number;
 }
 
 export interface ReplicasView {
@@ -35,19 +38,22 @@ export interface ReplicasView {
 }
 
 /**
- * What `/api/v1/replicas` and `otactl status` show: every replica row, the lease, and registered
- * devices per owner, one read each.
+ * What `/api/v1/replicas` and `otactl status` show: every replica row, the lease, registered
+ * devices per owner and device requests in flight per replica, one read each.
  */
 export async function readReplicasView(
   db: Kysely<Database>,
   lease: string,
   goneAfterMs: number,
 ): Promise<ReplicasView> {
-  const [rows, held, owned] = await Promise.all([
+  const [rows, held, owned, commands] = await Promise.all([
     listReplicas(db),
     readLease(db, lease),
     countDevicesByOwner(db),
+    countCommands(db),
   ]);
+  const claimed = new Map<string, number>();
+  for (const c of commands) claimed.set(c.replica, (claimed.get(c.replica) ?? 0) + c.n);
   const listed = new Set(rows.map((r) => r.id));
   let devicesWithoutReplica = 0;
   for (const [owner, n] of owned) if (owner === null || !listed.has(owner)) devicesWithoutReplica += n;
@@ -62,6 +68,7 @@ export async function readReplicasView(
       status: r.heartbeatAgeMs >= goneAfterMs ? 'gone' : 'live',
       leader: live && held.holder === r.id,
       devices: owned.get(r.id) ?? 0,
+      commands: claimed.get(r.id) ?? 0,
     })),
     lease: held
       ? {

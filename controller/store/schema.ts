@@ -205,6 +205,22 @@ export interface LeasesTable {
   expires_at: Timestamp;
 }
 
+/** What a device command asks of the device (migration 0026). */
+export type DeviceCommandKind = 'write-uri' | 'execute' | 'reset' | 'read';
+
+/** A replica's claim on an active update's next device request (migration 0026; controller/reconcile/write/device-commands.ts). */
+export interface DeviceCommandsTable {
+  update_id: number;
+  device_id: number;
+  kind: DeviceCommandKind;
+  /** The replica sending it. */
+  replica: string;
+  claimed_at: CreatedAt;
+  /** By the database clock: after it, any replica may take the claim over. */
+  expires_at: Timestamp;
+  created_at: CreatedAt;
+}
+
 export type GateVerdict = 'passed' | 'refused';
 
 /** The last answer of a rollout's gate for one step of one target (migration 0018). */
@@ -297,6 +313,7 @@ export interface Database {
   git_sync_status: GitSyncStatusTable;
   notification_deliveries: NotificationDeliveriesTable;
   commits: CommitsTable;
+  device_commands: DeviceCommandsTable;
 }
 
 export type DeviceRow = Selectable<DevicesTable>;

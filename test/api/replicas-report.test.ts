@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderReplicas } from '../../controller/api/report/index.js';
 
 describe('the replicas section of otactl status', () => {
-  it('names the lease holder, epoch and time left, then each replica with its state', () => {
+  it('names the lease holder, epoch and time left, then each replica with its state and requests in flight', () => {
     const text = renderReplicas({
       lease: { name: 'planner', holder: 'ota-1-ab12cd', epoch: 7, remainingMs: 12_345, expired: false },
       replicas: [
@@ -15,6 +15,7 @@ describe('the replicas section of otactl status', () => {
           status: 'live',
           leader: true,
           devices: 1,
+          commands: 0,
         },
         {
           id: 'ota-2',
@@ -25,6 +26,7 @@ describe('the replicas section of otactl status', () => {
           status: 'gone',
           leader: false,
           devices: 250,
+          commands: 4,
         },
       ],
       devicesWithoutReplica: 3,
@@ -33,7 +35,7 @@ describe('the replicas section of otactl status', () => {
       'replicas: 2',
       'planner lease: ota-1-ab12cd, epoch 7, 12.3s left',
       '  ota-1-ab12cd  live  leader    1 device  heartbeat 1.2s ago  0.1.0  coap 10.0.0.5:5683, http 10.0.0.5:8080',
-      '  ota-2         gone  follower  250 devices  heartbeat 45s ago  0.1.0',
+      '  ota-2         gone  follower  250 devices  4 device requests in flight  heartbeat 45s ago  0.1.0',
       '  3 devices of no listed replica: each belongs to the next it reaches',
     ]);
   });

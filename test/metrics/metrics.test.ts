@@ -76,6 +76,7 @@ describe('metrics without a database', () => {
       '# TYPE otactl_git_sync_failing gauge',
       '# TYPE otactl_devices gauge',
       '# TYPE otactl_replica_devices gauge',
+      '# TYPE otactl_device_commands gauge',
       '# TYPE otactl_updates_active gauge',
       '# TYPE otactl_rollout_phase gauge',
       '# TYPE otactl_rollout_needs_attention gauge',

@@ -31,6 +31,8 @@ describe.each(testBackends)('a rollout on $name', (backend) => {
         .executeTakeFirstOrThrow();
       return Number(row.n) === 30 && Number(active.n) === 0;
     });
+    // Each update's last move deleted its device command in the same statement.
+    expect(await db.selectFrom('device_commands').selectAll().execute()).toEqual([]);
 
     const perDevice = await sql<{ endpoint: string; succeeded: number; total: number }>`
       select endpoint, count(*) filter (where phase = 'succeeded') as succeeded, count(*) as total

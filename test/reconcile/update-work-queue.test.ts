@@ -57,4 +57,18 @@ describe('the reconciler work queue', () => {
     expect(errors).toHaveLength(1);
     expect(queue.isBusy(7)).toBe(false);
   });
+
+  it('does not ask for another look at an update whose task did nothing (it resolved false)', async () => {
+    const settled: number[] = [];
+    const queue = new UpdateWorkQueue(
+      4,
+      (id) => settled.push(id),
+      () => {},
+    );
+    queue.submit(1, async () => false);
+    queue.submit(2, async () => true);
+    queue.submit(3, async () => {});
+    await queue.drain();
+    expect(settled.sort()).toEqual([2, 3]);
+  });
 });

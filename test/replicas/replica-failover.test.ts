@@ -196,22 +196,27 @@ describe.skipIf(TEST_DATABASE_URL === undefined)(
         waitFor(
           'every device updated and on the last replica, nothing active',
           async () => {
-            const [row] = await query<{ done: number; active: number; elsewhere: number }>(`
+            const [row] = await query<{ done: number; active: number; elsewhere: number; commands: number }>(`
               select count(*) filter (where phase = 'succeeded')::int as done,
                 count(*) filter (where finished_at is null)::int as active,
-                (select count(*)::int from devices where owner_replica is distinct from '${survivorId}') as elsewhere
+                (select count(*)::int from devices where owner_replica is distinct from '${survivorId}') as elsewhere,
+                (select count(*)::int from device_commands) as commands
               from firmware_updates`);
-            return row!.done === DEVICES && row!.active === 0 && row!.elsewhere === 0 ? true : undefined;
+            // No device command is left: the dead replicas' claims were taken over or ended by the moves.
+            return row!.done === DEVICES && row!.active === 0 && row!.elsewhere === 0 && row!.commands === 0
+              ? true
+              : undefined;
           },
           { intervalMs: 100, timeoutMs: 60_000 },
         ),
       ).catch(async (error: Error) => {
         const owners = await query('select owner_replica, count(*)::int from devices group by 1');
+        const commands = await query('select update_id, kind, replica, expires_at from device_commands');
         const elsewhere = fleet!.devices
           .filter((d) => d.server.port !== survivor.options.coapPort)
           .map((d) => `${d.endpoint} on ${d.server.port} registered ${d.registered} v${d.firmwareVersion}`);
         throw new Error(
-          `${error.message}\nowners ${JSON.stringify(owners)}\n${elsewhere.join('\n')}\n${log.join('\n')}\n${survivor.diagnostics()}`,
+          `${error.message}\nowners ${JSON.stringify(owners)}\ncommands ${JSON.stringify(commands)}\n${elsewhere.join('\n')}\n${log.join('\n')}\n${survivor.diagnostics()}`,
         );
       });
       const { maxActive, samples, doubleActive } = await sampler.stop();

@@ -34,6 +34,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0023-work-signal',
           '0024-commits',
           '0025-notifiable-git-sync',
+          '0026-device-commands',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);
@@ -48,6 +49,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           'rollout_gate_checks',
           'git_sync_status',
           'commits',
+          'device_commands',
         ]),
       );
     } finally {

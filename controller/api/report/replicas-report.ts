@@ -29,7 +29,9 @@ export function renderReplicas(view: ReplicasView): string {
     lines.push(
       `  ${r.id.padEnd(width)}  ${r.status.padEnd(4)}  ${r.leader ? 'leader  ' : 'follower'}  ${devices(
         r.devices,
-      )}  heartbeat ${seconds(r.heartbeatAgeMs)} ago  ${r.version}${addresses ? `  ${addresses}` : ''}`,
+      )}${r.commands > 0 ? `  ${r.commands} device request${r.commands === 1 ? '' : 's'} in flight` : ''}  heartbeat ${seconds(
+        r.heartbeatAgeMs,
+      )} ago  ${r.version}${addresses ? `  ${addresses}` : ''}`,
     );
   }
   if (view.devicesWithoutReplica > 0) {

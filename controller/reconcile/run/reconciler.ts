@@ -5,6 +5,7 @@ import type { UpdateIntent } from '../plan/plan-update.js';
 import { type ActiveScope, ALL_ACTIVE } from '../read/load-active-updates.js';
 import type { ExecutorDeps } from '../write/executor.js';
 import { TransitionWriter } from '../write/transition-writer.js';
+import { CommandClaims, type CommandTiming } from './command-claims.js';
 import { GateAsker } from './gate-asker.js';
 import { type FailureScope, ReconcileFailures } from './reconcile-failures.js';
 import { type PassOptions, type PassResult, reconcilePass } from './reconcile-pass.js';
@@ -16,8 +17,10 @@ export type Change = { readonly endpoint: string } | { readonly updateId: number
 
 export interface ReconcilerOptions
   extends Partial<
-    Omit<PassOptions, 'transitions' | 'scope' | 'plannedWith' | 'work' | 'failures' | 'gates'>
+    Omit<PassOptions, 'transitions' | 'scope' | 'plannedWith' | 'work' | 'failures' | 'gates' | 'commands'>
   > {
+  /** How long a device command's claim lasts and when its request must have begun (tests). */
+  readonly commandTiming?: CommandTiming;
   /**
    * Passes run at least this often (timeouts, pauses and backoffs are noticed by it); these timed
    * passes plan every rollout and look at every active update.
@@ -111,6 +114,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       concurrency: options.concurrency ?? 256,
       ...(options.leadership ? { leadership: options.leadership } : {}),
       ...(options.ownership ? { ownership: options.ownership } : {}),
+      // Without replicas (tests, tools) the one process claims under a name of its own.
+      commands: new CommandClaims({
+        db: deps.db,
+        ownership: options.ownership ?? { replicaId: 'local', goneAfterMs: 0, sole: true },
+        ...(options.commandTiming ? { timing: options.commandTiming } : {}),
+      }),
       transitions: new TransitionWriter(deps.db),
       failures: new ReconcileFailures({
         db: deps.db,

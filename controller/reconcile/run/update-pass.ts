@@ -4,8 +4,10 @@ import type { UpdateWait } from '../plan/actions.js';
 import type { ActiveUpdate } from '../plan/observation.js';
 import { planUpdate, type UpdateIntent } from '../plan/plan-update.js';
 import { type ActiveScope, ALL_ACTIVE, loadActiveUpdates } from '../read/load-active-updates.js';
+import { commandKind } from '../write/device-commands.js';
 import { type ExecutorDeps, runSteps, splitWork, type UpdateStep } from '../write/executor.js';
 import { TransitionWriter, type UpdateTransitions } from '../write/transition-writer.js';
+import { type CommandClaims, type HeldCommands, NONE_HELD } from './command-claims.js';
 import { ReconcileFailures } from './reconcile-failures.js';
 import type { UpdateWorkQueue } from './update-work-queue.js';
 
@@ -36,6 +38,12 @@ export interface UpdatePassOptions {
    * replica owns (issue 20); another replica's device is reached only through it. Default: all.
    */
   readonly ownership?: DeviceOwnership;
+  /**
+   * The command outbox: device requests run only for the updates this replica claimed, in one
+   * statement per pass, so no two replicas (an old owner still sending, a new one) send an
+   * update's requests at once. Without it (bench, tools) nothing is claimed.
+   */
+  readonly commands?: CommandClaims;
 }
 
 export interface UpdatePassResult {
@@ -63,7 +71,8 @@ export function noWaits(): Record<UpdateWait, number> {
  * The active-update half of a pass: plans each update in scope against its rollout's intent and
  * acts. The steps that only change the database (mark downloaded, finish, rearm) run at once and
  * reach the transition writer together, so the pass records them in one statement; device requests
- * (and whatever follows them) go to the work queue.
+ * (and whatever follows them) are claimed in the outbox, in one statement, and those this replica
+ * got go to the work queue.
  */
 export async function reconcileUpdates(
   deps: ExecutorDeps,
@@ -117,12 +126,27 @@ export async function reconcileUpdates(
     );
   }
   await settleAll(databaseWork);
-  const tasks = deviceWork.map((w) => async () => {
+  // The claim is not waited for here: the tasks wait for it, so its round trip overlaps the next
+  // pass (the work queue keeps their updates out of it meanwhile).
+  const claiming = claimCommands(deps, options.commands, deviceWork, scope.kind === 'all');
+  if (deviceWork.length === 0) await claiming;
+  const tasks = deviceWork.map((w) => async (): Promise<boolean> => {
+    const held = await claiming;
+    // Another replica's request in flight (or the claim failed): nothing done, nothing to look at.
+    if (held && !held.has(w.update.id)) return false;
+    const session = held?.open(w.update.id, deps.ops, transitions);
     try {
-      await runSteps(deps, transitions, w.steps);
+      await runSteps(
+        session ? { ...deps, ops: session.ops } : deps,
+        session?.transitions ?? transitions,
+        w.steps,
+      );
     } catch (error) {
       await failures.report({ scope: 'update', update: w.update, error });
+    } finally {
+      await session?.end();
     }
+    return true;
   });
   if (options.work) {
     for (const [i, w] of deviceWork.entries()) options.work.submit(w.update.id, tasks[i]!);
@@ -130,6 +154,28 @@ export async function reconcileUpdates(
     await runWithConcurrency(tasks, options.concurrency);
   }
   return { actions: acted, waits, scope: scope.kind, followUp };
+}
+
+/**
+ * Claims the device requests of a pass in the outbox (one statement); undefined without an outbox.
+ * A failed claim holds nothing: logged once, and the requests are planned again at a later pass.
+ */
+async function claimCommands(
+  deps: ExecutorDeps,
+  commands: CommandClaims | undefined,
+  work: readonly { readonly update: ActiveUpdate; readonly steps: readonly UpdateStep[] }[],
+  sweep: boolean,
+): Promise<HeldCommands | undefined> {
+  if (commands === undefined) return undefined;
+  try {
+    return await commands.claim(
+      work.map((w) => ({ updateId: w.update.id, kind: commandKind(w.steps[0]!) })),
+      sweep,
+    );
+  } catch (error) {
+    deps.logger?.warn({ err: error }, 'claiming device requests failed; they are planned again later');
+    return NONE_HELD;
+  }
 }
 
 /** A reporter for one pass (no memory between passes): bench and tools. */
@@ -169,7 +215,7 @@ async function settleAll(promises: readonly Promise<void>[]): Promise<void> {
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
-async function runWithConcurrency(tasks: readonly (() => Promise<void>)[], limit: number): Promise<void> {
+async function runWithConcurrency(tasks: readonly (() => Promise<unknown>)[], limit: number): Promise<void> {
   let next = 0;
   const errors: unknown[] = [];
   const worker = async () => {

@@ -28,19 +28,28 @@ export class UpdateWorkQueue {
     return this.#busy.size;
   }
 
-  /** Queues the task unless the update already has one; returns whether it was queued. */
-  submit(updateId: number, task: () => Promise<void>): boolean {
+  /**
+   * Queues the task unless the update already has one; returns whether it was queued. A task that
+   * resolves to `false` did nothing (its update was not this replica's to act on): no `onSettled`.
+   */
+  submit(updateId: number, task: () => Promise<unknown>): boolean {
     if (this.#busy.has(updateId)) return false;
     this.#busy.add(updateId);
     const run = () => {
       this.#running++;
+      let acted = true;
       task()
-        .catch((error: unknown) => this.#onError(error))
+        .then(
+          (result) => {
+            acted = result !== false;
+          },
+          (error: unknown) => this.#onError(error),
+        )
         .finally(() => {
           this.#running--;
           this.#busy.delete(updateId);
           this.#waiting.shift()?.();
-          this.#onSettled(updateId);
+          if (acted) this.#onSettled(updateId);
           if (this.#busy.size === 0) for (const resolve of this.#idle) resolve();
         });
     };

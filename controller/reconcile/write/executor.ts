@@ -187,6 +187,8 @@ async function runStep(
     changes: UpdateChanges,
     event: UpdateEvent & { readonly type: MoveEvent<T> },
     at = deps.clock(),
+    /** A request follows this move: the update's device command stays claimed (see Transition). */
+    keepCommand = false,
   ) =>
     transitions.move({
       id: update.id,
@@ -195,6 +197,7 @@ async function runStep(
       phaseChangedAt: new Date(at),
       changes,
       event,
+      ...(keepCommand ? { keepCommand } : {}),
     });
   switch (step.kind) {
     case 'write-uri': {
@@ -245,11 +248,17 @@ async function runStep(
             record,
           );
         }
-        const recorded = await move('pending', record.changes, {
-          type: 'PackageUriRefused',
-          message: `the device refused the Package URI: ${describeRefusal(refusal)}; resetting it to Idle to write it again`,
-          details: record.details,
-        });
+        const recorded = await move(
+          'pending',
+          record.changes,
+          {
+            type: 'PackageUriRefused',
+            message: `the device refused the Package URI: ${describeRefusal(refusal)}; resetting it to Idle to write it again`,
+            details: record.details,
+          },
+          deps.clock(),
+          true,
+        );
         if (!recorded) return false;
         deps.logger?.warn(logFields(update), `package URI refused: ${describeRefusal(refusal)}; resetting`);
         return runStep(deps, transitions, {
@@ -276,7 +285,9 @@ async function runStep(
       );
     case 'execute': {
       // Claim first: only the pass that moves the row to `updating` sends Execute, so duplicate or
-      // reordered notifications, a second pass or a second replica can never execute twice.
+      // reordered notifications, a second pass or a second replica can never execute twice. This
+      // move ends the update's device command too: from here the move is the claim, and no
+      // statement is spent giving the command back after the request.
       const executedAt = deps.clock();
       const claimed = await move(
         'updating',
@@ -365,6 +376,7 @@ async function runStep(
             details: { reason: step.reason },
           },
           now,
+          true,
         );
         if (!moved) return false;
       }

@@ -133,6 +133,13 @@ export interface Transition {
   readonly phaseChangedAt: Date;
   readonly changes: UpdateChanges;
   readonly event: UpdateEvent;
+  /**
+   * A device request of the same command follows this move (the reset after a refused Package URI
+   * was recorded, the empty URI after Cancelling): the update's row in `device_commands` stays.
+   * Every other move deletes it, in the statement that moves the update (Execute's claim to
+   * `updating` too: that move is what keeps Execute to one, so it stands for the command).
+   */
+  readonly keepCommand?: boolean;
 }
 
 /** The optional columns, each with its bit in a row's `set_mask` (constant SQL for any mix of changes). */
@@ -163,6 +170,7 @@ const RECORD_COLUMNS = sql.raw(
     'set_mask int',
     'phase text',
     'phase_changed_at timestamptz',
+    'keep_command boolean',
     ...OPTIONAL_COLUMNS.map(([column, type]) => `${column} ${type}`),
     'event_type text',
     'event_message text',
@@ -183,6 +191,7 @@ function transitionRecord(t: Transition): Record<string, unknown> {
     from_phases: t.from.join(','),
     phase: t.phase,
     phase_changed_at: t.phaseChangedAt,
+    keep_command: t.keepCommand === true,
     event_type: t.event.type,
     event_message: t.event.message,
     event_details: t.event.details ?? {},
@@ -200,8 +209,9 @@ function transitionRecord(t: Transition): Record<string, unknown> {
 
 /**
  * Moves updates to their next phases, each with its event, in one statement: a data-modifying CTE
- * updates the rows still in their `from` phases and inserts one event for each row it moved, so a
- * move and its event commit together without BEGIN/COMMIT. Returns the ids that moved; an id that
+ * updates the rows still in their `from` phases, inserts one event for each row it moved and
+ * deletes its device command (unless `keepCommand`), so a move, its event and the end of the claim
+ * on the request whose result it records commit together without BEGIN/COMMIT. Returns the ids that moved; an id that
  * did not was moved first by another pass or replica (the claim that makes Execute happen once).
  * Ids must be distinct within one call. A transition the table of moves lacks throws before anything
  * is written.
@@ -228,6 +238,10 @@ export async function transitionUpdates(
       from input i
       where u.id = any(${ids}::bigint[]) and u.id = i.id and u.phase = any(string_to_array(i.from_phases, ','))
       returning u.id, u.rollout, u.endpoint, u.git_revision
+    ),
+    released as (
+      delete from device_commands k using moved m join input i on i.id = m.id
+      where k.update_id = m.id and not i.keep_command
     )
     insert into events (rollout, endpoint, update_id, type, message, details, git_revision)
     select m.rollout, m.endpoint, m.id, i.event_type, i.event_message, i.event_details::jsonb, m.git_revision

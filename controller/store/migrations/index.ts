@@ -21,6 +21,7 @@ import * as gitSyncStatus from './0022-git-sync-status.js';
 import * as workSignal from './0023-work-signal.js';
 import * as commits from './0024-commits.js';
 import * as notifiableGitSync from './0025-notifiable-git-sync.js';
+import * as deviceCommands from './0026-device-commands.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -46,6 +47,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0023-work-signal': workSignal,
   '0024-commits': commits,
   '0025-notifiable-git-sync': notifiableGitSync,
+  '0026-device-commands': deviceCommands,
 };
 
 export const migrationProvider: MigrationProvider = {
