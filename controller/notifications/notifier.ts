@@ -7,7 +7,7 @@ import {
   type NotificationMessage,
   notificationBody,
 } from '../webhooks/notification-message.js';
-import { clipReason, postJson, reasonInAnswer } from '../webhooks/post-json.js';
+import { postJson } from '../webhooks/post-json.js';
 import {
   advanceCursor,
   ensureCursors,
@@ -18,6 +18,7 @@ import {
   rolloutNow,
   wants,
 } from './delivery-store.js';
+import { type DeliveryVerdict, deliveryVerdict, MAX_RETRY_DELAY_MS } from './delivery-verdict.js';
 
 export interface NotifierOptions {
   readonly db: Kysely<Database>;
@@ -36,15 +37,17 @@ export interface NotifierOptions {
 const BATCH = 100;
 /** Backoff after the n-th failed attempt: 1 s, 2 s, 4 s, ... at most 5 minutes. */
 export function retryDelayMs(attempts: number): number {
-  return Math.min(300_000, 1000 * 2 ** Math.max(0, attempts - 1));
+  return Math.min(MAX_RETRY_DELAY_MS, 1000 * 2 ** Math.max(0, attempts - 1));
 }
 
 /**
  * Delivers each Notification's events from its cursor on, one at a time and in order, at least
  * once: the cursor moves only after a 2xx, so a receiver that was down gets every event afterwards
- * in the order they happened. A failed delivery is retried with backoff until the event is older
- * than `maxRetryTime`; then it is logged, counted and skipped. Notifications do not wait for each
- * other. All state is in the database (see migration 0021).
+ * in the order they happened. A failed delivery (5xx, 408, 429, no answer) is retried with backoff
+ * (or the receiver's Retry-After) until the event is older than `maxRetryTime`; then it is logged,
+ * counted and skipped. Any other 4xx refuses that event for good: it is logged and skipped at once,
+ * so one body a receiver will never take does not hold back the events after it (delivery-verdict.ts).
+ * Notifications do not wait for each other. All state is in the database (see migration 0021).
  */
 export class Notifier {
   readonly name = 'notifier';
@@ -109,18 +112,28 @@ export class Notifier {
           continue;
         }
         if (passed > cursor.lastEventId) await advanceCursor(db, spec.name, passed, 'skipped', clock());
-        const error = await this.#send(spec, event, desired);
-        if (error === undefined) {
+        const verdict = await this.#send(spec, event, desired);
+        if (verdict.kind === 'delivered') {
           await advanceCursor(db, spec.name, event.id, 'sent', clock());
           passed = event.id;
           failures = 0;
           continue;
         }
         const now = clock();
-        if (now - event.at.getTime() >= spec.maxRetryMs) {
+        const error = verdict.reason;
+        const expired = now - event.at.getTime() >= spec.maxRetryMs;
+        if (verdict.kind === 'refused' || expired) {
+          const why = verdict.kind === 'refused' ? 'refused for good' : `after ${spec.maxRetryMs / 1000} s`;
           log.error(
-            { notification: spec.name, eventId: event.id, type: event.type, rollout: event.rollout, error },
-            `notification ${spec.name} gave up on event ${event.id} (${event.type}) after ${spec.maxRetryMs / 1000} s: ${error}`,
+            {
+              notification: spec.name,
+              eventId: event.id,
+              type: event.type,
+              rollout: event.rollout,
+              error,
+              permanent: verdict.kind === 'refused',
+            },
+            `notification ${spec.name} gave up on event ${event.id} (${event.type}) ${why}: ${error}`,
           );
           await advanceCursor(db, spec.name, event.id, 'given-up', now);
           passed = event.id;
@@ -128,7 +141,8 @@ export class Notifier {
           continue;
         }
         const attempts = failures + 1;
-        await recordFailure(db, spec.name, attempts, now + retryDelayMs(attempts), error);
+        const delay = verdict.afterMs ?? retryDelayMs(attempts);
+        await recordFailure(db, spec.name, attempts, now + delay, error);
         log.warn(
           { notification: spec.name, eventId: event.id, type: event.type, attempts, error },
           `notification ${spec.name}: delivery of event ${event.id} failed (${error}); retrying`,
@@ -144,25 +158,23 @@ export class Notifier {
     }
   }
 
-  /** Sends one event; undefined when the receiver took it (2xx), else why not. */
+  /** Sends one event: what the receiver's answer (or its absence) means for it. */
   async #send(
     spec: NotificationSpec,
     event: NotifiableEvent,
     desired: DesiredState,
-  ): Promise<string | undefined> {
+  ): Promise<DeliveryVerdict> {
     const env = this.#options.env ?? process.env;
     const key = spec.secretEnv === undefined ? undefined : env[spec.secretEnv];
     if (spec.secretEnv !== undefined && (key === undefined || key === '')) {
-      return `environment variable ${spec.secretEnv} (secretEnv) is not set: not sending unsigned`;
+      // The operator's to fix, not the event's fault: retried until the variable is set.
+      const reason = `environment variable ${spec.secretEnv} (secretEnv) is not set: not sending unsigned`;
+      return { kind: 'retry', reason };
     }
     const message = await this.#message(event, desired);
     const body = notificationBody(spec.format, message);
     const headers = deliveryHeaders(message, body, this.#options.clock(), key);
-    const outcome = await postJson(spec.url, body, headers, spec.timeoutMs);
-    if (outcome.kind === 'failed') return outcome.reason;
-    if (outcome.status >= 200 && outcome.status < 300) return undefined;
-    const said = reasonInAnswer(outcome.text);
-    return clipReason(said === '' ? `HTTP ${outcome.status}` : `HTTP ${outcome.status}: ${said}`);
+    return deliveryVerdict(await postJson(spec.url, body, headers, spec.timeoutMs));
   }
 
   async #message(event: NotifiableEvent, desired: DesiredState): Promise<NotificationMessage> {

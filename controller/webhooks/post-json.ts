@@ -1,6 +1,12 @@
 /** What came of one POST: an answer (any status, its text bounded), or none, in words. */
 export type PostOutcome =
-  | { readonly kind: 'answered'; readonly status: number; readonly text: string }
+  | {
+      readonly kind: 'answered';
+      readonly status: number;
+      readonly text: string;
+      /** The Retry-After header as sent, if any. */
+      readonly retryAfter: string | null;
+    }
   | { readonly kind: 'failed'; readonly reason: string };
 
 /** The most of an answer's body read: webhooks answer with a line, not a document. */
@@ -25,7 +31,12 @@ export async function postJson(
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await readBounded(response).catch(() => '');
-    return { kind: 'answered', status: response.status, text };
+    return {
+      kind: 'answered',
+      status: response.status,
+      text,
+      retryAfter: response.headers.get('retry-after'),
+    };
   } catch (error) {
     return { kind: 'failed', reason: failureText(error, timeoutMs) };
   }

@@ -17,7 +17,8 @@ export interface WebhookRequest {
  */
 export class WebhookReceiver {
   readonly requests: WebhookRequest[] = [];
-  respond: (res: ServerResponse) => void = (res) => res.writeHead(200).end('ok');
+  /** Answers a request; `body` is its parsed JSON (tests answer some events differently). */
+  respond: (res: ServerResponse, body: unknown) => void = (res) => res.writeHead(200).end('ok');
   readonly #server: Server;
   #waiters: { done: () => boolean; resolve: () => void }[] = [];
 
@@ -59,10 +60,11 @@ export class WebhookReceiver {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
-      this.respond(res);
+      const body: unknown = text === '' ? undefined : JSON.parse(text);
+      this.respond(res, body);
       this.requests.push({
         headers: req.headers,
-        body: text === '' ? undefined : JSON.parse(text),
+        body,
         raw: text,
         status: res.statusCode,
       });

@@ -8,6 +8,17 @@ import { notificationManifest, useWebhookFixture } from '../helpers/webhook-fixt
 
 const KEY = 'notification-test-key';
 
+/** The events of the rollout `fleet` a Notification sends, in order. */
+function notifiedEvents(db: Scene['db']) {
+  return db
+    .selectFrom('events')
+    .select(['id', 'type'])
+    .where('rollout', '=', 'fleet')
+    .where('type', 'in', ['StepStarted', 'StepCompleted', 'RolloutCompleted'])
+    .orderBy('id')
+    .execute();
+}
+
 describe.each(testBackends)('notifications on $name', (backend) => {
   const fixture = useWebhookFixture<Scene>();
 
@@ -73,13 +84,7 @@ ${notificationExtra}`,
     ]);
     expect(down[0]!.pending).toBeGreaterThanOrEqual(3);
 
-    const wanted = await db
-      .selectFrom('events')
-      .select(['id', 'type'])
-      .where('rollout', '=', 'fleet')
-      .where('type', 'in', ['StepStarted', 'StepCompleted', 'RolloutCompleted'])
-      .orderBy('id')
-      .execute();
+    const wanted = await notifiedEvents(db);
     expect(wanted.map((e) => e.type)).toEqual([
       'StepStarted',
       'StepCompleted',
@@ -123,6 +128,56 @@ ${notificationExtra}`,
     expect(up).toMatchObject({ sent: 5, givenUp: 0, failingAttempts: 0, lastError: null, pending: 0 });
     const metrics = await (await fetch(`http://127.0.0.1:${restarted.httpPort}/metrics`)).text();
     expect(metrics).toContain('otactl_notifications_sent_total{notification="ops"} 5');
+  });
+
+  it('gives up at once on an event the receiver refuses with a 4xx, logs it, and delivers the later ones without waiting', async () => {
+    const receiver = await fixture.receiver();
+    // The first StepCompleted is refused (say its body is too large for the receiver); the rest are taken.
+    let refusedId: string | undefined;
+    receiver.respond = (res, body) => {
+      const { id, type } = body as { id: string; type: string };
+      if (type === 'StepCompleted' && (refusedId === undefined || refusedId === id)) {
+        refusedId = id;
+        res.writeHead(413).end('{"message":"payload too large"}');
+      } else res.writeHead(200).end();
+    };
+    const log = captureStream();
+    // The default maxRetryTime (24 h) and a clock that never moves: only a final refusal lets the rest through.
+    const { db, controller } = await completedRollout(receiver.url, '', {
+      logger: createLogger({ level: 'error', pretty: false, destination: log.stream }),
+    });
+    const wanted = await notifiedEvents(db);
+    const ids = wanted.map((e) => `otactl-event-${e.id}`);
+    await receiver.receivedWhen(() =>
+      receiver.requests.some((r) => r.status === 200 && r.headers['x-otactl-event-id'] === ids.at(-1)),
+    );
+    expect(refusedId).toBe(ids[1]);
+    // Asked once, never again; every other event delivered, in order.
+    expect(receiver.requests.map((r) => [r.headers['x-otactl-event-id'], r.status])).toEqual(
+      ids.map((id) => [id, id === refusedId ? 413 : 200]),
+    );
+    await afterPassWhen(controller, async () => {
+      const row = await db.selectFrom('notification_deliveries').selectAll().executeTakeFirstOrThrow();
+      return Number(row.sent) === 4;
+    });
+    const row = await db.selectFrom('notification_deliveries').selectAll().executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ attempts: 0 });
+    expect(Number(row.given_up)).toBe(1);
+    const lines = log
+      .text()
+      .split('\n')
+      .filter((l) => l.includes('gave up'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 50,
+        notification: 'ops',
+        eventId: wanted[1]!.id,
+        error: 'HTTP 413: payload too large',
+        permanent: true,
+        msg: `notification ops gave up on event ${wanted[1]!.id} (StepCompleted) refused for good: HTTP 413: payload too large`,
+      }),
+    ]);
   });
 
   it('gives up on an event after maxRetryTime, counts it, and goes on with the next', async () => {
