@@ -29,8 +29,10 @@ export function deviceOps(lwm2m: Lwm2mPart, devices: DeviceSyncPart, metrics: Me
     readFirmwareVersion: async (endpoint) => {
       await devices.sync.readFirmwareVersion(endpoint);
     },
-    readErrorCode: async (endpoint) => {
-      await devices.sync.readErrorCode(endpoint);
+    readErrorCode: async (endpoint, how) => {
+      await (how === 'observe'
+        ? devices.sync.followErrorCode(endpoint)
+        : devices.sync.readErrorCode(endpoint));
     },
   };
 }

@@ -37,6 +37,7 @@ const DEVICE_COLUMN_TYPES = {
   fw_reported_at: 'timestamptz',
   error_code: 'int4',
   error_code_read_at: 'timestamptz',
+  error_code_followed_in: 'text',
   updated_at: 'timestamptz',
 } as const satisfies Record<keyof DevicePatch, string>;
 

@@ -3,6 +3,7 @@ import type { Failure, Lwm2mLogger, Lwm2mServer, RegistrationChange } from '../l
 import type { DeviceOwnership } from '../replicas/device-ownership.js';
 import type { Database } from '../store/schema.js';
 import type { DeviceChange } from './device-change.js';
+import { ERROR_CODE_PATH, ErrorCodeFollower } from './error-code-follower.js';
 import { eventLoopSaturation } from './event-loop-load.js';
 import { firmwareChange, firmwarePatch, isFirmwarePath, readCode } from './firmware-report.js';
 import {
@@ -104,6 +105,11 @@ export interface DeviceSync {
   readFirmwareVersion(endpoint: string): Promise<FirmwareVersionRead>;
   /** Reads 3/0/11 now and stores it (with error_code_read_at); resolves after the write committed. */
   readErrorCode(endpoint: string): Promise<ErrorCodeRead>;
+  /**
+   * Observes 3/0/11 (a device that refuses is read) and stores the answer as `readErrorCode` does,
+   * and every notification after it; resolves after the answer's write committed.
+   */
+  followErrorCode(endpoint: string): Promise<ErrorCodeRead>;
   /** Writes what is queued now. */
   flush(): Promise<void>;
   stats(): DeviceSyncStats;
@@ -132,6 +138,7 @@ class DeviceSyncImpl implements DeviceSync {
   readonly #reads: Limiter;
   readonly #mirror: RegistrationMirror;
   readonly #scheduler: InterrogationScheduler;
+  readonly #errorCodes: ErrorCodeFollower;
 
   constructor(opts: DeviceSyncOptions) {
     const clock = opts.clock ?? Date.now;
@@ -176,6 +183,7 @@ class DeviceSyncImpl implements DeviceSync {
       backoffSweepMs: opts.backoffSweepMs ?? 5000,
     });
     this.#mirror = new RegistrationMirror(this.#ctx, this.#scheduler);
+    this.#errorCodes = new ErrorCodeFollower(this.#ctx);
     this.resumed = this.#mirror.resume(opts.db, onChanged).catch((err) => {
       log.error({ err }, 'resuming restored devices failed');
     });
@@ -234,6 +242,11 @@ class DeviceSyncImpl implements DeviceSync {
     return read;
   }
 
+  async followErrorCode(endpoint: string): Promise<ErrorCodeRead> {
+    if (this.#ctx.stopped) return stoppedFailure;
+    return this.#reads.run(() => this.#errorCodes.follow(endpoint));
+  }
+
   async flush(): Promise<void> {
     while (this.#writes.pending > 0) if (!(await this.#writes.flush())) return;
   }
@@ -262,7 +275,9 @@ class DeviceSyncImpl implements DeviceSync {
     this.#scheduler.stop();
     this.#mirror.stop();
     // Passive: telling 100k devices at shutdown would be a storm; each RSTs its next notification.
-    await this.#ctx.server.observations.cancelAll((obs) => isFirmwarePath(obs.path));
+    await this.#ctx.server.observations.cancelAll(
+      (obs) => isFirmwarePath(obs.path) || obs.path === ERROR_CODE_PATH,
+    );
     await this.#writes.close();
   }
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type {
   RegisteredEvent,
   Registration,
@@ -111,6 +111,13 @@ export class RegistrationMirror {
     }
     const restored = [...ctx.server.registrations()];
     if (restored.length === 0) return;
+    // Observations do not outlive the process that made them: a bake observes 3/0/11 again.
+    await db
+      .updateTable('devices')
+      .set({ error_code_followed_in: null })
+      .where('error_code_followed_in', 'is not', null)
+      .where(sql<boolean>`endpoint = any(${sql.val(restored.map((r) => r.endpoint))}::text[])`)
+      .execute();
     const unread = new Set(
       (
         await db

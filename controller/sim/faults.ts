@@ -60,6 +60,8 @@ export const FAULT_KINDS = [
    * Update, no Register), though it still answers requests.
    */
   'vanish-after-update',
+  /** Refuses Observe on 3/0/11 (4.05, as a client that cannot observe a multiple resource), answers reads. */
+  'no-error-code-observe',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -186,4 +188,5 @@ or @ENDPOINT|ENDPOINT...; same --seed, same assignment. Faults:
   reboot-loop[:N]       after an update restarts N more times (default 3), a second apart, on the new version
   error-code[:C]        after an update reports Error Code 3/0/11 = C (default 5)
   vanish-after-update   after an update registers once on the new version, then never checks in again
+  no-error-code-observe refuses Observe on 3/0/11 (4.05), answers reads
 example: --faults "download-fails=0.05,no-reregister=0.02,slow-download=0.1:2000,expire=@sim-000001"`;

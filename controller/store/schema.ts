@@ -63,6 +63,11 @@ export interface DevicesTable {
   /** 3/0/11 Error Code: the first non-zero instance, else 0; null when the device has not reported it. */
   error_code: number | null;
   error_code_read_at: Timestamp | null;
+  /**
+   * The registration under which 3/0/11 is followed (observed, or read when quiet where the device
+   * refused the observation); another registration's, or null: not followed (migration 0027).
+   */
+  error_code_followed_in: string | null;
   labels: JsonWithDefault<Record<string, string>>;
   created_at: CreatedAt;
   updated_at: Timestamp;
@@ -205,7 +210,7 @@ export interface LeasesTable {
   expires_at: Timestamp;
 }
 
-/** What a device command asks of the device (migration 0026). */
+/** What a device command asks of the device (migration 0027). */
 export type DeviceCommandKind = 'write-uri' | 'execute' | 'reset' | 'read';
 
 /** A replica's claim on an active update's next device request (migration 0026; controller/reconcile/write/device-commands.ts). */

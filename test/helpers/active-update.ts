@@ -21,6 +21,7 @@ export function deviceView(overrides: Partial<DeviceView> = {}): DeviceView {
     lifetimeS: 300,
     errorCode: null,
     errorCodeReadAt: null,
+    errorCodeFollowed: false,
     ...overrides,
   };
 }

@@ -30,6 +30,8 @@ function baking(overrides: Partial<DeviceView> = {}): ActiveUpdate {
       lastSeenAt: EXECUTED + 20_000,
       errorCode: 0,
       errorCodeReadAt: EXECUTED + 21_000,
+      // Observed since the bake's first pass.
+      errorCodeFollowed: true,
       ...overrides,
     },
   );
@@ -113,8 +115,28 @@ describe('planning an update with a bake (spec.verify)', () => {
     });
   });
 
-  it('reads 3/0/11 again once the last read is older than pollQuietMs, where the device has it', () => {
-    const quiet = baking({ errorCodeReadAt: T0, lastSeenAt: T0 + 100_000 });
+  it('observes 3/0/11 once per registration where the device has it, unless errorCodes is ignore', () => {
+    const unfollowed = baking({ errorCode: 0, errorCodeReadAt: T0, errorCodeFollowed: false });
+    expect(plan(unfollowed, T0 + 1)).toMatchObject({
+      actions: [{ kind: 'follow-error-code' }],
+      wait: 'verifying',
+    });
+    expect(plan(unfollowed, T0 + 1, { ...BAKE, errorCodes: 'ignore' })).toEqual({
+      actions: [],
+      wait: 'verifying',
+    });
+    expect(plan(baking({ errorCode: null, errorCodeFollowed: false }), T0 + 1)).toEqual({
+      actions: [],
+      wait: 'verifying',
+    });
+    expect(plan(baking({ errorCode: 0, errorCodeReadAt: T0, errorCodeFollowed: true }), T0 + 1)).toEqual({
+      actions: [],
+      wait: 'verifying',
+    });
+  });
+
+  it('reads a followed 3/0/11 again once the last report is older than pollQuietMs, where the device has it', () => {
+    const quiet = baking({ errorCodeReadAt: T0, lastSeenAt: T0 + 100_000, errorCodeFollowed: true });
     expect(plan(quiet, T0 + QUIET - 1)).toEqual({ actions: [], wait: 'verifying' });
     expect(plan(quiet, T0 + QUIET)).toMatchObject({
       actions: [{ kind: 'read-error-code' }],

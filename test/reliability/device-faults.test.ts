@@ -50,6 +50,8 @@ const EXPECTED: Readonly<Record<FaultKind | 'none', Expected>> = {
   'reboot-loop': { version: '2.0.0', phases: ['succeeded'] },
   'error-code': { version: '2.0.0', phases: ['succeeded'] },
   'vanish-after-update': { version: '2.0.0', phases: ['succeeded'] },
+  // Its 3/0/11 is read instead of observed: nothing else changes.
+  'no-error-code-observe': { version: '2.0.0', phases: ['succeeded'] },
 };
 
 /** The rollout's timeouts: far beyond any real download, so only the test's clock ends an attempt. */

@@ -24,16 +24,19 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
   const fixture = useWebhookFixture<Scene>();
 
   /** One device of a rollout with a 10-minute bake, once its update is verifying. */
-  async function bakingOne() {
+  async function bakingOne(options: { pollQuietMs?: number; faults?: string } = {}) {
     const scene = fixture.own(await Scene.create(backend));
     const clock = createTestClock();
     const { controller } = await scene.startRollout({
       rollout: 'baked',
       spec: `  verify: { bakeTime: 10m }
 `,
-      controller: { clock: clock.now, reconcile: QUICK_PASSES },
+      controller: {
+        clock: clock.now,
+        reconcile: { ...QUICK_PASSES, pollQuietMs: options.pollQuietMs ?? QUICK_PASSES.pollQuietMs },
+      },
     });
-    const fleet = await scene.addFleet({ count: 1 });
+    const fleet = await scene.addFleet({ count: 1, ...(options.faults ? { faults: options.faults } : {}) });
     await afterPassWhen(controller, async () => (await updatesOf(scene.db))[0]?.phase === 'verifying');
     return { scene, clock, controller, fleet };
   }
@@ -304,6 +307,51 @@ describe.each(testBackends)('post-update health checks (spec.verify) on $name', 
     });
     expect(failed!.finished_at!.getTime()).toBeLessThan(bakeSince + 10 * 60_000);
     expect(await errorCode()).toMatchObject({ error_code: 7 });
+  });
+
+  /** The device's 3/0/11 as stored, and whether this registration follows it. */
+  async function errorCodeRow(db: Scene['db']) {
+    const row = await db
+      .selectFrom('devices')
+      .select(['error_code', 'error_code_read_at', 'error_code_followed_in', 'registration_id'])
+      .executeTakeFirstOrThrow();
+    return { ...row, followed: row.error_code_followed_in === row.registration_id };
+  }
+
+  it('observes 3/0/11 through the bake: an error code set minutes into it fails the update at once, though no read is due', async () => {
+    // pollQuietMs of an hour: no read of 3/0/11 comes due in a 10-minute bake; only its notification can tell.
+    const { scene, clock, controller, fleet } = await bakingOne({ pollQuietMs: 3_600_000 });
+    const db = scene.db;
+    const [baking] = await updatesOf(db);
+    await afterPassWhen(controller, async () => (await errorCodeRow(db)).followed);
+    expect(await errorCodeRow(db)).toMatchObject({ error_code: 0 });
+
+    clock.advance(3 * 60_000);
+    fleet.devices[0]!.setErrorCode(6);
+    await afterPassWhen(controller, async () => (await updatesOf(db))[0]?.phase === 'failed');
+    const [failed] = await updatesOf(db);
+    expect(failed).toMatchObject({ failure_reason: 'error code 3/0/11 = 6 during bake', retryable: false });
+    expect(failed!.finished_at!.getTime()).toBeLessThan(baking!.bake_until!.getTime());
+    const row = await errorCodeRow(db);
+    expect(row.error_code).toBe(6);
+    expect(row.error_code_read_at!.getTime()).toBeGreaterThanOrEqual(
+      baking!.phase_changed_at.getTime() + 3 * 60_000,
+    );
+  });
+
+  it('reads 3/0/11 through the bake of a device that refuses to be observed on it', async () => {
+    const { scene, clock, controller, fleet } = await bakingOne({ faults: 'no-error-code-observe=1' });
+    const db = scene.db;
+    // Refused: read instead, and followed by reads from then on (the planner does not ask again).
+    await afterPassWhen(controller, async () => (await errorCodeRow(db)).followed);
+    expect(await errorCodeRow(db)).toMatchObject({ error_code: 0 });
+    expect(controller.lwm2m.observations.has(fleet.devices[0]!.endpoint, '/3/0/11')).toBe(false);
+
+    fleet.devices[0]!.setErrorCode(7);
+    clock.advance(2 * 60_000);
+    controller.reconciler.trigger();
+    await afterPassWhen(controller, async () => (await updatesOf(db))[0]?.phase === 'failed');
+    expect((await updatesOf(db))[0]).toMatchObject({ failure_reason: 'error code 3/0/11 = 7 during bake' });
   });
 
   it('bakes on through a controller restart from the deadline in the database, not from the restart', async () => {

@@ -35,6 +35,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0024-commits',
           '0025-notifiable-git-sync',
           '0026-device-commands',
+          '0027-error-code-followed',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

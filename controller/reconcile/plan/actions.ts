@@ -29,7 +29,9 @@ export type UpdateAction =
       readonly bakeUntil: number;
       readonly registrations: number;
     }
-  /** Read 3/0/11 during the bake (the last read went quiet). */
+  /** Observe 3/0/11 during the bake: this registration does not follow it yet (its answer is a read). */
+  | { readonly kind: 'follow-error-code'; readonly update: ActiveUpdate }
+  /** Read 3/0/11 during the bake (followed, but quiet for pollQuietMs). */
   | { readonly kind: 'read-error-code'; readonly update: ActiveUpdate }
   | { readonly kind: 'withdraw'; readonly update: ActiveUpdate; readonly reason: string }
   /**

@@ -23,6 +23,8 @@ export interface DeviceView {
   /** 3/0/11 as last read (the first non-zero instance, else 0); null: never reported. */
   readonly errorCode: number | null;
   readonly errorCodeReadAt: number | null;
+  /** Whether its current registration follows 3/0/11 (observed, or read when quiet: the device refused). */
+  readonly errorCodeFollowed: boolean;
 }
 
 export interface ActiveUpdate {

@@ -53,12 +53,19 @@ export function planBake(
     }
   }
   if (update.bakeUntil === null || now >= update.bakeUntil) return finish(update, { phase: 'succeeded' });
-  // A device that has 3/0/11 is read again whenever the last read is older than pollQuietMs.
-  const readsErrorCode =
-    checks.errorCodes === 'watch' &&
-    device.errorCode !== null &&
-    device.registrationState === 'registered' &&
-    now - Math.max(device.errorCodeReadAt ?? 0, bakeSince) >= ctx.pollQuietMs;
-  if (readsErrorCode) return { actions: [{ kind: 'read-error-code', update }], wait: 'verifying' };
+  // A device that has 3/0/11 is observed on it (once per registration), and read directly whenever
+  // it has been quiet for pollQuietMs (a notification may be lost; a device may refuse the observation).
+  if (
+    checks.errorCodes !== 'watch' ||
+    device.errorCode === null ||
+    device.registrationState !== 'registered'
+  ) {
+    return { actions: [], wait: 'verifying' };
+  }
+  if (!device.errorCodeFollowed)
+    return { actions: [{ kind: 'follow-error-code', update }], wait: 'verifying' };
+  if (now - Math.max(device.errorCodeReadAt ?? 0, bakeSince) >= ctx.pollQuietMs) {
+    return { actions: [{ kind: 'read-error-code', update }], wait: 'verifying' };
+  }
   return { actions: [], wait: 'verifying' };
 }

@@ -68,6 +68,8 @@ export async function loadActiveUpdates(
       'd.lifetime_s',
       'd.error_code',
       'd.error_code_read_at',
+      'd.error_code_followed_in',
+      'd.registration_id',
     ])
     .where('u.finished_at', 'is', null)
     // An unfinished row is in an active phase (the CHECK firmware_updates_finished_consistent).
@@ -136,6 +138,7 @@ export async function loadActiveUpdates(
       lifetimeS: r.lifetime_s,
       errorCode: r.error_code,
       errorCodeReadAt: ms(r.error_code_read_at),
+      errorCodeFollowed: r.error_code_followed_in !== null && r.error_code_followed_in === r.registration_id,
     },
   }));
 }

@@ -130,7 +130,7 @@ export class CommandClaims {
         pollFirmwareState: (endpoint) =>
           open() ? ops.pollFirmwareState(endpoint) : Promise.resolve(undefined),
         readFirmwareVersion: (endpoint) => (open() ? ops.readFirmwareVersion(endpoint) : Promise.resolve()),
-        readErrorCode: (endpoint) => (open() ? ops.readErrorCode(endpoint) : Promise.resolve()),
+        readErrorCode: (endpoint, how) => (open() ? ops.readErrorCode(endpoint, how) : Promise.resolve()),
       },
       transitions: {
         move: async (transition) => {

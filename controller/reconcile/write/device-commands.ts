@@ -16,6 +16,7 @@ export function commandKind(step: UpdateStep): DeviceCommandKind {
     case 'poll-state':
     case 'verify-version':
     case 'read-error-code':
+    case 'follow-error-code':
       return 'read';
     case 'mark-downloaded':
     case 'rearm':

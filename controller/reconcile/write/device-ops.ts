@@ -15,8 +15,11 @@ export interface DeviceOps {
   pollFirmwareState(endpoint: string): Promise<FirmwareReport | undefined>;
   /** Read 3/0/3 now and store it (the device reported success without re-registering). */
   readFirmwareVersion(endpoint: string): Promise<void>;
-  /** Read 3/0/11 (Error Code) now and store it (an update's bake watches it). */
-  readErrorCode(endpoint: string): Promise<void>;
+  /**
+   * Read 3/0/11 (Error Code) now and store it (an update's bake watches it); `observe`: by observing
+   * it, so its notifications are stored too (a device that refuses is read).
+   */
+  readErrorCode(endpoint: string, how: 'observe' | 'read'): Promise<void>;
 }
 
 /** A device's 5/0/3 and 5/0/5 as read; undefined where its answer lacked one. */

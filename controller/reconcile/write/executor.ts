@@ -355,8 +355,11 @@ async function runStep(
       if (moved) deps.logger?.info(logFields(update), `now on ${update.targetVersion}; baking`);
       return moved;
     }
+    case 'follow-error-code':
+      await deps.ops.readErrorCode(update.endpoint, 'observe');
+      return true;
     case 'read-error-code':
-      await deps.ops.readErrorCode(update.endpoint);
+      await deps.ops.readErrorCode(update.endpoint, 'read');
       return true;
     case 'poll-state':
       await deps.ops.pollFirmwareState(update.endpoint);

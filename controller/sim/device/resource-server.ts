@@ -110,6 +110,9 @@ export class ResourceServer {
     const accept = uintOptionOf(m, CoapOption.ACCEPT) as ContentFormatId | undefined;
     const observe = uintOptionOf(m, CoapOption.OBSERVE);
     if (observe === 1) notifications.cancel(m.token);
+    if (observe === 0 && canonical === '/3/0/11' && this.#ctx.faults.has('no-error-code-observe')) {
+      return { code: Code.METHOD_NOT_ALLOWED };
+    }
     const answer = this.encodeAt(path, canonical, accept);
     if (observe !== 0 || answer.code !== Code.CONTENT || answer.format === undefined) {
       return { code: answer.code, options: answer.options ?? [], payload: answer.payload ?? Buffer.alloc(0) };

@@ -22,6 +22,7 @@ import * as workSignal from './0023-work-signal.js';
 import * as commits from './0024-commits.js';
 import * as notifiableGitSync from './0025-notifiable-git-sync.js';
 import * as deviceCommands from './0026-device-commands.js';
+import * as errorCodeFollowed from './0027-error-code-followed.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -48,6 +49,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0024-commits': commits,
   '0025-notifiable-git-sync': notifiableGitSync,
   '0026-device-commands': deviceCommands,
+  '0027-error-code-followed': errorCodeFollowed,
 };
 
 export const migrationProvider: MigrationProvider = {
