@@ -242,7 +242,16 @@ describe.skipIf(!hasChromium)(title, () => {
   });
 
   it('fits a 400 px phone (cards stacked, the table scrolls in its box) and a 1,400 px desktop', async () => {
-    const box = async (selector: string) => (await page.locator(selector).boundingBox())!;
+    // The page re-renders its cards as events arrive: a card replaced between the wait and the
+    // measurement has no box, so measure the one that replaced it.
+    const box = async (selector: string) => {
+      const element = page.locator(selector);
+      for (;;) {
+        await element.waitFor({ state: 'visible' });
+        const measured = await element.boundingBox();
+        if (measured) return measured;
+      }
+    };
     const table = page.locator('.table-box:has(#devices)');
     const tableWidths = () =>
       table.evaluate((node) => ({ client: node.clientWidth, scroll: node.scrollWidth }));
