@@ -2,6 +2,7 @@ import type {
   DownloadRecorder,
   FirmwareCatalog,
   FirmwareHttpHandlerOptions,
+  FirmwareImageCache,
   SigningKeys,
 } from '../firmware/index.js';
 
@@ -11,6 +12,8 @@ import type {
  */
 export interface FirmwareServing {
   readonly catalog: FirmwareCatalog;
+  /** One cache of verified images for every firmware server. */
+  readonly images: FirmwareImageCache;
   readonly stats: DownloadRecorder;
   /** Absent when links are not signed; read once its part has started. */
   readonly signingKeys?: { readonly current: SigningKeys };
@@ -24,6 +27,7 @@ export function firmwareHandlerOptions(serving: FirmwareServing): FirmwareHttpHa
   const signingKey = serving.signingKeys?.current;
   return {
     catalog: serving.catalog,
+    images: serving.images,
     stats: serving.stats,
     ...(signingKey ? { signingKey } : {}),
     now: serving.now,

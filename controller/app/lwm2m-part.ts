@@ -73,12 +73,13 @@ export class Lwm2mPart implements Runnable {
       logger: this.#options.logger,
     });
     this.#server = server;
-    const { catalog, stats, signingKeys } = this.#options.firmware;
+    const { catalog, images, stats, signingKeys } = this.#options.firmware;
     const signingKey = signingKeys?.current;
     server.addRoute(
       '/fw/',
       createFirmwareCoapHandler({
         catalog,
+        images,
         stats,
         ...(signingKey ? { signingKey } : {}),
         now: clock,

@@ -1,6 +1,7 @@
 import { type CredentialDirectory, DatabaseCredentialDirectory } from '../credentials/index.js';
 import {
   createDownloadStats,
+  createFirmwareImageCache,
   createSwappableCatalog,
   createUrlSigner,
   type Endpoint,
@@ -141,6 +142,7 @@ export function createController(config: ControllerConfig): Controller {
   const catalog = createSwappableCatalog();
   const firmware: FirmwareServing = {
     catalog,
+    images: createFirmwareImageCache(),
     stats: createDownloadStats(clock),
     ...(signingKeys ? { signingKeys } : {}),
     now: clock,

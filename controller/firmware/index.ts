@@ -35,6 +35,15 @@ export { isSafeFileName } from './file-name.js';
 export { createHashCache, defaultHashCache, type HashCache } from './hash-cache.js';
 export * from './http/index.js';
 export {
+  createFirmwareImageCache,
+  DEFAULT_IMAGE_CACHE_BYTES,
+  DEFAULT_MAX_CACHED_IMAGE_BYTES,
+  type FirmwareImage,
+  type FirmwareImageCache,
+  type FirmwareImageCacheOptions,
+  type FirmwareImageCacheStats,
+} from './image-cache.js';
+export {
   type ChoosePackageUriInput,
   choosePackageUri,
   type Endpoint,

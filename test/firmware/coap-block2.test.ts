@@ -5,6 +5,7 @@ import { blockSize, decodeBlock, encodeBlock } from '../../controller/coap/block
 import { buildFirmwareCatalog } from '../../controller/firmware/build-catalog.js';
 import { COAP_FIRMWARE_PREFIX, createFirmwareCoapHandler } from '../../controller/firmware/coap/handler.js';
 import { createDownloadStats } from '../../controller/firmware/download-stats.js';
+import { createFirmwareImageCache } from '../../controller/firmware/image-cache.js';
 import { signDownload } from '../../controller/firmware/signed-url.js';
 import { Lwm2mServer } from '../../controller/lwm2m/lwm2m-server.js';
 import { type FirmwareDir, makeFirmwareDir, writeImage } from './helpers.js';
@@ -37,7 +38,9 @@ beforeAll(async () => {
     { file: 'tiny.bin', sha256: small.sha256 },
   ]);
   port = await startCoap(createFirmwareCoapHandler({ catalog, stats }));
-  smallBlockPort = await startCoap(createFirmwareCoapHandler({ catalog, maxBlockSize: 256 }));
+  // This one reads every block from the file, as for an image too large to cache.
+  const images = createFirmwareImageCache({ maxImageBytes: 0 });
+  smallBlockPort = await startCoap(createFirmwareCoapHandler({ catalog, images, maxBlockSize: 256 }));
   signedPort = await startCoap(createFirmwareCoapHandler({ catalog, signingKey: key, now: () => 0 }));
 });
 

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { utimes, writeFile } from 'node:fs/promises';
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import {
   type RunningFirmwareServer,
   startFirmwareHttpServer,
 } from '../../controller/firmware/http/server.js';
+import { createFirmwareImageCache } from '../../controller/firmware/image-cache.js';
 import {
   type FirmwareDir,
   get,
@@ -25,6 +26,7 @@ import {
 
 let fw: FirmwareDir;
 let server: RunningFirmwareServer;
+let diskServer: RunningFirmwareServer;
 let image: { data: Buffer; sha256: string };
 const stats = createDownloadStats();
 
@@ -37,10 +39,13 @@ beforeAll(async () => {
   ]);
   expect(problems).toEqual([]);
   server = await startFirmwareHttpServer({ port: 0, host: '127.0.0.1', catalog, stats });
+  const images = createFirmwareImageCache({ maxImageBytes: 0 });
+  diskServer = await startFirmwareHttpServer({ port: 0, host: '127.0.0.1', catalog, images });
 });
 
 afterAll(async () => {
   await server?.close();
+  await diskServer?.close();
   await fw?.remove();
 });
 
@@ -90,15 +95,19 @@ describe('GET /binaries/<file>', () => {
   });
 });
 
-describe('Range requests', () => {
+// The same answers whether the image is served from the cache or, too large for it, from disk.
+describe.each([
+  ['cached', () => server.port],
+  ['read from disk', () => diskServer.port],
+] as const)('Range requests (image %s)', (_source, port) => {
   it('resumes a download: a prefix, then the rest with Range, byte-exact', async () => {
-    const first = await get(server.port, '/binaries/sensor-1.2.0.bin', {
+    const first = await get(port(), '/binaries/sensor-1.2.0.bin', {
       headers: { Range: 'bytes=0-40000' },
     });
     expect(first.status).toBe(206);
     expect(first.headers['content-range']).toBe(`bytes 0-40000/${image.data.length}`);
     expect(first.body.length).toBe(40_001);
-    const rest = await get(server.port, '/binaries/sensor-1.2.0.bin', {
+    const rest = await get(port(), '/binaries/sensor-1.2.0.bin', {
       headers: { Range: `bytes=${first.body.length}-`, 'If-Range': first.headers.etag as string },
     });
     expect(rest.status).toBe(206);
@@ -107,13 +116,13 @@ describe('Range requests', () => {
   });
 
   it('serves a suffix range', async () => {
-    const res = await get(server.port, '/binaries/sensor-1.2.0.bin', { headers: { Range: 'bytes=-100' } });
+    const res = await get(port(), '/binaries/sensor-1.2.0.bin', { headers: { Range: 'bytes=-100' } });
     expect(res.status).toBe(206);
     expect(res.body.equals(image.data.subarray(image.data.length - 100))).toBe(true);
   });
 
   it('answers 416 with the size when the range starts beyond the end', async () => {
-    const res = await get(server.port, '/binaries/sensor-1.2.0.bin', {
+    const res = await get(port(), '/binaries/sensor-1.2.0.bin', {
       headers: { Range: `bytes=${image.data.length}-` },
     });
     expect(res.status).toBe(416);
@@ -121,7 +130,7 @@ describe('Range requests', () => {
   });
 
   it('sends the whole file when If-Range names another version', async () => {
-    const res = await get(server.port, '/binaries/sensor-1.2.0.bin', {
+    const res = await get(port(), '/binaries/sensor-1.2.0.bin', {
       headers: { Range: 'bytes=10-20', 'If-Range': '"0000"' },
     });
     expect(res.status).toBe(200);
@@ -129,7 +138,7 @@ describe('Range requests', () => {
   });
 
   it('sends the whole file for a multi-range request', async () => {
-    const res = await get(server.port, '/binaries/sensor-1.2.0.bin', { headers: { Range: 'bytes=0-1,5-6' } });
+    const res = await get(port(), '/binaries/sensor-1.2.0.bin', { headers: { Range: 'bytes=0-1,5-6' } });
     expect(res.status).toBe(200);
     expect(res.body.length).toBe(image.data.length);
   });
@@ -201,6 +210,22 @@ describe('symlinks', () => {
       const res = await get(other.port, '/binaries/swapped.bin');
       expect(res.status).toBe(404);
       expect(res.body.toString()).not.toContain(fw.secret);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('never serves bytes that differ from the declared sha256, even when size and mtime still match', async () => {
+    const forged = await writeImage(fw.dir, 'forged.bin', 64);
+    await utimes(join(fw.dir, 'forged.bin'), 1_700_000_000, 1_700_000_000);
+    const { catalog } = await buildFirmwareCatalog(fw.dir, [{ file: 'forged.bin', sha256: forged.sha256 }]);
+    const other = await startFirmwareHttpServer({ port: 0, host: '127.0.0.1', catalog });
+    try {
+      await writeFile(join(fw.dir, 'forged.bin'), Buffer.alloc(64, 0x5a));
+      await utimes(join(fw.dir, 'forged.bin'), 1_700_000_000, 1_700_000_000);
+      const res = await get(other.port, '/binaries/forged.bin');
+      expect(res.status).toBe(404);
+      expect(res.body.includes(Buffer.alloc(64, 0x5a))).toBe(false);
     } finally {
       await other.close();
     }

@@ -7,6 +7,7 @@ import type { FirmwareCatalog, FirmwareFile } from '../catalog.js';
 import { clientAddress } from '../client-address.js';
 import type { DownloadRecorder } from '../download-stats.js';
 import { isSafeFileName } from '../file-name.js';
+import { createFirmwareImageCache, type FirmwareImageCache } from '../image-cache.js';
 import { openFirmware } from '../open-firmware.js';
 import { type UrlKeys, verifyDownload } from '../signed-url.js';
 import type { CoapRequestLike } from './coap-exchange.js';
@@ -19,6 +20,8 @@ const CONTENT_FORMAT_OCTET_STREAM = 42;
 
 export interface CoapFirmwareHandlerOptions {
   readonly catalog: FirmwareCatalog;
+  /** Where file contents come from; share one between servers. Default: a cache of its own. */
+  readonly images?: FirmwareImageCache;
   readonly stats?: DownloadRecorder;
   /** Largest block served (16..1024); a client asking for more gets this. Default 1024. */
   readonly maxBlockSize?: number;
@@ -56,10 +59,12 @@ function reply(req: CoapRequestLike, code: string, payload?: string, options?: A
 
 /**
  * Serves `coap://HOST:PORT/fw/<file>` block-wise. Every request is answered from the Block2 option
- * alone (block number and size, never the token), reading only that block from the file.
+ * alone (block number and size, never the token), from the cached image (or, for an image too large
+ * to cache, reading only that block from the file).
  */
 export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): CoapFirmwareHandler {
   const maxSzx = szxAtMost(options.maxBlockSize ?? 1024);
+  const images = options.images ?? createFirmwareImageCache();
   const now = options.now ?? Date.now;
   const budget = options.budget ?? new SourceBudget({ now });
   const tracker: CoapProgressTracker | undefined =
@@ -106,14 +111,21 @@ export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): 
       return reply(req, '4.29', undefined, [{ name: CoapOption.MAX_AGE, value: encodeUint(maxAge) }]);
     }
 
-    const opened = await openFirmware(file);
-    if (opened.kind === 'refused') return reply(req, '4.04');
-    const payload = Buffer.alloc(length);
-    try {
-      const { bytesRead } = await opened.handle.read(payload, 0, payload.length, offset);
-      if (bytesRead !== payload.length) return reply(req, '5.03', 'firmware file changed');
-    } finally {
-      await opened.handle.close();
+    const image = await images.image(file);
+    if (image.kind === 'refused') return reply(req, '4.04');
+    let payload: Buffer;
+    if (image.kind === 'ok') {
+      payload = image.bytes.subarray(offset, offset + length);
+    } else {
+      const opened = await openFirmware(file);
+      if (opened.kind === 'refused') return reply(req, '4.04');
+      payload = Buffer.alloc(length);
+      try {
+        const { bytesRead } = await opened.handle.read(payload, 0, payload.length, offset);
+        if (bytesRead !== payload.length) return reply(req, '5.03', 'firmware file changed');
+      } finally {
+        await opened.handle.close();
+      }
     }
 
     const more = offset + payload.length < file.size;

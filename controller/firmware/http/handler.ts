@@ -1,8 +1,10 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import type { FirmwareCatalog, FirmwareFile } from '../catalog.js';
 import { clientAddress } from '../client-address.js';
 import type { DownloadRecorder } from '../download-stats.js';
+import { createFirmwareImageCache, type FirmwareImage, type FirmwareImageCache } from '../image-cache.js';
 import { openFirmware } from '../open-firmware.js';
 import { type UrlKeys, verifyDownload } from '../signed-url.js';
 import { createClientLimiter } from './client-limiter.js';
@@ -14,6 +16,8 @@ export type FirmwareHttpHandler = (req: IncomingMessage, res: ServerResponse) =>
 
 export interface FirmwareHttpHandlerOptions {
   readonly catalog: FirmwareCatalog;
+  /** Where file contents come from; share one between servers. Default: a cache of its own. */
+  readonly images?: FirmwareImageCache;
   readonly stats?: DownloadRecorder;
   /** Concurrent downloads one client address may run; more wait in its queue. Default 64. */
   readonly maxDownloadsPerClient?: number;
@@ -40,6 +44,7 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
     max: options.maxDownloadsPerClient ?? DEFAULT_MAX_DOWNLOADS_PER_CLIENT,
     queue: options.downloadQueuePerClient ?? DEFAULT_DOWNLOAD_QUEUE_PER_CLIENT,
   });
+  const images = options.images ?? createFirmwareImageCache();
   const now = options.now ?? Date.now;
   const protocol = options.protocol ?? 'http';
 
@@ -80,12 +85,11 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
     }
     if (release === undefined) return;
     res.once('close', release);
-    const opened = await openFirmware(file);
-    if (opened.kind === 'refused') {
+    const body = await bodyOf(await images.image(file), file);
+    if (body === undefined) {
       refuse(req, res, 404, 'not found');
       return;
     }
-    const { handle } = opened;
     const etag = `"${file.sha256}"`;
     const common = {
       ETag: etag,
@@ -94,7 +98,7 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
       'Cache-Control': 'no-cache',
     };
     if (matchesEtag(req.headers['if-none-match'], etag)) {
-      await handle.close();
+      await closeBody(body);
       res.writeHead(304, common);
       res.end();
       return;
@@ -103,7 +107,7 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
     const rangeHeader = ifRange === undefined || ifRange.trim() === etag ? req.headers.range : undefined;
     const range = decideRange(rangeHeader, file.size);
     if (range.kind === 'unsatisfiable') {
-      await handle.close();
+      await closeBody(body);
       refuse(req, res, 416, 'range not satisfiable', { ...common, 'Content-Range': `bytes */${file.size}` });
       return;
     }
@@ -114,7 +118,7 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
     if (range.kind === 'partial') headers['Content-Range'] = `bytes ${start}-${end}/${file.size}`;
     res.writeHead(range.kind === 'partial' ? 206 : 200, headers);
     if (req.method === 'HEAD' || length === 0) {
-      await handle.close();
+      await closeBody(body);
       res.end();
       return;
     }
@@ -126,8 +130,11 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
       offset: start,
       ...(device === undefined ? {} : { device }),
     });
-    const stream = handle.createReadStream({ start, end });
-    if (download !== undefined) stream.on('data', (chunk) => download.sent(chunk.length));
+    const stream =
+      body.kind === 'memory'
+        ? Readable.from(chunksOf(body.bytes.subarray(start, end + 1)))
+        : body.handle.createReadStream({ start, end });
+    if (download !== undefined) stream.on('data', (chunk: Buffer) => download.sent(chunk.length));
     pipeline(stream, res, (error) => download?.finish(error == null));
   };
 
@@ -203,6 +210,29 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
     });
     return true;
   };
+}
+
+type ResponseBody =
+  | { readonly kind: 'memory'; readonly bytes: Buffer }
+  | { readonly kind: 'disk'; readonly handle: FileHandle };
+
+/** The cached bytes, or the opened file when it is too large to cache; undefined when refused. */
+async function bodyOf(image: FirmwareImage, file: FirmwareFile): Promise<ResponseBody | undefined> {
+  if (image.kind === 'ok') return { kind: 'memory', bytes: image.bytes };
+  if (image.kind === 'refused') return undefined;
+  const opened = await openFirmware(file);
+  return opened.kind === 'ok' ? { kind: 'disk', handle: opened.handle } : undefined;
+}
+
+/** A cached image in the chunks a file stream would read, so progress is reported as it goes. */
+function* chunksOf(bytes: Buffer): Generator<Buffer> {
+  for (let at = 0; at < bytes.length; at += CHUNK_BYTES) yield bytes.subarray(at, at + CHUNK_BYTES);
+}
+
+const CHUNK_BYTES = 64 * 1024;
+
+async function closeBody(body: ResponseBody): Promise<void> {
+  if (body.kind === 'disk') await body.handle.close();
 }
 
 function matchesEtag(header: string | undefined, etag: string): boolean {
