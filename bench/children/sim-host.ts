@@ -72,6 +72,11 @@ const handlers = {
   },
   summary: () => fleet?.summary(),
   downloadFailures: (): Record<string, number> => Object.fromEntries(downloadFailures),
+  /** CPU seconds (user + system) this simulator process used so far. */
+  cpuSeconds: (): number => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  },
   async stop(): Promise<void> {
     await fleet?.stop();
     fleet = undefined;

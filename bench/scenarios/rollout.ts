@@ -9,6 +9,7 @@ import type { BenchDatabase } from '../databases.js';
 import { type Figure, figure, GOALS } from '../figure.js';
 import { leftBehind } from '../left-behind.js';
 import { passCostFigures } from '../pass-cost.js';
+import { postgresBackendCpuSeconds } from '../process-cpu.js';
 import { countQueries } from '../query-counter.js';
 import { spawnChild } from '../rpc.js';
 import { benchRollout } from '../workspace.js';
@@ -71,6 +72,8 @@ export async function measureRollout(
       passActions += result.actions;
     };
     controller.reconciler.on('pass', onPass);
+    const simCpu0 = await sims.call('cpuSeconds', undefined);
+    const postgresCpu0 = database.kind === 'postgres' ? await postgresBackendCpuSeconds(store.db) : undefined;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     // The start rate (default 1,000 a minute) must not be what is measured: allow the whole fleet at once.
@@ -91,6 +94,10 @@ export async function measureRollout(
     }
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const simCpu = (await sims.call('cpuSeconds', undefined)) - simCpu0;
+    const postgresCpu1 = postgresCpu0 === undefined ? undefined : await postgresBackendCpuSeconds(store.db);
+    const postgresCpu =
+      postgresCpu0 === undefined || postgresCpu1 === undefined ? undefined : postgresCpu1 - postgresCpu0;
     controller.reconciler.off('pass', onPass);
     const queries = counter.withTransactionControl;
     const perUpdate = queries / Math.max(1, updated);
@@ -105,6 +112,9 @@ export async function measureRollout(
       `rollout ${devices}/${database.kind}: ${perMinute.toFixed(0)} updates/min, ${cpuSeconds.toFixed(1)} CPU s, ${perUpdate.toFixed(1)} statements/update (${(counter.count / Math.max(1, updated)).toFixed(1)} without BEGIN/COMMIT), ${passes} passes (${(passActions / Math.max(1, passes)).toFixed(1)} updates acted on per pass); waits ${waits}`,
     );
     log(`rollout ${devices}/${database.kind}: statement time (serialized): ${counter.top(6, 'serviceMs')}`);
+    log(
+      `rollout ${devices}/${database.kind}: CPU seconds: controller ${cpuSeconds.toFixed(1)}, simulator ${simCpu.toFixed(1)}${postgresCpu === undefined ? '' : `, Postgres backends ${postgresCpu.toFixed(1)}`} over ${seconds.toFixed(1)} s`,
+    );
     const failed = Object.entries(await sims.call('downloadFailures', undefined));
     const failures = failed.map(([detail, n]) => `${n} x ${detail}`).join(', ');
     if (failed.length > 0) log(`rollout ${devices}/${database.kind}: failed downloads: ${failures}`);
