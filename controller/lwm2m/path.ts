@@ -25,27 +25,52 @@ const MAX_ID = 65535;
 /**
  * Parses '/3/0/3', '3/0/3' or '/'. A trailing slash is tolerated ('/5/0/').
  * The root path '/' yields `{ objectId: ROOT_OBJECT_ID }`; use `isRootPath` to test it.
+ * The result is frozen and may be shared: the same few paths are parsed for every message.
  */
 export function parsePath(text: string): Lwm2mPath {
+  const cached = parsed.get(text);
+  if (cached !== undefined) return cached;
+  const path = Object.freeze(parseUncached(text));
+  // Bounded: paths come from devices too. Starting over costs one parse per path.
+  if (parsed.size >= MAX_CACHED_PATHS) parsed.clear();
+  parsed.set(text, path);
+  return path;
+}
+
+const MAX_CACHED_PATHS = 1024;
+const parsed = new Map<string, Lwm2mPath>();
+
+function parseUncached(text: string): Lwm2mPath {
   let body = text.trim();
   if (body.startsWith('/')) body = body.slice(1);
   if (body.endsWith('/')) body = body.slice(0, -1);
   if (body === '') return { objectId: ROOT_OBJECT_ID };
   const parts = body.split('/');
   if (parts.length > 4) throw new PathError(text, 'more than 4 segments');
-  const ids = parts.map((part) => {
-    if (!/^\d{1,5}$/.test(part)) throw new PathError(text, `segment '${part}' is not a number`);
-    const n = Number(part);
+  const ids: number[] = [];
+  for (const part of parts) {
+    const n = segmentId(part);
+    if (n === undefined) throw new PathError(text, `segment '${part}' is not a number`);
     if (n > MAX_ID) throw new PathError(text, `segment ${n} exceeds ${MAX_ID}`);
-    return n;
-  });
+    ids.push(n);
+  }
   const [objectId, instanceId, resourceId, resourceInstanceId] = ids as [number, ...(number | undefined)[]];
-  return {
-    objectId,
-    ...(instanceId === undefined ? {} : { instanceId }),
-    ...(resourceId === undefined ? {} : { resourceId }),
-    ...(resourceInstanceId === undefined ? {} : { resourceInstanceId }),
-  };
+  if (instanceId === undefined) return { objectId };
+  if (resourceId === undefined) return { objectId, instanceId };
+  if (resourceInstanceId === undefined) return { objectId, instanceId, resourceId };
+  return { objectId, instanceId, resourceId, resourceInstanceId };
+}
+
+/** 1 to 5 ASCII digits as a number; undefined for anything else. */
+function segmentId(part: string): number | undefined {
+  if (part.length === 0 || part.length > 5) return undefined;
+  let n = 0;
+  for (let i = 0; i < part.length; i++) {
+    const digit = part.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return undefined;
+    n = n * 10 + digit;
+  }
+  return n;
 }
 
 /** Like `parsePath` but returns undefined instead of throwing. */

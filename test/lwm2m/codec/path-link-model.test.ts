@@ -43,6 +43,19 @@ describe('LwM2M paths', () => {
     }
   });
 
+  it('parses each of more distinct paths than it keeps, twice over, to the same values', () => {
+    const texts = Array.from({ length: 3000 }, (_, i) => `/${i % 7}/${Math.floor(i / 7)}/${i % 65536}`);
+    for (let round = 0; round < 2; round++) {
+      for (const [i, text] of texts.entries()) {
+        expect(parsePath(text)).toEqual({ objectId: i % 7, instanceId: Math.floor(i / 7), resourceId: i });
+      }
+    }
+    // Shared between callers, so no caller may change one.
+    expect(Object.isFrozen(parsePath('/3/0/3'))).toBe(true);
+    expect(() => parsePath('/a/0')).toThrow(PathError);
+    expect(() => parsePath('/a/0')).toThrow(PathError);
+  });
+
   it('formats paths back', () => {
     expect(formatPath(parsePath('3/0/3/'))).toBe('/3/0/3');
     expect(formatPath(parsePath('/'))).toBe('/');
