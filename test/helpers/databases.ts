@@ -7,7 +7,10 @@ import { type OpenDatabase, openDatabase } from '../../controller/store/index.js
 
 export interface TestBackend {
   readonly name: 'pglite' | 'postgres';
-  /** A fresh, migrated database of its own: PGlite in memory, or a new schema on the test Postgres. */
+  /**
+   * A fresh, migrated database of its own: PGlite in memory, or a new schema on the test Postgres
+   * (both copies of the database global-setup.ts migrated, unless `migrate` is false).
+   */
   open(options?: {
     migrate?: boolean;
     poolSize?: number;
@@ -43,14 +46,28 @@ const pglite: TestBackend = {
   },
 };
 
+// The migrated schema of global-setup.ts as SQL naming it `schema`; read once per test file.
+let postgresTemplate: Promise<{ sql: string; schema: string } | undefined> | undefined;
+function postgresSchemaTemplate(): Promise<{ sql: string; schema: string } | undefined> {
+  const template = inject('postgresTemplate');
+  postgresTemplate ??= template
+    ? readFile(template.file, 'utf8').then((sql) => ({ sql, schema: template.schema }))
+    : Promise.resolve(undefined);
+  return postgresTemplate;
+}
+
 const postgres: TestBackend = {
   name: 'postgres',
   async open(options) {
     const url = TEST_DATABASE_URL as string;
     const schema = `t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+    // A copy of the schema global-setup.ts migrated, in one transaction, unless the test migrates
+    // itself; opening it still runs the migrator, which finds nothing to do (or fails the test).
+    const template = options?.migrate === false ? undefined : await postgresSchemaTemplate();
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
-    await admin.query(`create schema ${schema}`);
+    if (template === undefined) await admin.query(`create schema ${schema}`);
+    else await admin.query(`begin;\n${template.sql.replaceAll(template.schema, schema)}\ncommit;`);
     await admin.end();
     const opened = await openDatabase({ kind: 'postgres', url, schema }, options);
     return {
