@@ -55,6 +55,8 @@ export const UPDATE_MOVES = {
   updating: {
     /** Execute was never sent (the claim given back), or never arrived (rearm). */
     downloaded: ['UpdateExecuteNotSent', 'UpdateRearmed'],
+    /** The device refused Execute with 4.05 and reads Downloading: it reports Downloaded again. */
+    downloading: ['UpdateExecuteRefused'],
     succeeded: ['UpdateSucceeded'],
     /** The device reports the target and the rollout has a bake (spec.verify.bakeTime). */
     verifying: ['UpdateVerifying'],

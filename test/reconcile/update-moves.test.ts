@@ -32,6 +32,7 @@ describe('the table of update moves', () => {
     expect(phasesBefore('updating', 'UpdateExecuted')).toEqual(['downloaded']);
     expect(phasesBefore('downloaded', 'UpdateExecuteNotSent')).toEqual(['updating']);
     expect(phasesBefore('downloaded', 'UpdateRearmed')).toEqual(['updating']);
+    expect(phasesBefore('downloading', 'UpdateExecuteRefused')).toEqual(['updating']);
     expect(phasesBefore('cancelling', 'UpdateCancelling')).toEqual(['downloading', 'downloaded']);
   });
 
@@ -179,8 +180,13 @@ describe('the executor', () => {
         for (const uriOk of [true, false])
           for (const write of answers)
             for (const cancel of [ok, error('4.04'), error('4.00'), timeout])
-              for (const execute of [ok, error('4.00'), unreachable, timeout])
-                for (const read of [{ state: 0, result: 0 }, { state: 2, result: 0 }, undefined]) {
+              for (const execute of [ok, error('4.00'), error('4.05'), unreachable, timeout])
+                for (const read of [
+                  { state: 0, result: 0 },
+                  { state: 1, result: 0 },
+                  { state: 2, result: 0 },
+                  undefined,
+                ]) {
                   const subject = { ...update, device: { ...update.device, canCancel } };
                   const deps: ExecutorDeps = {
                     db: undefined as never,

@@ -81,6 +81,9 @@ export async function reconcileUpdates(
   options: UpdatePassOptions,
 ): Promise<UpdatePassResult> {
   const scope = options.scope ?? ALL_ACTIVE;
+  // Taken before the read: an update whose request settles while the read runs is planned from
+  // a row that may predate that request's move, and is skipped (the next pass reads it again).
+  const mark = options.work?.mark();
   const active = await loadActiveUpdates(deps.db, scope, options.ownership);
   const transitions = options.transitions ?? new TransitionWriter(deps.db);
   const failures = options.failures ?? defaultFailures(deps);
@@ -91,6 +94,7 @@ export async function reconcileUpdates(
   let acted = 0;
   for (const update of active) {
     if (options.work?.isBusy(update.id)) continue;
+    if (mark !== undefined && options.work?.settledSince(update.id, mark)) continue;
     let decision: ReturnType<typeof planUpdate>;
     try {
       decision = planUpdate(update, {

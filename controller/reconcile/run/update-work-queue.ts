@@ -12,6 +12,10 @@ export class UpdateWorkQueue {
   readonly #busy = new Set<number>();
   readonly #waiting: (() => void)[] = [];
   readonly #idle = new Set<() => void>();
+  /** Update id -> the number of tasks that had acted when its last task that acted settled. */
+  readonly #settled = new Map<number, number>();
+  #acted = 0;
+  #lastMark = 0;
   #running = 0;
 
   constructor(limit: number, onSettled: (updateId: number) => void, onError: (error: unknown) => void) {
@@ -22,6 +26,26 @@ export class UpdateWorkQueue {
 
   isBusy(updateId: number): boolean {
     return this.#busy.has(updateId);
+  }
+
+  /**
+   * A mark to take before reading the updates a pass plans (see `settledSince`). Passes take marks
+   * one at a time: what settled before the previous mark is forgotten here.
+   */
+  mark(): number {
+    for (const [updateId, at] of this.#settled) if (at <= this.#lastMark) this.#settled.delete(updateId);
+    this.#lastMark = this.#acted;
+    return this.#acted;
+  }
+
+  /**
+   * Whether a task of this update acted and settled after `mark` was taken: a row read since the
+   * mark may predate what that task recorded (a read begun before its move committed), so a plan
+   * made from it could send a request already sent, a Package URI write that restarts a finished
+   * download, say. The update is left to the next pass (its settling triggers one).
+   */
+  settledSince(updateId: number, mark: number): boolean {
+    return (this.#settled.get(updateId) ?? -1) > mark;
   }
 
   get size(): number {
@@ -49,7 +73,10 @@ export class UpdateWorkQueue {
           this.#running--;
           this.#busy.delete(updateId);
           this.#waiting.shift()?.();
-          if (acted) this.#onSettled(updateId);
+          if (acted) {
+            this.#settled.set(updateId, ++this.#acted);
+            this.#onSettled(updateId);
+          }
           if (this.#busy.size === 0) for (const resolve of this.#idle) resolve();
         });
     };

@@ -306,6 +306,27 @@ async function runStep(
       );
       if (!claimed) return false;
       const result = await deps.ops.executeUpdate(update.endpoint);
+      if (result.kind === 'error' && result.code === '4.05') {
+        // Execute is allowed in State 2 only: a 4.05 says the device is not in Downloaded now.
+        // One that reads Downloading again (its download restarted, say by a second Package URI
+        // write) is waited for as any download is, not failed into a retry's backoff.
+        const read = await deps.ops.pollFirmwareState(update.endpoint);
+        if (read?.state === FirmwareState.DOWNLOADING) {
+          // The deadline Execute set stays: a device that keeps restarting still times out.
+          const moved = await move(
+            'downloading',
+            { state: FirmwareState.DOWNLOADING, downloaded_at: null, executed_at: null },
+            {
+              type: 'UpdateExecuteRefused',
+              message:
+                'the device refused Execute (4.05) and reads State 1 (Downloading): waiting for Downloaded again',
+              details: { code: result.code, state: read.state, result: read.result ?? null },
+            },
+          );
+          if (moved) deps.logger?.warn(logFields(update), 'Execute refused while downloading; waiting');
+          return moved;
+        }
+      }
       if (result.kind === 'error') {
         return finish(
           deps,

@@ -64,6 +64,8 @@ export class DeviceContext {
   offline = false;
   /** Execute 5/0/2 requests received (retransmissions of one request count once). */
   updateExecutes = 0;
+  /** Writes of a non-empty Package URI 5/0/1 received and accepted (retransmissions count once). */
+  packageUriWrites = 0;
   #parts: DeviceParts | undefined;
 
   constructor(options: SimDeviceOptions) {

@@ -185,6 +185,7 @@ export class ResourceServer {
           const uri = Buffer.isBuffer(r.value) ? r.value.toString('utf8') : String(r.value);
           const refused = ctx.parts.firmware.packageUriRefusal(uri);
           if (refused !== undefined) return { code: refused };
+          if (uri !== '') ctx.packageUriWrites++;
           ctx.parts.firmware.writePackageUri(uri);
           break;
         }

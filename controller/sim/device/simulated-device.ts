@@ -55,6 +55,11 @@ export class SimDevice {
   get updateExecutes(): number {
     return this.#ctx.updateExecutes;
   }
+  /** Non-empty Package URI 5/0/1 writes accepted so far (each restarts the download; a
+   * retransmitted request counts once). */
+  get packageUriWrites(): number {
+    return this.#ctx.packageUriWrites;
+  }
   /** The current local UDP port (changes on every reboot). */
   get port(): number {
     return this.#ctx.socket?.port ?? 0;

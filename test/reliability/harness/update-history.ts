@@ -12,7 +12,15 @@ const NEXT: Readonly<Record<string, readonly string[]>> = {
   DownloadCompleted: ['UpdateExecuted', 'UpdateFailed', 'UpdateCancelling', 'UpdateCancelled'],
   // Execute goes out again only after the row was sent back to Downloaded: it never reached the
   // device (UpdateRearmed), or could not be sent (UpdateExecuteNotSent).
-  UpdateExecuted: ['UpdateSucceeded', 'UpdateFailed', 'UpdateRearmed', 'UpdateExecuteNotSent'],
+  // Or it was refused with 4.05 by a device downloading again (UpdateExecuteRefused).
+  UpdateExecuted: [
+    'UpdateSucceeded',
+    'UpdateFailed',
+    'UpdateRearmed',
+    'UpdateExecuteNotSent',
+    'UpdateExecuteRefused',
+  ],
+  UpdateExecuteRefused: ['DownloadCompleted', 'UpdateFailed', 'UpdateCancelling', 'UpdateCancelled'],
   UpdateRearmed: ['UpdateExecuted', 'UpdateFailed', 'UpdateCancelling', 'UpdateCancelled'],
   UpdateExecuteNotSent: ['UpdateExecuted', 'UpdateFailed', 'UpdateCancelling', 'UpdateCancelled'],
   UpdateCancelling: ['UpdateCancelled'],
