@@ -14,6 +14,11 @@ export interface FirmwareFile {
 /** What the file servers need: only names in the catalog are ever served. */
 export interface FirmwareCatalog {
   lookup(fileName: string): FirmwareFile | undefined;
+  /**
+   * False while no manifests have been applied yet (a controller that just started): a name not
+   * found may still be declared, so the servers answer "try again" rather than "no such file".
+   */
+  readonly loaded?: boolean;
 }
 
 /** A catalog that can also list its files (status pages, metrics). */
@@ -41,10 +46,15 @@ export interface SwappableCatalog extends FirmwareCatalog {
 
 export function createSwappableCatalog(initial: FirmwareCatalog = EMPTY_CATALOG): SwappableCatalog {
   let current = initial;
+  let loaded = initial !== EMPTY_CATALOG;
   return {
     lookup: (fileName) => current.lookup(fileName),
+    get loaded() {
+      return loaded;
+    },
     replace(next) {
       current = next;
+      loaded = true;
     },
   };
 }

@@ -3,6 +3,7 @@ import { Agent, request } from 'coap';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockSize, decodeBlock, encodeBlock } from '../../controller/coap/block-option.js';
 import { buildFirmwareCatalog } from '../../controller/firmware/build-catalog.js';
+import { createSwappableCatalog } from '../../controller/firmware/catalog.js';
 import { COAP_FIRMWARE_PREFIX, createFirmwareCoapHandler } from '../../controller/firmware/coap/handler.js';
 import { createDownloadStats } from '../../controller/firmware/download-stats.js';
 import { createFirmwareImageCache } from '../../controller/firmware/image-cache.js';
@@ -169,6 +170,24 @@ describe('CoAP Block2 firmware download', () => {
       ]) {
         expect((await client.get(path, { token: randomBytes(2) })).code).toBe('4.04');
       }
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers 5.03 (not 4.04) until the first catalog is in, as a restarted controller loads its manifests', async () => {
+    // A device downloading across a restart asks the new process before it catalogued anything; a
+    // 4.04 then made the device report result 7 (invalid URI) and the update failed for good.
+    const catalog = createSwappableCatalog();
+    const client = await RawCoapClient.open(await startCoap(createFirmwareCoapHandler({ catalog })));
+    try {
+      const loading = await client.get(['fw', 'tiny.bin'], { token: randomBytes(2) });
+      expect(loading.code).toBe('5.03');
+      expect(optionOf(loading, 'Max-Age')).toBeDefined();
+      const built = await buildFirmwareCatalog(fw.dir, [{ file: 'tiny.bin', sha256: small.sha256 }]);
+      catalog.replace(built.catalog);
+      expect((await client.get(['fw', 'tiny.bin'], { token: randomBytes(2) })).code).toBe('2.05');
+      expect((await client.get(['fw', 'nope.bin'], { token: randomBytes(2) })).code).toBe('4.04');
     } finally {
       client.close();
     }

@@ -81,7 +81,16 @@ export function createFirmwareCoapHandler(options: CoapFirmwareHandlerOptions): 
     const path = stringOptions(requestOptions, CoapOption.URI_PATH);
     const fileName = path.length === 2 && path[0] === FIRMWARE_SEGMENT ? path[1]! : '';
     const file = isSafeFileName(fileName) ? options.catalog.lookup(fileName) : undefined;
-    if (file === undefined) return reply(req, '4.04');
+    if (file === undefined) {
+      // Not catalogued yet (manifests still loading after a start): a device told 4.04 reports an
+      // invalid URI and its update fails for good; 5.03 makes it fail as a lost connection, retried.
+      if (options.catalog.loaded === false) {
+        return reply(req, '5.03', 'firmware catalog loading', [
+          { name: CoapOption.MAX_AGE, value: encodeUint(1) },
+        ]);
+      }
+      return reply(req, '4.04');
+    }
 
     let device: string | undefined;
     if (options.signingKey !== undefined) {

@@ -178,6 +178,11 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
   const handle = async (req: IncomingMessage, res: ServerResponse, target: FileTarget): Promise<void> => {
     const file = options.catalog.lookup(target.fileName);
     if (file === undefined) {
+      // Not catalogued yet (manifests still loading after a start): "try again", not "no such file".
+      if (options.catalog.loaded === false) {
+        refuse(req, res, 503, 'firmware catalog loading', { 'Retry-After': '1' });
+        return;
+      }
       refuse(req, res, 404, 'not found');
       return;
     }
