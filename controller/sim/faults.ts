@@ -62,6 +62,16 @@ export const FAULT_KINDS = [
   'vanish-after-update',
   /** Refuses Observe on 3/0/11 (4.05, as a client that cannot observe a multiple resource), answers reads. */
   'no-error-code-observe',
+  /**
+   * Refuses Observe on an object instance (4.05, as a client that observes single resources only);
+   * answers instance reads and resource observations.
+   */
+  'no-instance-observe',
+  /**
+   * Refuses Read and Observe of an object instance (4.05, as a client that encodes single
+   * resources only); answers every single resource.
+   */
+  'no-instance-read',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -189,4 +199,6 @@ or @ENDPOINT|ENDPOINT...; same --seed, same assignment. Faults:
   error-code[:C]        after an update reports Error Code 3/0/11 = C (default 5)
   vanish-after-update   after an update registers once on the new version, then never checks in again
   no-error-code-observe refuses Observe on 3/0/11 (4.05), answers reads
+  no-instance-observe   refuses Observe on an object instance such as /5/0 (4.05), answers reads
+  no-instance-read      refuses Read and Observe of an object instance (4.05), answers single resources
 example: --faults "download-fails=0.05,no-reregister=0.02,slow-download=0.1:2000,expire=@sim-000001"`;

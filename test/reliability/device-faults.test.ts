@@ -52,6 +52,9 @@ const EXPECTED: Readonly<Record<FaultKind | 'none', Expected>> = {
   'vanish-after-update': { version: '2.0.0', phases: ['succeeded'] },
   // Its 3/0/11 is read instead of observed: nothing else changes.
   'no-error-code-observe': { version: '2.0.0', phases: ['succeeded'] },
+  // Its firmware State and Result are observed one by one (and 5/0/8, 5/0/9 read): nothing else changes.
+  'no-instance-observe': { version: '2.0.0', phases: ['succeeded'] },
+  'no-instance-read': { version: '2.0.0', phases: ['succeeded'] },
 };
 
 /** The rollout's timeouts: far beyond any real download, so only the test's clock ends an attempt. */

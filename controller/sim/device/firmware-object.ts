@@ -39,21 +39,24 @@ export class FirmwareObject {
     const { faults, values } = this.#ctx;
     this.abortDownload();
     this.#image = undefined;
+    // An observation of the whole instance is told of these too (they change with State anyway).
+    const also = values.packageUri === uri ? [] : ['/5/0/1'];
     values.packageUri = uri;
     if (uri === '') {
       this.#silent = false;
+      if (values.pkgName !== '' || values.pkgVersion !== '') also.push('/5/0/6', '/5/0/7');
       values.pkgName = '';
       values.pkgVersion = '';
-      this.#set(FirmwareState.IDLE, UpdateResult.INITIAL);
+      this.#set(FirmwareState.IDLE, UpdateResult.INITIAL, also);
       return;
     }
     const check = this.#packageUriCheck(uri);
     if (check.kind === 'invalid') {
-      this.#set(FirmwareState.IDLE, UpdateResult.INVALID_URI);
+      this.#set(FirmwareState.IDLE, UpdateResult.INVALID_URI, also);
       return;
     }
     if (check.kind === 'unsupported-protocol') {
-      this.#set(FirmwareState.IDLE, UpdateResult.UNSUPPORTED_PROTOCOL);
+      this.#set(FirmwareState.IDLE, UpdateResult.UNSUPPORTED_PROTOCOL, also);
       return;
     }
     if (faults.has('silent-download')) {
@@ -62,7 +65,7 @@ export class FirmwareObject {
       values.result = UpdateResult.INITIAL;
       return;
     }
-    this.#set(FirmwareState.DOWNLOADING, UpdateResult.INITIAL);
+    this.#set(FirmwareState.DOWNLOADING, UpdateResult.INITIAL, also);
     if (faults.has('reboot-mid-download') && !this.#rebootedMidDownload) {
       this.#rebootedMidDownload = true;
       // Restarts before the download got anywhere and forgets it: Idle, no result, no URI.
@@ -110,15 +113,17 @@ export class FirmwareObject {
     values.result = UpdateResult.CONNECTION_LOST;
   }
 
-  #set(state: FirmwareStateId, result: UpdateResultId): void {
+  /** Sets State and Result and notifies what changed: those, and `also` (other resources changed with them). */
+  #set(state: FirmwareStateId, result: UpdateResultId, also: readonly string[] = []): void {
     const { values } = this.#ctx;
     const changed: string[] = [];
     if (state !== values.state) changed.push('/5/0/3');
     if (result !== values.result) changed.push('/5/0/5');
     values.state = state;
     values.result = result;
+    if (changed.length > 0) this.#ctx.emit({ kind: 'state', endpoint: this.#ctx.endpoint, state, result });
+    changed.push(...also);
     if (changed.length === 0) return;
-    this.#ctx.emit({ kind: 'state', endpoint: this.#ctx.endpoint, state, result });
     if (!this.#silent) this.#ctx.parts.notifications.changed(changed);
   }
 
@@ -193,7 +198,7 @@ export class FirmwareObject {
     this.#image = { version: image.version, model: image.model };
     values.pkgName = image.model;
     values.pkgVersion = image.version;
-    this.#set(FirmwareState.DOWNLOADED, UpdateResult.INITIAL);
+    this.#set(FirmwareState.DOWNLOADED, UpdateResult.INITIAL, ['/5/0/6', '/5/0/7']);
   }
 
   async #runUpdate(): Promise<void> {

@@ -110,9 +110,7 @@ export class ResourceServer {
     const accept = uintOptionOf(m, CoapOption.ACCEPT) as ContentFormatId | undefined;
     const observe = uintOptionOf(m, CoapOption.OBSERVE);
     if (observe === 1) notifications.cancel(m.token);
-    if (observe === 0 && canonical === '/3/0/11' && this.#ctx.faults.has('no-error-code-observe')) {
-      return { code: Code.METHOD_NOT_ALLOWED };
-    }
+    if (this.#refused(path, canonical, observe === 0)) return { code: Code.METHOD_NOT_ALLOWED };
     const answer = this.encodeAt(path, canonical, accept);
     if (observe !== 0 || answer.code !== Code.CONTENT || answer.format === undefined) {
       return { code: answer.code, options: answer.options ?? [], payload: answer.payload ?? Buffer.alloc(0) };
@@ -126,6 +124,14 @@ export class ResourceServer {
       ],
       payload: answer.payload ?? Buffer.alloc(0),
     };
+  }
+
+  /** Whether the device's faults make it refuse this Read (or, `observe`, Observe). */
+  #refused(path: Lwm2mPath, canonical: string, observe: boolean): boolean {
+    const faults = this.#ctx.faults;
+    if (observe && canonical === '/3/0/11' && faults.has('no-error-code-observe')) return true;
+    if (pathDepth(path) !== 2) return false;
+    return faults.has('no-instance-read') || (observe && faults.has('no-instance-observe'));
   }
 
   #discover(path: Lwm2mPath, canonical: string): ResponseSpec {
