@@ -5,7 +5,7 @@ import type { Database } from '../store/schema.js';
 import type { DeviceChange } from './device-change.js';
 import { ERROR_CODE_PATH, ErrorCodeFollower } from './error-code-follower.js';
 import { eventLoopSaturation } from './event-loop-load.js';
-import { firmwareChange, firmwarePatch, isFirmwarePath, readCode } from './firmware-report.js';
+import { firmwareChange, firmwarePatch, isFirmwareObservation, readCode } from './firmware-report.js';
 import {
   type ErrorCodeRead,
   type FirmwareStateRead,
@@ -276,7 +276,7 @@ class DeviceSyncImpl implements DeviceSync {
     this.#mirror.stop();
     // Passive: telling 100k devices at shutdown would be a storm; each RSTs its next notification.
     await this.#ctx.server.observations.cancelAll(
-      (obs) => isFirmwarePath(obs.path) || obs.path === ERROR_CODE_PATH,
+      (obs) => isFirmwareObservation(obs.path) || obs.path === ERROR_CODE_PATH,
     );
     await this.#writes.close();
   }

@@ -12,6 +12,18 @@ export function isFirmwarePath(path: string): path is FirmwarePath {
   return (FIRMWARE_PATHS as readonly string[]).includes(path);
 }
 
+/**
+ * The firmware object's instance: observed (or read) whole, one exchange answers State, Update
+ * Result, Protocol Support and Delivery Method, and each notification carries State and Result
+ * together. Devices that refuse that have State and Result observed one by one.
+ */
+export const FIRMWARE_INSTANCE = '/5/0';
+
+/** Whether an observation is one device sync makes of object 5 (the instance or State or Result). */
+export function isFirmwareObservation(path: string): boolean {
+  return path === FIRMWARE_INSTANCE || isFirmwarePath(path);
+}
+
 /** By link body: a fleet sends few distinct bodies, and every Register and Update asks. */
 const firmwareByLinks = new Map<string, boolean>();
 

@@ -1,3 +1,4 @@
+import type { ResourceRecord } from '../lwm2m/codec/index.js';
 import type { DeviceClient, Failure, ReadResult } from '../lwm2m/index.js';
 import {
   codeAt,
@@ -68,15 +69,35 @@ export async function readFirmwareInfo(client: DeviceClient): Promise<FirmwareIn
   if (protocols.kind !== 'ok' && isSilence(protocols)) return protocols;
   const delivery = await client.read('/5/0/9');
   if (delivery.kind !== 'ok' && isSilence(delivery)) return delivery;
+  return firmwareInfo(
+    protocols.kind === 'ok' ? protocols.records : undefined,
+    delivery.kind === 'ok' ? delivery.records : undefined,
+  );
+}
+
+/**
+ * 5/0/8 and 5/0/9 from the answer to a Read or Observe of the whole instance /5/0:
+ * a resource the answer does not carry is one the device does not have, as an error answer to its
+ * single-resource read would say.
+ */
+export function firmwareInfoOfInstance(records: readonly ResourceRecord[]): FirmwareInfoRead {
+  const has = (path: string) => records.some((r) => r.path === path || r.path.startsWith(`${path}/`));
+  return firmwareInfo(has('/5/0/8') ? records : undefined, has('/5/0/9') ? records : undefined);
+}
+
+/** `protocols`, `delivery`: the records that answered for 5/0/8 and 5/0/9, undefined when not there. */
+function firmwareInfo(
+  protocols: readonly ResourceRecord[] | undefined,
+  delivery: readonly ResourceRecord[] | undefined,
+): FirmwareInfoRead {
   const ignored: string[] = [];
   let protocolCodes: number[] | null = null;
-  if (protocols.kind === 'ok') {
-    const split = multipleCodes(protocols.records, '/5/0/8', CODE_RANGES.protocol);
+  if (protocols !== undefined) {
+    const split = multipleCodes(protocols, '/5/0/8', CODE_RANGES.protocol);
     protocolCodes = split.codes;
     for (const raw of split.ignored) ignored.push(`/5/0/8 ${raw}`);
   }
-  const method =
-    delivery.kind === 'ok' ? codeAt(delivery.records, '/5/0/9', CODE_RANGES.deliveryMethod) : undefined;
+  const method = delivery === undefined ? undefined : codeAt(delivery, '/5/0/9', CODE_RANGES.deliveryMethod);
   if (method?.kind === 'unknown') ignored.push(`/5/0/9 ${method.raw}`);
   return {
     kind: 'ok',

@@ -10,7 +10,7 @@ import type {
 import type { Database } from '../store/schema.js';
 import type { DeviceChange } from './device-change.js';
 import { expireStaleRegistrations } from './expire-stale.js';
-import { FIRMWARE_PATHS, hasFirmwareObject } from './firmware-report.js';
+import { FIRMWARE_INSTANCE, FIRMWARE_PATHS, hasFirmwareObject } from './firmware-report.js';
 import type { InterrogationScheduler } from './interrogation-scheduler.js';
 import {
   deregisteredEvent,
@@ -188,7 +188,11 @@ export class RegistrationMirror {
   }
 
   #firmwareObserved(endpoint: string): boolean {
-    return FIRMWARE_PATHS.some((path) => this.#ctx.server.observations.has(endpoint, path));
+    const observations = this.#ctx.server.observations;
+    return (
+      observations.has(endpoint, FIRMWARE_INSTANCE) ||
+      FIRMWARE_PATHS.some((path) => observations.has(endpoint, path))
+    );
   }
 
   #onEnded(reg: Registration, state: 'deregistered' | 'expired'): void {

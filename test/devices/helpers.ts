@@ -221,3 +221,12 @@ export function isState(state: number) {
 export function isResult(result: number) {
   return (why: DeviceChange) => why.kind === 'firmware-state' && why.result === result;
 }
+
+/** The stored row of `endpoint`. */
+export function deviceRow(env: SyncEnv, endpoint: string) {
+  return env.db.db
+    .selectFrom('devices')
+    .selectAll()
+    .where('endpoint', '=', endpoint)
+    .executeTakeFirstOrThrow();
+}

@@ -1,21 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContentFormat } from '../../controller/lwm2m/content-format.js';
 import { testBackends } from '../helpers/databases.js';
-import {
-  locationOf,
-  option,
-  pathOf,
-  RawDevice,
-  type Received,
-  uint,
-  uintBuf,
-} from '../lwm2m/support/raw-device.js';
 import { type SyncEnv, startEnv, uniqueEndpoint } from './helpers.js';
-
-const isObserve = (req: Received) => {
-  const observe = option(req.packet, 'Observe');
-  return observe.length > 0 && uint(observe[0]) === 0;
-};
+import { InstanceDevice } from './support/instance-device.js';
 
 // The database plays no part here: the embedded one is enough.
 describe('firmware observations of a device whose Update comes while they are set up', () => {
@@ -27,56 +13,49 @@ describe('firmware observations of a device whose Update comes while they are se
     await env.close();
   });
 
-  it('observes State and Update Result once each, not again for the Update', async () => {
-    const device = await RawDevice.open(env.server.address().port);
+  it.each([
+    { name: 'the firmware instance', refuse: undefined, held: 'OBSERVE /5/0', paths: ['/5/0'] },
+    {
+      name: 'State and Update Result, for a device that refuses the instance,',
+      refuse: '4.05',
+      held: 'OBSERVE /5/0/3',
+      paths: ['/5/0/3', '/5/0/5'],
+    },
+  ])('observes $name once, not again for the Update', async ({ refuse, held, paths }) => {
     const endpoint = uniqueEndpoint('observe-once');
-    const observed: string[] = [];
-    let held: (() => void) | undefined;
-    const heldSeen = new Promise<void>((resolve) => {
-      held = resolve;
+    let heldSeen: () => void = () => {};
+    const seen = new Promise<void>((resolve) => {
+      heldSeen = resolve;
     });
     let release: () => void = () => {};
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
-    let seq = 2;
-    void (async () => {
-      for (;;) {
-        const req = await device.nextRequest();
-        if (!isObserve(req)) {
-          device.answer(req, '4.04');
-          continue;
-        }
-        const path = pathOf(req.packet);
-        observed.push(path);
-        if (path === '/5/0/3' && held !== undefined) {
-          // The first observation stays unanswered until the Update below was handled.
-          held();
-          held = undefined;
-          await released;
-        }
-        device.answer(req, '2.05', Buffer.from('0'), ContentFormat.TEXT, [
-          { name: 'Observe', value: uintBuf(seq++) },
-        ]);
-      }
-    })();
+    let holding = true;
+    const device = await InstanceDevice.open(env.server.address().port, {
+      endpoint,
+      ...(refuse === undefined ? {} : { refuseInstanceRead: refuse }),
+      // The first observation stays unanswered until the Update below was handled.
+      before: async (request) => {
+        if (request !== held || !holding) return;
+        holding = false;
+        heldSeen();
+        await released;
+      },
+    });
     try {
-      const registered = await device.register(
-        [`ep=${endpoint}`, 'lt=300', 'lwm2m=1.1'],
-        '</1/0>,</3/0>,</5/0>',
-      );
-      expect(registered.code).toBe('2.01');
-      await heldSeen;
+      const id = await device.register();
+      await seen;
       const since = env.changes.length;
-      expect((await device.update(locationOf(registered)[1]!)).code).toBe('2.04');
-      // Committed: the sync has seen the Update, while 5/0/3 was not observed yet.
+      expect((await device.raw.update(id)).code).toBe('2.04');
+      // Committed: the sync has seen the Update, while the firmware was not observed yet.
       await env.changes.waitFor(endpoint, (why) => why.kind === 'updated', since);
       release();
       await env.changes.waitFor(endpoint, (why) => why.kind === 'firmware-state' && why.result !== undefined);
       await env.statsWhen((s) => s.interrogations.running === 0 && s.interrogations.waiting === 0);
       const tracked = [...env.server.observations.of(endpoint)].map((o) => o.path);
-      expect(tracked.sort()).toEqual(['/5/0/3', '/5/0/5']);
-      expect(observed.sort()).toEqual(['/5/0/3', '/5/0/5']);
+      expect(tracked.sort()).toEqual(paths);
+      expect(device.observed()).toEqual(paths);
     } finally {
       release();
       await device.close();
