@@ -72,6 +72,11 @@ export const FAULT_KINDS = [
    * resources only); answers every single resource.
    */
   'no-instance-read',
+  /**
+   * Answers Observe on an object instance with its content and no Observe option (RFC 7641 4.1:
+   * not added as an observer); answers resource observations.
+   */
+  'plain-instance-observe',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -201,4 +206,5 @@ or @ENDPOINT|ENDPOINT...; same --seed, same assignment. Faults:
   no-error-code-observe refuses Observe on 3/0/11 (4.05), answers reads
   no-instance-observe   refuses Observe on an object instance such as /5/0 (4.05), answers reads
   no-instance-read      refuses Read and Observe of an object instance (4.05), answers single resources
+  plain-instance-observe  answers Observe of an object instance without the Observe option (not observed)
 example: --faults "download-fails=0.05,no-reregister=0.02,slow-download=0.1:2000,expire=@sim-000001"`;

@@ -101,6 +101,22 @@ describe('interrogating a registering device', () => {
     expect(tracked(endpoint)).toEqual(['/5/0/3', '/5/0/5']);
   });
 
+  it('takes an Observe of /5/0 answered without the Observe option as a refusal, not as silence', async () => {
+    const endpoint = uniqueEndpoint('plain-instance-observe');
+    const first = await registered({ endpoint, plainInstanceObserve: true });
+    expect(first.requests).toEqual([
+      'GET /3/0',
+      'OBSERVE /5/0',
+      'GET /5/0',
+      'OBSERVE /5/0/3',
+      'OBSERVE /5/0/5',
+    ]);
+    expect(tracked(endpoint)).toEqual(['/5/0/3', '/5/0/5']);
+    await expectStored(endpoint, '1.0.0', 0, 0);
+    const again = await registered({ endpoint, plainInstanceObserve: true });
+    expect(again.requests).toEqual(['GET /3/0', 'GET /5/0', 'OBSERVE /5/0/3', 'OBSERVE /5/0/5']);
+  });
+
   it('asks a device that refuses /5/0 altogether what it was always asked', async () => {
     const endpoint = uniqueEndpoint('no-instance-read');
     const first = await registered({ endpoint, refuseInstanceRead: '4.00' });
@@ -128,6 +144,7 @@ describe('interrogating a registering device', () => {
   it.each<[FaultKind, string[]]>([
     ['no-instance-observe', ['/5/0/3', '/5/0/5']],
     ['no-instance-read', ['/5/0/3', '/5/0/5']],
+    ['plain-instance-observe', ['/5/0/3', '/5/0/5']],
   ])(
     'stores what a simulated device with %s reports, observed one resource at a time',
     async (fault, paths) => {

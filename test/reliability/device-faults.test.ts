@@ -55,6 +55,8 @@ const EXPECTED: Readonly<Record<FaultKind | 'none', Expected>> = {
   // Its firmware State and Result are observed one by one (and 5/0/8, 5/0/9 read): nothing else changes.
   'no-instance-observe': { version: '2.0.0', phases: ['succeeded'] },
   'no-instance-read': { version: '2.0.0', phases: ['succeeded'] },
+  // An Observe of /5/0 answered without the Observe option is a refusal, not silence.
+  'plain-instance-observe': { version: '2.0.0', phases: ['succeeded'] },
 };
 
 /** The rollout's timeouts: far beyond any real download, so only the test's clock ends an attempt. */

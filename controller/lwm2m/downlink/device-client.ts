@@ -363,8 +363,15 @@ export class DeviceClient {
       return { result: decoded, rejected: false };
     }
     if (!observation.accepted) {
+      // A success without the Observe option: the device answers, but does not add us to its
+      // observers (RFC 7641, 4.1). A refusal, not silence: callers read instead.
+      await observation.requester?.cancelObservation(observation, false);
       return {
-        result: { kind: 'unreachable', reason: 'device did not accept the observation' },
+        result: {
+          kind: 'error',
+          code: response.code,
+          message: 'answered without the Observe option: not observed',
+        },
         rejected: false,
       };
     }

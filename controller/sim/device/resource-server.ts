@@ -112,7 +112,8 @@ export class ResourceServer {
     if (observe === 1) notifications.cancel(m.token);
     if (this.#refused(path, canonical, observe === 0)) return { code: Code.METHOD_NOT_ALLOWED };
     const answer = this.encodeAt(path, canonical, accept);
-    if (observe !== 0 || answer.code !== Code.CONTENT || answer.format === undefined) {
+    const plain = pathDepth(path) === 2 && this.#ctx.faults.has('plain-instance-observe');
+    if (observe !== 0 || plain || answer.code !== Code.CONTENT || answer.format === undefined) {
       return { code: answer.code, options: answer.options ?? [], payload: answer.payload ?? Buffer.alloc(0) };
     }
     notifications.observe({ token: m.token, path, format: answer.format, peer: from });

@@ -18,6 +18,11 @@ export interface InstanceDeviceOptions {
   readonly refuseInstanceObserve?: string;
   /** The answer to a Read (and Observe) of /5/0; undefined: read like any path. */
   readonly refuseInstanceRead?: string;
+  /**
+   * Answers an Observe of /5/0 with its content but no Observe option: RFC 7641's way of not
+   * adding the requester to the observers (section 4.1).
+   */
+  readonly plainInstanceObserve?: boolean;
   /** Called with each request before it is answered; the answer waits for it. */
   readonly before?: (request: string) => Promise<void> | void;
 }
@@ -133,8 +138,9 @@ export class InstanceDevice {
       this.raw.answer(req, payload);
       return;
     }
-    const extra = observe ? [{ name: 'Observe' as const, value: uintBuf(this.#seq++) }] : [];
-    if (observe) this.#observers.push({ token: req.packet.token, path, format });
+    const observed = observe && !(path === '/5/0' && this.o.plainInstanceObserve);
+    const extra = observed ? [{ name: 'Observe' as const, value: uintBuf(this.#seq++) }] : [];
+    if (observed) this.#observers.push({ token: req.packet.token, path, format });
     this.raw.answer(req, '2.05', payload, format, extra);
   }
 
