@@ -54,3 +54,39 @@ export function activeUpdate(
     ...overrides,
   };
 }
+
+/** When `bakingUpdate`'s update was executed: two minutes before T0. */
+export const BAKE_EXECUTED = T0 - 120_000;
+
+/**
+ * An update in its bake since T0 (until T0 + `bakeMs`, default 10 min), executed at BAKE_EXECUTED;
+ * the device registered 4 times by then, runs 2.0.0 and follows 3/0/11 (0).
+ */
+export function bakingUpdate(overrides: Partial<DeviceView> = {}, bakeMs = 600_000): ActiveUpdate {
+  const executed = BAKE_EXECUTED;
+  return activeUpdate(
+    {
+      phase: 'verifying',
+      createdAt: executed - 60_000,
+      deadlineAt: null,
+      uriWrittenAt: executed - 50_000,
+      executedAt: executed,
+      bakeUntil: T0 + bakeMs,
+      bakeRegistrations: 4,
+    },
+    {
+      registeredAt: executed + 20_000,
+      firmwareVersion: '2.0.0',
+      infoReadAt: executed + 21_000,
+      fwResult: 1,
+      fwReportedAt: executed + 21_000,
+      registrations: 4,
+      lastSeenAt: executed + 20_000,
+      errorCode: 0,
+      errorCodeReadAt: executed + 21_000,
+      // Observed since the bake's first pass.
+      errorCodeFollowed: true,
+      ...overrides,
+    },
+  );
+}

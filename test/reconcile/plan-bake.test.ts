@@ -2,40 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { RolloutVerify } from '../../controller/manifests/index.js';
 import type { ActiveUpdate, DeviceView } from '../../controller/reconcile/plan/observation.js';
 import { planUpdate } from '../../controller/reconcile/plan/plan-update.js';
-import { activeUpdate, T0 } from '../helpers/active-update.js';
+import { BAKE_EXECUTED, bakingUpdate, T0 } from '../helpers/active-update.js';
 
-const EXECUTED = T0 - 120_000;
+const EXECUTED = BAKE_EXECUTED;
 const BAKE: RolloutVerify = { bakeMs: 600_000, maxReboots: 0, errorCodes: 'watch' };
 const QUIET = 30_000;
 
-/** An update in its bake since T0 (until T0 + 10 min); the device registered 4 times by then. */
-function baking(overrides: Partial<DeviceView> = {}): ActiveUpdate {
-  return activeUpdate(
-    {
-      phase: 'verifying',
-      createdAt: EXECUTED - 60_000,
-      deadlineAt: null,
-      uriWrittenAt: EXECUTED - 50_000,
-      executedAt: EXECUTED,
-      bakeUntil: T0 + BAKE.bakeMs,
-      bakeRegistrations: 4,
-    },
-    {
-      registeredAt: EXECUTED + 20_000,
-      firmwareVersion: '2.0.0',
-      infoReadAt: EXECUTED + 21_000,
-      fwResult: 1,
-      fwReportedAt: EXECUTED + 21_000,
-      registrations: 4,
-      lastSeenAt: EXECUTED + 20_000,
-      errorCode: 0,
-      errorCodeReadAt: EXECUTED + 21_000,
-      // Observed since the bake's first pass.
-      errorCodeFollowed: true,
-      ...overrides,
-    },
-  );
-}
+/** An update in its bake since T0 (until T0 + 10 min). */
+const baking = (overrides: Partial<DeviceView> = {}): ActiveUpdate => bakingUpdate(overrides, BAKE.bakeMs);
 
 const plan = (update: ActiveUpdate, now: number, verify: RolloutVerify | undefined = BAKE) =>
   planUpdate(update, {
@@ -73,7 +47,8 @@ describe('planning an update with a bake (spec.verify)', () => {
 
   it('waits while healthy, and succeeds once the deadline passed', () => {
     const healthy = baking({ lastSeenAt: T0 + 590_000, errorCodeReadAt: T0 + 590_000 });
-    expect(plan(healthy, T0 + 599_999)).toEqual({ actions: [], wait: 'verifying' });
+    // Looked at again when the bake ends (before the lifetime runs out or 3/0/11 goes quiet).
+    expect(plan(healthy, T0 + 599_999)).toEqual({ actions: [], wait: 'verifying', recheckAt: T0 + 600_000 });
     expect(plan(healthy, T0 + 600_000)).toMatchObject({
       actions: [{ kind: 'finish', outcome: { phase: 'succeeded' } }],
     });
@@ -121,23 +96,28 @@ describe('planning an update with a bake (spec.verify)', () => {
       actions: [{ kind: 'follow-error-code' }],
       wait: 'verifying',
     });
+    // Not seen since its bake began (T0), lifetime 300 s: looked at again when that runs out.
     expect(plan(unfollowed, T0 + 1, { ...BAKE, errorCodes: 'ignore' })).toEqual({
       actions: [],
       wait: 'verifying',
+      recheckAt: T0 + 300_000,
     });
     expect(plan(baking({ errorCode: null, errorCodeFollowed: false }), T0 + 1)).toEqual({
       actions: [],
       wait: 'verifying',
+      recheckAt: T0 + 300_000,
     });
+    // Followed: looked at again when 3/0/11 has been quiet for pollQuietMs.
     expect(plan(baking({ errorCode: 0, errorCodeReadAt: T0, errorCodeFollowed: true }), T0 + 1)).toEqual({
       actions: [],
       wait: 'verifying',
+      recheckAt: T0 + QUIET,
     });
   });
 
   it('reads a followed 3/0/11 again once the last report is older than pollQuietMs, where the device has it', () => {
     const quiet = baking({ errorCodeReadAt: T0, lastSeenAt: T0 + 100_000, errorCodeFollowed: true });
-    expect(plan(quiet, T0 + QUIET - 1)).toEqual({ actions: [], wait: 'verifying' });
+    expect(plan(quiet, T0 + QUIET - 1)).toEqual({ actions: [], wait: 'verifying', recheckAt: T0 + QUIET });
     expect(plan(quiet, T0 + QUIET)).toMatchObject({
       actions: [{ kind: 'read-error-code' }],
       wait: 'verifying',
@@ -146,10 +126,12 @@ describe('planning an update with a bake (spec.verify)', () => {
     expect(plan(baking({ errorCode: null, errorCodeReadAt: null }), T0 + QUIET)).toEqual({
       actions: [],
       wait: 'verifying',
+      recheckAt: T0 + 300_000,
     });
     expect(plan(quiet, T0 + QUIET, { ...BAKE, errorCodes: 'ignore' })).toEqual({
       actions: [],
       wait: 'verifying',
+      recheckAt: T0 + 400_000,
     });
   });
 
@@ -165,6 +147,7 @@ describe('planning an update with a bake (spec.verify)', () => {
     expect(planUpdate(update, { now: T0 + 10_000, intent: changed, pollQuietMs: QUIET })).toEqual({
       actions: [],
       wait: 'verifying',
+      recheckAt: T0 + 600_000,
     });
     // The rollout is gone: the strictest checks, the stored deadline.
     expect(planUpdate(update, { now: T0 + 600_000, intent: undefined, pollQuietMs: QUIET })).toMatchObject({

@@ -22,7 +22,11 @@ describe('planning one update', () => {
 
   it('waits for an offline device, and gives up at the deadline', () => {
     const offline = update({}, { registrationState: 'expired' });
-    expect(planUpdate(offline, ctx(T0 + 1))).toEqual({ actions: [], wait: 'device-offline' });
+    expect(planUpdate(offline, ctx(T0 + 1))).toEqual({
+      actions: [],
+      wait: 'device-offline',
+      recheckAt: T0 + 600_000,
+    });
     const late = planUpdate(offline, ctx(T0 + 600_000));
     expect(late.actions[0]).toMatchObject({ kind: 'finish', outcome: { phase: 'failed', retryable: true } });
   });
@@ -32,7 +36,8 @@ describe('planning one update', () => {
       { phase: 'downloading', uriWrittenAt: T0 + 10 },
       { fwState: 0, fwResult: 4, fwReportedAt: T0 + 5 },
     );
-    expect(planUpdate(u, ctx(T0 + 20))).toEqual({ actions: [], wait: 'downloading' });
+    // Looked at again once quiet for pollQuietMs since the write (before the deadline).
+    expect(planUpdate(u, ctx(T0 + 20))).toEqual({ actions: [], wait: 'downloading', recheckAt: T0 + 30_010 });
   });
 
   it('executes once the device reports Downloaded, only inside the window', () => {

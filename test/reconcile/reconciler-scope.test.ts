@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { DesiredState } from '../../controller/manifests/index.js';
 import type { PassResult } from '../../controller/reconcile/run/reconcile-pass.js';
@@ -31,6 +32,29 @@ async function reportDownloaded(store: OpenDatabase, endpoints: string[], at: nu
     .execute();
 }
 
+/** Ops that answer every request at once: the tests here are about which updates a pass plans. */
+function depsAt(store: OpenDatabase, clock: () => number): ExecutorDeps {
+  return {
+    db: store.db,
+    ops: {
+      writePackageUri: async () => ({ kind: 'ok', code: '2.04' }),
+      executeUpdate: async () => ({ kind: 'ok', code: '2.04' }),
+      cancelUpdate: async () => ({ kind: 'ok', code: '2.04' }),
+      pollFirmwareState: async () => undefined,
+      readFirmwareVersion: async () => {},
+      readErrorCode: async () => {},
+    },
+    packageUri: () => ({ ok: true, uri: 'http://127.0.0.1/fw.bin' }),
+    clock,
+    timeoutsOf: () => DEFAULT_TIMEOUTS,
+  };
+}
+
+/** How many updates a pass planned (each gets a recheck time, or none). */
+function planned(pass: PassResult): number {
+  return pass.rechecks.size;
+}
+
 async function phases(store: OpenDatabase): Promise<string[]> {
   const rows = await store.db.selectFrom('firmware_updates').select('phase').orderBy('endpoint').execute();
   return rows.map((r) => r.phase);
@@ -40,20 +64,7 @@ describe.each(testBackends)('what a reconciler pass looks at, on $name', (backen
   it('looks at the update of a device that reported something, and at all of them on a plain trigger', async () => {
     const store = await backend.open();
     const now = Date.now();
-    const deps: ExecutorDeps = {
-      db: store.db,
-      ops: {
-        writePackageUri: async () => ({ kind: 'ok', code: '2.04' }),
-        executeUpdate: async () => ({ kind: 'ok', code: '2.04' }),
-        cancelUpdate: async () => ({ kind: 'ok', code: '2.04' }),
-        pollFirmwareState: async () => undefined,
-        readFirmwareVersion: async () => {},
-        readErrorCode: async () => {},
-      },
-      packageUri: () => ({ ok: true, uri: 'http://127.0.0.1/fw.bin' }),
-      clock: () => now,
-      timeoutsOf: () => DEFAULT_TIMEOUTS,
-    };
+    const deps = depsAt(store, () => now);
     // Timed passes every minute only: every pass here is one a trigger asked for.
     const reconciler = new Reconciler(deps, () => desired, { intervalMs: 60_000, pollQuietMs: HOUR });
     const nextPass = () => new Promise<PassResult>((resolve) => reconciler.once('pass', resolve));
@@ -75,6 +86,116 @@ describe.each(testBackends)('what a reconciler pass looks at, on $name', (backen
       reconciler.trigger();
       expect(await pass).toMatchObject({ scope: 'all' });
       expect(await phases(store)).toEqual(['downloading', 'downloaded', 'downloaded']);
+    } finally {
+      await reconciler.stop();
+      await store.close();
+    }
+  });
+
+  it('a timed pass looks at the updates whose recheck time has come, and at all of them once per sweep', async () => {
+    const store = await backend.open();
+    const start = Date.now();
+    let now = start;
+    // Timed passes as often as the test can follow; the clock they read moves only when told to.
+    const reconciler = new Reconciler(
+      depsAt(store, () => now),
+      () => desired,
+      {
+        intervalMs: 20,
+        sweepMs: HOUR / 2,
+        pollQuietMs: HOUR,
+      },
+    );
+    const passes: PassResult[] = [];
+    reconciler.on('pass', (p) => passes.push(p));
+    const passWhere = (test: (p: PassResult) => boolean) =>
+      new Promise<PassResult>((resolve) => {
+        const found = passes.find(test);
+        if (found) return resolve(found);
+        const check = (p: PassResult) => {
+          if (!test(p)) return;
+          reconciler.off('pass', check);
+          resolve(p);
+        };
+        reconciler.on('pass', check);
+      });
+    try {
+      const [first] = await seedActiveUpdates(store, {
+        count: 3,
+        target: TARGET,
+        phase: 'downloading',
+        now: start,
+        fwState: 1,
+        reportedAt: start - 50_000,
+      });
+      // Started a minute ago; dev-0's download times out in 10 s, the others' in an hour.
+      await sql`update firmware_updates set created_at = ${new Date(start - 60_000)}`.execute(store.db);
+      await store.db
+        .updateTable('firmware_updates')
+        .set({ deadline_at: new Date(start + 10_000) })
+        .where('id', '=', first!)
+        .execute();
+      reconciler.start();
+      const sweep = await passWhere((p) => p.scope === 'all');
+      expect(planned(sweep)).toBe(3);
+      // Timed passes meanwhile plan nothing: no update's time has come.
+      await passWhere((p) => p !== sweep && p.scope === 'changed');
+      expect(passes.filter((p) => p !== sweep).every((p) => planned(p) === 0)).toBe(true);
+
+      passes.length = 0;
+      now = start + 10_000;
+      const timedOut = await passWhere((p) => p.actions > 0);
+      expect(timedOut).toMatchObject({ scope: 'changed', actions: 1 });
+      expect(planned(timedOut)).toBe(1);
+      expect(passes.every((p) => p.scope === 'changed')).toBe(true);
+      expect(await phases(store)).toEqual(['failed', 'downloading', 'downloading']);
+
+      // An update another replica's planner admitted (no trigger reaches this one): the next
+      // timed pass finds it and writes its Package URI.
+      passes.length = 0;
+      const device = await store.db
+        .insertInto('devices')
+        .values({
+          endpoint: 'dev-3',
+          registration_state: 'registered',
+          registered_at: new Date(start - HOUR),
+          firmware_version: '1.0.0',
+          info_read_at: new Date(start - HOUR),
+          fw_state: 0,
+          fw_result: 0,
+          fw_reported_at: new Date(start - HOUR),
+          updated_at: new Date(now),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const admittedRow = await store.db
+        .insertInto('firmware_updates')
+        .values({
+          device_id: device.id,
+          endpoint: 'dev-3',
+          rollout: 'r',
+          firmware: 'fw',
+          target_version: TARGET,
+          attempt: 1,
+          phase: 'pending',
+          created_at: new Date(now),
+          phase_changed_at: new Date(now),
+          deadline_at: new Date(now + HOUR),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const admittedId = Number(admittedRow.id);
+      const admitted = await passWhere((p) => p.actions > 0);
+      expect(admitted).toMatchObject({ scope: 'changed', actions: 1 });
+      expect(planned(admitted)).toBe(1);
+      // Its request's settling asks for a pass that looks at it again.
+      await passWhere((p) => p !== admitted && p.rechecks.has(admittedId));
+      expect(await phases(store)).toEqual(['failed', 'downloading', 'downloading', 'downloading']);
+
+      // Once a sweep's time has passed, a timed pass looks at every active update again.
+      now = start + HOUR / 2;
+      const again = await passWhere((p) => p.scope === 'all');
+      expect(planned(again)).toBe(3);
     } finally {
       await reconciler.stop();
       await store.close();

@@ -55,4 +55,9 @@ export type UpdateWait =
 export interface UpdateDecision {
   readonly actions: readonly UpdateAction[];
   readonly wait?: UpdateWait;
+  /**
+   * The earliest time at which this decision may change with nothing else changing (a deadline,
+   * a quiet period, a bake's end); absent when only a report or a change of the rollout can change it.
+   */
+  readonly recheckAt?: number;
 }

@@ -1,6 +1,7 @@
 import type { RolloutVerify } from '../../manifests/index.js';
 import type { UpdateDecision } from './actions.js';
 import type { ActiveUpdate } from './observation.js';
+import { PlanClock } from './plan-clock.js';
 import { finish, type UpdatePlanContext } from './plan-update.js';
 
 /**
@@ -18,8 +19,8 @@ export function planBake(
   update: ActiveUpdate,
   verify: Omit<RolloutVerify, 'bakeMs'> | undefined,
   ctx: UpdatePlanContext,
+  clock = new PlanClock(ctx.now),
 ): UpdateDecision {
-  const { now } = ctx;
   const device = update.device;
   const checks = verify ?? GONE_ROLLOUT_VERIFY;
   const bakeSince = update.phaseChangedAt;
@@ -48,11 +49,12 @@ export function planBake(
   }
   if (device.lifetimeS !== null) {
     const seen = Math.max(device.lastSeenAt ?? 0, bakeSince);
-    if (now - seen > device.lifetimeS * 1000) {
+    if (clock.passed(seen + device.lifetimeS * 1000)) {
       return unhealthy(`not seen for ${device.lifetimeS} s during bake`);
     }
   }
-  if (update.bakeUntil === null || now >= update.bakeUntil) return finish(update, { phase: 'succeeded' });
+  if (update.bakeUntil === null || clock.reached(update.bakeUntil))
+    return finish(update, { phase: 'succeeded' });
   // A device that has 3/0/11 is observed on it (once per registration), and read directly whenever
   // it has been quiet for pollQuietMs (a notification may be lost; a device may refuse the observation).
   if (
@@ -64,7 +66,7 @@ export function planBake(
   }
   if (!device.errorCodeFollowed)
     return { actions: [{ kind: 'follow-error-code', update }], wait: 'verifying' };
-  if (now - Math.max(device.errorCodeReadAt ?? 0, bakeSince) >= ctx.pollQuietMs) {
+  if (clock.reached(Math.max(device.errorCodeReadAt ?? 0, bakeSince) + ctx.pollQuietMs)) {
     return { actions: [{ kind: 'read-error-code', update }], wait: 'verifying' };
   }
   return { actions: [], wait: 'verifying' };

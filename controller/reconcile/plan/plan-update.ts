@@ -10,6 +10,7 @@ import {
 } from './failure-kinds.js';
 import type { ActiveUpdate } from './observation.js';
 import { planBake } from './plan-bake.js';
+import { PlanClock } from './plan-clock.js';
 
 /** What the desired state says about an active update's rollout; undefined: the rollout is gone. */
 export interface UpdateIntent {
@@ -34,11 +35,21 @@ const ERROR_RESULTS = new Set<number>([2, 3, 4, 5, 6, 7, 8, 9]);
 /**
  * Decides the next step of one active update from its row and its device's last reports. Pure:
  * the same inputs always give the same decision, so a restarted controller decides the same.
+ * `recheckAt` says when the decision may change if nothing is reported meanwhile.
  */
 export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): UpdateDecision {
+  const clock = new PlanClock(ctx.now);
+  const decision = decide(update, ctx, clock);
+  const recheckAt = clock.next;
+  return recheckAt === undefined ? decision : { ...decision, recheckAt };
+}
+
+function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock): UpdateDecision {
   const { now, intent } = ctx;
   const device = update.device;
-  const expired = update.deadlineAt !== null && now >= update.deadlineAt;
+  const expired = update.deadlineAt !== null && clock.reached(update.deadlineAt);
+  const quiet = (lastReport: number | null, since: number | null) =>
+    clock.reached(Math.max(lastReport ?? 0, since ?? 0) + ctx.pollQuietMs);
 
   if (update.phase === 'cancelling') {
     if (expired) return finish(update, { phase: 'cancelled', reason: 'withdrawn (device did not confirm)' });
@@ -77,7 +88,7 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
         // Reset sent: the URI goes out once the device reports Idle since.
         if (reportedSince(resetAt) && device.fwState === FirmwareState.IDLE)
           return act({ kind: 'write-uri', update });
-        if (quietFor(device.fwReportedAt, resetAt, now) >= ctx.pollQuietMs) {
+        if (quiet(device.fwReportedAt, resetAt)) {
           return { actions: [{ kind: 'poll-state', update }], wait: 'waiting-for-device' };
         }
         return { actions: [], wait: 'waiting-for-device' };
@@ -99,7 +110,7 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
       const lost = lostInRestart(update);
       if (lost) return lost;
       if (expired) return fail(update, 0, 'timeout while downloading', true, true);
-      if (registered && quietFor(device.fwReportedAt, update.uriWrittenAt, now) >= ctx.pollQuietMs) {
+      if (registered && quiet(device.fwReportedAt, update.uriWrittenAt)) {
         return { actions: [{ kind: 'poll-state', update }], wait: 'downloading' };
       }
       return { actions: [], wait: 'downloading' };
@@ -150,7 +161,8 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
         // arrive), so the failure carries the device's own code (8, or 1 with the old version).
         const resultIn =
           reportedSince(device.registeredAt) &&
-          (device.fwResult !== UpdateResult.INITIAL || now - (device.registeredAt ?? 0) >= ctx.pollQuietMs);
+          (device.fwResult !== UpdateResult.INITIAL ||
+            clock.reached((device.registeredAt ?? 0) + ctx.pollQuietMs));
         // Back in State 2 after a restart: the package is there but was never installed (Execute
         // was lost, e.g. the controller died between claiming and sending it). Execute again.
         if (
@@ -166,7 +178,7 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
           });
         }
         if (rebooted && !resultIn && !expired) {
-          if (registered && quietFor(device.fwReportedAt, device.registeredAt, now) >= ctx.pollQuietMs) {
+          if (registered && quiet(device.fwReportedAt, device.registeredAt)) {
             return { actions: [{ kind: 'poll-state', update }], wait: 'updating' };
           }
           return { actions: [], wait: 'updating' };
@@ -223,13 +235,13 @@ export function planUpdate(update: ActiveUpdate, ctx: UpdatePlanContext): Update
       if (expired) {
         return fail(update, 0, 'timeout waiting for the device to report the new firmware', true, false);
       }
-      if (registered && quietFor(device.fwReportedAt, executedAt, now) >= ctx.pollQuietMs) {
+      if (registered && quiet(device.fwReportedAt, executedAt)) {
         return { actions: [{ kind: 'poll-state', update }], wait: 'updating' };
       }
       return { actions: [], wait: 'updating' };
     }
     case 'verifying':
-      return planBake(update, intent?.verify, ctx);
+      return planBake(update, intent?.verify, ctx, clock);
   }
 }
 
@@ -290,10 +302,6 @@ function lostInRestart(update: ActiveUpdate): UpdateDecision | undefined {
     isRetryableResult(UpdateResult.CONNECTION_LOST),
     false,
   );
-}
-
-function quietFor(lastReport: number | null, since: number | null, now: number): number {
-  return now - Math.max(lastReport ?? 0, since ?? 0);
 }
 
 function act(action: UpdateAction): UpdateDecision {

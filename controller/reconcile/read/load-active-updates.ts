@@ -8,7 +8,7 @@ import type { ActiveUpdate } from '../plan/observation.js';
  * Which active updates a pass looks at: all of them, or only those that may have something new to
  * act on: their device reported something, their last device request settled, or they were just
  * started. Everything else is unchanged since the pass that last looked at it, apart from the
- * clock, which the periodic full pass covers.
+ * clock, which the planner's recheck times and the periodic sweep cover (see Reconciler).
  */
 export type ActiveScope =
   | { readonly kind: 'all' }

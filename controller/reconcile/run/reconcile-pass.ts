@@ -106,12 +106,26 @@ export async function reconcilePass(
 
   // Without a valid desired state (at start, before the manifests were read) nothing is known
   // about what the updates in flight are for: wait rather than act on a guess.
-  if (!desired) return { started, actions: 0, plans, waits: noWaits(), scope: 'all', intents, followUp: [] };
+  if (!desired) {
+    return {
+      started,
+      actions: 0,
+      plans,
+      waits: noWaits(),
+      scope: 'all',
+      intents,
+      followUp: [],
+      rechecks: new Map(),
+    };
+  }
   // A narrowed scope holds only while the intents are those the other updates were planned with.
   const requested = options.scope;
   const scope: ActiveScope =
     requested?.kind === 'changed' && options.plannedWith && sameIntents(options.plannedWith, intents)
-      ? { ...requested, ...(started > 0 ? { createdSince: now } : {}) }
+      ? {
+          ...requested,
+          ...(started > 0 ? { createdSince: Math.min(now, requested.createdSince ?? now) } : {}),
+        }
       : ALL_ACTIVE;
   const updates = await reconcileUpdates(deps, intents, now, { ...options, scope, failures });
   return { started, plans, intents, ...updates };

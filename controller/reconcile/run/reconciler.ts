@@ -9,7 +9,7 @@ import { CommandClaims, type CommandTiming } from './command-claims.js';
 import { GateAsker } from './gate-asker.js';
 import { type FailureScope, ReconcileFailures } from './reconcile-failures.js';
 import { type PassOptions, type PassResult, reconcilePass } from './reconcile-pass.js';
-import { reconcileUpdates } from './update-pass.js';
+import { reconcileUpdates, type UpdatePassResult } from './update-pass.js';
 import { UpdateWorkQueue } from './update-work-queue.js';
 
 /** What changed, so a pass looks only at the active updates concerned (see `Reconciler.trigger`). */
@@ -23,9 +23,15 @@ export interface ReconcilerOptions
   readonly commandTiming?: CommandTiming;
   /**
    * Passes run at least this often (timeouts, pauses and backoffs are noticed by it); these timed
-   * passes plan every rollout and look at every active update.
+   * passes plan every rollout and look at the active updates whose recheck time has come.
    */
   readonly intervalMs?: number;
+  /**
+   * A timed pass looks at every active update at least this often (default: 10 intervals), a
+   * safety net under the recheck times: an update is otherwise looked at when its device reports,
+   * when its request settles, or when the planner said its decision may change.
+   */
+  readonly sweepMs?: number;
   /** Triggers within this span collapse into one pass. */
   readonly coalesceMs?: number;
   readonly logger?: { error(obj: object, msg: string): void };
@@ -66,17 +72,22 @@ const ROLLOUT_PASS_SHARE = 0.2;
  *
  * A pass triggered by a change looks only at the active updates concerned: those whose device
  * reported something, whose device request settled, that the previous pass moved or started.
- * Nothing else changed for the others since they were last planned, but the clock, which the
- * timed passes cover: those, the first pass, a pass after a failure, and any pass whose rollout
- * intents differ from those the others were planned with look at every active update. Planning
- * the rollouts is bounded to a share of the loop's time (ROLLOUT_PASS_SHARE); a pass in
- * between acts on its updates with the intents of the last planning, unless the manifests changed
- * or a maintenance window opened or closed since.
+ * Nothing else changed for the others since they were last planned, but the clock: the planner
+ * says when each decision may change with time (a deadline, a quiet period, a bake's end) and the
+ * timed passes look at the updates whose time has come. The first pass, a pass after a failure,
+ * a timed pass once per `sweepMs` and any pass whose rollout intents differ from those the others
+ * were planned with look at every active update. Planning the rollouts is bounded to a share of
+ * the loop's time (ROLLOUT_PASS_SHARE), timed passes aside; a pass in between acts on its updates
+ * with the intents of the last planning, unless the manifests changed or a maintenance window
+ * opened or closed since.
+ *
+ * The recheck times are a schedule, not a record: lost with the process, and rebuilt by the first
+ * pass of the next, which looks at everything.
  */
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #deps: ExecutorDeps;
   readonly #desired: () => DesiredState | undefined;
-  readonly #options: Required<Pick<ReconcilerOptions, 'intervalMs' | 'coalesceMs'>> &
+  readonly #options: Required<Pick<ReconcilerOptions, 'intervalMs' | 'coalesceMs' | 'sweepMs'>> &
     Omit<PassOptions, 'scope' | 'plannedWith'>;
   readonly #gates: GateAsker;
   readonly #logger: ReconcilerOptions['logger'];
@@ -89,6 +100,16 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   #all = true;
   #endpoints = new Set<string>();
   #updates = new Set<number>();
+  /** The next pass plans the rollouts (a timed pass), whatever its scope. */
+  #planRollouts = false;
+  /** Active update id -> when to look at it again (deps.clock()), as its last planning said. */
+  readonly #rechecks = new Map<number, number>();
+  /** deps.clock() at the start of the last pass that looked at every active update. */
+  #sweptAt = Number.NEGATIVE_INFINITY;
+  /** deps.clock() at the last timed pass. */
+  #tickedAt = Number.NEGATIVE_INFINITY;
+  /** The next pass also looks at the updates created since (epoch ms). */
+  #createdSince: number | undefined;
   #planned: RolloutsPlanned | undefined;
   #stopped = true;
   #failures = 0;
@@ -107,8 +128,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       log: (obj, msg) => this.#logger?.error(obj, msg),
     });
     this.#desired = desired;
+    const intervalMs = options.intervalMs ?? 2_000;
     this.#options = {
-      intervalMs: options.intervalMs ?? 2_000,
+      intervalMs,
+      sweepMs: options.sweepMs ?? 10 * intervalMs,
       coalesceMs: options.coalesceMs ?? 20,
       pollQuietMs: options.pollQuietMs ?? 30_000,
       concurrency: options.concurrency ?? 256,
@@ -156,7 +179,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   start(): void {
     this.#stopped = false;
-    this.#timer = setInterval(() => this.trigger(), this.#options.intervalMs);
+    // The first pass looks at everything (nothing planned yet): it is the first sweep.
+    this.#sweptAt = this.#deps.clock();
+    this.#tickedAt = this.#sweptAt;
+    this.#timer = setInterval(() => this.#tick(), this.#options.intervalMs);
     this.#timer.unref();
     this.trigger();
   }
@@ -183,6 +209,34 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#schedule();
   }
 
+  /**
+   * The timed pass: plans the rollouts, and looks at every active update once per sweep, else at
+   * those whose recheck time has come.
+   */
+  #tick(): void {
+    if (this.#stopped) return;
+    const now = this.#deps.clock();
+    const since = this.#tickedAt - this.#options.intervalMs;
+    this.#tickedAt = now;
+    if (now - this.#sweptAt >= this.#options.sweepMs) {
+      this.trigger();
+      return;
+    }
+    // Updates another replica's planner admitted for this replica's devices: without its NOTIFY
+    // (a pooler drops them) this is how they are found. An interval of overlap covers a row
+    // committed late and the clocks of two hosts that differ by less than that.
+    this.#createdSince = Math.min(this.#createdSince ?? since, since);
+    for (const [updateId, at] of this.#rechecks) {
+      if (at > now) continue;
+      // The pass that looks at it says when to look again (or nothing, if it is gone).
+      this.#rechecks.delete(updateId);
+      this.#updates.add(updateId);
+    }
+    this.#planRollouts = true;
+    this.#dirty = true;
+    this.#schedule();
+  }
+
   /** Starts the loop after the coalescing delay (or the backoff), unless it runs or is due. */
   #schedule(): void {
     if (this.#stopped || this.#running || this.#pending) return;
@@ -204,15 +258,18 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#dirty = false;
     const desired = this.#desired();
     const all = this.#all || this.#planned === undefined;
+    const planRollouts = this.#planRollouts;
+    this.#planRollouts = false;
     const scope = this.#takeScope(all);
     const began = performance.now();
     try {
       const now = this.#deps.clock();
       const planned = this.#planned;
       const result =
-        all || planned === undefined || this.#rolloutsDue(planned, desired, now, began)
+        all || planRollouts || planned === undefined || this.#rolloutsDue(planned, desired, now, began)
           ? await this.#fullPass(desired, scope, now, began)
           : await this.#updatePass(planned, scope, now);
+      this.#noteRechecks(result, now);
       if (result.followUp.length > 0) {
         for (const id of result.followUp) this.#updates.add(id);
         this.#dirty = true;
@@ -284,11 +341,30 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return false;
   }
 
+  /** Keeps the recheck times the pass's planning gave; a pass that looked at everything replaces them all. */
+  #noteRechecks(result: UpdatePassResult, now: number): void {
+    if (result.scope === 'all') {
+      this.#rechecks.clear();
+      this.#sweptAt = now;
+    }
+    for (const [updateId, at] of result.rechecks) {
+      if (at === undefined) this.#rechecks.delete(updateId);
+      else this.#rechecks.set(updateId, at);
+    }
+  }
+
   /** What the next pass looks at; clears the changes collected so far. */
   #takeScope(all: boolean): ActiveScope {
+    const createdSince = this.#createdSince;
     const scope: ActiveScope = all
       ? ALL_ACTIVE
-      : { kind: 'changed', endpoints: [...this.#endpoints], updateIds: [...this.#updates] };
+      : {
+          kind: 'changed',
+          endpoints: [...this.#endpoints],
+          updateIds: [...this.#updates],
+          ...(createdSince === undefined ? {} : { createdSince }),
+        };
+    this.#createdSince = undefined;
     this.#all = false;
     this.#endpoints = new Set();
     this.#updates = new Set();

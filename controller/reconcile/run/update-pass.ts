@@ -54,6 +54,12 @@ export interface UpdatePassResult {
   readonly scope: ActiveScope['kind'];
   /** Updates this pass moved without asking their device: worth another look at the next pass. */
   readonly followUp: readonly number[];
+  /**
+   * Every update this pass planned, with when to look at it again if nothing is reported
+   * meanwhile: a time (epoch ms, `now` for at once), or undefined when only a report from its
+   * device or a change of its rollout can change what to do.
+   */
+  readonly rechecks: ReadonlyMap<number, number | undefined>;
 }
 
 export function noWaits(): Record<UpdateWait, number> {
@@ -91,10 +97,18 @@ export async function reconcileUpdates(
   const deviceWork: { readonly update: ActiveUpdate; readonly steps: readonly UpdateStep[] }[] = [];
   const databaseWork: Promise<void>[] = [];
   const followUp: number[] = [];
+  const rechecks = new Map<number, number | undefined>();
   let acted = 0;
   for (const update of active) {
-    if (options.work?.isBusy(update.id)) continue;
-    if (mark !== undefined && options.work?.settledSince(update.id, mark)) continue;
+    // Left to the pass its request's settling asks for; looked at again at the next timed pass
+    // too, since a request that was not this replica's to send settles without asking.
+    if (
+      options.work?.isBusy(update.id) ||
+      (mark !== undefined && options.work?.settledSince(update.id, mark))
+    ) {
+      rechecks.set(update.id, now);
+      continue;
+    }
     let decision: ReturnType<typeof planUpdate>;
     try {
       decision = planUpdate(update, {
@@ -103,11 +117,18 @@ export async function reconcileUpdates(
         pollQuietMs: options.pollQuietMs,
       });
     } catch (error) {
+      rechecks.set(update.id, now);
       databaseWork.push(failures.report({ scope: 'update', update, error }));
       continue;
     }
     if (decision.wait) waits[decision.wait]++;
-    if (decision.actions.length === 0) continue;
+    if (decision.actions.length === 0) {
+      rechecks.set(update.id, decision.recheckAt);
+      continue;
+    }
+    // Acted on: its request's settling asks for another look, but a request another replica holds
+    // (or a claim that failed) does not, so it is looked at again at the next timed pass.
+    rechecks.set(update.id, now);
     acted++;
     const { database, device } = splitWork(decision.actions);
     if (database.length === 0) {
@@ -157,7 +178,7 @@ export async function reconcileUpdates(
   } else {
     await runWithConcurrency(tasks, options.concurrency);
   }
-  return { actions: acted, waits, scope: scope.kind, followUp };
+  return { actions: acted, waits, scope: scope.kind, followUp, rechecks };
 }
 
 /**
