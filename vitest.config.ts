@@ -7,6 +7,11 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    // The files a worker runs share its process and modules: a fresh process and module graph per
+    // file cost about 1.5 s of worker time each (measured: suite 820 s -> 511 s, import 138 s ->
+    // 14 s). The guard fails a file that leaves process-wide state behind for the next one.
+    isolate: false,
+    setupFiles: ['test/helpers/process-state-guard.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
