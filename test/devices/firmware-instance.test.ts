@@ -83,39 +83,30 @@ describe('interrogating a registering device', () => {
     await expectStored(endpoint, '2.0.0', 0, 1);
   });
 
-  it('reads /5/0 and observes State and Result one by one for a device that will not have /5/0 observed', async () => {
-    const endpoint = uniqueEndpoint('no-instance-observe');
-    const first = await registered({ endpoint, refuseInstanceObserve: '4.05' });
-    expect(first.requests).toEqual([
-      'GET /3/0',
-      'OBSERVE /5/0',
-      'GET /5/0',
-      'OBSERVE /5/0/3',
-      'OBSERVE /5/0/5',
-    ]);
-    expect(tracked(endpoint)).toEqual(['/5/0/3', '/5/0/5']);
-    await expectStored(endpoint, '1.0.0', 0, 0);
-    // Remembered: its next registration does not ask again.
-    const again = await registered({ endpoint, refuseInstanceObserve: '4.05' });
-    expect(again.requests).toEqual(['GET /3/0', 'GET /5/0', 'OBSERVE /5/0/3', 'OBSERVE /5/0/5']);
-    expect(tracked(endpoint)).toEqual(['/5/0/3', '/5/0/5']);
-  });
-
-  it('takes an Observe of /5/0 answered without the Observe option as a refusal, not as silence', async () => {
-    const endpoint = uniqueEndpoint('plain-instance-observe');
-    const first = await registered({ endpoint, plainInstanceObserve: true });
-    expect(first.requests).toEqual([
-      'GET /3/0',
-      'OBSERVE /5/0',
-      'GET /5/0',
-      'OBSERVE /5/0/3',
-      'OBSERVE /5/0/5',
-    ]);
-    expect(tracked(endpoint)).toEqual(['/5/0/3', '/5/0/5']);
-    await expectStored(endpoint, '1.0.0', 0, 0);
-    const again = await registered({ endpoint, plainInstanceObserve: true });
-    expect(again.requests).toEqual(['GET /3/0', 'GET /5/0', 'OBSERVE /5/0/3', 'OBSERVE /5/0/5']);
-  });
+  it.each<[string, string, Partial<InstanceDeviceOptions>]>([
+    ['an error code', 'no-instance-observe', { refuseInstanceObserve: '4.05' }],
+    // RFC 7641 (4.1): a success without the Observe option is a refusal, not silence.
+    ['2.05 without the Observe option', 'plain-instance-observe', { plainInstanceObserve: true }],
+  ])(
+    'reads /5/0 and observes State and Result one by one for a device that refuses /5/0 observed with %s',
+    async (_, name, refusal) => {
+      const endpoint = uniqueEndpoint(name);
+      const first = await registered({ endpoint, ...refusal });
+      expect(first.requests).toEqual([
+        'GET /3/0',
+        'OBSERVE /5/0',
+        'GET /5/0',
+        'OBSERVE /5/0/3',
+        'OBSERVE /5/0/5',
+      ]);
+      expect(tracked(endpoint)).toEqual(['/5/0/3', '/5/0/5']);
+      await expectStored(endpoint, '1.0.0', 0, 0);
+      // Remembered: its next registration does not ask again.
+      const again = await registered({ endpoint, ...refusal });
+      expect(again.requests).toEqual(['GET /3/0', 'GET /5/0', 'OBSERVE /5/0/3', 'OBSERVE /5/0/5']);
+      expect(tracked(endpoint)).toEqual(['/5/0/3', '/5/0/5']);
+    },
+  );
 
   it('asks a device that refuses /5/0 altogether what it was always asked', async () => {
     const endpoint = uniqueEndpoint('no-instance-read');
