@@ -7,6 +7,7 @@ import { DEFAULT_TIMEOUTS, type ExecutorDeps } from '../../controller/reconcile/
 import type { OpenDatabase } from '../../controller/store/index.js';
 import { closedWindowDesiredState, seedActiveUpdates } from '../helpers/closed-window-rollout.js';
 import { testBackends } from '../helpers/databases.js';
+import { insertUpdateRow } from '../helpers/update-rows.js';
 
 const TARGET = '2.0.0';
 const HOUR = 3_600_000;
@@ -153,7 +154,7 @@ describe.each(testBackends)('what a reconciler pass looks at, on $name', (backen
       // An update another replica's planner admitted (no trigger reaches this one): the next
       // timed pass finds it and writes its Package URI.
       passes.length = 0;
-      const device = await store.db
+      await store.db
         .insertInto('devices')
         .values({
           endpoint: 'dev-3',
@@ -166,25 +167,13 @@ describe.each(testBackends)('what a reconciler pass looks at, on $name', (backen
           fw_reported_at: new Date(start - HOUR),
           updated_at: new Date(now),
         })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      const admittedRow = await store.db
-        .insertInto('firmware_updates')
-        .values({
-          device_id: device.id,
-          endpoint: 'dev-3',
-          rollout: 'r',
-          firmware: 'fw',
-          target_version: TARGET,
-          attempt: 1,
-          phase: 'pending',
-          created_at: new Date(now),
-          phase_changed_at: new Date(now),
-          deadline_at: new Date(now + HOUR),
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      const admittedId = Number(admittedRow.id);
+        .execute();
+      const admittedId = await insertUpdateRow(store.db, 'dev-3', {
+        target_version: TARGET,
+        created_at: new Date(now),
+        phase_changed_at: new Date(now),
+        deadline_at: new Date(now + HOUR),
+      });
       const admitted = await passWhere((p) => p.actions > 0);
       expect(admitted).toMatchObject({ scope: 'changed', actions: 1 });
       expect(planned(admitted)).toBe(1);

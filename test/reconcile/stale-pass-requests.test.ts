@@ -22,6 +22,7 @@ import type { SimDevice } from '../../controller/sim/index.js';
 import type { ActivePhase } from '../../controller/store/index.js';
 import { isInfo, isState, NEW, type SyncEnv, startEnv, startImageServer } from '../devices/helpers.js';
 import { testBackends } from '../helpers/databases.js';
+import { insertUpdateRow } from '../helpers/update-rows.js';
 
 const HOUR = 3_600_000;
 const INTENTS: ReadonlyMap<string, UpdateIntent> = new Map([
@@ -94,30 +95,14 @@ describe.each(testBackends)('device requests of passes over a real device on $na
     phase: ActivePhase,
     columns: Partial<Record<'uri_written_at' | 'downloaded_at' | 'deadline_at', Date | null>> = {},
   ): Promise<number> {
-    const db = env.db.db;
-    const device = await db
-      .selectFrom('devices')
-      .select('id')
-      .where('endpoint', '=', endpoint)
-      .executeTakeFirstOrThrow();
-    const row = await db
-      .insertInto('firmware_updates')
-      .values({
-        device_id: device.id,
-        endpoint,
-        rollout: 'r',
-        firmware: 'fw',
-        target_version: NEW,
-        attempt: 1,
-        phase,
-        created_at: new Date(env.clock.now),
-        phase_changed_at: new Date(env.clock.now),
-        deadline_at: new Date(env.clock.now + HOUR),
-        ...columns,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return Number(row.id);
+    return insertUpdateRow(env.db.db, endpoint, {
+      target_version: NEW,
+      phase,
+      created_at: new Date(env.clock.now),
+      phase_changed_at: new Date(env.clock.now),
+      deadline_at: new Date(env.clock.now + HOUR),
+      ...columns,
+    });
   }
 
   async function updateRow(id: number) {

@@ -6,6 +6,7 @@ import { loadActiveUpdates } from '../../controller/reconcile/read/load-active-u
 import { type DeviceOwnership, readReplicasView } from '../../controller/replicas/index.js';
 import type { OpenDatabase } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
+import { insertUpdateRow } from '../helpers/update-rows.js';
 
 const SELF: DeviceOwnership = { replicaId: 'replica-a', goneAfterMs: 30_000 };
 
@@ -27,7 +28,7 @@ async function seed(db: OpenDatabase['db']): Promise<void> {
   const owners = ['replica-a', 'replica-b', 'replica-c', 'replica-d', null];
   for (const [i, owner] of owners.entries()) {
     const endpoint = `dev-${owner ?? 'none'}`;
-    const device = await db
+    await db
       .insertInto('devices')
       .values({
         endpoint,
@@ -43,21 +44,8 @@ async function seed(db: OpenDatabase['db']): Promise<void> {
         expires_at: new Date(Date.now() + 3_600_000),
         updated_at: new Date(),
       })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    await db
-      .insertInto('firmware_updates')
-      .values({
-        device_id: device.id,
-        endpoint,
-        rollout: 'r',
-        firmware: 'fw',
-        target_version: '2.0.0',
-        attempt: 1,
-        phase: 'pending',
-        phase_changed_at: new Date(),
-      })
       .execute();
+    await insertUpdateRow(db, endpoint);
   }
 }
 
