@@ -36,6 +36,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } finally {
     await database.close();
   }
+  await vacuumCatalogs();
   project.provide('postgresTemplate', await postgresTemplate(dir));
   return () => rm(dir, { recursive: true, force: true });
 }
@@ -83,3 +84,38 @@ async function postgresTemplate(dir: string): Promise<{ file: string; schema: st
     await admin.end();
   }
 }
+
+/**
+ * The catalog tables every test schema's creation and drop write to: 240 schemas a run leave about
+ * 100,000 dead rows in pg_attribute alone. Autovacuum would reclaim them, but the Postgres this
+ * suite runs on may have it off (this machine's has), and then the catalogs only grow, run after
+ * run, and every schema's creation and every new connection's catalog reads slow down (seen: 342
+ * MB of catalogs after a day of runs). A plain VACUUM (no table lock that blocks DDL, under a
+ * second) lets each run reuse the space the previous one left.
+ */
+async function vacuumCatalogs(): Promise<void> {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) return;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`vacuum ${CATALOGS.map((t) => `pg_catalog.${t}`).join(', ')}`);
+  } finally {
+    await admin.end();
+  }
+}
+
+const CATALOGS = [
+  'pg_attribute',
+  'pg_attrdef',
+  'pg_class',
+  'pg_constraint',
+  'pg_depend',
+  'pg_description',
+  'pg_index',
+  'pg_namespace',
+  'pg_sequence',
+  'pg_statistic',
+  'pg_trigger',
+  'pg_type',
+];
