@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { needsAllowDowngrade } from '../../controller/firmware/version-order.js';
+import { objectLinksFromRegistration, parseLinkFormat } from '../../controller/lwm2m/link-format.js';
 import type { DeviceSelector, ResolvedRollout } from '../../controller/manifests/index.js';
 import { matchesSelector } from '../../controller/manifests/selector.js';
 import {
@@ -73,7 +74,9 @@ interface DeviceSeed {
   firmware_version: string | null;
   model: string | null;
   registration_state: 'registered' | 'expired' | null;
-  fw_state: number;
+  fw_state: number | null;
+  fw_state_raw: string | null;
+  object_links: string | null;
   info_read_at: Date | null;
   registered_at: Date | null;
 }
@@ -90,7 +93,9 @@ interface UpdateSeed {
 
 function fleet(): { devices: DeviceSeed[]; updates: UpdateSeed[] } {
   const next = random(42);
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
+  const pickFrom = <T>(from: () => number, list: readonly T[]): T => list[Math.floor(from() * list.length)]!;
+  const pick = <T>(list: readonly T[]): T => pickFrom(next, list);
+  const more = random(13);
   const devices: DeviceSeed[] = [];
   const updates: UpdateSeed[] = [];
   const endpoints = [
@@ -119,7 +124,24 @@ function fleet(): { devices: DeviceSeed[]; updates: UpdateSeed[] } {
       ]),
       model: pick(['SIM1', 'SIM1', 'SIM2', 'OTHER', null]),
       registration_state: pick(['registered', 'registered', 'registered', 'expired', null]),
-      fw_state: pick([0, 0, 0, 0, 3]),
+      // Most report their State; some have not yet (or reported one outside the spec's codes),
+      // with the firmware object (some under a root path) or without it. Drawn from a stream of
+      // their own: the rest of the fleet is the same as without them.
+      ...(() => {
+        const reported = pick([0, 0, 0, 0, 3]);
+        const unreported = more() < 0.45;
+        return {
+          fw_state: unreported ? null : reported,
+          fw_state_raw: unreported && more() < 0.25 ? '9' : null,
+          object_links: pickFrom(more, [
+            '</1/0>,</3/0>,</5/0>',
+            '</>;rt="oma.lwm2m";ct=110,</1/0>,</3/0>,</5>;ver=1.2,</5/0>',
+            '</lwm2m>;rt="oma.lwm2m",</lwm2m/3/0>,</lwm2m/5/0>',
+            '</1/0>,</3/0>,</3/5>',
+            null,
+          ]),
+        };
+      })(),
       info_read_at: next() < 0.9 ? new Date(NOW - 3_600_000) : null,
       // Within the wait for a first read, or past it.
       registered_at: new Date(NOW - pick([60_000, 5 * 60_000, 3_600_000])),
@@ -207,7 +229,15 @@ type Class =
   | 'failed'
   | 'retry-later'
   | 'offline'
+  | 'state-unread'
+  | 'state-unread-skipped'
   | 'eligible';
+
+/** Whether the links name the firmware object, read as device sync reads them. */
+function hasFirmwareObject(links: string | null): boolean {
+  const parsed = parseLinkFormat(links ?? '');
+  return parsed.ok && objectLinksFromRegistration(parsed.links).objects.some((o) => o.objectId === 5);
+}
 
 /**
  * The classification, rule by rule, as the controller documents it. `since`: updates with an id up
@@ -267,6 +297,9 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
     else if (last?.phase === 'failed' && lastFinished > NOW - rollout.retries.backoffMs) cls = 'retry-later';
     else if (d.registration_state !== 'registered') cls = 'offline';
     else if (d.fw_state === 3) cls = 'busy';
+    // Its State not stored yet: it waits, then is skipped, like a device not read.
+    else if (d.fw_state === null && d.fw_state_raw === null && hasFirmwareObject(d.object_links))
+      cls = d.registered_at!.getTime() > NOW - UNREAD_WAIT_MS ? 'state-unread' : 'state-unread-skipped';
     else cls = 'eligible';
     const started =
       history.length > 0 ||
@@ -289,8 +322,9 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
   );
   type Classified = typeof classes extends Map<string, infer V> ? V : never;
   const count = (test: (c: Classified) => boolean) => [...classes.values()].filter(test).length;
-  const unfinished = new Set<Class>(['in-flight', 'busy', 'retry-later', 'eligible']);
-  const isWaiting = (c: Classified) => !c.started && (c.cls === 'eligible' || c.cls === 'busy');
+  const unfinished = new Set<Class>(['in-flight', 'busy', 'state-unread', 'retry-later', 'eligible']);
+  const isWaiting = (c: Classified) =>
+    !c.started && (c.cls === 'eligible' || c.cls === 'busy' || c.cls === 'state-unread');
   const activeOf = (endpoint: string) =>
     data.updates.find((u) => u.endpoint === endpoint && u.finished_at === null && u.rollout === rollout.name)
       ?.phase;
@@ -302,11 +336,17 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
       failedByReason[c.lastReason ?? 'unknown'] = (failedByReason[c.lastReason ?? 'unknown'] ?? 0) + 1;
   }
   const latest = Math.max(...holding.map((d) => d.registered_at!.getTime()));
+  const stateUnreadUntil = () => {
+    const waiting = members.filter((d) => classes.get(d.endpoint)!.cls === 'state-unread');
+    return waiting.length > 0
+      ? Math.max(...waiting.map((d) => d.registered_at!.getTime())) + UNREAD_WAIT_MS
+      : null;
+  };
   const observation: RolloutObservation = {
     counts: {
       selected: members.length,
       upToDate: count((c) => c.cls === 'up-to-date'),
-      pending: count((c) => ['busy', 'retry-later', 'eligible', 'offline'].includes(c.cls)),
+      pending: count((c) => ['busy', 'state-unread', 'retry-later', 'eligible', 'offline'].includes(c.cls)),
       inFlight: count((c) => c.cls === 'in-flight'),
       downloading: inFlightIn(['pending', 'downloading']),
       downloaded: inFlightIn(['downloaded']),
@@ -323,6 +363,8 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
       started: count((c) => c.started),
       unread: holding.length,
       unreadSkipped: unread.length - holding.length,
+      stateUnread: count((c) => c.cls === 'state-unread'),
+      stateUnreadSkipped: count((c) => c.cls === 'state-unread-skipped'),
       failedByReason,
     },
     share: {
@@ -333,6 +375,7 @@ function model(data: ReturnType<typeof fleet>, rollout: ResolvedRollout, bound: 
       unread: holding.length,
     },
     unreadUntil: holding.length > 0 ? latest + UNREAD_WAIT_MS : null,
+    stateUnreadUntil: stateUnreadUntil(),
     startsLastMinute: 0,
     conflictExamples: order.filter((e) => classes.get(e)!.contested).slice(0, 5),
   };
@@ -403,6 +446,8 @@ describe.each(testBackends)('reading a rollout on $name', (backend) => {
         'started',
         'unread',
         'unreadSkipped',
+        'stateUnread',
+        'stateUnreadSkipped',
       ] as const) {
         expect(counts[figure]).toBeGreaterThan(0);
       }

@@ -6,6 +6,7 @@ import type { ObservedCounts } from '../../controller/reconcile/plan/rollout-cou
 import type { StoredRolloutStatus } from '../../controller/reconcile/plan/rollout-status.js';
 import type { TargetEpoch } from '../../controller/reconcile/plan/rollout-target.js';
 import type { ShareFigures } from '../../controller/reconcile/plan/step-share.js';
+import { describeWait } from '../../controller/reconcile/report/plan-report.js';
 import { endpointSelector, type RolloutOverrides, resolvedRollout } from '../helpers/resolved-rollout.js';
 
 const T0 = Date.UTC(2026, 10, 1, 12);
@@ -52,6 +53,8 @@ const zero: ObservedCounts = {
   started: 0,
   unread: 0,
   unreadSkipped: 0,
+  stateUnread: 0,
+  stateUnreadSkipped: 0,
   failedByReason: {},
 };
 
@@ -63,6 +66,7 @@ function observation(
   share: Partial<ShareFigures> = {},
   counts: Partial<ObservedCounts> = {},
   unreadUntil: number | null = null,
+  stateUnreadUntil: number | null = null,
 ): RolloutObservation {
   const members = counts.selected ?? zero.selected;
   const started = share.started ?? counts.started ?? 0;
@@ -77,6 +81,7 @@ function observation(
       ...share,
     },
     unreadUntil,
+    stateUnreadUntil,
     startsLastMinute: 0,
     conflictExamples: [],
   };
@@ -391,6 +396,26 @@ describe('planning a rollout over a group that is still empty', () => {
     );
     expect(planned.waits).toContainEqual({ kind: 'unread', devices: 4, until: T0 + 600_000 });
   });
+
+  it('says which members wait for their firmware State, and until when', () => {
+    // 3 members of 100 have not reported 5/0/3 yet: they wait to start like busy ones.
+    const planned = plan({
+      rollout: rollout(),
+      generation: 'g1',
+      stored: undefined,
+      observation: observation({}, { stateUnread: 3 }, null, T0 + 600_000),
+      window: always,
+      now: T0,
+    });
+    expect(planned.status.phase).toBe('Progressing');
+    expect(planned.status.message).toContain(
+      '3 without a firmware State yet (not started before they report 5/0/3; waited for until 2026-11-01T12:10:00.000Z)',
+    );
+    expect(planned.waits).toContainEqual({ kind: 'state-unread', devices: 3, until: T0 + 600_000 });
+    expect(describeWait(planned.waits.find((w) => w.kind === 'state-unread')!)).toBe(
+      '3 devices have not reported their firmware State (5/0/3) yet: none starts before it does; they are waited for until 2026-11-01T12:10:00.000Z at the latest, then skipped',
+    );
+  });
 });
 
 describe('planning a rollout whose target changed', () => {
@@ -534,6 +559,23 @@ describe('the outcome of a finished rollout', () => {
     const status = finished({ selected: 98, upToDate: 98, succeeded: 98, unreadSkipped: 2 });
     expect(status.phase).toBe('Degraded');
     expect(status.message).toContain('2 never read (model and version unknown)');
+  });
+
+  it('is Degraded when members never reported their firmware State', () => {
+    const status = plan({
+      rollout: rollout({ approved: 1 }),
+      generation: 'g1',
+      stored: stored({ currentStep: 2 }),
+      // Skipped: neither started nor waiting.
+      observation: observation(
+        { started: 98, waiting: 0 },
+        { upToDate: 98, succeeded: 98, stateUnreadSkipped: 2 },
+      ),
+      window: always,
+      now: T0,
+    }).status;
+    expect(status.phase).toBe('Degraded');
+    expect(status.message).toBe('98 of 100 devices on 2.0.0; 2 never reported a firmware State (5/0/3)');
   });
 
   it('marks a rollout paused by its failure threshold as stalled', () => {

@@ -74,6 +74,8 @@ export function renderRollout(rollout: RolloutDetailView, options: { failures?: 
     c.offline ? `offline ${c.offline}` : '',
     c.unread ? `not read yet ${c.unread}` : '',
     c.unreadSkipped ? `never read ${c.unreadSkipped}` : '',
+    c.stateUnread ? `firmware State not read yet ${c.stateUnread}` : '',
+    c.stateUnreadSkipped ? `firmware State never read ${c.stateUnreadSkipped}` : '',
     c.conflicted ? `conflicted ${c.conflicted}` : '',
     c.ownedElsewhere ? `owned by another rollout ${c.ownedElsewhere}` : '',
     c.downgradeRefused ? `downgrade refused ${c.downgradeRefused}` : '',

@@ -71,6 +71,8 @@ export interface RolloutObservation {
   readonly share: ShareFigures;
   /** When the last unread device that holds a step stops holding it (epoch ms); null: none holds. */
   readonly unreadUntil: number | null;
+  /** When the last member waiting for its State (5/0/3) stops waiting (epoch ms); null: none waits. */
+  readonly stateUnreadUntil: number | null;
   readonly startsLastMinute: number;
   /** A few endpoints contested by an equal-priority rollout, for the status. */
   readonly conflictExamples: readonly string[];

@@ -22,6 +22,7 @@ export type RolloutWait =
   | { readonly kind: 'gate'; readonly step: number; readonly reason: string }
   | { readonly kind: 'step-in-progress'; readonly step: number; readonly unfinished: number }
   | { readonly kind: 'unread'; readonly devices: number; readonly until: number }
+  | { readonly kind: 'state-unread'; readonly devices: number; readonly until: number }
   | { readonly kind: 'in-flight-limit'; readonly maxInFlight: number }
   | { readonly kind: 'rate-limit'; readonly maxPerMinute: number }
   | { readonly kind: 'window'; readonly opensAt: number | null }
@@ -154,6 +155,9 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
   if (observation.unreadUntil !== null && counts.unread > 0) {
     waits.push({ kind: 'unread', devices: counts.unread, until: observation.unreadUntil });
   }
+  if (observation.stateUnreadUntil !== null && counts.stateUnread > 0) {
+    waits.push({ kind: 'state-unread', devices: counts.stateUnread, until: observation.stateUnreadUntil });
+  }
 
   if (tripsNow) {
     events.push({
@@ -211,7 +215,11 @@ export function planRollout(input: RolloutPlanInput): RolloutPlan {
       counts.unread > 0 && observation.unreadUntil !== null
         ? `, ${counts.unread} not read yet (model and version unknown; the step waits for them until ${new Date(observation.unreadUntil).toISOString()})`
         : '';
-    message = `step ${step + 1} of ${steps.length}: ${counts.inFlight} in flight, ${counts.upToDate} of ${counts.selected} up to date${offline}${unread}`;
+    const stateUnread =
+      counts.stateUnread > 0 && observation.stateUnreadUntil !== null
+        ? `, ${counts.stateUnread} without a firmware State yet (not started before they report 5/0/3; waited for until ${new Date(observation.stateUnreadUntil).toISOString()})`
+        : '';
+    message = `step ${step + 1} of ${steps.length}: ${counts.inFlight} in flight, ${counts.upToDate} of ${counts.selected} up to date${offline}${unread}${stateUnread}`;
   }
   if (epoch.changedNow && epoch.lastTargetChange) {
     message = `${describeTargetChange(epoch.lastTargetChange)}; ${message}`;
@@ -298,6 +306,8 @@ function missedText(counts: RolloutCounts): string {
   if (counts.failed > 0) parts.push(`${counts.failed} failed${reasonsText(counts.failedByReason)}`);
   if (counts.downgradeRefused > 0) parts.push(`${counts.downgradeRefused} refused as a downgrade`);
   if (counts.unreadSkipped > 0) parts.push(`${counts.unreadSkipped} never read (model and version unknown)`);
+  if (counts.stateUnreadSkipped > 0)
+    parts.push(`${counts.stateUnreadSkipped} never reported a firmware State (5/0/3)`);
   return parts.length === 0 ? '' : `; ${parts.join(', ')}`;
 }
 

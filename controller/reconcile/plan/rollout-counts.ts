@@ -36,6 +36,13 @@ export interface RolloutCounts {
   readonly unread: number;
   /** Registered devices still unread after the wait (`UNREAD_WAIT_MS`): skipped. */
   readonly unreadSkipped: number;
+  /**
+   * Members with the firmware object whose State (5/0/3) is not stored yet: not started before it
+   * is; they wait like busy devices (counted in `pending` too) for `UNREAD_WAIT_MS` since they registered.
+   */
+  readonly stateUnread: number;
+  /** Members whose State was still not stored after that wait: skipped (not pending, not waited for). */
+  readonly stateUnreadSkipped: number;
   readonly failedByReason: Readonly<Record<string, number>>;
 }
 
@@ -63,6 +70,8 @@ export const ROLLOUT_COUNT_FIELDS = [
   'started',
   'unread',
   'unreadSkipped',
+  'stateUnread',
+  'stateUnreadSkipped',
 ] as const satisfies readonly RolloutCountField[];
 
 // A field added to RolloutCounts but not to the list above is a compile error here.

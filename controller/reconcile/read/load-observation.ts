@@ -5,6 +5,7 @@ import type { Database } from '../../store/index.js';
 import type { Candidate, RolloutObservation, RolloutRead } from '../plan/observation.js';
 import type { ObservedCounts } from '../plan/rollout-counts.js';
 import { canaryKeySql } from './canary-order.js';
+import { hasFirmwareObjectSql } from './firmware-object-sql.js';
 import { selectorCondition } from './selector-sql.js';
 
 /**
@@ -20,7 +21,10 @@ import { selectorCondition } from './selector-sql.js';
  * (controller/reconcile/plan/step-share.ts): the read gives the counts it needs.
  */
 
-/** How long a registered device whose object 3 was not read yet holds its rollout's step. */
+/**
+ * How long after it registered a device not fully read yet holds its rollout's step: one whose
+ * object 3 was not read, or, with the firmware object, whose State (5/0/3) was not stored yet.
+ */
 export const UNREAD_WAIT_MS = 10 * 60_000;
 
 /**
@@ -28,6 +32,16 @@ export const UNREAD_WAIT_MS = 10 * 60_000;
  * in flight, and whether a device on the target got there through this rollout. Registered
  * devices of the group not read yet have a class of their own (`unread`, and `unreadSkipped` once
  * they waited `UNREAD_WAIT_MS` since they registered); they are not members.
+ *
+ * A member that registered the firmware object but whose State (5/0/3) is not stored yet is not
+ * eligible: device sync stores object 3 first and the State in a later write, and a device still
+ * downloading or installing an earlier package must not be sent a new one unseen. It is
+ * `stateUnread` (waiting like `busy`: it keeps its place in canary order and its step waits for
+ * it), and `stateUnreadSkipped` once it waited `UNREAD_WAIT_MS` since it registered: no longer
+ * waited for, counted apart and named in the outcome (`Degraded`). A State stored later (the
+ * device answers at last) makes it eligible again. A State outside the spec's codes was reported
+ * (`fw_state_raw`): it does not hold a device back. A device without the firmware object has no
+ * State to wait for and is classed as before.
  */
 const CLASS = {
   inFlightDownloading: 1, // pending or downloading
@@ -48,6 +62,8 @@ const CLASS = {
   unread: 16,
   unreadSkipped: 17,
   inFlightVerifying: 18,
+  stateUnread: 19,
+  stateUnreadSkipped: 20,
 } as const;
 
 const UNREAD = [CLASS.unread, CLASS.unreadSkipped];
@@ -60,9 +76,9 @@ const IN_FLIGHT = [
   CLASS.inFlightCancelling,
 ];
 /** Started devices that can still move: they hold their step open. */
-const UNFINISHED = [...IN_FLIGHT, CLASS.busy, CLASS.retryLater, CLASS.eligible];
-/** Members not started that can start, now or once what keeps them busy is done. */
-const WAITING = [CLASS.eligible, CLASS.busy];
+const UNFINISHED = [...IN_FLIGHT, CLASS.busy, CLASS.stateUnread, CLASS.retryLater, CLASS.eligible];
+/** Members not started that can start, now or once what keeps them busy (or their State unknown) is done. */
+const WAITING = [CLASS.eligible, CLASS.busy, CLASS.stateUnread];
 
 const classIn = (classes: readonly number[]) => sql.raw(`class in (${classes.join(', ')})`);
 const is = (cls: number) => sql.raw(`class = ${cls}`);
@@ -88,12 +104,14 @@ const COUNTS: readonly (readonly [string, RawBuilder<unknown>])[] = [
   ['conflicted', sql`contested`],
   ['downgrade_refused', is(CLASS.downgradeRefused)],
   ['incompatible', is(CLASS.incompatible)],
-  ['pending', classIn([CLASS.busy, CLASS.retryLater, CLASS.eligible, CLASS.offline])],
+  ['pending', classIn([CLASS.busy, CLASS.stateUnread, CLASS.retryLater, CLASS.eligible, CLASS.offline])],
   ['started', sql`started`],
   ['started_unfinished', sql`(started and ${classIn(UNFINISHED)})`],
   ['waiting', waiting],
   ['unread', is(CLASS.unread)],
   ['unread_skipped', is(CLASS.unreadSkipped)],
+  ['state_unread', is(CLASS.stateUnread)],
+  ['state_unread_skipped', is(CLASS.stateUnreadSkipped)],
 ];
 
 /** The members of the rollout's group (over `devices` aliased `d`). */
@@ -138,6 +156,7 @@ function classifiedMembers(
       : sql`(d.model is null or not (d.model = any(${sql.val([...models])}::text[])))`;
   const lit = (n: number) => sql.lit(n);
   const since = sql.lit(sinceUpdateId);
+  const withinUnreadWait = sql`d.registered_at > ${new Date(now - UNREAD_WAIT_MS)}::timestamptz`;
   return sql`
     history as (
       -- The last finished update is the one with the highest id: how it ended is a comparison of
@@ -161,8 +180,7 @@ function classifiedMembers(
         coalesce(d.info_read_at is not null and not ${anyOf(higher)} and ${anyOf(equal)}, false) as contested,
         (case
           when d.info_read_at is null then
-            case when d.registered_at > ${new Date(now - UNREAD_WAIT_MS)}::timestamptz
-              then ${lit(CLASS.unread)} else ${lit(CLASS.unreadSkipped)} end
+            case when ${withinUnreadWait} then ${lit(CLASS.unread)} else ${lit(CLASS.unreadSkipped)} end
           -- An update is in flight until it is finished, even once the device reports the target.
           when a.rollout = ${rollout.name} then
             case
@@ -194,6 +212,9 @@ function classifiedMembers(
           when d.registration_state is distinct from 'registered' then ${lit(CLASS.offline)}
           -- Still installing what an earlier attempt sent (its update timed out): not before it is done.
           when d.fw_state = 3 then ${lit(CLASS.busy)}
+          -- Its State not stored yet (object 3 is stored first): not before it is known.
+          when d.fw_state is null and d.fw_state_raw is null and ${hasFirmwareObjectSql('d')} then
+            case when ${withinUnreadWait} then ${lit(CLASS.stateUnread)} else ${lit(CLASS.stateUnreadSkipped)} end
           else ${lit(CLASS.eligible)}
         end)::smallint as class
       from devices d
@@ -247,6 +268,7 @@ interface ReadRow {
   conflicts: string[];
   starts: number;
   unread_latest: string | Date | null;
+  state_unread_latest: string | Date | null;
 }
 
 export interface ReadOptions {
@@ -291,6 +313,7 @@ export async function readRollout(
       select class, started, contested, count(*) as n,
         array_agg(last_id) filter (where ${is(CLASS.failed)}) as failed_last_ids,
         max(registered_at) filter (where ${is(CLASS.unread)}) as unread_latest,
+        max(registered_at) filter (where ${is(CLASS.stateUnread)}) as state_unread_latest,
         ${
           ranked
             ? sql`json_agg(json_build_object('id', id, 'endpoint', endpoint, 'rank', rank,
@@ -327,7 +350,8 @@ export async function readRollout(
         )},
         (select array_agg(x) from per_class, unnest(failed_last_ids) x) as failed_last_ids,
         (select json_agg(x) from per_class, json_array_elements(picked) x) as picked,
-        max(unread_latest) as unread_latest
+        max(unread_latest) as unread_latest,
+        max(state_unread_latest) as state_unread_latest
       from per_class
     )
     select
@@ -353,7 +377,8 @@ export async function readRollout(
         order by key, endpoint limit 5
       ) e) as conflicts,
       (select n from starts) as starts,
-      (select unread_latest from figures) as unread_latest`.execute(db);
+      (select unread_latest from figures) as unread_latest,
+      (select state_unread_latest from figures) as state_unread_latest`.execute(db);
   const row = result.rows[0];
   if (!row) throw new Error('rollout read returned no row');
   const n = (key: string) => Number(row.counts[key] ?? 0);
@@ -377,9 +402,12 @@ export async function readRollout(
     started: n('started'),
     unread: n('unread'),
     unreadSkipped: n('unread_skipped'),
+    stateUnread: n('state_unread'),
+    stateUnreadSkipped: n('state_unread_skipped'),
     failedByReason: Object.fromEntries(Object.entries(row.reasons).map(([reason, k]) => [reason, Number(k)])),
   };
-  const latest = row.unread_latest === null ? null : new Date(row.unread_latest).getTime();
+  const waitEnd = (latest: string | Date | null) =>
+    latest === null ? null : new Date(latest).getTime() + UNREAD_WAIT_MS;
   const observation: RolloutObservation = {
     counts,
     share: {
@@ -389,7 +417,8 @@ export async function readRollout(
       waiting: n('waiting'),
       unread: counts.unread,
     },
-    unreadUntil: latest === null ? null : latest + UNREAD_WAIT_MS,
+    unreadUntil: waitEnd(row.unread_latest),
+    stateUnreadUntil: waitEnd(row.state_unread_latest),
     startsLastMinute: Number(row.starts),
     conflictExamples: row.conflicts,
   };

@@ -77,6 +77,8 @@ export function describeWait(wait: RolloutWait): string {
       return `step ${wait.step + 1} has ${wait.unfinished} devices to finish before the next step`;
     case 'unread':
       return `${wait.devices} registered devices not read yet (model and version unknown) hold the step until ${new Date(wait.until).toISOString()} at the latest`;
+    case 'state-unread':
+      return `${wait.devices} devices have not reported their firmware State (5/0/3) yet: none starts before it does; they are waited for until ${new Date(wait.until).toISOString()} at the latest, then skipped`;
     case 'in-flight-limit':
       return `in-flight limit reached (maxInFlight ${wait.maxInFlight})`;
     case 'rate-limit':
