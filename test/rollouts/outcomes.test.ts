@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RolloutView } from '../../controller/api/read-model/views.js';
+import { ContentFormat } from '../../controller/lwm2m/content-format.js';
 import { UNREAD_WAIT_MS } from '../../controller/reconcile/read/load-observation.js';
+import { ReportingDevice } from '../devices/support/reporting-device.js';
 import { testBackends } from '../helpers/databases.js';
 import {
   afterPassWhen,
@@ -168,6 +170,60 @@ describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
       );
     } finally {
       await silent.close();
+    }
+  });
+
+  it('waits, visibly and for a bounded time, for a member that never reports its firmware State, then ends Degraded', async () => {
+    const clock = createTestClock();
+    const s = await start('stateless', '', { clock });
+    await s.addFleet({ count: 3 });
+    // A device with the firmware object that answers its object 3 but not 5/0/3 (4.04 to the
+    // observation and to the read after it); it reports 5/0/5.
+    const text = (value: string) => ({ format: ContentFormat.TEXT, payload: Buffer.from(value) });
+    const device = await ReportingDevice.open(s.controller.coapPort!, {
+      '/3/0/1': text('SIM1'),
+      '/3/0/3': text('1.0.0'),
+      '/5/0/5': text('0'),
+    });
+    try {
+      const answer = await device.register(['ep=sim-stateless', 'lt=86400', 'lwm2m=1.1', 'b=U']);
+      expect(answer.code).toBe('2.01');
+      await afterPassWhen(s.controller, async () => {
+        const row = await rolloutRow(s.db, 'stateless');
+        return row?.counts.upToDate === 3 && row.counts.stateUnread === 1;
+      });
+      const waiting = await rolloutRow(s.db, 'stateless');
+      expect(waiting?.phase).toBe('Progressing');
+      expect(waiting?.counts.message).toMatch(
+        /3 of 4 up to date, 1 without a firmware State yet \(not started before they report 5\/0\/3; waited for until \S+\)$/,
+      );
+      const stored = await s.db
+        .selectFrom('devices')
+        .select(['model', 'firmware_version', 'fw_state', 'fw_result'])
+        .where('endpoint', '=', 'sim-stateless')
+        .executeTakeFirstOrThrow();
+      expect(stored).toEqual({ model: 'SIM1', firmware_version: '1.0.0', fw_state: null, fw_result: 0 });
+      clock.advance(UNREAD_WAIT_MS + 1_000);
+      s.controller.reconciler.trigger();
+      await phaseIs(s, 'stateless', 'Degraded');
+      expect((await rolloutRow(s.db, 'stateless'))?.counts).toMatchObject({
+        selected: 4,
+        stateUnread: 0,
+        stateUnreadSkipped: 1,
+        message: '3 of 4 devices on 2.0.0; 1 never reported a firmware State (5/0/3)',
+      });
+      const started = await s.db
+        .selectFrom('firmware_updates')
+        .select('endpoint')
+        .where('endpoint', '=', 'sim-stateless')
+        .execute();
+      expect(started).toEqual([]);
+      expect(
+        await metricLine(s, 'otactl_rollout_devices', 'rollout="stateless",count="stateUnreadSkipped"'),
+      ).toMatch(/ 1$/);
+      expect(await statusExit(s, 'stateless')).toBe(3);
+    } finally {
+      await device.close();
     }
   });
 });

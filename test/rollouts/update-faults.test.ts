@@ -7,7 +7,6 @@ import {
   countWhere,
   createTestClock,
   fleetEvent,
-  rolloutManifests,
   Scene,
   settle,
   updatesOf,
@@ -135,26 +134,17 @@ describe('the update of one device, under every simulator fault', () => {
   it('polls a silent download, then ends it by the download timeout and resets the device', async () => {
     scene = await Scene.create(pglite);
     const clock = createTestClock();
-    const target = await scene.ws.addFirmware('2.0.0');
-    const controller = await scene.startController({ clock: clock.now });
+    // The Rollout is there before the device registers. Device sync stores object 3 first and the
+    // Idle it observes in 5/0/3 afterwards: the device is not started in between, so the State the
+    // database holds once the silent download runs is that Idle, not null.
+    const { controller } = await scene.startRollout({
+      rollout: 'silent',
+      spec: `${NO_RETRIES}  timeouts: { download: 10m, update: 10m }\n`,
+      controller: { clock: clock.now },
+    });
     const fleet = await scene.addFleet({ count: 1, faults: 'silent-download=@sim-000001' });
     const db = scene.db;
     const device = fleet.device('sim-000001')!;
-    // The Rollout lands once device sync has stored the Idle the device answered when observed.
-    // A device is eligible once object 3 is stored, which device sync writes before it observes
-    // 5/0/3: a Rollout already there could start the silent download first, and the State would
-    // then come from that observation (null until it commits, or Downloading), not from a poll.
-    const observedIdle = async () =>
-      (await db.selectFrom('devices').select('fw_state').executeTakeFirst())?.fw_state === 0;
-    if (!(await observedIdle())) await afterPassWhen(controller, observedIdle);
-    await scene.ws.writeManifest(
-      'fleet.yaml',
-      rolloutManifests({
-        firmware: target,
-        rollout: 'silent',
-        spec: `${NO_RETRIES}  timeouts: { download: 10m, update: 10m }\n`,
-      }),
-    );
     await afterPassWhen(controller, async () => (await updatesOf(db))[0]?.phase === 'downloading');
     expect(device.state).toBe(1);
     // The device sent no notification: the database still holds the Idle it reported when observed.
