@@ -123,6 +123,8 @@ export interface FirmwareUpdatesTable {
   /** While `verifying`: when the bake ends, and the device's `registrations` when it began. */
   bake_until: Timestamp | null;
   bake_registrations: number | null;
+  /** The phase of a finished update, null while it is active (generated, migration 0028). */
+  outcome: ColumnType<UpdatePhase | null, never, never>;
 }
 
 export interface RolloutsTable {

@@ -1,4 +1,4 @@
-import { Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   needsAllowDowngrade,
@@ -7,8 +7,7 @@ import {
 } from '../../controller/firmware/version-order.js';
 import { needsAllowDowngradeSql } from '../../controller/firmware/version-order-sql.js';
 import type { OpenDatabase } from '../../controller/store/index.js';
-import { migrationProvider } from '../../controller/store/migrations/index.js';
-import { testBackends } from '../helpers/databases.js';
+import { migratorOf, testBackends } from '../helpers/databases.js';
 
 const RELATION: Record<VersionOrder, string> = { lower: '<', equal: '=', higher: '>', unordered: '?' };
 
@@ -152,12 +151,7 @@ describe.each(testBackends)('version order in SQL on $name', (backend) => {
   it('keys the devices that were there before migration 0008', async () => {
     const old = await backend.open({ migrate: false });
     try {
-      const schema = old.spec.kind === 'postgres' ? old.spec.schema : undefined;
-      const migrator = new Migrator({
-        db: old.db,
-        provider: migrationProvider,
-        ...(schema ? { migrationTableSchema: schema } : {}),
-      });
+      const migrator = migratorOf(old);
       expect((await migrator.migrateTo('0005-url-signing-keys')).error).toBeUndefined();
       await sql`insert into devices (endpoint, firmware_version, updated_at)
         values ('a', '2.0.0-rc.1', now()), ('b', '2.0.0', now()), ('c', 'R12', now())`.execute(old.db);

@@ -1,22 +1,13 @@
-import { Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { endpointHash } from '../../controller/reconcile/read/canary-order.js';
-import { migrationProvider } from '../../controller/store/migrations/index.js';
-import { testBackends } from '../helpers/databases.js';
-
-const schemaOf = (spec: { kind: string; schema?: string }) =>
-  spec.kind === 'postgres' ? spec.schema : undefined;
+import { migratorOf, testBackends } from '../helpers/databases.js';
 
 describe.each(testBackends)('migration 0002 (canary keys) on $name', (backend) => {
   it('fills the generated columns of devices that were there before it', async () => {
     const store = await backend.open({ migrate: false });
     try {
-      const schema = schemaOf(store.spec);
-      const migrator = new Migrator({
-        db: store.db,
-        provider: migrationProvider,
-        ...(schema ? { migrationTableSchema: schema } : {}),
-      });
+      const migrator = migratorOf(store);
       expect((await migrator.migrateTo('0001-initial')).error).toBeUndefined();
       await sql`insert into devices (endpoint, firmware_version, updated_at)
         values ('old-1', '1.2.3', now()), ('old-2', null, now())`.execute(store.db);
@@ -43,12 +34,7 @@ describe.each(testBackends)('migration 0002 (canary keys) on $name', (backend) =
   it('keeps the version parts up to date, and accepts any dotted number a device reports', async () => {
     const store = await backend.open({ migrate: false });
     try {
-      const schema = schemaOf(store.spec);
-      const migrator = new Migrator({
-        db: store.db,
-        provider: migrationProvider,
-        ...(schema ? { migrationTableSchema: schema } : {}),
-      });
+      const migrator = migratorOf(store);
       expect((await migrator.migrateTo('0002-canary-keys')).error).toBeUndefined();
       await store.db
         .insertInto('devices')

@@ -36,6 +36,7 @@ describe.each(testBackends)('migrations on $name', (backend) => {
           '0025-notifiable-git-sync',
           '0026-device-commands',
           '0027-error-code-followed',
+          '0028-hot-transitions',
         ],
       });
       const tables = (await store.db.introspection.getTables()).map((t) => t.name);

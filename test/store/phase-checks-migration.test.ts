@@ -1,19 +1,10 @@
-import { type Kysely, Migrator, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import {
-  type OpenDatabase,
-  ROLLOUT_PHASES,
-  TERMINAL_PHASES,
-  UPDATE_PHASES,
-} from '../../controller/store/index.js';
-import { migrationProvider } from '../../controller/store/migrations/index.js';
-import { testBackends } from '../helpers/databases.js';
+import { ROLLOUT_PHASES, TERMINAL_PHASES, UPDATE_PHASES } from '../../controller/store/index.js';
+import { migratorOf, testBackends } from '../helpers/databases.js';
 
 /** The update phases when 0010 ran: every one the code defines but those a later migration added. */
 const PHASES_0010 = UPDATE_PHASES.filter((phase) => phase !== 'verifying');
-
-const schemaOf = (spec: { kind: string; schema?: string }) =>
-  spec.kind === 'postgres' ? spec.schema : undefined;
 
 /** An update in `phase` on a device of its own (raw SQL: the table as of any migration). */
 // biome-ignore lint/suspicious/noExplicitAny: the schema as of the migration under test
@@ -31,15 +22,6 @@ async function seedRollout(db: Kysely<any>, name: string, phase: string): Promis
   await sql`insert into rollouts (name, spec, generation, phase) values (${name}, '{}', 'g1', ${phase})`.execute(
     db,
   );
-}
-
-function migratorOf(store: OpenDatabase): Migrator {
-  const schema = schemaOf(store.spec);
-  return new Migrator({
-    db: store.db,
-    provider: migrationProvider,
-    ...(schema ? { migrationTableSchema: schema } : {}),
-  });
 }
 
 describe.each(testBackends)('migration 0010 (phase checks) on $name', (backend) => {

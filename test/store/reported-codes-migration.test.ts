@@ -1,22 +1,13 @@
-import { Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { CODE_RANGES } from '../../controller/devices/reported-code.js';
-import { migrationProvider } from '../../controller/store/migrations/index.js';
-import { testBackends } from '../helpers/databases.js';
-
-const schemaOf = (spec: { kind: string; schema?: string }) =>
-  spec.kind === 'postgres' ? spec.schema : undefined;
+import { migratorOf, testBackends } from '../helpers/databases.js';
 
 describe.each(testBackends)('migration 0006 (reported codes) on $name', (backend) => {
   it('keeps codes stored before it that are outside the spec as raw text, and drops unknown 5/0/8, 5/0/9 values', async () => {
     const store = await backend.open({ migrate: false });
     try {
-      const schema = schemaOf(store.spec);
-      const migrator = new Migrator({
-        db: store.db,
-        provider: migrationProvider,
-        ...(schema ? { migrationTableSchema: schema } : {}),
-      });
+      const migrator = migratorOf(store);
       expect((await migrator.migrateTo('0005-url-signing-keys')).error).toBeUndefined();
       await sql`insert into devices
         (endpoint, fw_state, fw_result, fw_delivery_method, fw_protocol_support, lifetime_s, updated_at) values

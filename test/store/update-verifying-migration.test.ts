@@ -1,18 +1,12 @@
-import { Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { migrationProvider } from '../../controller/store/migrations/index.js';
-import { testBackends } from '../helpers/databases.js';
+import { migratorOf, testBackends } from '../helpers/databases.js';
 
 describe.each(testBackends)('migration 0016 (update verifying) on $name', (backend) => {
   it('takes verifying with a bake deadline only, and counts Registers by registration id', async () => {
     const store = await backend.open({ migrate: false });
     try {
-      const schema = store.spec.kind === 'postgres' ? store.spec.schema : undefined;
-      const migrator = new Migrator({
-        db: store.db,
-        provider: migrationProvider,
-        ...(schema ? { migrationTableSchema: schema } : {}),
-      });
+      const migrator = migratorOf(store);
       expect((await migrator.migrateTo('0015-device-owner')).error).toBeUndefined();
       const device = await sql<{ id: number }>`
         insert into devices (endpoint, registration_id, updated_at) values ('d1', 'reg-1', now()) returning id`.execute(

@@ -25,7 +25,7 @@ export async function getRollout(db: Kysely<Database>, name: string): Promise<Ro
     .selectFrom('firmware_updates')
     .selectAll()
     .where('rollout', '=', name)
-    .where('phase', '=', 'failed')
+    .where('outcome', '=', 'failed')
     .orderBy('finished_at', 'desc')
     .orderBy('id', 'desc')
     .limit(RECENT_FAILURES)

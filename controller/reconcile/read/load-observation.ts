@@ -162,11 +162,11 @@ function classifiedMembers(
       -- The last finished update is the one with the highest id: how it ended is a comparison of
       -- maxima, with no sort of each device's history.
       select fu.device_id,
-        count(*) filter (where fu.phase = 'failed') as failures,
+        count(*) filter (where fu.outcome = 'failed') as failures,
         max(fu.id) as last_id,
-        max(fu.id) filter (where fu.phase = 'failed') as last_failed_id,
-        max(fu.id) filter (where fu.phase = 'failed' and fu.retryable) as last_retryable_failed_id,
-        max(fu.id) filter (where fu.phase = 'succeeded') as last_succeeded_id,
+        max(fu.id) filter (where fu.outcome = 'failed') as last_failed_id,
+        max(fu.id) filter (where fu.outcome = 'failed' and fu.retryable) as last_retryable_failed_id,
+        max(fu.id) filter (where fu.outcome = 'succeeded') as last_succeeded_id,
         max(fu.finished_at) as last_finished_at
       from firmware_updates fu
       where fu.rollout = ${rollout.name} and fu.target_version = ${target} and fu.finished_at is not null

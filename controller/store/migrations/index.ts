@@ -23,6 +23,7 @@ import * as commits from './0024-commits.js';
 import * as notifiableGitSync from './0025-notifiable-git-sync.js';
 import * as deviceCommands from './0026-device-commands.js';
 import * as errorCodeFollowed from './0027-error-code-followed.js';
+import * as hotTransitions from './0028-hot-transitions.js';
 
 /** Migrations live in code (not read from disk), so they ship with the program and run anywhere. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -50,6 +51,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0025-notifiable-git-sync': notifiableGitSync,
   '0026-device-commands': deviceCommands,
   '0027-error-code-followed': errorCodeFollowed,
+  '0028-hot-transitions': hotTransitions,
 };
 
 export const migrationProvider: MigrationProvider = {
