@@ -9,6 +9,7 @@ import { migrateToLatest } from './migrate.js';
 import { preparingClient, StatementNames } from './prepared-statements.js';
 import type { Database } from './schema.js';
 import { withSearchPathIntrospection } from './scoped-introspection.js';
+import { parseTimestamptz, TIMESTAMPTZ_OID } from './timestamptz.js';
 
 export type DatabaseSpec =
   /** `template`: a PGlite data-directory dump to start from (tests load a migrated one). */
@@ -128,7 +129,11 @@ async function openPostgres(
   const applicationName = options.applicationName ?? `otactl-${randomBytes(4).toString('hex')}`;
   const types = {
     getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-      oid === 20 ? parseInt8 : pg.types.getTypeParser(oid, format),
+      oid === 20
+        ? parseInt8
+        : oid === TIMESTAMPTZ_OID
+          ? parseTimestamptz
+          : pg.types.getTypeParser(oid, format),
   };
   const pool = new pg.Pool({
     connectionString: spec.url,
