@@ -110,7 +110,11 @@ function segments(p: Lwm2mPath): number[] {
 
 /** The depth: 0 root, 1 object, 2 instance, 3 resource, 4 resource instance. */
 export function pathDepth(p: Lwm2mPath): number {
-  return segments(p).length;
+  // As segments(p).length, without building the array (every decoded record asks).
+  if (isRootPath(p)) return 0;
+  if (p.instanceId === undefined) return 1;
+  if (p.resourceId === undefined) return 2;
+  return p.resourceInstanceId === undefined ? 3 : 4;
 }
 
 /** True when `path` equals `prefix` or lies below it ('/' is a prefix of everything). */

@@ -6,7 +6,6 @@ import type { DecodeResult, ResourceRecord } from './types.js';
 
 /** SenML CBOR labels (RFC 8428 §6); `vlo` has no integer label and stays a text key. */
 const LABELS = { bn: -2, bt: -3, n: 0, u: 1, v: 2, vs: 3, vb: 4, vd: 8, t: 6, vlo: 'vlo' } as const;
-const NAMES = new Map<number | string, string>(Object.entries(LABELS).map(([name, label]) => [label, name]));
 const ORDER = ['bn', 'bt', 'n', 't', 'v', 'vs', 'vb', 'vd', 'vlo'] as const;
 
 // Plain CBOR only: no cbor-x record extension, no typed-array tags, maps decoded as Map (integer keys).
@@ -43,15 +42,26 @@ export function decodeSenmlCbor(payload: Buffer, model?: ObjectModel): DecodeRes
   }
   if (!Array.isArray(parsed)) return { ok: false, error: 'SenML CBOR must be an array' };
   const pack: SenmlRecord[] = [];
-  for (const [index, item] of parsed.entries()) {
+  for (let index = 0; index < parsed.length; index++) {
+    const item: unknown = parsed[index];
     if (!(item instanceof Map)) return { ok: false, error: `record ${index} is not a map` };
-    const raw: Record<string, unknown> = {};
-    for (const [label, value] of item) {
-      const name = NAMES.get(label);
-      if (name === undefined) continue;
-      raw[name] = value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value) : value;
-    }
-    const checked = checkSenmlRecord(raw, index);
+    // By label, not by iterating the map: no entry arrays, and one object shape for every record.
+    // Other labels are ignored; a label given twice counts once, by its last value (as Map keeps it).
+    const vd: unknown = item.get(LABELS.vd);
+    const checked = checkSenmlRecord(
+      {
+        bn: item.get(LABELS.bn),
+        bt: item.get(LABELS.bt),
+        n: item.get(LABELS.n),
+        t: item.get(LABELS.t),
+        v: item.get(LABELS.v),
+        vs: item.get(LABELS.vs),
+        vb: item.get(LABELS.vb),
+        vd: vd instanceof Uint8Array && !Buffer.isBuffer(vd) ? Buffer.from(vd) : vd,
+        vlo: item.get(LABELS.vlo),
+      },
+      index,
+    );
     if (!checked.ok) return checked;
     pack.push(checked.record);
   }

@@ -118,7 +118,8 @@ export function senmlToRecords(pack: readonly SenmlRecord[], model: ObjectModel 
   const records: ResourceRecord[] = [];
   let bn = '';
   let bt = 0;
-  for (const [index, r] of pack.entries()) {
+  for (let index = 0; index < pack.length; index++) {
+    const r = pack[index]!;
     if (r.bn !== undefined) bn = r.bn;
     if (r.bt !== undefined) bt = r.bt;
     const name = joinName(bn, r.n ?? '');
