@@ -506,3 +506,29 @@ describe('mounting on a shared server', () => {
     }
   });
 });
+
+describe('downloads of an image served from memory', () => {
+  it('end complete with every byte counted, or cut off when the client goes first', async () => {
+    // Below the cache's 32 MiB per image, so served from memory; large enough that a paused
+    // client stops it well before the end.
+    const big = await writeImage(fw.dir, 'cached-big.bin', 24 * 1024 * 1024);
+    const { catalog } = await buildFirmwareCatalog(fw.dir, [{ file: 'cached-big.bin', sha256: big.sha256 }]);
+    const ownStats = createDownloadStats();
+    const cached = await startFirmwareHttpServer({ port: 0, host: '127.0.0.1', catalog, stats: ownStats });
+    try {
+      const whole = nextEvent(ownStats, 'finished');
+      const res = await get(cached.port, '/binaries/cached-big.bin');
+      expect(res.body.equals(big.data)).toBe(true);
+      expect(await whole).toMatchObject({ complete: true, download: { bytesSent: big.data.length } });
+
+      const cut = nextEvent(ownStats, 'finished');
+      const paused = await startPausedDownload(cached.port, '/binaries/cached-big.bin');
+      paused.req.destroy();
+      const event = await cut;
+      expect(event.complete).toBe(false);
+      expect(event.download.bytesSent).toBeLessThan(big.data.length);
+    } finally {
+      await cached.close();
+    }
+  });
+});

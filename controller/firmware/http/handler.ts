@@ -1,9 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline, Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
 import type { FirmwareCatalog, FirmwareFile } from '../catalog.js';
 import { clientAddress } from '../client-address.js';
-import type { DownloadRecorder } from '../download-stats.js';
+import type { DownloadHandle, DownloadRecorder } from '../download-stats.js';
 import { createFirmwareImageCache, type FirmwareImage, type FirmwareImageCache } from '../image-cache.js';
 import { openFirmware } from '../open-firmware.js';
 import { type UrlKeys, verifyDownload } from '../signed-url.js';
@@ -130,11 +130,12 @@ export function createFirmwareHttpHandler(options: FirmwareHttpHandlerOptions): 
       offset: start,
       ...(device === undefined ? {} : { device }),
     });
-    const stream =
-      body.kind === 'memory'
-        ? Readable.from(chunksOf(body.bytes.subarray(start, end + 1)))
-        : body.handle.createReadStream({ start, end });
-    if (download !== undefined) stream.on('data', (chunk: Buffer) => download.sent(chunk.length));
+    if (body.kind === 'memory') {
+      writeBytes(res, body.bytes.subarray(start, end + 1), download);
+      return;
+    }
+    const stream = body.handle.createReadStream({ start, end });
+    if (download !== undefined) stream.on('data', (chunk: string | Buffer) => download.sent(chunk.length));
     pipeline(stream, res, (error) => download?.finish(error == null));
   };
 
@@ -230,8 +231,28 @@ async function bodyOf(image: FirmwareImage, file: FirmwareFile): Promise<Respons
 }
 
 /** A cached image in the chunks a file stream would read, so progress is reported as it goes. */
-function* chunksOf(bytes: Buffer): Generator<Buffer> {
-  for (let at = 0; at < bytes.length; at += CHUNK_BYTES) yield bytes.subarray(at, at + CHUNK_BYTES);
+/**
+ * Writes a body held in memory in CHUNK_BYTES pieces, each once the socket took the one before, as
+ * pipeline over a Readable of the chunks did, without that stream, the AbortController and the
+ * end-of-stream listeners it set up per download (a fleet's downloads are thousands at once). The
+ * download is complete when the response finished, cut off when its connection closed first.
+ */
+function writeBytes(res: ServerResponse, bytes: Buffer, download: DownloadHandle | undefined): void {
+  let at = 0;
+  const more = (): void => {
+    while (at < bytes.length) {
+      const chunk = bytes.subarray(at, at + CHUNK_BYTES);
+      at += chunk.length;
+      download?.sent(chunk.length);
+      if (!res.write(chunk)) {
+        res.once('drain', more);
+        return;
+      }
+    }
+    res.end();
+  };
+  if (download !== undefined) res.once('close', () => download.finish(res.writableFinished));
+  more();
 }
 
 const CHUNK_BYTES = 64 * 1024;
