@@ -1,7 +1,7 @@
 import type { RolloutVerify } from '../../manifests/index.js';
 import type { UpdateDecision } from './actions.js';
 import type { ActiveUpdate } from './observation.js';
-import { PlanClock } from './plan-clock.js';
+import type { PlanClock } from './plan-clock.js';
 import { finish, type UpdatePlanContext } from './plan-update.js';
 
 /**
@@ -19,7 +19,7 @@ export function planBake(
   update: ActiveUpdate,
   verify: Omit<RolloutVerify, 'bakeMs'> | undefined,
   ctx: UpdatePlanContext,
-  clock = new PlanClock(ctx.now),
+  clock: PlanClock,
 ): UpdateDecision {
   const device = update.device;
   const checks = verify ?? GONE_ROLLOUT_VERIFY;
