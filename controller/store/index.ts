@@ -16,7 +16,7 @@ export {
   readManifestsStatus,
   recordManifestsLoad,
 } from './manifests-status.js';
-export { type MigrateResult, migrateToLatest } from './migrate.js';
+export { type MigrateResult, migrateToLatest, type SchemaState, schemaState } from './migrate.js';
 export {
   DatabaseOpenError,
   type DatabaseSpec,

@@ -8,13 +8,7 @@ export type MigrateResult =
 /** Brings the schema to the newest migration; a no-op on an up-to-date database. */
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
 export async function migrateToLatest(db: Kysely<any>, schema?: string): Promise<MigrateResult> {
-  // With a schema, Kysely must look for its bookkeeping tables there, not in any schema it can see.
-  const migrator = new Migrator({
-    db,
-    provider: migrationProvider,
-    ...(schema ? { migrationTableSchema: schema } : {}),
-  });
-  const { error, results = [] } = await migrator.migrateToLatest();
+  const { error, results = [] } = await migratorOf(db, schema).migrateToLatest();
   const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
   if (error) {
     const failed = results.find((r) => r.status === 'Error')?.migrationName;
@@ -22,4 +16,30 @@ export async function migrateToLatest(db: Kysely<any>, schema?: string): Promise
     return { ok: false, error: failed ? `${failed}: ${message}` : message, applied };
   }
   return { ok: true, applied };
+}
+
+/** How far a database's schema is from this version's migrations, read without changing anything. */
+export type SchemaState =
+  | { readonly kind: 'current' }
+  /** No migration of this version ran: not an otactl database, or one never started. */
+  | { readonly kind: 'empty' }
+  | { readonly kind: 'behind'; readonly pending: readonly string[] };
+
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
+export async function schemaState(db: Kysely<any>, schema?: string): Promise<SchemaState> {
+  const migrations = await migratorOf(db, schema).getMigrations();
+  const pending = migrations.filter((m) => m.executedAt === undefined).map((m) => m.name);
+  if (pending.length === 0) return { kind: 'current' };
+  if (pending.length === migrations.length) return { kind: 'empty' };
+  return { kind: 'behind', pending };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
+function migratorOf(db: Kysely<any>, schema: string | undefined): Migrator {
+  // With a schema, Kysely must look for its bookkeeping tables there, not in any schema it can see.
+  return new Migrator({
+    db,
+    provider: migrationProvider,
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
 }
