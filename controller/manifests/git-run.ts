@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 
 export type GitResult =
   | { readonly kind: 'ok'; readonly stdout: string }
@@ -17,11 +18,22 @@ export interface GitRunOptions {
  */
 export function runGit(args: readonly string[], options: GitRunOptions): Promise<GitResult> {
   return new Promise((resolve) => {
-    const child = spawn('git', ['-c', 'core.quotepath=off', '-c', 'color.ui=false', '--no-pager', ...args], {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    let child: ChildProcessByStdio<null, Readable, Readable>;
+    try {
+      child = spawn('git', ['-c', 'core.quotepath=off', '-c', 'color.ui=false', '--no-pager', ...args], {
+        cwd: options.cwd,
+        env: { ...process.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (error) {
+      // Some failures are thrown, not emitted: a cwd that is a file gives a synchronous ENOTDIR.
+      resolve({
+        kind: 'failed',
+        exitCode: null,
+        stderr: error instanceof Error ? error.message : String(error),
+      });
+      return;
+    }
     let stdout = '';
     let stderr = '';
     let stopped = false;

@@ -38,7 +38,14 @@ export async function listManifestFiles(dir: string, maxEntries = DEFAULT_MAX_EN
   let realRoot: string;
   try {
     const info = await stat(root);
-    if (!info.isDirectory()) return failed(atFile(root, 'not a directory'));
+    if (!info.isDirectory()) {
+      return failed(
+        atFile(
+          root,
+          'not a directory: give the manifests directory (Rollouts name groups and firmware in other files)',
+        ),
+      );
+    }
     realRoot = await realpath(root);
   } catch (error) {
     return failed(atFile(root, `cannot read manifests directory: ${errorCode(error)}`));

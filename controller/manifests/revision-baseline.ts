@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -20,7 +20,8 @@ export type RevisionBaseline =
  */
 export async function readRevisionBaseline(dir: string, revision?: string): Promise<RevisionBaseline> {
   const realDir = await realpath(dir).catch(() => undefined);
-  if (!realDir) return { kind: 'none' };
+  // Not a directory: the manifests loader reports that; there is nothing to compare with.
+  if (!realDir || !(await stat(realDir)).isDirectory()) return { kind: 'none' };
   const top = await runGit(['rev-parse', '--show-toplevel'], { cwd: realDir });
   if (top.kind !== 'ok') {
     return revision === undefined

@@ -56,6 +56,21 @@ describe('otactl validate', () => {
     expect(stdout).toContain('absent:1:1: cannot read manifests directory: ENOENT');
   });
 
+  it('given a manifest file instead of the directory (as pre-commit hooks pass), says so in one line and exits 1', async () => {
+    const set = await manifestSet({ 'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n') });
+    const file = path.join(set.manifests, 'r.yaml');
+    const { code, stdout, stderr } = await runValidate([file, '--firmware-dir', set.firmware]);
+    expect(stderr).toBe('');
+    expect(code).toBe(1);
+    expect(stdout).toBe(
+      [
+        `${rel(file)}:1:1: not a directory: give the manifests directory (Rollouts name groups and firmware in other files)`,
+        `${rel(file)}: invalid: 1 problem`,
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('validates examples/ and rollouts/ against examples/firmware', async () => {
     for (const dir of ['examples', 'rollouts']) {
       const { code, stdout } = await runValidate([
