@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpApp } from '../../controller/api/http-app.js';
 import { type RunningHttpServer, startHttpServer } from '../../controller/api/http-server.js';
-import { type OpenDatabase, recordManifestsLoad } from '../../controller/store/index.js';
+import { type OpenDatabase, recordGitSync, recordManifestsLoad } from '../../controller/store/index.js';
 import { testBackends } from '../helpers/databases.js';
 import { runMain } from '../helpers/run-main.js';
 import { getJson } from './http-client.js';
@@ -62,7 +62,8 @@ describe.each(testBackends)('manifests status on $name', (backend) => {
     });
 
     const text = await runMain(['status', '--server', url]);
-    expect(text.code).toBe(0);
+    // A refused commit needs someone to act, as a stalled rollout does: `otactl status || alert`.
+    expect(text.code).toBe(3);
     expect(text.stdout.split('\n').slice(0, 8)).toEqual([
       'manifests: NOT READY (7 problems at def5678; acting on abc1234)',
       ...problems.slice(0, 5).map((p) => `  ${p}`),
@@ -84,6 +85,21 @@ describe.each(testBackends)('manifests status on $name', (backend) => {
       'manifests: NOT READY (1 problem; acting on abc1234)',
     );
     await recordManifestsLoad(store.db, { ready: true, revision: undefined });
-    expect((await runMain(['status', '--server', url])).stdout.split('\n')[0]).toBe('manifests: ready');
+    const readyAgain = await runMain(['status', '--server', url]);
+    expect(readyAgain.stdout.split('\n')[0]).toBe('manifests: ready');
+    expect(readyAgain.code).toBe(0);
+  });
+
+  it('exits 3 while git sync fails, and 0 once it succeeds again', async () => {
+    await recordManifestsLoad(store.db, { ready: true, revision: applied });
+    const remote = { url: 'https://git.example.org/fleet.git', branch: 'main' };
+    await recordGitSync(store.db, remote, { ok: false, reason: 'fetch', message: 'could not resolve host' });
+    const failing = await runMain(['status', '--server', url]);
+    expect(failing.stdout).toMatch(/^manifests: ready at abc1234\ngit sync: FAILING since /);
+    expect(failing.code).toBe(3);
+    await recordGitSync(store.db, remote, { ok: true, head: applied.sha });
+    const synced = await runMain(['status', '--server', url]);
+    expect(synced.stdout).toMatch(/^manifests: ready at abc1234\ngit sync: ok, main of /);
+    expect(synced.code).toBe(0);
   });
 });

@@ -85,8 +85,15 @@ async function snapshot(api: ReadApi, name: string | undefined): Promise<Snapsho
   return { kind: 'one', rollout };
 }
 
-function rolloutsOf(view: Snapshot): RolloutDetailView[] {
-  return view.kind === 'one' ? [view.rollout] : view.rollouts;
+/**
+ * Someone must act: a rollout shown is Stalled, or (every rollout shown) the controller refused the
+ * manifests it was given or cannot sync them from git, so a commit is not being acted on.
+ */
+function needsAttention(view: Snapshot): boolean {
+  if (view.kind === 'one') return view.rollout.needsAttention;
+  const manifests = view.manifests;
+  const refused = manifests !== undefined && (!manifests.ready || manifests.gitSync?.ok === false);
+  return refused || view.rollouts.some((r) => r.needsAttention);
 }
 
 function format(view: Snapshot, json: boolean, pretty: boolean): string {
@@ -112,9 +119,7 @@ async function runStatus(name: string | undefined, flags: StatusFlags): Promise<
     if (!flags.watch) {
       const view = await readOrFail(() => snapshot(source.api, name));
       process.stdout.write(`${format(view, flags.json === true, true)}\n`);
-      if (rolloutsOf(view).some((r) => r.needsAttention)) {
-        process.exitCode = NEEDS_ATTENTION_EXIT_CODE;
-      }
+      if (needsAttention(view)) process.exitCode = NEEDS_ATTENTION_EXIT_CODE;
       return;
     }
     const stop = new AbortController();
@@ -161,7 +166,7 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .description(
-      'rollout phase, counts, progress and recent failures (exit 3 when a rollout shown needs attention: aborted, degraded, no devices, conflict, invalid, or paused by its failure threshold)',
+      'rollout phase, counts, progress and recent failures (exit 3 when a rollout shown needs attention: aborted, degraded, no devices, conflict, invalid, or paused by its failure threshold; without ROLLOUT also when the manifests are NOT READY or git sync fails)',
     )
     .argument('[rollout]', 'one rollout')
     .addOption(dbOption())
