@@ -40,7 +40,6 @@ export interface WaitTotals {
 /** Read side, for metrics and status. */
 export interface DownloadStats {
   bytesByFile(): ReadonlyMap<string, number>;
-  bytesByClient(): ReadonlyMap<string, number>;
   bytesByDevice(): ReadonlyMap<string, number>;
   inProgress(): readonly DownloadProgress[];
   /** Requests queued behind their address's concurrent downloads, oldest first. */
@@ -77,7 +76,7 @@ export interface DownloadRecorder extends DownloadStats {
   /** A request starts waiting for a slot; `end` when it got one or went away. */
   beginWait(wait: Omit<DownloadWait, 'id' | 'since'>): WaitHandle;
   /** Counts bytes that belong to no tracked transfer. */
-  count(file: string, client: string, device: string | undefined, bytes: number): void;
+  count(file: string, device: string | undefined, bytes: number): void;
 }
 
 function add(map: Map<string, number>, key: string, bytes: number): void {
@@ -86,7 +85,6 @@ function add(map: Map<string, number>, key: string, bytes: number): void {
 
 export function createDownloadStats(now: () => number = Date.now): DownloadRecorder {
   const byFile = new Map<string, number>();
-  const byClient = new Map<string, number>();
   const byDevice = new Map<string, number>();
   const active = new Map<number, DownloadProgress>();
   const listeners = new Set<(event: DownloadEvent) => void>();
@@ -98,15 +96,15 @@ export function createDownloadStats(now: () => number = Date.now): DownloadRecor
   const emit = (event: DownloadEvent): void => {
     for (const listener of listeners) listener(event);
   };
-  const count = (file: string, client: string, device: string | undefined, bytes: number): void => {
+  // Bytes are counted per file and per device (named by a signed link), never per client address:
+  // spoofed CoAP sources would grow such a map without end.
+  const count = (file: string, device: string | undefined, bytes: number): void => {
     add(byFile, file, bytes);
-    add(byClient, client, bytes);
     if (device !== undefined) add(byDevice, device, bytes);
   };
 
   return {
     bytesByFile: () => byFile,
-    bytesByClient: () => byClient,
     bytesByDevice: () => byDevice,
     inProgress: () => [...active.values()],
     waiting: () => [...waits.values()],
@@ -150,7 +148,7 @@ export function createDownloadStats(now: () => number = Date.now): DownloadRecor
         sent(bytes) {
           if (done) return;
           bytesSent += bytes;
-          count(start.file, start.client, start.device, bytes);
+          count(start.file, start.device, bytes);
           active.set(id, { ...base, bytesSent });
         },
         finish(complete) {
