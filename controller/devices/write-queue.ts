@@ -4,7 +4,7 @@ import { type DeviceOwnership, ownedOrOrphaned } from '../replicas/device-owners
 import { isDataError, sqlState } from '../store/errors.js';
 import type { Database, NewEvent, RegistrationState } from '../store/schema.js';
 import { batchWriteStatement, type VersionCheck } from './batch-statement.js';
-import type { DeviceChange } from './device-change.js';
+import type { DeviceChange, DeviceChangeKind } from './device-change.js';
 import { type DevicePatch, mergePatches } from './device-patch.js';
 
 /** Ends a registration, but only while it is still the one stored (a newer Register wins). */
@@ -46,9 +46,64 @@ export interface WriteQueueOptions {
   readonly ownership?: DeviceOwnership;
 }
 
-interface Waiter {
+/** What the `enqueueAndWait` calls of one entry wait for, all together. */
+interface Settlement {
+  readonly promise: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
+}
+
+function settlement(): Settlement {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Both settle with `kept` (entries merged: one write commits or drops them both). */
+function joinSettlements(
+  kept: Settlement | undefined,
+  other: Settlement | undefined,
+): Settlement | undefined {
+  if (kept === undefined) return other;
+  if (other !== undefined) kept.promise.then(other.resolve, other.reject);
+  return kept;
+}
+
+/**
+ * Reports of values a device holds, not of its registration: the patch keeps only the latest value of
+ * each column, so one change of each kind says what is stored. Registration changes are each told:
+ * they are counted (registrations waiting for their commit, the registrations metric).
+ */
+const LATEST_ONLY: ReadonlySet<DeviceChangeKind> = new Set<DeviceChangeKind>([
+  'info',
+  'firmware-state',
+  'firmware-version',
+  'error-code',
+]);
+
+/**
+ * Adds `change` to the changes of one entry: a report replaces the one of its kind queued before it
+ * (State and Result merge, as their columns do), so a device reporting while the database is down
+ * costs one change per kind however often it reports.
+ */
+function addChange(changes: DeviceChange[], change: DeviceChange): void {
+  if (!LATEST_ONLY.has(change.kind)) {
+    changes.push(change);
+    return;
+  }
+  const i = changes.findIndex((c) => c.kind === change.kind);
+  if (i < 0) {
+    changes.push(change);
+    return;
+  }
+  const older = changes.splice(i, 1)[0]!;
+  changes.push(
+    older.kind === 'firmware-state' && change.kind === 'firmware-state' ? { ...older, ...change } : change,
+  );
 }
 
 /** Everything queued for one endpoint, merged in arrival order. */
@@ -58,8 +113,9 @@ interface Entry {
   patch: DevicePatch | undefined;
   checkVersion: boolean;
   events: NewEvent[];
+  /** At most one of each LATEST_ONLY kind. */
   changes: DeviceChange[];
-  waiters: Waiter[];
+  settlement: Settlement | undefined;
 }
 
 /** What the queue has written since it started, for benches and metrics. */
@@ -89,7 +145,7 @@ export function writesFailing(stats: Readonly<WriteStats>, now: number): boolean
 const MAX_BACKOFF_MS = 10_000;
 
 function emptyEntry(): Entry {
-  return { ends: [], patch: undefined, checkVersion: false, events: [], changes: [], waiters: [] };
+  return { ends: [], patch: undefined, checkVersion: false, events: [], changes: [], settlement: undefined };
 }
 
 function applyEnd(entry: Entry, endpoint: string, end: RegistrationEnd, now: Date): void {
@@ -106,7 +162,10 @@ function applyEnd(entry: Entry, endpoint: string, end: RegistrationEnd, now: Dat
  * Writes for one endpoint merge in arrival order, and an endpoint is in at most one batch in flight;
  * a failed batch is put back under newer writes and retried with backoff. A batch the database
  * refuses for its data is split in halves, written at once, down to the entries it refuses: those
- * are dropped (quarantined) so one bad value never holds up the other devices.
+ * are dropped (quarantined) so one bad value never holds up the other devices. While the database
+ * is down an endpoint's entry stays bounded however often its device reports: the patch keeps the
+ * latest value of each column, the changes the latest report of each kind, the events the newest
+ * `maxEventsPerDevice`, and its waiting callers share one promise per batch attempt.
  */
 export class DeviceWriteQueue {
   readonly #db: Kysely<Database>;
@@ -143,12 +202,17 @@ export class DeviceWriteQueue {
   }
 
   enqueue(write: DeviceWrite): void {
-    this.#add(write, undefined);
+    this.#add(write);
   }
 
-  /** Resolves once the write committed (rejects only if it is dropped at close). */
+  /**
+   * Resolves once the write committed (rejects only if it is dropped at close). The writes queued
+   * together for one endpoint share one promise.
+   */
   enqueueAndWait(write: DeviceWrite): Promise<void> {
-    return new Promise((resolve, reject) => this.#add(write, { resolve, reject }));
+    const entry = this.#add(write);
+    entry.settlement ??= settlement();
+    return entry.settlement.promise;
   }
 
   /** Writes everything queued now; resolves when that committed or the attempt failed. */
@@ -170,11 +234,11 @@ export class DeviceWriteQueue {
     if (this.#pending.size === 0) return;
     this.#o.logger.error({ devices: this.#pending.size }, 'device writes dropped at shutdown');
     const error = new Error('device sync stopped before the write committed');
-    for (const entry of this.#pending.values()) for (const w of entry.waiters) w.reject(error);
+    for (const entry of this.#pending.values()) entry.settlement?.reject(error);
     this.#pending.clear();
   }
 
-  #add(write: DeviceWrite, waiter: Waiter | undefined): void {
+  #add(write: DeviceWrite): Entry {
     let entry = this.#pending.get(write.endpoint);
     if (entry === undefined) {
       entry = emptyEntry();
@@ -185,9 +249,9 @@ export class DeviceWriteQueue {
     if (write.patch !== undefined) entry.patch = mergePatches(entry.patch, write.patch);
     if (write.checkVersion) entry.checkVersion = true;
     if (write.events !== undefined) this.#addEvents(entry, write.endpoint, write.events);
-    if (write.change !== undefined) entry.changes.push(write.change);
-    if (waiter !== undefined) entry.waiters.push(waiter);
+    if (write.change !== undefined) addChange(entry.changes, write.change);
     if (!this.#closed) this.#schedule();
+    return entry;
   }
 
   #addEvents(entry: Entry, endpoint: string, events: readonly NewEvent[]): void {
@@ -302,7 +366,7 @@ export class DeviceWriteQueue {
           this.#o.logger.error({ err, endpoint }, 'onDeviceChanged threw');
         }
       }
-      for (const w of entry.waiters) w.resolve();
+      entry.settlement?.resolve();
     }
     return undefined;
   }
@@ -321,7 +385,7 @@ export class DeviceWriteQueue {
       'the database refused a device write; dropped it',
     );
     const rejected = new Error(`the database refused this device's write: ${reason}`);
-    for (const w of entry.waiters) w.reject(rejected);
+    entry.settlement?.reject(rejected);
     for (const change of entry.changes) {
       try {
         this.#o.onRejected?.(endpoint, change);
@@ -383,8 +447,8 @@ export class DeviceWriteQueue {
       if (later.patch !== undefined) entry.patch = mergePatches(entry.patch, later.patch);
       entry.checkVersion ||= later.checkVersion;
       this.#addEvents(entry, endpoint, later.events);
-      entry.changes.push(...later.changes);
-      entry.waiters.push(...later.waiters);
+      for (const change of later.changes) addChange(entry.changes, change);
+      entry.settlement = joinSettlements(entry.settlement, later.settlement);
     }
   }
 

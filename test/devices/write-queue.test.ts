@@ -335,5 +335,66 @@ describe.each(testBackends)('device write queue ($name)', (backend) => {
         .execute();
       expect(rejected).toEqual([]);
     });
+
+    it('keeps one change of each report kind and one promise per attempt for a device that reports while the database is down', async () => {
+      db = await backend.open();
+      const committed: [string, DeviceChange][] = [];
+      queue = open(() => T.getTime(), committed);
+      await sql`create function writes_away() returns trigger language plpgsql as $$
+        begin raise exception 'database away' using errcode = '08006'; end $$`.execute(db.db);
+      await sql`create trigger writes_away before insert or update on devices
+        for each row execute function writes_away()`.execute(db.db);
+      const endpoint = 'chatty';
+      const report = (n: number): DeviceWrite => ({
+        endpoint,
+        // State and Result come in separate notifications, as devices that observe them one by one send them.
+        patch:
+          n % 2 === 0
+            ? { endpoint, fw_state: n % 4, fw_reported_at: T, updated_at: T }
+            : { endpoint, fw_result: n % 9, fw_reported_at: T, updated_at: T },
+        change:
+          n % 2 === 0 ? { kind: 'firmware-state', state: n % 4 } : { kind: 'firmware-state', result: n % 9 },
+      });
+      queue.enqueue({
+        endpoint,
+        patch: { endpoint, registration_id: 'r1', registration_state: 'registered', updated_at: T },
+        change: { kind: 'registered', registrationId: 'r1' },
+      });
+      const notifications = 200_000;
+      const attempts = 4;
+      const waits: Promise<void>[] = [];
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        // Half of each share arrives while the attempt is in flight, into an entry of its own.
+        const failing = queue.flush();
+        for (let i = 0; i < notifications / attempts; i++) {
+          const n = (attempt * notifications) / attempts + i;
+          if (n % 1000 === 0) waits.push(queue.enqueueAndWait(report(n)));
+          else queue.enqueue(report(n));
+        }
+        expect(await failing).toBe(false);
+      }
+      queue.enqueue({ endpoint, change: { kind: 'info', firmwareVersion: '1.0.0' } });
+      queue.enqueue({ endpoint, change: { kind: 'info', firmwareVersion: '1.0.1' } });
+      expect(waits).toHaveLength(notifications / 1000);
+      // One promise for each entry the writes went into: the first, and one for each attempt.
+      expect(new Set(waits).size).toBeLessThanOrEqual(attempts + 1);
+
+      await sql`drop trigger writes_away on devices`.execute(db.db);
+      while (queue.pending > 0) await queue.flush();
+      expect(await outcomes(waits)).toEqual(Array(waits.length).fill('ok'));
+      // The registration told as it came; the reports once each, as what is stored now.
+      const last = notifications - 1;
+      expect(committed).toEqual([
+        [endpoint, { kind: 'registered', registrationId: 'r1' }],
+        [endpoint, { kind: 'firmware-state', state: (last - 1) % 4, result: last % 9 }],
+        [endpoint, { kind: 'info', firmwareVersion: '1.0.1' }],
+      ]);
+      const row = await db.db
+        .selectFrom('devices')
+        .select(['registration_id', 'fw_state', 'fw_result'])
+        .where('endpoint', '=', endpoint)
+        .executeTakeFirstOrThrow();
+      expect(row).toEqual({ registration_id: 'r1', fw_state: (last - 1) % 4, fw_result: last % 9 });
+    });
   });
 });
