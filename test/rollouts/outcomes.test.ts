@@ -1,5 +1,7 @@
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RolloutView } from '../../controller/api/read-model/views.js';
+import { createLogger, type Logger } from '../../controller/log/index.js';
 import { ContentFormat } from '../../controller/lwm2m/content-format.js';
 import { UNREAD_WAIT_MS } from '../../controller/reconcile/read/load-observation.js';
 import { ReportingDevice } from '../devices/support/reporting-device.js';
@@ -39,6 +41,35 @@ async function metricLine(scene: Scene, name: string, labels: string): Promise<s
 const statusExit = async (scene: Scene, rollout: string) =>
   (await runMain(['status', rollout, '--server', `http://127.0.0.1:${scene.controller.httpPort}`])).code;
 
+interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly rollout?: string;
+  readonly event?: string;
+}
+
+/** A JSON logger at info whose lines the test reads (what an operator sees in the controller's log). */
+function capturedLog(): { logger: Logger; lines: (rollout: string) => LogLine[] } {
+  let text = '';
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      text += String(chunk);
+      done();
+    },
+  });
+  const logger = createLogger({ level: 'info', pretty: false, destination });
+  const lines = (rollout: string) =>
+    text
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as LogLine)
+      .filter((line) => line.rollout === rollout && line.event !== undefined);
+  return { logger, lines };
+}
+
+const INFO = 30;
+const WARN = 40;
+
 const phaseIs = (scene: Scene, rollout: string, phase: string) =>
   afterPassWhen(scene.controller, async () => (await rolloutRow(scene.db, rollout))?.phase === phase);
 
@@ -52,20 +83,24 @@ describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
   async function start(
     name: string,
     spec: string,
-    options: { pattern?: string; clock?: TestClock } = {},
+    options: { pattern?: string; clock?: TestClock; logger?: Logger } = {},
   ): Promise<Scene> {
     scene = await Scene.create(backend);
     await scene.startRollout({
       rollout: name,
       spec,
       ...(options.pattern ? { pattern: options.pattern } : {}),
-      ...(options.clock ? { controller: { clock: options.clock.now } } : {}),
+      controller: {
+        ...(options.clock ? { clock: options.clock.now } : {}),
+        ...(options.logger ? { logger: options.logger } : {}),
+      },
     });
     return scene;
   }
 
   it('is Completed, ready and exit 0 when every device reached the target', async () => {
-    const s = await start('clean', '');
+    const log = capturedLog();
+    const s = await start('clean', '', { logger: log.logger });
     await s.addFleet({ count: 4 });
     await phaseIs(s, 'clean', 'Completed');
     const view = await api<RolloutView>(s, '/api/v1/rollouts/clean');
@@ -76,6 +111,24 @@ describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
     });
     expect(await metricLine(s, 'otactl_rollout_needs_attention', 'rollout="clean"')).toMatch(/ 0$/);
     expect(await statusExit(s, 'clean')).toBe(0);
+    // The controller's log tells the rollout's story, not only each device's.
+    const lines = log.lines('clean');
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: INFO,
+        event: 'StepStarted',
+        msg: 'rollout clean: step 1 of 1 started (100%)',
+      }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: INFO,
+        event: 'RolloutPhaseChanged',
+        msg: expect.stringMatching(/^rollout clean: \w+ -> Completed: 4 of 4 devices on 2\.0\.0$/),
+      }),
+    );
+    // RolloutCompleted (for notifications) repeats the phase change: logged once.
+    expect(lines.filter((line) => line.event === 'RolloutCompleted')).toEqual([]);
   });
 
   it('is Degraded, stalled and exit 3 when some failed below the threshold', async () => {
@@ -116,7 +169,12 @@ describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
     // (devices that register one by one would otherwise be started in the order they are read).
     scene = await Scene.create(backend);
     const s = scene;
-    const { target } = await s.startRollout({ rollout: 'tripped', spec: spec(true) });
+    const log = capturedLog();
+    const { target } = await s.startRollout({
+      rollout: 'tripped',
+      spec: spec(true),
+      controller: { logger: log.logger },
+    });
     await s.addFleet({ count: 6, faults: `no-storage=@${failing.join('|')}` });
     await s.devicesKnown(6);
     await s.ws.writeManifest(
@@ -128,6 +186,18 @@ describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
     expect(view.needsAttention).toBe(true);
     expect(view.pausedReason).toMatch(/^failure threshold: 2 of 2 failed/);
     expect(await statusExit(s, 'tripped')).toBe(3);
+    const warnings = log.lines('tripped').filter((line) => line.level === WARN);
+    expect(warnings).toContainEqual(
+      expect.objectContaining({
+        event: 'RolloutPaused',
+        msg: expect.stringMatching(
+          /^rollout tripped: failure threshold reached: 2 of 2 finished updates failed/,
+        ),
+      }),
+    );
+    expect(warnings).toContainEqual(
+      expect.objectContaining({ event: 'RolloutPhaseChanged', msg: expect.stringMatching(/-> Paused: /) }),
+    );
   });
 
   it('says the selector matches no registered device, and is never Completed', async () => {

@@ -8,6 +8,7 @@ import { type Leadership, type PlannerRole, plannerWrite, SOLE_PLANNER } from '.
 import { loadStoredStatuses, markRemoved, saveStatus } from '../write/rollout-rows.js';
 import { appendRolloutEvent } from '../write/update-store.js';
 import type { GateAsker } from './gate-asker.js';
+import { logRolloutEvents } from './rollout-log.js';
 import {
   defaultFailures,
   noWaits,
@@ -66,7 +67,13 @@ export async function reconcilePass(
   if (desired) {
     const present = new Set(desired.rollouts.keys());
     if ([...stored].some(([name, row]) => !present.has(name) && !row.removed)) {
-      await write((db) => markRemoved(db, present, stored, now));
+      const removed = await write((db) => markRemoved(db, present, stored, now));
+      for (const name of removed ?? []) {
+        deps.logger?.info(
+          { rollout: name },
+          `rollout ${name}: removed from the manifests; updates in flight finish`,
+        );
+      }
     }
   }
 
@@ -93,6 +100,7 @@ export async function reconcilePass(
         return startUpdates(db, now, rollout, candidates, plan.status.stepApprovedRevision);
       });
       if (rows) {
+        logRolloutEvents(deps.logger, rollout.name, revisionOf(rollout), plan.events);
         announceStarted(deps, rollout, rows);
         started += rows.length;
         if (plan.askGate) options.gates?.ask(rollout, plan.status, plan.askGate.step);
@@ -153,8 +161,10 @@ async function saveRollout(
   now: number,
 ): Promise<void> {
   await saveStatus(db, rollout, decided.plan.status, now);
-  const revision = rollout.source.revision?.commit?.sha ?? null;
+  const revision = revisionOf(rollout);
   for (const event of decided.plan.events) await appendRolloutEvent(db, rollout.name, revision, event);
 }
+
+const revisionOf = (rollout: ResolvedRollout): string | null => rollout.source.revision?.commit?.sha ?? null;
 
 const FOLLOWER: PlannerRole = { kind: 'follower' };

@@ -106,7 +106,7 @@ export async function saveStatus(
 }
 
 /**
- * Rollouts that left git: no new starts, history kept, phase Removed. What the status said about
+ * Rollouts that left git: no new starts, history kept, phase Removed (returns their names). What the status said about
  * devices it no longer decides for (a conflict, a wait) is cleared: the rollouts still in git
  * report their own conflicts from the next pass on.
  */
@@ -115,9 +115,11 @@ export async function markRemoved(
   present: ReadonlySet<string>,
   stored: ReadonlyMap<string, { removed: boolean; conditions: readonly Condition[] }>,
   now: number,
-): Promise<void> {
+): Promise<string[]> {
+  const removed: string[] = [];
   for (const [name, row] of stored) {
     if (present.has(name) || row.removed) continue;
+    removed.push(name);
     const message = 'removed from the manifests: no new updates start; updates in flight finish';
     const last = await db.selectFrom('rollouts').select('counts').where('name', '=', name).executeTakeFirst();
     const counts = parseStoredCounts(last?.counts);
@@ -138,4 +140,5 @@ export async function markRemoved(
       message: 'the Rollout was removed from the manifests: no new updates start; updates in flight finish',
     });
   }
+  return removed;
 }
