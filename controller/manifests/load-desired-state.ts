@@ -17,6 +17,7 @@ import type {
   FirmwareManifest,
   Located,
   NotificationManifest,
+  RefusedManifest,
   RolloutManifest,
   ValidManifests,
 } from './manifest-types.js';
@@ -131,6 +132,7 @@ function validateDocuments(documents: readonly ManifestDocument[], problems: Pro
   const groups: Located<DeviceGroupManifest>[] = [];
   const rollouts: Located<RolloutManifest>[] = [];
   const notifications: Located<NotificationManifest>[] = [];
+  const refused: RefusedManifest[] = [];
   for (const doc of documents) {
     const value = doc.value;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -156,13 +158,17 @@ function validateDocuments(documents: readonly ManifestDocument[], problems: Pro
     const issues = checkSchema(kind, manifest);
     for (const issue of issues)
       problems.push({ ...doc.locate(issue.path, issue.part), message: issue.message });
-    if (issues.length > 0) continue;
+    if (issues.length > 0) {
+      const name = (value as { metadata?: { name?: unknown } }).metadata?.name;
+      if (typeof name === 'string') refused.push({ kind, name, at: doc.start });
+      continue;
+    }
     if (kind === 'Firmware') firmware.push({ manifest: manifest as FirmwareManifest, doc });
     else if (kind === 'DeviceGroup') groups.push({ manifest: manifest as DeviceGroupManifest, doc });
     else if (kind === 'Rollout') rollouts.push({ manifest: manifest as RolloutManifest, doc });
     else notifications.push({ manifest: manifest as NotificationManifest, doc });
   }
-  return { firmware, groups, rollouts, notifications };
+  return { firmware, groups, rollouts, notifications, refused };
 }
 
 async function checkFirmwareFiles(

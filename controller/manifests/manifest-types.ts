@@ -1,6 +1,7 @@
 import type { ErrorCodePolicy, FailureAction, SelectorAttribute } from './kinds.js';
 import type { ManifestDocument } from './load-documents.js';
 import type { NotificationEvent, NotificationFormat } from './notification-events.js';
+import type { SourcePosition } from './problem.js';
 
 /** Documents' shapes after schema validation with defaults applied (see schemas/). */
 export interface Metadata {
@@ -95,4 +96,15 @@ export interface ValidManifests {
   readonly groups: readonly Located<DeviceGroupManifest>[];
   readonly rollouts: readonly Located<RolloutManifest>[];
   readonly notifications: readonly Located<NotificationManifest>[];
+  /**
+   * Documents the schema refused that still name themselves (kind and metadata.name): a reference
+   * to one is not "not found", it points at a manifest whose own problems were reported.
+   */
+  readonly refused?: readonly RefusedManifest[];
+}
+
+export interface RefusedManifest {
+  readonly kind: AnyManifest['kind'];
+  readonly name: string;
+  readonly at: SourcePosition;
 }

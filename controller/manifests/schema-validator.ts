@@ -104,8 +104,27 @@ function toIssue(error: ErrorObject): SchemaIssue {
       const hint = PATTERN_HINTS.get(String(params.pattern)) ?? `must match ${String(params.pattern)}`;
       return { path, part: 'value', message: `${prefix}${hint}` };
     }
+    case 'minLength':
+    case 'maxLength':
+    case 'minItems':
+    case 'maxItems':
+      return { path, part: 'value', message: `${prefix}${sizeMessage(error.keyword, Number(params.limit))}` };
     default:
       return { path, part: 'value', message: `${prefix}${error.message ?? 'is invalid'}` };
+  }
+}
+
+/** ajv says "must NOT have fewer than 1 characters"; people say "must not be empty". */
+function sizeMessage(keyword: 'minLength' | 'maxLength' | 'minItems' | 'maxItems', limit: number): string {
+  switch (keyword) {
+    case 'minLength':
+      return limit === 1 ? 'must not be empty' : `must be at least ${limit} characters long`;
+    case 'maxLength':
+      return `must be at most ${limit} characters long`;
+    case 'minItems':
+      return limit === 1 ? 'must list at least one item' : `must list at least ${limit} items`;
+    case 'maxItems':
+      return `must list at most ${limit} items`;
   }
 }
 

@@ -9,6 +9,7 @@ import type {
   FirmwareManifest,
   Located,
   NotificationManifest,
+  RefusedManifest,
   RolloutManifest,
   ValidManifests,
 } from './manifest-types.js';
@@ -62,14 +63,33 @@ export function checkSemantics(set: ValidManifests, options: SemanticOptions): S
   const firmware = uniqueByName(set.firmware, 'Firmware', findings, options);
   const groups = uniqueByName(set.groups, 'DeviceGroup', findings, options);
   const rollouts = uniqueByName(set.rollouts, 'Rollout', findings, options);
+  const missing = missingReference(set.refused ?? [], options);
   for (const item of firmware.values()) checkFirmware(item, findings);
   for (const item of groups.values()) checkGroup(item, findings);
-  for (const item of rollouts.values()) checkRollout(item, firmware, groups, findings, options);
+  for (const item of rollouts.values()) checkRollout(item, firmware, groups, findings, options, missing);
   checkRolloutPairs([...rollouts.values()], firmware, groups, findings, options);
   for (const item of uniqueByName(set.notifications, 'Notification', findings, options).values()) {
-    checkNotification(item, rollouts, findings);
+    checkNotification(item, rollouts, findings, missing);
   }
   return findings;
+}
+
+/**
+ * What to say of a reference to a manifest that is not among the valid ones: "not found", or, when
+ * a document of that kind and name was refused for its own problems, that it is invalid and where
+ * (so one bad document does not read as a second, missing one).
+ */
+type MissingReference = (kind: RefusedManifest['kind'], name: string) => string;
+
+function missingReference(refused: readonly RefusedManifest[], options: SemanticOptions): MissingReference {
+  const byKey = new Map<string, RefusedManifest>();
+  for (const r of refused) if (!byKey.has(`${r.kind}/${r.name}`)) byKey.set(`${r.kind}/${r.name}`, r);
+  return (kind, name) => {
+    const bad = byKey.get(`${kind}/${name}`);
+    return bad
+      ? `${kind} "${name}" is invalid (its problems are reported at ${options.describe(bad.at)})`
+      : `${kind} "${name}" not found`;
+  };
 }
 
 function uniqueByName<M extends AnyManifest>(
@@ -96,13 +116,14 @@ function checkNotification(
   item: Located<NotificationManifest>,
   rollouts: ReadonlyMap<string, Located<RolloutManifest>>,
   findings: Findings,
+  missing: MissingReference,
 ): void {
   item.manifest.spec.rollouts.forEach((name, i) => {
     if (name !== '*' && !rollouts.has(name)) {
       findings.warn(
         item,
         ['spec', 'rollouts', i],
-        `Rollout "${name}" not found: nothing of it is sent until it exists`,
+        `${missing('Rollout', name)}: nothing of it is sent until it exists`,
       );
     }
   });
@@ -184,12 +205,13 @@ function checkRollout(
   groups: ReadonlyMap<string, Located<DeviceGroupManifest>>,
   findings: Findings,
   options: SemanticOptions,
+  missing: MissingReference,
 ): void {
   const { spec } = item.manifest;
   const group = groups.get(spec.group);
-  if (!group) findings.error(item, ['spec', 'group'], `DeviceGroup "${spec.group}" not found`);
+  if (!group) findings.error(item, ['spec', 'group'], missing('DeviceGroup', spec.group));
   const target = firmware.get(spec.firmware);
-  if (!target) findings.error(item, ['spec', 'firmware'], `Firmware "${spec.firmware}" not found`);
+  if (!target) findings.error(item, ['spec', 'firmware'], missing('Firmware', spec.firmware));
 
   checkDurations(item, findings);
   const steps = spec.strategy.steps;

@@ -177,6 +177,34 @@ const cases: readonly { name: string; files: Record<string, string>; problems: s
     ],
   },
   {
+    name: 'a rollout naming a group or firmware the schema refused points at that manifest, not "not found"',
+    files: {
+      'bad.yaml':
+        'apiVersion: otactl/v1alpha1\nkind: DeviceGroup\nmetadata:\n  name: edge\nspec:\n  selector: { endpoints: [""] }\n' +
+        '---\napiVersion: otactl/v1alpha1\nkind: Firmware\nmetadata: { name: fw-9.0.0 }\nspec: { version: 2.1 }\n',
+      'r.yaml': rolloutYaml('r1', '  group: edge\n  firmware: fw-9.0.0\n'),
+    },
+    problems: [
+      'manifests/bad.yaml:6:27: spec.selector.endpoints[0]: must not be empty',
+      'manifests/bad.yaml:11:1: spec: missing required field "file"',
+      'manifests/bad.yaml:11:1: spec: missing required field "sha256"',
+      'manifests/bad.yaml:11:18: spec.version: must be string',
+      'manifests/r.yaml:6:10: DeviceGroup "edge" is invalid (its problems are reported at bad.yaml:1:1)',
+      'manifests/r.yaml:7:13: Firmware "fw-9.0.0" is invalid (its problems are reported at bad.yaml:8:1)',
+    ],
+  },
+  {
+    name: 'sizes are said in words: an empty list, a value too long',
+    files: {
+      'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n  strategy: { steps: [] }\n'),
+      'fw.yaml': `apiVersion: otactl/v1alpha1\nkind: Firmware\nmetadata: { name: fw-long }\nspec: { version: "${'1'.repeat(256)}", file: fw-1.0.0.bin, sha256: "${'0'.repeat(64)}" }\n`,
+    },
+    problems: [
+      'manifests/fw.yaml:4:18: spec.version: must be at most 255 characters long',
+      'manifests/r.yaml:8:22: spec.strategy.steps: must list at least one item',
+    ],
+  },
+  {
     name: 'a missing firmware file and a wrong checksum are errors',
     files: {
       'fw3.yaml': `apiVersion: otactl/v1alpha1
