@@ -110,13 +110,15 @@ async function tellRefused(
   { db, log }: ApplyManifestsDeps,
 ): Promise<void> {
   const lines = problems.map((p) => formatProblem(p));
+  const counted = `${lines.length} ${lines.length === 1 ? 'problem' : 'problems'}`;
+  const at = gitRevision === null ? '' : ` at ${gitRevision.slice(0, 12)}`;
   log.error(
-    { problems: lines },
-    `manifests invalid (${lines.length} problems); keeping the last valid state`,
+    { problems: lines, ...(gitRevision === null ? {} : { revision: gitRevision }) },
+    `manifests${at} invalid (${counted}); keeping the last valid state`,
   );
   await appendRolloutEvent(db, null, gitRevision, {
     type: 'ManifestsInvalid',
-    message: `${lines.length} problems; acting on the last valid manifests`,
+    message: `${counted}; acting on the last valid manifests`,
     details: { problems: lines.slice(0, 50) },
   }).catch(() => {});
   for (const [rollout, refused] of problemsByRollout(problems)) {

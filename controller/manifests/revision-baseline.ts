@@ -59,7 +59,7 @@ export async function readRevisionBaseline(dir: string, revision?: string): Prom
     if (!loaded.ok) {
       return {
         kind: 'error',
-        message: `the manifests at ${wanted} (${sha.slice(0, 12)}) are invalid (${loaded.problems.length} problems); pick a valid --against revision`,
+        message: `the manifests at ${wanted} (${sha.slice(0, 12)}) are invalid (${loaded.problems.length} ${loaded.problems.length === 1 ? 'problem' : 'problems'}); pick a valid --against revision`,
       };
     }
     return { kind: 'ok', revision: sha, targets: loaded.state };

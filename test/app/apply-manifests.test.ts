@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyManifests } from '../../controller/app/apply-manifests.js';
 import { createSwappableCatalog, type SwappableCatalog } from '../../controller/firmware/index.js';
@@ -88,6 +89,57 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('applyManifests (%s
           'change refused, acting on the last valid manifests: /m/rollouts.yaml:7:3: downgrade from 2.0.0 to 1.0.0 refused; /m/rollouts.yaml:9:3: maxUnavailable: must be at least 1',
       },
     ]);
+  });
+
+  it('logs a refused commit by its revision, its problems counted in words', async () => {
+    const { state, firmwareDir } = await validState();
+    let text = '';
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        text += String(chunk);
+        done();
+      },
+    });
+    const recorded = createLogger({ level: 'info', pretty: false, destination });
+    const deps = { db: store.db, firmwareDir, catalog, log: recorded, current: () => state };
+    const sha = 'f'.repeat(40);
+    const problem = { file: '/m/a.yaml', line: 1, col: 3, message: 'bad' };
+    await applyManifests(
+      {
+        ok: false,
+        problems: [problem],
+        warnings: [],
+        git: {
+          sha,
+          dirty: false,
+          commit: {
+            sha,
+            author: 'Ada',
+            email: 'ada@example.com',
+            time: '2026-12-04T10:00:00+01:00',
+            subject: 'bad',
+          },
+        },
+      },
+      deps,
+    );
+    const lines = text
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line));
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        msg: `manifests at ${'f'.repeat(12)} invalid (1 problem); keeping the last valid state`,
+        revision: sha,
+        problems: ['/m/a.yaml:1:3: bad'],
+      }),
+    );
+    expect(await events()).toContainEqual(
+      expect.objectContaining({
+        type: 'ManifestsInvalid',
+        message: '1 problem; acting on the last valid manifests',
+      }),
+    );
   });
 
   it('keeps the manifests status row: the attempt and its problems, the last valid revision applied (issue 22)', async () => {
