@@ -1,12 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyManifests } from '../../controller/app/apply-manifests.js';
 import { createSwappableCatalog, type SwappableCatalog } from '../../controller/firmware/index.js';
 import { createLogger } from '../../controller/log/index.js';
 import type { DesiredState, LoadResult } from '../../controller/manifests/index.js';
 import { type OpenDatabase, readManifestsStatus } from '../../controller/store/index.js';
+import { capturedLog } from '../helpers/captured-log.js';
 import { testBackends } from '../helpers/databases.js';
 import { notificationSpec } from '../helpers/notification-spec.js';
 import { load, manifestSet } from '../manifests/helpers.js';
@@ -93,15 +93,8 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('applyManifests (%s
 
   it('logs a refused commit by its revision, its problems counted in words', async () => {
     const { state, firmwareDir } = await validState();
-    let text = '';
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        text += String(chunk);
-        done();
-      },
-    });
-    const recorded = createLogger({ level: 'info', pretty: false, destination });
-    const deps = { db: store.db, firmwareDir, catalog, log: recorded, current: () => state };
+    const recorded = capturedLog();
+    const deps = { db: store.db, firmwareDir, catalog, log: recorded.logger, current: () => state };
     const sha = 'f'.repeat(40);
     const problem = { file: '/m/a.yaml', line: 1, col: 3, message: 'bad' };
     await applyManifests(
@@ -123,11 +116,7 @@ describe.each(testBackends.map((b) => [b.name, b] as const))('applyManifests (%s
       },
       deps,
     );
-    const lines = text
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line));
-    expect(lines).toContainEqual(
+    expect(recorded.lines()).toContainEqual(
       expect.objectContaining({
         msg: `manifests at ${'f'.repeat(12)} invalid (1 problem); keeping the last valid state`,
         revision: sha,

@@ -1,10 +1,10 @@
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RolloutView } from '../../controller/api/read-model/views.js';
-import { createLogger, type Logger } from '../../controller/log/index.js';
+import type { Logger } from '../../controller/log/index.js';
 import { ContentFormat } from '../../controller/lwm2m/content-format.js';
 import { UNREAD_WAIT_MS } from '../../controller/reconcile/read/load-observation.js';
 import { ReportingDevice } from '../devices/support/reporting-device.js';
+import { capturedLog } from '../helpers/captured-log.js';
 import { testBackends } from '../helpers/databases.js';
 import {
   afterPassWhen,
@@ -41,31 +41,9 @@ async function metricLine(scene: Scene, name: string, labels: string): Promise<s
 const statusExit = async (scene: Scene, rollout: string) =>
   (await runMain(['status', rollout, '--server', `http://127.0.0.1:${scene.controller.httpPort}`])).code;
 
-interface LogLine {
-  readonly level: number;
-  readonly msg: string;
-  readonly rollout?: string;
-  readonly event?: string;
-}
-
-/** A JSON logger at info whose lines the test reads (what an operator sees in the controller's log). */
-function capturedLog(): { logger: Logger; lines: (rollout: string) => LogLine[] } {
-  let text = '';
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  const logger = createLogger({ level: 'info', pretty: false, destination });
-  const lines = (rollout: string) =>
-    text
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as LogLine)
-      .filter((line) => line.rollout === rollout && line.event !== undefined);
-  return { logger, lines };
-}
+/** The controller's log lines about `rollout`'s own events. */
+const rolloutLines = (log: ReturnType<typeof capturedLog>, rollout: string) =>
+  log.lines().filter((line) => line.rollout === rollout && line.event !== undefined);
 
 const INFO = 30;
 const WARN = 40;
@@ -112,7 +90,7 @@ describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
     expect(await metricLine(s, 'otactl_rollout_needs_attention', 'rollout="clean"')).toMatch(/ 0$/);
     expect(await statusExit(s, 'clean')).toBe(0);
     // The controller's log tells the rollout's story, not only each device's.
-    const lines = log.lines('clean');
+    const lines = rolloutLines(log, 'clean');
     expect(lines).toContainEqual(
       expect.objectContaining({
         level: INFO,
@@ -186,7 +164,7 @@ describe.each(testBackends)('the outcome of a rollout, on $name', (backend) => {
     expect(view.needsAttention).toBe(true);
     expect(view.pausedReason).toMatch(/^failure threshold: 2 of 2 failed/);
     expect(await statusExit(s, 'tripped')).toBe(3);
-    const warnings = log.lines('tripped').filter((line) => line.level === WARN);
+    const warnings = rolloutLines(log, 'tripped').filter((line) => line.level === WARN);
     expect(warnings).toContainEqual(
       expect.objectContaining({
         event: 'RolloutPaused',
