@@ -63,15 +63,36 @@ export function endpointGlobProblem(glob: string): string | undefined {
       if (end === -1) {
         return `pattern "${glob}": the [ at position ${i + 1} is never closed (write \\[ for a literal [)`;
       }
+      const backwards = backwardsRange(glob.slice(i + 1, end));
+      if (backwards) {
+        return `pattern "${glob}": the range ${backwards} runs backwards (write ${[...backwards].reverse().join('')})`;
+      }
       i = end;
     } else if (ch === '{') braces++;
     else if (ch === '}' && braces > 0) braces--;
   }
   if (braces > 0) return `pattern "${glob}": a { is never closed (write \\{ for a literal {)`;
   try {
+    // Anything the checks above missed: the engine's own words, as a last resort.
     new RegExp(globToRegex(glob));
   } catch (error) {
     return `pattern "${glob}" is not valid: ${(error as Error).message}`;
+  }
+  return undefined;
+}
+
+/** The first range of a `[...]` body whose end comes before its start (`z-a`), or undefined. */
+function backwardsRange(body: string): string | undefined {
+  const chars = [...(body.startsWith('!') ? body.slice(1) : body)];
+  for (let i = 0; i + 2 < chars.length; i++) {
+    if (chars[i] === '\\') {
+      i++;
+      continue;
+    }
+    if (chars[i + 1] === '-' && chars[i + 2] !== '\\') {
+      if (chars[i]! > chars[i + 2]!) return `${chars[i]}-${chars[i + 2]}`;
+      i += 2; // past the range: in [a-c-x] the second - is a literal one
+    }
   }
   return undefined;
 }
