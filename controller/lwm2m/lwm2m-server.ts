@@ -12,7 +12,7 @@ import { udpTransport } from '../coap/udp-transport.js';
 import type { CredentialDirectory } from '../credentials/index.js';
 import type { ContentFormatId } from './content-format.js';
 import { DeviceClient, type DeviceClientDeps } from './downlink/device-client.js';
-import type { DeviceTarget } from './downlink/dispatcher.js';
+import type { DeviceTarget, RequestGate } from './downlink/dispatcher.js';
 import { QueueModeDispatcher } from './downlink/queue-mode-dispatcher.js';
 import type { NotificationResult } from './downlink/results.js';
 import { defaultModel, type ObjectModel } from './model/index.js';
@@ -333,8 +333,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return expired;
   }
 
-  device(endpoint: string): DeviceClient {
-    return new DeviceClient(endpoint, this.#deviceDeps);
+  /**
+   * Requests to one device. `gate`: what its requests give back while they wait for it to wake
+   * (queue mode), and check right before they are sent (see RequestGate).
+   */
+  device(endpoint: string, gate?: RequestGate): DeviceClient {
+    return new DeviceClient(endpoint, this.#deviceDeps, gate);
   }
 
   /** Requests waiting for a queue-mode device to wake up. */

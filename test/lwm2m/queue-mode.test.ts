@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ContentFormat } from '../../controller/lwm2m/content-format.js';
+import type { RequestGate } from '../../controller/lwm2m/index.js';
 import { Lwm2mServer } from '../../controller/lwm2m/lwm2m-server.js';
 import { ManualClock } from './support/manual-clock.js';
 import { locationOf, RawDevice } from './support/raw-device.js';
@@ -60,5 +61,62 @@ describe('queue mode', () => {
     const pending = server.device('q-gone').read('/3/0/3');
     expect((await d.deregister(id)).code).toBe('2.02');
     expect(await pending).toMatchObject({ kind: 'unreachable' });
+  });
+
+  it('gives a waiting request’s gate back, takes it again and checks it right before sending', async () => {
+    const id = locationOf(await d.register(['ep=q-gate', 'lwm2m=1.1', 'Q']))[1]!;
+    clock.advance(94_000);
+    const log: string[] = [];
+    const gate = (name: string, refusal?: string): RequestGate => ({
+      release: () => log.push(`${name} released`),
+      reacquire: async () => {
+        log.push(`${name} reacquired`);
+      },
+      refusal: () => {
+        log.push(`${name} checked`);
+        return refusal;
+      },
+    });
+    const read = server.device('q-gate', gate('read')).read('/3/0/3', { format: ContentFormat.TEXT });
+    const execute = server.device('q-gate', gate('execute', 'claim ran out')).execute('/3/0/4');
+    expect(log).toEqual(['read released', 'execute released']);
+    expect((await d.update(id)).code).toBe('2.04');
+    const r1 = await d.nextRequest();
+    expect(log).toEqual(['read released', 'execute released', 'read reacquired', 'read checked']);
+    d.answer(r1, '2.05', Buffer.from('1.2.3'), ContentFormat.TEXT);
+    expect(await read).toMatchObject({ kind: 'ok', records: [{ value: '1.2.3' }] });
+    // Refused when it was its turn: never sent, so the next request the device sees is this one.
+    expect(await execute).toEqual({ kind: 'unreachable', reason: 'claim ran out' });
+    expect(log.slice(4)).toEqual(['execute reacquired', 'execute checked']);
+    const next = server.device('q-gate').read('/3/0/2', { format: ContentFormat.TEXT });
+    const r2 = await d.nextRequest();
+    expect(r2.packet.code).toBe('0.01');
+    d.answer(r2, '2.05', Buffer.from('s'), ContentFormat.TEXT);
+    expect(await next).toMatchObject({ kind: 'ok' });
+  });
+
+  it('ends a waiting request unsent when its gate expires, and when the registration ends', async () => {
+    const id = locationOf(await d.register(['ep=q-expire', 'lwm2m=1.1', 'Q']))[1]!;
+    clock.advance(94_000);
+    let expire!: (reason: string) => void;
+    let reacquired = 0;
+    const gate: RequestGate = {
+      release() {},
+      reacquire: async () => {
+        reacquired++;
+      },
+      expired: new Promise((resolve) => {
+        expire = resolve;
+      }),
+    };
+    const expiring = server.device('q-expire', gate).execute('/3/0/4');
+    const ending = server.device('q-expire', { ...gate, expired: new Promise(() => {}) }).read('/3/0/3');
+    expect(server.queuedRequests('q-expire')).toBe(2);
+    expire('its claim ran out before it was sent');
+    expect(await expiring).toEqual({ kind: 'unreachable', reason: 'its claim ran out before it was sent' });
+    expect(server.queuedRequests('q-expire')).toBe(1);
+    expect((await d.deregister(id)).code).toBe('2.02');
+    expect(await ending).toMatchObject({ kind: 'unreachable' });
+    expect(reacquired).toBe(2);
   });
 });

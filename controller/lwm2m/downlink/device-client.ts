@@ -14,7 +14,7 @@ import type { ObjectModel } from '../model/index.js';
 import type { ObservationRegistry, TrackedObservation } from '../observations/observation-registry.js';
 import { formatPath, PathError, parsePath, pathDepth } from '../path.js';
 import type { Registration } from '../registration/registration.js';
-import type { Dispatcher } from './dispatcher.js';
+import type { Dispatcher, RequestGate } from './dispatcher.js';
 import { formatCandidates, isFormatRejection } from './format-choice.js';
 import type {
   ChangeResult,
@@ -165,16 +165,19 @@ export class DeviceObservation extends ObservationRecord implements TrackedObser
 /**
  * Device management requests for one endpoint; each call follows its current registration. A class
  * (methods on the prototype) so that a client costs one small object, and nothing of it outlives a
- * request but the observations it made.
+ * request but the observations it made. Its requests go through `gate`, when given (see RequestGate).
  */
 export class DeviceClient {
   readonly #deps: DeviceClientDeps;
+  readonly #gate: RequestGate | undefined;
 
   constructor(
     readonly endpoint: string,
     deps: DeviceClientDeps,
+    gate?: RequestGate,
   ) {
     this.#deps = deps;
+    this.#gate = gate;
   }
 
   async read(pathText: string, opts?: RequestOpts): Promise<ReadResult> {
@@ -299,8 +302,15 @@ export class DeviceClient {
   }
 
   #send(req: OutgoingRequest, opts: RequestOpts | undefined): Promise<ExchangeOutcome> {
-    return this.#deps.dispatcher.dispatch(this.endpoint, ({ peer, requester }) =>
-      requester.request(peer, req, opts?.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs }),
+    return this.#deps.dispatcher.dispatch(
+      this.endpoint,
+      ({ peer, requester }) =>
+        requester.request(
+          peer,
+          req,
+          opts?.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs },
+        ),
+      this.#gate,
     );
   }
 
@@ -343,15 +353,19 @@ export class DeviceClient {
   ): Promise<{ result: ObserveResult; rejected: boolean }> {
     const deps = this.#deps;
     const observation = new DeviceObservation(this.endpoint, path, format, deps, onNotify);
-    const outcome = await deps.dispatcher.dispatch(this.endpoint, ({ peer, requester }) => {
-      observation.requester = requester;
-      return requester.observe(
-        peer,
-        { method: 'GET', pathSegments: segments(path), accept: format },
-        observation,
-        opts?.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs },
-      );
-    });
+    const outcome = await deps.dispatcher.dispatch(
+      this.endpoint,
+      ({ peer, requester }) => {
+        observation.requester = requester;
+        return requester.observe(
+          peer,
+          { method: 'GET', pathSegments: segments(path), accept: format },
+          observation,
+          opts?.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs },
+        );
+      },
+      this.#gate,
+    );
     if (outcome.kind !== 'response') return { result: failureOf(outcome), rejected: false };
     const { response } = outcome;
     if (!response.code.startsWith('2.')) {

@@ -14,6 +14,26 @@ export type Unreachable = { readonly kind: 'unreachable'; readonly reason: strin
 /** Runs one request against the device's current registration. */
 export type Job<T> = (target: DeviceTarget) => Promise<T>;
 
+/**
+ * The caller's side of a request that may have to wait for a sleeping queue-mode device (hours
+ * on NB-IoT): what it holds of something shared (a concurrency slot) it gives back while it
+ * waits, and its checks run right before the request is sent, not when it was asked for.
+ */
+export interface RequestGate {
+  /** The request begins to wait for the device to wake: give back what is shared. */
+  release(): void;
+  /** The wait ended (the device woke, the registration ended, `expired`): resolves once it is held again. */
+  reacquire(): Promise<void>;
+  /** Right before the request is sent (at once too): why it may no longer be sent, if so. */
+  refusal?(): string | undefined;
+  /** Settles, with the reason, when a request still waiting for the device is to end unsent. */
+  readonly expired?: Promise<string>;
+}
+
 export interface Dispatcher {
-  dispatch<T extends { readonly kind: string }>(endpoint: string, job: Job<T>): Promise<T | Unreachable>;
+  dispatch<T extends { readonly kind: string }>(
+    endpoint: string,
+    job: Job<T>,
+    gate?: RequestGate,
+  ): Promise<T | Unreachable>;
 }

@@ -1,4 +1,4 @@
-import type { DeviceTarget, Dispatcher, Job, Unreachable } from './dispatcher.js';
+import type { DeviceTarget, Dispatcher, Job, RequestGate, Unreachable } from './dispatcher.js';
 
 export interface QueueModeOptions {
   /** How long a queue-mode device listens after a Register/Update (CoAP MAX_TRANSMIT_WAIT, 93 s). */
@@ -9,7 +9,7 @@ export interface QueueModeOptions {
 }
 
 interface Waiting {
-  readonly run: (target: DeviceTarget) => Promise<void>;
+  readonly run: () => Promise<void>;
   readonly fail: (reason: string) => void;
 }
 
@@ -22,6 +22,10 @@ interface QueueState {
 /**
  * Queue mode as a wrapper around the direct dispatcher: requests for a queue-mode device that is not
  * listening wait, bounded, until it sends a Register or Update (`wake`). A timeout puts it back to sleep.
+ *
+ * A waiting request holds nothing shared: its gate gives the caller's slot back while it waits
+ * (one sleeping device must not hold up requests to the others) and takes it again before the
+ * request is sent, after which the gate's checks run. Each request is sent at most once.
  */
 export class QueueModeDispatcher implements Dispatcher {
   readonly #states = new Map<string, QueueState>();
@@ -35,21 +39,46 @@ export class QueueModeDispatcher implements Dispatcher {
     return this.#states.get(endpoint)?.waiting.length ?? 0;
   }
 
-  dispatch<T extends { readonly kind: string }>(endpoint: string, job: Job<T>): Promise<T | Unreachable> {
+  dispatch<T extends { readonly kind: string }>(
+    endpoint: string,
+    job: Job<T>,
+    gate?: RequestGate,
+  ): Promise<T | Unreachable> {
     const target = this.target(endpoint);
     if (target === undefined) return Promise.resolve({ kind: 'unreachable', reason: 'not registered' });
-    if (!target.registration.queueMode) return job(target);
+    if (!target.registration.queueMode) return this.#send(undefined, target, job, gate);
     const state = this.#state(endpoint);
     if (this.#awake(state) && !state.draining && state.waiting.length === 0) {
-      return this.#runAwake(endpoint, state, target, job);
+      return this.#send(state, target, job, gate);
     }
     if (state.waiting.length >= this.opts.maxQueued) {
       return Promise.resolve({ kind: 'unreachable', reason: 'request queue full' });
     }
     return new Promise<T | Unreachable>((resolve) => {
-      state.waiting.push({
-        run: async (t) => resolve(await this.#runAwake(endpoint, state, t, job)),
-        fail: (reason) => resolve({ kind: 'unreachable', reason }),
+      const waiting: Waiting = {
+        run: async () => {
+          await gate?.reacquire();
+          // The registration may have ended while the slot was taken again.
+          const current = this.target(endpoint);
+          resolve(
+            current === undefined
+              ? { kind: 'unreachable', reason: 'not registered' }
+              : await this.#send(state, current, job, gate),
+          );
+        },
+        fail: (reason) => {
+          const unsent = { kind: 'unreachable', reason } as const;
+          if (gate === undefined) resolve(unsent);
+          else void gate.reacquire().then(() => resolve(unsent));
+        },
+      };
+      state.waiting.push(waiting);
+      gate?.release();
+      void gate?.expired?.then((reason) => {
+        const at = state.waiting.indexOf(waiting);
+        if (at < 0) return;
+        state.waiting.splice(at, 1);
+        waiting.fail(reason);
       });
     });
   }
@@ -82,14 +111,17 @@ export class QueueModeDispatcher implements Dispatcher {
     return this.opts.clock() < state.awakeUntil;
   }
 
-  async #runAwake<T extends { readonly kind: string }>(
-    _endpoint: string,
-    state: QueueState,
+  /** Sends now, unless the gate refuses; a queue-mode device that does not answer is asleep again. */
+  async #send<T extends { readonly kind: string }>(
+    state: QueueState | undefined,
     target: DeviceTarget,
     job: Job<T>,
-  ): Promise<T> {
+    gate: RequestGate | undefined,
+  ): Promise<T | Unreachable> {
+    const refused = gate?.refusal?.();
+    if (refused !== undefined) return { kind: 'unreachable', reason: refused };
     const result = await job(target);
-    if (result.kind === 'timeout') state.awakeUntil = 0;
+    if (state !== undefined && result.kind === 'timeout') state.awakeUntil = 0;
     return result;
   }
 
@@ -98,13 +130,11 @@ export class QueueModeDispatcher implements Dispatcher {
     state.draining = true;
     try {
       while (state.waiting.length > 0 && this.#awake(state)) {
-        const target = this.target(endpoint);
-        if (target === undefined) {
+        if (this.target(endpoint) === undefined) {
           this.drop(endpoint, 'not registered');
           return;
         }
-        const next = state.waiting.shift()!;
-        await next.run(target);
+        await state.waiting.shift()!.run();
       }
     } finally {
       state.draining = false;
