@@ -1,5 +1,12 @@
 import type { Kysely } from 'kysely';
-import type { Failure, Lwm2mLogger, Lwm2mServer, RegistrationChange } from '../lwm2m/index.js';
+import {
+  type Failure,
+  type Lwm2mLogger,
+  type Lwm2mServer,
+  nestedGate,
+  type RegistrationChange,
+  type RequestGate,
+} from '../lwm2m/index.js';
 import type { DeviceOwnership } from '../replicas/device-ownership.js';
 import type { Database } from '../store/schema.js';
 import type { DeviceChange } from './device-change.js';
@@ -93,6 +100,11 @@ export interface DeviceSyncStats {
   };
 }
 
+/**
+ * The reads asked for on request take a slot of the shared read limit only while their request is
+ * not waiting for a sleeping queue-mode device; `gate`: the caller's own (its slot, its checks),
+ * which the request goes through as well (see RequestGate).
+ */
 export interface DeviceSync {
   /**
    * Resolves once start-up work is done: stored registrations that ended while no controller ran are
@@ -100,16 +112,16 @@ export interface DeviceSync {
    */
   readonly resumed: Promise<void>;
   /** Reads 5/0/3 and 5/0/5 now and stores them; resolves after the write committed. */
-  readFirmwareState(endpoint: string): Promise<FirmwareStateRead>;
+  readFirmwareState(endpoint: string, gate?: RequestGate): Promise<FirmwareStateRead>;
   /** Reads 3/0/3 now and stores it (with info_read_at); resolves after the write committed. */
-  readFirmwareVersion(endpoint: string): Promise<FirmwareVersionRead>;
+  readFirmwareVersion(endpoint: string, gate?: RequestGate): Promise<FirmwareVersionRead>;
   /** Reads 3/0/11 now and stores it (with error_code_read_at); resolves after the write committed. */
-  readErrorCode(endpoint: string): Promise<ErrorCodeRead>;
+  readErrorCode(endpoint: string, gate?: RequestGate): Promise<ErrorCodeRead>;
   /**
    * Observes 3/0/11 (a device that refuses is read) and stores the answer as `readErrorCode` does,
    * and every notification after it; resolves after the answer's write committed.
    */
-  followErrorCode(endpoint: string): Promise<ErrorCodeRead>;
+  followErrorCode(endpoint: string, gate?: RequestGate): Promise<ErrorCodeRead>;
   /** Writes what is queued now. */
   flush(): Promise<void>;
   stats(): DeviceSyncStats;
@@ -189,10 +201,12 @@ class DeviceSyncImpl implements DeviceSync {
     });
   }
 
-  async readFirmwareState(endpoint: string): Promise<FirmwareStateRead> {
+  async readFirmwareState(endpoint: string, gate?: RequestGate): Promise<FirmwareStateRead> {
     const ctx = this.#ctx;
     if (ctx.stopped) return stoppedFailure;
-    const read = await this.#reads.run(() => readFirmwareState(ctx.server.device(endpoint), ctx.clock));
+    const read = await this.#reads.run((slot) =>
+      readFirmwareState(ctx.server.device(endpoint, nestedGate(gate, slot)), ctx.clock),
+    );
     if (read.kind !== 'ok' || ctx.stopped) return read;
     const state = readCode(read.state, read.unknown?.state);
     const result = readCode(read.result, read.unknown?.result);
@@ -205,10 +219,12 @@ class DeviceSyncImpl implements DeviceSync {
     return read;
   }
 
-  async readFirmwareVersion(endpoint: string): Promise<FirmwareVersionRead> {
+  async readFirmwareVersion(endpoint: string, gate?: RequestGate): Promise<FirmwareVersionRead> {
     const ctx = this.#ctx;
     if (ctx.stopped) return stoppedFailure;
-    const read = await this.#reads.run(() => readFirmwareVersion(ctx.server.device(endpoint), ctx.clock));
+    const read = await this.#reads.run((slot) =>
+      readFirmwareVersion(ctx.server.device(endpoint, nestedGate(gate, slot)), ctx.clock),
+    );
     if (read.kind !== 'ok' || ctx.stopped) return read;
     await this.#writes.enqueueAndWait({
       endpoint,
@@ -224,10 +240,12 @@ class DeviceSyncImpl implements DeviceSync {
     return read;
   }
 
-  async readErrorCode(endpoint: string): Promise<ErrorCodeRead> {
+  async readErrorCode(endpoint: string, gate?: RequestGate): Promise<ErrorCodeRead> {
     const ctx = this.#ctx;
     if (ctx.stopped) return stoppedFailure;
-    const read = await this.#reads.run(() => readErrorCode(ctx.server.device(endpoint), ctx.clock));
+    const read = await this.#reads.run((slot) =>
+      readErrorCode(ctx.server.device(endpoint, nestedGate(gate, slot)), ctx.clock),
+    );
     if (read.kind !== 'ok' || ctx.stopped) return read;
     await this.#writes.enqueueAndWait({
       endpoint,
@@ -242,9 +260,9 @@ class DeviceSyncImpl implements DeviceSync {
     return read;
   }
 
-  async followErrorCode(endpoint: string): Promise<ErrorCodeRead> {
+  async followErrorCode(endpoint: string, gate?: RequestGate): Promise<ErrorCodeRead> {
     if (this.#ctx.stopped) return stoppedFailure;
-    return this.#reads.run(() => this.#errorCodes.follow(endpoint));
+    return this.#reads.run((slot) => this.#errorCodes.follow(endpoint, nestedGate(gate, slot)));
   }
 
   async flush(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { ResourceRecord } from '../lwm2m/codec/index.js';
-import type { Failure, NotificationResult, Observation } from '../lwm2m/index.js';
+import type { Failure, NotificationResult, Observation, RequestGate } from '../lwm2m/index.js';
 import { errorCodeOf } from './device-info.js';
 import { type ErrorCodeRead, isSilence } from './interrogate.js';
 import type { SyncContext } from './sync-context.js';
@@ -21,11 +21,12 @@ export class ErrorCodeFollower {
     this.#ctx = ctx;
   }
 
-  async follow(endpoint: string): Promise<ErrorCodeRead> {
+  /** `gate`: what the requests go through (see RequestGate). */
+  async follow(endpoint: string, gate?: RequestGate): Promise<ErrorCodeRead> {
     const ctx = this.#ctx;
     const reg = ctx.server.registration(endpoint);
     if (reg === undefined) return notRegistered;
-    const client = ctx.server.device(endpoint);
+    const client = ctx.server.device(endpoint, gate);
     const current = () => !ctx.stopped && ctx.server.registration(endpoint)?.id === reg.id;
     let answer: readonly ResourceRecord[];
     if (ctx.server.observations.has(endpoint, ERROR_CODE_PATH)) {

@@ -30,6 +30,16 @@ export interface LimiterOptions {
 }
 
 /**
+ * A running task's slot as a request gate (RequestGate): given back while the task's request waits
+ * for a sleeping queue-mode device, taken again (ahead of the tasks waiting to start) before it is
+ * sent, so a device that sleeps for hours holds no slot meanwhile.
+ */
+export interface LimiterSlot {
+  release(): void;
+  reacquire(): Promise<void>;
+}
+
+/**
  * Runs at most `max` foreground and background tasks at once; the rest wait in arrival order,
  * foreground before background. While `busy()` holds, background tasks and probes are cut back to
  * `backgroundWhileBusy` at once; otherwise each background task that finishes lets one more start
@@ -58,6 +68,9 @@ export class Limiter {
     foreground: new Deque<() => void>(),
     background: new Deque<() => void>(),
     probes: new ProbeQueue<() => void>(),
+    /** Tasks that gave their slot back while waiting for a device, and want it again. */
+    resuming: new Deque<() => void>(),
+    resumingProbes: new Deque<() => void>(),
   };
 
   constructor(options: LimiterOptions | number) {
@@ -86,25 +99,57 @@ export class Limiter {
     return this.#runningProbes;
   }
 
-  /** Foreground and background tasks waiting. */
+  /** Foreground and background tasks waiting (to start, or to take their slot again). */
   get waiting(): number {
-    return this.#waiting.foreground.length + this.#waiting.background.length;
+    return this.#waiting.foreground.length + this.#waiting.background.length + this.#waiting.resuming.length;
   }
 
   get waitingProbes(): number {
     return this.#waiting.probes.length;
   }
 
-  async run<T>(task: () => Promise<T>, priority: Priority = 'foreground'): Promise<T> {
+  /** Runs `task` in a slot; it may lend the slot out while it waits for a device (`LimiterSlot`). */
+  async run<T>(task: (slot: LimiterSlot) => Promise<T>, priority: Priority = 'foreground'): Promise<T> {
     await new Promise<void>((start) => {
       this.#enqueue(start, priority);
       this.#pump();
     });
     try {
-      return await task();
+      return await task(this.#slot(priority));
     } finally {
       this.#finished(priority);
     }
+  }
+
+  #slot(priority: Priority): LimiterSlot {
+    const probe = priority === 'probe' || priority === 'probe-retry';
+    const background = priority === 'background';
+    return {
+      release: () => {
+        if (probe) this.#runningProbes--;
+        else {
+          this.#running--;
+          if (background) this.#runningBackground--;
+        }
+        this.#pump();
+      },
+      reacquire: () =>
+        new Promise<void>((resume) => {
+          if (probe) {
+            this.#waiting.resumingProbes.push(() => {
+              this.#runningProbes++;
+              resume();
+            });
+          } else {
+            this.#waiting.resuming.push(() => {
+              this.#running++;
+              if (background) this.#runningBackground++;
+              resume();
+            });
+          }
+          this.#pump();
+        }),
+    };
   }
 
   /**
@@ -149,7 +194,20 @@ export class Limiter {
   }
 
   #pump(): void {
-    while (this.#startForeground() || this.#startBackground() || this.#startProbe()) {}
+    while (this.#resume() || this.#startForeground() || this.#startBackground() || this.#startProbe()) {}
+  }
+
+  /** A task whose device woke takes its slot again first: the device listens for a short while. */
+  #resume(): boolean {
+    if (this.#running < this.#max && this.#waiting.resuming.length > 0) {
+      this.#waiting.resuming.shift()!();
+      return true;
+    }
+    if (this.#runningProbes < this.#maxProbes && this.#waiting.resumingProbes.length > 0) {
+      this.#waiting.resumingProbes.shift()!();
+      return true;
+    }
+    return false;
   }
 
   #startForeground(): boolean {

@@ -1,6 +1,6 @@
 export { type CoapTiming, FLEET_TIMING } from '../coap/timing.js';
 export type { DeviceClient, NotificationListener, RequestOpts, WriteOpts } from './downlink/device-client.js';
-export type { RequestGate } from './downlink/dispatcher.js';
+export { nestedGate, type RequestGate } from './downlink/dispatcher.js';
 export type {
   ChangeResult,
   DiscoverResult,

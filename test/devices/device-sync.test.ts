@@ -1,31 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeviceChange } from '../../controller/devices/index.js';
-import type { SimDevice } from '../../controller/sim/index.js';
 import { testBackends } from '../helpers/databases.js';
 import {
   deviceEvents,
   deviceRow,
+  hasResult,
   isInfo,
   isResult,
   isState,
   MODEL,
   NEW,
   OLD,
+  registerAndInterrogate,
   START,
   type SyncEnv,
   startEnv,
   startImageServer,
 } from './helpers.js';
-
-const hasResult = (why: DeviceChange) => why.kind === 'firmware-state' && why.result !== undefined;
-
-/** Starts a device and waits until its info and both firmware observations are stored. */
-async function registerAndInterrogate(env: SyncEnv, device: SimDevice): Promise<void> {
-  const since = env.changes.length;
-  await device.start();
-  await env.changes.waitFor(device.endpoint, isInfo, since);
-  await env.changes.waitFor(device.endpoint, hasResult, since);
-}
 
 function events(env: SyncEnv, endpoint: string) {
   return env.db.db.selectFrom('events').selectAll().where('endpoint', '=', endpoint).orderBy('id').execute();

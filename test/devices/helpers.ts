@@ -214,6 +214,16 @@ export function isInfo(why: DeviceChange): boolean {
   return why.kind === 'info';
 }
 
+export const hasResult = (why: DeviceChange) => why.kind === 'firmware-state' && why.result !== undefined;
+
+/** Starts a device and waits until its info and both firmware observations are stored. */
+export async function registerAndInterrogate(env: SyncEnv, device: SimDevice): Promise<void> {
+  const since = env.changes.length;
+  await device.start();
+  await env.changes.waitFor(device.endpoint, isInfo, since);
+  await env.changes.waitFor(device.endpoint, hasResult, since);
+}
+
 export function isState(state: number) {
   return (why: DeviceChange) => why.kind === 'firmware-state' && why.state === state;
 }

@@ -191,4 +191,37 @@ describe('read limiter', () => {
     await h.finish('fg-1');
     expect(seen).toEqual(['running 1, waiting 1', 'running 1, waiting 0', 'running 0, waiting 0']);
   });
+
+  it('lends a slot out while its task waits for a device, and gives it back ahead of waiting tasks', async () => {
+    const limiter = new Limiter({ max: 1 });
+    const h = harness(limiter);
+    const order: string[] = [];
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    const sleeper = limiter.run(async (slot) => {
+      order.push('sleeper sent');
+      slot.release();
+      await woken;
+      await slot.reacquire();
+      order.push('sleeper resumed');
+    });
+    await settle();
+    void h.submit('fg-0', 'foreground');
+    void h.submit('fg-1', 'foreground');
+    await settle();
+    // The one slot went to the next task while the sleeper waited.
+    expect(h.started).toEqual(['fg-0']);
+    expect(limiter.running).toBe(1);
+    wake();
+    await settle();
+    expect(limiter.waiting).toBe(2);
+    await h.finish('fg-0');
+    await sleeper;
+    expect(order).toEqual(['sleeper sent', 'sleeper resumed']);
+    // It took the slot before fg-1, which started when it ended.
+    expect(h.started).toEqual(['fg-0', 'fg-1']);
+    expect(limiter.running).toBe(1);
+  });
 });

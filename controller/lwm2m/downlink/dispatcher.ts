@@ -37,3 +37,28 @@ export interface Dispatcher {
     gate?: RequestGate,
   ): Promise<T | Unreachable>;
 }
+
+/**
+ * `inner` (a slot taken inside the caller's) within `outer`: given back together, and taken again
+ * in the order they were first taken (`outer` first), so two requests never wait for each other's
+ * slot crosswise; refused or expired when either is.
+ */
+export function nestedGate(outer: RequestGate | undefined, inner: RequestGate): RequestGate {
+  if (outer === undefined) return inner;
+  return {
+    release() {
+      inner.release();
+      outer.release();
+    },
+    async reacquire() {
+      await outer.reacquire();
+      await inner.reacquire();
+    },
+    refusal: () => outer.refusal?.() ?? inner.refusal?.(),
+    // Read only when a request waits: a gate's expiry may start a timer.
+    get expired() {
+      const [a, b] = [outer.expired, inner.expired];
+      return a !== undefined && b !== undefined ? Promise.race([a, b]) : (a ?? b);
+    },
+  };
+}
