@@ -16,23 +16,23 @@ export function deviceOps(lwm2m: Lwm2mPart, devices: DeviceSyncPart, metrics: Me
     return result;
   };
   return {
-    writePackageUri: async (endpoint, uri) =>
-      counted('write', await lwm2m.server.device(endpoint).write('/5/0/1', uri)),
-    executeUpdate: async (endpoint) =>
-      counted('execute', await lwm2m.server.device(endpoint).execute('/5/0/2')),
-    cancelUpdate: async (endpoint) =>
-      counted('execute', await lwm2m.server.device(endpoint).execute('/5/0/10')),
-    pollFirmwareState: async (endpoint) => {
-      const read = await devices.sync.readFirmwareState(endpoint);
+    writePackageUri: async (endpoint, uri, gate) =>
+      counted('write', await lwm2m.server.device(endpoint, gate).write('/5/0/1', uri)),
+    executeUpdate: async (endpoint, gate) =>
+      counted('execute', await lwm2m.server.device(endpoint, gate).execute('/5/0/2')),
+    cancelUpdate: async (endpoint, gate) =>
+      counted('execute', await lwm2m.server.device(endpoint, gate).execute('/5/0/10')),
+    pollFirmwareState: async (endpoint, gate) => {
+      const read = await devices.sync.readFirmwareState(endpoint, gate);
       return read.kind === 'ok' ? { state: read.state, result: read.result } : undefined;
     },
-    readFirmwareVersion: async (endpoint) => {
-      await devices.sync.readFirmwareVersion(endpoint);
+    readFirmwareVersion: async (endpoint, gate) => {
+      await devices.sync.readFirmwareVersion(endpoint, gate);
     },
-    readErrorCode: async (endpoint, how) => {
+    readErrorCode: async (endpoint, how, gate) => {
       await (how === 'observe'
-        ? devices.sync.followErrorCode(endpoint)
-        : devices.sync.readErrorCode(endpoint));
+        ? devices.sync.followErrorCode(endpoint, gate)
+        : devices.sync.readErrorCode(endpoint, gate));
     },
   };
 }

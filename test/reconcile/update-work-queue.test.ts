@@ -71,4 +71,39 @@ describe('the reconciler work queue', () => {
     await queue.drain();
     expect(settled.sort()).toEqual([2, 3]);
   });
+
+  it('lets another task run while one waits for a sleeping device, and gives its slot back first', async () => {
+    const queue = new UpdateWorkQueue(
+      1,
+      () => {},
+      () => {},
+    );
+    const woken = deferred();
+    const ends = [deferred(), deferred()];
+    const order: string[] = [];
+    queue.submit(1, async (slot) => {
+      order.push('sleeper queued');
+      slot.release();
+      await woken.promise;
+      await slot.reacquire();
+      order.push('sleeper sent');
+    });
+    for (const [i, end] of ends.entries()) {
+      queue.submit(2 + i, async () => {
+        order.push(`task ${i} started`);
+        await end.promise;
+      });
+    }
+    // The sleeper's slot went to the next task.
+    expect(order).toEqual(['sleeper queued', 'task 0 started']);
+    woken.resolve();
+    await new Promise((r) => setImmediate(r));
+    expect(order).toHaveLength(2);
+    // Task 0 ends: the woken sleeper takes the slot before task 1 starts.
+    ends[0]!.resolve();
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['sleeper queued', 'task 0 started', 'sleeper sent', 'task 1 started']);
+    ends[1]!.resolve();
+    await queue.drain();
+  });
 });

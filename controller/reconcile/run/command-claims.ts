@@ -1,9 +1,11 @@
 import type { Kysely } from 'kysely';
+import type { RequestGate } from '../../lwm2m/index.js';
 import type { DeviceOwnership } from '../../replicas/index.js';
 import type { Database } from '../../store/index.js';
 import { type CommandWanted, claimCommands, releaseCommands } from '../write/device-commands.js';
 import type { DeviceOps } from '../write/device-ops.js';
 import type { UpdateTransitions } from '../write/transition-writer.js';
+import type { WorkSlot } from './update-work-queue.js';
 
 export interface CommandTiming {
   /** How long a claim lasts, by the database clock. */
@@ -35,7 +37,8 @@ export interface CommandSession {
 /** The claims one pass got: the updates whose device requests this replica may send now. */
 export interface HeldCommands {
   has(updateId: number): boolean;
-  open(updateId: number, ops: DeviceOps, transitions: UpdateTransitions): CommandSession;
+  /** `slot`: the work queue's, given back while a request waits for a sleeping device. */
+  open(updateId: number, ops: DeviceOps, transitions: UpdateTransitions, slot?: WorkSlot): CommandSession;
 }
 
 /** No claim: what a pass holds when claiming failed. */
@@ -85,11 +88,12 @@ export class CommandClaims {
     const began = this.#monotonic();
     const held = await claimCommands(this.#db, wanted, this.#ownership, this.#timing.claimMs);
     const sendUntil = began + this.#timing.claimMs - this.#timing.requestMs;
+    const expired = this.#expiry(sendUntil);
     return {
       has: (updateId) => held.has(updateId),
-      open: (updateId, ops, transitions) => {
+      open: (updateId, ops, transitions, slot) => {
         if (!held.has(updateId)) return notHeld();
-        return this.#session(updateId, ops, transitions, sendUntil);
+        return this.#session(updateId, ops, transitions, sendUntil, expired, slot);
       },
     };
   }
@@ -112,25 +116,55 @@ export class CommandClaims {
     return this.#nextDone;
   }
 
+  /**
+   * When the requests of one claim may no longer begin: a request still waiting for a sleeping
+   * device then ends unsent. Its timer is set only when a request of the claim first waits.
+   */
+  #expiry(sendUntil: number): () => Promise<string> {
+    let expired: Promise<string> | undefined;
+    return () => {
+      expired ??= new Promise<string>((resolve) => {
+        setTimeout(() => resolve(RAN_OUT.reason), Math.max(0, sendUntil - this.#monotonic())).unref();
+      });
+      return expired;
+    };
+  }
+
   #session(
     updateId: number,
     ops: DeviceOps,
     transitions: UpdateTransitions,
     sendUntil: number,
+    expired: () => Promise<string>,
+    slot: WorkSlot | undefined,
   ): CommandSession {
     let released = false;
     const open = () => this.#monotonic() < sendUntil;
-    const ranOut = { kind: 'unreachable', reason: 'its command claim ran out before it was sent' } as const;
+    // The claim is checked when a request is asked for and again right before it is sent: one
+    // that waited for a sleeping device past the claim's first half is not sent (another replica
+    // may hold the claim by then), and one still waiting then leaves the device's queue.
+    const gate: RequestGate = {
+      release: () => slot?.release(),
+      reacquire: async () => {
+        await slot?.reacquire();
+      },
+      refusal: () => (open() ? undefined : RAN_OUT.reason),
+      get expired() {
+        return expired();
+      },
+    };
     return {
       ops: {
         writePackageUri: (endpoint, uri) =>
-          open() ? ops.writePackageUri(endpoint, uri) : Promise.resolve(ranOut),
-        executeUpdate: (endpoint) => (open() ? ops.executeUpdate(endpoint) : Promise.resolve(ranOut)),
-        cancelUpdate: (endpoint) => (open() ? ops.cancelUpdate(endpoint) : Promise.resolve(ranOut)),
+          open() ? ops.writePackageUri(endpoint, uri, gate) : Promise.resolve(RAN_OUT),
+        executeUpdate: (endpoint) => (open() ? ops.executeUpdate(endpoint, gate) : Promise.resolve(RAN_OUT)),
+        cancelUpdate: (endpoint) => (open() ? ops.cancelUpdate(endpoint, gate) : Promise.resolve(RAN_OUT)),
         pollFirmwareState: (endpoint) =>
-          open() ? ops.pollFirmwareState(endpoint) : Promise.resolve(undefined),
-        readFirmwareVersion: (endpoint) => (open() ? ops.readFirmwareVersion(endpoint) : Promise.resolve()),
-        readErrorCode: (endpoint, how) => (open() ? ops.readErrorCode(endpoint, how) : Promise.resolve()),
+          open() ? ops.pollFirmwareState(endpoint, gate) : Promise.resolve(undefined),
+        readFirmwareVersion: (endpoint) =>
+          open() ? ops.readFirmwareVersion(endpoint, gate) : Promise.resolve(),
+        readErrorCode: (endpoint, how) =>
+          open() ? ops.readErrorCode(endpoint, how, gate) : Promise.resolve(),
       },
       transitions: {
         move: async (transition) => {
@@ -143,6 +177,8 @@ export class CommandClaims {
     };
   }
 }
+
+const RAN_OUT = { kind: 'unreachable', reason: 'its command claim ran out before it was sent' } as const;
 
 function notHeld(): never {
   throw new Error('no claim on this update: its device requests are not this replica’s to send');

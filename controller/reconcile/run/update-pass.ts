@@ -9,7 +9,7 @@ import { type ExecutorDeps, runSteps, splitWork, type UpdateStep } from '../writ
 import { TransitionWriter, type UpdateTransitions } from '../write/transition-writer.js';
 import { type CommandClaims, type HeldCommands, NONE_HELD } from './command-claims.js';
 import { ReconcileFailures } from './reconcile-failures.js';
-import type { UpdateWorkQueue } from './update-work-queue.js';
+import type { UpdateWorkQueue, WorkSlot } from './update-work-queue.js';
 
 export interface UpdatePassOptions {
   /** Read a followed resource directly when it has not changed for this long. */
@@ -155,11 +155,11 @@ export async function reconcileUpdates(
   // pass (the work queue keeps their updates out of it meanwhile).
   const claiming = claimCommands(deps, options.commands, deviceWork, scope.kind === 'all');
   if (deviceWork.length === 0) await claiming;
-  const tasks = deviceWork.map((w) => async (): Promise<boolean> => {
+  const tasks = deviceWork.map((w) => async (slot?: WorkSlot): Promise<boolean> => {
     const held = await claiming;
     // Another replica's request in flight (or the claim failed): nothing done, nothing to look at.
     if (held && !held.has(w.update.id)) return false;
-    const session = held?.open(w.update.id, deps.ops, transitions);
+    const session = held?.open(w.update.id, deps.ops, transitions, slot);
     try {
       await runSteps(
         session ? { ...deps, ops: session.ops } : deps,

@@ -1,9 +1,20 @@
 /**
+ * A running task's slot, given back while the task's device request waits for a sleeping
+ * queue-mode device (hours on NB-IoT) and taken again, ahead of the tasks waiting to start, before
+ * the request is sent (a RequestGate's `release` and `reacquire`).
+ */
+export interface WorkSlot {
+  release(): void;
+  reacquire(): Promise<void>;
+}
+
+/**
  * Device requests of a pass run here, in the background, so one slow or silent device never
  * holds back the next pass for everyone else. At most one task per update runs at a time (a
  * busy update is skipped by later passes until its task settles); `limit` bounds the tasks
- * running at once. What a task did is in the database; this queue only avoids doing it twice at
- * once, it is not a record of anything.
+ * running at once, not counting those whose request waits for a sleeping device (`WorkSlot`).
+ * What a task did is in the database; this queue only avoids doing it twice at once, it is not a
+ * record of anything.
  */
 export class UpdateWorkQueue {
   readonly #limit: number;
@@ -11,6 +22,8 @@ export class UpdateWorkQueue {
   readonly #onError: (error: unknown) => void;
   readonly #busy = new Set<number>();
   readonly #waiting: (() => void)[] = [];
+  /** Tasks whose device woke, waiting to take their slot again. */
+  readonly #resuming: (() => void)[] = [];
   readonly #idle = new Set<() => void>();
   /** Update id -> the number of tasks that had acted when its last task that acted settled. */
   readonly #settled = new Map<number, number>();
@@ -56,13 +69,13 @@ export class UpdateWorkQueue {
    * Queues the task unless the update already has one; returns whether it was queued. A task that
    * resolves to `false` did nothing (its update was not this replica's to act on): no `onSettled`.
    */
-  submit(updateId: number, task: () => Promise<unknown>): boolean {
+  submit(updateId: number, task: (slot: WorkSlot) => Promise<unknown>): boolean {
     if (this.#busy.has(updateId)) return false;
     this.#busy.add(updateId);
     const run = () => {
       this.#running++;
       let acted = true;
-      task()
+      task(this.#slot)
         .then(
           (result) => {
             acted = result !== false;
@@ -72,7 +85,7 @@ export class UpdateWorkQueue {
         .finally(() => {
           this.#running--;
           this.#busy.delete(updateId);
-          this.#waiting.shift()?.();
+          this.#startNext();
           if (acted) {
             this.#settled.set(updateId, ++this.#acted);
             this.#onSettled(updateId);
@@ -83,6 +96,26 @@ export class UpdateWorkQueue {
     if (this.#running < this.#limit) run();
     else this.#waiting.push(run);
     return true;
+  }
+
+  readonly #slot: WorkSlot = {
+    release: () => {
+      this.#running--;
+      this.#startNext();
+    },
+    reacquire: () =>
+      new Promise<void>((resume) => {
+        const take = () => {
+          this.#running++;
+          resume();
+        };
+        if (this.#running < this.#limit) take();
+        else this.#resuming.push(take);
+      }),
+  };
+
+  #startNext(): void {
+    if (this.#running < this.#limit) (this.#resuming.shift() ?? this.#waiting.shift())?.();
   }
 
   /** Resolves once every queued task has settled. */
