@@ -44,8 +44,10 @@ describe('otactl validate against a git revision', () => {
     expect(against.code).toBe(1);
     expect(against.stdout).toContain(':7:13: downgrade from 2.0.0 to 1.0.0 without allowDowngrade: true');
 
+    // A revision that does not exist is a bad flag value: one line, exit 2.
     const unknown = await runValidate([set.manifests, '--against', 'no-such-branch']);
-    expect(unknown.code).toBe(1);
-    expect(unknown.stdout).toContain('--against no-such-branch: no such commit');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stdout).toBe('');
+    expect(unknown.stderr).toBe('otactl: --against no-such-branch: no such commit\n');
   });
 });

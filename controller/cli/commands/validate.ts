@@ -7,6 +7,7 @@ import { atFile } from '../../manifests/load-files.js';
 import { formatProblem, type Problem } from '../../manifests/problem.js';
 import { readRevisionBaseline } from '../../manifests/revision-baseline.js';
 import { count, displayPath } from '../output-text.js';
+import { UserError } from '../user-error.js';
 
 interface ValidateFlags {
   readonly firmwareDir: string;
@@ -36,24 +37,19 @@ export function registerValidate(program: Command): void {
 async function validate(dir: string, flags: ValidateFlags): Promise<number> {
   // The controller refuses a downgrade against its last valid state; here, against a commit.
   const baseline = await readRevisionBaseline(dir, flags.against);
+  // An explicit --against that cannot be read is a bad flag value: one line, exit 2.
+  if (baseline.kind === 'error' && flags.against !== undefined) throw new UserError(baseline.message, 2);
   const loaded = await loadDesiredState(dir, {
     firmwareDir: flags.firmwareDir,
     git: flags.requireCommitted === true,
     requireCommitted: flags.requireCommitted === true,
     previous: baseline.kind === 'ok' ? baseline.targets : undefined,
   });
-  const baselineProblem = baseline.kind === 'error' ? atFile(path.resolve(dir), baseline.message) : undefined;
-  // An explicit --against that cannot be read fails the run; the default HEAD only warns.
+  // The default baseline (HEAD) that cannot be read only warns.
   const result =
-    baselineProblem && flags.against !== undefined
-      ? {
-          ok: false as const,
-          problems: [...(loaded.ok ? [] : loaded.problems), baselineProblem],
-          warnings: loaded.warnings,
-        }
-      : baselineProblem
-        ? { ...loaded, warnings: [...loaded.warnings, baselineProblem] }
-        : loaded;
+    baseline.kind === 'error'
+      ? { ...loaded, warnings: [...loaded.warnings, atFile(path.resolve(dir), baseline.message)] }
+      : loaded;
   const problems = result.ok ? [] : result.problems;
   const display = displayPath;
   if (flags.json) {
