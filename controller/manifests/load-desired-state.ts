@@ -38,6 +38,12 @@ export interface LoadOptions {
   readonly maxFileBytes?: number;
   /** Files and directories under `dir` past which the set is refused (default DEFAULT_MAX_ENTRIES). */
   readonly maxEntries?: number;
+  /**
+   * How a message names another manifest's file ("first defined at FILE:LINE:COL"): as the
+   * caller prints its problems' files (validate: relative to the working directory); default
+   * relative to `dir`.
+   */
+  readonly displayPath?: (file: string) => string;
 }
 
 export type LoadResult =
@@ -86,8 +92,9 @@ export async function loadListedManifests(
   });
 
   const manifests = validateDocuments(documents, problems);
+  const display = options.displayPath ?? ((file: string) => path.relative(root, file));
   const describe = (at: { file: string; line: number; col: number }) =>
-    `${path.relative(root, at.file)}:${at.line}:${at.col}`;
+    `${display(at.file)}:${at.line}:${at.col}`;
   const semantic = checkSemantics(manifests, { describe, previous: options.previous });
   problems.push(...semantic.problems);
 

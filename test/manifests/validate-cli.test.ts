@@ -27,6 +27,18 @@ describe('otactl validate', () => {
     ]);
   });
 
+  it('names another manifest as it names every file: relative to the working directory', async () => {
+    const set = await manifestSet({
+      'more.yaml':
+        'apiVersion: otactl/v1alpha1\nkind: DeviceGroup\nmetadata:\n  name: lab\nspec:\n  selector: { endpoints: [x] }\n',
+    });
+    const { code, stdout } = await runValidate([set.manifests, '--firmware-dir', set.firmware]);
+    expect(code).toBe(1);
+    expect(stdout.split('\n')[0]).toBe(
+      `${rel(path.join(set.manifests, 'more.yaml'))}:4:9: duplicate DeviceGroup "lab" (first defined at ${rel(path.join(set.manifests, 'groups.yaml'))}:4:9)`,
+    );
+  });
+
   it('exits 0 with a summary when the manifests are valid', async () => {
     const set = await manifestSet({ 'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n') });
     const { code, stdout } = await runValidate([set.manifests, '--firmware-dir', set.firmware]);

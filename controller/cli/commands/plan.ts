@@ -57,6 +57,7 @@ async function planFromDatabase(
     const loaded = await loadDesiredState(resolve(options.manifests), {
       firmwareDir: resolve(options.firmwareDir),
       previous: await loadAppliedTargets(store.db),
+      displayPath,
     });
     if (!loaded.ok) {
       for (const problem of loaded.problems) process.stderr.write(`${formatProblem(problem, displayPath)}\n`);

@@ -44,6 +44,7 @@ async function validate(dir: string, flags: ValidateFlags): Promise<number> {
     git: flags.requireCommitted === true,
     requireCommitted: flags.requireCommitted === true,
     previous: baseline.kind === 'ok' ? baseline.targets : undefined,
+    displayPath,
   });
   // The default baseline (HEAD) that cannot be read only warns.
   const result =
