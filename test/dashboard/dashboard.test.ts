@@ -70,6 +70,12 @@ describe.skipIf(!hasChromium)(title, () => {
       .where('endpoint', '=', 'dev-001')
       .where('attempt', '=', 2)
       .execute();
+    // the reconciler's wording of a reported failure: `result N: meaning`, shown once
+    await store.db
+      .updateTable('firmware_updates')
+      .set({ failure_reason: 'result 5: integrity check failure' })
+      .where('endpoint', '=', 'dev-003')
+      .execute();
     await insertEvent(store.db, {
       type: 'UpdateStarted',
       endpoint: 'dev-001',
@@ -135,7 +141,10 @@ describe.skipIf(!hasChromium)(title, () => {
     await page.selectOption('#f-state', 'failed');
     await rowsBecome(page, { gone: 'dev-001', shown: 'dev-003' });
     expect(await page.locator('#devices tr').getAttribute('data-endpoint')).toBe('dev-003');
-    expect(await page.locator('#devices tr').textContent()).toContain('5 integrity check failure');
+    // the reason repeats the result: said once
+    expect(await page.locator('#devices tr td').nth(6).textContent()).toBe(
+      'failed: 5 integrity check failure',
+    );
     await page.selectOption('#f-state', '');
     await page.fill('#f-search', '002');
     await rowsBecome(page, { gone: 'dev-003', shown: 'dev-002' });

@@ -1,9 +1,11 @@
 import type { DeviceDetailView, UpdateView, UriRefusalView } from '../read-model/views.js';
 import { revisionText } from './commit-text.js';
+import { failureReasonBeyondResult } from './failure-text.js';
 
 function updateBlock(u: UpdateView): string[] {
   const from = u.fromVersion ? `${u.fromVersion} -> ` : '';
-  const reason = u.failureReason ? ` · reason: ${u.failureReason}` : '';
+  const beyond = failureReasonBeyondResult(u);
+  const reason = beyond ? ` · reason: ${beyond}` : '';
   const times = [
     `created ${u.createdAt}`,
     u.uriWrittenAt ? `uri written ${u.uriWrittenAt}` : undefined,

@@ -1,5 +1,6 @@
 import type { PauseView, RolloutDetailView, StepView } from '../read-model/views.js';
 import { revisionText } from './commit-text.js';
+import { failureReasonBeyondResult } from './failure-text.js';
 import { percent, progressBar } from './progress-bar.js';
 
 function pauseText(pause: PauseView): string {
@@ -90,7 +91,8 @@ export function renderRollout(rollout: RolloutDetailView, options: { failures?: 
     lines.push('  recent failures:');
     const endpointWidth = Math.max(...failures.map((f) => f.endpoint.length));
     for (const f of failures) {
-      const reason = f.failureReason && f.failureReason !== f.resultText ? ` — ${f.failureReason}` : '';
+      const beyond = failureReasonBeyondResult(f);
+      const reason = beyond ? ` — ${beyond}` : '';
       lines.push(
         `    ${f.endpoint.padEnd(endpointWidth)}  attempt ${f.attempt}  result ${f.result} ${f.resultText}${reason}  ${f.finishedAt ?? ''}`,
       );
