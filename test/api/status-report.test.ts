@@ -109,6 +109,36 @@ describe('otactl status: one rollout', () => {
       'sim-000004  attempt 1  result 4 connection lost during download — timed out in downloading after 300s  2030-01-01T00:01:00.000Z',
     ]);
   });
+
+  it('prints the sentence of a rollout paused by its failure threshold once, as paused and stalled', () => {
+    const reason = '4 of 5 devices failed (threshold 20%); change the Rollout in git to resume';
+    const text = renderRollout(
+      rollout({
+        phase: 'Paused',
+        pausedReason: reason,
+        message: reason,
+        conditions: [
+          { type: 'Stalled', status: 'True', reason: 'Paused', message: reason, lastTransitionTime: null },
+        ],
+      }),
+    );
+    expect(text.split('\n').filter((l) => l.includes(reason))).toEqual([`  paused, stalled: ${reason}`]);
+  });
+
+  it("prints a Degraded rollout's outcome once, and a different Stalled message on its own line", () => {
+    const outcome = '1 of 5 devices on 2.1.0; 4 failed';
+    const stalled = (message: string) => [
+      { type: 'Stalled', status: 'True', reason: 'Degraded', message, lastTransitionTime: null },
+    ];
+    const once = renderRollout(
+      rollout({ phase: 'Degraded', message: outcome, conditions: stalled(outcome) }),
+    );
+    expect(once.split('\n').filter((l) => l.includes(outcome))).toEqual([`  stalled: ${outcome}`]);
+    const both = renderRollout(
+      rollout({ phase: 'Degraded', message: outcome, conditions: stalled('other') }),
+    );
+    expect(both.split('\n').slice(1, 3)).toEqual([`  ${outcome}`, '  stalled: other']);
+  });
 });
 
 describe('otactl history', () => {

@@ -31,6 +31,26 @@ function stepLine(step: StepView, width: number): string {
   return `  ${label}${share} ${progressBar(ratio)} ${counts} ${step.status}${pause ? ` (${pause})` : ''}`;
 }
 
+/**
+ * Why the rollout waits or how it ended, and its `Stalled` condition: one line per distinct text.
+ * A rollout paused by its failure threshold has the same sentence as its paused reason and as its
+ * Stalled message: `paused, stalled: ...`, once.
+ */
+function stateLines(rollout: RolloutDetailView): string[] {
+  const stalled = rollout.conditions
+    .filter((c) => c.type === 'Stalled' && c.status === 'True')
+    .map((c) => c.message || c.reason || '');
+  const said = rollout.pausedReason || (rollout.phase !== 'Progressing' ? rollout.message : '');
+  const lines: string[] = [];
+  if (said) {
+    const labels = [rollout.pausedReason ? 'paused' : '', stalled.includes(said) ? 'stalled' : ''];
+    const label = labels.filter((l) => l !== '').join(', ');
+    lines.push(`  ${label ? `${label}: ` : ''}${said}`);
+  }
+  for (const text of new Set(stalled)) if (text !== said) lines.push(`  stalled: ${text}`);
+  return lines;
+}
+
 /** The text `otactl status` prints for one rollout. */
 export function renderRollout(rollout: RolloutDetailView, options: { failures?: number } = {}): string {
   const c = rollout.counts;
@@ -53,13 +73,7 @@ export function renderRollout(rollout: RolloutDetailView, options: { failures?: 
   if (rollout.lastTargetChange) {
     lines.push(`  ${rollout.lastTargetChange.message} (${rollout.lastTargetChange.at})`);
   }
-  if (rollout.pausedReason) lines.push(`  paused: ${rollout.pausedReason}`);
-  else if (rollout.message && rollout.phase !== 'Progressing') lines.push(`  ${rollout.message}`);
-  for (const condition of rollout.conditions) {
-    if (condition.type === 'Stalled' && condition.status === 'True') {
-      lines.push(`  stalled: ${condition.message ?? condition.reason ?? ''}`);
-    }
-  }
+  lines.push(...stateLines(rollout));
   lines.push(
     `  ${'total'.padEnd(11)} ${progressBar(rollout.progress)} ${c.upToDate}/${c.selected} up to date (${percent(rollout.progress)})`,
   );
