@@ -10,6 +10,7 @@ function step(index: number, fields: Partial<StepView>): StepView {
     pause: { kind: 'none' },
     devices: 0,
     upToDate: 0,
+    failed: 0,
     status: 'pending',
     ...fields,
   };
@@ -138,6 +139,39 @@ describe('otactl status: one rollout', () => {
       rollout({ phase: 'Degraded', message: outcome, conditions: stalled('other') }),
     );
     expect(both.split('\n').slice(1, 3)).toEqual([`  ${outcome}`, '  stalled: other']);
+  });
+
+  it('tells failed devices of a step apart from up-to-date ones', () => {
+    const text = renderRollout(
+      rollout({
+        stepCount: 2,
+        currentStep: 1,
+        counts: { ...ZERO_COUNTS, selected: 20, upToDate: 16, succeeded: 16, failed: 4 },
+        steps: [
+          step(0, {
+            percent: 25,
+            devices: 5,
+            upToDate: 5,
+            failed: 4,
+            status: 'completed',
+            pause: { kind: 'manual' },
+          }),
+          step(1, { percent: 100, devices: 20, upToDate: 16, failed: 4, status: 'current' }),
+        ],
+      }),
+    );
+    const steps = text.split('\n').filter((l) => l.startsWith('  step '));
+    expect(steps).toEqual([
+      '  step 1  25% [####xxxxxxxxxxxxxxxx] 5/5   completed (4 failed; then waits for approval)',
+      '  step 2 100% [################xxxx] 20/20 current (4 failed)',
+    ]);
+  });
+
+  it('draws a step without failures as before', () => {
+    const text = renderRollout(
+      rollout({ steps: [step(0, { percent: 100, devices: 10, upToDate: 5, status: 'current' })] }),
+    );
+    expect(text).toContain('  step 1 100% [##########----------] 5/10 current');
   });
 });
 

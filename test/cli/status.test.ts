@@ -35,11 +35,14 @@ describe('otactl status', () => {
     const out = result.stdout;
     expect(out).toContain('canary  Progressing  step 2/3  target sensor-1.1.0 (1.1.0)  revision abc1234def');
     expect(out).toContain('total       [##########----------] 150/300 up to date (50%)');
-    expect(out).toMatch(/step 1 {2}10% \[####################\] 30\/30\s+completed \(then pauses 30s\)/);
+    // 6 failed: each step's figures are the rollout's capped at its share, failed ones as `x`
     expect(out).toMatch(
-      /step 2 {2}50% \[####################\] 150\/150 current \(then waits for approval\)/,
+      /step 1 {2}10% \[################xxxx\] 30\/30\s+completed \(6 failed; then pauses 30s\)/,
     );
-    expect(out).toMatch(/step 3 100% \[##########----------\] 150\/300 pending/);
+    expect(out).toMatch(
+      /step 2 {2}50% \[###################x\] 150\/150 current \(6 failed; then waits for approval\)/,
+    );
+    expect(out).toMatch(/step 3 100% \[##########x---------\] 156\/300 pending \(6 failed\)/);
     expect(out).toContain(
       'in flight 20 (downloading 12, downloaded 0, updating 8) · succeeded 140 · failed 6',
     );

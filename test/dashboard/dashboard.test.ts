@@ -127,7 +127,7 @@ describe.skipIf(!hasChromium)(title, () => {
     const steps = canary.locator('.step');
     expect(await steps.count()).toBe(3);
     expect(await steps.nth(0).locator('[role="progressbar"]').getAttribute('aria-valuenow')).toBe('100');
-    expect(await steps.nth(2).textContent()).toContain('150 / 300');
+    expect(await steps.nth(2).textContent()).toContain('156 / 300 (6 failed)');
     expect(await canary.textContent()).toContain('failed 6 (4 × connection lost, 2 × timeout)');
     await page.locator('[data-rollout="beta"] .phase', { hasText: 'Completed' }).waitFor();
   });
@@ -166,6 +166,31 @@ describe.skipIf(!hasChromium)(title, () => {
     await page
       .locator('[data-rollout="canary"] .progress-text', { hasText: '240 / 300 up to date (80%)' })
       .waitFor();
+  });
+
+  it('tells failed devices of a step apart: a red share of its bar and "(N failed)"', async () => {
+    // gamma: 10 members, 4 up to date, 6 failed; steps of 1, 5 and 10 devices, all passed
+    const steps = page.locator('[data-rollout="gamma"] .step');
+    await steps.first().waitFor();
+    expect(await steps.locator('.step-count').allTextContents()).toEqual([
+      '1 / 1 (1 failed)',
+      '5 / 5 (5 failed)',
+      '10 / 10 (6 failed)',
+    ]);
+    const last = steps.nth(2).locator('[role="progressbar"]');
+    expect(await last.getAttribute('aria-valuenow')).toBe('100');
+    const fills = await last
+      .locator('.fill')
+      .evaluateAll((nodes) =>
+        nodes.map((n) => [
+          n.getAttribute('style')?.match(/width: ([^;]+)/)?.[1],
+          n.ownerDocument.defaultView?.getComputedStyle(n).backgroundColor,
+        ]),
+      );
+    expect(fills).toEqual([
+      ['40%', 'rgb(31, 157, 85)'], // green: up to date
+      ['60%', 'rgb(210, 63, 63)'], // red: failed
+    ]);
   });
 
   // Issue 22 point 5 (and point 2's banner), on the same page and server.

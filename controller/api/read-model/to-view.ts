@@ -137,6 +137,7 @@ export function toRolloutView(row: RolloutRow, commits: CommitLookup = NO_COMMIT
       pause: step.pause,
       devices,
       upToDate: Math.min(counts.upToDate, devices),
+      failed: Math.min(counts.failed, devices),
       status: stepStatus(index, row.current_step, row.phase),
     };
   });

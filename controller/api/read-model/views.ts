@@ -38,6 +38,13 @@ export interface StepView {
   readonly devices: number;
   /** Of those, how many are up to date (min(upToDate, devices)). */
   readonly upToDate: number;
+  /**
+   * Of those, how many failed for good (min(failed, devices)). Like `upToDate`, the rollout's
+   * figure capped at the step's share: which step a device belonged to is not recorded, so a
+   * failure counts in every step that could hold it. `min(upToDate, devices - failed)` of the
+   * step are then shown as up to date, never a step all green while it may hold failures.
+   */
+  readonly failed: number;
   readonly status: StepStatus;
 }
 

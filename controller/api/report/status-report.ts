@@ -22,13 +22,26 @@ function formatMs(ms: number): string {
   return `${ms / 1000}s`;
 }
 
+/** A step's devices done (up to date, or failed for good) and, of those, failed (see StepView.failed). */
+function stepFigures(step: StepView): { upToDate: number; failed: number; done: number } {
+  const upToDate = Math.min(step.upToDate, step.devices - step.failed);
+  return { upToDate, failed: step.failed, done: upToDate + step.failed };
+}
+
+function stepCounts(step: StepView): string {
+  return `${stepFigures(step).done}/${step.devices}`;
+}
+
 function stepLine(step: StepView, width: number): string {
-  const ratio = step.devices > 0 ? step.upToDate / step.devices : step.status === 'completed' ? 1 : 0;
+  const { upToDate, failed } = stepFigures(step);
   const label = `step ${step.index + 1}`.padEnd(7);
   const share = `${step.percent}%`.padStart(4);
-  const counts = `${step.upToDate}/${step.devices}`.padEnd(width);
-  const pause = pauseText(step.pause);
-  return `  ${label}${share} ${progressBar(ratio)} ${counts} ${step.status}${pause ? ` (${pause})` : ''}`;
+  const bar =
+    step.devices > 0
+      ? progressBar(upToDate / step.devices, 20, failed / step.devices)
+      : progressBar(step.status === 'completed' ? 1 : 0);
+  const notes = [failed > 0 ? `${failed} failed` : '', pauseText(step.pause)].filter((n) => n !== '');
+  return `  ${label}${share} ${bar} ${stepCounts(step).padEnd(width)} ${step.status}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
 }
 
 /**
@@ -77,7 +90,7 @@ export function renderRollout(rollout: RolloutDetailView, options: { failures?: 
   lines.push(
     `  ${'total'.padEnd(11)} ${progressBar(rollout.progress)} ${c.upToDate}/${c.selected} up to date (${percent(rollout.progress)})`,
   );
-  const width = Math.max(...rollout.steps.map((s) => `${s.upToDate}/${s.devices}`.length), 1);
+  const width = Math.max(...rollout.steps.map((s) => stepCounts(s).length), 1);
   for (const s of rollout.steps) lines.push(stepLine(s, width));
   lines.push(
     `  pending ${c.pending} · in flight ${c.inFlight} (downloading ${c.downloading}, downloaded ${c.downloaded}, updating ${c.updating}${c.verifying ? `, verifying ${c.verifying}` : ''})` +
