@@ -63,6 +63,18 @@ describe.skipIf(!hasChromium)(title, () => {
         failedByReason: { 'reported success, still on 1.0.0': 6 },
       },
     });
+    // in flight in every phase, some offline: the counts row names each
+    await insertRollout(store.db, 'delta', {
+      counts: {
+        selected: 20,
+        pending: 5,
+        inFlight: 6,
+        downloading: 2,
+        downloaded: 1,
+        updating: 3,
+        offline: 4,
+      },
+    });
     // dev-001's second attempt was asked for by a later commit than its first
     await store.db
       .updateTable('firmware_updates')
@@ -191,6 +203,14 @@ describe.skipIf(!hasChromium)(title, () => {
       ['40%', 'rgb(31, 157, 85)'], // green: up to date
       ['60%', 'rgb(210, 63, 63)'], // red: failed
     ]);
+  });
+
+  it('counts every in-flight phase and the offline devices', async () => {
+    const counts = page.locator('[data-rollout="delta"] .counts span');
+    await counts.first().waitFor();
+    expect(await counts.allTextContents()).toEqual(
+      expect.arrayContaining(['in flight 6', 'downloading 2', 'downloaded 1', 'updating 3', 'offline 4']),
+    );
   });
 
   // Issue 22 point 5 (and point 2's banner), on the same page and server.
