@@ -2,6 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpApp } from '../../controller/api/http-app.js';
+import { startHttpServer } from '../../controller/api/http-server.js';
+import { openDatabase, recordCommits, recordManifestsLoad } from '../../controller/store/index.js';
 import { seedPgliteDataDir } from '../helpers/databases.js';
 import {
   createWorkspace,
@@ -105,5 +108,32 @@ describe('otactl plan and git revisions', () => {
     expect(result.stdout).toMatch(/^rollout canary -> 2\.0\.0: NoDevices, step 1 of 1\n {2}\S/);
     expect(result.stdout).not.toContain('revision');
     expect(JSON.parse((await plan(ws, '--json')).stdout)[0].revision).toBeNull();
+  });
+
+  it("heads a running controller's plan (--server) with the revision it acts on", async () => {
+    const store = await openDatabase({ kind: 'memory' });
+    const app = createHttpApp({ db: store.db, plan: async () => [] });
+    const server = await startHttpServer({ port: 0, host: '127.0.0.1', app });
+    const url = `http://127.0.0.1:${server.port}`;
+    const sha = `0123456789${'a'.repeat(30)}`;
+    try {
+      // before a load in git (or from an older controller): no header, as outside git
+      expect((await runMain(['plan', '--server', url])).stdout).toBe('No rollouts declared.\n');
+      await recordManifestsLoad(store.db, { ready: true, revision: { sha, dirty: false } });
+      expect((await runMain(['plan', '--server', url])).stdout).toBe(
+        'planned from manifests at 0123456\nNo rollouts declared.\n',
+      );
+      const ada = { author: 'Ada Lovelace', email: 'ada@example.com', time: '2026-12-04T10:00:00+01:00' };
+      await recordCommits(store.db, [{ sha, ...ada, subject: 'canary: roll out 2.0.0' }]);
+      const result = await runMain(['plan', '--server', url]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(
+        'planned from manifests at 0123456 (Ada Lovelace: canary: roll out 2.0.0)\nNo rollouts declared.\n',
+      );
+    } finally {
+      await server.close();
+      await store.close();
+    }
   });
 });

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { commitText, revisionText } from '../../api/report/index.js';
-import { formatProblem, type GitHead, loadDesiredState } from '../../manifests/index.js';
+import { ApiRequestError, createHttpReadApi } from '../../api/client/index.js';
+import { type CommitFields, commitText, revisionText } from '../../api/report/index.js';
+import { formatProblem, loadDesiredState } from '../../manifests/index.js';
 import {
   buildPlanReport,
   describeWait,
@@ -40,7 +41,7 @@ export function registerPlan(program: Command): void {
         throw new UserError('give either --db or --server, not both', 2);
       }
       const { reports, manifests } = options.server
-        ? { reports: await planFromServer(options.server, options.apiToken ?? process.env.OTACTL_API_TOKEN) }
+        ? await planFromServer(options.server, options.apiToken ?? process.env.OTACTL_API_TOKEN)
         : await planFromDatabase(options);
       process.stdout.write(
         options.json ? `${JSON.stringify(reports, null, 2)}\n` : formatPlan(reports, manifests),
@@ -48,9 +49,19 @@ export function registerPlan(program: Command): void {
     });
 }
 
-async function planFromDatabase(
-  options: PlanOptions,
-): Promise<{ reports: RolloutPlanReport[]; manifests: GitHead | undefined }> {
+/** The commit of the manifests a plan was made from, for its first line. */
+interface PlannedFrom {
+  readonly sha: string;
+  readonly commit: CommitFields | null;
+  readonly dirty: boolean;
+}
+
+interface Planned {
+  readonly reports: RolloutPlanReport[];
+  readonly manifests: PlannedFrom | undefined;
+}
+
+async function planFromDatabase(options: PlanOptions): Promise<Planned> {
   const store = await openStoreForCli(options.db, { existing: true });
   try {
     // What the controller applied last is the baseline it refuses a downgrade against.
@@ -75,7 +86,22 @@ async function planFromDatabase(
   }
 }
 
-async function planFromServer(server: string, token: string | undefined): Promise<RolloutPlanReport[]> {
+/**
+ * The plan of a running controller, headed by the revision it acts on: `lastAppliedRevision` of
+ * its manifests status (GET /api/v1/manifests; none outside git or from an older controller).
+ */
+async function planFromServer(server: string, token: string | undefined): Promise<Planned> {
+  const reports = await serverPlan(server, token);
+  try {
+    const status = await createHttpReadApi({ server, ...(token ? { token } : {}) }).manifests();
+    return { reports, manifests: status?.lastAppliedRevision ?? undefined };
+  } catch (error) {
+    if (error instanceof ApiRequestError) throw new UserError(error.message);
+    throw error;
+  }
+}
+
+async function serverPlan(server: string, token: string | undefined): Promise<RolloutPlanReport[]> {
   const url = new URL('/api/v1/plan', server);
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
@@ -105,14 +131,15 @@ function planRevisionText(revision: PlanRevision): string {
 }
 
 /**
- * The text `otactl plan` prints; `manifests`, the work tree the plan was made from, heads it
- * (known only when planning from a local manifests directory in git).
+ * The text `otactl plan` prints; `manifests`, the commit the plan was made from, heads it (the
+ * local work tree's, or the running controller's last applied revision; none outside git).
  */
-export function formatPlan(reports: readonly RolloutPlanReport[], manifests?: GitHead): string {
+export function formatPlan(reports: readonly RolloutPlanReport[], manifests?: PlannedFrom): string {
   const lines: string[] = [];
   if (manifests) {
+    const commit = manifests.commit ? ` ${commitText(manifests.commit)}` : '';
     lines.push(
-      `planned from manifests at ${manifests.sha.slice(0, 7)} ${commitText(manifests.commit)}${uncommitted(manifests.dirty)}`,
+      `planned from manifests at ${manifests.sha.slice(0, 7)}${commit}${uncommitted(manifests.dirty)}`,
     );
   }
   if (reports.length === 0) return `${[...lines, 'No rollouts declared.'].join('\n')}\n`;
