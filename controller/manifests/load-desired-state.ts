@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { DesiredState, GitHead } from './desired-state.js';
@@ -183,6 +184,8 @@ async function checkFirmwareFiles(
   firmwareDir: string,
   verified: Map<string, { path: string; size: number }>,
 ): Promise<Problem[]> {
+  const dirProblem = firmware.length > 0 ? await firmwareDirProblem(firmwareDir, firmware.length) : undefined;
+  if (dirProblem) return [dirProblem];
   const problems: Problem[] = [];
   await Promise.all(
     firmware.map(async (item) => {
@@ -207,6 +210,21 @@ async function checkFirmwareFiles(
     }),
   );
   return problems;
+}
+
+/**
+ * One problem for a firmware directory that is missing or not a directory (the usual first-run
+ * mistake: `./firmware` does not exist), rather than one per Firmware manifest.
+ */
+async function firmwareDirProblem(firmwareDir: string, files: number): Promise<Problem | undefined> {
+  const looked = `the ${files === 1 ? 'file of 1 Firmware manifest is' : `files of ${files} Firmware manifests are`} looked for there (give the directory with --firmware-dir)`;
+  try {
+    if ((await stat(firmwareDir)).isDirectory()) return undefined;
+    return atFile(firmwareDir, `firmware directory is not a directory: ${looked}`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return undefined;
+    return atFile(firmwareDir, `firmware directory not found: ${looked}`);
+  }
 }
 
 function dedupe(problems: readonly Problem[]): Problem[] {

@@ -68,6 +68,22 @@ describe('otactl validate', () => {
     expect(stdout).toContain('absent:1:1: cannot read manifests directory: ENOENT');
   });
 
+  it('says once that the firmware directory is missing, naming --firmware-dir, not once per file', async () => {
+    const set = await manifestSet({ 'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n') });
+    const absent = path.join(set.root, 'firmware-absent');
+    const missing = await runValidate([set.manifests, '--firmware-dir', absent]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout.trimEnd().split('\n')).toEqual([
+      `${rel(absent)}:1:1: firmware directory not found: the files of 2 Firmware manifests are looked for there (give the directory with --firmware-dir)`,
+      `${rel(set.manifests)}: invalid: 1 problem`,
+    ]);
+    const file = path.join(set.manifests, 'r.yaml');
+    const notDir = await runValidate([set.manifests, '--firmware-dir', file]);
+    expect(notDir.stdout).toContain(
+      `${rel(file)}:1:1: firmware directory is not a directory: the files of 2 Firmware manifests are looked for there`,
+    );
+  });
+
   it('given a manifest file instead of the directory (as pre-commit hooks pass), says so in one line and exits 1', async () => {
     const set = await manifestSet({ 'r.yaml': rolloutYaml('r1', '  group: lab\n  firmware: fw-2.0.0\n') });
     const file = path.join(set.manifests, 'r.yaml');
