@@ -95,19 +95,19 @@ export function countOption(
 }
 
 /**
- * A duration flag; its value is milliseconds. `default` and `preset` (the value of a bare
- * `--flag` whose value is optional) are duration strings, shown as written in `--help`.
+ * A duration flag; its value is milliseconds. `default` is a duration string, shown as written
+ * in `--help`. A bare `--flag [ttl]` whose value is optional gives true (no preset: commander
+ * would print it as `(preset: "1h")` after the description that says it).
  */
 export function durationOption(
   flags: string,
   description: string,
-  options: { default?: string; preset?: string } = {},
+  options: { default?: string } = {},
 ): Option {
   const option = new Option(flags, description);
   option.argParser((value: string) => parseDurationFlag(flagName(option), value));
   if (options.default !== undefined) {
     option.default(parseDurationFlag(flagName(option), options.default), options.default);
   }
-  if (options.preset !== undefined) option.preset(options.preset);
   return option;
 }

@@ -38,10 +38,17 @@ describe('a bad flag', () => {
       ['run', '--max-http-connections', '0'],
       /^otactl: --max-http-connections: expected a whole number from 1 to 1000000, got "0"$/,
     ],
-    [['run', '--log-level', 'loud'], /^otactl: --log-level: unknown level "loud"$/],
+    [
+      ['run', '--log-level', 'loud'],
+      /^otactl: --log-level: unknown level "loud" \(one of fatal, error, warn, info, debug, trace, silent\)$/,
+    ],
     [['run', '--http-port'], /^otactl: option '--http-port <n>' argument missing \(see otactl run --help\)$/],
     [['run', '--bogus'], /^otactl: unknown option '--bogus' \(see otactl run --help\)$/],
     [['sim', '--count', 'ten'], /^otactl: --count: expected a whole number from 1 to 1000000, got "ten"$/],
+    [
+      ['sim', '--server', 'coap://127.0.0.1:1', '--faults', 'gremlins'],
+      /^otactl: --faults: unknown fault 'gremlins' \(known: download-fails, /,
+    ],
     [['sim', '--stagger-ms', '1.5'], /^otactl: --stagger-ms: expected a whole number from 0 to 60000/],
     [
       ['status', '--api-tokn', 'x'],
@@ -149,5 +156,16 @@ describe('otactl plan --server', () => {
       await server.close();
       await store.close();
     }
+  });
+});
+
+describe('otactl run --help', () => {
+  it('says the bare --signed-urls ttl once and lists the log levels', async () => {
+    const result = await runMain(['run', '--help']);
+    expect(result.code).toBe(0);
+    const help = result.stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('valid for ttl (1h when given without one)');
+    expect(help).not.toContain('preset');
+    expect(help).toContain('--log-level <level> log level: fatal, error, warn, info, debug, trace, silent');
   });
 });

@@ -10,7 +10,7 @@ import {
   DEFAULT_MAX_DOWNLOADS_PER_CLIENT,
 } from '../../firmware/http/index.js';
 import { SERVED_SCHEMES, type ServedScheme } from '../../firmware/index.js';
-import { createLogger, isLogLevel } from '../../log/index.js';
+import { createLogger, isLogLevel, LOG_LEVELS } from '../../log/index.js';
 import {
   defaultReplicaId,
   type LeaseTiming,
@@ -24,9 +24,13 @@ import {
   dbOption,
   durationOption,
   FlagError,
+  parseDurationFlag,
   portOption,
 } from '../options.js';
 import { UserError } from '../user-error.js';
+
+/** How long signed download links last when `--signed-urls` comes without a ttl. */
+const SIGNED_URL_TTL = '1h';
 
 interface RunOptions {
   manifests: string;
@@ -42,7 +46,8 @@ interface RunOptions {
   apiToken?: string;
   schemes: string;
   relativeUris?: boolean;
-  signedUrls?: number;
+  /** Milliseconds; true when the flag came without a ttl. */
+  signedUrls?: number | true;
   requireCommitted?: boolean;
   gitUrl?: string;
   gitBranch: string;
@@ -104,8 +109,7 @@ export function registerRun(program: Command): void {
     .addOption(
       durationOption(
         '--signed-urls [ttl]',
-        'sign download links for one device and file, valid for ttl (default 1h); the keys live in the database (shared by replicas, kept across restarts) and rotate weekly',
-        { preset: '1h' },
+        `sign download links for one device and file, valid for ttl (${SIGNED_URL_TTL} when given without one); the keys live in the database (shared by replicas, kept across restarts) and rotate weekly`,
       ),
     )
     .option('--require-committed', 'refuse manifests with uncommitted changes')
@@ -171,13 +175,16 @@ export function registerRun(program: Command): void {
         default: '2s',
       }),
     )
-    .addOption(new Option('--log-level <level>', 'log level').default('info'))
+    .addOption(new Option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`).default('info'))
     .action(async (options: RunOptions) => run(options));
 }
 
 async function run(options: RunOptions): Promise<void> {
   if (!isLogLevel(options.logLevel))
-    throw new FlagError('--log-level', `unknown level "${options.logLevel}"`);
+    throw new FlagError(
+      '--log-level',
+      `unknown level "${options.logLevel}" (one of ${LOG_LEVELS.join(', ')})`,
+    );
   const schemes = options.schemes.split(',').map((s) => s.trim());
   for (const scheme of schemes) {
     if (!(SERVED_SCHEMES as readonly string[]).includes(scheme)) {
@@ -195,7 +202,8 @@ async function run(options: RunOptions): Promise<void> {
       2,
     );
   }
-  const ttlMs = options.signedUrls;
+  const ttlMs =
+    options.signedUrls === true ? parseDurationFlag('--signed-urls', SIGNED_URL_TTL) : options.signedUrls;
   const log = createLogger({ level: options.logLevel });
   const replica = replicaOptions(options);
 

@@ -1,9 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { TLS_PSK_WITH_AES_128_CBC_SHA256, TLS_PSK_WITH_AES_128_CCM_8 } from '../../dtls/index.js';
-import { endpointName, FAULT_HELP, FleetOptionsError, formatSummary, startFleet } from '../../sim/index.js';
+import {
+  endpointName,
+  FAULT_HELP,
+  FleetOptionsError,
+  formatSummary,
+  parseFaultSpec,
+  startFleet,
+} from '../../sim/index.js';
 import { readPskFile, writePskFile } from '../../sim/psk-file.js';
-import { countOption, parseWhole } from '../options.js';
+import { countOption, FlagError, parseWhole } from '../options.js';
 import { UserError } from '../user-error.js';
 
 interface SimOptions {
@@ -51,6 +58,9 @@ async function runSim(o: SimOptions): Promise<void> {
     throw new UserError('--server is required (coap://HOST:PORT or coaps://HOST:PORT)', 2);
   const cipherSuites = CIPHERS[o.cipher as keyof typeof CIPHERS];
   if (cipherSuites === undefined) throw new UserError(`--cipher must be ccm8 or cbc, got ${o.cipher}`, 2);
+  // Checked here to name the flag, as demo does; the fleet parses it again.
+  const faults = o.faults === undefined ? undefined : parseFaultSpec(o.faults);
+  if (faults && !faults.ok) throw new FlagError('--faults', faults.error);
   let psk: Awaited<ReturnType<typeof readPskFile>> | undefined;
   if (o.pskFile !== undefined) {
     psk = await readPskFile(o.pskFile);
