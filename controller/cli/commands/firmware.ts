@@ -9,6 +9,7 @@ interface PackOptions {
   readonly version: string;
   readonly model: string;
   readonly out: string;
+  readonly force?: boolean;
 }
 
 async function pack(payloadFile: string, options: PackOptions): Promise<void> {
@@ -25,8 +26,11 @@ async function pack(payloadFile: string, options: PackOptions): Promise<void> {
     throw new UserError((error as Error).message);
   }
   try {
-    await writeFile(options.out, image);
+    // An image a manifest already names by its sha256 is not replaced by accident (as pki init).
+    await writeFile(options.out, image, { flag: options.force ? 'w' : 'wx' });
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new UserError(`${options.out} already exists (use --force to overwrite)`);
     throw new UserError(`cannot write ${options.out}: ${(error as Error).message}`);
   }
   const sha256 = createHash('sha256').update(image).digest('hex');
@@ -46,7 +50,8 @@ export function registerFirmware(program: Command): void {
     )
     .requiredOption('--version <v>', 'firmware version the image reports (3/0/3)')
     .requiredOption('--model <m>', 'device model the image is for (3/0/1)')
-    .requiredOption('--out <file>', 'output image file')
+    .requiredOption('--out <file>', 'output image file (refused if it exists, unless --force)')
+    .option('--force', 'overwrite an existing --out file')
     .argument('<payload>', 'payload file')
     .action((payload: string, options: PackOptions) => pack(payload, options));
 }

@@ -109,6 +109,23 @@ describe('otactl firmware pack', () => {
     });
   });
 
+  it('refuses to overwrite an existing image unless --force', async () => {
+    await writeFile(join(dir, 'payload.bin'), payload);
+    const out = join(dir, 'existing.otafw');
+    await writeFile(out, 'committed image');
+    const args = ['bin/otactl.js', 'firmware', 'pack', '--version', '2.1.0', '--model', 'T3', '--out', out];
+    const cwd = join(import.meta.dirname, '../../..');
+    await expect(
+      promisify(execFile)('node', [...args, join(dir, 'payload.bin')], { cwd }),
+    ).rejects.toMatchObject({
+      code: 1,
+      stderr: `otactl: ${out} already exists (use --force to overwrite)\n`,
+    });
+    expect(await readFile(out, 'utf8')).toBe('committed image');
+    await promisify(execFile)('node', [...args, '--force', join(dir, 'payload.bin')], { cwd });
+    expect(parseImage(await readFile(out))).toEqual({ ok: true, version: '2.1.0', model: 'T3', payload });
+  });
+
   it('fails with one line naming a missing payload', async () => {
     const run = promisify(execFile)(
       'node',
