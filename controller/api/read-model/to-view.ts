@@ -137,7 +137,7 @@ export function toRolloutView(row: RolloutRow, commits: CommitLookup = NO_COMMIT
       pause: step.pause,
       devices,
       upToDate: Math.min(counts.upToDate, devices),
-      failed: Math.min(counts.failed, devices),
+      failed: index >= row.current_step ? Math.min(counts.failed, devices) : 0,
       status: stepStatus(index, row.current_step, row.phase),
     };
   });

@@ -39,10 +39,11 @@ export interface StepView {
   /** Of those, how many are up to date (min(upToDate, devices)). */
   readonly upToDate: number;
   /**
-   * Of those, how many failed for good (min(failed, devices)). Like `upToDate`, the rollout's
-   * figure capped at the step's share: which step a device belonged to is not recorded, so a
-   * failure counts in every step that could hold it. `min(upToDate, devices - failed)` of the
-   * step are then shown as up to date, never a step all green while it may hold failures.
+   * Of those, how many failed for good, where that is known: the current step and the ones after
+   * it hold every device started so far (shares are cumulative), so their figure is the
+   * rollout's (capped at the share). A step before the current one shows 0: which step a device
+   * started in is not recorded, and a failure of a later step must not read as the canary's.
+   * `min(upToDate, devices - failed)` of the step are shown as up to date.
    */
   readonly failed: number;
   readonly status: StepStatus;
