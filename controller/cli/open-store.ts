@@ -42,7 +42,14 @@ export async function openStoreForCli(
     if (readOnly) await refuseUnmigrated(opened);
     return opened;
   } catch (error) {
-    if (error instanceof DatabaseOpenError) throw new UserError(error.message);
+    if (error instanceof DatabaseOpenError) {
+      // A running controller holds its embedded database: its HTTP API serves the same reads.
+      const hint =
+        error.reason === 'busy' && options.existing
+          ? ' (to read a running controller: --server http://HOST:8080)'
+          : '';
+      throw new UserError(`${error.message}${hint}`);
+    }
     throw error;
   }
 }

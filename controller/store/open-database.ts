@@ -31,7 +31,11 @@ export interface OpenDatabase {
 
 /** A problem opening the database that the operator must fix; the message is one line. */
 export class DatabaseOpenError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** `busy`: an embedded database another otactl process holds. */
+    readonly reason: 'busy' | 'other' = 'other',
+  ) {
     super(message);
     this.name = 'DatabaseOpenError';
   }
@@ -90,6 +94,7 @@ async function openPglite(spec: Extract<DatabaseSpec, { kind: 'memory' | 'pglite
     if (lock.kind === 'busy') {
       throw new DatabaseOpenError(
         `${description} is in use by another otactl (pid ${lock.pid ?? 'unknown'}); stop it or pass another --db`,
+        'busy',
       );
     }
     if (lock.kind === 'unusable') throw new DatabaseOpenError(`cannot lock ${description}: ${lock.reason}`);

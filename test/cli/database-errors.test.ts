@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lockDataDir } from '../../controller/store/data-dir-lock.js';
+import { seedPgliteDataDir } from '../helpers/databases.js';
 import { runOtactl } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { closedPort } from './support/fixtures.js';
@@ -64,6 +65,27 @@ describe('otactl migrate', () => {
       const result = await runOtactl(['migrate', '--db', db]);
       expect(result.code).toBe(1);
       expectOneClearLine(result.stderr, new RegExp(`is in use by another otactl \\(pid ${process.pid}\\)`));
+    } finally {
+      await holder.release();
+    }
+  });
+});
+
+describe('a read-only command on an embedded database a controller holds', () => {
+  it('says how to read the running controller instead', async () => {
+    const db = join(dir, 'db');
+    await seedPgliteDataDir(db);
+    const holder = await lockDataDir(db);
+    if (holder.kind !== 'locked') throw new Error(`expected to lock ${db}, got ${holder.kind}`);
+    try {
+      const result = await runMain(['status', '--db', db]);
+      expect(result.code).toBe(1);
+      expectOneClearLine(
+        result.stderr,
+        new RegExp(
+          `is in use by another otactl \\(pid ${process.pid}\\); stop it or pass another --db \\(to read a running controller: --server http://HOST:8080\\)$`,
+        ),
+      );
     } finally {
       await holder.release();
     }
