@@ -37,9 +37,7 @@ describe('otactl status', () => {
     expect(out).toContain('total       [##########----------] 150/300 up to date (50%)');
     // 6 failed: the current step (2) and later ones hold every device started, failed ones as `x`;
     // step 1, before it, cannot say which of them were its own
-    expect(out).toMatch(
-      /step 1 {2}10% \[####################\] 30\/30\s+completed \(then pauses 30s\)/,
-    );
+    expect(out).toMatch(/step 1 {2}10% \[####################\] 30\/30\s+completed \(then pauses 30s\)/);
     expect(out).toMatch(
       /step 2 {2}50% \[###################x\] 150\/150 current \(6 failed; then waits for approval\)/,
     );
