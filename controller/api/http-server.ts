@@ -1,12 +1,18 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { hardenServer, LISTEN_BACKLOG, type ServerLimits } from '../firmware/http/harden-server.js';
+import {
+  hardenServer,
+  listenServer,
+  type ServerErrorLog,
+  type ServerLimits,
+} from '../firmware/http/harden-server.js';
 
 export interface HttpServerOptions extends ServerLimits {
   readonly port: number;
   /** Default 0.0.0.0. */
   readonly host?: string;
   readonly app: ((req: IncomingMessage, res: ServerResponse) => void) & { close?(): void };
+  /** Where errors the server meets once listening go (an accept failing); default stderr. */
+  readonly log?: ServerErrorLog;
 }
 
 export interface RunningHttpServer {
@@ -20,14 +26,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const server = createServer({ connectionsCheckingInterval: 1_000 }, options.app);
   hardenServer(server, options);
   const host = options.host ?? '0.0.0.0';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: options.port, host, backlog: LISTEN_BACKLOG }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const { port } = await listenServer(server, options.port, host, options.log);
   return {
     port,
     host,

@@ -3,6 +3,7 @@ import {
   type ServerLimits,
   startFirmwareHttpsServer,
 } from '../firmware/index.js';
+import type { Logger } from '../log/index.js';
 import { type FirmwareServing, firmwareHandlerOptions } from './firmware-serving.js';
 import { ResourcePart } from './resource-part.js';
 
@@ -13,6 +14,7 @@ export interface FirmwareHttpsPartOptions {
   readonly tlsDir: string;
   readonly limits: ServerLimits;
   readonly firmware: FirmwareServing;
+  readonly logger: Logger;
 }
 
 /** Firmware over HTTPS, on a port of its own. */
@@ -26,6 +28,7 @@ export function firmwareHttpsPart(options: FirmwareHttpsPartOptions): ResourcePa
         tlsDir: options.tlsDir,
         ...firmwareHandlerOptions(options.firmware),
         ...options.limits,
+        log: options.logger,
       }),
     (server) => server.close(),
   );

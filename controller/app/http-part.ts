@@ -58,6 +58,7 @@ export function httpPart(options: HttpPartOptions): ResourcePart<RunningHttpServ
         ...(options.host ? { host: options.host } : {}),
         app,
         ...options.limits,
+        log: options.logger,
       });
     },
     (server) => server.close(),

@@ -229,6 +229,7 @@ export function createController(config: ControllerConfig): Controller {
           tlsDir: config.tlsDir,
           limits,
           firmware,
+          logger: log.child({ component: 'firmware-https' }),
         })
       : undefined;
   const replicas = new ReplicasPart({

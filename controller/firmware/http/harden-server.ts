@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { clientAddress } from '../client-address.js';
 import { admitSlot, type ShareBounds, type ShareRefusal } from '../fair-share.js';
 
@@ -39,6 +39,43 @@ export type ConnectionRefusal = ShareRefusal;
  * request reset (ECONNRESET; on a device Result 4, and a retry only after the rollout's backoff).
  */
 export const LISTEN_BACKLOG = 4096;
+
+/** Where a listening server reports its own errors; the default writes to stderr. */
+export interface ServerErrorLog {
+  error(fields: object, message: string): void;
+}
+
+const STDERR_LOG: ServerErrorLog = {
+  error: (fields, message) => console.error(message, fields),
+};
+
+/**
+ * Listens, and keeps an 'error' listener for as long as the server lives: node emits an accept
+ * that failed (EMFILE, ENFILE, ENOMEM) on the server, and without a listener that error would end
+ * the process. The listening socket stays open, so the server goes on serving once it passes.
+ */
+export async function listenServer(
+  server: HttpServer | HttpsServer,
+  port: number,
+  host: string,
+  log: ServerErrorLog = STDERR_LOG,
+): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  server.on('error', (error: NodeJS.ErrnoException) =>
+    log.error(
+      { err: error, code: error.code },
+      `http server on ${host}:${address.port}: ${error.message}; still serving`,
+    ),
+  );
+  return address;
+}
 
 export const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 16;
 export const DEFAULT_MAX_CONNECTIONS = 10_000;

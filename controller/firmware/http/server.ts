@@ -1,13 +1,14 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { loadServerTls } from '../../pki/load-server-tls.js';
 import { createFirmwareHttpHandler, type FirmwareHttpHandlerOptions } from './handler.js';
-import { hardenServer, LISTEN_BACKLOG, type ServerLimits } from './harden-server.js';
+import { hardenServer, listenServer, type ServerErrorLog, type ServerLimits } from './harden-server.js';
 
 export interface FirmwareServerOptions extends Omit<FirmwareHttpHandlerOptions, 'protocol'>, ServerLimits {
   readonly port: number;
   readonly host?: string;
+  /** Where errors the server meets once listening go (an accept failing); default stderr. */
+  readonly log?: ServerErrorLog;
 }
 
 export interface RunningFirmwareServer {
@@ -25,14 +26,7 @@ function notFound(res: ServerResponse): void {
 
 async function listen(server: Server, options: FirmwareServerOptions): Promise<RunningFirmwareServer> {
   const host = options.host ?? '0.0.0.0';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: options.port, host, backlog: LISTEN_BACKLOG }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
+  const address = await listenServer(server, options.port, host, options.log);
   return {
     port: address.port,
     host,
