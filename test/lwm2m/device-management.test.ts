@@ -140,6 +140,15 @@ describe('Execute and Discover', () => {
     expect(dev.executed).toEqual([{ path: '/5/0/2', args: "0='now'" }]);
   });
 
+  it("keeps a refusal's payload as printable text of at most 200 characters", async () => {
+    await registered(['ep=e2', 'lwm2m=1.1']);
+    const payload = Buffer.concat([Buffer.from('bad\0request\r\n\x1b[31m'), Buffer.alloc(500, 'x')]);
+    dev.executeRefusal = { code: '4.00', payload };
+    const result = await server.device('e2').execute('/5/0/2');
+    expect(result).toEqual({ kind: 'error', code: '4.00', message: `bad request [31m${'x'.repeat(183)}…` });
+    if (result.kind === 'error') expect(result.message).toHaveLength(200);
+  });
+
   it('discovers the resources of an object', async () => {
     await registered(['ep=d1', 'lwm2m=1.1']);
     const result = await server.device('d1').discover('/5/0');

@@ -92,7 +92,7 @@ async function seedUpdate(
   db: OpenDatabase['db'],
   deviceId: number,
   endpoint: string,
-  phase: 'downloading' | 'updating',
+  phase: 'downloading' | 'downloaded' | 'updating',
 ) {
   const row = await db
     .insertInto('firmware_updates')
@@ -336,6 +336,32 @@ describe.each(testBackends)('failure isolation in reconcile passes on $name', (b
       result: 0,
       failure_reason: 'vendor failure (unknown result code 4242)',
     });
+  });
+
+  it('fails an update whose device refused Execute with NUL and control characters in its payload, with a readable reason', async () => {
+    store = await backend.open();
+    const db = store.db;
+    const ids = await seedDevices(db, [{ endpoint: 'dev-nul', fwState: 2 }]);
+    const id = await seedUpdate(db, ids.get('dev-nul')!, 'dev-nul', 'downloaded');
+    const [update] = await loadActiveUpdates(db, ALL_ACTIVE);
+    const refused: ChangeResult = { kind: 'error', code: '4.00', message: 'a\0b\r\n\u0007c' };
+    const deps = { ...depsOf(db), ops: { ...okOps(), executeUpdate: async () => refused } };
+    // Postgres refuses NUL in text and json: the finish failed, and the update stayed `updating`.
+    expect(await runSteps(deps, new TransitionWriter(db), [{ kind: 'execute', update: update! }])).toBe(true);
+    const row = await db
+      .selectFrom('firmware_updates')
+      .select(['phase', 'failure_reason'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ phase: 'failed', failure_reason: 'the device refused Execute (4.00 a b c)' });
+    const event = await db
+      .selectFrom('events')
+      .select(['message', 'details'])
+      .where('update_id', '=', id)
+      .where('type', '=', 'UpdateFailed')
+      .executeTakeFirstOrThrow();
+    expect(event.message).toBe('failed: the device refused Execute (4.00 a b c) (will retry)');
+    expect(event.details).toMatchObject({ reason: 'the device refused Execute (4.00 a b c)' });
   });
 
   it('reports persistent pass and write failures in /readyz and the metrics', async () => {

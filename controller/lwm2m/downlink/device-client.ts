@@ -14,6 +14,7 @@ import type { ObjectModel } from '../model/index.js';
 import type { ObservationRegistry, TrackedObservation } from '../observations/observation-registry.js';
 import { formatPath, PathError, parsePath, pathDepth } from '../path.js';
 import type { Registration } from '../registration/registration.js';
+import { deviceText } from './device-text.js';
 import type { Dispatcher, RequestGate } from './dispatcher.js';
 import { formatCandidates, isFormatRejection } from './format-choice.js';
 import type {
@@ -91,7 +92,8 @@ function failureOf(outcome: Exclude<ExchangeOutcome, { kind: 'response' }>): Fai
 }
 
 function errorOf(response: CoapResponse): Failure {
-  const message = response.payload.length > 0 ? response.payload.toString('utf8') : undefined;
+  // The device's own words: shown to operators and stored with the failure, so made printable here.
+  const message = response.payload.length > 0 ? deviceText(response.payload.toString('utf8')) : undefined;
   return { kind: 'error', code: response.code, message };
 }
 

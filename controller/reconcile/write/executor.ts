@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ChangeResult } from '../../lwm2m/index.js';
+import { type ChangeResult, deviceText } from '../../lwm2m/index.js';
 import type { ResolvedRollout } from '../../manifests/index.js';
 import {
   type Database,
@@ -52,8 +52,11 @@ function describe(result: ChangeResult): string {
   switch (result.kind) {
     case 'ok':
       return result.code;
-    case 'error':
-      return `${result.code}${result.message ? ` ${result.message}` : ''}`;
+    case 'error': {
+      // Cleaned again: DeviceOps is an interface, and NUL in a reason fails its row's transition.
+      const message = result.message === undefined ? undefined : deviceText(result.message);
+      return message === undefined ? result.code : `${result.code} ${message}`;
+    }
     case 'timeout':
       return 'no answer (timeout)';
     case 'unreachable':

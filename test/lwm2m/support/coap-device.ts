@@ -47,6 +47,8 @@ export class CoapDevice {
   /** Formats this device refuses to produce or accept (answers 4.06 / 4.15). */
   readonly refuse = new Set<number>();
   readonly executed: { path: string; args: string }[] = [];
+  /** When set, an Execute is answered with this code and payload instead of 2.04. */
+  executeRefusal: { readonly code: string; readonly payload: Buffer } | undefined;
   readonly observers = new Map<string, ObserveStream>();
   #observeSeq = 1;
 
@@ -164,8 +166,8 @@ export class CoapDevice {
     if (req.method === 'PUT' || req.method === 'POST') {
       if (contentFormat === undefined) {
         this.executed.push({ path, args: req.payload.toString() });
-        res.code = '2.04';
-        res.end();
+        res.code = this.executeRefusal?.code ?? '2.04';
+        res.end(this.executeRefusal?.payload);
         return;
       }
       if (this.refuse.has(contentFormat) || records === undefined) {
