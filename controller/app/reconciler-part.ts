@@ -6,6 +6,7 @@ import {
   type ActiveUpdate,
   DEFAULT_TIMEOUTS,
   type ExecutorDeps,
+  outcomeLabel,
   type PackageUriChoice,
   Reconciler,
   type ReconcilerOptions,
@@ -66,11 +67,7 @@ export class ReconcilerPart implements Runnable {
         hooks: {
           onStarted: (rollout) => metrics.updatesStarted.inc({ rollout }),
           onFinished: (rollout, outcome) =>
-            metrics.updatesFinished.inc({
-              rollout,
-              outcome: outcome.phase,
-              reason: outcome.phase === 'succeeded' ? '' : outcome.reason,
-            }),
+            metrics.updatesFinished.inc({ rollout, outcome: outcome.phase, reason: outcomeLabel(outcome) }),
         },
       },
       desired,

@@ -18,6 +18,7 @@
  * This index is what the rest of the controller (the composition root, the CLI) uses; the API,
  * metrics, dashboard and demo read the pure types from `plan/` directly.
  */
+export { outcomeLabel, type UpdateOutcome } from './plan/actions.js';
 export type { ActiveUpdate } from './plan/observation.js';
 export { loadAppliedTargets } from './read/applied-targets.js';
 export {

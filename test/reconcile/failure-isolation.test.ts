@@ -318,6 +318,7 @@ describe.each(testBackends)('failure isolation in reconcile passes on $name', (b
     const [update] = await loadActiveUpdates(db, ALL_ACTIVE);
     const outcome = {
       phase: 'failed',
+      kind: 'device-result',
       result: 4242,
       reason: 'vendor failure',
       retryable: false,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { outcomeLabel } from '../../controller/reconcile/plan/actions.js';
 import { classifyUriRefusal } from '../../controller/reconcile/plan/failure-kinds.js';
 import type { DeviceView } from '../../controller/reconcile/plan/observation.js';
 import { planUpdate, type UpdatePlanContext } from '../../controller/reconcile/plan/plan-update.js';
@@ -53,10 +54,13 @@ describe('planning one update', () => {
       { phase: 'downloading', uriWrittenAt: T0 + 10 },
       { fwState: 0, fwResult: 6, fwReportedAt: T0 + 15 },
     );
-    expect(planUpdate(u, ctx(T0 + 20)).actions[0]).toMatchObject({
+    const action = planUpdate(u, ctx(T0 + 20)).actions[0];
+    expect(action).toMatchObject({
       kind: 'finish',
-      outcome: { phase: 'failed', result: 6, retryable: false },
+      outcome: { phase: 'failed', kind: 'device-result', result: 6, retryable: false },
     });
+    // The metric's label: the Result's number, not the words (which may quote the device).
+    if (action?.kind === 'finish') expect(outcomeLabel(action.outcome)).toBe('result-6');
     const transient = update(
       { phase: 'downloading', uriWrittenAt: T0 + 10 },
       { fwState: 0, fwResult: 4, fwReportedAt: T0 + 15 },
@@ -72,7 +76,7 @@ describe('planning one update', () => {
       { fwState: 1, fwReportedAt: T0 + 15 },
     );
     expect(planUpdate(u, ctx(T0 + 100)).actions[0]).toMatchObject({
-      outcome: { phase: 'failed', reason: 'timeout while downloading', resetDevice: true },
+      outcome: { phase: 'failed', kind: 'timeout', reason: 'timeout while downloading', resetDevice: true },
     });
   });
 

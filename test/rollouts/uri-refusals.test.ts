@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DeviceDetailView } from '../../controller/api/read-model/views.js';
 import { renderHistory } from '../../controller/api/report/index.js';
+import type { ControllerConfig } from '../../controller/app/start-controller.js';
 import { testBackends } from '../helpers/databases.js';
 import { afterPassWhen, rolloutManifests, Scene, updatesOf } from '../helpers/rollout-fixture.js';
+import { parseExposition } from '../metrics/exposition.js';
 import { StrictFirmwareDevice } from './support/strict-firmware-device.js';
 
 const pglite = testBackends[0]!;
@@ -28,6 +30,30 @@ async function updateEvents(scene: Scene, endpoint: string) {
     .execute();
 }
 
+/** Rollout `refused` of the devices strict-*, one attempt each. */
+async function startRefusedRollout(scene: Scene, controller: Partial<ControllerConfig> = {}) {
+  const started = await scene.startRollout({
+    rollout: 'refused',
+    pattern: 'strict-*',
+    spec: ONE_ATTEMPT,
+    controller,
+  });
+  return started.controller;
+}
+
+/** A device on 1.0.0, Idle, that answers every Package URI write 4.05. */
+function refusingDevice(serverPort: number, endpoint: string): Promise<StrictFirmwareDevice> {
+  return StrictFirmwareDevice.start({
+    serverPort,
+    endpoint,
+    model: 'SIM1',
+    version: '1.0.0',
+    state: 0,
+    result: 0,
+    uriPolicy: { refuseWith: '4.05' },
+  });
+}
+
 describe('Package URI writes a device refuses', () => {
   let scene: Scene | undefined;
   const devices: StrictFirmwareDevice[] = [];
@@ -39,20 +65,8 @@ describe('Package URI writes a device refuses', () => {
 
   it('records the refused URI, the CoAP code and the device state in the row, the event, the API and history', async () => {
     scene = await Scene.create(pglite);
-    const { controller } = await scene.startRollout({
-      rollout: 'refused',
-      pattern: 'strict-*',
-      spec: ONE_ATTEMPT,
-    });
-    const device = await StrictFirmwareDevice.start({
-      serverPort: controller.coapPort!,
-      endpoint: 'strict-1',
-      model: 'SIM1',
-      version: '1.0.0',
-      state: 0,
-      result: 0,
-      uriPolicy: { refuseWith: '4.05' },
-    });
+    const controller = await startRefusedRollout(scene);
+    const device = await refusingDevice(controller.coapPort!, 'strict-1');
     devices.push(device);
     await afterPassWhen(controller, async () =>
       (await updatesOf(scene!.db, 'strict-1')).some((u) => u.finished_at),
@@ -91,6 +105,37 @@ describe('Package URI writes a device refuses', () => {
     expect(renderHistory(view)).toContain(
       `Package URI refused: 4.05 for ${uri} · device state 0 idle · result 0`,
     );
+  });
+
+  it('counts refusals of signed per-device URIs under one reason label, the URIs staying in the rows', async () => {
+    scene = await Scene.create(pglite);
+    const controller = await startRefusedRollout(scene, { signedUrlTtlSeconds: 3_600 });
+    for (const endpoint of ['strict-1', 'strict-2']) {
+      devices.push(await refusingDevice(controller.coapPort!, endpoint));
+    }
+    await afterPassWhen(
+      controller,
+      async () => (await updatesOf(scene!.db)).filter((u) => u.finished_at).length === 2,
+    );
+
+    // Each reason names its device's own signed URI: a label made of it would be a series per device.
+    const rows = await updatesOf(scene.db);
+    const uris = devices.map((d) => d.writes[0]!.uri);
+    expect(new Set(uris).size).toBe(2);
+    expect(rows.map((r) => r.phase)).toEqual(['failed', 'failed']);
+    for (const uri of uris) expect(rows.some((r) => r.failure_reason?.includes(uri))).toBe(true);
+
+    const res = await fetch(`http://127.0.0.1:${controller.httpPort}/metrics`);
+    const finished = parseExposition(await res.text()).filter(
+      (s) => s.name === 'otactl_updates_finished_total',
+    );
+    expect(finished).toEqual([
+      {
+        name: 'otactl_updates_finished_total',
+        labels: { rollout: 'refused', outcome: 'failed', reason: 'uri-refused' },
+        value: 2,
+      },
+    ]);
   });
 
   it('resets a device left in Downloaded after a failed install (empty URI: no Cancel), waits for Idle, then writes', async () => {

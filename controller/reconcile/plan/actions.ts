@@ -1,9 +1,11 @@
+import type { CancelKind, FailureKind } from './failure-kinds.js';
 import type { ActiveUpdate } from './observation.js';
 
 export type UpdateOutcome =
   | { readonly phase: 'succeeded' }
   | {
       readonly phase: 'failed';
+      readonly kind: FailureKind;
       /** The device's 5/0/5 code, or 0 where the device reported none (timeouts). */
       readonly result: number;
       readonly reason: string;
@@ -11,7 +13,17 @@ export type UpdateOutcome =
       /** Write an empty 5/0/1 so the device drops what it was doing (it is not yet Updating). */
       readonly resetDevice: boolean;
     }
-  | { readonly phase: 'cancelled'; readonly reason: string };
+  | { readonly phase: 'cancelled'; readonly kind: CancelKind; readonly reason: string };
+
+/**
+ * How an update ended, as a label from a fixed set: '' for a success, the kind of a failure or a
+ * cancel otherwise, `result-N` for an error Result N the device reported (N within 0..11).
+ */
+export function outcomeLabel(outcome: UpdateOutcome): string {
+  if (outcome.phase === 'succeeded') return '';
+  if (outcome.phase === 'failed' && outcome.kind === 'device-result') return `result-${outcome.result}`;
+  return outcome.kind;
+}
 
 /** One step the executor takes for an active update; the planner decides, the executor does I/O. */
 export type UpdateAction =

@@ -11,6 +11,37 @@ const TRANSIENT_RESULTS: ReadonlySet<number> = new Set([
   UpdateResult.INTEGRITY_CHECK_FAILURE,
 ]);
 
+/**
+ * How an update failed, from a fixed set: the `reason` label of otactl_updates_finished_total. The
+ * reason in words (which may hold a device's signed URI or its own text) is in the row, the event
+ * and the log; a label made of it would add a series for every device.
+ */
+export type FailureKind =
+  /** A deadline passed (download, install, reset, reachability). */
+  | 'timeout'
+  /** The device reported an error Result (2..9); labelled `result-N`. */
+  | 'device-result'
+  /** The device reported a Result outside the spec's 0..11. */
+  | 'unknown-result'
+  /** It restarted, or reported success, still on the old version. */
+  | 'not-installed'
+  /** It registered again in State 0 and lost the download. */
+  | 'lost-in-restart'
+  /** Checks during the bake (spec.verify). */
+  | 'bake-reboots'
+  | 'bake-version'
+  | 'bake-error-code'
+  | 'bake-unseen'
+  /** No Package URI could be made for the device. */
+  | 'no-package-uri'
+  | 'uri-refused'
+  | 'execute-refused'
+  /** It refused the reset to Idle before the Package URI write. */
+  | 'reset-refused';
+
+/** How an update was cancelled: by otactl (its rollout withdrew it), or by the device. */
+export type CancelKind = 'withdrawn' | 'cancelled-by-device';
+
 export function isRetryableResult(result: number): boolean {
   return TRANSIENT_RESULTS.has(result);
 }

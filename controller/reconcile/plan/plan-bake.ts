@@ -1,5 +1,6 @@
 import type { RolloutVerify } from '../../manifests/index.js';
 import type { UpdateDecision } from './actions.js';
+import type { FailureKind } from './failure-kinds.js';
 import type { ActiveUpdate } from './observation.js';
 import type { PlanClock } from './plan-clock.js';
 import { finish, type UpdatePlanContext } from './plan-update.js';
@@ -24,19 +25,19 @@ export function planBake(
   const device = update.device;
   const checks = verify ?? GONE_ROLLOUT_VERIFY;
   const bakeSince = update.phaseChangedAt;
-  const unhealthy = (reason: string) =>
-    finish(update, { phase: 'failed', result: 0, reason, retryable: false, resetDevice: false });
+  const unhealthy = (kind: FailureKind, reason: string) =>
+    finish(update, { phase: 'failed', kind, result: 0, reason, retryable: false, resetDevice: false });
 
   const reboots = device.registrations - (update.bakeRegistrations ?? device.registrations);
   if (reboots > checks.maxReboots) {
-    return unhealthy(`rebooted ${reboots} ${reboots === 1 ? 'time' : 'times'} during bake`);
+    return unhealthy('bake-reboots', `rebooted ${reboots} ${reboots === 1 ? 'time' : 'times'} during bake`);
   }
   if (
     device.infoReadAt !== null &&
     device.infoReadAt >= bakeSince &&
     device.firmwareVersion !== update.targetVersion
   ) {
-    return unhealthy(`reports ${device.firmwareVersion ?? 'no version'} during bake`);
+    return unhealthy('bake-version', `reports ${device.firmwareVersion ?? 'no version'} during bake`);
   }
   // The Error Code a read since Execute shows: what the new firmware reports from its first boot on.
   const executedAt = update.executedAt ?? bakeSince;
@@ -45,12 +46,12 @@ export function planBake(
       ? device.errorCode
       : null;
   if (errorCode !== null && errorCode !== 0) {
-    return unhealthy(`error code 3/0/11 = ${errorCode} during bake`);
+    return unhealthy('bake-error-code', `error code 3/0/11 = ${errorCode} during bake`);
   }
   if (device.lifetimeS !== null) {
     const seen = Math.max(device.lastSeenAt ?? 0, bakeSince);
     if (clock.passed(seen + device.lifetimeS * 1000)) {
-      return unhealthy(`not seen for ${device.lifetimeS} s during bake`);
+      return unhealthy('bake-unseen', `not seen for ${device.lifetimeS} s during bake`);
     }
   }
   if (update.bakeUntil === null || clock.reached(update.bakeUntil))

@@ -3,6 +3,7 @@ import { describeResult, describeState } from '../../store/update-codes.js';
 import { FirmwareState, UpdateResult } from '../../store/update-phase.js';
 import type { UpdateAction, UpdateDecision, UpdateOutcome } from './actions.js';
 import {
+  type FailureKind,
   failureReasonForResult,
   isKnownResult,
   isRetryableResult,
@@ -52,7 +53,12 @@ function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock):
     clock.reached(Math.max(lastReport ?? 0, since ?? 0) + ctx.pollQuietMs);
 
   if (update.phase === 'cancelling') {
-    if (expired) return finish(update, { phase: 'cancelled', reason: 'withdrawn (device did not confirm)' });
+    if (expired)
+      return finish(update, {
+        phase: 'cancelled',
+        kind: 'withdrawn',
+        reason: 'withdrawn (device did not confirm)',
+      });
     return act({ kind: 'withdraw', update, reason: 'withdrawing' });
   }
 
@@ -64,7 +70,8 @@ function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock):
         : intent.withdrawReason;
   // Executed (the device installs, or runs, the new firmware): nothing left to withdraw.
   if (withdrawReason !== undefined && update.phase !== 'updating' && update.phase !== 'verifying') {
-    if (update.phase === 'pending') return finish(update, { phase: 'cancelled', reason: withdrawReason });
+    if (update.phase === 'pending')
+      return finish(update, { phase: 'cancelled', kind: 'withdrawn', reason: withdrawReason });
     return act({ kind: 'withdraw', update, reason: withdrawReason });
   }
 
@@ -79,9 +86,23 @@ function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock):
       const resetAt = update.resetAt;
       if (expired) {
         if (resetAt !== null && !(reportedSince(resetAt) && device.fwState === FirmwareState.IDLE)) {
-          return fail(update, 0, 'timeout: the device did not return to Idle after the reset', true, false);
+          return fail(
+            update,
+            'timeout',
+            0,
+            'timeout: the device did not return to Idle after the reset',
+            true,
+            false,
+          );
         }
-        return fail(update, 0, 'timeout: the device was not reachable to start the download', true, false);
+        return fail(
+          update,
+          'timeout',
+          0,
+          'timeout: the device was not reachable to start the download',
+          true,
+          false,
+        );
       }
       if (!registered) return { actions: [], wait: 'device-offline' };
       if (resetAt !== null) {
@@ -109,7 +130,7 @@ function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock):
       if (reported) return reported;
       const lost = lostInRestart(update);
       if (lost) return lost;
-      if (expired) return fail(update, 0, 'timeout while downloading', true, true);
+      if (expired) return fail(update, 'timeout', 0, 'timeout while downloading', true, true);
       if (registered && quiet(device.fwReportedAt, update.uriWrittenAt)) {
         return { actions: [{ kind: 'poll-state', update }], wait: 'downloading' };
       }
@@ -122,7 +143,8 @@ function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock):
       if (lost) return lost;
       // Only an update sent back from Updating (rearm) keeps a deadline here: a device that never
       // installs must not be executed forever.
-      if (expired) return fail(update, 0, 'timeout waiting for the device to install', true, false);
+      if (expired)
+        return fail(update, 'timeout', 0, 'timeout waiting for the device to install', true, false);
       if (!executeAllowed) return { actions: [], wait: 'outside-window' };
       return registered ? act({ kind: 'execute', update }) : { actions: [], wait: 'device-offline' };
     }
@@ -192,6 +214,7 @@ function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock):
           if (freshResult !== null && !isKnownResult(freshResult)) {
             return fail(
               update,
+              'unknown-result',
               UpdateResult.INITIAL,
               `${unknownResultReason(freshResult)}; still on ${still}`,
               false,
@@ -201,6 +224,7 @@ function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock):
           if (freshResult !== null && ERROR_RESULTS.has(freshResult)) {
             return fail(
               update,
+              'device-result',
               freshResult,
               `${failureReasonForResult(freshResult)}; still on ${still}`,
               false,
@@ -211,7 +235,7 @@ function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock):
             freshResult === UpdateResult.SUCCESS
               ? `reported success, still on ${still}`
               : `the device restarted still on ${still}`;
-          return fail(update, freshResult ?? 0, reason, false, false);
+          return fail(update, 'not-installed', freshResult ?? 0, reason, false, false);
         }
       }
       if (reportedSince(executedAt)) {
@@ -233,7 +257,14 @@ function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock):
         }
       }
       if (expired) {
-        return fail(update, 0, 'timeout waiting for the device to report the new firmware', true, false);
+        return fail(
+          update,
+          'timeout',
+          0,
+          'timeout waiting for the device to report the new firmware',
+          true,
+          false,
+        );
       }
       if (registered && quiet(device.fwReportedAt, executedAt)) {
         return { actions: [{ kind: 'poll-state', update }], wait: 'updating' };
@@ -251,16 +282,27 @@ function deviceError(update: ActiveUpdate): UpdateDecision | undefined {
   if (fwResult !== null && !isKnownResult(fwResult)) {
     // Not a code of the spec: the device failed in a way of its own. The row keeps 0, the code its reason.
     if (fwState !== FirmwareState.IDLE && fwState !== FirmwareState.DOWNLOADED) return undefined;
-    return fail(update, UpdateResult.INITIAL, unknownResultReason(fwResult), false, false);
+    return fail(update, 'unknown-result', UpdateResult.INITIAL, unknownResultReason(fwResult), false, false);
   }
   if (fwResult === null || !ERROR_RESULTS.has(fwResult)) {
     if (fwResult === UpdateResult.CANCELLED && fwState === FirmwareState.IDLE) {
-      return finish(update, { phase: 'cancelled', reason: 'cancelled by the device' });
+      return finish(update, {
+        phase: 'cancelled',
+        kind: 'cancelled-by-device',
+        reason: 'cancelled by the device',
+      });
     }
     return undefined;
   }
   if (fwState !== FirmwareState.IDLE && fwState !== FirmwareState.DOWNLOADED) return undefined;
-  return fail(update, fwResult, failureReasonForResult(fwResult), isRetryableResult(fwResult), false);
+  return fail(
+    update,
+    'device-result',
+    fwResult,
+    failureReasonForResult(fwResult),
+    isRetryableResult(fwResult),
+    false,
+  );
 }
 
 /**
@@ -297,6 +339,7 @@ function lostInRestart(update: ActiveUpdate): UpdateDecision | undefined {
   const phase = update.phase === 'downloaded' ? 'the downloaded package' : 'the download';
   return fail(
     update,
+    'lost-in-restart',
     UpdateResult.CONNECTION_LOST,
     `${failureReasonForResult(UpdateResult.CONNECTION_LOST)}: the device restarted (registered again, State 0) and lost ${phase}`,
     isRetryableResult(UpdateResult.CONNECTION_LOST),
@@ -314,10 +357,11 @@ export function finish(update: ActiveUpdate, outcome: UpdateOutcome): UpdateDeci
 
 function fail(
   update: ActiveUpdate,
+  kind: FailureKind,
   result: number,
   reason: string,
   retryable: boolean,
   resetDevice: boolean,
 ): UpdateDecision {
-  return finish(update, { phase: 'failed', result, reason, retryable, resetDevice });
+  return finish(update, { phase: 'failed', kind, result, reason, retryable, resetDevice });
 }

@@ -208,6 +208,7 @@ async function runStep(
       if (!choice.ok) {
         return finish(deps, transitions, update, {
           phase: 'failed',
+          kind: 'no-package-uri',
           result: 0,
           reason: `no package URI for this device: ${choice.reason}`,
           retryable: !choice.permanent,
@@ -243,6 +244,7 @@ async function runStep(
             update,
             {
               phase: 'failed',
+              kind: 'uri-refused',
               result: 0,
               reason: `the device refused the Package URI, ${verdict.reason}: ${describeRefusal(refusal)}`,
               retryable: verdict.retryable,
@@ -337,6 +339,7 @@ async function runStep(
           { ...update, phase: 'updating' },
           {
             phase: 'failed',
+            kind: 'execute-refused',
             result: 0,
             reason: `the device refused Execute (${describe(result)})`,
             retryable: true,
@@ -413,7 +416,11 @@ async function runStep(
           deps,
           transitions,
           { ...update, phase: 'cancelling' },
-          { phase: 'cancelled', reason: update.phase === 'cancelling' ? 'withdrawn' : step.reason },
+          {
+            phase: 'cancelled',
+            kind: 'withdrawn',
+            reason: update.phase === 'cancelling' ? 'withdrawn' : step.reason,
+          },
         );
       }
       return false;
@@ -432,6 +439,7 @@ async function runStep(
       if (reset.kind === 'refused') {
         return finish(deps, transitions, update, {
           phase: 'failed',
+          kind: 'reset-refused',
           result: 0,
           reason: `the device refused to return to Idle (${reset.method}: ${reset.code}) before the Package URI write`,
           retryable: false,
@@ -510,6 +518,7 @@ async function finish(
     // in its reason, so no device value can make this transition fail every pass.
     outcome = {
       ...outcome,
+      kind: 'unknown-result',
       result: UpdateResult.INITIAL,
       reason: outcome.reason.includes(unknownResultReason(outcome.result))
         ? outcome.reason
