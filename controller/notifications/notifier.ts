@@ -47,13 +47,19 @@ export function retryDelayMs(attempts: number): number {
  * (or the receiver's Retry-After) until the event is older than `maxRetryTime`; then it is logged,
  * counted and skipped. Any other 4xx refuses that event for good: it is logged and skipped at once,
  * so one body a receiver will never take does not hold back the events after it (delivery-verdict.ts).
- * Notifications do not wait for each other. All state is in the database (see migration 0021).
+ * Notifications do not wait for each other: each has a delivery of its own, so a receiver slow to
+ * answer holds back only its own events. All state is in the database (see migration 0021).
  */
 export class Notifier {
   readonly name = 'notifier';
   readonly #options: NotifierOptions;
   #timer: NodeJS.Timeout | undefined;
-  #round: Promise<void> | undefined;
+  /** The delivery under way of each Notification (by name): one at a time each, none waiting on another. */
+  readonly #running = new Map<string, Promise<void>>();
+  /** Notifications woken while their delivery ran: each looks again as soon as it ends. */
+  readonly #again = new Set<string>();
+  /** Wakes still looking at the manifests and cursors (awaited by stop). */
+  readonly #waking = new Set<Promise<void>>();
   #ensured = '';
   #stopped = true;
 
@@ -70,32 +76,61 @@ export class Notifier {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
-    await this.#round;
+    await Promise.all(this.#waking);
+    await Promise.all(this.#running.values());
   }
 
-  /** Looks at the events now, unless a round is under way (the next tick looks again). */
+  /**
+   * Looks at the events now: each Notification whose delivery is not under way starts one, and each
+   * whose delivery is under way looks again once it ends. A receiver slow to answer holds back its
+   * own Notification only.
+   */
   wake(): void {
-    if (this.#stopped || this.#round) return;
-    this.#round = this.round()
+    if (this.#stopped) return;
+    const waking = this.#startAll()
+      .then(() => undefined)
       .catch((error: unknown) =>
         this.#options.log.error({ err: error }, 'notification round failed; trying again shortly'),
       )
-      .finally(() => {
-        this.#round = undefined;
-      });
+      .finally(() => this.#waking.delete(waking));
+    this.#waking.add(waking);
   }
 
-  /** One round over every Notification (exposed for tests, which drive rounds themselves). */
+  /** Wakes every Notification and waits until each has looked (exposed for tests). */
   async round(): Promise<void> {
+    await Promise.all(await this.#startAll());
+  }
+
+  async #startAll(): Promise<Promise<void>[]> {
     const desired = this.#options.desired();
-    if (!desired || desired.notifications.size === 0 || !this.#options.isSender()) return;
-    const specs = [...desired.notifications.values()];
-    const names = specs.map((s) => s.name).sort();
+    if (!desired || desired.notifications.size === 0 || !this.#options.isSender()) return [];
+    const names = [...desired.notifications.keys()].sort();
     if (names.join('\u0000') !== this.#ensured) {
       await ensureCursors(this.#options.db, names);
       this.#ensured = names.join('\u0000');
     }
-    await Promise.all(specs.map((spec) => this.#deliver(spec, desired)));
+    return names.map((name) => this.#run(name));
+  }
+
+  /** The delivery of Notification `name`: the one under way (asked to look again), or a new one. */
+  #run(name: string): Promise<void> {
+    const running = this.#running.get(name);
+    if (running !== undefined) {
+      this.#again.add(name);
+      return running;
+    }
+    const run = (async () => {
+      do {
+        this.#again.delete(name);
+        // The manifests as they are now: a changed or removed Notification is seen at its next look.
+        const desired = this.#options.desired();
+        const spec = desired?.notifications.get(name);
+        if (this.#stopped || desired === undefined || spec === undefined || !this.#options.isSender()) break;
+        await this.#deliver(spec, desired);
+      } while (this.#again.has(name) && !this.#stopped);
+    })().finally(() => this.#running.delete(name));
+    this.#running.set(name, run);
+    return run;
   }
 
   async #deliver(spec: NotificationSpec, desired: DesiredState): Promise<void> {
