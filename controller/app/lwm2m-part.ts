@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { CoapTiming } from '../coap/timing.js';
 import type { CredentialDirectory } from '../credentials/index.js';
 import { loadRegistrations } from '../devices/index.js';
 import {
@@ -31,6 +32,8 @@ export interface Lwm2mPartOptions {
   readonly metrics: Metrics;
   /** Firmware over CoAP at /fw/. */
   readonly firmware: FirmwareServing;
+  /** Retransmission timing (default FLEET_TIMING). */
+  readonly timing?: Partial<CoapTiming>;
 }
 
 /**
@@ -71,6 +74,7 @@ export class Lwm2mPart implements Runnable {
       ...(this.#options.host ? { host: this.#options.host } : {}),
       clock,
       logger: this.#options.logger,
+      ...(this.#options.timing ? { timing: this.#options.timing } : {}),
     });
     this.#server = server;
     const { catalog, images, stats, signingKeys } = this.#options.firmware;

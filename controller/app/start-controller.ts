@@ -1,3 +1,4 @@
+import type { CoapTiming } from '../coap/timing.js';
 import { type CredentialDirectory, DatabaseCredentialDirectory } from '../credentials/index.js';
 import {
   createDownloadStats,
@@ -84,6 +85,8 @@ export interface ControllerConfig {
   readonly maxEventStreamsPerAddress?: number;
   readonly clock?: () => number;
   readonly logger?: Logger;
+  /** Retransmission timing of requests to devices (default FLEET_TIMING); tests shorten it. */
+  readonly coapTiming?: Partial<CoapTiming>;
   readonly reconcile?: ReconcilerOptions;
   readonly manifestDebounceMs?: number;
   readonly requireCommitted?: boolean;
@@ -182,6 +185,7 @@ export function createController(config: ControllerConfig): Controller {
     logger: log.child({ component: 'lwm2m' }),
     metrics,
     firmware,
+    ...(config.coapTiming ? { timing: config.coapTiming } : {}),
   });
   const devices = new DeviceSyncPart({
     lwm2m,

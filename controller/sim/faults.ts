@@ -43,6 +43,11 @@ export const FAULT_KINDS = [
   /** Restarts once during its first download and comes back Idle with Result 0, the download forgotten. */
   'reboot-mid-download',
   /**
+   * Takes its first Package URI write and starts downloading, but its answer is lost: the write and
+   * its retransmissions get no response (the server's request times out).
+   */
+  'uri-write-unanswered',
+  /**
    * The first version it is asked to install fails (every time): it stays in Downloaded (State 2,
    * Result 8) on the old version. Accepts a new Package URI only while Idle (4.00 otherwise), like
    * the Anjay client; another version installs.
@@ -199,6 +204,7 @@ or @ENDPOINT|ENDPOINT...; same --seed, same assignment. Faults:
   queue-mode[:S]        queue mode (Q), reachable S seconds after each Register/Update (default 93)
   expire[:S]            at its first Update goes offline S seconds (default 2x lifetime), then registers anew
   reboot-mid-download   restarts once during its first download, comes back Idle with Result 0
+  uri-write-unanswered  takes its first Package URI write and downloads, but never answers the write
   stuck-downloaded      its first target never installs: stays Downloaded (State 2, Result 8); a new URI only while Idle, else 4.00
   reboot-loop[:N]       after an update restarts N more times (default 3), a second apart, on the new version
   error-code[:C]        after an update reports Error Code 3/0/11 = C (default 5)

@@ -2,7 +2,8 @@
  * The controller's phases of one firmware update. Active phases hold the device's single
  * active slot (see the partial unique index); terminal ones have `finished_at` set.
  *
- * pending      row exists, Package URI (5/0/1) not yet written (device offline, queue mode, or next pass)
+ * pending      row exists, Package URI (5/0/1) not yet written (device offline, queue mode, or next pass),
+ *              or written without an answer (uri_written_at set: see plan-update's writeUnansweredButTaken)
  * downloading  5/0/1 written and acknowledged; waiting for State 2 (Downloaded)
  * downloaded   device reports Downloaded; Execute 5/0/2 not yet sent (next pass, or outside the window)
  * updating     Execute sent (claimed exactly once); waiting for the device to report the new 3/0/3
@@ -31,9 +32,13 @@ export type UpdatePhase = (typeof UPDATE_PHASES)[number];
  */
 export const UPDATE_MOVES = {
   pending: {
-    /** The device refused the Package URI (recorded, then reset), or was reset to Idle before it. */
-    pending: ['PackageUriRefused', 'DeviceReset'],
-    downloading: ['PackageUriWritten'],
+    /**
+     * The device refused the Package URI (recorded, then reset), or was reset to Idle before it, or
+     * the write got no answer (recorded: the device may report the download it started).
+     */
+    pending: ['PackageUriRefused', 'DeviceReset', 'PackageUriUnanswered'],
+    /** Acknowledged, or unanswered and then reported downloading (PackageUriTaken). */
+    downloading: ['PackageUriWritten', 'PackageUriTaken'],
     failed: ['UpdateFailed'],
     /** Withdrawn before its Package URI was written. */
     cancelled: ['UpdateCancelled'],

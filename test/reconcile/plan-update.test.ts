@@ -21,6 +21,32 @@ describe('planning one update', () => {
     expect(kinds(planUpdate(update(), ctx(T0 + 1)))).toEqual(['write-uri']);
   });
 
+  it('takes an unanswered Package URI write as arrived once the device reports downloading since', () => {
+    // pending with uriWrittenAt: the write timed out (recorded); the answer may have been lost.
+    const unanswered = (device: Partial<DeviceView>, changes = {}) =>
+      update({ uriWrittenAt: T0 + 10, ...changes }, device);
+    expect(kinds(planUpdate(unanswered({ fwState: 1, fwReportedAt: T0 + 15 }), ctx(T0 + 20)))).toEqual([
+      'adopt-uri',
+    ]);
+    expect(kinds(planUpdate(unanswered({ fwState: 2, fwReportedAt: T0 + 15 }), ctx(T0 + 20)))).toEqual([
+      'adopt-uri',
+    ]);
+    // Offline now, but it said so before going: still taken (a database move, no request).
+    const gone = unanswered({ fwState: 1, fwReportedAt: T0 + 15, registrationState: 'expired' });
+    expect(kinds(planUpdate(gone, ctx(T0 + 20)))).toEqual(['adopt-uri']);
+    // Idle since the write: it never arrived; written again.
+    expect(kinds(planUpdate(unanswered({ fwState: 0, fwReportedAt: T0 + 15 }), ctx(T0 + 20)))).toEqual([
+      'write-uri',
+    ]);
+    // A report from before the write says nothing about it.
+    expect(kinds(planUpdate(unanswered({ fwState: 1, fwReportedAt: T0 + 5 }), ctx(T0 + 20)))).toEqual([
+      'write-uri',
+    ]);
+    // A reset after the write: the download reported is not taken for this write's.
+    const reset = unanswered({ fwState: 1, fwReportedAt: T0 + 30 }, { resetAt: T0 + 20 });
+    expect(kinds(planUpdate(reset, ctx(T0 + 40)))).not.toContain('adopt-uri');
+  });
+
   it('waits for an offline device, and gives up at the deadline', () => {
     const offline = update({}, { registrationState: 'expired' });
     expect(planUpdate(offline, ctx(T0 + 1))).toEqual({

@@ -100,34 +100,36 @@ function* updates(): Generator<ActiveUpdate> {
           for (const registeredAt of [T0 - 2000, T0 - 300])
             for (const firmwareVersion of ['1.0.0', '2.0.0'])
               for (const expired of [false, true])
+                // In pending, a write that got no answer is recorded as uriWrittenAt.
                 for (const resetAt of phase === 'pending' ? [null, T0 - 950] : [null])
-                  for (const health of phase === 'verifying' ? BAKE_HEALTH : [BAKE_HEALTH[0]!]) {
-                    yield activeUpdate(
-                      {
-                        phase,
-                        createdAt: T0 - 1000,
-                        phaseChangedAt: T0 - 1000,
-                        deadlineAt: expired ? T0 - 1 : T0 + 10_000,
-                        uriWrittenAt: phase === 'pending' ? null : T0 - 900,
-                        executedAt: phase === 'updating' ? T0 - 800 : null,
-                        resetAt,
-                        bakeUntil: phase === 'verifying' ? (expired ? T0 - 1 : T0 + 10_000) : null,
-                        bakeRegistrations: phase === 'verifying' ? 1 : null,
-                      },
-                      {
-                        registeredAt,
-                        firmwareVersion,
-                        infoReadAt: T0 - 200,
-                        fwState,
-                        fwResult,
-                        fwReportedAt,
-                        registrations: health.registrations,
-                        lastSeenAt: T0 - 100,
-                        errorCode: health.errorCode,
-                        errorCodeReadAt: T0 - 100,
-                      },
-                    );
-                  }
+                  for (const uriWrittenAt of phase === 'pending' ? [null, T0 - 900] : [T0 - 900])
+                    for (const health of phase === 'verifying' ? BAKE_HEALTH : [BAKE_HEALTH[0]!]) {
+                      yield activeUpdate(
+                        {
+                          phase,
+                          createdAt: T0 - 1000,
+                          phaseChangedAt: T0 - 1000,
+                          deadlineAt: expired ? T0 - 1 : T0 + 10_000,
+                          uriWrittenAt,
+                          executedAt: phase === 'updating' ? T0 - 800 : null,
+                          resetAt,
+                          bakeUntil: phase === 'verifying' ? (expired ? T0 - 1 : T0 + 10_000) : null,
+                          bakeRegistrations: phase === 'verifying' ? 1 : null,
+                        },
+                        {
+                          registeredAt,
+                          firmwareVersion,
+                          infoReadAt: T0 - 200,
+                          fwState,
+                          fwResult,
+                          fwReportedAt,
+                          registrations: health.registrations,
+                          lastSeenAt: T0 - 100,
+                          errorCode: health.errorCode,
+                          errorCodeReadAt: T0 - 100,
+                        },
+                      );
+                    }
 }
 
 /** A device in its bake: healthy, rebooted since the bake began, or reporting an error code. */
@@ -162,7 +164,10 @@ describe('the executor', () => {
         const steps = decision.actions.map((a) =>
           a.kind === 'finish' ? `finish:${JSON.stringify(a.outcome)}` : a.kind,
         );
-        plans.set(`${update.phase}|${update.resetAt !== null}|${steps.join(',')}`, { update, intent });
+        plans.set(
+          `${update.phase}|${update.resetAt !== null}|${update.uriWrittenAt !== null}|${steps.join(',')}`,
+          { update, intent },
+        );
       }
     }
     const answers = [

@@ -5,8 +5,17 @@ import { FAULT_KINDS, type FaultKind, type Fleet } from '../../controller/sim/in
 import { testBackends } from '../helpers/databases.js';
 import { afterPassWhen, createTestClock, Scene } from '../helpers/rollout-fixture.js';
 
+/**
+ * Faults tested on their own rather than in this fleet. uri-write-unanswered: its write times out
+ * in real time (14-21 s at the fleet's CoAP timing), while this test moves the controller's clock
+ * whenever only timeouts are left, which would take that write's wait for one of them
+ * (test/rollouts/unanswered-uri-write.test.ts).
+ */
+type MixedFault = Exclude<FaultKind, 'uri-write-unanswered'>;
+const MIXED_FAULTS = FAULT_KINDS.filter((f): f is MixedFault => f !== 'uri-write-unanswered');
+
 const PER_FAULT = 2;
-const HEALTHY = 60 - PER_FAULT * FAULT_KINDS.length;
+const HEALTHY = 60 - PER_FAULT * MIXED_FAULTS.length;
 
 /** What the controller must have recorded for a device with the fault (retries.max = 1). */
 interface Expected {
@@ -17,7 +26,7 @@ interface Expected {
   readonly reason?: RegExp;
 }
 
-const EXPECTED: Readonly<Record<FaultKind | 'none', Expected>> = {
+const EXPECTED: Readonly<Record<MixedFault | 'none', Expected>> = {
   none: { version: '2.0.0', phases: ['succeeded'] },
   'download-fails': { version: '1.0.0', phases: ['failed', 'failed'], result: 4 },
   'no-storage': { version: '1.0.0', phases: ['failed'], result: 2 },
@@ -63,18 +72,18 @@ const EXPECTED: Readonly<Record<FaultKind | 'none', Expected>> = {
 const TIMEOUT_MS = 10 * 60_000;
 /** Registration lifetime (s) of the devices that must expire (no-reregister) or go offline at their first Update (expire). */
 const SHORT_LIFETIME_S = 10;
-const SHORT_LIFETIME: ReadonlySet<FaultKind> = new Set(['no-reregister', 'expire']);
+const SHORT_LIFETIME: ReadonlySet<MixedFault> = new Set(['no-reregister', 'expire']);
 /** Faults that only a timeout ends: the test moves the controller's clock past it once nothing else is left. */
-const TIMED: ReadonlySet<FaultKind | 'none'> = new Set(['silent-download', 'no-reregister']);
+const TIMED: ReadonlySet<MixedFault | 'none'> = new Set(['silent-download', 'no-reregister']);
 
 /** One fleet's devices: `PER_FAULT` with each of `faults`, then `healthy` without any. */
 function fleetSpec(
   prefix: string,
-  faults: readonly FaultKind[],
+  faults: readonly MixedFault[],
   healthy: number,
-): { count: number; spec: string; faultOf: Map<string, FaultKind | 'none'> } {
+): { count: number; spec: string; faultOf: Map<string, MixedFault | 'none'> } {
   const count = faults.length * PER_FAULT + healthy;
-  const faultOf = new Map<string, FaultKind | 'none'>();
+  const faultOf = new Map<string, MixedFault | 'none'>();
   const rules: string[] = [];
   let index = 1;
   for (const fault of faults) {
@@ -130,7 +139,7 @@ describe.each(testBackends)('simulated device faults on $name', (backend) => {
     });
     const long = fleetSpec(
       'mix-',
-      FAULT_KINDS.filter((f) => !SHORT_LIFETIME.has(f)),
+      MIXED_FAULTS.filter((f) => !SHORT_LIFETIME.has(f)),
       HEALTHY,
     );
     const short = fleetSpec('mix-short-', [...SHORT_LIFETIME], 0);

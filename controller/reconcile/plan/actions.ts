@@ -28,6 +28,12 @@ export function outcomeLabel(outcome: UpdateOutcome): string {
 /** One step the executor takes for an active update; the planner decides, the executor does I/O. */
 export type UpdateAction =
   | { readonly kind: 'write-uri'; readonly update: ActiveUpdate }
+  /**
+   * A Package URI write got no answer, and the device has reported Downloading or Downloaded since:
+   * it arrived (the answer was lost), so the update moves on as if it had been acknowledged rather
+   * than writing the URI again over a download under way.
+   */
+  | { readonly kind: 'adopt-uri'; readonly update: ActiveUpdate }
   | { readonly kind: 'mark-downloaded'; readonly update: ActiveUpdate }
   | { readonly kind: 'execute'; readonly update: ActiveUpdate }
   | { readonly kind: 'poll-state'; readonly update: ActiveUpdate }

@@ -104,6 +104,7 @@ function decide(update: ActiveUpdate, ctx: UpdatePlanContext, clock: PlanClock):
           false,
         );
       }
+      if (writeUnansweredButTaken(update)) return act({ kind: 'adopt-uri', update });
       if (!registered) return { actions: [], wait: 'device-offline' };
       if (resetAt !== null) {
         // Reset sent: the URI goes out once the device reports Idle since.
@@ -312,6 +313,19 @@ function deviceError(update: ActiveUpdate): UpdateDecision | undefined {
  * URI again is right for that. An Idle device is never reset, whatever its Result: writing a new
  * URI clears the Result.
  */
+/**
+ * In `pending`, `uriWrittenAt` is set only by a Package URI write that got no answer (a timeout):
+ * the write may have arrived and its answer been lost. A device that reports State 1 or 2 since
+ * then (and since any reset that followed) is downloading that package: it was Idle when the URI
+ * went out, and nothing else wrote one.
+ */
+function writeUnansweredButTaken(update: ActiveUpdate): boolean {
+  const { uriWrittenAt, resetAt, device } = update;
+  if (uriWrittenAt === null || (resetAt !== null && resetAt >= uriWrittenAt)) return false;
+  if (device.fwReportedAt === null || device.fwReportedAt < uriWrittenAt) return false;
+  return device.fwState === FirmwareState.DOWNLOADING || device.fwState === FirmwareState.DOWNLOADED;
+}
+
 function busyBeforeThisUpdate(update: ActiveUpdate): string | undefined {
   const { fwState, fwResult, fwReportedAt } = update.device;
   if (fwState !== FirmwareState.DOWNLOADING && fwState !== FirmwareState.DOWNLOADED) return undefined;

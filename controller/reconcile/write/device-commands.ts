@@ -19,6 +19,7 @@ export function commandKind(step: UpdateStep): DeviceCommandKind {
     case 'follow-error-code':
       return 'read';
     case 'mark-downloaded':
+    case 'adopt-uri':
     case 'rearm':
     case 'begin-bake':
     case 'finish':

@@ -140,6 +140,7 @@ export interface UpdateWork {
 function isDatabaseOnly(step: UpdateStep): boolean {
   return (
     step.kind === 'mark-downloaded' ||
+    step.kind === 'adopt-uri' ||
     step.kind === 'rearm' ||
     step.kind === 'begin-bake' ||
     step.kind === 'finish'
@@ -272,11 +273,51 @@ async function runStep(
           reason: `it refused the Package URI with ${refusal.code}`,
         });
       }
+      if (result.kind === 'timeout') {
+        // It may have arrived and only its answer been lost: the attempt is recorded, so a device
+        // that reports the download it started is taken at its word (plan-update's adopt-uri).
+        const recorded = await move(
+          'pending',
+          { package_uri: choice.uri, uri_written_at: new Date(writtenAt) },
+          {
+            type: 'PackageUriUnanswered',
+            message: `wrote 5/0/1 = ${choice.uri}, no answer (${describe(result)}): waiting for the device to report Downloading, else writing it again`,
+            details: { uri: choice.uri },
+          },
+        );
+        if (recorded) {
+          deps.logger?.warn(
+            logFields(update),
+            `package URI write unanswered (${describe(result)}); retrying on a later pass`,
+          );
+        }
+        return recorded;
+      }
       deps.logger?.warn(
         logFields(update),
         `writing the package URI: ${describe(result)}; retrying on a later pass`,
       );
       return false;
+    }
+    case 'adopt-uri': {
+      const writtenAt = update.uriWrittenAt ?? deps.clock();
+      const moved = await move(
+        'downloading',
+        {
+          state: FirmwareState.DOWNLOADING,
+          deadline_at: new Date(writtenAt + deps.timeoutsOf(update.rollout).downloadMs),
+        },
+        {
+          type: 'PackageUriTaken',
+          message: `the device reports State ${update.device.fwState} since the Package URI write that got no answer: it arrived, the download goes on`,
+        },
+      );
+      if (moved)
+        deps.logger?.info(
+          logFields(update),
+          'package URI write unanswered but taken: the device is downloading',
+        );
+      return moved;
     }
     case 'mark-downloaded':
       return move(

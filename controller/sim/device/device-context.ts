@@ -66,6 +66,8 @@ export class DeviceContext {
   updateExecutes = 0;
   /** Writes of a non-empty Package URI 5/0/1 received and accepted (retransmissions count once). */
   packageUriWrites = 0;
+  /** Writes of an empty Package URI 5/0/1 (a reset) received and accepted. */
+  packageUriResets = 0;
   #parts: DeviceParts | undefined;
 
   constructor(options: SimDeviceOptions) {

@@ -30,6 +30,9 @@ import {
 import type { DeviceContext } from './device-context.js';
 
 /** Answers the server's requests: Read, Observe, Discover, Write, Write-Attributes and Execute. */
+/** A write taken but never answered (the uri-write-unanswered fault): its retransmissions get nothing either. */
+const UNANSWERED = Symbol('unanswered');
+
 export class ResourceServer {
   readonly #ctx: DeviceContext;
 
@@ -64,7 +67,10 @@ export class ResourceServer {
         } else if (m.code === Code.PUT && m.payload.length === 0 && uriQuery(m).length > 0) {
           // Write-Attributes: accepted, notifications are sent on change anyway.
           reply({ code: pathExists(path, this.#ctx.records(), canonical) ? Code.CHANGED : Code.NOT_FOUND });
-        } else reply(this.#write(m, path, canonical));
+        } else {
+          const response = this.#write(m, path, canonical);
+          if (response !== UNANSWERED) reply(response);
+        }
         return;
       default:
         reply({ code: Code.METHOD_NOT_ALLOWED });
@@ -163,7 +169,7 @@ export class ResourceServer {
     };
   }
 
-  #write(m: CoapMessage, path: Lwm2mPath, canonical: string): ResponseSpec {
+  #write(m: CoapMessage, path: Lwm2mPath, canonical: string): ResponseSpec | typeof UNANSWERED {
     const ctx = this.#ctx;
     if (!pathExists(path, ctx.records(), canonical)) return { code: Code.NOT_FOUND };
     const format = uintOptionOf(m, CoapOption.CONTENT_FORMAT) ?? ContentFormat.TEXT;
@@ -193,7 +199,9 @@ export class ResourceServer {
           const refused = ctx.parts.firmware.packageUriRefusal(uri);
           if (refused !== undefined) return { code: refused };
           if (uri !== '') ctx.packageUriWrites++;
+          else ctx.packageUriResets++;
           ctx.parts.firmware.writePackageUri(uri);
+          if (uri !== '' && ctx.faults.has('uri-write-unanswered') && ctx.packageUriWrites === 1) return UNANSWERED;
           break;
         }
       }

@@ -60,6 +60,10 @@ export class SimDevice {
   get packageUriWrites(): number {
     return this.#ctx.packageUriWrites;
   }
+  /** Empty Package URI writes (resets to Idle) accepted so far. */
+  get packageUriResets(): number {
+    return this.#ctx.packageUriResets;
+  }
   /** The current local UDP port (changes on every reboot). */
   get port(): number {
     return this.#ctx.socket?.port ?? 0;
