@@ -1,7 +1,7 @@
 export { type CoapTiming, FLEET_TIMING } from '../coap/timing.js';
 export type { DeviceClient, NotificationListener, RequestOpts, WriteOpts } from './downlink/device-client.js';
 export { deviceText, MAX_DEVICE_TEXT_LENGTH } from './downlink/device-text.js';
-export { nestedGate, type RequestGate } from './downlink/dispatcher.js';
+export { ASLEEP, isAsleep, nestedGate, type RequestGate } from './downlink/dispatcher.js';
 export type {
   ChangeResult,
   DiscoverResult,

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ContentFormat } from '../../controller/lwm2m/content-format.js';
-import type { RequestGate } from '../../controller/lwm2m/index.js';
+import { ASLEEP, isAsleep, type RequestGate } from '../../controller/lwm2m/index.js';
 import { Lwm2mServer } from '../../controller/lwm2m/lwm2m-server.js';
 import { ManualClock } from './support/manual-clock.js';
-import { locationOf, RawDevice } from './support/raw-device.js';
+import { locationOf, pathOf, RawDevice } from './support/raw-device.js';
 
 let server: Lwm2mServer;
 let clock: ManualClock;
@@ -118,5 +118,68 @@ describe('queue mode', () => {
     expect((await d.deregister(id)).code).toBe('2.02');
     expect(await ending).toMatchObject({ kind: 'unreachable' });
     expect(reacquired).toBe(2);
+  });
+
+  it('ends a request that does not wait for a wake at once while the device sleeps', async () => {
+    await d.register(['ep=q-nowait', 'lwm2m=1.1', 'Q']);
+    clock.advance(94_000);
+    const log: string[] = [];
+    const gate: RequestGate = {
+      release: () => log.push('released'),
+      reacquire: async () => {
+        log.push('reacquired');
+      },
+      waitsForWake: false,
+    };
+    expect(await server.device('q-nowait', gate).read('/3/0')).toEqual(ASLEEP);
+    expect(isAsleep(ASLEEP)).toBe(true);
+    // No queue place taken, no slot given back.
+    expect(server.queuedRequests('q-nowait')).toBe(0);
+    expect(log).toEqual([]);
+  });
+
+  it('sends a request that does not wait for a wake in its turn while the device listens, and ends it if the device falls asleep first', async () => {
+    const id = locationOf(await d.register(['ep=q-turn', 'lwm2m=1.1', 'Q']))[1]!;
+    clock.advance(94_000);
+    const log: string[] = [];
+    const gate = (name: string): RequestGate => ({
+      release: () => log.push(`${name} released`),
+      reacquire: async () => {
+        log.push(`${name} reacquired`);
+      },
+      waitsForWake: false,
+    });
+    const first = server.device('q-turn').read('/3/0/3', { format: ContentFormat.TEXT });
+    expect((await d.update(id)).code).toBe('2.04');
+    // While the request that waited is being sent, one that does not wait queues behind it.
+    const r1 = await d.nextRequest();
+    const inTurn = server.device('q-turn', gate('in turn')).read('/3/0/2', { format: ContentFormat.TEXT });
+    expect(log).toEqual(['in turn released']);
+    d.answer(r1, '2.05', Buffer.from('1.2.3'), ContentFormat.TEXT);
+    expect(await first).toMatchObject({ kind: 'ok' });
+    const r2 = await d.nextRequest();
+    d.answer(r2, '2.05', Buffer.from('s'), ContentFormat.TEXT);
+    expect(await inTurn).toMatchObject({ kind: 'ok', records: [{ value: 's' }] });
+    expect(log).toEqual(['in turn released', 'in turn reacquired']);
+
+    // Again, but the device falls asleep before its turn: it ends unsent; one that waits stays.
+    clock.advance(94_000);
+    const second = server.device('q-turn').read('/3/0/3', { format: ContentFormat.TEXT });
+    expect((await d.update(id)).code).toBe('2.04');
+    const r3 = await d.nextRequest();
+    const late = server.device('q-turn', gate('late')).read('/3/0/2');
+    const waiting = server.device('q-turn').read('/3/0/1');
+    expect(server.queuedRequests('q-turn')).toBe(2);
+    clock.advance(94_000);
+    d.answer(r3, '2.05', Buffer.from('1.2.3'), ContentFormat.TEXT);
+    expect(await second).toMatchObject({ kind: 'ok' });
+    expect(await late).toEqual(ASLEEP);
+    expect(log.slice(2)).toEqual(['late released', 'late reacquired']);
+    expect(server.queuedRequests('q-turn')).toBe(1);
+    expect((await d.update(id)).code).toBe('2.04');
+    const r4 = await d.nextRequest();
+    expect(pathOf(r4.packet)).toBe('/3/0/1');
+    d.answer(r4, '2.05', Buffer.from('m'), ContentFormat.TEXT);
+    expect(await waiting).toMatchObject({ kind: 'ok' });
   });
 });

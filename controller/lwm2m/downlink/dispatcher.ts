@@ -28,6 +28,20 @@ export interface RequestGate {
   refusal?(): string | undefined;
   /** Settles, with the reason, when a request still waiting for the device is to end unsent. */
   readonly expired?: Promise<string>;
+  /**
+   * False: the request does not wait for a sleeping device to wake; it ends at once, unsent, as
+   * `ASLEEP`, and takes no place in the device's queue. While the device listens it still waits
+   * its turn behind the requests being sent to it, and ends so too if the device falls asleep first.
+   */
+  readonly waitsForWake?: boolean;
+}
+
+/** How a request that does not wait for a sleeping device ends when the device is asleep. */
+export const ASLEEP: Unreachable = { kind: 'unreachable', reason: 'asleep (queue mode): not sent' };
+
+/** Whether `failure` is `ASLEEP`: not the device's silence, only that it was not listening. */
+export function isAsleep(failure: { readonly kind: string; readonly reason?: string }): boolean {
+  return failure.kind === 'unreachable' && failure.reason === ASLEEP.reason;
 }
 
 export interface Dispatcher {
@@ -55,6 +69,7 @@ export function nestedGate(outer: RequestGate | undefined, inner: RequestGate): 
       await inner.reacquire();
     },
     refusal: () => outer.refusal?.() ?? inner.refusal?.(),
+    waitsForWake: outer.waitsForWake !== false && inner.waitsForWake !== false,
     // Read only when a request waits: a gate's expiry may start a timer.
     get expired() {
       const [a, b] = [outer.expired, inner.expired];

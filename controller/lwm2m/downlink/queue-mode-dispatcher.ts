@@ -1,4 +1,11 @@
-import type { DeviceTarget, Dispatcher, Job, RequestGate, Unreachable } from './dispatcher.js';
+import {
+  ASLEEP,
+  type DeviceTarget,
+  type Dispatcher,
+  type Job,
+  type RequestGate,
+  type Unreachable,
+} from './dispatcher.js';
 
 export interface QueueModeOptions {
   /** How long a queue-mode device listens after a Register/Update (CoAP MAX_TRANSMIT_WAIT, 93 s). */
@@ -11,6 +18,8 @@ export interface QueueModeOptions {
 interface Waiting {
   readonly run: () => Promise<void>;
   readonly fail: (reason: string) => void;
+  /** False: ends, unsent, when the device falls asleep before its turn (`RequestGate.waitsForWake`). */
+  readonly waitsForWake: boolean;
 }
 
 interface QueueState {
@@ -48,9 +57,12 @@ export class QueueModeDispatcher implements Dispatcher {
     if (target === undefined) return Promise.resolve({ kind: 'unreachable', reason: 'not registered' });
     if (!target.registration.queueMode) return this.#send(undefined, target, job, gate);
     const state = this.#state(endpoint);
-    if (this.#awake(state) && !state.draining && state.waiting.length === 0) {
+    const awake = this.#awake(state);
+    if (awake && !state.draining && state.waiting.length === 0) {
       return this.#send(state, target, job, gate);
     }
+    const waitsForWake = gate?.waitsForWake !== false;
+    if (!awake && !waitsForWake) return Promise.resolve(ASLEEP);
     if (state.waiting.length >= this.opts.maxQueued) {
       return Promise.resolve({ kind: 'unreachable', reason: 'request queue full' });
     }
@@ -71,6 +83,7 @@ export class QueueModeDispatcher implements Dispatcher {
           if (gate === undefined) resolve(unsent);
           else void gate.reacquire().then(() => resolve(unsent));
         },
+        waitsForWake,
       };
       state.waiting.push(waiting);
       gate?.release();
@@ -138,6 +151,12 @@ export class QueueModeDispatcher implements Dispatcher {
       }
     } finally {
       state.draining = false;
+    }
+    // Asleep again before their turn: what does not wait for the next wake ends now.
+    if (!this.#awake(state) && state.waiting.some((w) => !w.waitsForWake)) {
+      const ending = state.waiting.filter((w) => !w.waitsForWake);
+      state.waiting.splice(0, state.waiting.length, ...state.waiting.filter((w) => w.waitsForWake));
+      for (const w of ending) w.fail(ASLEEP.reason);
     }
   }
 }
