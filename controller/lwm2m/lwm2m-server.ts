@@ -532,15 +532,17 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   #afterAnswer(outcome: Exclude<RegistrationOutcome, { kind: 'rejected' | 'refused' | 'forbidden' }>): void {
     const { endpoint } = outcome.registration;
     switch (outcome.kind) {
+      // A queue-mode device listens from its Register or Update on: marked so before the event, so
+      // that what its listeners ask is sent at once (behind what waited), not taken for a sleeper's.
       case 'registered':
         if (outcome.previous !== undefined) this.observations.dropEndpoint(endpoint);
         this.#formatMemory.delete(endpoint);
-        this.#emit('registered', { registration: outcome.registration, previous: outcome.previous });
         if (outcome.registration.queueMode) this.#queue.wake(endpoint);
+        this.#emit('registered', { registration: outcome.registration, previous: outcome.previous });
         return;
       case 'updated':
-        this.#emit('updated', { registration: outcome.registration, previous: outcome.previous });
         if (outcome.registration.queueMode) this.#queue.wake(endpoint);
+        this.#emit('updated', { registration: outcome.registration, previous: outcome.previous });
         return;
       case 'deregistered':
         this.#forget(endpoint, 'de-registered');

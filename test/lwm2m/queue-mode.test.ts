@@ -182,4 +182,25 @@ describe('queue mode', () => {
     d.answer(r4, '2.05', Buffer.from('m'), ContentFormat.TEXT);
     expect(await waiting).toMatchObject({ kind: 'ok' });
   });
+
+  it('counts a device as listening when its Register and Update are announced', async () => {
+    const asked: Promise<unknown>[] = [];
+    const ask = (e: { registration: { endpoint: string } }) =>
+      asked.push(
+        server
+          .device(e.registration.endpoint, { release() {}, reacquire: async () => {}, waitsForWake: false })
+          .read('/3/0/3', { format: ContentFormat.TEXT }),
+      );
+    server.on('registered', ask);
+    server.on('updated', ask);
+    const id = locationOf(await d.register(['ep=q-announced', 'lwm2m=1.1', 'Q']))[1]!;
+    clock.advance(94_000);
+    expect((await d.update(id)).code).toBe('2.04');
+    for (const answer of ['1.0', '1.1']) {
+      d.answer(await d.nextRequest(), '2.05', Buffer.from(answer), ContentFormat.TEXT);
+    }
+    const [registered, updated] = await Promise.all(asked);
+    expect(registered).toMatchObject({ kind: 'ok', records: [{ value: '1.0' }] });
+    expect(updated).toMatchObject({ kind: 'ok', records: [{ value: '1.1' }] });
+  });
 });
