@@ -155,13 +155,14 @@ export class Limiter {
   /**
    * Queues a task nobody awaits: while it waits, only the function is held (no suspended async
    * frame and promise per task, ~1 KB each with tens of thousands of interrogations queued).
-   * Its rejection is the task's own business; it only ends its slot here.
+   * Its rejection is the task's own business; it only ends its slot here. It may lend its slot out
+   * as `run`'s tasks do.
    */
-  start(task: () => Promise<unknown>, priority: Priority = 'foreground'): void {
+  start(task: (slot: LimiterSlot) => Promise<unknown>, priority: Priority = 'foreground'): void {
     this.#enqueue(() => {
       const finished = () => this.#finished(priority);
       try {
-        task().then(finished, finished);
+        task(this.#slot(priority)).then(finished, finished);
       } catch {
         finished();
       }

@@ -224,4 +224,42 @@ describe('read limiter', () => {
     expect(h.started).toEqual(['fg-0', 'fg-1']);
     expect(limiter.running).toBe(1);
   });
+
+  it('lends the slot of a task it started too, in the background and the probe lane', async () => {
+    const limiter = new Limiter({ max: 1, maxProbes: 1 });
+    const h = harness(limiter);
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    for (const priority of ['background', 'probe'] as const) {
+      limiter.start(async (slot) => {
+        slot.release();
+        await woken;
+        await slot.reacquire();
+        h.started.push(`${priority} sleeper resumed`);
+      }, priority);
+    }
+    await settle();
+    expect(limiter.runningBackground + limiter.runningProbes).toBe(0);
+    void h.submit('bg', 'background');
+    void h.submit('probe', 'probe');
+    await settle();
+    // Both slots went to the next tasks while the sleepers waited.
+    expect(h.started).toEqual(['bg', 'probe']);
+    wake();
+    await settle();
+    void h.submit('bg-next', 'background');
+    await h.finish('bg');
+    await h.finish('probe');
+    // Each sleeper took its slot back as it came free, before the task waiting to start.
+    expect(h.started).toEqual([
+      'bg',
+      'probe',
+      'background sleeper resumed',
+      'bg-next',
+      'probe sleeper resumed',
+    ]);
+    expect(limiter.runningBackground + limiter.runningProbes).toBe(1);
+  });
 });
