@@ -1,7 +1,7 @@
-import type { Failure, ReadResult } from '../lwm2m/index.js';
+import { type Failure, isAsleep, type ReadResult, type RequestGate } from '../lwm2m/index.js';
 import { isSilence } from './interrogate.js';
 import type { InterrogationOutcome, Interrogator, ProbeAnswer } from './interrogator.js';
-import type { Limiter } from './limiter.js';
+import type { Limiter, LimiterSlot } from './limiter.js';
 import { SilenceBackoff } from './silence-backoff.js';
 import type { SyncContext } from './sync-context.js';
 
@@ -28,14 +28,19 @@ interface Task {
 
 /** Devices remembered as answering; past it the oldest quarter is forgotten (and probed again). */
 const MAX_ANSWERING = 1_000_000;
-/** A queue-mode device is surely listening this long after its Register or Update (the server's default is 93 s). */
-const QUEUE_MODE_AWAKE_MS = 60_000;
 /** Devices due for another probe that one sweep takes up. */
 const SWEEP_LIMIT = 10_000;
 
 /**
  * Decides when each device is interrogated: devices known to answer in the main lane, the others
  * probed first in a lane of their own, silent ones backed off and swept up again once it ends.
+ *
+ * A probe or interrogation does not wait for a queue-mode device that is asleep by its turn (its
+ * listening window may pass while it waits in a registration storm): its request ends at once
+ * (`waitsForWake: false`), and the device is asked again at its next Update, which would call for
+ * an interrogation anyway. So it holds no read slot and no place in the device's queue for the
+ * hours such a device may sleep; while it waits its turn behind other requests to a device that
+ * listens, its slot is lent out.
  */
 export class InterrogationScheduler {
   readonly #ctx: SyncContext;
@@ -150,10 +155,10 @@ export class InterrogationScheduler {
    */
   #schedule(endpoint: string, task: Task): void {
     if (this.#answering.has(endpoint)) {
-      this.#reads.start(() => this.#run(endpoint, task), 'background');
+      this.#reads.start((slot) => this.#run(endpoint, task, slot), 'background');
     } else {
       const again = this.#backoff.failures(endpoint) > 0;
-      this.#reads.start(() => this.#probe(endpoint, task), again ? 'probe-retry' : 'probe');
+      this.#reads.start((slot) => this.#probe(endpoint, task, slot), again ? 'probe-retry' : 'probe');
     }
   }
 
@@ -161,29 +166,28 @@ export class InterrogationScheduler {
    * One read of /3/0 with a short deadline: a device that answers it (with anything) goes on to
    * the main lane with the answer; a silent one is backed off.
    */
-  async #probe(endpoint: string, task: Task): Promise<void> {
+  async #probe(endpoint: string, task: Task, slot: LimiterSlot): Promise<void> {
     const ctx = this.#ctx;
     task.phase = 'running';
     const reg = ctx.server.registration(endpoint);
     if (reg === undefined || ctx.stopped) return this.#settled(endpoint, task);
-    if (reg.queueMode && ctx.clock() - reg.lastUpdateAt > QUEUE_MODE_AWAKE_MS) {
-      // Asleep by now: the request would wait for its next Update, holding a probe slot.
-      this.#retry.add(endpoint);
-      return this.#settled(endpoint, task);
-    }
     const reprobe = task.reprobe;
     task.reprobe = false;
     const silences = this.#backoff.failures(endpoint) + (reprobe ? 1 : 0);
     let answer: ReadResult;
     try {
       answer = await ctx.server
-        .device(endpoint)
+        .device(endpoint, awakeOnly(slot))
         .read('/3/0', { timeoutMs: this.#probeTimeoutMs * 2 ** Math.min(silences, 4) });
     } catch (err) {
       ctx.log.error({ err, endpoint }, 'probing a device failed');
       return this.#settled(endpoint, task);
     }
     if (ctx.stopped) return this.#settled(endpoint, task);
+    if (isAsleep(answer)) {
+      this.#asleep(endpoint, true);
+      return this.#settled(endpoint, task);
+    }
     if (answer.kind !== 'ok' && isSilence(answer)) {
       if (ctx.server.registration(endpoint)?.id !== reg.id) return this.#settled(endpoint, task);
       if (silences === 0) {
@@ -192,7 +196,7 @@ export class InterrogationScheduler {
         // probe, with twice the deadline, after the first probes of other devices.
         task.reprobe = true;
         task.phase = 'queued';
-        this.#reads.start(() => this.#probe(endpoint, task), 'probe-retry');
+        this.#reads.start((next) => this.#probe(endpoint, task, next), 'probe-retry');
         return;
       }
       this.#noAnswer(endpoint, answer);
@@ -205,26 +209,29 @@ export class InterrogationScheduler {
         ? { answer, at: ctx.clock(), registrationId: reg.id }
         : undefined;
     task.phase = 'queued';
-    this.#reads.start(() => this.#run(endpoint, task), 'background');
+    this.#reads.start((next) => this.#run(endpoint, task, next), 'background');
   }
 
-  async #run(endpoint: string, task: Task): Promise<void> {
+  async #run(endpoint: string, task: Task, slot: LimiterSlot): Promise<void> {
     task.phase = 'running';
     const full = task.full;
     task.full = false;
     const probed = task.probed;
     task.probed = undefined;
     try {
-      this.#apply(endpoint, await this.#interrogator.interrogate(endpoint, full, probed));
+      const outcome = await this.#interrogator.interrogate(endpoint, full, probed, awakeOnly(slot));
+      this.#apply(endpoint, outcome, full);
     } catch (err) {
       this.#ctx.log.error({ err, endpoint }, 'interrogating a device failed');
     }
     this.#settled(endpoint, task);
   }
 
-  #apply(endpoint: string, outcome: InterrogationOutcome): void {
-    if (outcome.kind === 'silent') this.#noAnswer(endpoint, outcome.failure);
-    else if (outcome.kind === 'answered') {
+  #apply(endpoint: string, outcome: InterrogationOutcome, full: boolean): void {
+    if (outcome.kind === 'silent') {
+      if (isAsleep(outcome.failure)) this.#asleep(endpoint, full);
+      else this.#noAnswer(endpoint, outcome.failure);
+    } else if (outcome.kind === 'answered') {
       this.#retry.delete(endpoint);
       this.#backoff.forget(endpoint);
       this.rememberAnswering(endpoint);
@@ -254,6 +261,16 @@ export class InterrogationScheduler {
     }
   }
 
+  /**
+   * A queue-mode device was asleep by the time its probe or interrogation was sent: it is asked
+   * again at its next Update, in full if `full` (an Update interrogates a device whose firmware
+   * is not observed anyway). Not a silence: no backoff, and it is still known to answer.
+   */
+  #asleep(endpoint: string, full: boolean): void {
+    if (full) this.#retry.add(endpoint);
+    this.#ctx.log.debug({ endpoint }, 'queue-mode device asleep; asking again at its next Update');
+  }
+
   /** The device did not answer: probed first next time, and not before its backoff ends. */
   #noAnswer(endpoint: string, failure: Failure): void {
     this.#answering.delete(endpoint);
@@ -264,4 +281,12 @@ export class InterrogationScheduler {
       'device did not answer; asking again once its backoff ends',
     );
   }
+}
+
+/**
+ * A probe's or an interrogation's requests: its read slot is lent out while a request waits its
+ * turn, and none waits for a sleeping device to wake (see InterrogationScheduler).
+ */
+function awakeOnly(slot: LimiterSlot): RequestGate {
+  return { release: () => slot.release(), reacquire: () => slot.reacquire(), waitsForWake: false };
 }

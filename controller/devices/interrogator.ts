@@ -1,4 +1,4 @@
-import type { DeviceClient, Failure, NotificationResult, Observation } from '../lwm2m/index.js';
+import type { DeviceClient, Failure, NotificationResult, Observation, RequestGate } from '../lwm2m/index.js';
 import { codeAt, valueAt } from './device-info.js';
 import type { DevicePatch } from './device-patch.js';
 import {
@@ -66,12 +66,14 @@ export class Interrogator {
    * Interrogates `endpoint`'s current registration: with `full`, reads object 3 (or takes the
    * probe's answer, `probed`, if it came under this registration) and the firmware object's
    * protocols; then observes the firmware State and Update Result. Where the device allows it,
-   * one Observe of the instance /5/0 does both of the latter (2 exchanges instead of 5).
+   * one Observe of the instance /5/0 does both of the latter (2 exchanges instead of 5). `gate`:
+   * what its requests go through (see RequestGate).
    */
   async interrogate(
     endpoint: string,
     full: boolean,
     probed: ProbeAnswer | undefined,
+    gate?: RequestGate,
   ): Promise<InterrogationOutcome> {
     const ctx = this.#ctx;
     const reg = ctx.server.registration(endpoint);
@@ -81,8 +83,9 @@ export class Interrogator {
     if (probed !== undefined && probed.registrationId !== reg.id) probed = undefined;
     const current = () => !ctx.stopped && ctx.server.registration(endpoint)?.id === reg.id;
     const firmware = hasFirmwareObject(reg);
-    if (!full) return firmware ? this.#observeFirmware(endpoint, current, undefined) : ANSWERED;
-    const info = await readObject3(ctx.server.device(endpoint), ctx.clock, probed);
+    const client = ctx.server.device(endpoint, gate);
+    if (!full) return firmware ? this.#observeFirmware(client, current, undefined) : ANSWERED;
+    const info = await readObject3(client, ctx.clock, probed);
     if (!current()) return GONE;
     if (info.kind !== 'ok' && isSilence(info)) return { kind: 'silent', failure: info };
     const storeInfo = (fw: FirmwareInfoRead | undefined) => this.#storeInfo(endpoint, info, fw);
@@ -90,7 +93,7 @@ export class Interrogator {
       storeInfo(undefined);
       return ANSWERED;
     }
-    return this.#observeFirmware(endpoint, current, storeInfo);
+    return this.#observeFirmware(client, current, storeInfo);
   }
 
   /**
@@ -153,14 +156,15 @@ export class Interrogator {
    * interrogation): called with 5/0/8 and 5/0/9 once known, or with the failure to learn them.
    */
   async #observeFirmware(
-    endpoint: string,
+    client: DeviceClient,
     current: () => boolean,
     storeInfo: ((fw: FirmwareInfoRead) => void) | undefined,
   ): Promise<InterrogationOutcome> {
+    const { endpoint } = client;
     const pending: PendingFirmwareValues = new Map();
     this.#establishing.set(endpoint, pending);
     try {
-      return await this.#establishObservations(endpoint, current, pending, storeInfo);
+      return await this.#establishObservations(client, current, pending, storeInfo);
     } finally {
       if (this.#establishing.get(endpoint) === pending) this.#establishing.delete(endpoint);
       this.#storeFirmwareValues(endpoint, pending);
@@ -168,13 +172,13 @@ export class Interrogator {
   }
 
   async #establishObservations(
-    endpoint: string,
+    client: DeviceClient,
     current: () => boolean,
     pending: PendingFirmwareValues,
     storeInfo: ((fw: FirmwareInfoRead) => void) | undefined,
   ): Promise<InterrogationOutcome> {
     const ctx = this.#ctx;
-    const client = ctx.server.device(endpoint);
+    const { endpoint } = client;
     const observations = ctx.server.observations;
     const made: Observation[] = [];
     // A notification stored in `pending` meanwhile is newer than the answer: it is kept.
