@@ -16,7 +16,13 @@ import type { ActiveUpdate, Candidate } from '../plan/observation.js';
 import type { DeviceOps, PackageUriChoice } from './device-ops.js';
 import type { UpdateTransitions } from './transition-writer.js';
 import { beginUpdates, type UpdateChanges, type UpdateEvent } from './update-store.js';
-import { describeRefusal, refusalChanges, refusalDetails, uriRefusal } from './uri-refusal.js';
+import {
+  describeRefusal,
+  describeRefusalCode,
+  refusalChanges,
+  refusalDetails,
+  uriRefusal,
+} from './uri-refusal.js';
 
 export interface ExecutorLogger {
   info(obj: object, msg: string): void;
@@ -247,7 +253,7 @@ async function runStep(
               phase: 'failed',
               kind: 'uri-refused',
               result: 0,
-              reason: `the device refused the Package URI, ${verdict.reason}: ${describeRefusal(refusal)}`,
+              reason: `the device refused the Package URI, ${verdict.reason}: ${describeRefusalCode(refusal)}`,
               retryable: verdict.retryable,
               resetDevice: false,
             },

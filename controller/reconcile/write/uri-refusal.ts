@@ -40,9 +40,22 @@ function storable(code: number | null | undefined): number | null {
 
 /** e.g. `4.00 for coap://... (device State 2 downloaded, Result 8 firmware update failed)`. */
 export function describeRefusal(refusal: UriRefusal): string {
+  return `${refusal.code} for ${refusal.uri} (${deviceWhenRefusing(refusal)})`;
+}
+
+/**
+ * The refusal without its URI, for a failure reason: reasons are grouped and counted ("failed by
+ * reason", the rollout's failed-devices metric), and a signed URI differs per device. The URI
+ * stays on the row (package_uri) and in the event.
+ */
+export function describeRefusalCode(refusal: UriRefusal): string {
+  return `${refusal.code} (${deviceWhenRefusing(refusal)})`;
+}
+
+function deviceWhenRefusing(refusal: UriRefusal): string {
   const state = refusal.state === null ? 'State unknown' : `State ${describeState(refusal.state)}`;
   const result = refusal.result === null ? 'Result unknown' : `Result ${describeResult(refusal.result)}`;
-  return `${refusal.code} for ${refusal.uri} (device ${state}, ${result})`;
+  return `device ${state}, ${result}`;
 }
 
 /** The columns of the update row that keep the refusal. */
