@@ -91,6 +91,7 @@ class RecordingTransitions implements UpdateTransitions {
   }
 }
 
+/** Every mix of what the planner looks at; in pending, a write that got no answer is uriWrittenAt. */
 function* updates(): Generator<ActiveUpdate> {
   const reportTimes = [null, T0 - 1100, T0 - 500];
   for (const phase of ACTIVE_PHASES)
@@ -100,7 +101,6 @@ function* updates(): Generator<ActiveUpdate> {
           for (const registeredAt of [T0 - 2000, T0 - 300])
             for (const firmwareVersion of ['1.0.0', '2.0.0'])
               for (const expired of [false, true])
-                // In pending, a write that got no answer is recorded as uriWrittenAt.
                 for (const resetAt of phase === 'pending' ? [null, T0 - 950] : [null])
                   for (const uriWrittenAt of phase === 'pending' ? [null, T0 - 900] : [T0 - 900])
                     for (const health of phase === 'verifying' ? BAKE_HEALTH : [BAKE_HEALTH[0]!]) {

@@ -201,7 +201,8 @@ export class ResourceServer {
           if (uri !== '') ctx.packageUriWrites++;
           else ctx.packageUriResets++;
           ctx.parts.firmware.writePackageUri(uri);
-          if (uri !== '' && ctx.faults.has('uri-write-unanswered') && ctx.packageUriWrites === 1) return UNANSWERED;
+          if (uri !== '' && ctx.faults.has('uri-write-unanswered') && ctx.packageUriWrites === 1)
+            return UNANSWERED;
           break;
         }
       }
