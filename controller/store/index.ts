@@ -16,7 +16,13 @@ export {
   readManifestsStatus,
   recordManifestsLoad,
 } from './manifests-status.js';
-export { type MigrateResult, migrateToLatest, type SchemaState, schemaState } from './migrate.js';
+export {
+  type MigrateResult,
+  migrateToLatest,
+  migratorFor,
+  type SchemaState,
+  schemaState,
+} from './migrate.js';
 export {
   DatabaseOpenError,
   type DatabaseSpec,

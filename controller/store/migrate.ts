@@ -8,7 +8,7 @@ export type MigrateResult =
 /** Brings the schema to the newest migration; a no-op on an up-to-date database. */
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
 export async function migrateToLatest(db: Kysely<any>, schema?: string): Promise<MigrateResult> {
-  const { error, results = [] } = await migratorOf(db, schema).migrateToLatest();
+  const { error, results = [] } = await migratorFor(db, schema).migrateToLatest();
   const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
   if (error) {
     const failed = results.find((r) => r.status === 'Error')?.migrationName;
@@ -27,15 +27,16 @@ export type SchemaState =
 
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
 export async function schemaState(db: Kysely<any>, schema?: string): Promise<SchemaState> {
-  const migrations = await migratorOf(db, schema).getMigrations();
+  const migrations = await migratorFor(db, schema).getMigrations();
   const pending = migrations.filter((m) => m.executedAt === undefined).map((m) => m.name);
   if (pending.length === 0) return { kind: 'current' };
   if (pending.length === migrations.length) return { kind: 'empty' };
   return { kind: 'behind', pending };
 }
 
+/** This version's migrations on `db`, their bookkeeping in `schema` when given (to move to any migration and back). */
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
-function migratorOf(db: Kysely<any>, schema: string | undefined): Migrator {
+export function migratorFor(db: Kysely<any>, schema?: string): Migrator {
   // With a schema, Kysely must look for its bookkeeping tables there, not in any schema it can see.
   return new Migrator({
     db,

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
-import { Migrator } from 'kysely';
+import type { Migrator } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { type OpenDatabase, openDatabase } from '../../controller/store/index.js';
-import { migrationProvider } from '../../controller/store/migrations/index.js';
+import { migratorFor, type OpenDatabase, openDatabase } from '../../controller/store/index.js';
 
 export interface TestBackend {
   readonly name: 'pglite' | 'postgres';
@@ -22,12 +21,7 @@ export interface TestBackend {
 
 /** A migrator of `store` (opened with `migrate: false`), to bring it to any migration and back. */
 export function migratorOf(store: OpenDatabase): Migrator {
-  const schema = store.spec.kind === 'postgres' ? store.spec.schema : undefined;
-  return new Migrator({
-    db: store.db,
-    provider: migrationProvider,
-    ...(schema ? { migrationTableSchema: schema } : {}),
-  });
+  return migratorFor(store.db, store.spec.kind === 'postgres' ? store.spec.schema : undefined);
 }
 
 /** The Postgres to test on; undefined (also when set empty) runs every test on PGlite only. */
