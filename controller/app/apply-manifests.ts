@@ -7,6 +7,7 @@ import {
   type GitCommit,
   type LoadResult,
   type Problem,
+  problemCount,
 } from '../manifests/index.js';
 import { ensureCursors } from '../notifications/delivery-store.js';
 import { appendRolloutEvent } from '../reconcile/index.js';
@@ -110,7 +111,7 @@ async function tellRefused(
   { db, log }: ApplyManifestsDeps,
 ): Promise<void> {
   const lines = problems.map((p) => formatProblem(p));
-  const counted = `${lines.length} ${lines.length === 1 ? 'problem' : 'problems'}`;
+  const counted = problemCount(lines.length);
   const at = gitRevision === null ? '' : ` at ${gitRevision.slice(0, 12)}`;
   log.error(
     { problems: lines, ...(gitRevision === null ? {} : { revision: gitRevision }) },

@@ -33,7 +33,7 @@ export {
   type NotificationEvent,
   type NotificationFormat,
 } from './notification-events.js';
-export { formatProblem, type Problem } from './problem.js';
+export { formatProblem, type Problem, problemCount } from './problem.js';
 export { type DeviceFacts, matchesSelector } from './selector.js';
 export type { PreviousTargets } from './semantic-checks.js';
 export { type ManifestWatcher, type WatchOptions, watchManifests } from './watch.js';

@@ -26,3 +26,8 @@ export function compareProblems(a: Problem, b: Problem): number {
 export function formatProblem(p: Problem, displayPath: (file: string) => string = (f) => f): string {
   return `${displayPath(p.file)}:${p.line}:${p.col}: ${p.message}`;
 }
+
+/** `1 problem`, `3 problems`: how the controller, its status and validate count them. */
+export function problemCount(n: number): string {
+  return `${n} ${n === 1 ? 'problem' : 'problems'}`;
+}

@@ -4,6 +4,7 @@ import path from 'node:path';
 
 import { runGit } from './git-run.js';
 import { loadDesiredState } from './load-desired-state.js';
+import { problemCount } from './problem.js';
 import type { PreviousTargets } from './semantic-checks.js';
 
 export type RevisionBaseline =
@@ -59,7 +60,7 @@ export async function readRevisionBaseline(dir: string, revision?: string): Prom
     if (!loaded.ok) {
       return {
         kind: 'error',
-        message: `the manifests at ${wanted} (${sha.slice(0, 12)}) are invalid (${loaded.problems.length} ${loaded.problems.length === 1 ? 'problem' : 'problems'}); pick a valid --against revision`,
+        message: `the manifests at ${wanted} (${sha.slice(0, 12)}) are invalid (${problemCount(loaded.problems.length)}); pick a valid --against revision`,
       };
     }
     return { kind: 'ok', revision: sha, targets: loaded.state };

@@ -1,3 +1,4 @@
+import { problemCount } from '../../manifests/problem.js';
 import type { GitSyncView } from '../../store/git-sync-status.js';
 import type { ManifestsRevisionView, ManifestsStatusView } from '../../store/manifests-status.js';
 import { type CommitFields, commitText, revisionText } from './commit-text.js';
@@ -52,7 +53,7 @@ function renderLoad(status: ManifestsStatusView): string {
     ? `acting on ${shortRevision(status.lastAppliedRevision)}`
     : 'acting on the last valid manifests';
   const lines = [
-    `manifests: NOT READY (${count} ${count === 1 ? 'problem' : 'problems'}${atRevision(status.lastAttemptedRevision)}; ${acting})`,
+    `manifests: NOT READY (${problemCount(count)}${atRevision(status.lastAttemptedRevision)}; ${acting})`,
     ...status.problems.slice(0, SHOWN_PROBLEMS).map((p) => `  ${p}`),
   ];
   if (count > SHOWN_PROBLEMS) lines.push(`  ... and ${count - SHOWN_PROBLEMS} more (otactl status --json)`);
