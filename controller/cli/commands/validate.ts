@@ -19,7 +19,9 @@ interface ValidateFlags {
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('validate manifests; prints path:line:col: message for every problem')
+    .description(
+      'validate manifests; prints path:line:col: message for every problem (exit 0 valid, 1 invalid, 2 a bad flag, such as an --against revision that cannot be read)',
+    )
     .argument('[dir]', 'manifests directory', './rollouts')
     .option('--firmware-dir <dir>', 'firmware images directory', './firmware')
     .option('--json', 'machine-readable output')
